@@ -1,0 +1,21 @@
+# The two commands of README.md. Both run the idempotent set-up first.
+#
+# The target directory lives outside the clone so repeated CI runs on the same
+# machine build incrementally; a fresh machine simply builds from scratch.
+CARGO_TARGET_DIR ?= $(HOME)/.cache/nexmile/target
+export CARGO_TARGET_DIR
+
+.PHONY: run test setup
+
+setup:
+	./scripts/setup.sh
+
+# The main job. Until the server exists: the CLI's own demo.
+run: setup
+	cargo run --locked --quiet -p nexmile-client --bin nexmile-cli -- demo
+
+# Every test, with the formatting and lint gates.
+test: setup
+	cargo fmt --all -- --check
+	cargo clippy --locked --workspace --all-targets -- -D warnings
+	cargo test --locked --workspace

@@ -1,0 +1,24 @@
+//! The Nexmile specifications as Rust, shared by the client and the server.
+//!
+//! Everything here is pure: no sockets, no files, no clock of its own. Time comes
+//! in as [`clock::UnixMillis`] values passed by the caller, so tests run on
+//! simulated time.
+//!
+//! - [`applink`]: the app-link grammar of spec chapter 2.
+//! - [`wire`]: every request and reply of the partner interface (chapters 3–7)
+//!   with the spec's exact field names, and their codes and option masks.
+//! - [`codec`]: the QUERY strings, the percent-encoded JSON bodies and the
+//!   partner reply format `result=…&service=…|message=…`.
+//! - [`datetime`]: the date formats of the Nexmile and ImageFlux interfaces.
+//! - [`billing`]: the per-second ledger of §3.3.3 ③.
+//! - [`retry`]: the retry schedule of requests marked 再送.
+
+pub mod applink;
+pub mod billing;
+pub mod clock;
+pub mod codec;
+pub mod datetime;
+mod lenient;
+pub mod retry;
+pub mod secret;
+pub mod wire;
