@@ -18,6 +18,7 @@ pub mod billing;
 pub mod clock;
 pub mod codec;
 pub mod datetime;
+pub mod device;
 mod lenient;
 pub mod retry;
 pub mod secret;

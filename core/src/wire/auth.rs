@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codes::OsType;
 use crate::codec::{PartnerFailure, PartnerReply, encode_query};
+use crate::device::DeviceToken;
 use crate::secret::{Secret, expose_secret};
 
 /// §3.2.1 ② the auth request, sent as GET `auth_url?<query>` with the
@@ -14,7 +15,7 @@ use crate::secret::{Secret, expose_secret};
 pub struct AuthRequest {
     pub site_api_key: String,
     /// One per installation (decision 15).
-    pub device_token: String,
+    pub device_token: DeviceToken,
     /// `99.99.99`.
     pub app_version: String,
     pub os_type: OsType,
@@ -122,7 +123,7 @@ mod tests {
         // Decision 1: osType, userId, userPw — never opTtype or pw.
         let r = AuthRequest {
             site_api_key: "test.key".into(),
-            device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".into(),
+            device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".parse().unwrap(),
             app_version: "01.01.00".into(),
             os_type: OsType::Android,
             unique_id: None,
