@@ -91,7 +91,12 @@ pub fn run(out: &mut impl Write) -> io::Result<()> {
         let now = start + Duration::from_secs(second);
         let events = ledger.tick(now);
         if second % 60 == 0 || !events.is_empty() {
-            let left = ledger.time_left(now).unwrap_or_default().as_secs();
+            // Whole seconds, rounded up: "0 s left" only once it is over.
+            let left = ledger
+                .time_left(now)
+                .unwrap_or_default()
+                .as_millis()
+                .div_ceil(1000);
             writeln!(
                 out,
                 "{second:>4} s  used {:>3} points  {left:>4} s left",

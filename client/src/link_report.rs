@@ -1,7 +1,7 @@
 //! `nexmile-cli parse-link`: one JSON object on stdout for a link.
 
 use nexmile_core::applink::{AppLinkError, AppLinkParser};
-use serde_json::json;
+use serde::Serialize;
 
 /// Exit status for a link that was refused.
 pub const EXIT_REFUSED: i32 = 2;
@@ -10,13 +10,19 @@ pub const EXIT_REFUSED: i32 = 2;
 /// `{"error":{"code","parameter","message"}}` (status 2).
 pub fn report(parser: &AppLinkParser, link: &str) -> (String, i32) {
     match parser.parse(link) {
-        Ok(parsed) => (json!(parsed).to_string(), 0),
-        Err(error) => (error_json(&error), EXIT_REFUSED),
+        Ok(parsed) => (to_json(&parsed), 0),
+        Err(error) => (to_json(&ErrorReport { error: &error }), EXIT_REFUSED),
     }
 }
 
-fn error_json(error: &AppLinkError) -> String {
-    json!({ "error": error }).to_string()
+#[derive(Serialize)]
+struct ErrorReport<'a> {
+    error: &'a AppLinkError,
+}
+
+/// Serialized in the fields' own order (`function` first), as documented.
+fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("links and errors serialize to JSON")
 }
 
 #[cfg(test)]
@@ -31,6 +37,10 @@ mod tests {
             "https://sbx.stream-works.biz/sbxapp/makecall/?site=newsite1&calleeId=42&video=1&returnUrl=https%3A%2F%2Ftest.com%3Fid%3D1",
         );
         assert_eq!(status, 0);
+        assert!(
+            out.starts_with(r#"{"function":"makecall","site":"newsite1","uniqueId":null"#),
+            "{out}"
+        );
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(
             v,
@@ -49,6 +59,10 @@ mod tests {
             "nexmile://makecall/?site=s&video=2&calleeId=1",
         );
         assert_eq!(status, EXIT_REFUSED);
+        assert!(
+            out.starts_with(r#"{"error":{"code":"invalid_value","parameter":"video","message":"#),
+            "{out}"
+        );
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["error"]["code"], "invalid_value");
         assert_eq!(v["error"]["parameter"], "video");
