@@ -1,0 +1,5 @@
+//! Nexmile's media engine: everything between a camera/microphone and an RTP
+//! packet, and back to a picture and sound.
+
+pub mod frame;
+pub mod source;

@@ -1,0 +1,4 @@
+//! Synthetic sources: the camera and microphone of a machine that has none.
+
+pub mod pattern;
+pub mod tone;
