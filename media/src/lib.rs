@@ -2,4 +2,5 @@
 //! packet, and back to a picture and sound.
 
 pub mod frame;
+pub mod jitter;
 pub mod source;
