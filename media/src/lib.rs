@@ -3,4 +3,5 @@
 
 pub mod frame;
 pub mod jitter;
+pub mod reassembly;
 pub mod source;
