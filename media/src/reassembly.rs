@@ -297,12 +297,12 @@ mod tests {
     /// Frame f (0-based) is 3 packets, seq 3f..3f+2; frame 0 and every 10th is a keyframe.
     fn packet(seq: u16) -> RtpPacket {
         let frame = u32::from(seq / 3);
-        let first = seq % 3 == 0;
+        let first = seq.is_multiple_of(3);
         RtpPacket {
             sequence: seq.wrapping_add(65_000),
             timestamp: frame * 3000,
             marker: seq % 3 == 2,
-            payload: vec![u8::from(first && frame % 10 == 0), seq as u8],
+            payload: vec![u8::from(first && frame.is_multiple_of(10)), seq as u8],
         }
     }
 
