@@ -3,5 +3,6 @@
 
 pub mod frame;
 pub mod jitter;
+pub mod quality;
 pub mod reassembly;
 pub mod source;
