@@ -2,6 +2,7 @@
 //! packet, and back to a picture and sound.
 
 pub mod frame;
+pub mod h264_rtp;
 pub mod jitter;
 pub mod quality;
 pub mod reassembly;
