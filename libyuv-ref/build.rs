@@ -1,0 +1,4 @@
+// Debian's libyuv-dev ships libyuv.so without a pkg-config file.
+fn main() {
+    println!("cargo:rustc-link-lib=dylib=yuv");
+}
