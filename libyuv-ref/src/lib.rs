@@ -73,7 +73,10 @@ pub struct I420Mut<'a> {
 }
 
 fn check(y: usize, u: usize, v: usize, width: usize, height: usize) {
-    assert!(width % 2 == 0 && height % 2 == 0, "even sides");
+    assert!(
+        width.is_multiple_of(2) && height.is_multiple_of(2),
+        "even sides"
+    );
     assert!(
         y >= width * height && u >= width * height / 4 && v >= width * height / 4,
         "plane sizes"
