@@ -2,6 +2,7 @@
 //! packet, and back to a picture and sound.
 
 pub mod capture;
+pub mod codec;
 pub mod convert;
 pub mod frame;
 pub mod h264_rtp;
