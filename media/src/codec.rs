@@ -97,6 +97,9 @@ pub struct EncodedVideo {
 pub struct H264Encoder {
     encoder: Encoder,
     bitrate_bps: u32,
+    /// What the encoder runs at now (the creation-time rate after a re-init).
+    applied_bps: u32,
+    created_bps: u32,
     fps: f32,
     keyframes: KeyframeLimiter,
     size: Option<(u32, u32)>,
@@ -119,6 +122,8 @@ impl H264Encoder {
         Ok(Self {
             encoder,
             bitrate_bps,
+            applied_bps: bitrate_bps,
+            created_bps: bitrate_bps,
             fps,
             keyframes: KeyframeLimiter::default(),
             size: None,
@@ -130,27 +135,55 @@ impl H264Encoder {
     }
 
     /// Follows the transport's bandwidth estimate. openh264 retunes its rate
-    /// control in place (no keyframe); the crate exposes that only through
-    /// its raw API.
-    #[allow(unsafe_code)]
-    pub fn set_bitrate(&mut self, bitrate_bps: u32) {
-        if bitrate_bps == self.bitrate_bps {
-            return;
-        }
+    /// control in place (no keyframe), but the crate exposes that only
+    /// through its raw API, and caps the bitrate at the one the encoder was
+    /// created with unless the maximum is raised first.
+    pub fn set_bitrate(&mut self, bitrate_bps: u32) -> Result<(), CodecError> {
         self.bitrate_bps = bitrate_bps;
-        let mut info = openh264_sys2::SBitrateInfo {
-            iLayer: openh264_sys2::SPATIAL_LAYER_ALL,
-            iBitrate: i32::try_from(bitrate_bps).unwrap_or(i32::MAX),
-        };
-        // SAFETY: ENCODER_OPTION_BITRATE reads one SBitrateInfo during the
-        // call; `info` outlives it and the encoder is initialised.
-        unsafe {
-            let raw = self.encoder.raw_api();
-            raw.set_option(
-                openh264_sys2::ENCODER_OPTION_BITRATE,
-                (&raw mut info).cast(),
-            );
+        if self.size.is_none() {
+            return Ok(()); // applied when the first frame initialises the encoder
         }
+        self.apply_bitrate()
+    }
+
+    #[allow(unsafe_code)]
+    fn apply_bitrate(&mut self) -> Result<(), CodecError> {
+        let bps = i32::try_from(self.bitrate_bps).unwrap_or(i32::MAX);
+        let max = (
+            openh264_sys2::ENCODER_OPTION_MAX_BITRATE,
+            openh264_sys2::SPATIAL_LAYER_0,
+        );
+        let target = (
+            openh264_sys2::ENCODER_OPTION_BITRATE,
+            openh264_sys2::SPATIAL_LAYER_ALL,
+        );
+        // The target may never exceed the maximum: raise the maximum first,
+        // lower it last.
+        let order = if self.bitrate_bps >= self.applied_bps {
+            [max, target]
+        } else {
+            [target, max]
+        };
+        for (option, layer) in order {
+            let mut info = openh264_sys2::SBitrateInfo {
+                iLayer: layer,
+                iBitrate: bps,
+            };
+            // SAFETY: these options read one SBitrateInfo during the call;
+            // `info` outlives it, and the encoder is initialised (a frame was
+            // encoded, `self.size` is set).
+            let rc = unsafe {
+                let raw = self.encoder.raw_api();
+                raw.set_option(option, (&raw mut info).cast())
+            };
+            if rc != 0 {
+                return Err(CodecError::Encode(format!(
+                    "setting the bitrate to {bps} bps failed ({rc})"
+                )));
+            }
+        }
+        self.applied_bps = self.bitrate_bps;
+        Ok(())
     }
 
     /// A PLI/FIR arrived; honoured within [`KEYFRAME_INTERVAL_MIN`].
@@ -172,20 +205,28 @@ impl H264Encoder {
             .check()
             .map_err(|e| CodecError::Encode(e.to_string()))?;
         let size = (frame.width, frame.height);
-        if self.size != Some(size) {
+        let new_size = self.size != Some(size);
+        if new_size {
             // openh264 re-initialises for a new size and emits an IDR itself.
-            self.size = Some(size);
             self.keyframes.sent(now_us);
         } else if self.keyframes.take(now_us) {
             self.encoder.force_intra_frame();
         }
+        let timestamp = openh264::Timestamp::from_millis(u64::try_from(now_us / 1000).unwrap_or(0));
         let stream = self
             .encoder
-            .encode(&I420View(frame))
+            .encode_at(&I420View(frame), timestamp)
             .map_err(|e| CodecError::Encode(e.to_string()))?;
         let keyframe = matches!(stream.frame_type(), FrameType::IDR | FrameType::I);
+        let skipped = matches!(stream.frame_type(), FrameType::Skip);
         let data = stream.to_vec();
-        if data.is_empty() || matches!(stream.frame_type(), FrameType::Skip) {
+        if new_size {
+            // A re-initialisation resets the rate to the creation-time one.
+            self.size = Some(size);
+            self.applied_bps = self.created_bps;
+            self.apply_bitrate()?;
+        }
+        if data.is_empty() || skipped {
             return Ok(None);
         }
         Ok(Some(EncodedVideo {
@@ -376,7 +417,10 @@ mod tests {
                 encoder.request_keyframe();
             }
             if seq == 40 {
-                encoder.set_bitrate(200_000);
+                encoder.set_bitrate(200_000).unwrap();
+            }
+            if seq == 50 {
+                encoder.set_bitrate(900_000).unwrap(); // above the creation-time rate
             }
             let frame = pattern.render(seq, MediaTime(u64::from(seq)));
             if let Some(encoded) = encoder.encode(&frame, now_us).unwrap() {
@@ -396,7 +440,7 @@ mod tests {
             decoded.iter().all(|s| s.is_some()),
             "every decoded picture carries its stamp"
         );
-        assert_eq!(encoder.bitrate_bps(), 200_000);
+        assert_eq!(encoder.bitrate_bps(), 900_000);
     }
 
     #[test]

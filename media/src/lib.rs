@@ -10,3 +10,4 @@ pub mod jitter;
 pub mod quality;
 pub mod reassembly;
 pub mod source;
+pub mod transport;
