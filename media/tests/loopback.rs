@@ -1,0 +1,89 @@
+//! Two peers in one process over loopback UDP: synthetic camera and tone →
+//! encode → WebRTC → reassemble → decode, read back from the pictures' stamps.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Call, Relay, percentile};
+use nexmile_media::quality::{CandidateType, IpFamily, QualityReport, TransportProtocol, Verdict};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_seconds_of_720p30_arrive_in_order_with_the_tone() {
+    let mut call = Call::connect(None).await;
+    println!("two peers built and connected in {:?}", call.connect_time);
+    let outcome = call
+        .run(Duration::from_secs(10), 1280, 720, 2_500_000)
+        .await;
+
+    let sent = outcome.frames_sent;
+    let got = &outcome.stamps;
+    let in_order = got.windows(2).all(|w| w[0].0 < w[1].0);
+    println!(
+        "sent {sent} frames, decoded {} ({:.1} %), in order: {in_order}",
+        got.len(),
+        100.0 * got.len() as f64 / sent as f64
+    );
+    assert!(sent >= 295, "the sender kept 30 fps: {sent}");
+    assert!(in_order, "pictures arrive in capture order");
+    assert!(
+        got.len() * 100 >= sent * 99,
+        "at least 99 % of frames: {} of {sent}",
+        got.len()
+    );
+
+    let latencies: Vec<Duration> = got.iter().map(|(_, latency)| *latency).collect();
+    println!(
+        "glass-to-glass latency: median {:?}, p95 {:?}",
+        percentile(&latencies, 50),
+        percentile(&latencies, 95)
+    );
+    assert!(
+        outcome.tone_share > 0.5,
+        "the 1 kHz tone arrived: share {:.2}",
+        outcome.tone_share
+    );
+
+    let report: &QualityReport = outcome.reports.last().expect("a report a second");
+    println!(
+        "last quality report: {}",
+        serde_json::to_string(report).unwrap()
+    );
+    assert_eq!(report.verdict, Verdict::Good);
+    let route = report.route.expect("the selected pair is known");
+    assert_eq!(
+        (route.local, route.protocol, route.family),
+        (CandidateType::Host, TransportProtocol::Udp, IpFamily::V4)
+    );
+    assert!(report.rtt_ms.is_some_and(|rtt| rtt < 50.0));
+    assert!(report.receive_fps > 20.0, "{report:?}");
+    // The pattern is mostly still (bars and one moving square), so H.264 needs
+    // only ~100 kbps of the 2.5 Mbps allowed.
+    assert!(report.receive_kbps > 30.0, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn injected_loss_shows_in_the_quality_report() {
+    // A relay of the test's own between the peers drops 12 % of media packets
+    // both ways once the call is up.
+    let relay = Relay::start(0.12).await;
+    let mut call = Call::connect(Some(&relay)).await;
+    let clean = call.run(Duration::from_secs(3), 640, 360, 800_000).await;
+    relay.start_dropping();
+    let lossy = call.run(Duration::from_secs(5), 640, 360, 800_000).await;
+
+    let before = clean.reports.last().expect("reports before the loss");
+    let during = lossy.reports.last().expect("reports during the loss");
+    println!("before: {}", serde_json::to_string(before).unwrap());
+    println!("during: {}", serde_json::to_string(during).unwrap());
+    println!("relay dropped {} packets", relay.dropped());
+    assert!(relay.dropped() > 20);
+    assert!(before.loss_inbound < 0.02, "{before:?}");
+    assert!(
+        during.loss_inbound.max(during.loss_outbound) > 0.03,
+        "{during:?}"
+    );
+    assert!(during.verdict > Verdict::Good, "{during:?}");
+    // NACK and keyframe requests keep pictures coming.
+    assert!(!lossy.stamps.is_empty());
+}
