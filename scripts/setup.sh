@@ -12,13 +12,14 @@ set -euo pipefail
 #   cmake nasm             opus' bundled libopus (cmake), openh264's assembly kernels (nasm)
 #   libvpx-dev             VP8 encode/decode
 #   pkg-config build-essential  C parts of -sys crates
+#   libwebrtc-audio-processing-dev  echo cancellation, noise suppression, gain control (WebRTC APM 0.3)
 #   libyuv-dev             the reference the media benchmarks compare against
 #   xvfb xauth imagemagick desktop tests: a real window under Xvfb and its screenshot
 PACKAGES=(
   build-essential pkg-config
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev
   libasound2-dev libv4l-dev libclang-dev cmake nasm libvpx-dev
-  libyuv-dev
+  libyuv-dev libwebrtc-audio-processing-dev
   xvfb xauth imagemagick
 )
 

@@ -1,6 +1,7 @@
 //! Nexmile's media engine: everything between a camera/microphone and an RTP
 //! packet, and back to a picture and sound.
 
+pub mod audio_processing;
 pub mod capture;
 pub mod codec;
 pub mod convert;
