@@ -8,6 +8,7 @@ pub mod convert;
 pub mod frame;
 pub mod h264_rtp;
 pub mod jitter;
+pub mod ladder;
 pub mod quality;
 pub mod reassembly;
 pub mod source;

@@ -18,11 +18,16 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::ice::network_type::NetworkType;
-use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
+use rtc::interceptor::{
+    Attribute, BandwidthEstimator, EstimatorStats, Gcc, Interceptor, Packet, PacketReport,
+    Registry, Slot, StreamInfo, TaggedPacket,
+};
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    CongestionFeedback, configure_congestion_control, register_default_interceptors,
+};
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine,
 };
@@ -80,6 +85,10 @@ pub struct PeerConfig {
     pub bind: Vec<IpAddr>,
     /// `stun:`/`turn:` URLs.
     pub ice_servers: Vec<String>,
+    /// Where the bandwidth estimate starts, and its bounds (bits per second).
+    pub initial_bitrate: u32,
+    pub min_bitrate: u32,
+    pub max_bitrate: u32,
 }
 
 impl Default for PeerConfig {
@@ -88,6 +97,9 @@ impl Default for PeerConfig {
             candidate_mode: CandidateMode::Both,
             bind: Vec::new(),
             ice_servers: Vec::new(),
+            initial_bitrate: 1_200_000,
+            min_bitrate: 100_000,
+            max_bitrate: 4_000_000,
         }
     }
 }
@@ -187,6 +199,40 @@ impl Interceptor for KeyframeRequestTap {
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// The crate's GCC estimator, publishing its estimate where the encoder
+/// reads it (the peer connection has no getter for it).
+struct PublishedEstimate {
+    gcc: Gcc,
+    estimate: Arc<AtomicU64>,
+}
+
+impl PublishedEstimate {
+    fn publish(&self) {
+        self.estimate
+            .store(self.gcc.target_bitrate() as u64, Ordering::Relaxed);
+    }
+}
+
+impl BandwidthEstimator for PublishedEstimate {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        self.gcc.on_reports(now, reports);
+        self.publish();
+    }
+    fn target_bitrate(&self) -> f64 {
+        self.gcc.target_bitrate()
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.gcc.handle_timeout(now);
+        self.publish();
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.gcc.poll_timeout()
+    }
+    fn stats(&self) -> EstimatorStats {
+        self.gcc.stats()
+    }
 }
 
 fn feedback(typ: &str, parameter: &str) -> RTCPFeedback {
@@ -324,6 +370,8 @@ pub struct Peer {
     video: Arc<TrackLocalStaticSample>,
     audio: Arc<TrackLocalStaticSample>,
     video_sender: Arc<dyn RtpSender>,
+    /// GCC's current estimate of the path's capacity, bits per second.
+    estimate: Arc<AtomicU64>,
     /// The crate's frame counters stay 0; the engine counts frames itself.
     frames_sent: AtomicU64,
     frames_decoded: AtomicU64,
@@ -383,7 +431,24 @@ impl Peer {
                 RtpCodecKind::Audio,
             )
             .map_err(webrtc_error)?;
-        let registry = register_default_interceptors(Registry::new(), &mut media)
+        // GCC over transport-wide feedback, with its pacer: what browsers do.
+        let estimate = Arc::new(AtomicU64::new(u64::from(config.initial_bitrate)));
+        let estimator = PublishedEstimate {
+            gcc: Gcc::new(
+                f64::from(config.initial_bitrate),
+                f64::from(config.min_bitrate),
+                f64::from(config.max_bitrate),
+            ),
+            estimate: Arc::clone(&estimate),
+        };
+        let registry = configure_congestion_control(
+            Registry::new(),
+            estimator,
+            CongestionFeedback::Twcc,
+            &mut media,
+        )
+        .map_err(webrtc_error)?;
+        let registry = register_default_interceptors(registry, &mut media)
             .map_err(webrtc_error)?
             .with(Slot::from(14_000), KeyframeRequestTap::default());
         // 20 ms between ICE checks instead of 200 ms (connection in ~25 ms on a
@@ -470,6 +535,7 @@ impl Peer {
             video,
             audio,
             video_sender,
+            estimate,
             frames_sent: AtomicU64::new(0),
             frames_decoded: AtomicU64::new(0),
             video_ssrc,
@@ -623,6 +689,11 @@ impl Peer {
             })])
             .await
             .map_err(webrtc_error)
+    }
+
+    /// What the path can carry now (GCC): the encoders' budget.
+    pub fn bandwidth_estimate_bps(&self) -> u64 {
+        self.estimate.load(Ordering::Relaxed)
     }
 
     /// The receiving pipeline decoded a picture of this connection.

@@ -12,10 +12,12 @@ use nexmile_media::quality::{CandidateType, IpFamily, QualityReport, TransportPr
 async fn ten_seconds_of_720p30_arrive_in_order_with_the_tone() {
     let mut call = Call::connect(None).await;
     println!("two peers built and connected in {:?}", call.connect_time);
-    let outcome = call
-        .run(Duration::from_secs(10), 1280, 720, 2_500_000)
-        .await;
+    let outcome = call.run(Duration::from_secs(10), 1280, 720).await;
 
+    println!(
+        "bandwidth estimate and width sent, each second: {:?}",
+        outcome.ladder
+    );
     let sent = outcome.frames_sent;
     let got = &outcome.stamps;
     let in_order = got.windows(2).all(|w| w[0].0 < w[1].0);
@@ -68,15 +70,17 @@ async fn injected_loss_shows_in_the_quality_report() {
     // both ways once the call is up.
     let relay = Relay::start(0.12).await;
     let mut call = Call::connect(Some(&relay)).await;
-    let clean = call.run(Duration::from_secs(3), 640, 360, 800_000).await;
+    let clean = call.run(Duration::from_secs(3), 640, 360).await;
     relay.start_dropping();
-    let lossy = call.run(Duration::from_secs(5), 640, 360, 800_000).await;
+    let lossy = call.run(Duration::from_secs(5), 640, 360).await;
 
     let before = clean.reports.last().expect("reports before the loss");
     let during = lossy.reports.last().expect("reports during the loss");
     println!("before: {}", serde_json::to_string(before).unwrap());
     println!("during: {}", serde_json::to_string(during).unwrap());
     println!("relay dropped {} packets", relay.dropped());
+    println!("estimate/width before: {:?}", clean.ladder);
+    println!("estimate/width during: {:?}", lossy.ladder);
     assert!(relay.dropped() > 20);
     assert!(before.loss_inbound < 0.02, "{before:?}");
     assert!(

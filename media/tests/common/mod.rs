@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use nexmile_media::codec::{H264Decoder, H264Encoder, OpusDecoder, OpusEncoder};
+use nexmile_media::convert::Scaler;
 use nexmile_media::frame::MediaTime;
 use nexmile_media::h264_rtp::H264Depacketizer;
 use nexmile_media::jitter::{JitterBuffer, Playout};
+use nexmile_media::ladder::Ladder;
 use nexmile_media::quality::{QualityReport, StatsSnapshot};
 use nexmile_media::reassembly::{AssemblerAction, FrameAssembler};
 use nexmile_media::source::pattern::{TestPattern, read_stamp};
@@ -118,6 +120,8 @@ impl Relay {
 
 pub struct Outcome {
     pub frames_sent: usize,
+    /// (bandwidth estimate, width sent) once a second.
+    pub ladder: Vec<(u64, u32)>,
     /// Sequence and glass-to-glass latency of each decoded picture, in arrival order.
     pub stamps: Vec<(u32, Duration)>,
     pub tone_share: f64,
@@ -181,24 +185,19 @@ impl Call {
     }
 
     /// Sends the stamped pattern and the tone for `duration`, and receives them.
-    pub async fn run(
-        &mut self,
-        duration: Duration,
-        width: u32,
-        height: u32,
-        bitrate: u32,
-    ) -> Outcome {
+    pub async fn run(&mut self, duration: Duration, width: u32, height: u32) -> Outcome {
         let sender = self.sender.take().expect("sender");
         let receiver = self.receiver.take().expect("receiver");
-        let sending = tokio::spawn(send(sender, duration, width, height, bitrate));
+        let sending = tokio::spawn(send(sender, duration, width, height));
         let receiving = tokio::spawn(receive(receiver, duration + Duration::from_millis(700)));
-        let (sender, frames_sent) = sending.await.expect("sender task");
+        let (sender, frames_sent, ladder) = sending.await.expect("sender task");
         let (receiver, stamps, pcm, reports) = receiving.await.expect("receiver task");
         self.sender = Some(sender);
         self.receiver = Some(receiver);
         let steady = &pcm[pcm.len().min(48_000 / 2)..];
         Outcome {
             frames_sent,
+            ladder,
             stamps,
             tone_share: tone_share(steady, 48_000, 1000.0),
             reports,
@@ -211,10 +210,13 @@ async fn send(
     duration: Duration,
     width: u32,
     height: u32,
-    bitrate: u32,
-) -> (Peer, usize) {
+) -> (Peer, usize, Vec<(u64, u32)>) {
     let pattern = TestPattern::new(width, height).expect("pattern size");
-    let mut video = H264Encoder::new(bitrate, 30.0).expect("encoder");
+    let mut ladder = Ladder::for_capture(width, height);
+    let mut target = ladder.update(peer.bandwidth_estimate_bps(), 0);
+    let mut steps = Vec::new();
+    let mut scaler = Scaler::default();
+    let mut video = H264Encoder::new(target.bitrate, 30.0).expect("encoder");
     let mut audio = OpusEncoder::new(32_000).expect("opus");
     let mut tone = ToneSource::new(ToneShape::Steady { hz: 1000.0 }, 0.4);
     let frame_interval = Duration::from_secs(1) / 30;
@@ -240,8 +242,18 @@ async fn send(
         }
         let now = tokio::time::Instant::now();
         if now >= next_frame && next_frame.duration_since(start) < duration {
-            let picture = pattern.render(frames, MediaTime::now());
             let now_us = i64::try_from(now.duration_since(start).as_micros()).unwrap_or(0);
+            if frames % 30 == 0 {
+                // The transport's estimate sets size and bitrate once a second.
+                let estimate = peer.bandwidth_estimate_bps();
+                target = ladder.update(estimate, now_us);
+                video.set_bitrate(target.bitrate).expect("bitrate");
+                steps.push((estimate, target.width));
+            }
+            let captured = pattern.render(frames, MediaTime::now());
+            let picture = scaler
+                .scale(&captured, target.width, target.height)
+                .expect("scale");
             if let Some(encoded) = video.encode(&picture, now_us).expect("encode") {
                 peer.send_video(&encoded.data, frame_interval)
                     .await
@@ -259,7 +271,7 @@ async fn send(
             audio_packets += 1;
         }
     }
-    (peer, frames as usize)
+    (peer, frames as usize, steps)
 }
 
 type Received = (Peer, Vec<(u32, Duration)>, Vec<i16>, Vec<QualityReport>);
