@@ -9,6 +9,7 @@ pub mod frame;
 pub mod h264_rtp;
 pub mod jitter;
 pub mod ladder;
+pub mod loopback;
 pub mod quality;
 pub mod reassembly;
 pub mod source;

@@ -1,11 +1,9 @@
 //! Two peers in one process over loopback UDP: synthetic camera and tone →
 //! encode → WebRTC → reassemble → decode, read back from the pictures' stamps.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Call, Relay, percentile};
+use nexmile_media::loopback::{Call, Relay, percentile};
 use nexmile_media::quality::{CandidateType, IpFamily, QualityReport, TransportProtocol, Verdict};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

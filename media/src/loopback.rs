@@ -1,22 +1,24 @@
-//! A call between two in-process peers over loopback, and a lossy UDP relay
-//! of the test's own to put between them.
+//! A call between two peers in one process over loopback UDP — the stamped
+//! test pattern and a tone sent, reassembled, decoded and read back — and a
+//! lossy UDP relay to put between them. The media engine's proof and its
+//! latency benchmark both run on it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use nexmile_media::codec::{H264Decoder, H264Encoder, OpusDecoder, OpusEncoder};
-use nexmile_media::convert::Scaler;
-use nexmile_media::frame::MediaTime;
-use nexmile_media::h264_rtp::H264Depacketizer;
-use nexmile_media::jitter::{JitterBuffer, Playout};
-use nexmile_media::ladder::Ladder;
-use nexmile_media::quality::{QualityReport, StatsSnapshot};
-use nexmile_media::reassembly::{AssemblerAction, FrameAssembler};
-use nexmile_media::source::pattern::{TestPattern, read_stamp};
-use nexmile_media::source::tone::{ToneShape, ToneSource, tone_share};
-use nexmile_media::transport::{MediaKind, Peer, PeerConfig, PeerEvent};
+use crate::codec::{H264Decoder, H264Encoder, OpusDecoder, OpusEncoder};
+use crate::convert::Scaler;
+use crate::frame::MediaTime;
+use crate::h264_rtp::H264Depacketizer;
+use crate::jitter::{JitterBuffer, Playout};
+use crate::ladder::Ladder;
+use crate::quality::{QualityReport, StatsSnapshot};
+use crate::reassembly::{AssemblerAction, FrameAssembler};
+use crate::source::pattern::{TestPattern, read_stamp};
+use crate::source::tone::{ToneShape, ToneSource, tone_share};
+use crate::transport::{MediaKind, Peer, PeerConfig, PeerEvent};
 use tokio::net::UdpSocket;
 
 pub fn percentile(values: &[Duration], p: usize) -> Duration {
@@ -120,6 +122,8 @@ impl Relay {
 
 pub struct Outcome {
     pub frames_sent: usize,
+    /// From the start of the run to the first decoded picture.
+    pub first_frame_after: Option<Duration>,
     /// (bandwidth estimate, width sent) once a second.
     pub ladder: Vec<(u64, u32)>,
     /// Sequence and glass-to-glass latency of each decoded picture, in arrival order.
@@ -188,15 +192,17 @@ impl Call {
     pub async fn run(&mut self, duration: Duration, width: u32, height: u32) -> Outcome {
         let sender = self.sender.take().expect("sender");
         let receiver = self.receiver.take().expect("receiver");
+        let started = Instant::now();
         let sending = tokio::spawn(send(sender, duration, width, height));
         let receiving = tokio::spawn(receive(receiver, duration + Duration::from_millis(700)));
         let (sender, frames_sent, ladder) = sending.await.expect("sender task");
-        let (receiver, stamps, pcm, reports) = receiving.await.expect("receiver task");
+        let (receiver, stamps, pcm, reports, first_frame) = receiving.await.expect("receiver task");
         self.sender = Some(sender);
         self.receiver = Some(receiver);
         let steady = &pcm[pcm.len().min(48_000 / 2)..];
         Outcome {
             frames_sent,
+            first_frame_after: first_frame.map(|at| at.duration_since(started)),
             ladder,
             stamps,
             tone_share: tone_share(steady, 48_000, 1000.0),
@@ -274,7 +280,13 @@ async fn send(
     (peer, frames as usize, steps)
 }
 
-type Received = (Peer, Vec<(u32, Duration)>, Vec<i16>, Vec<QualityReport>);
+type Received = (
+    Peer,
+    Vec<(u32, Duration)>,
+    Vec<i16>,
+    Vec<QualityReport>,
+    Option<Instant>,
+);
 
 async fn receive(mut peer: Peer, duration: Duration) -> Received {
     let mut assembler = FrameAssembler::new(H264Depacketizer);
@@ -285,6 +297,7 @@ async fn receive(mut peer: Peer, duration: Duration) -> Received {
     let mut pcm = Vec::new();
     let mut reports = Vec::new();
     let mut last_stats: Option<StatsSnapshot> = None;
+    let mut first_frame = None;
     let deadline = tokio::time::Instant::now() + duration;
     let mut playout = tokio::time::interval(Duration::from_millis(20));
     let mut housekeeping = tokio::time::interval(Duration::from_millis(10));
@@ -326,6 +339,7 @@ async fn receive(mut peer: Peer, duration: Duration) -> Received {
                     match decoder.decode(&frame.data, MediaTime::now()) {
                         Ok(Some(picture)) => {
                             peer.count_decoded_frame();
+                            first_frame.get_or_insert_with(Instant::now);
                             if let Some(stamp) = read_stamp(&picture) {
                                 stamps.push((
                                     stamp.sequence,
@@ -347,5 +361,5 @@ async fn receive(mut peer: Peer, duration: Duration) -> Received {
             }
         }
     }
-    (peer, stamps, pcm, reports)
+    (peer, stamps, pcm, reports, first_frame)
 }
