@@ -188,6 +188,14 @@ impl Call {
         }
     }
 
+    /// The offering (sending) and answering (receiving) peers, between runs.
+    pub fn peers(&mut self) -> (&mut Peer, &mut Peer) {
+        (
+            self.sender.as_mut().expect("not running"),
+            self.receiver.as_mut().expect("not running"),
+        )
+    }
+
     /// Sends the stamped pattern and the tone for `duration`, and receives them.
     pub async fn run(&mut self, duration: Duration, width: u32, height: u32) -> Outcome {
         let sender = self.sender.take().expect("sender");

@@ -4,10 +4,16 @@
 use std::time::Duration;
 
 use nexmile_media::loopback::{Call, Relay, percentile};
+use nexmile_media::transport::{Peer, PeerEvent};
+
+/// The calls run one at a time: on a 2-core machine two 720p calls at once
+/// would measure the machine, not the media path.
+static ONE_CALL_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 use nexmile_media::quality::{CandidateType, IpFamily, QualityReport, TransportProtocol, Verdict};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_seconds_of_720p30_arrive_in_order_with_the_tone() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
     let mut call = Call::connect(None).await;
     println!("two peers built and connected in {:?}", call.connect_time);
     let outcome = call.run(Duration::from_secs(10), 1280, 720).await;
@@ -64,6 +70,7 @@ async fn ten_seconds_of_720p30_arrive_in_order_with_the_tone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn injected_loss_shows_in_the_quality_report() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
     // A relay of the test's own between the peers drops 12 % of media packets
     // both ways once the call is up.
     let relay = Relay::start(0.12).await;
@@ -88,4 +95,56 @@ async fn injected_loss_shows_in_the_quality_report() {
     assert!(during.verdict > Verdict::Good, "{during:?}");
     // NACK and keyframe requests keep pictures coming.
     assert!(!lossy.stamps.is_empty());
+}
+
+/// Waits for the first event `wanted` picks out, for at most 5 s.
+async fn wait_for<T>(peer: &mut Peer, wanted: impl Fn(PeerEvent) -> Option<T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(found) = peer.next_event().await.and_then(&wanted) {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("the event came within 5 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn control_messages_cross_the_data_channel_and_media_survives_an_ice_restart() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
+    let mut call = Call::connect(None).await;
+    {
+        let (sender, receiver) = call.peers();
+        wait_for(sender, |e| (e == PeerEvent::DataChannelOpen).then_some(())).await;
+        sender
+            .send_data("{\"type\":\"mute\",\"audio\":true}".as_bytes())
+            .await
+            .unwrap();
+        let message = wait_for(receiver, |e| match e {
+            PeerEvent::Data(bytes) => Some(bytes),
+            _ => None,
+        })
+        .await;
+        assert_eq!(message, br#"{"type":"mute","audio":true}"#);
+        receiver.send_data(b"ack").await.unwrap();
+        let reply = wait_for(sender, |e| match e {
+            PeerEvent::Data(bytes) => Some(bytes),
+            _ => None,
+        })
+        .await;
+        assert_eq!(reply, b"ack");
+
+        // A network change: fresh ICE credentials, same session.
+        let offer = sender.restart_ice().await.unwrap();
+        assert!(offer.contains("ice-ufrag"));
+        let answer = receiver.answer(&offer).await.unwrap();
+        sender.accept_answer(&answer).await.unwrap();
+    }
+    let after = call.run(Duration::from_secs(2), 640, 360).await;
+    assert!(
+        after.stamps.len() >= 50,
+        "pictures keep coming after the restart: {}",
+        after.stamps.len()
+    );
 }
