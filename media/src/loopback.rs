@@ -139,11 +139,17 @@ pub struct Call {
 }
 
 impl Call {
-    /// Offer from the sender, answer from the receiver, through `relay` if given.
+    /// Offer from the sender, answer from the receiver, over 127.0.0.1,
+    /// through `relay` if given.
     pub async fn connect(relay: Option<&Relay>) -> Self {
+        Self::connect_with(loopback_peer_config(), relay).await
+    }
+
+    /// The same with both peers built from `config`.
+    pub async fn connect_with(config: PeerConfig, relay: Option<&Relay>) -> Self {
         let started = Instant::now();
-        let mut sender = Peer::new(loopback_peer_config()).await.expect("sender");
-        let mut receiver = Peer::new(loopback_peer_config()).await.expect("receiver");
+        let mut sender = Peer::new(config.clone()).await.expect("sender");
+        let mut receiver = Peer::new(config).await.expect("receiver");
         let mut offer = sender.create_offer().await.expect("offer");
         let mut sender_port = 0;
         if let Some(relay) = relay {

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use nexmile_media::loopback::{Call, Relay, percentile};
-use nexmile_media::transport::{Peer, PeerEvent};
+use nexmile_media::quality::StatsSnapshot;
+use nexmile_media::transport::{CandidateMode, Peer, PeerConfig, PeerEvent};
 
 /// The calls run one at a time: on a 2-core machine two 720p calls at once
 /// would measure the machine, not the media path.
@@ -146,5 +147,33 @@ async fn control_messages_cross_the_data_channel_and_media_survives_an_ice_resta
         after.stamps.len() >= 50,
         "pictures keep coming after the restart: {}",
         after.stamps.len()
+    );
+}
+
+async fn route_family(mode: CandidateMode) -> Option<IpFamily> {
+    let config = PeerConfig {
+        candidate_mode: mode,
+        bind: vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()],
+        ..PeerConfig::default()
+    };
+    let mut call = Call::connect_with(config, None).await;
+    let outcome = call.run(Duration::from_secs(2), 320, 180).await;
+    assert!(!outcome.stamps.is_empty());
+    let (sender, _) = call.peers();
+    let stats: StatsSnapshot = sender.stats().await;
+    stats.route.map(|r| r.family)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn candidate_mode_keeps_media_on_the_chosen_ip_family() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
+    // §3.3.3 candidateMode 1 and 2, with both families available to bind.
+    assert_eq!(
+        route_family(CandidateMode::Ipv4Only).await,
+        Some(IpFamily::V4)
+    );
+    assert_eq!(
+        route_family(CandidateMode::Ipv6Only).await,
+        Some(IpFamily::V6)
     );
 }

@@ -267,6 +267,40 @@ mod tests {
     }
 
     #[test]
+    fn an_apng_plays_its_frames_with_their_delays() {
+        let dir = temp_dir("apng");
+        let path = dir.join("gift.png");
+        let mut bytes = Vec::new();
+        {
+            let mut encoder = png::Encoder::new(&mut bytes, 16, 16);
+            encoder.set_color(png::ColorType::Rgba);
+            encoder.set_animated(3, 0).unwrap();
+            let mut writer = encoder.write_header().unwrap();
+            for (grey, delay_ms) in [(30u8, 100u16), (200, 200), (120, 100)] {
+                writer.set_frame_delay(delay_ms, 1000).unwrap();
+                writer
+                    .write_image_data(&[grey, grey, grey, 255].repeat(256))
+                    .unwrap();
+            }
+            writer.finish().unwrap();
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let source = FileSource::open(&path, 30).unwrap();
+        assert_eq!(source.len(), 3);
+        let luma = |ms: u64| {
+            source
+                .frame_at(Duration::from_millis(ms), MediaTime(0))
+                .planes[0]
+                .data[0]
+        };
+        let (first, second, third) = (luma(50), luma(150), luma(350));
+        assert!(first < third && third < second, "{first} {second} {third}");
+        assert_eq!(luma(250), second, "the second frame lasts 200 ms");
+        assert_eq!(luma(450), first, "then it loops");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn raw_i420_needs_whole_frames() {
         let dir = temp_dir("raw");
         let path = dir.join("clip.yuv");
