@@ -86,23 +86,9 @@ impl JitterBuffer {
         }
     }
 
-    /// The 16-bit sequence number, extended to 64 bits next to the highest seen.
-    fn extend(&self, seq: u16) -> u64 {
-        let Some(highest) = self.highest else {
-            return u64::from(seq) + (1 << 16);
-        };
-        let base = highest & !0xFFFF;
-        let candidates = [base.wrapping_sub(1 << 16), base, base + (1 << 16)];
-        candidates
-            .into_iter()
-            .map(|c| c + u64::from(seq))
-            .min_by_key(|c| c.abs_diff(highest))
-            .expect("three candidates")
-    }
-
     /// A packet arrived at `arrival` (µs on any monotonic clock).
     pub fn push(&mut self, seq: u16, rtp_timestamp: u32, payload: Vec<u8>, arrival_us: i64) {
-        let ext = self.extend(seq);
+        let ext = crate::sequence::extend(self.highest, seq);
         if self.next.is_some_and(|next| ext < next) || self.packets.contains_key(&ext) {
             self.stats.late_or_duplicate += 1;
             return;

@@ -12,5 +12,6 @@ pub mod ladder;
 pub mod loopback;
 pub mod quality;
 pub mod reassembly;
+pub mod sequence;
 pub mod source;
 pub mod transport;

@@ -106,21 +106,9 @@ impl<D: Depacketizer> FrameAssembler<D> {
         self.stats
     }
 
-    fn extend(&self, seq: u16) -> u64 {
-        let Some(highest) = self.highest else {
-            return u64::from(seq) + (1 << 16);
-        };
-        let base = highest & !0xFFFF;
-        [base.wrapping_sub(1 << 16), base, base + (1 << 16)]
-            .into_iter()
-            .map(|c| c + u64::from(seq))
-            .min_by_key(|c| c.abs_diff(highest))
-            .expect("three candidates")
-    }
-
     /// A packet arrived at `now_us`.
     pub fn insert(&mut self, packet: RtpPacket, now_us: i64) -> Vec<AssemblerAction> {
-        let ext = self.extend(packet.sequence);
+        let ext = crate::sequence::extend(self.highest, packet.sequence);
         let mut actions = Vec::new();
         if self.next.is_some_and(|next| ext < next) || self.packets.contains_key(&ext) {
             return actions; // already played past it, or a duplicate retransmission

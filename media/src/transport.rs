@@ -648,15 +648,7 @@ impl Peer {
         duration: Duration,
     ) -> Result<(), TransportError> {
         self.frames_sent.fetch_add(1, Ordering::Relaxed);
-        self.video
-            .sample_writer(self.video_ssrc, H264_PT)
-            .write_sample(&Sample {
-                data: Bytes::copy_from_slice(access_unit),
-                duration,
-                ..Sample::new(Instant::now())
-            })
-            .await
-            .map_err(webrtc_error)
+        write_sample(&self.video, self.video_ssrc, H264_PT, access_unit, duration).await
     }
 
     /// Sends one Opus packet lasting `duration`.
@@ -665,15 +657,7 @@ impl Peer {
         packet: &[u8],
         duration: Duration,
     ) -> Result<(), TransportError> {
-        self.audio
-            .sample_writer(self.audio_ssrc, OPUS_PT)
-            .write_sample(&Sample {
-                data: Bytes::copy_from_slice(packet),
-                duration,
-                ..Sample::new(Instant::now())
-            })
-            .await
-            .map_err(webrtc_error)
+        write_sample(&self.audio, self.audio_ssrc, OPUS_PT, packet, duration).await
     }
 
     /// Asks the remote sender for a keyframe (PLI).
@@ -799,6 +783,25 @@ impl Peer {
     pub async fn close(&self) -> Result<(), TransportError> {
         self.pc.close().await.map_err(webrtc_error)
     }
+}
+
+/// Packetises and sends one encoded frame or packet on `track`.
+async fn write_sample(
+    track: &TrackLocalStaticSample,
+    ssrc: u32,
+    payload_type: u8,
+    data: &[u8],
+    duration: Duration,
+) -> Result<(), TransportError> {
+    track
+        .sample_writer(ssrc, payload_type)
+        .write_sample(&Sample {
+            data: Bytes::copy_from_slice(data),
+            duration,
+            ..Sample::new(Instant::now())
+        })
+        .await
+        .map_err(webrtc_error)
 }
 
 /// An SSRC that differs per stream and per connection.
