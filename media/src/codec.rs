@@ -100,7 +100,6 @@ pub struct H264Encoder {
     /// What the encoder runs at now (the creation-time rate after a re-init).
     applied_bps: u32,
     created_bps: u32,
-    fps: f32,
     keyframes: KeyframeLimiter,
     size: Option<(u32, u32)>,
 }
@@ -124,7 +123,6 @@ impl H264Encoder {
             bitrate_bps,
             applied_bps: bitrate_bps,
             created_bps: bitrate_bps,
-            fps,
             keyframes: KeyframeLimiter::default(),
             size: None,
         })
@@ -236,10 +234,6 @@ impl H264Encoder {
             width: frame.width,
             height: frame.height,
         }))
-    }
-
-    pub fn fps(&self) -> f32 {
-        self.fps
     }
 }
 
