@@ -96,6 +96,15 @@ async fn injected_loss_shows_in_the_quality_report() {
     assert!(during.verdict > Verdict::Good, "{during:?}");
     // NACK and keyframe requests keep pictures coming.
     assert!(!lossy.stamps.is_empty());
+    // GCC sees the loss and lowers the estimate the encoder follows.
+    let peak = lossy
+        .ladder
+        .iter()
+        .map(|(estimate, _)| *estimate)
+        .max()
+        .unwrap();
+    let last = lossy.ladder.last().unwrap().0;
+    assert!(last * 4 < peak * 3, "estimate fell from {peak} to {last}");
 }
 
 /// Waits for the first event `wanted` picks out, for at most 5 s.
