@@ -4,6 +4,9 @@
 # machine build incrementally; a fresh machine simply builds from scratch.
 CARGO_TARGET_DIR ?= $(HOME)/.cache/nexmile/target
 export CARGO_TARGET_DIR
+# What scripts/setup.sh fetched: ONNX Runtime and the test photograph.
+NEXMILE_CACHE ?= $(HOME)/.cache/nexmile
+export NEXMILE_CACHE
 
 .PHONY: run test setup
 

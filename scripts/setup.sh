@@ -51,3 +51,46 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+
+# ONNX Runtime for the face and segmentation models: the official build from
+# its PyPI wheel (Debian has none), unpacked once into the cache. Loaded at
+# run time by `ort` (load-dynamic), never downloaded by the app itself.
+CACHE="${NEXMILE_CACHE:-$HOME/.cache/nexmile}"
+ORT_VERSION=1.32.0
+ORT_DIR="$CACHE/onnxruntime-$ORT_VERSION"
+if [ ! -f "$ORT_DIR/libonnxruntime.so.$ORT_VERSION" ]; then
+  echo "setup: fetching ONNX Runtime $ORT_VERSION"
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+    --platform manylinux_2_28_x86_64 "onnxruntime==$ORT_VERSION" -d "$tmp"
+  mkdir -p "$ORT_DIR"
+  python3 - "$tmp" "$ORT_DIR" <<'PY'
+import glob, os, sys, zipfile
+wheel = glob.glob(os.path.join(sys.argv[1], "onnxruntime-*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith("onnxruntime/capi/libonnxruntime"):
+            with open(os.path.join(sys.argv[2], os.path.basename(name)), "wb") as out:
+                out.write(z.read(name))
+PY
+  rm -rf "$tmp"
+fi
+
+# A real photograph with a face for the effects tests: the public-domain NASA
+# astronaut portrait shipped inside scikit-image's wheel.
+PHOTO="$CACHE/testdata/astronaut.png"
+if [ ! -f "$PHOTO" ]; then
+  echo "setup: fetching the test photograph"
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+    --platform manylinux_2_17_x86_64 "scikit-image==0.25.2" -d "$tmp"
+  mkdir -p "$(dirname "$PHOTO")"
+  python3 - "$tmp" "$PHOTO" <<'PY'
+import glob, os, sys, zipfile
+wheel = glob.glob(os.path.join(sys.argv[1], "scikit_image-*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    with open(sys.argv[2], "wb") as out:
+        out.write(z.read("skimage/data/astronaut.png"))
+PY
+  rm -rf "$tmp"
+fi

@@ -1,5 +1,8 @@
-//! Per-frame effects on outgoing video. So far the APNG gifts of §5.4.1;
-//! mosaic, wallpaper and face filter follow with the effects issue.
+//! Per-frame effects on outgoing video: APNG gifts (§5.4.1) and the mosaic
+//! with face detection; wallpaper and face filter follow with the effects issue.
 
 pub mod animation;
+pub mod face;
 pub mod gift;
+pub mod mosaic;
+pub mod onnx;

@@ -1,0 +1,257 @@
+//! Face detection with BlazeFace (short range, 128×128), and tracking of the
+//! detected faces from frame to frame.
+//!
+//! The picture is letterboxed into the model's square input so faces keep
+//! their shape; boxes come back in fractions of the original picture.
+
+use std::time::Duration;
+
+use ndarray::Array4;
+use nexmile_media::convert::{Scaler, convert};
+use nexmile_media::frame::{PixelFormat, VideoFrame};
+use ort::session::Session;
+use ort::value::Tensor;
+
+use crate::onnx::{OnnxError, session};
+
+const MODEL: &[u8] = include_bytes!("../../assets/models/blazeface_front_128.onnx");
+const INPUT: usize = 128;
+
+/// A face, in fractions of the picture (0.0–1.0), with its detection score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceBox {
+    pub left: f32,
+    pub top: f32,
+    pub right: f32,
+    pub bottom: f32,
+    pub score: f32,
+}
+
+impl FaceBox {
+    pub fn width(&self) -> f32 {
+        self.right - self.left
+    }
+
+    pub fn height(&self) -> f32 {
+        self.bottom - self.top
+    }
+
+    fn area(&self) -> f32 {
+        self.width().max(0.0) * self.height().max(0.0)
+    }
+
+    /// Intersection over union.
+    pub fn iou(&self, other: &FaceBox) -> f32 {
+        let w = (self.right.min(other.right) - self.left.max(other.left)).max(0.0);
+        let h = (self.bottom.min(other.bottom) - self.top.max(other.top)).max(0.0);
+        let inter = w * h;
+        let union = self.area() + other.area() - inter;
+        if union <= 0.0 { 0.0 } else { inter / union }
+    }
+}
+
+/// The 896 anchor centres: a 16×16 grid with 2 anchors per cell, then an
+/// 8×8 grid with 6, in the model's output order.
+fn anchors() -> Vec<(f32, f32)> {
+    let mut out = Vec::with_capacity(896);
+    for (grid, per_cell) in [(16usize, 2usize), (8, 6)] {
+        for y in 0..grid {
+            for x in 0..grid {
+                for _ in 0..per_cell {
+                    out.push((
+                        (x as f32 + 0.5) / grid as f32,
+                        (y as f32 + 0.5) / grid as f32,
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+pub struct FaceDetector {
+    session: Session,
+    anchors: Vec<(f32, f32)>,
+    scaler: Scaler,
+    /// Scores below this are not faces.
+    pub threshold: f32,
+}
+
+fn inference(e: impl std::fmt::Display) -> OnnxError {
+    OnnxError::Inference(e.to_string())
+}
+
+impl FaceDetector {
+    pub fn new() -> Result<Self, OnnxError> {
+        Ok(Self {
+            session: session(MODEL)?,
+            anchors: anchors(),
+            scaler: Scaler::default(),
+            threshold: 0.6,
+        })
+    }
+
+    /// The faces in an I420 or RGBA picture.
+    pub fn detect(&mut self, frame: &VideoFrame) -> Result<Vec<FaceBox>, OnnxError> {
+        // Fit the picture into 128×128 (even sides, for I420 scaling).
+        let longest = frame.width.max(frame.height) as f32;
+        let fit = |side: u32| ((side as f32 * INPUT as f32 / longest).round() as u32).max(2) & !1;
+        let (w, h) = (fit(frame.width), fit(frame.height));
+        let small = self.scaler.scale(frame, w, h).map_err(inference)?;
+        let rgba = convert(&small, PixelFormat::Rgba).map_err(inference)?;
+        let (ox, oy) = ((INPUT - w as usize) / 2, (INPUT - h as usize) / 2);
+        // Letterbox in black, RGB scaled to [-1, 1].
+        let mut input = Array4::<f32>::from_elem((1, INPUT, INPUT, 3), -1.0);
+        for y in 0..h as usize {
+            let row = &rgba.planes[0].data[y * rgba.planes[0].stride..];
+            for x in 0..w as usize {
+                for c in 0..3 {
+                    input[[0, oy + y, ox + x, c]] = f32::from(row[x * 4 + c]) / 127.5 - 1.0;
+                }
+            }
+        }
+        let tensor = Tensor::from_array(input).map_err(inference)?;
+        let outputs = self
+            .session
+            .run(ort::inputs!["input:0" => tensor])
+            .map_err(inference)?;
+        let mut scores: Vec<f32> = Vec::with_capacity(896);
+        let mut boxes: Vec<[f32; 4]> = Vec::with_capacity(896);
+        for (score_name, box_name) in [
+            ("Identity:0", "Identity_2:0"),
+            ("Identity_1:0", "Identity_3:0"),
+        ] {
+            let (_, s) = outputs[score_name]
+                .try_extract_tensor::<f32>()
+                .map_err(inference)?;
+            let (_, b) = outputs[box_name]
+                .try_extract_tensor::<f32>()
+                .map_err(inference)?;
+            scores.extend_from_slice(s);
+            boxes.extend(b.chunks_exact(16).map(|r| [r[0], r[1], r[2], r[3]]));
+        }
+        let (fw, fh) = (w as f32 / INPUT as f32, h as f32 / INPUT as f32);
+        let (fx, fy) = (ox as f32 / INPUT as f32, oy as f32 / INPUT as f32);
+        let mut found: Vec<FaceBox> = scores
+            .iter()
+            .zip(&boxes)
+            .zip(&self.anchors)
+            .filter_map(|((logit, b), (ax, ay))| {
+                let score = 1.0 / (1.0 + (-logit).exp());
+                if score < self.threshold {
+                    return None;
+                }
+                let (cx, cy) = (ax + b[0] / INPUT as f32, ay + b[1] / INPUT as f32);
+                let (bw, bh) = (b[2] / INPUT as f32, b[3] / INPUT as f32);
+                // From the square input back to the picture.
+                let to_x = |v: f32| ((v - fx) / fw).clamp(0.0, 1.0);
+                let to_y = |v: f32| ((v - fy) / fh).clamp(0.0, 1.0);
+                Some(FaceBox {
+                    left: to_x(cx - bw / 2.0),
+                    right: to_x(cx + bw / 2.0),
+                    top: to_y(cy - bh / 2.0),
+                    bottom: to_y(cy + bh / 2.0),
+                    score,
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| b.score.total_cmp(&a.score));
+        // Non-maximum suppression: overlapping anchors see the same face.
+        let mut kept: Vec<FaceBox> = Vec::new();
+        for candidate in found {
+            if kept.iter().all(|k| k.iou(&candidate) < 0.3) {
+                kept.push(candidate);
+            }
+        }
+        Ok(kept)
+    }
+}
+
+/// Keeps faces steady between frames: boxes are smoothed, and a face the
+/// detector misses for a moment stays covered for [`FaceTracker::HOLD`], so
+/// a mosaic never flickers open. Sans-I/O: fed detections and a clock.
+#[derive(Debug, Default)]
+pub struct FaceTracker {
+    tracks: Vec<(FaceBox, i64)>,
+}
+
+impl FaceTracker {
+    pub const HOLD: Duration = Duration::from_millis(500);
+    /// Weight of the new detection in the smoothed box.
+    const SMOOTHING: f32 = 0.6;
+
+    pub fn update(&mut self, detections: &[FaceBox], now_us: i64) -> Vec<FaceBox> {
+        for detection in detections {
+            let best = self
+                .tracks
+                .iter_mut()
+                .map(|t| (t.0.iou(detection), t))
+                .filter(|(iou, _)| *iou > 0.2)
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            match best {
+                Some((_, (tracked, seen))) => {
+                    let mix = |old: f32, new: f32| old + (new - old) * Self::SMOOTHING;
+                    *tracked = FaceBox {
+                        left: mix(tracked.left, detection.left),
+                        top: mix(tracked.top, detection.top),
+                        right: mix(tracked.right, detection.right),
+                        bottom: mix(tracked.bottom, detection.bottom),
+                        score: detection.score,
+                    };
+                    *seen = now_us;
+                }
+                None => self.tracks.push((*detection, now_us)),
+            }
+        }
+        let hold = i64::try_from(Self::HOLD.as_micros()).unwrap_or(i64::MAX);
+        self.tracks.retain(|(_, seen)| now_us - seen <= hold);
+        self.tracks.iter().map(|(b, _)| *b).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(left: f32, top: f32) -> FaceBox {
+        FaceBox {
+            left,
+            top,
+            right: left + 0.2,
+            bottom: top + 0.2,
+            score: 0.9,
+        }
+    }
+
+    #[test]
+    fn anchors_follow_the_two_grids() {
+        let a = anchors();
+        assert_eq!(a.len(), 896);
+        assert_eq!(a[0], (0.5 / 16.0, 0.5 / 16.0));
+        assert_eq!(a[1], a[0], "two anchors per 16×16 cell");
+        assert_eq!(a[512], (0.5 / 8.0, 0.5 / 8.0));
+        assert_eq!(a[895], (7.5 / 8.0, 7.5 / 8.0));
+    }
+
+    #[test]
+    fn tracker_smooths_and_holds_a_missed_face() {
+        let mut t = FaceTracker::default();
+        assert_eq!(t.update(&[face(0.1, 0.1)], 0).len(), 1);
+        let moved = t.update(&[face(0.15, 0.1)], 33_000);
+        assert_eq!(moved.len(), 1, "the same face, not a second one");
+        assert!(
+            (moved[0].left - 0.13).abs() < 1e-6,
+            "smoothed toward the new box"
+        );
+        assert_eq!(
+            t.update(&[], 300_000).len(),
+            1,
+            "held while the detector blinks"
+        );
+        assert_eq!(t.update(&[], 600_000).len(), 0, "gone after the hold");
+        assert_eq!(
+            t.update(&[face(0.1, 0.1), face(0.6, 0.5)], 700_000).len(),
+            2
+        );
+    }
+}

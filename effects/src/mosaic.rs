@@ -1,0 +1,177 @@
+//! Mosaic (モザイク処理): pixelation of the faces in the picture, or of the
+//! whole picture, for privacy.
+//!
+//! Blocks sit on a fixed grid of the picture, not of the face, so a moving
+//! face does not make the blocks shimmer; faces are tracked so the mosaic
+//! never opens for a frame the detector missed.
+
+use nexmile_media::frame::{PixelFormat, VideoFrame};
+
+use crate::face::{FaceDetector, FaceTracker};
+use crate::onnx::OnnxError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MosaicArea {
+    Faces,
+    WholeFrame,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MosaicSettings {
+    pub area: MosaicArea,
+    /// Block side in pixels of the picture (even, at least 4).
+    pub block: u32,
+    /// Extra cover around each face, as a share of its size on every side.
+    pub padding: f32,
+}
+
+impl Default for MosaicSettings {
+    fn default() -> Self {
+        Self {
+            area: MosaicArea::Faces,
+            block: 16,
+            padding: 0.25,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MosaicError {
+    #[error(transparent)]
+    Onnx(#[from] OnnxError),
+    #[error("the mosaic works on I420 pictures, not {0:?}")]
+    Format(PixelFormat),
+}
+
+/// Replaces every grid block that touches `[x0, x1) × [y0, y1)` by its mean,
+/// in all three planes.
+pub fn pixelate(frame: &mut VideoFrame, (x0, y0, x1, y1): (u32, u32, u32, u32), block: u32) {
+    let block = block.max(4) & !1;
+    let (bx0, by0) = (x0 / block * block, y0 / block * block);
+    let (x1, y1) = (x1.min(frame.width), y1.min(frame.height));
+    for (plane, scale) in [(0usize, 1u32), (1, 2), (2, 2)] {
+        let (side, stride) = ((block / scale) as usize, frame.planes[plane].stride);
+        let (pw, ph) = (
+            frame.width.div_ceil(scale) as usize,
+            frame.height.div_ceil(scale) as usize,
+        );
+        let (start_x, start_y) = ((bx0 / scale) as usize, (by0 / scale) as usize);
+        let (end_x, end_y) = (x1.div_ceil(scale) as usize, y1.div_ceil(scale) as usize);
+        let data = &mut frame.planes[plane].data;
+        for top in (start_y..end_y).step_by(side) {
+            for left in (start_x..end_x).step_by(side) {
+                let (right, bottom) = ((left + side).min(pw), (top + side).min(ph));
+                let mut sum = 0u32;
+                for y in top..bottom {
+                    sum += data[y * stride + left..y * stride + right]
+                        .iter()
+                        .map(|v| u32::from(*v))
+                        .sum::<u32>();
+                }
+                let mean = (sum / ((right - left) * (bottom - top)) as u32) as u8;
+                for y in top..bottom {
+                    data[y * stride + left..y * stride + right].fill(mean);
+                }
+            }
+        }
+    }
+}
+
+pub struct Mosaic {
+    settings: MosaicSettings,
+    detector: Option<FaceDetector>,
+    tracker: FaceTracker,
+}
+
+impl Mosaic {
+    /// Loads the face detector unless the whole picture is covered.
+    pub fn new(settings: MosaicSettings) -> Result<Self, MosaicError> {
+        let detector = match settings.area {
+            MosaicArea::Faces => Some(FaceDetector::new()?),
+            MosaicArea::WholeFrame => None,
+        };
+        Ok(Self {
+            settings,
+            detector,
+            tracker: FaceTracker::default(),
+        })
+    }
+
+    /// Covers the faces (or everything) of an outgoing I420 picture; returns
+    /// how many faces were covered.
+    pub fn apply(&mut self, frame: &mut VideoFrame, now_us: i64) -> Result<usize, MosaicError> {
+        if frame.format != PixelFormat::I420 {
+            return Err(MosaicError::Format(frame.format));
+        }
+        let block = self.settings.block;
+        let Some(detector) = &mut self.detector else {
+            pixelate(frame, (0, 0, frame.width, frame.height), block);
+            return Ok(0);
+        };
+        let faces = self.tracker.update(&detector.detect(frame)?, now_us);
+        let (w, h) = (frame.width as f32, frame.height as f32);
+        for face in &faces {
+            let (pad_x, pad_y) = (
+                face.width() * self.settings.padding,
+                face.height() * self.settings.padding,
+            );
+            let rect = (
+                ((face.left - pad_x).max(0.0) * w) as u32,
+                ((face.top - pad_y).max(0.0) * h) as u32,
+                ((face.right + pad_x).min(1.0) * w).ceil() as u32,
+                ((face.bottom + pad_y).min(1.0) * h).ceil() as u32,
+            );
+            pixelate(frame, rect, block);
+        }
+        Ok(faces.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nexmile_media::frame::MediaTime;
+
+    #[test]
+    fn pixelation_averages_grid_blocks_and_leaves_the_rest() {
+        let mut frame = VideoFrame::black_i420(64, 32, MediaTime(0));
+        for (i, v) in frame.planes[0].data.iter_mut().enumerate() {
+            *v = (i % 64) as u8 * 2;
+        }
+        let before = frame.clone();
+        pixelate(&mut frame, (20, 4, 30, 10), 16);
+        // The region touches the blocks x 16..32, y 0..16.
+        let row = |f: &VideoFrame, y: usize| f.planes[0].data[y * 64..y * 64 + 64].to_vec();
+        let inside = row(&frame, 5);
+        assert!(
+            inside[16..32].iter().all(|v| *v == inside[16]),
+            "one value per block"
+        );
+        assert_eq!(inside[16], 47, "the mean of 32, 34, …, 62");
+        assert_eq!(
+            inside[..16],
+            row(&before, 5)[..16],
+            "left of the block untouched"
+        );
+        assert_eq!(inside[32..], row(&before, 5)[32..], "right of it too");
+        assert_eq!(row(&frame, 20), row(&before, 20), "below untouched");
+    }
+
+    #[test]
+    fn whole_frame_mode_needs_no_model() {
+        let mut mosaic = Mosaic::new(MosaicSettings {
+            area: MosaicArea::WholeFrame,
+            ..MosaicSettings::default()
+        })
+        .unwrap();
+        let mut frame = VideoFrame::black_i420(64, 64, MediaTime(0));
+        frame.planes[0].data[0] = 255;
+        assert_eq!(mosaic.apply(&mut frame, 0).unwrap(), 0);
+        assert_eq!(frame.planes[0].data[0], frame.planes[0].data[15 * 64 + 15]);
+        let mut rgba = VideoFrame::filled(PixelFormat::Rgba, 4, 4, &[0], MediaTime(0));
+        assert!(matches!(
+            mosaic.apply(&mut rgba, 0),
+            Err(MosaicError::Format(_))
+        ));
+    }
+}

@@ -1,0 +1,122 @@
+//! Face detection and the mosaic on a real photograph: the public-domain NASA
+//! astronaut portrait that set-up fetches.
+
+use std::path::PathBuf;
+
+use nexmile_effects::face::FaceDetector;
+use nexmile_effects::mosaic::{Mosaic, MosaicSettings};
+use nexmile_media::convert::convert;
+use nexmile_media::frame::{MediaTime, PixelFormat, Plane, VideoFrame};
+
+fn photo() -> VideoFrame {
+    let cache = std::env::var_os("NEXMILE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/nexmile"));
+    let image = image::open(cache.join("testdata/astronaut.png"))
+        .expect("scripts/setup.sh fetches the test photograph")
+        .into_rgba8();
+    let (w, h) = image.dimensions();
+    let rgba = VideoFrame {
+        format: PixelFormat::Rgba,
+        width: w,
+        height: h,
+        planes: vec![Plane {
+            data: image.into_raw(),
+            stride: w as usize * 4,
+        }],
+        timestamp: MediaTime(0),
+    };
+    convert(&rgba, PixelFormat::I420).unwrap()
+}
+
+/// The 512×512 photograph pasted at (`x`, `y`) into a grey picture.
+fn pasted(width: u32, height: u32, x: usize, y: usize) -> VideoFrame {
+    let photo = photo();
+    let mut frame = VideoFrame::filled(
+        PixelFormat::I420,
+        width,
+        height,
+        &[128, 128, 128],
+        MediaTime(0),
+    );
+    for (plane, scale) in [(0, 1), (1, 2), (2, 2)] {
+        let (pw, stride) = (photo.planes[plane].stride, frame.planes[plane].stride);
+        for row in 0..photo.height as usize / scale {
+            let src = &photo.planes[plane].data[row * pw..row * pw + pw];
+            let at = (y / scale + row) * stride + x / scale;
+            frame.planes[plane].data[at..at + pw].copy_from_slice(src);
+        }
+    }
+    frame
+}
+
+/// Mean absolute difference between horizontal neighbours: the picture's detail.
+fn detail(frame: &VideoFrame, (x0, y0, x1, y1): (usize, usize, usize, usize)) -> f64 {
+    let stride = frame.planes[0].stride;
+    let diffs: Vec<f64> = (y0..y1)
+        .flat_map(|y| (x0..x1 - 1).map(move |x| (x, y)))
+        .map(|(x, y)| {
+            f64::from(
+                frame.planes[0].data[y * stride + x]
+                    .abs_diff(frame.planes[0].data[y * stride + x + 1]),
+            )
+        })
+        .collect();
+    diffs.iter().sum::<f64>() / diffs.len() as f64
+}
+
+#[test]
+fn finds_the_astronauts_face_and_maps_it_back_through_the_letterbox() {
+    let mut detector = FaceDetector::new().expect("ONNX Runtime from set-up");
+    let faces = detector.detect(&photo()).unwrap();
+    assert_eq!(faces.len(), 1, "{faces:?}");
+    let face = faces[0];
+    println!("face in the photograph: {face:?}");
+    let (cx, cy) = (
+        (face.left + face.right) / 2.0,
+        (face.top + face.bottom) / 2.0,
+    );
+    assert!(
+        (0.35..0.6).contains(&cx) && (0.1..0.45).contains(&cy),
+        "{face:?}"
+    );
+    assert!(face.width() > 0.1 && face.width() < 0.4);
+
+    // The same face in a wider picture (letterboxed into the model's square)
+    // lands at the same pixels. The short-range model wants faces of at least
+    // ~20 of its 128 pixels, as a caller's face in a call is.
+    let wide = detector.detect(&pasted(576, 512, 64, 0)).unwrap();
+    assert_eq!(wide.len(), 1, "{wide:?}");
+    let px = |f: f32, side: f32, offset: f32| f * side - offset;
+    let shifted_cx = px((wide[0].left + wide[0].right) / 2.0, 576.0, 64.0) / 512.0;
+    let shifted_cy = px((wide[0].top + wide[0].bottom) / 2.0, 512.0, 0.0) / 512.0;
+    assert!(
+        (shifted_cx - cx).abs() < 0.05 && (shifted_cy - cy).abs() < 0.05,
+        "{wide:?}"
+    );
+}
+
+#[test]
+fn the_mosaic_covers_the_face_and_nothing_far_from_it() {
+    let original = photo();
+    let mut frame = original.clone();
+    let mut mosaic = Mosaic::new(MosaicSettings::default()).unwrap();
+    assert_eq!(mosaic.apply(&mut frame, 0).unwrap(), 1);
+    let face = FaceDetector::new().unwrap().detect(&original).unwrap()[0];
+    let rect = (
+        (face.left * 512.0) as usize,
+        (face.top * 512.0) as usize,
+        (face.right * 512.0) as usize,
+        (face.bottom * 512.0) as usize,
+    );
+    let (before, after) = (detail(&original, rect), detail(&frame, rect));
+    println!("detail over the face: {before:.2} before, {after:.2} after");
+    // What remains is the steps between 16-pixel blocks.
+    assert!(after < before / 3.0, "the face is blocked out");
+    let corner = (0, 400, 100, 512);
+    assert_eq!(
+        detail(&original, corner),
+        detail(&frame, corner),
+        "the corner is untouched"
+    );
+}
