@@ -1,8 +1,10 @@
 //! Per-frame effects on outgoing video: APNG gifts (§5.4.1) and the mosaic
-//! with face detection; wallpaper and face filter follow with the effects issue.
+//! with face detection, and the wallpaper; the face filter follows with the
+//! effects issue.
 
 pub mod animation;
 pub mod face;
 pub mod gift;
 pub mod mosaic;
 pub mod onnx;
+pub mod wallpaper;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use nexmile_effects::face::FaceDetector;
 use nexmile_effects::mosaic::{Mosaic, MosaicSettings};
+use nexmile_effects::wallpaper::{Background, Wallpaper};
 use nexmile_media::convert::convert;
 use nexmile_media::frame::{MediaTime, PixelFormat, Plane, VideoFrame};
 
@@ -119,4 +120,46 @@ fn the_mosaic_covers_the_face_and_nothing_far_from_it() {
         detail(&frame, corner),
         "the corner is untouched"
     );
+}
+
+fn luma(frame: &VideoFrame, x: usize, y: usize) -> u8 {
+    frame.planes[0].data[y * frame.planes[0].stride + x]
+}
+
+#[test]
+fn the_wallpaper_replaces_the_background_and_keeps_the_person() {
+    let original = photo();
+    let mut wallpaper = Wallpaper::new(Background::Colour([0, 255, 0])).unwrap();
+    let mut frame = original.clone();
+    // Two frames: the second runs with the temporally smoothed mask.
+    wallpaper.apply(&mut frame).unwrap();
+    let mut frame = original.clone();
+    wallpaper.apply(&mut frame).unwrap();
+    // Background (the wall beside the shuttle, the flag) turns green (Y 144)…
+    for (x, y) in [(330, 60), (20, 20), (480, 200)] {
+        assert!(
+            luma(&frame, x, y).abs_diff(144) <= 8,
+            "({x}, {y}) is {}",
+            luma(&frame, x, y)
+        );
+    }
+    // …the face and the suit stay.
+    for (x, y) in [(225, 130), (250, 420), (150, 330)] {
+        assert!(
+            luma(&frame, x, y).abs_diff(luma(&original, x, y)) <= 8,
+            "({x}, {y}) changed"
+        );
+    }
+
+    let mut blurred = original.clone();
+    wallpaper.set_background(Background::Blur);
+    wallpaper.apply(&mut blurred).unwrap();
+    assert_ne!(blurred, original);
+    let picture = VideoFrame::filled(PixelFormat::I420, 64, 36, &[40, 128, 128], MediaTime(0));
+    wallpaper.set_background(Background::Picture(picture));
+    let mut replaced = original.clone();
+    wallpaper.apply(&mut replaced).unwrap();
+    assert!(luma(&replaced, 20, 20).abs_diff(40) <= 8);
+    let mut rgba = convert(&original, PixelFormat::Rgba).unwrap();
+    assert!(wallpaper.apply(&mut rgba).is_err());
 }

@@ -1,0 +1,337 @@
+//! Wallpaper (背景設定): the person stays, the background becomes a blur, a
+//! picture or a colour.
+//!
+//! MediaPipe's selfie segmentation (256×256) gives a coarse person mask. It
+//! is smoothed over time (no flicker on still hair and shoulders) and refined
+//! with a guided filter that follows the picture's own edges (no halo), at
+//! half the picture's resolution, then scaled up and used to blend.
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use ndarray::Array4;
+use nexmile_media::convert::{Scaler, convert};
+use nexmile_media::frame::{PixelFormat, VideoFrame};
+use ort::session::Session;
+use ort::value::Tensor;
+
+use crate::onnx::{OnnxError, session};
+
+const MODEL: &[u8] = include_bytes!("../../assets/models/selfie_segmentation_256.onnx");
+const INPUT: usize = 256;
+/// Weight of the newest mask against the running one.
+const TEMPORAL_WEIGHT: f32 = 0.65;
+const GUIDE_RADIUS: usize = 4;
+const GUIDE_EPS: f32 = 1e-3;
+
+/// What replaces the background.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Background {
+    /// The camera's own background, blurred.
+    Blur,
+    /// A solid colour, RGB.
+    Colour([u8; 3]),
+    /// A picture (I420, any size: scaled to the camera picture).
+    Picture(VideoFrame),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WallpaperError {
+    #[error(transparent)]
+    Onnx(#[from] OnnxError),
+    #[error("the wallpaper works on I420 pictures, not {0:?}")]
+    Format(PixelFormat),
+    #[error("{0}")]
+    Image(String),
+}
+
+fn image_error(e: impl std::fmt::Display) -> WallpaperError {
+    WallpaperError::Image(e.to_string())
+}
+
+pub struct Wallpaper {
+    session: Session,
+    background: Background,
+    scaler: Scaler,
+    resizer: Resizer,
+    /// The running mask at working resolution, with its size.
+    mask: Option<(usize, usize, Vec<f32>)>,
+}
+
+/// Box filter of radius `r` over a `w × h` grid (running sums, O(n)).
+fn box_filter(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    let mut rows = vec![0.0; w * h];
+    for y in 0..h {
+        let line = &src[y * w..(y + 1) * w];
+        let mut sum: f32 = line[..r.min(w)].iter().sum();
+        for x in 0..w {
+            if x + r < w {
+                sum += line[x + r];
+            }
+            if x > r {
+                sum -= line[x - r - 1];
+            }
+            let count = (x + r).min(w - 1) - x.saturating_sub(r) + 1;
+            rows[y * w + x] = sum / count as f32;
+        }
+    }
+    let mut out = vec![0.0; w * h];
+    for x in 0..w {
+        let mut sum: f32 = (0..r.min(h)).map(|y| rows[y * w + x]).sum();
+        for y in 0..h {
+            if y + r < h {
+                sum += rows[(y + r) * w + x];
+            }
+            if y > r {
+                sum -= rows[(y - r - 1) * w + x];
+            }
+            let count = (y + r).min(h - 1) - y.saturating_sub(r) + 1;
+            out[y * w + x] = sum / count as f32;
+        }
+    }
+    out
+}
+
+/// He et al.'s guided filter: `mask` refined along the edges of `guide`.
+fn guided_filter(guide: &[f32], mask: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let product = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).collect::<Vec<f32>>();
+    let mean_i = box_filter(guide, w, h, GUIDE_RADIUS);
+    let mean_p = box_filter(mask, w, h, GUIDE_RADIUS);
+    let corr_ii = box_filter(&product(guide, guide), w, h, GUIDE_RADIUS);
+    let corr_ip = box_filter(&product(guide, mask), w, h, GUIDE_RADIUS);
+    let mut a = vec![0.0; w * h];
+    let mut b = vec![0.0; w * h];
+    for i in 0..w * h {
+        let var = corr_ii[i] - mean_i[i] * mean_i[i];
+        let cov = corr_ip[i] - mean_i[i] * mean_p[i];
+        a[i] = cov / (var + GUIDE_EPS);
+        b[i] = mean_p[i] - a[i] * mean_i[i];
+    }
+    let (mean_a, mean_b) = (
+        box_filter(&a, w, h, GUIDE_RADIUS),
+        box_filter(&b, w, h, GUIDE_RADIUS),
+    );
+    (0..w * h)
+        .map(|i| (mean_a[i] * guide[i] + mean_b[i]).clamp(0.0, 1.0))
+        .collect()
+}
+
+/// Bilinear sample of `src` (`sw × sh`) over the region (`x0`, `y0`, `cw`,
+/// `ch`) into a `w × h` grid.
+fn resample(src: &[f32], sw: usize, region: (f32, f32, f32, f32), w: usize, h: usize) -> Vec<f32> {
+    let (x0, y0, cw, ch) = region;
+    let sh = src.len() / sw;
+    let at = |x: usize, y: usize| src[y.min(sh - 1) * sw + x.min(sw - 1)];
+    let mut out = Vec::with_capacity(w * h);
+    for y in 0..h {
+        let fy = (y0 + (y as f32 + 0.5) * ch / h as f32 - 0.5).max(0.0);
+        let (iy, ty) = (fy as usize, fy.fract());
+        for x in 0..w {
+            let fx = (x0 + (x as f32 + 0.5) * cw / w as f32 - 0.5).max(0.0);
+            let (ix, tx) = (fx as usize, fx.fract());
+            let top = at(ix, iy) * (1.0 - tx) + at(ix + 1, iy) * tx;
+            let bottom = at(ix, iy + 1) * (1.0 - tx) + at(ix + 1, iy + 1) * tx;
+            out.push(top * (1.0 - ty) + bottom * ty);
+        }
+    }
+    out
+}
+
+impl Wallpaper {
+    pub fn new(background: Background) -> Result<Self, WallpaperError> {
+        Ok(Self {
+            session: session(MODEL)?,
+            background,
+            scaler: Scaler::default(),
+            resizer: Resizer::new(),
+            mask: None,
+        })
+    }
+
+    /// Changes what is behind the person, keeping the running mask.
+    pub fn set_background(&mut self, background: Background) {
+        self.background = background;
+    }
+
+    /// The person probability (0–1) at half the picture's size, smoothed and refined.
+    fn person_mask(
+        &mut self,
+        frame: &VideoFrame,
+    ) -> Result<(usize, usize, Vec<f32>), WallpaperError> {
+        // Segment: the picture letterboxed into 256×256, RGB 0..1.
+        let longest = frame.width.max(frame.height) as f32;
+        let fit = |side: u32| ((side as f32 * INPUT as f32 / longest).round() as u32).max(2) & !1;
+        let (iw, ih) = (fit(frame.width), fit(frame.height));
+        let small = convert(
+            &self.scaler.scale(frame, iw, ih).map_err(image_error)?,
+            PixelFormat::Rgba,
+        )
+        .map_err(image_error)?;
+        let (ox, oy) = ((INPUT - iw as usize) / 2, (INPUT - ih as usize) / 2);
+        let mut input = Array4::<f32>::zeros((1, INPUT, INPUT, 3));
+        for y in 0..ih as usize {
+            let row = &small.planes[0].data[y * small.planes[0].stride..];
+            for x in 0..iw as usize {
+                for c in 0..3 {
+                    input[[0, oy + y, ox + x, c]] = f32::from(row[x * 4 + c]) / 255.0;
+                }
+            }
+        }
+        let tensor = Tensor::from_array(input).map_err(|e| OnnxError::Inference(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs!["input_1" => tensor])
+            .map_err(|e| OnnxError::Inference(e.to_string()))?;
+        let (_, probability) = outputs["activation_10"]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| OnnxError::Inference(e.to_string()))?;
+        // Working resolution: half the picture, even sides.
+        let (w, h) = (
+            (frame.width as usize / 2).max(2),
+            (frame.height as usize / 2).max(2),
+        );
+        let region = (ox as f32, oy as f32, iw as f32, ih as f32);
+        let mut mask = resample(probability, INPUT, region, w, h);
+        if let Some((pw, ph, previous)) = &self.mask
+            && (*pw, *ph) == (w, h)
+        {
+            for (m, p) in mask.iter_mut().zip(previous) {
+                *m = *m * TEMPORAL_WEIGHT + p * (1.0 - TEMPORAL_WEIGHT);
+            }
+        }
+        self.mask = Some((w, h, mask.clone()));
+        let half = self
+            .scaler
+            .scale(frame, (w as u32) & !1, (h as u32) & !1)
+            .map_err(image_error)?;
+        let guide: Vec<f32> = (0..h)
+            .flat_map(|y| {
+                let row =
+                    &half.planes[0].data[y.min(half.height as usize - 1) * half.planes[0].stride..];
+                (0..w).map(move |x| f32::from(row[x.min(half.width as usize - 1)]) / 255.0)
+            })
+            .collect();
+        Ok((w, h, guided_filter(&guide, &mask, w, h)))
+    }
+
+    fn background_for(&mut self, frame: &VideoFrame) -> Result<VideoFrame, WallpaperError> {
+        let (w, h) = (frame.width, frame.height);
+        match &self.background {
+            // Down to an eighth and back: a wide, cheap blur.
+            Background::Blur => {
+                let tiny = self
+                    .scaler
+                    .scale(frame, (w / 8).max(2) & !1, (h / 8).max(2) & !1)
+                    .map_err(image_error)?;
+                self.scaler.scale(&tiny, w, h).map_err(image_error)
+            }
+            Background::Colour([r, g, b]) => {
+                let (r, g, b) = (i32::from(*r), i32::from(*g), i32::from(*b));
+                let y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16;
+                let u = ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128;
+                let v = ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128;
+                Ok(VideoFrame::filled(
+                    PixelFormat::I420,
+                    w,
+                    h,
+                    &[y as u8, u as u8, v as u8],
+                    frame.timestamp,
+                ))
+            }
+            Background::Picture(picture) => self.scaler.scale(picture, w, h).map_err(image_error),
+        }
+    }
+
+    /// Replaces the background of an outgoing I420 picture.
+    pub fn apply(&mut self, frame: &mut VideoFrame) -> Result<(), WallpaperError> {
+        if frame.format != PixelFormat::I420 {
+            return Err(WallpaperError::Format(frame.format));
+        }
+        let (mw, mh, mask) = self.person_mask(frame)?;
+        let background = self.background_for(frame)?;
+        // The refined mask up to full size, as bytes.
+        let bytes: Vec<u8> = mask.iter().map(|m| (m * 255.0).round() as u8).collect();
+        let src =
+            ImageRef::new(mw as u32, mh as u32, &bytes, PixelType::U8).map_err(image_error)?;
+        let mut full = Image::new(frame.width, frame.height, PixelType::U8);
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+        self.resizer
+            .resize(&src, &mut full, &options)
+            .map_err(image_error)?;
+        let alpha = full.buffer();
+        let (w, h) = (frame.width as usize, frame.height as usize);
+        let blend = |fg: u8, bg: u8, a: u32| {
+            ((u32::from(fg) * a + u32::from(bg) * (255 - a) + 127) / 255) as u8
+        };
+        let ys = frame.planes[0].stride;
+        for y in 0..h {
+            for x in 0..w {
+                let at = y * ys + x;
+                let bg = background.planes[0].data[y * background.planes[0].stride + x];
+                frame.planes[0].data[at] =
+                    blend(frame.planes[0].data[at], bg, u32::from(alpha[y * w + x]));
+            }
+        }
+        for plane in 1..3 {
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            let (fs, bs) = (frame.planes[plane].stride, background.planes[plane].stride);
+            for cy in 0..ch {
+                for cx in 0..cw {
+                    let (x, y) = ((2 * cx).min(w - 1), (2 * cy).min(h - 1));
+                    let (x1, y1) = ((x + 1).min(w - 1), (y + 1).min(h - 1));
+                    let a = (u32::from(alpha[y * w + x])
+                        + u32::from(alpha[y * w + x1])
+                        + u32::from(alpha[y1 * w + x])
+                        + u32::from(alpha[y1 * w + x1]))
+                        / 4;
+                    let at = cy * fs + cx;
+                    frame.planes[plane].data[at] = blend(
+                        frame.planes[plane].data[at],
+                        background.planes[plane].data[cy * bs + cx],
+                        a,
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn box_filter_averages_its_window() {
+        let ones = vec![1.0; 12];
+        assert!(
+            box_filter(&ones, 4, 3, 1)
+                .iter()
+                .all(|v| (v - 1.0).abs() < 1e-6)
+        );
+        let step: Vec<f32> = (0..9).map(|i| if i % 3 == 2 { 3.0 } else { 0.0 }).collect();
+        let out = box_filter(&step, 3, 3, 1);
+        assert!(
+            (out[4] - 1.0).abs() < 1e-6,
+            "centre sees one column of 3s in 3"
+        );
+        assert!((out[2] - 1.5).abs() < 1e-6, "corner window is 2×2");
+    }
+
+    #[test]
+    fn the_guided_filter_snaps_a_blurry_mask_to_the_pictures_edge() {
+        // A sharp vertical edge in the picture at x = 10, a mask blurred across it.
+        let (w, h) = (20, 8);
+        let guide: Vec<f32> = (0..w * h)
+            .map(|i| if i % w < 10 { 0.1 } else { 0.9 })
+            .collect();
+        let mask: Vec<f32> = (0..w * h)
+            .map(|i| ((i % w) as f32 - 5.0).clamp(0.0, 10.0) / 10.0)
+            .collect();
+        let out = guided_filter(&guide, &mask, w, h);
+        let row = &out[3 * w..4 * w];
+        assert!(
+            row[12] - row[7] > mask[12] - mask[7],
+            "sharper across the edge: {row:?}"
+        );
+    }
+}
