@@ -17,7 +17,8 @@ use crate::onnx::{OnnxError, session};
 const MODEL: &[u8] = include_bytes!("../../assets/models/blazeface_front_128.onnx");
 const INPUT: usize = 128;
 
-/// A face, in fractions of the picture (0.0–1.0), with its detection score.
+/// A face, in fractions of the picture (0.0–1.0), with its detection score
+/// and BlazeFace's six keypoints.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FaceBox {
     pub left: f32,
@@ -25,6 +26,17 @@ pub struct FaceBox {
     pub right: f32,
     pub bottom: f32,
     pub score: f32,
+    /// Right eye, left eye, nose tip, mouth, right ear, left ear (the
+    /// person's right: the left of a mirrored picture).
+    pub keypoints: [(f32, f32); 6],
+}
+
+/// Indices into [`FaceBox::keypoints`].
+pub mod keypoint {
+    pub const RIGHT_EYE: usize = 0;
+    pub const LEFT_EYE: usize = 1;
+    pub const NOSE: usize = 2;
+    pub const MOUTH: usize = 3;
 }
 
 impl FaceBox {
@@ -116,7 +128,7 @@ impl FaceDetector {
             .run(ort::inputs!["input:0" => tensor])
             .map_err(inference)?;
         let mut scores: Vec<f32> = Vec::with_capacity(896);
-        let mut boxes: Vec<[f32; 4]> = Vec::with_capacity(896);
+        let mut boxes: Vec<[f32; 16]> = Vec::with_capacity(896);
         for (score_name, box_name) in [
             ("Identity:0", "Identity_2:0"),
             ("Identity_1:0", "Identity_3:0"),
@@ -128,7 +140,11 @@ impl FaceDetector {
                 .try_extract_tensor::<f32>()
                 .map_err(inference)?;
             scores.extend_from_slice(s);
-            boxes.extend(b.chunks_exact(16).map(|r| [r[0], r[1], r[2], r[3]]));
+            boxes.extend(b.chunks_exact(16).map(|r| {
+                let mut row = [0.0; 16];
+                row.copy_from_slice(r);
+                row
+            }));
         }
         let (fw, fh) = (w as f32 / INPUT as f32, h as f32 / INPUT as f32);
         let (fx, fy) = (ox as f32 / INPUT as f32, oy as f32 / INPUT as f32);
@@ -146,12 +162,19 @@ impl FaceDetector {
                 // From the square input back to the picture.
                 let to_x = |v: f32| ((v - fx) / fw).clamp(0.0, 1.0);
                 let to_y = |v: f32| ((v - fy) / fh).clamp(0.0, 1.0);
+                let keypoints = std::array::from_fn(|k| {
+                    (
+                        to_x(ax + b[4 + 2 * k] / INPUT as f32),
+                        to_y(ay + b[5 + 2 * k] / INPUT as f32),
+                    )
+                });
                 Some(FaceBox {
                     left: to_x(cx - bw / 2.0),
                     right: to_x(cx + bw / 2.0),
                     top: to_y(cy - bh / 2.0),
                     bottom: to_y(cy + bh / 2.0),
                     score,
+                    keypoints,
                 })
             })
             .collect();
@@ -197,6 +220,10 @@ impl FaceTracker {
                         right: mix(tracked.right, detection.right),
                         bottom: mix(tracked.bottom, detection.bottom),
                         score: detection.score,
+                        keypoints: std::array::from_fn(|k| {
+                            let (old, new) = (tracked.keypoints[k], detection.keypoints[k]);
+                            (mix(old.0, new.0), mix(old.1, new.1))
+                        }),
                     };
                     *seen = now_us;
                 }
@@ -220,6 +247,14 @@ mod tests {
             right: left + 0.2,
             bottom: top + 0.2,
             score: 0.9,
+            keypoints: [
+                (left + 0.07, top + 0.08),
+                (left + 0.13, top + 0.08),
+                (left + 0.1, top + 0.11),
+                (left + 0.1, top + 0.15),
+                (left, top + 0.1),
+                (left + 0.2, top + 0.1),
+            ],
         }
     }
 

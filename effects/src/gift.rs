@@ -133,7 +133,7 @@ impl GiftOverlay {
 
 /// Alpha-blends `sprite` onto the I420 `frame` with its top-left at
 /// (`left`, `top`), clipped to the picture.
-fn draw(frame: &mut VideoFrame, sprite: &RgbaImage, left: i64, top: i64) {
+pub(crate) fn draw(frame: &mut VideoFrame, sprite: &RgbaImage, left: i64, top: i64) {
     let (fw, fh) = (i64::from(frame.width), i64::from(frame.height));
     let (sw, sh) = (i64::from(sprite.width()), i64::from(sprite.height()));
     let (x0, y0) = (left.max(0), top.max(0));

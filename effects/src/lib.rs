@@ -4,6 +4,7 @@
 
 pub mod animation;
 pub mod face;
+pub mod face_filter;
 pub mod gift;
 pub mod mosaic;
 pub mod onnx;

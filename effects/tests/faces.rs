@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use nexmile_effects::face::FaceDetector;
+use nexmile_effects::face_filter::{FaceFilter, FacePackage};
 use nexmile_effects::mosaic::{Mosaic, MosaicSettings};
 use nexmile_effects::wallpaper::{Background, Wallpaper};
 use nexmile_media::convert::convert;
@@ -82,6 +83,19 @@ fn finds_the_astronauts_face_and_maps_it_back_through_the_letterbox() {
         "{face:?}"
     );
     assert!(face.width() > 0.1 && face.width() < 0.4);
+    // The eyes are inside the box, level, the right eye on the picture's left.
+    let [right_eye, left_eye, nose, mouth, _, _] = face.keypoints;
+    assert!(
+        right_eye.0 < left_eye.0 && (right_eye.1 - left_eye.1).abs() < 0.03,
+        "{face:?}"
+    );
+    assert!(nose.1 > right_eye.1 && mouth.1 > nose.1, "{face:?}");
+    for (x, y) in [right_eye, left_eye, nose, mouth] {
+        assert!(
+            x > face.left && x < face.right && y > face.top && y < face.bottom,
+            "{face:?}"
+        );
+    }
 
     // The same face in a wider picture (letterboxed into the model's square)
     // lands at the same pixels. The short-range model wants faces of at least
@@ -162,4 +176,50 @@ fn the_wallpaper_replaces_the_background_and_keeps_the_person() {
     assert!(luma(&replaced, 20, 20).abs_diff(40) <= 8);
     let mut rgba = convert(&original, PixelFormat::Rgba).unwrap();
     assert!(wallpaper.apply(&mut rgba).is_err());
+}
+
+#[test]
+fn the_face_filter_puts_glasses_over_both_eyes() {
+    let dir = std::env::temp_dir().join(format!("nexmile-glasses-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Glasses: two dark-blue lenses on a transparent sprite, 3:1.
+    let glasses = image::RgbaImage::from_fn(90, 30, |x, y| {
+        let lens = |cx: f32| ((x as f32 - cx).powi(2) + (y as f32 - 15.0).powi(2)).sqrt() < 13.0;
+        if lens(22.0) || lens(68.0) {
+            image::Rgba([10, 20, 90, 255])
+        } else {
+            image::Rgba([0, 0, 0, 0])
+        }
+    });
+    glasses.save(dir.join("glasses.png")).unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        r#"{"name":"めがね","sprites":[{"file":"glasses.png","anchor":"eyes","width":2.0}]}"#,
+    )
+    .unwrap();
+    let package = FacePackage::load(&dir).unwrap();
+    assert_eq!(package.name, "めがね");
+    let original = photo();
+    let face = FaceDetector::new().unwrap().detect(&original).unwrap()[0];
+    let mut frame = original.clone();
+    let mut filter = FaceFilter::new(package).unwrap();
+    assert_eq!(filter.apply(&mut frame, 0).unwrap(), 1);
+    // Dark blue (Y ≈ 29) over each eye; the mouth untouched.
+    for k in [0, 1] {
+        let (x, y) = (
+            (face.keypoints[k].0 * 512.0) as usize,
+            (face.keypoints[k].1 * 512.0) as usize,
+        );
+        assert!(
+            luma(&frame, x, y) < 45,
+            "eye {k} at ({x}, {y}) is {}",
+            luma(&frame, x, y)
+        );
+    }
+    let (mx, my) = (
+        (face.keypoints[3].0 * 512.0) as usize,
+        (face.keypoints[3].1 * 512.0) as usize,
+    );
+    assert_eq!(luma(&frame, mx, my), luma(&original, mx, my));
+    std::fs::remove_dir_all(dir).unwrap();
 }
