@@ -3,6 +3,7 @@
 //! effects issue.
 
 pub mod animation;
+pub mod chain;
 pub mod face;
 pub mod face_filter;
 pub mod gift;

@@ -10,13 +10,15 @@ use nexmile_media::frame::{PixelFormat, VideoFrame};
 use crate::face::{FaceDetector, FaceTracker};
 use crate::onnx::OnnxError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum MosaicArea {
     Faces,
     WholeFrame,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MosaicSettings {
     pub area: MosaicArea,
     /// Block side in pixels of the picture (even, at least 4).
