@@ -57,6 +57,7 @@ done
 # run time by `ort` (load-dynamic), never downloaded by the app itself.
 CACHE="${NEXMILE_CACHE:-$HOME/.cache/nexmile}"
 ORT_VERSION=1.32.0
+ORT_SHA256=6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f
 ORT_DIR="$CACHE/onnxruntime-$ORT_VERSION"
 if [ ! -f "$ORT_DIR/libonnxruntime.so.$ORT_VERSION" ]; then
   echo "setup: fetching ONNX Runtime $ORT_VERSION"
@@ -74,11 +75,17 @@ with zipfile.ZipFile(wheel) as z:
                 out.write(z.read(name))
 PY
   rm -rf "$tmp"
+  if ! echo "$ORT_SHA256  $ORT_DIR/libonnxruntime.so.$ORT_VERSION" | sha256sum --check --quiet; then
+    echo "setup: ONNX Runtime does not match its pinned hash" >&2
+    rm -rf "$ORT_DIR"
+    exit 1
+  fi
 fi
 
 # A real photograph with a face for the effects tests: the public-domain NASA
 # astronaut portrait shipped inside scikit-image's wheel.
 PHOTO="$CACHE/testdata/astronaut.png"
+PHOTO_SHA256=88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5
 if [ ! -f "$PHOTO" ]; then
   echo "setup: fetching the test photograph"
   tmp=$(mktemp -d)
@@ -93,4 +100,9 @@ with zipfile.ZipFile(wheel) as z:
         out.write(z.read("skimage/data/astronaut.png"))
 PY
   rm -rf "$tmp"
+  if ! echo "$PHOTO_SHA256  $PHOTO" | sha256sum --check --quiet; then
+    echo "setup: the test photograph does not match its pinned hash" >&2
+    rm -f "$PHOTO"
+    exit 1
+  fi
 fi
