@@ -1,0 +1,212 @@
+//! `cargo bench -p nexmile-effects`: each effect alone and the whole chain on
+//! a 720p picture with a face (the astronaut photograph, scaled into 1280×720),
+//! one core, medians and p95 per frame.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nexmile_core::wire::codes::CallOption;
+use nexmile_effects::animation::Animation;
+use nexmile_effects::chain::{EffectChain, EffectSettings, WallpaperSetting};
+use nexmile_effects::face::FaceDetector;
+use nexmile_effects::gift::{GiftOverlay, Placement};
+use nexmile_effects::mosaic::MosaicSettings;
+use nexmile_media::convert::{Scaler, convert};
+use nexmile_media::frame::{MediaTime, PixelFormat, Plane, VideoFrame};
+
+fn cache() -> PathBuf {
+    std::env::var_os("NEXMILE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/nexmile")
+        })
+}
+
+/// The photograph scaled to 720×720 and centred in a grey 1280×720 picture.
+fn picture() -> VideoFrame {
+    let photo = image::open(cache().join("testdata/astronaut.png"))
+        .expect("run scripts/setup.sh")
+        .into_rgba8();
+    let rgba = VideoFrame {
+        format: PixelFormat::Rgba,
+        width: 512,
+        height: 512,
+        planes: vec![Plane {
+            data: photo.into_raw(),
+            stride: 2048,
+        }],
+        timestamp: MediaTime(0),
+    };
+    let square = Scaler::default()
+        .scale(
+            &convert(&rgba, PixelFormat::I420).expect("converts"),
+            720,
+            720,
+        )
+        .expect("scales");
+    let mut frame =
+        VideoFrame::filled(PixelFormat::I420, 1280, 720, &[128, 128, 128], MediaTime(0));
+    for (plane, scale) in [(0, 1), (1, 2), (2, 2)] {
+        let (row, stride) = (720 / scale, frame.planes[plane].stride);
+        for y in 0..720 / scale {
+            let at = y * stride + 280 / scale;
+            frame.planes[plane].data[at..at + row]
+                .copy_from_slice(&square.planes[plane].data[y * row..y * row + row]);
+        }
+    }
+    frame
+}
+
+fn measure(runs: usize, mut f: impl FnMut(usize)) -> (Duration, Duration) {
+    for i in 0..5 {
+        f(i);
+    }
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|i| {
+            let t = Instant::now();
+            f(i);
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    (times[runs / 2], times[runs * 95 / 100])
+}
+
+fn glasses_package() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nexmile-bench-glasses-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let glasses = image::RgbaImage::from_fn(90, 30, |x, y| {
+        let lens = |cx: f32| ((x as f32 - cx).powi(2) + (y as f32 - 15.0).powi(2)).sqrt() < 13.0;
+        if lens(22.0) || lens(68.0) {
+            image::Rgba([10, 20, 90, 230])
+        } else {
+            image::Rgba([0, 0, 0, 0])
+        }
+    });
+    glasses.save(dir.join("glasses.png")).expect("png");
+    std::fs::write(
+        dir.join("manifest.json"),
+        r#"{"name":"glasses","sprites":[{"file":"glasses.png","anchor":"eyes","width":2.0}]}"#,
+    )
+    .expect("manifest");
+    dir
+}
+
+fn gift() -> GiftOverlay {
+    let mut bytes = Vec::new();
+    let disc = image::RgbaImage::from_fn(128, 128, |x, y| {
+        let d = ((x as f32 - 64.0).powi(2) + (y as f32 - 64.0).powi(2)).sqrt();
+        image::Rgba([
+            255,
+            200,
+            0,
+            if d < 60.0 { 255 - (d * 4.0) as u8 } else { 0 },
+        ])
+    });
+    disc.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .expect("png");
+    GiftOverlay::new(
+        Arc::new(Animation::decode(&bytes).expect("decodes")),
+        Placement {
+            center_x: 0.8,
+            center_y: 0.7,
+            width: 0.2,
+        },
+        MediaTime(0),
+    )
+}
+
+fn main() {
+    let frame = picture();
+    let runs = 60;
+    let mut rows: Vec<(&str, (Duration, Duration))> = Vec::new();
+
+    let mut detector = FaceDetector::new().expect("ONNX Runtime");
+    rows.push((
+        "face detection (BlazeFace, incl. 720p → 128 letterbox)",
+        measure(runs, |_| {
+            black_box(detector.detect(&frame).expect("detects"));
+        }),
+    ));
+    let alone = |settings: EffectSettings| {
+        let (mut chain, refusals) = EffectChain::build(&settings, CallOption::all());
+        assert!(refusals.is_empty(), "{refusals:?}");
+        measure(runs, |i| {
+            let mut f = frame.clone();
+            chain.process(&mut f, MediaTime(i as u64 * 33_333));
+        })
+    };
+    rows.push((
+        "wallpaper, blur (segmentation + guided filter + blend)",
+        alone(EffectSettings {
+            wallpaper: Some(WallpaperSetting::Blur),
+            ..EffectSettings::default()
+        }),
+    ));
+    rows.push((
+        "mosaic on faces (detection + tracking + pixelation)",
+        alone(EffectSettings {
+            mosaic: Some(MosaicSettings::default()),
+            ..EffectSettings::default()
+        }),
+    ));
+    rows.push((
+        "face filter, glasses (detection + warp + blend)",
+        alone(EffectSettings {
+            face_filter: Some(glasses_package()),
+            ..EffectSettings::default()
+        }),
+    ));
+    let mut overlay = gift();
+    rows.push((
+        "one gift (scale cached + blend)",
+        measure(runs, |i| {
+            let mut f = frame.clone();
+            overlay
+                .composite(&mut f, MediaTime(i as u64 * 33_333))
+                .expect("composites");
+        }),
+    ));
+    let copy = measure(runs, |_| {
+        black_box(frame.clone());
+    });
+    let (mut chain, _) = EffectChain::build(
+        &EffectSettings {
+            wallpaper: Some(WallpaperSetting::Blur),
+            mosaic: Some(MosaicSettings::default()),
+            face_filter: Some(glasses_package()),
+        },
+        CallOption::all(),
+    );
+    chain.add_gift(gift());
+    let whole = measure(runs, |i| {
+        let mut f = frame.clone();
+        chain.process(&mut f, MediaTime(i as u64 * 33_333));
+    });
+    rows.push((
+        "whole chain (wallpaper + face filter + mosaic + gift)",
+        whole,
+    ));
+    println!(
+        "nexmile-effects benchmarks, 720p I420, one thread (frame copy {:.3} ms included)",
+        copy.0.as_secs_f64() * 1e3
+    );
+    println!("| measurement | median | p95 |");
+    println!("|---|---|---|");
+    for (what, (median, p95)) in &rows {
+        println!(
+            "| {what} | {:.2} ms | {:.2} ms |",
+            median.as_secs_f64() * 1e3,
+            p95.as_secs_f64() * 1e3
+        );
+    }
+    println!(
+        "whole chain sustains {:.0} fps on one core",
+        1.0 / whole.0.as_secs_f64()
+    );
+}
