@@ -14,7 +14,7 @@ use nexmile_effects::face::FaceDetector;
 use nexmile_effects::gift::{GiftOverlay, Placement};
 use nexmile_effects::mosaic::MosaicSettings;
 use nexmile_media::convert::{Scaler, convert};
-use nexmile_media::frame::{MediaTime, PixelFormat, Plane, VideoFrame};
+use nexmile_media::frame::{MediaTime, PixelFormat, VideoFrame};
 
 fn cache() -> PathBuf {
     std::env::var_os("NEXMILE_CACHE")
@@ -29,16 +29,7 @@ fn picture() -> VideoFrame {
     let photo = image::open(cache().join("testdata/astronaut.png"))
         .expect("run scripts/setup.sh")
         .into_rgba8();
-    let rgba = VideoFrame {
-        format: PixelFormat::Rgba,
-        width: 512,
-        height: 512,
-        planes: vec![Plane {
-            data: photo.into_raw(),
-            stride: 2048,
-        }],
-        timestamp: MediaTime(0),
-    };
+    let rgba = VideoFrame::rgba(512, 512, photo.into_raw(), MediaTime(0));
     let square = Scaler::default()
         .scale(
             &convert(&rgba, PixelFormat::I420).expect("converts"),

@@ -14,7 +14,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 
 use nexmile_core::wire::codes::CallOption;
 use nexmile_media::convert::convert;
-use nexmile_media::frame::{MediaTime, PixelFormat, Plane, VideoFrame};
+use nexmile_media::frame::{MediaTime, PixelFormat, VideoFrame};
 use serde::{Deserialize, Serialize};
 
 use crate::face_filter::{FaceFilter, FacePackage};
@@ -105,16 +105,7 @@ fn load_picture(path: &PathBuf) -> Result<VideoFrame, String> {
     let picture = image::open(path).map_err(|e| e.to_string())?.into_rgba8();
     let (w, h) = (picture.width() & !1, picture.height() & !1);
     let cropped = image::imageops::crop_imm(&picture, 0, 0, w, h).to_image();
-    let rgba = VideoFrame {
-        format: PixelFormat::Rgba,
-        width: w,
-        height: h,
-        planes: vec![Plane {
-            data: cropped.into_raw(),
-            stride: w as usize * 4,
-        }],
-        timestamp: MediaTime(0),
-    };
+    let rgba = VideoFrame::rgba(w, h, cropped.into_raw(), MediaTime(0));
     convert(&rgba, PixelFormat::I420).map_err(|e| e.to_string())
 }
 

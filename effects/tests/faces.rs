@@ -8,7 +8,7 @@ use nexmile_effects::face_filter::{FaceFilter, FacePackage};
 use nexmile_effects::mosaic::{Mosaic, MosaicSettings};
 use nexmile_effects::wallpaper::{Background, Wallpaper};
 use nexmile_media::convert::convert;
-use nexmile_media::frame::{MediaTime, PixelFormat, Plane, VideoFrame};
+use nexmile_media::frame::{MediaTime, PixelFormat, VideoFrame};
 
 fn photo() -> VideoFrame {
     let cache = std::env::var_os("NEXMILE_CACHE")
@@ -18,16 +18,7 @@ fn photo() -> VideoFrame {
         .expect("scripts/setup.sh fetches the test photograph")
         .into_rgba8();
     let (w, h) = image.dimensions();
-    let rgba = VideoFrame {
-        format: PixelFormat::Rgba,
-        width: w,
-        height: h,
-        planes: vec![Plane {
-            data: image.into_raw(),
-            stride: w as usize * 4,
-        }],
-        timestamp: MediaTime(0),
-    };
+    let rgba = VideoFrame::rgba(w, h, image.into_raw(), MediaTime(0));
     convert(&rgba, PixelFormat::I420).unwrap()
 }
 

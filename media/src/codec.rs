@@ -342,13 +342,7 @@ impl OpusDecoder {
 
     /// Decodes a packet into `samples` PCM samples.
     pub fn decode(&mut self, packet: &[u8], samples: usize) -> Result<Vec<i16>, CodecError> {
-        let mut out = vec![0i16; samples];
-        let n = self
-            .decoder
-            .decode(packet, &mut out, false)
-            .map_err(opus_error)?;
-        out.truncate(n);
-        Ok(out)
+        self.decode_into(packet, samples, false)
     }
 
     /// Recovers a lost packet from the next one's FEC data.
@@ -357,21 +351,24 @@ impl OpusDecoder {
         next_packet: &[u8],
         samples: usize,
     ) -> Result<Vec<i16>, CodecError> {
-        let mut out = vec![0i16; samples];
-        let n = self
-            .decoder
-            .decode(next_packet, &mut out, true)
-            .map_err(opus_error)?;
-        out.truncate(n);
-        Ok(out)
+        self.decode_into(next_packet, samples, true)
     }
 
     /// Packet-loss concealment for a gap with nothing to recover from.
     pub fn conceal(&mut self, samples: usize) -> Result<Vec<i16>, CodecError> {
+        self.decode_into(&[], samples, false)
+    }
+
+    fn decode_into(
+        &mut self,
+        packet: &[u8],
+        samples: usize,
+        fec: bool,
+    ) -> Result<Vec<i16>, CodecError> {
         let mut out = vec![0i16; samples];
         let n = self
             .decoder
-            .decode(&[], &mut out, false)
+            .decode(packet, &mut out, fec)
             .map_err(opus_error)?;
         out.truncate(n);
         Ok(out)

@@ -158,16 +158,7 @@ fn jpeg_to_i420(frame: &VideoFrame) -> Result<VideoFrame, ConvertError> {
             .map_err(|e| ConvertError::Jpeg(e.to_string()))?
             .into_rgba8();
     let (w, h) = decoded.dimensions();
-    let rgba = VideoFrame {
-        format: PixelFormat::Rgba,
-        width: w,
-        height: h,
-        planes: vec![Plane {
-            data: decoded.into_raw(),
-            stride: w as usize * 4,
-        }],
-        timestamp: frame.timestamp,
-    };
+    let rgba = VideoFrame::rgba(w, h, decoded.into_raw(), frame.timestamp);
     to_i420(&rgba)
 }
 

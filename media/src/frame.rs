@@ -130,6 +130,20 @@ impl VideoFrame {
         }
     }
 
+    /// Tightly packed RGBA pixels (an image crate buffer) as a frame.
+    pub fn rgba(width: u32, height: u32, data: Vec<u8>, timestamp: MediaTime) -> Self {
+        Self {
+            format: PixelFormat::Rgba,
+            width,
+            height,
+            planes: vec![Plane {
+                data,
+                stride: width as usize * 4,
+            }],
+            timestamp,
+        }
+    }
+
     /// A black I420 frame.
     pub fn black_i420(width: u32, height: u32, timestamp: MediaTime) -> Self {
         Self::filled(PixelFormat::I420, width, height, &[16, 128, 128], timestamp)

@@ -65,16 +65,7 @@ fn rgba_to_i420(picture: RgbaImage) -> Result<VideoFrame, ConvertError> {
     } else {
         image::imageops::crop_imm(&picture, 0, 0, even_w, even_h).to_image()
     };
-    let frame = VideoFrame {
-        format: PixelFormat::Rgba,
-        width: even_w,
-        height: even_h,
-        planes: vec![Plane {
-            stride: even_w as usize * 4,
-            data: cropped.into_raw(),
-        }],
-        timestamp: MediaTime(0),
-    };
+    let frame = VideoFrame::rgba(even_w, even_h, cropped.into_raw(), MediaTime(0));
     convert(&frame, PixelFormat::I420)
 }
 
