@@ -17,6 +17,7 @@ use nexmile_media::convert::convert;
 use nexmile_media::frame::{MediaTime, PixelFormat, VideoFrame};
 use serde::{Deserialize, Serialize};
 
+use crate::face::{FaceDetector, FaceTracker};
 use crate::face_filter::{FaceFilter, FacePackage};
 use crate::gift::GiftOverlay;
 use crate::mosaic::{Mosaic, MosaicSettings};
@@ -95,6 +96,8 @@ impl Refusal {
 
 #[derive(Default)]
 pub struct EffectChain {
+    /// One detection per frame, shared by the face filter and the mosaic.
+    faces: Option<(FaceDetector, FaceTracker)>,
     wallpaper: Option<Wallpaper>,
     face_filter: Option<FaceFilter>,
     mosaic: Option<Mosaic>,
@@ -137,18 +140,28 @@ impl EffectChain {
             }
         }
         if let (true, Some(dir)) = (face_filter_on, &settings.face_filter) {
-            let filter = FacePackage::load(dir)
-                .map_err(|e| e.to_string())
-                .and_then(|package| FaceFilter::new(package).map_err(|e| e.to_string()));
-            match filter {
-                Ok(filter) => chain.face_filter = Some(filter),
-                Err(why) => refusals.push(Refusal::Failed(Effect::FaceFilter, why)),
+            match FacePackage::load(dir) {
+                Ok(package) => chain.face_filter = Some(FaceFilter::new(package)),
+                Err(why) => refusals.push(Refusal::Failed(Effect::FaceFilter, why.to_string())),
             }
         }
         if let (true, Some(mosaic)) = (mosaic_on, settings.mosaic) {
-            match Mosaic::new(mosaic) {
-                Ok(mosaic) => chain.mosaic = Some(mosaic),
-                Err(why) => refusals.push(Refusal::Failed(Effect::Mosaic, why.to_string())),
+            chain.mosaic = Some(Mosaic::new(mosaic));
+        }
+        let needs_faces =
+            chain.face_filter.is_some() || chain.mosaic.as_ref().is_some_and(Mosaic::needs_faces);
+        if needs_faces {
+            match FaceDetector::new() {
+                Ok(detector) => chain.faces = Some((detector, FaceTracker::default())),
+                Err(why) => {
+                    // Without faces the mosaic cannot protect anyone: both go off, said.
+                    if chain.face_filter.take().is_some() {
+                        refusals.push(Refusal::Failed(Effect::FaceFilter, why.to_string()));
+                    }
+                    if chain.mosaic.take().is_some() {
+                        refusals.push(Refusal::Failed(Effect::Mosaic, why.to_string()));
+                    }
+                }
             }
         }
         (chain, refusals)
@@ -164,18 +177,28 @@ impl EffectChain {
     pub fn process(&mut self, frame: &mut VideoFrame, now: MediaTime) -> Vec<String> {
         let mut errors = Vec::new();
         let now_us = i64::try_from(now.0).unwrap_or(i64::MAX);
+        // Faces are found on the camera's own picture, before any effect.
+        let faces = match &mut self.faces {
+            Some((detector, tracker)) => match detector.detect(frame) {
+                Ok(found) => tracker.update(&found, now_us),
+                Err(e) => {
+                    errors.push(e.to_string());
+                    // Keep covering where faces were a moment ago.
+                    tracker.update(&[], now_us)
+                }
+            },
+            None => Vec::new(),
+        };
         if let Some(wallpaper) = &mut self.wallpaper
             && let Err(e) = wallpaper.apply(frame)
         {
             errors.push(e.to_string());
         }
-        if let Some(filter) = &mut self.face_filter
-            && let Err(e) = filter.apply(frame, now_us)
-        {
-            errors.push(e.to_string());
+        if let Some(filter) = &self.face_filter {
+            filter.apply(frame, &faces);
         }
-        if let Some(mosaic) = &mut self.mosaic
-            && let Err(e) = mosaic.apply(frame, now_us)
+        if let Some(mosaic) = &self.mosaic
+            && let Err(e) = mosaic.apply(frame, &faces)
         {
             errors.push(e.to_string());
         }

@@ -19,9 +19,8 @@ use image::RgbaImage;
 use nexmile_media::frame::{PixelFormat, VideoFrame};
 use serde::Deserialize;
 
-use crate::face::{FaceBox, FaceDetector, FaceTracker, keypoint};
+use crate::face::{FaceBox, keypoint};
 use crate::gift::draw;
-use crate::onnx::OnnxError;
 
 /// Where on the face a sprite is centred.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -186,36 +185,28 @@ fn transform(sprite: &RgbaImage, scale: f32, angle: f32) -> RgbaImage {
     })
 }
 
+/// Decorates the faces found by the chain's detector.
 pub struct FaceFilter {
     package: FacePackage,
-    detector: FaceDetector,
-    tracker: FaceTracker,
 }
 
 impl FaceFilter {
-    pub fn new(package: FacePackage) -> Result<Self, OnnxError> {
-        Ok(Self {
-            package,
-            detector: FaceDetector::new()?,
-            tracker: FaceTracker::default(),
-        })
+    pub fn new(package: FacePackage) -> Self {
+        Self { package }
     }
 
     pub fn package_name(&self) -> &str {
         &self.package.name
     }
 
-    /// Puts the package's sprites on every face of an I420 picture; returns
-    /// how many faces were decorated.
-    pub fn apply(&mut self, frame: &mut VideoFrame, now_us: i64) -> Result<usize, OnnxError> {
+    /// Puts the package's sprites on every one of `faces` (I420 pictures only).
+    pub fn apply(&self, frame: &mut VideoFrame, faces: &[FaceBox]) {
         if frame.format != PixelFormat::I420 {
-            return Ok(0);
+            return;
         }
-        let faces = self.tracker.update(&self.detector.detect(frame)?, now_us);
-        for face in &faces {
+        for face in faces {
             self.decorate(frame, face);
         }
-        Ok(faces.len())
     }
 
     fn decorate(&self, frame: &mut VideoFrame, face: &FaceBox) {

@@ -7,8 +7,7 @@
 
 use nexmile_media::frame::{PixelFormat, VideoFrame};
 
-use crate::face::{FaceDetector, FaceTracker};
-use crate::onnx::OnnxError;
+use crate::face::FaceBox;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -38,12 +37,8 @@ impl Default for MosaicSettings {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MosaicError {
-    #[error(transparent)]
-    Onnx(#[from] OnnxError),
-    #[error("the mosaic works on I420 pictures, not {0:?}")]
-    Format(PixelFormat),
-}
+#[error("the mosaic works on I420 pictures, not {0:?}")]
+pub struct MosaicError(pub PixelFormat);
 
 /// Replaces every grid block that touches `[x0, x1) × [y0, y1)` by its mean,
 /// in all three planes.
@@ -79,40 +74,33 @@ pub fn pixelate(frame: &mut VideoFrame, (x0, y0, x1, y1): (u32, u32, u32, u32), 
     }
 }
 
+/// Covers faces found by the chain's detector, or the whole picture.
 pub struct Mosaic {
     settings: MosaicSettings,
-    detector: Option<FaceDetector>,
-    tracker: FaceTracker,
 }
 
 impl Mosaic {
-    /// Loads the face detector unless the whole picture is covered.
-    pub fn new(settings: MosaicSettings) -> Result<Self, MosaicError> {
-        let detector = match settings.area {
-            MosaicArea::Faces => Some(FaceDetector::new()?),
-            MosaicArea::WholeFrame => None,
-        };
-        Ok(Self {
-            settings,
-            detector,
-            tracker: FaceTracker::default(),
-        })
+    pub fn new(settings: MosaicSettings) -> Self {
+        Self { settings }
     }
 
-    /// Covers the faces (or everything) of an outgoing I420 picture; returns
-    /// how many faces were covered.
-    pub fn apply(&mut self, frame: &mut VideoFrame, now_us: i64) -> Result<usize, MosaicError> {
+    /// Whether this mosaic needs the faces of each picture.
+    pub fn needs_faces(&self) -> bool {
+        self.settings.area == MosaicArea::Faces
+    }
+
+    /// Covers `faces` (or everything) on an outgoing I420 picture.
+    pub fn apply(&self, frame: &mut VideoFrame, faces: &[FaceBox]) -> Result<(), MosaicError> {
         if frame.format != PixelFormat::I420 {
-            return Err(MosaicError::Format(frame.format));
+            return Err(MosaicError(frame.format));
         }
         let block = self.settings.block;
-        let Some(detector) = &mut self.detector else {
+        if !self.needs_faces() {
             pixelate(frame, (0, 0, frame.width, frame.height), block);
-            return Ok(0);
-        };
-        let faces = self.tracker.update(&detector.detect(frame)?, now_us);
+            return Ok(());
+        }
         let (w, h) = (frame.width as f32, frame.height as f32);
-        for face in &faces {
+        for face in faces {
             let (pad_x, pad_y) = (
                 face.width() * self.settings.padding,
                 face.height() * self.settings.padding,
@@ -125,7 +113,7 @@ impl Mosaic {
             );
             pixelate(frame, rect, block);
         }
-        Ok(faces.len())
+        Ok(())
     }
 }
 
@@ -160,20 +148,20 @@ mod tests {
     }
 
     #[test]
-    fn whole_frame_mode_needs_no_model() {
-        let mut mosaic = Mosaic::new(MosaicSettings {
+    fn whole_frame_mode_needs_no_faces() {
+        let mosaic = Mosaic::new(MosaicSettings {
             area: MosaicArea::WholeFrame,
             ..MosaicSettings::default()
-        })
-        .unwrap();
+        });
+        assert!(!mosaic.needs_faces());
         let mut frame = VideoFrame::black_i420(64, 64, MediaTime(0));
         frame.planes[0].data[0] = 255;
-        assert_eq!(mosaic.apply(&mut frame, 0).unwrap(), 0);
+        mosaic.apply(&mut frame, &[]).unwrap();
         assert_eq!(frame.planes[0].data[0], frame.planes[0].data[15 * 64 + 15]);
         let mut rgba = VideoFrame::filled(PixelFormat::Rgba, 4, 4, &[0], MediaTime(0));
-        assert!(matches!(
-            mosaic.apply(&mut rgba, 0),
-            Err(MosaicError::Format(_))
-        ));
+        assert_eq!(
+            mosaic.apply(&mut rgba, &[]),
+            Err(MosaicError(PixelFormat::Rgba))
+        );
     }
 }

@@ -106,9 +106,12 @@ fn finds_the_astronauts_face_and_maps_it_back_through_the_letterbox() {
 fn the_mosaic_covers_the_face_and_nothing_far_from_it() {
     let original = photo();
     let mut frame = original.clone();
-    let mut mosaic = Mosaic::new(MosaicSettings::default()).unwrap();
-    assert_eq!(mosaic.apply(&mut frame, 0).unwrap(), 1);
-    let face = FaceDetector::new().unwrap().detect(&original).unwrap()[0];
+    let faces = FaceDetector::new().unwrap().detect(&original).unwrap();
+    assert_eq!(faces.len(), 1);
+    Mosaic::new(MosaicSettings::default())
+        .apply(&mut frame, &faces)
+        .unwrap();
+    let face = faces[0];
     let rect = (
         (face.left * 512.0) as usize,
         (face.top * 512.0) as usize,
@@ -193,8 +196,7 @@ fn the_face_filter_puts_glasses_over_both_eyes() {
     let original = photo();
     let face = FaceDetector::new().unwrap().detect(&original).unwrap()[0];
     let mut frame = original.clone();
-    let mut filter = FaceFilter::new(package).unwrap();
-    assert_eq!(filter.apply(&mut frame, 0).unwrap(), 1);
+    FaceFilter::new(package).apply(&mut frame, &[face]);
     // Dark blue (Y ≈ 29) over each eye; the mouth untouched.
     for k in [0, 1] {
         let (x, y) = (
