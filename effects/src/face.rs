@@ -6,15 +6,11 @@
 
 use std::time::Duration;
 
+use crate::onnx::{Model, OnnxError};
 use ndarray::Array4;
 use nexmile_media::convert::{Scaler, convert};
 use nexmile_media::frame::{PixelFormat, VideoFrame};
-use ort::session::Session;
-use ort::value::Tensor;
 
-use crate::onnx::{OnnxError, session};
-
-const MODEL: &[u8] = include_bytes!("../../assets/models/blazeface_front_128.onnx");
 const INPUT: usize = 128;
 
 /// A face, in fractions of the picture (0.0–1.0), with its detection score
@@ -82,7 +78,7 @@ fn anchors() -> Vec<(f32, f32)> {
 }
 
 pub struct FaceDetector {
-    session: Session,
+    model: Model,
     anchors: Vec<(f32, f32)>,
     scaler: Scaler,
     /// Scores below this are not faces.
@@ -96,7 +92,7 @@ fn inference(e: impl std::fmt::Display) -> OnnxError {
 impl FaceDetector {
     pub fn new() -> Result<Self, OnnxError> {
         Ok(Self {
-            session: session(MODEL)?,
+            model: Model::blazeface()?,
             anchors: anchors(),
             scaler: Scaler::default(),
             threshold: 0.6,
@@ -122,23 +118,10 @@ impl FaceDetector {
                 }
             }
         }
-        let tensor = Tensor::from_array(input).map_err(inference)?;
-        let outputs = self
-            .session
-            .run(ort::inputs!["input:0" => tensor])
-            .map_err(inference)?;
+        let outputs = self.model.run(input)?;
         let mut scores: Vec<f32> = Vec::with_capacity(896);
         let mut boxes: Vec<[f32; 16]> = Vec::with_capacity(896);
-        for (score_name, box_name) in [
-            ("Identity:0", "Identity_2:0"),
-            ("Identity_1:0", "Identity_3:0"),
-        ] {
-            let (_, s) = outputs[score_name]
-                .try_extract_tensor::<f32>()
-                .map_err(inference)?;
-            let (_, b) = outputs[box_name]
-                .try_extract_tensor::<f32>()
-                .map_err(inference)?;
+        for (s, b) in [(&outputs[0], &outputs[2]), (&outputs[1], &outputs[3])] {
             scores.extend_from_slice(s);
             boxes.extend(b.chunks_exact(16).map(|r| {
                 let mut row = [0.0; 16];

@@ -5,8 +5,10 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use ndarray::Array4;
 use ort::environment::Environment;
 use ort::session::Session;
+use ort::value::Tensor;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OnnxError {
@@ -52,14 +54,71 @@ fn environment() -> Result<&'static Environment, OnnxError> {
         .map_err(Clone::clone)
 }
 
-/// A model session on one thread: effects run per frame on the capture
-/// thread, where more threads would only compete with the encoder.
-pub fn session(model: &[u8]) -> Result<Session, OnnxError> {
-    let environment = environment()?;
-    Session::builder(environment)
-        .map_err(|e| OnnxError::Model(e.to_string()))?
-        .with_intra_threads(1)
-        .map_err(|e| OnnxError::Model(e.to_string()))?
-        .commit_from_memory(model)
-        .map_err(|e| OnnxError::Model(e.to_string()))
+/// One of the models in `assets/models/`, compiled in, with the names of
+/// its input and of the outputs the effects read.
+pub struct Model {
+    session: Session,
+    input: &'static str,
+    outputs: &'static [&'static str],
+}
+
+impl Model {
+    /// BlazeFace short range: scores of the 16×16×2 and 8×8×6 anchors, then their boxes.
+    pub fn blazeface() -> Result<Self, OnnxError> {
+        Self::load(
+            include_bytes!("../../assets/models/blazeface_front_128.onnx"),
+            "input:0",
+            &["Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0"],
+        )
+    }
+
+    /// MediaPipe selfie segmentation: the person probability.
+    pub fn selfie_segmentation() -> Result<Self, OnnxError> {
+        Self::load(
+            include_bytes!("../../assets/models/selfie_segmentation_256.onnx"),
+            "input_1",
+            &["activation_10"],
+        )
+    }
+
+    /// A session on one thread: effects run per frame on the capture
+    /// thread, where more threads would only compete with the encoder.
+    fn load(
+        bytes: &[u8],
+        input: &'static str,
+        outputs: &'static [&'static str],
+    ) -> Result<Self, OnnxError> {
+        let model = |e: ort::Error| OnnxError::Model(e.to_string());
+        let session = Session::builder(environment()?)
+            .map_err(model)?
+            .with_intra_threads(1)
+            .map_err(|e| OnnxError::Model(e.to_string()))?
+            .commit_from_memory(bytes)
+            .map_err(model)?;
+        Ok(Self {
+            session,
+            input,
+            outputs,
+        })
+    }
+
+    /// Runs the model on an NHWC input; the outputs, flattened, in the
+    /// order of the constructor's doc.
+    pub fn run(&mut self, input: Array4<f32>) -> Result<Vec<Vec<f32>>, OnnxError> {
+        let inference = |e: ort::Error| OnnxError::Inference(e.to_string());
+        let tensor = Tensor::from_array(input).map_err(inference)?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input => tensor])
+            .map_err(inference)?;
+        self.outputs
+            .iter()
+            .map(|name| {
+                let (_, values) = outputs[*name]
+                    .try_extract_tensor::<f32>()
+                    .map_err(inference)?;
+                Ok(values.to_vec())
+            })
+            .collect()
+    }
 }

@@ -6,17 +6,13 @@
 //! with a guided filter that follows the picture's own edges (no halo), at
 //! a quarter of the picture's resolution, then scaled up and used to blend.
 
+use crate::onnx::{Model, OnnxError};
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use ndarray::Array4;
 use nexmile_media::convert::{Scaler, convert};
 use nexmile_media::frame::{PixelFormat, VideoFrame};
-use ort::session::Session;
-use ort::value::Tensor;
 
-use crate::onnx::{OnnxError, session};
-
-const MODEL: &[u8] = include_bytes!("../../assets/models/selfie_segmentation_256.onnx");
 const INPUT: usize = 256;
 /// Weight of the newest mask against the running one.
 const TEMPORAL_WEIGHT: f32 = 0.65;
@@ -49,7 +45,7 @@ fn image_error(e: impl std::fmt::Display) -> WallpaperError {
 }
 
 pub struct Wallpaper {
-    session: Session,
+    model: Model,
     background: Background,
     scaler: Scaler,
     resizer: Resizer,
@@ -158,7 +154,7 @@ fn resample(src: &[f32], sw: usize, region: (f32, f32, f32, f32), w: usize, h: u
 impl Wallpaper {
     pub fn new(background: Background) -> Result<Self, WallpaperError> {
         Ok(Self {
-            session: session(MODEL)?,
+            model: Model::selfie_segmentation()?,
             background,
             scaler: Scaler::default(),
             resizer: Resizer::new(),
@@ -197,17 +193,10 @@ impl Wallpaper {
                 }
             }
         }
-        let tensor = Tensor::from_array(input).map_err(|e| OnnxError::Inference(e.to_string()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs!["input_1" => tensor])
-            .map_err(|e| OnnxError::Inference(e.to_string()))?;
-        let (_, probability) = outputs["activation_10"]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| OnnxError::Inference(e.to_string()))?;
+        let probability = self.model.run(input)?.swap_remove(0);
         let (w, h) = working_size(frame);
         let region = (ox as f32, oy as f32, iw as f32, ih as f32);
-        let mut mask = resample(probability, INPUT, region, w, h);
+        let mut mask = resample(&probability, INPUT, region, w, h);
         if let Some((pw, ph, previous)) = &self.mask
             && (*pw, *ph) == (w, h)
         {
