@@ -106,3 +106,13 @@ PY
     exit 1
   fi
 fi
+
+# ONNX Runtime's own Python build, the reference the effects tests compare
+# our inference against (same model, same input).
+PYREF="$CACHE/python-ref"
+if ! "$PYREF/bin/python" -c "import onnxruntime, numpy" >/dev/null 2>&1; then
+  echo "setup: preparing the Python reference (onnxruntime $ORT_VERSION, numpy)"
+  rm -rf "$PYREF"
+  python3 -m venv "$PYREF"
+  "$PYREF/bin/pip" install --quiet "onnxruntime==$ORT_VERSION" "numpy==2.4.6"
+fi
