@@ -107,12 +107,12 @@ PY
   fi
 fi
 
-# ONNX Runtime's own Python build, the reference the effects tests compare
-# our inference against (same model, same input).
+# ONNX Runtime's own Python build and OpenCV: the references the effects
+# tests compare our inference and pixel operations against.
 PYREF="$CACHE/python-ref"
-if ! "$PYREF/bin/python" -c "import onnxruntime, numpy" >/dev/null 2>&1; then
-  echo "setup: preparing the Python reference (onnxruntime $ORT_VERSION, numpy)"
+if ! "$PYREF/bin/python" -c "import onnxruntime, numpy, cv2" >/dev/null 2>&1; then
+  echo "setup: preparing the Python reference (onnxruntime $ORT_VERSION, numpy, OpenCV)"
   rm -rf "$PYREF"
   python3 -m venv "$PYREF"
-  "$PYREF/bin/pip" install --quiet "onnxruntime==$ORT_VERSION" "numpy==2.4.6"
+  "$PYREF/bin/pip" install --quiet "onnxruntime==$ORT_VERSION" "numpy==2.4.6" "opencv-python-headless==4.12.0.88"
 fi

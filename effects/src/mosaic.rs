@@ -65,7 +65,8 @@ pub fn pixelate(frame: &mut VideoFrame, (x0, y0, x1, y1): (u32, u32, u32, u32), 
                         .map(|v| u32::from(*v))
                         .sum::<u32>();
                 }
-                let mean = (sum / ((right - left) * (bottom - top)) as u32) as u8;
+                let count = ((right - left) * (bottom - top)) as u32;
+                let mean = ((sum + count / 2) / count) as u8; // rounded, as OpenCV's INTER_AREA
                 for y in top..bottom {
                     data[y * stride + left..y * stride + right].fill(mean);
                 }
