@@ -12,7 +12,7 @@ use nexmile_effects::animation::Animation;
 use nexmile_effects::chain::{EffectChain, EffectSettings, WallpaperSetting};
 use nexmile_effects::face::FaceDetector;
 use nexmile_effects::gift::{GiftOverlay, Placement};
-use nexmile_effects::mosaic::MosaicSettings;
+use nexmile_effects::mosaic::{MosaicSettings, pixelate};
 use nexmile_media::convert::{Scaler, convert};
 use nexmile_media::frame::{MediaTime, PixelFormat, VideoFrame};
 
@@ -115,6 +115,91 @@ fn gift() -> GiftOverlay {
     )
 }
 
+/// The same non-ML passes in OpenCV + numpy, one thread, as a user would
+/// write them: medians in ms, by name.
+fn opencv_medians() -> Vec<(String, f64)> {
+    let script = r#"
+import time, numpy as np, cv2
+cv2.setNumThreads(1)
+rng = np.random.default_rng(1)
+def median(f, runs=60):
+    for _ in range(5): f()
+    t = []
+    for _ in range(runs):
+        s = time.perf_counter(); f(); t.append(time.perf_counter() - s)
+    return sorted(t)[runs // 2] * 1000
+y = rng.integers(0, 255, (720, 1280), dtype=np.uint8)
+u = rng.integers(0, 255, (360, 640), dtype=np.uint8); v = u.copy()
+i420 = np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(1080, 1280)
+sprite = rng.integers(0, 255, (256, 256, 4), dtype=np.uint8)
+def mosaic():
+    roi = y[200:456, 500:756]
+    y[200:456, 500:756] = cv2.resize(cv2.resize(roi, (16, 16), interpolation=cv2.INTER_AREA), (256, 256), interpolation=cv2.INTER_NEAREST)
+def blend():
+    a = sprite[..., 3:4].astype(np.float32) / 255
+    rgb = cv2.cvtColor(sprite, cv2.COLOR_RGBA2RGB).astype(np.float32)
+    ys = 16 + (65.738 * rgb[..., 0] + 129.057 * rgb[..., 1] + 25.064 * rgb[..., 2]) / 256
+    area = y[100:356, 100:356].astype(np.float32)
+    y[100:356, 100:356] = (ys * a[..., 0] + area * (1 - a[..., 0])).astype(np.uint8)
+def blur():
+    for plane, (w, h) in ((y, (1280, 720)), (u, (640, 360)), (v, (640, 360))):
+        cv2.resize(cv2.resize(plane, (w // 8, h // 8), interpolation=cv2.INTER_AREA), (w, h), interpolation=cv2.INTER_LINEAR)
+def to_rgba():
+    cv2.cvtColor(i420, cv2.COLOR_YUV2RGBA_I420)
+for name, f in (("mosaic", mosaic), ("blend", blend), ("blur", blur), ("rgba", to_rgba)):
+    print(name, median(f))
+"#;
+    let python = cache().join("python-ref/bin/python");
+    let Ok(out) = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (name, ms) = line.split_once(' ')?;
+            Some((name.to_owned(), ms.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Our side of the same passes, in ms.
+fn our_medians(frame: &VideoFrame) -> Vec<(&'static str, f64)> {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mut work = frame.clone();
+    let mosaic = measure(60, |_| pixelate(&mut work, (500, 200, 756, 456), 16)).0;
+    let mut overlay = gift();
+    let blend = measure(60, |_| {
+        let mut f = frame.clone();
+        overlay.composite(&mut f, MediaTime(0)).expect("composites");
+    })
+    .0;
+    let mut scaler = Scaler::default();
+    let blur = measure(60, |_| {
+        let mut tiny = frame.clone();
+        for _ in 0..3 {
+            tiny = scaler
+                .scale(&tiny, tiny.width / 2, tiny.height / 2)
+                .expect("scales");
+        }
+        black_box(scaler.scale(&tiny, 1280, 720).expect("scales"));
+    })
+    .0;
+    let rgba = measure(60, |_| {
+        black_box(convert(frame, PixelFormat::Rgba).expect("converts"));
+    })
+    .0;
+    vec![
+        ("mosaic", ms(mosaic)),
+        ("blend", ms(blend)),
+        ("blur", ms(blur)),
+        ("rgba", ms(rgba)),
+    ]
+}
+
 fn main() {
     let frame = picture();
     let runs = 60;
@@ -205,4 +290,23 @@ fn main() {
         "whole chain sustains {:.0} fps on one core",
         1.0 / whole.2.as_secs_f64()
     );
+    let opencv = opencv_medians();
+    println!("\nnon-ML passes beside OpenCV 4.12 + numpy (one thread, medians)");
+    println!("| pass | ours | OpenCV | ours ÷ OpenCV |");
+    println!("|---|---|---|---|");
+    let names = [
+        ("mosaic", "mosaic of a 256×256 face region, 16 px blocks"),
+        (
+            "blend",
+            "gift: 256×256 RGBA sprite blended (ours incl. chroma)",
+        ),
+        ("blur", "blur background: ⅛ down and up, three planes"),
+        ("rgba", "720p I420 → RGBA"),
+    ];
+    for ((key, label), (_, ours)) in names.iter().zip(our_medians(&frame)) {
+        match opencv.iter().find(|(n, _)| n == key).map(|(_, ms)| *ms) {
+            Some(cv) => println!("| {label} | {ours:.3} ms | {cv:.3} ms | {:.2} |", ours / cv),
+            None => println!("| {label} | {ours:.3} ms | — | — |"),
+        }
+    }
 }
