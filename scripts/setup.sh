@@ -52,59 +52,49 @@ for component in rustfmt clippy; do
   fi
 done
 
-# ONNX Runtime for the face and segmentation models: the official build from
-# its PyPI wheel (Debian has none), unpacked once into the cache. Loaded at
-# run time by `ort` (load-dynamic), never downloaded by the app itself.
 CACHE="${NEXMILE_CACHE:-$HOME/.cache/nexmile}"
-ORT_VERSION=1.32.0
-ORT_SHA256=6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f
-ORT_DIR="$CACHE/onnxruntime-$ORT_VERSION"
-if [ ! -f "$ORT_DIR/libonnxruntime.so.$ORT_VERSION" ]; then
-  echo "setup: fetching ONNX Runtime $ORT_VERSION"
+
+# from_wheel REQUIREMENT PLATFORM MEMBER DEST SHA256: takes one file out of a
+# PyPI wheel (downloaded, not installed) and keeps it only if its hash matches.
+from_wheel() {
+  local requirement=$1 platform=$2 member=$3 dest=$4 sha256=$5 tmp
   tmp=$(mktemp -d)
   python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
-    --platform manylinux_2_28_x86_64 "onnxruntime==$ORT_VERSION" -d "$tmp"
-  mkdir -p "$ORT_DIR"
-  python3 - "$tmp" "$ORT_DIR" <<'PY'
+    --platform "$platform" "$requirement" -d "$tmp"
+  mkdir -p "$(dirname "$dest")"
+  python3 - "$tmp" "$member" "$dest" <<'PY'
 import glob, os, sys, zipfile
-wheel = glob.glob(os.path.join(sys.argv[1], "onnxruntime-*.whl"))[0]
-with zipfile.ZipFile(wheel) as z:
-    for name in z.namelist():
-        if name.startswith("onnxruntime/capi/libonnxruntime"):
-            with open(os.path.join(sys.argv[2], os.path.basename(name)), "wb") as out:
-                out.write(z.read(name))
+wheel = glob.glob(os.path.join(sys.argv[1], "*.whl"))[0]
+with zipfile.ZipFile(wheel) as z, open(sys.argv[3], "wb") as out:
+    out.write(z.read(sys.argv[2]))
 PY
   rm -rf "$tmp"
-  if ! echo "$ORT_SHA256  $ORT_DIR/libonnxruntime.so.$ORT_VERSION" | sha256sum --check --quiet; then
-    echo "setup: ONNX Runtime does not match its pinned hash" >&2
-    rm -rf "$ORT_DIR"
+  if ! echo "$sha256  $dest" | sha256sum --check --quiet; then
+    echo "setup: $dest does not match its pinned hash" >&2
+    rm -f "$dest"
     exit 1
   fi
+}
+
+# ONNX Runtime for the face and segmentation models: the official build from
+# its PyPI wheel (Debian has none). Loaded at run time by `ort`
+# (load-dynamic), never downloaded by the app itself.
+ORT_VERSION=1.32.0
+ORT_LIB="$CACHE/onnxruntime-$ORT_VERSION/libonnxruntime.so.$ORT_VERSION"
+if [ ! -f "$ORT_LIB" ]; then
+  echo "setup: fetching ONNX Runtime $ORT_VERSION"
+  from_wheel "onnxruntime==$ORT_VERSION" manylinux_2_28_x86_64 \
+    "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" "$ORT_LIB" \
+    6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f
 fi
 
 # A real photograph with a face for the effects tests: the public-domain NASA
 # astronaut portrait shipped inside scikit-image's wheel.
 PHOTO="$CACHE/testdata/astronaut.png"
-PHOTO_SHA256=88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5
 if [ ! -f "$PHOTO" ]; then
   echo "setup: fetching the test photograph"
-  tmp=$(mktemp -d)
-  python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
-    --platform manylinux_2_17_x86_64 "scikit-image==0.25.2" -d "$tmp"
-  mkdir -p "$(dirname "$PHOTO")"
-  python3 - "$tmp" "$PHOTO" <<'PY'
-import glob, os, sys, zipfile
-wheel = glob.glob(os.path.join(sys.argv[1], "scikit_image-*.whl"))[0]
-with zipfile.ZipFile(wheel) as z:
-    with open(sys.argv[2], "wb") as out:
-        out.write(z.read("skimage/data/astronaut.png"))
-PY
-  rm -rf "$tmp"
-  if ! echo "$PHOTO_SHA256  $PHOTO" | sha256sum --check --quiet; then
-    echo "setup: the test photograph does not match its pinned hash" >&2
-    rm -f "$PHOTO"
-    exit 1
-  fi
+  from_wheel "scikit-image==0.25.2" manylinux_2_17_x86_64 skimage/data/astronaut.png "$PHOTO" \
+    88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5
 fi
 
 # ONNX Runtime's own Python build and OpenCV: the references the effects

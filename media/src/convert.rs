@@ -84,22 +84,21 @@ fn to_i420(frame: &VideoFrame) -> Result<VideoFrame, ConvertError> {
     };
     let src = &frame.planes;
     match frame.format {
-        PixelFormat::Rgba => yuv::rgba_to_yuv420(
-            &mut target,
-            &src[0].data,
-            stride32(&src[0]),
-            RANGE,
-            MATRIX,
-            YuvConversionMode::Fast,
-        ),
-        PixelFormat::Bgra => yuv::bgra_to_yuv420(
-            &mut target,
-            &src[0].data,
-            stride32(&src[0]),
-            RANGE,
-            MATRIX,
-            YuvConversionMode::Fast,
-        ),
+        PixelFormat::Rgba | PixelFormat::Bgra => {
+            let packed_to_i420 = if frame.format == PixelFormat::Rgba {
+                yuv::rgba_to_yuv420
+            } else {
+                yuv::bgra_to_yuv420
+            };
+            packed_to_i420(
+                &mut target,
+                &src[0].data,
+                stride32(&src[0]),
+                RANGE,
+                MATRIX,
+                YuvConversionMode::Fast,
+            )
+        }
         PixelFormat::Yuyv => yuv::yuyv422_to_yuv420(
             &mut target,
             &YuvPackedImage {
