@@ -104,5 +104,5 @@ if ! "$PYREF/bin/python" -c "import onnxruntime, numpy, cv2" >/dev/null 2>&1; th
   echo "setup: preparing the Python reference (onnxruntime $ORT_VERSION, numpy, OpenCV)"
   rm -rf "$PYREF"
   python3 -m venv "$PYREF"
-  "$PYREF/bin/pip" install --quiet "onnxruntime==$ORT_VERSION" "numpy==2.4.6" "opencv-python-headless==4.12.0.88"
+  "$PYREF/bin/pip" install --quiet "onnxruntime==$ORT_VERSION" "numpy==2.2.6" "opencv-python-headless==4.12.0.88"
 fi

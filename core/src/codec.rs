@@ -103,6 +103,8 @@ pub enum PartnerFailure {
     HttpStatus { status: u16 },
     #[error("the partner did not answer within {seconds} s")]
     Timeout { seconds: u64 },
+    #[error("the partner could not be reached: {detail}")]
+    Unreachable { detail: String },
 }
 
 impl PartnerFailure {
@@ -118,6 +120,7 @@ impl PartnerFailure {
                 format!("連携先サイトでエラーが発生しました（HTTP {status}）。")
             }
             Self::Timeout { .. } => "連携先サイトから応答がありませんでした。".to_owned(),
+            Self::Unreachable { .. } => "連携先サイトに接続できませんでした。".to_owned(),
         }
     }
 

@@ -11,10 +11,14 @@
 //!   partner reply format `result=…&service=…|message=…`.
 //! - [`datetime`]: the date formats of the Nexmile and ImageFlux interfaces.
 //! - [`billing`]: the per-second ledger of §3.3.3 ③.
+//! - [`call`]: one 1:1 call as a state machine (chapter 4).
 //! - [`retry`]: the retry schedule of requests marked 再送.
+//! - [`signal`]: the app ↔ server signalling messages.
+//! - [`signature`]: the request ID and HMAC headers on requests to partners.
 
 pub mod applink;
 pub mod billing;
+pub mod call;
 pub mod clock;
 pub mod codec;
 pub mod datetime;
@@ -22,4 +26,6 @@ pub mod device;
 mod lenient;
 pub mod retry;
 pub mod secret;
+pub mod signal;
+pub mod signature;
 pub mod wire;

@@ -1,0 +1,244 @@
+//! The signalling protocol between the app and the Nexmile server: JSON text
+//! messages on one WebSocket per profile (`/ws`), tagged by `"type"`.
+//! Versioned by [`PROTOCOL_VERSION`], sent in [`ClientMessage::Hello`]; a
+//! server refuses a version it does not speak with [`ServerMessage::Error`].
+//!
+//! Activation (§3.2) is plain HTTP (`POST /api/activate` with
+//! [`ActivateRequest`]); it yields the session token the WebSocket's `hello`
+//! presents. Session descriptions are the JSON of an RTCSessionDescription
+//! with candidates gathered (no trickle).
+
+use serde::{Deserialize, Serialize};
+
+use crate::call::Party;
+use crate::device::DeviceToken;
+use crate::secret::{Secret, expose_secret};
+use crate::wire::call::CallOverview;
+use crate::wire::codes::{CallOption, OsType, TerminateReason};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What the app says about the device it runs on (callUser uaTp/appVer/deviceName/osVer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub device_token: DeviceToken,
+    /// `99.99.99`.
+    pub app_version: String,
+    pub os_type: OsType,
+    pub device_name: String,
+    pub os_version: String,
+}
+
+/// `POST /api/activate`: the app link's activateExUser (or first launch for `nexmile`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivateRequest {
+    pub site: String,
+    pub device: DeviceInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(
+        default,
+        serialize_with = "expose_secret",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub user_pw: Option<Secret>,
+}
+
+/// The answer to [`ActivateRequest`]: a profile, or the words to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ActivateReply {
+    Activated {
+        site: String,
+        /// Shown in the app; presented by `hello`.
+        session_token: String,
+        user_id: String,
+        name: String,
+        /// §3.2 ③: face-filter packages may be downloaded.
+        enable_download_effect: bool,
+        /// The built-in site's users are called by this number.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phone_number: Option<String>,
+    },
+    Refused {
+        message: String,
+    },
+}
+
+/// What a call screen shows about the other side and what the call allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallDetails {
+    pub call_token: String,
+    /// For the caller: the callee's name; for the callee: site name + prefix + caller name.
+    pub peer_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_image_url: Option<String>,
+    pub video: bool,
+    /// The effects this side may use (callerOption / calleeOption).
+    pub options: CallOption,
+    pub ring_timeout_sec: u32,
+    /// Where "サイトへ戻る" leads after the call, if anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    Hello {
+        protocol: u32,
+        session_token: String,
+        device: DeviceInfo,
+    },
+    /// The makecall link: the server asks the partner (架電準備).
+    MakeCall {
+        callee_id: String,
+        video: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caller_sub_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        callee_sub_id: Option<String>,
+    },
+    /// The caller's app starts the prepared call with its media offer (架電開始).
+    StartCall {
+        call_token: String,
+        offer: String,
+    },
+    /// A ringing device answers with its media offer.
+    Answer {
+        call_token: String,
+        offer: String,
+    },
+    Decline {
+        call_token: String,
+    },
+    /// Either side ends (or the caller cancels) the call.
+    Hangup {
+        call_token: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Welcome {
+        protocol: u32,
+        user_id: String,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phone_number: Option<String>,
+    },
+    /// The partner accepted 架電準備; the caller may start.
+    CallPrepared(CallDetails),
+    /// The server's media answer to StartCall / Answer.
+    MediaAnswer {
+        call_token: String,
+        answer: String,
+    },
+    /// The callee's devices are ringing.
+    Ringing {
+        call_token: String,
+    },
+    Incoming(CallDetails),
+    /// Stop ringing here: answered on another device, or the caller gave up.
+    IncomingCancelled {
+        call_token: String,
+    },
+    Connected {
+        call_token: String,
+    },
+    /// Once a second while billed: the payer's remaining time.
+    Billing {
+        call_token: String,
+        payer: Party,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time_left_sec: Option<u64>,
+        used_points: u64,
+    },
+    CallEnded {
+        /// Absent when the call was refused before it had a token.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call_token: Option<String>,
+        reason: TerminateReason,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        overview: Option<CallOverview>,
+    },
+    /// §7.1 a partner's push message, shown as a system notification.
+    Push {
+        title: String,
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image_url: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        click_action: Option<String>,
+    },
+    /// A request could not be carried out; the words are for the user.
+    Error {
+        message: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_tagged_json_and_round_trip() {
+        let hello = ClientMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            session_token: "s".into(),
+            device: DeviceInfo {
+                device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".parse().unwrap(),
+                app_version: "01.00.00".into(),
+                os_type: OsType::Browser,
+                device_name: "cli".into(),
+                os_version: "Debian 12".into(),
+            },
+        };
+        let json = serde_json::to_string(&hello).unwrap();
+        assert!(
+            json.starts_with(r#"{"type":"hello","protocol":1"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<ClientMessage>(&json).unwrap(), hello);
+        let ended = ServerMessage::CallEnded {
+            call_token: Some("ct".into()),
+            reason: TerminateReason::RingTimeout,
+            message: None,
+            overview: None,
+        };
+        let json = serde_json::to_string(&ended).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"call_ended","call_token":"ct","reason":-6}"#
+        );
+        let refused: ActivateReply =
+            serde_json::from_str(r#"{"result":"refused","message":"会員登録が必要です"}"#).unwrap();
+        assert!(matches!(refused, ActivateReply::Refused { .. }));
+    }
+
+    #[test]
+    fn an_activation_request_prints_no_password() {
+        let r = ActivateRequest {
+            site: "newsite1".into(),
+            device: DeviceInfo {
+                device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".parse().unwrap(),
+                app_version: "01.00.00".into(),
+                os_type: OsType::Browser,
+                device_name: "cli".into(),
+                os_version: "x".into(),
+            },
+            unique_id: None,
+            user_id: Some("hanako".into()),
+            user_pw: Some(Secret::new("hanako-pw")),
+        };
+        assert!(!format!("{r:?}").contains("hanako-pw"));
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains(r#""user_pw":"hanako-pw""#));
+        assert_eq!(serde_json::from_str::<ActivateRequest>(&json).unwrap(), r);
+    }
+}

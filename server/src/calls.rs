@@ -1,0 +1,695 @@
+//! The call service (chapter 4): one task per call owns core's [`Call`]
+//! state machine, feeds it what happens (app messages, partner replies,
+//! media, the clock) and carries out its actions.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nexmile_core::call::{
+    Call, CallAction, CallEvent, CallRequest, Party, Phase, PreparedCall, RingOutcome,
+};
+use nexmile_core::codec::{PartnerFailure, PartnerReply, encode_json_body};
+use nexmile_core::signal::{CallDetails, ServerMessage};
+use nexmile_core::wire::call::{CallParty, CallServiceRequest};
+use nexmile_core::wire::codes::{CallOption, CallServiceType, ServiceChargeType, UaType};
+use nexmile_core::wire::site_service::{CallService, ServiceCharge, SiteService, User};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::SiteConfig;
+use crate::hub::ConnId;
+use crate::partner::REPLY_TIMEOUT;
+use crate::sfu::{Leg, LegEvent, Side};
+use crate::state::Ctx;
+
+/// What reaches a call's task.
+pub enum Command {
+    Start {
+        conn: ConnId,
+        offer: String,
+    },
+    Answer {
+        conn: ConnId,
+        offer: String,
+    },
+    Decline {
+        conn: ConnId,
+    },
+    Hangup {
+        conn: ConnId,
+    },
+    /// A participant's signalling connection closed.
+    ConnLost {
+        conn: ConnId,
+    },
+    Administrator,
+    /// UpdateUserBalance for `user_id`: applied if this call bills that user.
+    Adjust {
+        user_id: String,
+        points: i64,
+        applied: oneshot::Sender<bool>,
+    },
+    Event(CallEvent),
+}
+
+/// The calls now running, by callToken.
+#[derive(Default)]
+pub struct Calls {
+    running: Mutex<HashMap<String, (String, mpsc::UnboundedSender<Command>)>>,
+}
+
+impl Calls {
+    pub fn send(&self, call_token: &str, command: Command) -> bool {
+        let running = self.running.lock().expect("calls lock");
+        running
+            .get(call_token)
+            .is_some_and(|(_, tx)| tx.send(command).is_ok())
+    }
+
+    /// Offers a balance change to every call of `site`; true if one billed that user.
+    pub async fn adjust(&self, site: &str, user_id: &str, points: i64) -> bool {
+        let senders: Vec<_> = {
+            let running = self.running.lock().expect("calls lock");
+            running
+                .values()
+                .filter(|(s, _)| s == site)
+                .map(|(_, tx)| tx.clone())
+                .collect()
+        };
+        for tx in senders {
+            let (applied, answer) = oneshot::channel();
+            let command = Command::Adjust {
+                user_id: user_id.to_owned(),
+                points,
+                applied,
+            };
+            if tx.send(command).is_ok() && answer.await.unwrap_or(false) {
+                return true;
+            }
+        }
+        false
+    }
+
+    pub fn running_tokens(&self) -> Vec<String> {
+        self.running
+            .lock()
+            .expect("calls lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+}
+
+/// The makecall link's request from a connected app.
+pub struct MakeCall {
+    pub callee_id: String,
+    pub video: bool,
+    pub caller_sub_id: Option<String>,
+    pub callee_sub_id: Option<String>,
+}
+
+/// Starts a call for the app on `conn`.
+pub async fn make_call(ctx: &Arc<Ctx>, conn: ConnId, request: MakeCall) {
+    let Some(caller) = ctx.hub.view(conn) else {
+        return;
+    };
+    let call_token = uuid::Uuid::new_v4().to_string();
+    if !ctx.hub.set_call(conn, Some(&call_token)) {
+        ctx.hub.send(
+            conn,
+            ServerMessage::Error {
+                message: "通話中のため発信できません。".into(),
+            },
+        );
+        return;
+    }
+    let site = ctx.config.site(&caller.device.site).cloned();
+    let now = ctx.clock.now();
+    let call_request = CallRequest {
+        site_token: site.as_ref().map_or_else(String::new, |s| s.token.clone()),
+        call_token: call_token.clone(),
+        caller: CallParty {
+            user_id: caller.device.user_id.clone(),
+            user_sub_id: request.caller_sub_id,
+            ua_type: Some(UaType::App),
+            app_ver: Some(caller.info.app_version.clone()),
+            device_name: Some(caller.info.device_name.clone()),
+            os_ver: Some(caller.info.os_version.clone()),
+        },
+        callee: CallParty {
+            user_id: request.callee_id.clone(),
+            user_sub_id: request.callee_sub_id,
+            ua_type: None,
+            app_ver: None,
+            device_name: None,
+            os_ver: None,
+        },
+        video: request.video,
+    };
+    let (call, actions) = Call::new(call_request, now);
+    let (tx, inbox) = mpsc::unbounded_channel();
+    ctx.calls
+        .running
+        .lock()
+        .expect("calls lock")
+        .insert(call_token.clone(), (caller.device.site.clone(), tx.clone()));
+    if let Err(e) = ctx
+        .store
+        .call_started(
+            &call_token,
+            &caller.device.site,
+            &caller.device.user_id,
+            &request.callee_id,
+            now.0,
+        )
+        .await
+    {
+        tracing::error!("call {call_token}: {e}");
+    }
+    let (leg_tx, leg_events) = mpsc::unbounded_channel();
+    let mut actor = CallActor {
+        ctx: Arc::clone(ctx),
+        call,
+        site,
+        token: call_token,
+        caller: conn,
+        callee: None,
+        ringing: Vec::new(),
+        legs: [None, None],
+        arrived: [false, false],
+        tx,
+        leg_tx,
+    };
+    if actor.site.is_none() {
+        // The built-in site has no partner: the server prepares the call itself.
+        let local = actor.prepare_locally(&request.callee_id).await;
+        actor
+            .tx
+            .send(Command::Event(CallEvent::PrepareReplied(local)))
+            .ok();
+    }
+    actor.execute(actions).await;
+    tokio::spawn(actor.run(inbox, leg_events));
+}
+
+struct CallActor {
+    ctx: Arc<Ctx>,
+    call: Call,
+    site: Option<SiteConfig>,
+    token: String,
+    caller: ConnId,
+    callee: Option<ConnId>,
+    ringing: Vec<ConnId>,
+    legs: [Option<Leg>; 2],
+    arrived: [bool; 2],
+    tx: mpsc::UnboundedSender<Command>,
+    leg_tx: mpsc::UnboundedSender<LegEvent>,
+}
+
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
+    }
+}
+
+/// Reads 架電準備's reply: `result=0&service=…` with user, serviceCharge and callService.
+fn parse_prepare_reply(body: &str) -> Result<Box<PreparedCall>, PartnerFailure> {
+    let reply = PartnerReply::parse_accepted(body)?;
+    let unusable = |detail: String| PartnerFailure::Unparseable { detail };
+    let service: SiteService = reply
+        .json_field("service")?
+        .ok_or_else(|| unusable("the reply has no service".into()))?;
+    service
+        .check(CallServiceType::Prepare.handling().required_reply)
+        .map_err(|e| unusable(e.to_string()))?;
+    match service {
+        SiteService {
+            user: Some(user),
+            service_charge: Some(charge),
+            call_service: Some(service),
+            ..
+        } => Ok(Box::new(PreparedCall {
+            user,
+            charge,
+            service,
+        })),
+        _ => Err(unusable("the reply lacks a required class".into())),
+    }
+}
+
+impl CallActor {
+    async fn run(
+        mut self,
+        mut inbox: mpsc::UnboundedReceiver<Command>,
+        mut leg_events: mpsc::UnboundedReceiver<LegEvent>,
+    ) {
+        let mut tick = tokio::time::interval(self.ctx.clock.real(Duration::from_secs(1)));
+        while self.call.phase() != Phase::Ended {
+            tokio::select! {
+                Some(command) = inbox.recv() => self.on_command(command).await,
+                Some(event) = leg_events.recv() => self.on_leg(event).await,
+                _ = tick.tick() => {
+                    self.handle(CallEvent::Tick).await;
+                    self.report_billing();
+                }
+            }
+        }
+        // Late commands (an UpdateUserBalance racing the end) get their answer.
+        inbox.close();
+        while let Ok(command) = inbox.try_recv() {
+            if let Command::Adjust { applied, .. } = command {
+                let _ = applied.send(false);
+            }
+        }
+    }
+
+    async fn handle(&mut self, event: CallEvent) {
+        let actions = self.call.handle(event, self.ctx.clock.now());
+        self.execute(actions).await;
+    }
+
+    fn party_of(&self, conn: ConnId) -> Option<Party> {
+        if conn == self.caller {
+            Some(Party::Caller)
+        } else if Some(conn) == self.callee {
+            Some(Party::Callee)
+        } else {
+            None
+        }
+    }
+
+    async fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Start { conn, offer } if conn == self.caller => {
+                if self.call.phase() != Phase::Prepared {
+                    return;
+                }
+                if self.open_leg(conn, Side::A, &offer).await {
+                    self.handle(CallEvent::StartRequested).await;
+                } else {
+                    self.handle(CallEvent::InternalError).await;
+                }
+            }
+            Command::Answer { conn, offer } if self.ringing.contains(&conn) => {
+                if self.call.phase() != Phase::Ringing {
+                    return;
+                }
+                self.callee = Some(conn);
+                if !self.open_leg(conn, Side::B, &offer).await {
+                    self.handle(CallEvent::InternalError).await;
+                    return;
+                }
+                if let [Some(a), Some(b)] = &self.legs {
+                    Leg::link(a, b);
+                }
+                let view = self.ctx.hub.view(conn);
+                let callee = CallParty {
+                    user_id: String::new(),
+                    user_sub_id: None,
+                    ua_type: Some(UaType::App),
+                    app_ver: view.as_ref().map(|v| v.info.app_version.clone()),
+                    device_name: view.as_ref().map(|v| v.info.device_name.clone()),
+                    os_ver: view.as_ref().map(|v| v.info.os_version.clone()),
+                };
+                self.handle(CallEvent::Answered { callee }).await;
+            }
+            Command::Decline { conn } if self.ringing.contains(&conn) => {
+                self.handle(CallEvent::Declined).await;
+            }
+            Command::Hangup { conn } | Command::ConnLost { conn } => {
+                if let Some(party) = self.party_of(conn) {
+                    self.handle(CallEvent::HungUp(party)).await;
+                } else {
+                    self.ringing.retain(|c| *c != conn);
+                }
+            }
+            Command::Administrator => self.handle(CallEvent::Administrator).await,
+            Command::Adjust {
+                user_id,
+                points,
+                applied,
+            } => {
+                let bills_user = self.call.phase() == Phase::Connected
+                    && self.payer_id().as_deref() == Some(user_id.as_str());
+                if bills_user {
+                    self.handle(CallEvent::BalanceAdjusted(points)).await;
+                    self.report_billing();
+                }
+                let _ = applied.send(bills_user);
+            }
+            Command::Event(event) => self.handle(event).await,
+            // A message from a device that is not part of this call: ignored.
+            _ => {}
+        }
+    }
+
+    async fn on_leg(&mut self, event: LegEvent) {
+        match event {
+            LegEvent::MediaArrived(side) => {
+                self.arrived[side_index(side)] = true;
+                if self.arrived == [true, true] {
+                    self.handle(CallEvent::MediaFlowing).await;
+                }
+            }
+            LegEvent::Lost(side) => {
+                let party = match side {
+                    Side::A => Party::Caller,
+                    Side::B => Party::Callee,
+                };
+                self.handle(CallEvent::HungUp(party)).await;
+            }
+        }
+    }
+
+    /// The payer's user ID at the site (the caller, or the callee when paidCallee).
+    fn payer_id(&self) -> Option<String> {
+        let prepared = self.call.prepared()?;
+        Some(match prepared.payer() {
+            Party::Caller => self.call.request().caller.user_id.clone(),
+            Party::Callee => prepared.service.callee_user_id.clone(),
+        })
+    }
+
+    async fn open_leg(&mut self, conn: ConnId, side: Side, offer: &str) -> bool {
+        match Leg::open(
+            &self.ctx.config.server.media_ips,
+            offer,
+            side,
+            self.leg_tx.clone(),
+        )
+        .await
+        {
+            Ok((leg, answer)) => {
+                self.legs[side_index(side)] = Some(leg);
+                self.ctx.hub.send(
+                    conn,
+                    ServerMessage::MediaAnswer {
+                        call_token: self.token.clone(),
+                        answer,
+                    },
+                );
+                true
+            }
+            Err(e) => {
+                tracing::warn!("call {}: media: {e}", self.token);
+                false
+            }
+        }
+    }
+
+    fn report_billing(&self) {
+        if self.call.phase() != Phase::Connected {
+            return;
+        }
+        let Some(prepared) = self.call.prepared() else {
+            return;
+        };
+        let now = self.ctx.clock.now();
+        let message = ServerMessage::Billing {
+            call_token: self.token.clone(),
+            payer: prepared.payer(),
+            time_left_sec: self.call.time_left(now).map(|d| d.as_secs()),
+            used_points: self.call.used_points(now),
+        };
+        self.ctx.hub.send(self.caller, message.clone());
+        if let Some(callee) = self.callee {
+            self.ctx.hub.send(callee, message);
+        }
+    }
+
+    /// The built-in site's prepare: the callee is an app phone number, calls are free.
+    async fn prepare_locally(&self, phone: &str) -> Result<Box<PreparedCall>, PartnerFailure> {
+        let refused = |message: &str| PartnerFailure::Refused {
+            result: 1,
+            message: Some(message.to_owned()),
+        };
+        let callee = match self
+            .ctx
+            .store
+            .device_by_phone("nexmile", phone.trim())
+            .await
+        {
+            Ok(Some(device)) => device,
+            Ok(None) => return Err(refused("この番号は登録されていません。")),
+            Err(e) => {
+                tracing::error!("{e}");
+                return Err(refused("サーバでエラーが発生しました。"));
+            }
+        };
+        let caller = self.ctx.hub.view(self.caller);
+        let allowed = CallOption::FACE_FILTER | CallOption::MOSAIC | CallOption::WALLPAPER;
+        Ok(Box::new(PreparedCall {
+            user: User {
+                user_id: self.call.request().caller.user_id.clone(),
+                name: caller.map_or_else(String::new, |c| c.device.name),
+                ..User::default()
+            },
+            charge: ServiceCharge {
+                service_charge_type: ServiceChargeType::Call,
+                unit_sec: 0,
+                unit_price: 0,
+                point_price: 0,
+                current_point: 0,
+                free_trial_sec: 0,
+                auto_charge_trigger_point: 0,
+                auto_charge_trigger_url: None,
+            },
+            service: CallService {
+                call_token: self.token.clone(),
+                caller_option: allowed,
+                callee_user_id: callee.user_id,
+                callee_user_nm: callee.name,
+                callee_profile_image_url: None,
+                callee_option: allowed,
+                callee_return_url: None,
+                call_user_sub_id: None,
+                callee_candidate_mode: None,
+                caller_id_prefix: None,
+                video_call: self.call.request().video,
+                calling_timeout: 30,
+                paid_callee: false,
+            },
+        }))
+    }
+
+    fn details(&self, party: Party) -> Option<CallDetails> {
+        let prepared = self.call.prepared()?;
+        let service = &prepared.service;
+        let (peer_name, peer_image_url, return_url) = match party {
+            Party::Caller => (
+                service.callee_user_nm.clone(),
+                service.callee_profile_image_url.clone(),
+                None,
+            ),
+            Party::Callee => {
+                let site_name = self.site.as_ref().map_or("Nexmile", |s| s.display_name());
+                let prefix = service.caller_id_prefix.as_deref().unwrap_or("");
+                (
+                    format!("{site_name}{prefix}{}", prepared.user.name),
+                    prepared.user.profile_image_url.clone(),
+                    service.callee_return_url.clone(),
+                )
+            }
+        };
+        Some(CallDetails {
+            call_token: self.token.clone(),
+            peer_name,
+            peer_image_url,
+            video: service.video_call,
+            options: prepared.options(party),
+            ring_timeout_sec: u32::try_from(prepared.ring_timeout().as_secs()).unwrap_or(30),
+            return_url,
+        })
+    }
+
+    fn send_partner(&self, request: CallServiceRequest, retried: bool) {
+        let Some(site) = self.site.clone() else {
+            // The built-in site: its start needs no partner's consent.
+            if request.call_service_type == CallServiceType::Start {
+                let _ = self
+                    .tx
+                    .send(Command::Event(CallEvent::StartReplied(Ok(()))));
+            }
+            return;
+        };
+        let Some(url) = site.call_service_url.clone() else {
+            // A site without a CallService URL takes calls on the server's terms.
+            let _ = self.tx.send(Command::Event(CallEvent::InternalError));
+            return;
+        };
+        if let Err(e) = request.check() {
+            tracing::error!("call {}: {e}", self.token);
+        }
+        let body = encode_json_body(&request);
+        let kind = request.call_service_type;
+        if retried {
+            let outbox = self.ctx.outbox.clone();
+            tokio::spawn(async move {
+                if let Err(e) = outbox.enqueue(&site.code, &url, body).await {
+                    tracing::error!("outbox: {e}");
+                }
+            });
+            return;
+        }
+        let client = self.ctx.partner.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let reply = client
+                .post(&site, &url, &body, &request_id, REPLY_TIMEOUT)
+                .await
+                .and_then(|delivery| delivery.accepted_body());
+            let event = match kind {
+                CallServiceType::Prepare => {
+                    CallEvent::PrepareReplied(reply.and_then(|body| parse_prepare_reply(&body)))
+                }
+                CallServiceType::Start => CallEvent::StartReplied(
+                    reply.and_then(|body| PartnerReply::parse_accepted(&body).map(|_| ())),
+                ),
+                // 4 and 5 want only an HTTP status; nothing depends on it.
+                _ => {
+                    if let Err(e) = reply {
+                        tracing::warn!("CallService {kind:?}: {e}");
+                    }
+                    return;
+                }
+            };
+            let _ = tx.send(Command::Event(event));
+        });
+    }
+
+    async fn execute(&mut self, actions: Vec<CallAction>) {
+        for action in actions {
+            match action {
+                CallAction::Partner { request, retried } => self.send_partner(*request, retried),
+                CallAction::Prepared => {
+                    if let Some(details) = self.details(Party::Caller) {
+                        self.ctx
+                            .hub
+                            .send(self.caller, ServerMessage::CallPrepared(details));
+                    }
+                }
+                CallAction::Ring => {
+                    let outcome = self.ring();
+                    self.tx
+                        .send(Command::Event(CallEvent::RingResult(outcome)))
+                        .ok();
+                }
+                CallAction::StopRinging => {
+                    for conn in std::mem::take(&mut self.ringing) {
+                        if Some(conn) != self.callee {
+                            self.ctx.hub.set_call(conn, None);
+                            self.ctx.hub.send(
+                                conn,
+                                ServerMessage::IncomingCancelled {
+                                    call_token: self.token.clone(),
+                                },
+                            );
+                        }
+                    }
+                }
+                CallAction::Connected => {
+                    let message = ServerMessage::Connected {
+                        call_token: self.token.clone(),
+                    };
+                    self.ctx.hub.send(self.caller, message.clone());
+                    if let Some(callee) = self.callee {
+                        self.ctx.hub.send(callee, message);
+                    }
+                }
+                CallAction::AutoCharge { url } => {
+                    if let Some(site) = self.site.clone() {
+                        let client = self.ctx.partner.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = client.get(&site, &url, "", REPLY_TIMEOUT).await {
+                                tracing::warn!("auto-charge {url}: {e}");
+                            }
+                        });
+                    }
+                }
+                CallAction::Ended {
+                    reason,
+                    message,
+                    overview,
+                } => {
+                    let ended = ServerMessage::CallEnded {
+                        call_token: Some(self.token.clone()),
+                        reason,
+                        message,
+                        overview: overview.clone(),
+                    };
+                    self.ctx.hub.send(self.caller, ended.clone());
+                    if let Some(callee) = self.callee {
+                        self.ctx.hub.send(callee, ended);
+                    }
+                    for leg in self.legs.iter().flatten() {
+                        leg.close();
+                    }
+                    self.ctx.hub.release_call(&self.token);
+                    self.ctx
+                        .calls
+                        .running
+                        .lock()
+                        .expect("calls lock")
+                        .remove(&self.token);
+                    let overview = overview.and_then(|o| serde_json::to_string(&o).ok());
+                    if let Err(e) = self
+                        .ctx
+                        .store
+                        .call_ended(
+                            &self.token,
+                            i32::from(reason as i8),
+                            overview.as_deref(),
+                            self.ctx.clock.now().0,
+                        )
+                        .await
+                    {
+                        tracing::error!("call {}: {e}", self.token);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rings every free device of the callee user (decision 14).
+    fn ring(&mut self) -> RingOutcome {
+        let (Some(prepared), Some(details)) = (self.call.prepared(), self.details(Party::Callee))
+        else {
+            return RingOutcome::Unreachable;
+        };
+        let site = self
+            .site
+            .as_ref()
+            .map_or("nexmile", |s| s.code.as_str())
+            .to_owned();
+        let conns: Vec<_> = self
+            .ctx
+            .hub
+            .user_conns(&site, &prepared.service.callee_user_id)
+            .into_iter()
+            .filter(|c| c.id != self.caller)
+            .collect();
+        if conns.is_empty() {
+            return RingOutcome::Unreachable;
+        }
+        for conn in &conns {
+            if self.ctx.hub.set_call(conn.id, Some(&self.token)) {
+                self.ringing.push(conn.id);
+                self.ctx
+                    .hub
+                    .send(conn.id, ServerMessage::Incoming(details.clone()));
+            }
+        }
+        if self.ringing.is_empty() {
+            return RingOutcome::Busy;
+        }
+        self.ctx.hub.send(
+            self.caller,
+            ServerMessage::Ringing {
+                call_token: self.token.clone(),
+            },
+        );
+        RingOutcome::Ringing
+    }
+}

@@ -1,0 +1,163 @@
+//! The server's TOML configuration: where it listens, its database, and the
+//! partner sites it serves. The built-in site `nexmile` needs no entry.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerSection,
+    #[serde(default)]
+    pub site: Vec<SiteConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub listen: SocketAddr,
+    pub public_url: String,
+    /// `sqlite://path` (created if missing), `sqlite::memory:` or `postgres://…`.
+    pub database: String,
+    /// The addresses the SFU offers to clients (ICE host candidates).
+    #[serde(default = "default_media_ips")]
+    pub media_ips: Vec<IpAddr>,
+    /// `Authorization: Bearer <token>` for `/admin/*`; without it the admin API is off.
+    #[serde(default)]
+    pub admin_token: Option<String>,
+    /// How fast the server's clock runs against real time: 1 in production;
+    /// tests run billing and deadlines faster with a larger rate.
+    #[serde(default = "one")]
+    pub clock_rate: f64,
+}
+
+fn default_media_ips() -> Vec<IpAddr> {
+    vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// One partner site (the I/F 設定仕様書 of chapter 3).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// The site code of app links.
+    pub code: String,
+    /// Shown to the callee before the caller's name (サイト名, §4.3.1 callerIdPrefix).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// siteApiKey / siteKey.
+    pub api_key: String,
+    /// siteToken.
+    pub token: String,
+    pub auth_url: String,
+    #[serde(default)]
+    pub call_service_url: Option<String>,
+    #[serde(default)]
+    pub live_service_url: Option<String>,
+    #[serde(default)]
+    pub payment_url: Option<String>,
+    #[serde(default)]
+    pub not_installed_url: Option<String>,
+}
+
+impl SiteConfig {
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.code)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("site code {0:?} is configured twice or is the built-in `nexmile`")]
+    DuplicateSite(String),
+    #[error("clock_rate must be positive")]
+    ClockRate,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: path.display().to_string(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: "config".into(),
+            source: Box::new(source),
+        })?;
+        let mut codes = std::collections::HashSet::from(["nexmile"]);
+        for site in &config.site {
+            if !codes.insert(site.code.as_str()) {
+                return Err(ConfigError::DuplicateSite(site.code.clone()));
+            }
+        }
+        if config.server.clock_rate.is_nan() || config.server.clock_rate <= 0.0 {
+            return Err(ConfigError::ClockRate);
+        }
+        Ok(config)
+    }
+
+    pub fn site(&self, code: &str) -> Option<&SiteConfig> {
+        self.site.iter().find(|s| s.code == code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_issue_example_parses_and_bad_files_say_why() {
+        let config = Config::parse(
+            r#"
+[server]
+listen = "127.0.0.1:7443"
+public_url = "http://127.0.0.1:7443"
+database = "sqlite://var/nexmile.db"
+[[site]]
+code = "newsite1"
+api_key = "test.key"
+token = "site-token-1"
+auth_url = "http://127.0.0.1:9000/auth"
+call_service_url = "http://127.0.0.1:9000/CallService"
+live_service_url = "http://127.0.0.1:9000/liveService"
+payment_url = "http://127.0.0.1:9000/payment"
+not_installed_url = "http://127.0.0.1:9000/notInstalled"
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.site("newsite1").unwrap().display_name(), "newsite1");
+        assert_eq!(config.server.clock_rate, 1.0);
+        let e = Config::parse("[server]\nlisten = 1").unwrap_err();
+        assert!(e.to_string().contains("listen"), "{e}");
+        let twice = "[server]\nlisten=\"127.0.0.1:1\"\npublic_url=\"x\"\ndatabase=\"sqlite::memory:\"\n[[site]]\ncode=\"nexmile\"\napi_key=\"k\"\ntoken=\"t\"\nauth_url=\"u\"\n";
+        assert!(matches!(
+            Config::parse(twice),
+            Err(ConfigError::DuplicateSite(_))
+        ));
+    }
+}

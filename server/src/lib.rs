@@ -1,0 +1,133 @@
+//! The Nexmile server: signalling, the SFU, the call service with per-second
+//! billing, durable partner notifications, partner-facing endpoints and the
+//! administrator API. `core` decides; this crate carries out.
+
+pub mod activate;
+pub mod admin;
+pub mod calls;
+pub mod clock;
+pub mod config;
+pub mod hub;
+pub mod outbox;
+pub mod partner;
+pub mod sfu;
+pub mod site_owner;
+pub mod state;
+pub mod store;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use nexmile_core::wire::site_owner::paths;
+use tokio::sync::oneshot;
+
+use crate::calls::Calls;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::outbox::Outbox;
+use crate::partner::PartnerClient;
+use crate::state::Ctx;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A server that is running; dropping it does not stop it, [`RunningServer::stop`] does.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<()>,
+    outbox_worker: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, ends the outbox worker; what is pending stays stored.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        self.outbox_worker.abort();
+        let _ = self.served.await;
+    }
+}
+
+pub fn router(ctx: Arc<Ctx>) -> Router {
+    let mut router = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/ws", get(ws::upgrade))
+        .route("/api/activate", post(activate::activate))
+        .route(paths::PUSH_MESSAGE, post(site_owner::push_message))
+        .route(
+            paths::UPDATE_USER_BALANCE,
+            post(site_owner::update_user_balance),
+        )
+        .route("/admin/outbox", get(admin::outbox))
+        .route("/admin/calls", get(admin::calls))
+        .route(
+            "/admin/calls/{call_token}/disconnect",
+            post(admin::disconnect),
+        );
+    for path in paths::DUMP_GIFT {
+        router = router.route(path, post(site_owner::dump_gift).get(site_owner::dump_gift));
+    }
+    router.with_state(ctx)
+}
+
+/// Opens the database, starts the outbox worker and serves HTTP + WebSocket.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let config = Arc::new(config);
+    let store = Store::open(&config.server.database).await?;
+    let clock = Clock::new(config.server.clock_rate);
+    let partner = PartnerClient::new();
+    let (outbox, outbox_worker) =
+        Outbox::start(store.clone(), Arc::clone(&config), partner.clone(), clock);
+    let ctx = Arc::new(Ctx {
+        config: Arc::clone(&config),
+        store,
+        hub: Hub::default(),
+        calls: Calls::default(),
+        outbox,
+        partner,
+        clock,
+    });
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: config.server.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.server.listen,
+        source,
+    })?;
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let app = router(ctx);
+    let served = tokio::spawn(async move {
+        let serving = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(e) = serving.await {
+            tracing::error!("server: {e}");
+        }
+    });
+    Ok(RunningServer {
+        addr,
+        shutdown,
+        served,
+        outbox_worker,
+    })
+}

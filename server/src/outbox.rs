@@ -1,0 +1,130 @@
+//! The durable outbox for requests marked 再送 (decision 11): stored before
+//! the first try, retried on core's schedule until a 2xx, dropped after 6 h,
+//! every try recorded. A restarted server carries on where it stopped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nexmile_core::clock::UnixMillis;
+use nexmile_core::retry::{RetryState, RetryVerdict};
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::partner::{PartnerClient, REPLY_TIMEOUT};
+use crate::store::{Attempt, OutboxEntry, Store, StoreError};
+
+#[derive(Clone)]
+pub struct Outbox {
+    store: Store,
+    wake: Arc<Notify>,
+    clock: Clock,
+}
+
+impl Outbox {
+    /// The outbox and its worker, which starts with whatever a previous run left pending.
+    pub fn start(
+        store: Store,
+        config: Arc<Config>,
+        client: PartnerClient,
+        clock: Clock,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let outbox = Self {
+            store,
+            wake: Arc::new(Notify::new()),
+            clock,
+        };
+        let worker = tokio::spawn(outbox.clone().run(config, client));
+        (outbox, worker)
+    }
+
+    /// Stores a request for `url` of `site` and returns its request ID.
+    pub async fn enqueue(&self, site: &str, url: &str, body: String) -> Result<String, StoreError> {
+        let now = self.clock.now().0;
+        let entry = OutboxEntry {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            site: site.to_owned(),
+            url: url.to_owned(),
+            body,
+            first_try: now,
+            failures: 0,
+            next_try: now,
+            state: "pending".into(),
+        };
+        self.store.enqueue(&entry).await?;
+        self.wake.notify_one();
+        Ok(entry.request_id)
+    }
+
+    async fn run(self, config: Arc<Config>, client: PartnerClient) {
+        loop {
+            let now = self.clock.now().0;
+            match self.store.due(now).await {
+                Ok(entries) => {
+                    for entry in entries {
+                        self.deliver(entry, &config, &client).await;
+                    }
+                }
+                Err(e) => tracing::error!("outbox: {e}"),
+            }
+            let wait = match self.store.next_due().await {
+                Ok(Some(next)) => {
+                    Duration::from_millis(u64::try_from(next - self.clock.now().0).unwrap_or(0))
+                }
+                _ => Duration::from_secs(60),
+            };
+            let wait = self.clock.real(wait).min(Duration::from_secs(5));
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn deliver(&self, mut entry: OutboxEntry, config: &Config, client: &PartnerClient) {
+        let at = self.clock.now();
+        let outcome = match config.site(&entry.site) {
+            Some(site) => client
+                .post(
+                    site,
+                    &entry.url,
+                    &entry.body,
+                    &entry.request_id,
+                    REPLY_TIMEOUT,
+                )
+                .await
+                .map_err(|f| f.to_string()),
+            None => Err(format!("site {} is no longer configured", entry.site)),
+        };
+        let attempt = match &outcome {
+            Ok(delivery) => Attempt {
+                at: at.0,
+                status: delivery.status,
+                latency_ms: i64::try_from(delivery.latency.as_millis()).unwrap_or(i64::MAX),
+                error: None,
+            },
+            Err(error) => Attempt {
+                at: at.0,
+                status: 0,
+                latency_ms: self.clock.now().0 - at.0,
+                error: Some(error.clone()),
+            },
+        };
+        if (200..300).contains(&attempt.status) {
+            entry.state = "delivered".into();
+        } else {
+            let mut retry = RetryState {
+                first_try: UnixMillis(entry.first_try),
+                failures: entry.failures,
+            };
+            match retry.on_failure(self.clock.now()) {
+                RetryVerdict::RetryAt(next) => entry.next_try = next.0,
+                RetryVerdict::GiveUp => entry.state = "dropped".into(),
+            }
+            entry.failures = retry.failures;
+        }
+        if let Err(e) = self.store.record_attempt(&entry, &attempt).await {
+            tracing::error!("outbox: {e}");
+        }
+    }
+}

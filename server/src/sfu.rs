@@ -1,0 +1,174 @@
+//! The media relay every call passes through: one WebRTC connection (a leg)
+//! per participant, terminated at the server. Video arrives as RTP, is
+//! reassembled into whole pictures and sent on the other leg; Opus packets
+//! are passed on as they are. Each leg has its own congestion control,
+//! retransmissions and keyframe requests, and a bounded queue that drops
+//! rather than lets a slow receiver hold up the sender.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nexmile_media::h264_rtp::H264Depacketizer;
+use nexmile_media::reassembly::{AssemblerAction, FrameAssembler};
+use nexmile_media::transport::{MediaKind, Peer, PeerConfig, PeerEvent, TransportError};
+use tokio::sync::mpsc;
+
+/// A side of a two-party room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    A,
+    B,
+}
+
+/// What a leg reports to its room's owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegEvent {
+    /// The first media packet from this side's client arrived.
+    MediaArrived(Side),
+    /// This side's connection failed or closed.
+    Lost(Side),
+}
+
+enum LegInput {
+    Video { data: Vec<u8>, duration: Duration },
+    Audio { data: Vec<u8> },
+    RequestKeyframe,
+    Close,
+}
+
+/// Where a leg's media goes: the other leg's queue, once it exists.
+type Sink = Arc<Mutex<Option<mpsc::Sender<LegInput>>>>;
+
+/// Media waiting for a slow leg; beyond it packets are dropped.
+const QUEUE: usize = 256;
+const VIDEO_CLOCK: u32 = 90_000;
+
+pub struct Leg {
+    input: mpsc::Sender<LegInput>,
+    /// Where this leg's received media is forwarded.
+    sink: Sink,
+}
+
+impl Leg {
+    /// Answers a client's offer and starts relaying; returns the leg and the answer.
+    pub async fn open(
+        bind: &[IpAddr],
+        offer: &str,
+        side: Side,
+        events: mpsc::UnboundedSender<LegEvent>,
+    ) -> Result<(Self, String), TransportError> {
+        let mut peer = Peer::new(PeerConfig {
+            bind: bind.to_vec(),
+            ..PeerConfig::default()
+        })
+        .await?;
+        let answer = peer.answer(offer).await?;
+        let (input, inbox) = mpsc::channel(QUEUE);
+        let sink: Sink = Arc::default();
+        tokio::spawn(relay(peer, side, inbox, Arc::clone(&sink), events));
+        Ok((Self { input, sink }, answer))
+    }
+
+    /// Sends each leg's media to the other and asks for a fresh keyframe both ways.
+    pub fn link(a: &Leg, b: &Leg) {
+        *a.sink.lock().expect("sink lock") = Some(b.input.clone());
+        *b.sink.lock().expect("sink lock") = Some(a.input.clone());
+        let _ = a.input.try_send(LegInput::RequestKeyframe);
+        let _ = b.input.try_send(LegInput::RequestKeyframe);
+    }
+
+    pub fn close(&self) {
+        let input = self.input.clone();
+        tokio::spawn(async move {
+            let _ = input.send(LegInput::Close).await;
+        });
+    }
+}
+
+fn forward(sink: &Sink, input: LegInput) {
+    let target = sink.lock().expect("sink lock").clone();
+    if let Some(target) = target {
+        // Full means the other side is not keeping up: drop, never wait.
+        let _ = target.try_send(input);
+    }
+}
+
+async fn relay(
+    mut peer: Peer,
+    side: Side,
+    mut inbox: mpsc::Receiver<LegInput>,
+    sink: Sink,
+    events: mpsc::UnboundedSender<LegEvent>,
+) {
+    let mut assembler = FrameAssembler::new(H264Depacketizer);
+    let mut housekeeping = tokio::time::interval(Duration::from_millis(10));
+    let mut media_seen = false;
+    let mut last_timestamp: Option<u32> = None;
+    loop {
+        let mut actions = Vec::new();
+        tokio::select! {
+            event = peer.next_event() => match event {
+                None | Some(PeerEvent::Disconnected) => {
+                    let _ = events.send(LegEvent::Lost(side));
+                    break;
+                }
+                Some(PeerEvent::Rtp { kind, packet, arrival_us }) => {
+                    if !media_seen {
+                        media_seen = true;
+                        let _ = events.send(LegEvent::MediaArrived(side));
+                    }
+                    match kind {
+                        MediaKind::Video => actions = assembler.insert(packet, arrival_us),
+                        MediaKind::Audio => forward(&sink, LegInput::Audio { data: packet.payload }),
+                    }
+                }
+                Some(PeerEvent::KeyframeRequested) => {
+                    // The receiver behind this leg lost a picture: ask its source.
+                    forward(&sink, LegInput::RequestKeyframe);
+                }
+                Some(_) => {}
+            },
+            input = inbox.recv() => match input {
+                None | Some(LegInput::Close) => break,
+                Some(LegInput::Video { data, duration }) => {
+                    let _ = peer.send_video(&data, duration).await;
+                }
+                Some(LegInput::Audio { data }) => {
+                    let _ = peer.send_audio(&data, Duration::from_millis(20)).await;
+                }
+                Some(LegInput::RequestKeyframe) => {
+                    let _ = peer.request_keyframe().await;
+                }
+            },
+            _ = housekeeping.tick() => actions = assembler.poll(peer.now_us()),
+        }
+        for action in actions {
+            match action {
+                AssemblerAction::Frame(frame) => {
+                    // The picture lasts until the next one: the RTP clock's step.
+                    let step = last_timestamp
+                        .map(|last| frame.rtp_timestamp.wrapping_sub(last))
+                        .filter(|step| *step > 0 && *step < VIDEO_CLOCK)
+                        .unwrap_or(VIDEO_CLOCK / 30);
+                    last_timestamp = Some(frame.rtp_timestamp);
+                    let duration =
+                        Duration::from_micros(u64::from(step) * 1_000_000 / u64::from(VIDEO_CLOCK));
+                    forward(
+                        &sink,
+                        LegInput::Video {
+                            data: frame.data,
+                            duration,
+                        },
+                    );
+                }
+                AssemblerAction::RequestKeyframe => {
+                    let _ = peer.request_keyframe().await;
+                }
+                // The transport's NACK interceptor asks for retransmissions itself.
+                AssemblerAction::Nack(_) => {}
+            }
+        }
+    }
+    let _ = peer.close().await;
+}

@@ -1,0 +1,101 @@
+//! Chapter 7: what partner servers call, authenticated by `siteKey` in the
+//! query (compared in constant time); each site reaches only its own users.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use nexmile_core::codec::{decode_partner_call, decode_query, encode_refused_reply};
+use nexmile_core::signal::ServerMessage;
+use nexmile_core::signature::secrets_equal;
+use nexmile_core::wire::site_owner::{PushMessage, SiteKeyQuery, UpdateUserBalance};
+
+use crate::config::SiteConfig;
+use crate::state::Ctx;
+
+const BAD_KEY: &str = "siteKey が正しくありません。";
+const UNREADABLE: &str = "リクエストを読み取れませんでした。";
+
+/// The site whose api_key the query's siteKey is. Every site is compared, so
+/// the time taken does not reveal which keys exist.
+fn site_of<'a>(ctx: &'a Ctx, query: Option<&str>) -> Option<&'a SiteConfig> {
+    let key = decode_query::<SiteKeyQuery>(query.unwrap_or(""))
+        .ok()?
+        .site_key;
+    ctx.config.site.iter().fold(None, |found, site| {
+        if secrets_equal(&site.api_key, &key) {
+            Some(site)
+        } else {
+            found
+        }
+    })
+}
+
+fn refused(message: &str) -> String {
+    encode_refused_reply(-1, Some(message))
+}
+
+pub async fn push_message(
+    State(ctx): State<Arc<Ctx>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> String {
+    let Some(site) = site_of(&ctx, query.as_deref()) else {
+        return refused(BAD_KEY);
+    };
+    let Ok(push) = decode_partner_call::<PushMessage>(query.as_deref().unwrap_or(""), &body) else {
+        return refused(UNREADABLE);
+    };
+    let message = ServerMessage::Push {
+        title: push.title,
+        body: push.body,
+        image_url: push.image_url,
+        click_action: push.click_action,
+    };
+    let reached = ctx.hub.send_to_users(&site.code, &push.user_ids, &message);
+    tracing::info!("push from {}: {reached} connection(s) reached", site.code);
+    "result=0".into()
+}
+
+pub async fn update_user_balance(
+    State(ctx): State<Arc<Ctx>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> String {
+    let Some(site) = site_of(&ctx, query.as_deref()) else {
+        return refused(BAD_KEY);
+    };
+    let Ok(update) =
+        decode_partner_call::<UpdateUserBalance>(query.as_deref().unwrap_or(""), &body)
+    else {
+        return refused(UNREADABLE);
+    };
+    if !secrets_equal(&update.site_token, &site.token) {
+        return refused("siteToken が siteKey のサイトと一致しません。");
+    }
+    tracing::info!(
+        "UpdateUserBalance {} sid={} {:+}",
+        site.code,
+        update.sid,
+        update.adjustment()
+    );
+    if ctx
+        .calls
+        .adjust(&site.code, &update.user_id, update.adjustment())
+        .await
+    {
+        "result=0".into()
+    } else {
+        // §7.2.1: the request is only for users in a service now.
+        refused("このユーザは現在サービスを利用していません。")
+    }
+}
+
+/// §7.3 ギフト一覧ダンプ: `result=0&json=<the site's gifts>`. No gift is
+/// configured until lives bring their catalogue, so the list is empty.
+pub async fn dump_gift(State(ctx): State<Arc<Ctx>>, RawQuery(query): RawQuery) -> String {
+    if site_of(&ctx, query.as_deref()).is_none() {
+        return refused(BAD_KEY);
+    }
+    nexmile_core::codec::encode_accepted_reply(Some(("json", &Vec::<serde_json::Value>::new())))
+}

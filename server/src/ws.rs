@@ -1,0 +1,146 @@
+//! The signalling WebSocket (`/ws`): `hello` with a session token first,
+//! then call messages both ways (see `nexmile_core::signal`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use nexmile_core::signal::{ClientMessage, PROTOCOL_VERSION, ServerMessage};
+use tokio::sync::mpsc;
+
+use crate::calls::{self, Command, MakeCall};
+use crate::hub::ConnId;
+use crate::state::Ctx;
+
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn upgrade(State(ctx): State<Arc<Ctx>>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| session(ctx, socket))
+}
+
+async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
+    let text = serde_json::to_string(message).expect("server messages serialize");
+    socket.send(Message::Text(text.into())).await.is_ok()
+}
+
+async fn refuse(mut socket: WebSocket, message: &str) {
+    let _ = send(
+        &mut socket,
+        &ServerMessage::Error {
+            message: message.to_owned(),
+        },
+    )
+    .await;
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+async fn session(ctx: Arc<Ctx>, mut socket: WebSocket) {
+    let first = tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await;
+    let Ok(Some(Ok(Message::Text(text)))) = first else {
+        return refuse(socket, "最初に hello を送ってください。").await;
+    };
+    let Ok(ClientMessage::Hello {
+        protocol,
+        session_token,
+        device: info,
+    }) = serde_json::from_str::<ClientMessage>(&text)
+    else {
+        return refuse(socket, "最初に hello を送ってください。").await;
+    };
+    if protocol != PROTOCOL_VERSION {
+        return refuse(
+            socket,
+            &format!("このアプリは古いため接続できません（プロトコル {protocol}）。アプリを更新してください。"),
+        )
+        .await;
+    }
+    let device = match ctx.store.device_by_session(&session_token).await {
+        Ok(Some(device)) => device,
+        Ok(None) => {
+            return refuse(
+                socket,
+                "登録が無効です。サイトのアプリリンクから登録し直してください。",
+            )
+            .await;
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            return refuse(socket, "サーバでエラーが発生しました。").await;
+        }
+    };
+    let (tx, mut outgoing) = mpsc::unbounded_channel();
+    let welcome = ServerMessage::Welcome {
+        protocol: PROTOCOL_VERSION,
+        user_id: device.user_id.clone(),
+        name: device.name.clone(),
+        phone_number: device.phone_number.clone(),
+    };
+    let conn = ctx.hub.register(device, info, tx);
+    if send(&mut socket, &welcome).await {
+        loop {
+            tokio::select! {
+                incoming = socket.recv() => match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        match serde_json::from_str::<ClientMessage>(&text) {
+                            Ok(message) => dispatch(&ctx, conn, message).await,
+                            Err(e) => ctx.hub.send(conn, ServerMessage::Error {
+                                message: format!("メッセージを読み取れませんでした: {e}"),
+                            }),
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
+                },
+                Some(message) = outgoing.recv() => {
+                    if !send(&mut socket, &message).await {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if let Some(call) = ctx.hub.unregister(conn) {
+        ctx.calls.send(&call, Command::ConnLost { conn });
+    }
+}
+
+async fn dispatch(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
+    let (call_token, command) = match message {
+        ClientMessage::Hello { .. } => return,
+        ClientMessage::MakeCall {
+            callee_id,
+            video,
+            caller_sub_id,
+            callee_sub_id,
+        } => {
+            let request = MakeCall {
+                callee_id,
+                video,
+                caller_sub_id,
+                callee_sub_id,
+            };
+            return calls::make_call(ctx, conn, request).await;
+        }
+        ClientMessage::StartCall { call_token, offer } => {
+            (call_token, Command::Start { conn, offer })
+        }
+        ClientMessage::Answer { call_token, offer } => {
+            (call_token, Command::Answer { conn, offer })
+        }
+        ClientMessage::Decline { call_token } => (call_token, Command::Decline { conn }),
+        ClientMessage::Hangup { call_token } => (call_token, Command::Hangup { conn }),
+    };
+    if !ctx.calls.send(&call_token, command) {
+        ctx.hub.send(
+            conn,
+            ServerMessage::CallEnded {
+                call_token: Some(call_token),
+                reason: nexmile_core::wire::codes::TerminateReason::InternalError,
+                message: Some("この通話はすでに終了しています。".into()),
+                overview: None,
+            },
+        );
+    }
+}
