@@ -13,9 +13,9 @@ export NEXMILE_CACHE
 setup:
 	./scripts/setup.sh
 
-# The main job. Until the server exists: the CLI's own demo.
+# The main job: server + partner demo + two headless apps in a 20-second call.
 run: setup
-	cargo run --locked --quiet -p nexmile-client --bin nexmile-cli -- demo
+	./scripts/run-demo.sh
 
 # Every test, with the formatting and lint gates.
 test: setup

@@ -16,12 +16,13 @@ set -euo pipefail
 #   libyuv-dev             the reference the media benchmarks compare against
 #   apngdis                an independent APNG decoder the gift decoder is checked against
 #   xvfb xauth imagemagick desktop tests: a real window under Xvfb and its screenshot
+#   curl                   `make run` waits for the servers and prints their logs
 PACKAGES=(
   build-essential pkg-config
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev
   libasound2-dev libv4l-dev libclang-dev cmake nasm libvpx-dev
   libyuv-dev libwebrtc-audio-processing-dev apngdis
-  xvfb xauth imagemagick
+  xvfb xauth imagemagick curl
 )
 
 missing=()

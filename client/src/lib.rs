@@ -1,6 +1,10 @@
-//! The Nexmile app engine without a window. So far: what `nexmile-cli` reports
-//! about app links, and its demo; profiles, sessions and signalling follow
-//! with the server issue.
+//! The Nexmile app engine without a window: profiles per site code, app-link
+//! dispatch, signalling with the server and the media of calls. `nexmile-cli`
+//! is its headless face; the desktop app drives the same engine.
 
+pub mod app;
 pub mod demo;
 pub mod link_report;
+pub mod media_session;
+pub mod profiles;
+pub mod signalling;

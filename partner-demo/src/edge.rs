@@ -109,9 +109,9 @@ async fn play(site: &SharedSite, fault: &Fault) -> Reply {
                 () = tokio::time::sleep(HELD_REQUEST) => {}
                 _ = stopping.wait_for(|stop| *stop) => {}
             }
-            Reply::ok("").with_status(StatusCode::GATEWAY_TIMEOUT)
+            Reply::empty().with_status(StatusCode::GATEWAY_TIMEOUT)
         }
-        FaultKind::Http500 => Reply::ok("").with_status(StatusCode::INTERNAL_SERVER_ERROR),
+        FaultKind::Http500 => Reply::empty().with_status(StatusCode::INTERNAL_SERVER_ERROR),
         FaultKind::Garbage => Reply::ok("<html>not a reply"),
         FaultKind::Refuse => Reply::ok(encode_refused_reply(-1, fault.message.as_deref())),
     }

@@ -1,17 +1,42 @@
 //! nexmile-cli: the headless Nexmile client.
 
 use std::io;
+use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use nexmile_client::app::{CallPlan, Client, EXIT_FAILED, emit};
+use nexmile_client::profiles::Profiles;
 use nexmile_client::{demo, link_report};
-use nexmile_core::applink::AppLinkParser;
+use nexmile_core::applink::{AppLinkParser, SiteCode};
 
 #[derive(Parser)]
 #[command(name = "nexmile-cli", version, about = "Headless Nexmile client")]
 struct Cli {
+    /// The Nexmile server.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:7443")]
+    server: String,
+    /// Where the profiles (one per site code) are kept.
+    #[arg(long, global = true, value_name = "DIR")]
+    profiles: Option<PathBuf>,
+    /// Address for media; repeat for several (default: every interface, or
+    /// 127.0.0.1 when the server is on this machine).
+    #[arg(long = "bind", global = true, value_name = "IP")]
+    bind: Vec<IpAddr>,
+    /// Another https app-link base to accept besides the spec's (repeatable).
+    #[arg(long = "base", global = true, value_name = "URL")]
+    bases: Vec<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct PlanArgs {
+    /// Hang up this many milliseconds after the call connects.
+    #[arg(long, value_name = "MS")]
+    hangup_after: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -20,30 +45,147 @@ enum Command {
     ParseLink {
         /// The app link: https://…/sbxapp/<function>/?… or nexmile://<function>/?…
         link: String,
-        /// Another https base to accept besides the spec's (repeatable).
-        #[arg(long = "base", value_name = "URL")]
-        bases: Vec<String>,
     },
-    /// Show app links and per-second billing at work.
+    /// Carry out an app link to its end, printing one JSON event per line
+    /// (exit 0; 3 when refused; 2 for a malformed link; 1 on failure).
+    Open {
+        link: String,
+        #[command(flatten)]
+        plan: PlanArgs,
+    },
+    /// Stay online as a site's registered user and answer incoming calls.
+    Listen {
+        #[arg(long, default_value = "nexmile")]
+        site: String,
+        /// Answer this many milliseconds after the ring starts.
+        #[arg(long, value_name = "MS", default_value_t = 500)]
+        answer_after: u64,
+        /// Decline instead of answering.
+        #[arg(long)]
+        decline: bool,
+        /// Stop after this many calls.
+        #[arg(long)]
+        calls: Option<u32>,
+        #[command(flatten)]
+        plan: PlanArgs,
+    },
+    /// Show app links and per-second billing at work (no server needed).
     Demo,
 }
 
+fn parser(bases: &[String]) -> Result<AppLinkParser, String> {
+    let mut parser = AppLinkParser::default();
+    for base in bases {
+        parser = parser
+            .with_base(base)
+            .map_err(|e| format!("--base {base}: {e}"))?;
+    }
+    Ok(parser)
+}
+
+fn client(cli: &Cli) -> Result<Client, String> {
+    let root = cli.profiles.clone().unwrap_or_else(|| {
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .join(".local/share/nexmile/profiles")
+    });
+    let profiles = Profiles::open(root).map_err(|e| e.to_string())?;
+    let local_server = url::Url::parse(&cli.server)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h == "127.0.0.1" || h == "localhost"))
+        .unwrap_or(false);
+    let media_bind = if cli.bind.is_empty() && local_server {
+        vec![IpAddr::from([127, 0, 0, 1])]
+    } else {
+        cli.bind.clone()
+    };
+    Ok(Client {
+        server: cli.server.clone(),
+        profiles,
+        media_bind,
+        video_size: (640, 360),
+    })
+}
+
+fn run_async(future: impl std::future::Future<Output = u8>) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    ExitCode::from(runtime.block_on(future))
+}
+
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::ParseLink { link, bases } => {
-            let mut parser = AppLinkParser::default();
-            for base in &bases {
-                parser = match parser.with_base(base) {
-                    Ok(parser) => parser,
-                    Err(e) => {
-                        eprintln!("nexmile-cli: --base {base}: {e}");
-                        return ExitCode::from(64);
-                    }
-                };
-            }
-            let (json, status) = link_report::report(&parser, &link);
+    let cli = Cli::parse();
+    let parser = match parser(&cli.bases) {
+        Ok(parser) => parser,
+        Err(e) => {
+            eprintln!("nexmile-cli: {e}");
+            return ExitCode::from(64);
+        }
+    };
+    match &cli.command {
+        Command::ParseLink { link } => {
+            let (json, status) = link_report::report(&parser, link);
             println!("{json}");
             ExitCode::from(u8::try_from(status).unwrap_or(1))
+        }
+        Command::Open { link, plan } => {
+            let link = match parser.parse(link) {
+                Ok(link) => link,
+                Err(e) => {
+                    emit(
+                        "invalid_link",
+                        serde_json::json!({"code": e.code(), "parameter": e.parameter(), "message": e.to_string()}),
+                    );
+                    return ExitCode::from(2);
+                }
+            };
+            let client = match client(&cli) {
+                Ok(client) => client,
+                Err(e) => {
+                    emit("error", serde_json::json!({ "message": e }));
+                    return ExitCode::from(EXIT_FAILED);
+                }
+            };
+            let plan = CallPlan {
+                hangup_after: plan.hangup_after.map(Duration::from_millis),
+                ..CallPlan::default()
+            };
+            run_async(async move { client.open(&link, plan).await })
+        }
+        Command::Listen {
+            site,
+            answer_after,
+            decline,
+            calls,
+            plan,
+        } => {
+            let site = match SiteCode::new(site) {
+                Ok(site) => site,
+                Err(e) => {
+                    emit(
+                        "error",
+                        serde_json::json!({ "message": format!("--site: {e}") }),
+                    );
+                    return ExitCode::from(2);
+                }
+            };
+            let client = match client(&cli) {
+                Ok(client) => client,
+                Err(e) => {
+                    emit("error", serde_json::json!({ "message": e }));
+                    return ExitCode::from(EXIT_FAILED);
+                }
+            };
+            let plan = CallPlan {
+                answer_after: Duration::from_millis(*answer_after),
+                decline: *decline,
+                hangup_after: plan.hangup_after.map(Duration::from_millis),
+            };
+            let calls = *calls;
+            run_async(async move { client.listen(&site, plan, calls).await })
         }
         Command::Demo => match demo::run(&mut io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,469 @@
+//! What `nexmile-cli open` and `listen` do: app links carried out against a
+//! server, each step printed as one JSON object per line.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use nexmile_core::applink::{AppLink, AppLinkAction, SiteCode};
+use nexmile_core::signal::{
+    ActivateReply, ActivateRequest, ClientMessage, DeviceInfo, ServerMessage,
+};
+use nexmile_core::wire::codes::{OsType, TerminateReason};
+use nexmile_media::transport::{Peer, PeerConfig};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::media_session::MediaSession;
+use crate::profiles::{Profile, Profiles};
+use crate::signalling::{Signalling, activate};
+
+/// Exit statuses of `open` and `listen`.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_REFUSED: u8 = 3;
+pub const EXIT_FAILED: u8 = 1;
+
+pub struct Client {
+    pub server: String,
+    pub profiles: Profiles,
+    /// Addresses for media (ICE host candidates); empty = every interface.
+    pub media_bind: Vec<IpAddr>,
+    pub video_size: (u32, u32),
+}
+
+/// Prints one event line.
+pub fn emit(event: &str, fields: Value) {
+    let mut line = json!({ "event": event });
+    if let (Some(line), Value::Object(fields)) = (line.as_object_mut(), fields) {
+        line.extend(fields);
+    }
+    println!("{line}");
+}
+
+fn refused(message: &str) -> u8 {
+    emit("refused", json!({ "message": message }));
+    EXIT_REFUSED
+}
+
+/// How one call on this device should go.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallPlan {
+    pub answer_after: Duration,
+    pub decline: bool,
+    pub hangup_after: Option<Duration>,
+}
+
+impl Client {
+    fn device(&self) -> Result<DeviceInfo, String> {
+        Ok(DeviceInfo {
+            device_token: self.profiles.device_token().map_err(|e| e.to_string())?,
+            app_version: "01.00.00".into(),
+            // The spec knows Android, iOS and the browser; a headless client is the browser's kin.
+            os_type: OsType::Browser,
+            device_name: "nexmile-cli".into(),
+            os_version: std::env::consts::OS.into(),
+        })
+    }
+
+    /// Carries out one app link to its end.
+    pub async fn open(&self, link: &AppLink, plan: CallPlan) -> u8 {
+        match &link.action {
+            AppLinkAction::ActivateExUser { credentials } => {
+                self.activate(&link.site, link.unique_id.clone(), credentials.as_ref())
+                    .await
+            }
+            AppLinkAction::MakeCall {
+                callee_id,
+                video,
+                caller_sub_id,
+                callee_sub_id,
+            } => {
+                let request = ClientMessage::MakeCall {
+                    callee_id: callee_id.clone(),
+                    video: *video,
+                    caller_sub_id: caller_sub_id.clone(),
+                    callee_sub_id: callee_sub_id.clone(),
+                };
+                self.call(
+                    &link.site,
+                    request,
+                    plan,
+                    link.return_url.as_ref().map(ToString::to_string),
+                )
+                .await
+            }
+            other => refused(&format!(
+                "{} はこのバージョンの nexmile-cli ではまだ使えません。",
+                other.function()
+            )),
+        }
+    }
+
+    async fn activate(
+        &self,
+        site: &SiteCode,
+        unique_id: Option<String>,
+        credentials: Option<&nexmile_core::applink::Credentials>,
+    ) -> u8 {
+        let device = match self.device() {
+            Ok(device) => device,
+            Err(e) => return refused(&e),
+        };
+        let request = ActivateRequest {
+            site: site.as_str().to_owned(),
+            device,
+            unique_id,
+            user_id: credentials.map(|c| c.user.clone()),
+            user_pw: credentials.map(|c| c.pass.clone()),
+        };
+        match activate(&self.server, &request).await {
+            Ok(ActivateReply::Activated {
+                site,
+                session_token,
+                user_id,
+                name,
+                enable_download_effect,
+                phone_number,
+            }) => {
+                let profile = Profile {
+                    site: site.clone(),
+                    session_token,
+                    user_id,
+                    name,
+                    enable_download_effect,
+                    phone_number,
+                };
+                let code = SiteCode::new(&site).unwrap_or_else(|_| SiteCode::nexmile());
+                if let Err(e) = self.profiles.save(&code, &profile) {
+                    return refused(&e.to_string());
+                }
+                emit(
+                    "activated",
+                    json!({"site": profile.site, "userId": profile.user_id, "name": profile.name,
+                           "enableDownloadEffect": profile.enable_download_effect,
+                           "phoneNumber": profile.phone_number}),
+                );
+                EXIT_OK
+            }
+            Ok(ActivateReply::Refused { message }) => refused(&message),
+            Err(e) => {
+                emit("error", json!({ "message": e.to_string() }));
+                EXIT_FAILED
+            }
+        }
+    }
+
+    /// The profile of `site`, registering the built-in site on first use.
+    async fn profile(&self, site: &SiteCode) -> Result<Profile, String> {
+        if let Some(profile) = self.profiles.load(site).map_err(|e| e.to_string())? {
+            return Ok(profile);
+        }
+        if *site == SiteCode::nexmile()
+            && self.activate(site, None, None).await == EXIT_OK
+            && let Some(profile) = self.profiles.load(site).map_err(|e| e.to_string())?
+        {
+            return Ok(profile);
+        }
+        Err(format!(
+            "サイト「{site}」に登録されていません。サイトの登録リンク（activateExUser）を先に開いてください。"
+        ))
+    }
+
+    async fn connect(&self, site: &SiteCode) -> Result<Signalling, String> {
+        let profile = self.profile(site).await?;
+        let (signalling, welcome) =
+            Signalling::connect(&self.server, &profile.session_token, self.device()?)
+                .await
+                .map_err(|e| e.to_string())?;
+        if let ServerMessage::Welcome {
+            user_id,
+            name,
+            phone_number,
+            ..
+        } = welcome
+        {
+            emit(
+                "online",
+                json!({"site": site.as_str(), "userId": user_id, "name": name, "phoneNumber": phone_number}),
+            );
+        }
+        Ok(signalling)
+    }
+
+    async fn new_peer(&self) -> Result<(Peer, String), String> {
+        let mut peer = Peer::new(PeerConfig {
+            bind: self.media_bind.clone(),
+            ..PeerConfig::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let offer = peer.create_offer().await.map_err(|e| e.to_string())?;
+        Ok((peer, offer))
+    }
+
+    /// makecall: prepare, start, ring, talk, end.
+    async fn call(
+        &self,
+        site: &SiteCode,
+        request: ClientMessage,
+        plan: CallPlan,
+        return_url: Option<String>,
+    ) -> u8 {
+        let mut signalling = match self.connect(site).await {
+            Ok(s) => s,
+            Err(message) => return refused(&message),
+        };
+        if let Err(e) = signalling.send(&request).await {
+            return refused(&e.to_string());
+        }
+        let mut call = CallRun::new(self, plan);
+        let status = call.drive(&mut signalling, Role::Caller).await;
+        if let Some(url) = return_url {
+            emit("return_url", json!({ "url": url }));
+        }
+        status
+    }
+
+    /// Stays online as the site's user and answers (or declines) incoming
+    /// calls; returns after `calls` calls if given.
+    pub async fn listen(&self, site: &SiteCode, plan: CallPlan, calls: Option<u32>) -> u8 {
+        let mut signalling = match self.connect(site).await {
+            Ok(s) => s,
+            Err(message) => return refused(&message),
+        };
+        let mut done = 0;
+        loop {
+            let mut call = CallRun::new(self, plan);
+            let status = call.drive(&mut signalling, Role::Callee).await;
+            if status == EXIT_FAILED {
+                return status;
+            }
+            done += 1;
+            if calls.is_some_and(|limit| done >= limit) {
+                return EXIT_OK;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Caller,
+    Callee,
+}
+
+/// One call from this device's side.
+struct CallRun<'a> {
+    client: &'a Client,
+    plan: CallPlan,
+    token: Option<String>,
+    pending_peer: Option<Peer>,
+    media: Option<MediaSession>,
+    reports: mpsc::UnboundedReceiver<nexmile_media::quality::QualityReport>,
+    reports_tx: mpsc::UnboundedSender<nexmile_media::quality::QualityReport>,
+}
+
+impl<'a> CallRun<'a> {
+    fn new(client: &'a Client, plan: CallPlan) -> Self {
+        let (reports_tx, reports) = mpsc::unbounded_channel();
+        Self {
+            client,
+            plan,
+            token: None,
+            pending_peer: None,
+            media: None,
+            reports,
+            reports_tx,
+        }
+    }
+
+    async fn offer(&mut self, signalling: &mut Signalling, token: String, answer: bool) -> bool {
+        match self.client.new_peer().await {
+            Ok((peer, offer)) => {
+                self.pending_peer = Some(peer);
+                let message = if answer {
+                    ClientMessage::Answer {
+                        call_token: token,
+                        offer,
+                    }
+                } else {
+                    ClientMessage::StartCall {
+                        call_token: token,
+                        offer,
+                    }
+                };
+                signalling.send(&message).await.is_ok()
+            }
+            Err(e) => {
+                emit("error", json!({ "message": e }));
+                false
+            }
+        }
+    }
+
+    async fn drive(&mut self, signalling: &mut Signalling, role: Role) -> u8 {
+        let mut hangup_at: Option<tokio::time::Instant> = None;
+        let mut answer_at: Option<tokio::time::Instant> = None;
+        loop {
+            let hangup_due = async {
+                match hangup_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let answer_due = async {
+                match answer_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let message = tokio::select! {
+                message = signalling.recv() => message,
+                Some(report) = self.reports.recv() => {
+                    emit("quality", serde_json::to_value(report).unwrap_or_default());
+                    continue;
+                }
+                () = hangup_due => {
+                    hangup_at = None;
+                    if let Some(token) = self.token.clone() {
+                        let _ = signalling.send(&ClientMessage::Hangup { call_token: token }).await;
+                    }
+                    continue;
+                }
+                () = answer_due => {
+                    answer_at = None;
+                    if let Some(token) = self.token.clone()
+                        && !self.offer(signalling, token, true).await
+                    {
+                        return EXIT_FAILED;
+                    }
+                    continue;
+                }
+            };
+            let message = match message {
+                Ok(Some(message)) => message,
+                Ok(None) => {
+                    emit("error", json!({"message": "サーバとの接続が切れました。"}));
+                    return EXIT_FAILED;
+                }
+                Err(e) => {
+                    emit("error", json!({"message": e.to_string()}));
+                    return EXIT_FAILED;
+                }
+            };
+            match message {
+                ServerMessage::CallPrepared(details) if role == Role::Caller => {
+                    emit(
+                        "call.prepared",
+                        serde_json::to_value(&details).unwrap_or_default(),
+                    );
+                    self.token = Some(details.call_token.clone());
+                    if !self.offer(signalling, details.call_token, false).await {
+                        return EXIT_FAILED;
+                    }
+                }
+                ServerMessage::Incoming(details)
+                    if role == Role::Callee && self.token.is_none() =>
+                {
+                    emit(
+                        "call.incoming",
+                        serde_json::to_value(&details).unwrap_or_default(),
+                    );
+                    self.token = Some(details.call_token.clone());
+                    if self.plan.decline {
+                        let _ = signalling
+                            .send(&ClientMessage::Decline {
+                                call_token: details.call_token,
+                            })
+                            .await;
+                    } else {
+                        answer_at = Some(tokio::time::Instant::now() + self.plan.answer_after);
+                    }
+                }
+                ServerMessage::IncomingCancelled { call_token }
+                    if self.token.as_deref() == Some(&call_token) =>
+                {
+                    emit("call.cancelled", json!({ "callToken": call_token }));
+                    return EXIT_OK;
+                }
+                ServerMessage::MediaAnswer { answer, .. } => {
+                    if let Some(peer) = self.pending_peer.take() {
+                        if let Err(e) = peer.accept_answer(&answer).await {
+                            emit("error", json!({ "message": e.to_string() }));
+                            return EXIT_FAILED;
+                        }
+                        let (width, height) = self.client.video_size;
+                        self.media = Some(MediaSession::start(
+                            peer,
+                            width,
+                            height,
+                            self.reports_tx.clone(),
+                        ));
+                    }
+                }
+                ServerMessage::Ringing { call_token } => {
+                    emit("call.ringing", json!({ "callToken": call_token }))
+                }
+                ServerMessage::Connected { call_token } => {
+                    emit("call.connected", json!({ "callToken": call_token }));
+                    hangup_at = self
+                        .plan
+                        .hangup_after
+                        .map(|d| tokio::time::Instant::now() + d);
+                }
+                ServerMessage::Billing {
+                    payer,
+                    time_left_sec,
+                    used_points,
+                    ..
+                } => emit(
+                    "billing",
+                    json!({"payer": payer, "timeLeftSec": time_left_sec, "usedPoints": used_points}),
+                ),
+                ServerMessage::Push {
+                    title,
+                    body,
+                    image_url,
+                    click_action,
+                } => emit(
+                    "push",
+                    json!({"title": title, "body": body, "imageUrl": image_url, "clickAction": click_action}),
+                ),
+                ServerMessage::CallEnded {
+                    call_token,
+                    reason,
+                    message,
+                    overview,
+                } => {
+                    // Before CallPrepared this side holds no token yet.
+                    if self.token.is_some() && call_token.is_some() && call_token != self.token {
+                        continue;
+                    }
+                    let media = match self.media.take() {
+                        Some(media) => Some(media.finish().await),
+                        None => None,
+                    };
+                    // A call the partner refused before it began is a refusal.
+                    if overview.is_none()
+                        && message.is_some()
+                        && reason != TerminateReason::CallerHungUp
+                    {
+                        return refused(message.as_deref().unwrap_or_default());
+                    }
+                    emit(
+                        "call.ended",
+                        json!({"callToken": call_token, "reason": reason, "message": message,
+                               "overview": overview, "media": media}),
+                    );
+                    return EXIT_OK;
+                }
+                ServerMessage::Error { message } => {
+                    if role == Role::Caller {
+                        return refused(&message);
+                    }
+                    emit("error", json!({ "message": message }));
+                }
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The media of one call on the app's side: the synthetic camera (stamped
+//! test pattern) and microphone (tone) encoded and sent, the other side's
+//! pictures and sound received, decoded and measured, a quality report
+//! every second. The desktop app swaps in real capture and effects.
+
+use std::time::Duration;
+
+use nexmile_media::codec::{H264Decoder, H264Encoder, OpusDecoder, OpusEncoder};
+use nexmile_media::convert::Scaler;
+use nexmile_media::frame::MediaTime;
+use nexmile_media::h264_rtp::H264Depacketizer;
+use nexmile_media::quality::{QualityReport, StatsSnapshot};
+use nexmile_media::reassembly::{AssemblerAction, FrameAssembler};
+use nexmile_media::source::pattern::{TestPattern, read_stamp};
+use nexmile_media::source::tone::{ToneShape, ToneSource};
+use nexmile_media::transport::{MediaKind, Peer, PeerEvent};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+/// What a call's media did, reported at its end.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MediaSummary {
+    pub frames_sent: u64,
+    pub frames_decoded: u64,
+    pub audio_packets_received: u64,
+    /// Capture-to-display delay of the received pictures (their stamps), median.
+    pub latency_ms_median: Option<f64>,
+    pub latency_ms_p95: Option<f64>,
+}
+
+pub struct MediaSession {
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<MediaSummary>,
+}
+
+impl MediaSession {
+    /// Starts sending and receiving on a connected-or-connecting peer.
+    pub fn start(
+        peer: Peer,
+        width: u32,
+        height: u32,
+        reports: mpsc::UnboundedSender<QualityReport>,
+    ) -> Self {
+        let (stop, stopped) = oneshot::channel();
+        let done = tokio::spawn(run(peer, width, height, reports, stopped));
+        Self { stop, done }
+    }
+
+    pub async fn finish(self) -> MediaSummary {
+        let _ = self.stop.send(());
+        self.done.await.unwrap_or_default()
+    }
+}
+
+fn percentile(sorted: &[f64], p: usize) -> Option<f64> {
+    (!sorted.is_empty()).then(|| sorted[(sorted.len() - 1) * p / 100])
+}
+
+async fn run(
+    mut peer: Peer,
+    width: u32,
+    height: u32,
+    reports: mpsc::UnboundedSender<QualityReport>,
+    mut stopped: oneshot::Receiver<()>,
+) -> MediaSummary {
+    let Ok(pattern) = TestPattern::new(width, height) else {
+        return MediaSummary::default();
+    };
+    let mut scaler = Scaler::default();
+    let (Ok(mut encoder), Ok(mut opus), Ok(mut decoder), Ok(mut opus_decoder)) = (
+        H264Encoder::new(800_000, 30.0),
+        OpusEncoder::new(32_000),
+        H264Decoder::new(),
+        OpusDecoder::new(),
+    ) else {
+        return MediaSummary::default();
+    };
+    let mut tone = ToneSource::new(ToneShape::Steady { hz: 440.0 }, 0.3);
+    let mut assembler = FrameAssembler::new(H264Depacketizer);
+    let mut summary = MediaSummary::default();
+    let mut delays = Vec::new();
+    let frame_interval = Duration::from_secs(1) / 30;
+    let audio_interval = Duration::from_millis(20);
+    let mut video_tick = tokio::time::interval(frame_interval);
+    let mut audio_tick = tokio::time::interval(audio_interval);
+    let mut housekeeping = tokio::time::interval(Duration::from_millis(10));
+    let mut report_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_stats: Option<StatsSnapshot> = None;
+    let started = tokio::time::Instant::now();
+    let mut sequence = 0u32;
+    loop {
+        let mut actions = Vec::new();
+        tokio::select! {
+            _ = &mut stopped => break,
+            _ = video_tick.tick() => {
+                let now_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(0);
+                let captured = pattern.render(sequence, MediaTime::now());
+                sequence += 1;
+                if let Ok(picture) = scaler.scale(&captured, width, height)
+                    && let Ok(Some(encoded)) = encoder.encode(&picture, now_us)
+                    && peer.send_video(&encoded.data, frame_interval).await.is_ok()
+                {
+                    summary.frames_sent += 1;
+                }
+            }
+            _ = audio_tick.tick() => {
+                let mut pcm = tone.next_frame(MediaTime::now()).samples;
+                pcm.extend(tone.next_frame(MediaTime::now()).samples);
+                if let Ok(packet) = opus.encode(&pcm) {
+                    let _ = peer.send_audio(&packet, audio_interval).await;
+                }
+            }
+            _ = housekeeping.tick() => actions = assembler.poll(peer.now_us()),
+            _ = report_tick.tick() => {
+                let now = peer.stats().await;
+                if let Some(before) = &last_stats {
+                    // The budget follows the path's estimate.
+                    let bitrate = u32::try_from(peer.bandwidth_estimate_bps().min(2_500_000)).unwrap_or(800_000);
+                    let _ = encoder.set_bitrate(bitrate.max(150_000));
+                    let _ = reports.send(QualityReport::between(before, &now, true));
+                }
+                last_stats = Some(now);
+            }
+            event = peer.next_event() => match event {
+                None | Some(PeerEvent::Disconnected) => break,
+                Some(PeerEvent::Rtp { kind: MediaKind::Video, packet, arrival_us }) => {
+                    actions = assembler.insert(packet, arrival_us);
+                }
+                Some(PeerEvent::Rtp { kind: MediaKind::Audio, packet, .. }) => {
+                    summary.audio_packets_received += 1;
+                    let _ = opus_decoder.decode(&packet.payload, 960);
+                }
+                Some(PeerEvent::KeyframeRequested) => encoder.request_keyframe(),
+                Some(_) => {}
+            },
+        }
+        for action in actions {
+            match action {
+                AssemblerAction::Frame(frame) => {
+                    match decoder.decode(&frame.data, MediaTime::now()) {
+                        Ok(Some(picture)) => {
+                            peer.count_decoded_frame();
+                            summary.frames_decoded += 1;
+                            if let Some(stamp) = read_stamp(&picture) {
+                                let delay = MediaTime::now().saturating_since(stamp.captured);
+                                delays.push(delay.as_secs_f64() * 1000.0);
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(_) => {
+                            let _ = peer.request_keyframe().await;
+                        }
+                    }
+                }
+                AssemblerAction::RequestKeyframe => {
+                    let _ = peer.request_keyframe().await;
+                }
+                AssemblerAction::Nack(_) => {}
+            }
+        }
+    }
+    let _ = peer.close().await;
+    delays.sort_by(f64::total_cmp);
+    summary.latency_ms_median = percentile(&delays, 50);
+    summary.latency_ms_p95 = percentile(&delays, 95);
+    summary
+}

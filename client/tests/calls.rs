@@ -1,0 +1,302 @@
+//! Calls end to end: the partner demo and the server in this process over
+//! real HTTP, two `nexmile-cli` processes as the apps, real WebRTC media
+//! through the server's relay on loopback.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nexmile_core::codec::decode_json_body;
+use nexmile_core::wire::call::CallServiceRequest;
+use nexmile_core::wire::codes::CallServiceType;
+use nexmile_partner_demo::{DemoConfig, Fault, FaultEndpoint, FaultKind, PartnerDemo};
+use nexmile_server::RunningServer;
+use nexmile_server::config::Config;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+struct World {
+    demo: PartnerDemo,
+    server: RunningServer,
+    root: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn world(clock_rate: f64) -> World {
+    let port = free_port();
+    let demo = PartnerDemo::start(DemoConfig {
+        nexmile_url: format!("http://127.0.0.1:{port}"),
+        calling_timeout_sec: 10,
+        ..DemoConfig::in_memory()
+    })
+    .await
+    .expect("partner demo");
+    let root = std::env::temp_dir().join(format!("nexmile-e2e-{}", uuid_like()));
+    let partner = demo.url();
+    let config = Config::parse(&format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+public_url = "http://127.0.0.1:{port}"
+database = "sqlite://{db}"
+admin_token = "admin-secret"
+clock_rate = {clock_rate}
+[[site]]
+code = "newsite1"
+name = "デモサイト"
+api_key = "test.key"
+token = "site-token-1"
+auth_url = "{partner}/auth"
+call_service_url = "{partner}/CallService"
+live_service_url = "{partner}/liveService"
+payment_url = "{partner}/payment"
+not_installed_url = "{partner}/notInstalled"
+"#,
+        db = root.join("nexmile.db").display()
+    ))
+    .expect("config");
+    let server = nexmile_server::start(config).await.expect("server");
+    World { demo, server, root }
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// Runs nexmile-cli with a profile directory; returns its events and exit status.
+async fn cli(world: &World, profile: &str, args: &[&str]) -> (Vec<Value>, i32) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nexmile-cli"))
+        .arg("--server")
+        .arg(world.server.url())
+        .arg("--profiles")
+        .arg(world.root.join(profile))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nexmile-cli runs");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut events = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        eprintln!("{profile}: {line}");
+        events.push(serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}")));
+    }
+    let status = child.wait().await.unwrap().code().unwrap_or(-1);
+    (events, status)
+}
+
+fn find<'a>(events: &'a [Value], name: &str) -> Option<&'a Value> {
+    events.iter().find(|e| e["event"] == name)
+}
+
+const LINK: &str = "https://sbx.stream-works.biz/sbxapp";
+
+async fn register(world: &World) {
+    let (events, status) = cli(
+        world,
+        "hanako",
+        &[
+            "open",
+            &format!("{LINK}/activateExUser/?site=newsite1&user=hanako&pass=hanako-pw"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 0, "{events:?}");
+    assert_eq!(find(&events, "activated").unwrap()["userId"], "hanako");
+    let unique = world.demo.issue_unique_id("airi").await;
+    let (events, status) = cli(
+        world,
+        "airi",
+        &[
+            "open",
+            &format!("{LINK}/activateExUser/?site=newsite1&uniqueId={unique}"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 0, "{events:?}");
+    assert_eq!(find(&events, "activated").unwrap()["userId"], "airi");
+}
+
+fn call_link(callee: &str) -> String {
+    format!("{LINK}/makecall/?site=newsite1&calleeId={callee}&video=1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_video_call_rings_connects_is_billed_and_reported() {
+    let world = world(1.0).await;
+    register(&world).await;
+    let listener = {
+        let world_ref = &world;
+        cli(
+            world_ref,
+            "airi",
+            &[
+                "listen",
+                "--site",
+                "newsite1",
+                "--calls",
+                "1",
+                "--answer-after",
+                "300",
+            ],
+        )
+    };
+    let caller = async {
+        // Let the callee come online first.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        cli(
+            &world,
+            "hanako",
+            &["open", &call_link("airi"), "--hangup-after", "4000"],
+        )
+        .await
+    };
+    let ((callee_events, callee_status), (caller_events, caller_status)) =
+        tokio::join!(listener, caller);
+    assert_eq!(caller_status, 0, "{caller_events:#?}");
+    assert_eq!(callee_status, 0, "{callee_events:#?}");
+    let prepared = find(&caller_events, "call.prepared").unwrap();
+    assert_eq!(prepared["peer_name"], "星野あいり");
+    let incoming = find(&callee_events, "call.incoming").unwrap();
+    assert_eq!(incoming["peer_name"], "デモサイト・山田花子");
+    for events in [&caller_events, &callee_events] {
+        assert!(find(events, "call.connected").is_some());
+        let ended = find(events, "call.ended").unwrap();
+        assert_eq!(ended["reason"], 1, "the caller hung up");
+        let media = &ended["media"];
+        assert!(media["frames_decoded"].as_u64().unwrap() > 30, "{media}");
+        assert!(
+            media["audio_packets_received"].as_u64().unwrap() > 50,
+            "{media}"
+        );
+        assert!(find(events, "quality").is_some());
+    }
+    let billing = find(&caller_events, "billing").unwrap();
+    assert_eq!(billing["payer"], "caller");
+    let overview = &find(&caller_events, "call.ended").unwrap()["overview"];
+    assert_eq!(overview["talkingSec"], 4);
+    // 4 s at 100 yen per 60 s, 1 yen a point: 6.67 → 7 points.
+    assert_eq!(overview["talkingPoint"], 7);
+    assert_eq!(overview["startPoint"], 1000);
+    // The partner saw 1, 3, 4, 5 and (through the outbox) 6, and charged once.
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        seen = world
+            .demo
+            .requests()
+            .await
+            .iter()
+            .filter(|r| r.path == "/CallService")
+            .map(|r| {
+                assert_eq!(r.signature, "valid", "every request is signed");
+                let request: CallServiceRequest = decode_json_body(r.body.as_bytes()).unwrap();
+                request.call_service_type as u8
+            })
+            .collect();
+        if seen.contains(&6) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, vec![1, 3, 4, 5, 6]);
+    assert_eq!(world.demo.points("hanako").await, Some(993));
+    world.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_and_unconnected_endings_have_their_reasons() {
+    let world = world(1.0).await;
+    register(&world).await;
+    // Nobody of airi's is online: −2.
+    let (events, status) = cli(&world, "hanako", &["open", &call_link("airi")]).await;
+    assert_eq!(status, 0, "{events:?}");
+    assert_eq!(find(&events, "call.ended").unwrap()["reason"], -2);
+    // Declined: −5.
+    let (callee, caller) = tokio::join!(
+        cli(
+            &world,
+            "airi",
+            &["listen", "--site", "newsite1", "--calls", "1", "--decline"]
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            cli(&world, "hanako", &["open", &call_link("airi")]).await
+        }
+    );
+    assert_eq!(
+        find(&caller.0, "call.ended").unwrap()["reason"],
+        -5,
+        "{caller:?} {callee:?}"
+    );
+    // The partner refuses prepare with its words; and without words, the default text.
+    world
+        .demo
+        .set_fault(Fault {
+            endpoint: FaultEndpoint::CallService,
+            call_service_type: Some(CallServiceType::Prepare),
+            kind: FaultKind::Refuse,
+            message: Some("ただいま通話できません".into()),
+            times: Some(1),
+        })
+        .await;
+    let (events, status) = cli(&world, "hanako", &["open", &call_link("airi")]).await;
+    assert_eq!(status, 3);
+    assert_eq!(
+        find(&events, "refused").unwrap()["message"],
+        "ただいま通話できません"
+    );
+    for (kind, words) in [
+        (FaultKind::Refuse, "連携先サイトに拒否されました。"),
+        (
+            FaultKind::Garbage,
+            "連携先サイトの応答を読み取れませんでした。",
+        ),
+        (
+            FaultKind::Http500,
+            "連携先サイトでエラーが発生しました（HTTP 500）。",
+        ),
+    ] {
+        world
+            .demo
+            .set_fault(Fault {
+                endpoint: FaultEndpoint::CallService,
+                call_service_type: Some(CallServiceType::Prepare),
+                kind,
+                message: None,
+                times: Some(1),
+            })
+            .await;
+        let (events, status) = cli(&world, "hanako", &["open", &call_link("airi")]).await;
+        assert_eq!(status, 3, "{events:?}");
+        assert_eq!(find(&events, "refused").unwrap()["message"], words);
+    }
+    // A wrong password: the partner's refusal at auth.
+    let (events, status) = cli(
+        &world,
+        "mallory",
+        &[
+            "open",
+            &format!("{LINK}/activateExUser/?site=newsite1&user=hanako&pass=wrong"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 3, "{events:?}");
+    assert!(find(&events, "refused").is_some());
+    world.server.stop().await;
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The main job: the server with its SQLite database, the demo partner site,
+# and two headless apps (nexmile-cli) that register by app link and make a
+# 20-second video call through the server. Prints the call report; with a
+# terminal attached, keeps the server and the site up until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --locked --quiet -p nexmile-server -p nexmile-partner-demo -p nexmile-client
+BIN="${CARGO_TARGET_DIR:-target}/debug"
+mkdir -p var
+rm -rf var/profiles
+LOGS=var/logs; mkdir -p "$LOGS"
+
+"$BIN/nexmile-partner-demo" --listen 127.0.0.1:9000 --database sqlite://var/partner-demo.db \
+  --site-code newsite1 --api-key test.key --site-token site-token-1 \
+  --nexmile-url http://127.0.0.1:7443 >"$LOGS/partner-demo.log" 2>&1 &
+PARTNER=$!
+"$BIN/nexmile-server" --config config/nexmile.toml >"$LOGS/server.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER $PARTNER 2>/dev/null || true' EXIT
+for url in http://127.0.0.1:9000/users.json http://127.0.0.1:7443/health; do
+  for _ in $(seq 100); do curl -fsS "$url" >/dev/null 2>&1 && break; sleep 0.1; done
+done
+echo "partner demo: http://127.0.0.1:9000/  (app links, request log at /log)"
+echo "server:       http://127.0.0.1:7443   (admin: Authorization: Bearer demo-admin-token)"
+
+CLI=("$BIN/nexmile-cli" --server http://127.0.0.1:7443)
+LINK=https://sbx.stream-works.biz/sbxapp
+"${CLI[@]}" --profiles var/profiles/hanako open "$LINK/activateExUser/?site=newsite1&user=hanako&pass=hanako-pw"
+"${CLI[@]}" --profiles var/profiles/airi open "$LINK/activateExUser/?site=newsite1&user=airi&pass=airi-pw"
+
+echo "--- a 20-second video call: hanako calls airi (100 yen a minute) ---"
+"${CLI[@]}" --profiles var/profiles/airi listen --site newsite1 --calls 1 --answer-after 1500 \
+  >"$LOGS/callee.jsonl" &
+CALLEE=$!
+sleep 1
+"${CLI[@]}" --profiles var/profiles/hanako open "$LINK/makecall/?site=newsite1&calleeId=airi&video=1" \
+  --hangup-after 20000 | tee "$LOGS/caller.jsonl" | grep -v '"event":"\(quality\|billing\)"' || true
+wait $CALLEE || true
+echo "--- last quality report of each side ---"
+grep '"event":"quality"' "$LOGS/caller.jsonl" | tail -1
+grep '"event":"quality"' "$LOGS/callee.jsonl" | tail -1
+sleep 2
+echo "--- what the partner site received ---"
+curl -fsS http://127.0.0.1:9000/log.json | python3 -c '
+import json, sys, urllib.parse
+for r in json.load(sys.stdin)[-12:]:
+    body = urllib.parse.unquote_plus(r["body"])
+    kind = ""
+    if r["path"] == "/CallService":
+        try: kind = " callServiceTp=%s" % json.loads(body)["callServiceTp"]
+        except Exception: pass
+    print("%s %-4s %-14s%s signature=%s -> %s" % (r["at"], r["method"], r["path"], kind, r["signature"], r["reply_status"]))'
+echo "--- the server's outbox (通話終了 is retried until delivered) ---"
+curl -fsS -H 'Authorization: Bearer demo-admin-token' 'http://127.0.0.1:7443/admin/outbox?limit=3'; echo
+if [ -t 0 ]; then
+  echo "Server and partner demo keep running; Ctrl-C to stop."
+  wait $SERVER
+fi
