@@ -50,7 +50,7 @@ for r in json.load(sys.stdin)[-12:]:
     if r["path"] == "/CallService":
         try: kind = " callServiceTp=%s" % json.loads(body)["callServiceTp"]
         except Exception: pass
-    print("%s %-4s %-14s%s signature=%s -> %s" % (r["at"], r["method"], r["path"], kind, r["signature"], r["reply_status"]))'
+    print("%s %-4s %-14s%s signature=%s -> %s" % (r["at"], r["method"], r["path"], kind, r["signature"], r["replyStatus"]))'
 echo "--- the server's outbox (通話終了 is retried until delivered) ---"
 curl -fsS -H 'Authorization: Bearer demo-admin-token' 'http://127.0.0.1:7443/admin/outbox?limit=3'; echo
 if [ -t 0 ]; then

@@ -21,6 +21,7 @@ struct World {
     demo: PartnerDemo,
     server: RunningServer,
     root: PathBuf,
+    config: String,
 }
 
 fn free_port() -> u16 {
@@ -41,7 +42,7 @@ async fn world(clock_rate: f64) -> World {
     .expect("partner demo");
     let root = std::env::temp_dir().join(format!("nexmile-e2e-{}", uuid_like()));
     let partner = demo.url();
-    let config = Config::parse(&format!(
+    let text = format!(
         r#"
 [server]
 listen = "127.0.0.1:{port}"
@@ -59,12 +60,23 @@ call_service_url = "{partner}/CallService"
 live_service_url = "{partner}/liveService"
 payment_url = "{partner}/payment"
 not_installed_url = "{partner}/notInstalled"
+[[site]]
+code = "othersite"
+api_key = "other.key"
+token = "other-token"
+auth_url = "{partner}/auth"
 "#,
         db = root.join("nexmile.db").display()
-    ))
-    .expect("config");
-    let server = nexmile_server::start(config).await.expect("server");
-    World { demo, server, root }
+    );
+    let server = nexmile_server::start(Config::parse(&text).expect("config"))
+        .await
+        .expect("server");
+    World {
+        demo,
+        server,
+        root,
+        config: text,
+    }
 }
 
 fn uuid_like() -> String {
@@ -299,4 +311,159 @@ async fn refusals_and_unconnected_endings_have_their_reasons() {
     assert_eq!(status, 3, "{events:?}");
     assert!(find(&events, "refused").is_some());
     world.server.stop().await;
+}
+
+async fn site_owner(world: &World, path: &str, site_key: &str, body: &str) -> String {
+    reqwest::Client::new()
+        .post(format!("{}{path}?siteKey={site_key}", world.server.url()))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_taking_points_mid_call_cuts_it_off_and_other_sites_cannot() {
+    let world = world(1.0).await;
+    register(&world).await;
+    let take = r#"{"siteToken":"site-token-1","sid":"s-1","userId":"hanako","point":950,"comment":"サイト内で使用","autoCharge":false}"#;
+    let partner = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Wrong key, and another site's key with this site's token: refused, nothing changed.
+        let wrong = site_owner(&world, "/SiteOwner/UpdateUserBalance", "nope", take).await;
+        assert!(wrong.starts_with("result=-1"), "{wrong}");
+        let other = site_owner(&world, "/SiteOwner/UpdateUserBalance", "other.key", take).await;
+        assert!(other.starts_with("result=-1"), "{other}");
+        for _ in 0..100 {
+            let reply = site_owner(&world, "/SiteOwner/UpdateUserBalance", "test.key", take).await;
+            if reply == "result=0" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the call never became billable");
+    };
+    let (callee, caller, ()) = tokio::join!(
+        cli(
+            &world,
+            "airi",
+            &[
+                "listen",
+                "--site",
+                "newsite1",
+                "--calls",
+                "1",
+                "--answer-after",
+                "200"
+            ]
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            cli(
+                &world,
+                "hanako",
+                &["open", &call_link("airi"), "--hangup-after", "30000"],
+            )
+            .await
+        },
+        partner,
+    );
+    let ended = find(&caller.0, "call.ended").unwrap();
+    assert_eq!(ended["reason"], 3, "money ran out: {callee:?}");
+    assert_eq!(ended["overview"]["outsideUsagePoint"], 950);
+    assert_eq!(find(&callee.0, "call.ended").unwrap()["reason"], 3);
+    world.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_end_reports_survive_a_restart_with_one_request_id() {
+    let world = world(1.0).await;
+    register(&world).await;
+    world
+        .demo
+        .set_fault(Fault {
+            endpoint: FaultEndpoint::CallService,
+            call_service_type: Some(CallServiceType::End),
+            kind: FaultKind::Http500,
+            message: None,
+            times: None,
+        })
+        .await;
+    // airi is offline: the call ends at once (−2) and its 6 meets a broken partner.
+    let (events, _) = cli(&world, "hanako", &["open", &call_link("airi")]).await;
+    assert_eq!(find(&events, "call.ended").unwrap()["reason"], -2);
+    let ends =
+        |requests: Vec<nexmile_partner_demo::LoggedRequest>| -> Vec<(Option<String>, Option<u16>)> {
+            requests
+                .into_iter()
+                .filter(|r| r.path == "/CallService")
+                .filter(|r| {
+                    decode_json_body::<CallServiceRequest>(r.body.as_bytes())
+                        .is_ok_and(|q| q.call_service_type == CallServiceType::End)
+                })
+                .map(|r| (r.request_id, r.reply_status))
+                .collect()
+        };
+    // First try at once, the retry after 1 s: both refused.
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let failed = ends(world.demo.requests().await);
+    assert!(
+        failed.len() >= 2 && failed.iter().all(|(_, s)| *s == Some(500)),
+        "{failed:?}"
+    );
+    let World {
+        demo,
+        server,
+        root,
+        config,
+    } = world;
+    server.stop().await;
+    demo.clear_faults().await;
+    // A new server on the same database delivers it at the next step of the schedule (2 s).
+    let server = nexmile_server::start(Config::parse(&config).unwrap())
+        .await
+        .unwrap();
+    let mut delivered = Vec::new();
+    for _ in 0..80 {
+        delivered = ends(demo.requests().await);
+        if delivered.last().is_some_and(|(_, s)| *s == Some(200)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(delivered.last().unwrap().1, Some(200), "{delivered:?}");
+    let ids: std::collections::HashSet<_> = delivered.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(
+        ids.len(),
+        1,
+        "every try carries the same request ID: {delivered:?}"
+    );
+    let outbox: Value = reqwest::Client::new()
+        .get(format!("{}/admin/outbox", server.url()))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entry = &outbox[0];
+    assert_eq!(entry["entry"]["state"], "delivered");
+    let statuses: Vec<_> = entry["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses.last(), Some(&200));
+    assert!(
+        statuses[..statuses.len() - 1].iter().all(|s| *s == 500),
+        "{statuses:?}"
+    );
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(root);
 }
