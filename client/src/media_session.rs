@@ -23,6 +23,7 @@ pub struct MediaSummary {
     pub frames_sent: u64,
     pub frames_decoded: u64,
     pub audio_packets_received: u64,
+    pub video_packets_received: u64,
     /// Capture-to-display delay of the received pictures (their stamps), median.
     pub latency_ms_median: Option<f64>,
     pub latency_ms_p95: Option<f64>,
@@ -88,6 +89,7 @@ async fn run(
     let mut last_stats: Option<StatsSnapshot> = None;
     let started = tokio::time::Instant::now();
     let mut sequence = 0u32;
+    let mut video_packets = 0u64;
     loop {
         let mut actions = Vec::new();
         tokio::select! {
@@ -112,6 +114,11 @@ async fn run(
             }
             _ = housekeeping.tick() => actions = assembler.poll(peer.now_us()),
             _ = report_tick.tick() => {
+                // Pictures arrive but none decodes: the keyframe they depend on was
+                // missed (sent before this side joined). Ask again each second.
+                if video_packets > 0 && summary.frames_decoded == 0 {
+                    let _ = peer.request_keyframe().await;
+                }
                 let now = peer.stats().await;
                 if let Some(before) = &last_stats {
                     // The budget follows the path's estimate.
@@ -124,6 +131,7 @@ async fn run(
             event = peer.next_event() => match event {
                 None | Some(PeerEvent::Disconnected) => break,
                 Some(PeerEvent::Rtp { kind: MediaKind::Video, packet, arrival_us }) => {
+                    video_packets += 1;
                     actions = assembler.insert(packet, arrival_us);
                 }
                 Some(PeerEvent::Rtp { kind: MediaKind::Audio, packet, .. }) => {
@@ -160,6 +168,7 @@ async fn run(
         }
     }
     let _ = peer.close().await;
+    summary.video_packets_received = video_packets;
     delays.sort_by(f64::total_cmp);
     summary.latency_ms_median = percentile(&delays, 50);
     summary.latency_ms_p95 = percentile(&delays, 95);
