@@ -113,6 +113,10 @@ impl Profiles {
         let mut profiles = Vec::new();
         for entry in fs::read_dir(&self.root).map_err(io(&self.root))? {
             let entry = entry.map_err(io(&self.root))?;
+            // The device token sits beside the site folders.
+            if !entry.file_type().map_err(io(&self.root))?.is_dir() {
+                continue;
+            }
             let Some(site) = entry
                 .file_name()
                 .to_str()
