@@ -30,7 +30,7 @@ LINK=https://sbx.stream-works.biz/sbxapp
 "${CLI[@]}" --profiles var/profiles/airi open "$LINK/activateExUser/?site=newsite1&user=airi&pass=airi-pw"
 
 echo "--- a 20-second video call: hanako calls airi (100 yen a minute) ---"
-"${CLI[@]}" --profiles var/profiles/airi listen --site newsite1 --calls 1 --answer-after 300 \
+"${CLI[@]}" --profiles var/profiles/airi listen --site newsite1 --calls 1 --answer-after 1500 \
   >"$LOGS/callee.jsonl" &
 CALLEE=$!
 sleep 1

@@ -89,12 +89,13 @@ async fn run(
     let mut last_stats: Option<StatsSnapshot> = None;
     let started = tokio::time::Instant::now();
     let mut sequence = 0u32;
+    let mut connected = false;
     let mut video_packets = 0u64;
     loop {
         let mut actions = Vec::new();
         tokio::select! {
             _ = &mut stopped => break,
-            _ = video_tick.tick() => {
+            _ = video_tick.tick(), if connected => {
                 let now_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(0);
                 let captured = pattern.render(sequence, MediaTime::now());
                 sequence += 1;
@@ -105,7 +106,7 @@ async fn run(
                     summary.frames_sent += 1;
                 }
             }
-            _ = audio_tick.tick() => {
+            _ = audio_tick.tick(), if connected => {
                 let mut pcm = tone.next_frame(MediaTime::now()).samples;
                 pcm.extend(tone.next_frame(MediaTime::now()).samples);
                 if let Ok(packet) = opus.encode(&pcm) {
@@ -114,11 +115,6 @@ async fn run(
             }
             _ = housekeeping.tick() => actions = assembler.poll(peer.now_us()),
             _ = report_tick.tick() => {
-                // Pictures arrive but none decodes: the keyframe they depend on was
-                // missed (sent before this side joined). Ask again each second.
-                if video_packets > 0 && summary.frames_decoded == 0 {
-                    let _ = peer.request_keyframe().await;
-                }
                 let now = peer.stats().await;
                 if let Some(before) = &last_stats {
                     // The budget follows the path's estimate.
@@ -139,6 +135,12 @@ async fn run(
                     let _ = opus_decoder.decode(&packet.payload, 960);
                 }
                 Some(PeerEvent::KeyframeRequested) => encoder.request_keyframe(),
+                // Samples written before the connection is up are dropped by the
+                // transport: start then, with a keyframe.
+                Some(PeerEvent::Connected) => {
+                    connected = true;
+                    encoder.request_keyframe();
+                }
                 Some(_) => {}
             },
         }

@@ -165,7 +165,7 @@ async fn a_video_call_rings_connects_is_billed_and_reported() {
                 "--calls",
                 "1",
                 "--answer-after",
-                "300",
+                "1500",
             ],
         )
     };

@@ -270,6 +270,8 @@ fn opus_codec() -> RTCRtpCodec {
 }
 
 const H264_PT: u8 = 102;
+/// How long one wait for a sent track's RTCP lasts (see `watch_keyframe_requests`).
+const POLL_SLICE: Duration = Duration::from_millis(20);
 const OPUS_PT: u8 = 111;
 
 struct Events {
@@ -390,10 +392,14 @@ fn local_track(
     codec: RTCRtpCodec,
     ssrc: u32,
 ) -> Result<Arc<TrackLocalStaticSample>, TransportError> {
+    // The track ID must differ from the remote side's: webrtc 0.21 routes
+    // incoming RTCP (PLI, FIR) by track ID and tries remote tracks first, so
+    // two peers with the same IDs would deliver our PLIs to our receiver.
+    let id = format!("nexmile-{kind}-{ssrc:08x}");
     let track = MediaStreamTrack::new(
-        "nexmile".to_owned(),
-        format!("nexmile-{kind}"),
-        format!("nexmile-{kind}"),
+        format!("nexmile-{ssrc:08x}"),
+        id.clone(),
+        id,
         kind,
         vec![RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters {
@@ -552,11 +558,20 @@ impl Peer {
         let video = Arc::clone(&self.video);
         let tx = self.handler.tx.clone();
         self.handler.runtime.spawn(Box::pin(async move {
-            while let Some(event) = video.poll().await {
-                if let TrackLocalEvent::OnRtcpPacket(_) = event
-                    && tx.send(PeerEvent::KeyframeRequested).is_err()
-                {
-                    break;
+            // `poll` answers `None` until the connection binds the track, and
+            // holds the lock `bind` needs while it waits. So: ask in short
+            // slices (receiving is cancel-safe, nothing is lost), and keep
+            // asking after `None`, or a watch started before the binding
+            // would block the binding or never hear a PLI.
+            while !tx.is_closed() {
+                match tokio::time::timeout(POLL_SLICE, video.poll()).await {
+                    Ok(Some(TrackLocalEvent::OnRtcpPacket(_))) => {
+                        if tx.send(PeerEvent::KeyframeRequested).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(Some(_)) | Err(_) => {}
+                    Ok(None) => tokio::time::sleep(POLL_SLICE).await,
                 }
             }
         }));
