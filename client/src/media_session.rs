@@ -5,12 +5,11 @@
 
 use std::time::Duration;
 
-use nexmile_media::codec::{H264Decoder, H264Encoder, OpusDecoder, OpusEncoder};
+use nexmile_media::codec::{H264Encoder, OpusDecoder, OpusEncoder};
 use nexmile_media::convert::Scaler;
 use nexmile_media::frame::MediaTime;
-use nexmile_media::h264_rtp::H264Depacketizer;
 use nexmile_media::quality::{QualityReport, StatsSnapshot};
-use nexmile_media::reassembly::{AssemblerAction, FrameAssembler};
+use nexmile_media::receiver::{Received, VideoReceiver};
 use nexmile_media::source::pattern::{TestPattern, read_stamp};
 use nexmile_media::source::tone::{ToneShape, ToneSource};
 use nexmile_media::transport::{MediaKind, Peer, PeerEvent};
@@ -68,16 +67,15 @@ async fn run(
         return MediaSummary::default();
     };
     let mut scaler = Scaler::default();
-    let (Ok(mut encoder), Ok(mut opus), Ok(mut decoder), Ok(mut opus_decoder)) = (
+    let (Ok(mut encoder), Ok(mut opus), Ok(mut video), Ok(mut opus_decoder)) = (
         H264Encoder::new(800_000, 30.0),
         OpusEncoder::new(32_000),
-        H264Decoder::new(),
+        VideoReceiver::new(),
         OpusDecoder::new(),
     ) else {
         return MediaSummary::default();
     };
     let mut tone = ToneSource::new(ToneShape::Steady { hz: 440.0 }, 0.3);
-    let mut assembler = FrameAssembler::new(H264Depacketizer);
     let mut summary = MediaSummary::default();
     let mut delays = Vec::new();
     let frame_interval = Duration::from_secs(1) / 30;
@@ -92,7 +90,7 @@ async fn run(
     let mut connected = false;
     let mut video_packets = 0u64;
     loop {
-        let mut actions = Vec::new();
+        let mut received = Received::default();
         tokio::select! {
             _ = &mut stopped => break,
             _ = video_tick.tick(), if connected => {
@@ -113,7 +111,7 @@ async fn run(
                     let _ = peer.send_audio(&packet, audio_interval).await;
                 }
             }
-            _ = housekeeping.tick() => actions = assembler.poll(peer.now_us()),
+            _ = housekeeping.tick() => received = video.poll(peer.now_us()),
             _ = report_tick.tick() => {
                 let now = peer.stats().await;
                 if let Some(before) = &last_stats {
@@ -128,7 +126,7 @@ async fn run(
                 None | Some(PeerEvent::Disconnected) => break,
                 Some(PeerEvent::Rtp { kind: MediaKind::Video, packet, arrival_us }) => {
                     video_packets += 1;
-                    actions = assembler.insert(packet, arrival_us);
+                    received = video.on_packet(packet, arrival_us);
                 }
                 Some(PeerEvent::Rtp { kind: MediaKind::Audio, packet, .. }) => {
                     summary.audio_packets_received += 1;
@@ -144,29 +142,16 @@ async fn run(
                 Some(_) => {}
             },
         }
-        for action in actions {
-            match action {
-                AssemblerAction::Frame(frame) => {
-                    match decoder.decode(&frame.data, MediaTime::now()) {
-                        Ok(Some(picture)) => {
-                            peer.count_decoded_frame();
-                            summary.frames_decoded += 1;
-                            if let Some(stamp) = read_stamp(&picture) {
-                                let delay = MediaTime::now().saturating_since(stamp.captured);
-                                delays.push(delay.as_secs_f64() * 1000.0);
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(_) => {
-                            let _ = peer.request_keyframe().await;
-                        }
-                    }
-                }
-                AssemblerAction::RequestKeyframe => {
-                    let _ = peer.request_keyframe().await;
-                }
-                AssemblerAction::Nack(_) => {}
+        for picture in &received.pictures {
+            peer.count_decoded_frame();
+            summary.frames_decoded += 1;
+            if let Some(stamp) = read_stamp(picture) {
+                let delay = MediaTime::now().saturating_since(stamp.captured);
+                delays.push(delay.as_secs_f64() * 1000.0);
             }
+        }
+        if received.request_keyframe {
+            let _ = peer.request_keyframe().await;
         }
     }
     let _ = peer.close().await;

@@ -12,6 +12,7 @@ pub mod ladder;
 pub mod loopback;
 pub mod quality;
 pub mod reassembly;
+pub mod receiver;
 pub mod sequence;
 pub mod source;
 pub mod transport;

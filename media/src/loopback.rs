@@ -8,14 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::codec::{H264Decoder, H264Encoder, OpusDecoder, OpusEncoder};
+use crate::codec::{H264Encoder, OpusDecoder, OpusEncoder};
 use crate::convert::Scaler;
 use crate::frame::MediaTime;
-use crate::h264_rtp::H264Depacketizer;
 use crate::jitter::{JitterBuffer, Playout};
 use crate::ladder::Ladder;
 use crate::quality::{QualityReport, StatsSnapshot};
-use crate::reassembly::{AssemblerAction, FrameAssembler};
+use crate::receiver::{Received, VideoReceiver};
 use crate::source::pattern::{TestPattern, read_stamp};
 use crate::source::tone::{ToneShape, ToneSource, tone_share};
 use crate::transport::{MediaKind, Peer, PeerConfig, PeerEvent};
@@ -294,7 +293,7 @@ async fn send(
     (peer, frames as usize, steps)
 }
 
-type Received = (
+type ReceiveOutcome = (
     Peer,
     Vec<(u32, Duration)>,
     Vec<i16>,
@@ -302,9 +301,8 @@ type Received = (
     Option<Instant>,
 );
 
-async fn receive(mut peer: Peer, duration: Duration) -> Received {
-    let mut assembler = FrameAssembler::new(H264Depacketizer);
-    let mut decoder = H264Decoder::new().expect("decoder");
+async fn receive(mut peer: Peer, duration: Duration) -> ReceiveOutcome {
+    let mut video = VideoReceiver::new().expect("decoder");
     let mut jitter = JitterBuffer::new(48_000);
     let mut opus = OpusDecoder::new().expect("opus");
     let mut stamps = Vec::new();
@@ -317,7 +315,7 @@ async fn receive(mut peer: Peer, duration: Duration) -> Received {
     let mut housekeeping = tokio::time::interval(Duration::from_millis(10));
     let mut report_tick = tokio::time::interval(Duration::from_secs(1));
     loop {
-        let mut actions = Vec::new();
+        let mut received = Received::default();
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => break,
             _ = playout.tick() => {
@@ -329,7 +327,7 @@ async fn receive(mut peer: Peer, duration: Duration) -> Received {
                 };
                 pcm.extend(decoded.unwrap_or_else(|_| vec![0; samples]));
             }
-            _ = housekeeping.tick() => actions = assembler.poll(peer.now_us()),
+            _ = housekeeping.tick() => received = video.poll(peer.now_us()),
             _ = report_tick.tick() => {
                 let now = peer.stats().await;
                 if let Some(before) = &last_stats {
@@ -339,7 +337,7 @@ async fn receive(mut peer: Peer, duration: Duration) -> Received {
             }
             Some(event) = peer.next_event() => match event {
                 PeerEvent::Rtp { kind: MediaKind::Video, packet, arrival_us } => {
-                    actions = assembler.insert(packet, arrival_us);
+                    received = video.on_packet(packet, arrival_us);
                 }
                 PeerEvent::Rtp { kind: MediaKind::Audio, packet, arrival_us } => {
                     jitter.push(packet.sequence, packet.timestamp, packet.payload, arrival_us);
@@ -347,32 +345,18 @@ async fn receive(mut peer: Peer, duration: Duration) -> Received {
                 _ => {}
             },
         }
-        for action in actions {
-            match action {
-                AssemblerAction::Frame(frame) => {
-                    match decoder.decode(&frame.data, MediaTime::now()) {
-                        Ok(Some(picture)) => {
-                            peer.count_decoded_frame();
-                            first_frame.get_or_insert_with(Instant::now);
-                            if let Some(stamp) = read_stamp(&picture) {
-                                stamps.push((
-                                    stamp.sequence,
-                                    MediaTime::now().saturating_since(stamp.captured),
-                                ));
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(_) => {
-                            let _ = peer.request_keyframe().await;
-                        }
-                    }
-                }
-                AssemblerAction::RequestKeyframe => {
-                    let _ = peer.request_keyframe().await;
-                }
-                // The transport's NACK interceptor already asks for retransmissions.
-                AssemblerAction::Nack(_) => {}
+        for picture in &received.pictures {
+            peer.count_decoded_frame();
+            first_frame.get_or_insert_with(Instant::now);
+            if let Some(stamp) = read_stamp(picture) {
+                stamps.push((
+                    stamp.sequence,
+                    MediaTime::now().saturating_since(stamp.captured),
+                ));
             }
+        }
+        if received.request_keyframe {
+            let _ = peer.request_keyframe().await;
         }
     }
     (peer, stamps, pcm, reports, first_frame)

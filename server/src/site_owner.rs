@@ -35,16 +35,26 @@ fn refused(message: &str) -> String {
     encode_refused_reply(-1, Some(message))
 }
 
+/// The calling site and its request, or the refusal to answer with.
+fn authenticated<'a, T: serde::de::DeserializeOwned>(
+    ctx: &'a Ctx,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<(&'a SiteConfig, T), String> {
+    let site = site_of(ctx, query).ok_or_else(|| refused(BAD_KEY))?;
+    let request =
+        decode_partner_call(query.unwrap_or(""), body).map_err(|_| refused(UNREADABLE))?;
+    Ok((site, request))
+}
+
 pub async fn push_message(
     State(ctx): State<Arc<Ctx>>,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> String {
-    let Some(site) = site_of(&ctx, query.as_deref()) else {
-        return refused(BAD_KEY);
-    };
-    let Ok(push) = decode_partner_call::<PushMessage>(query.as_deref().unwrap_or(""), &body) else {
-        return refused(UNREADABLE);
+    let (site, push): (_, PushMessage) = match authenticated(&ctx, query.as_deref(), &body) {
+        Ok(call) => call,
+        Err(refusal) => return refusal,
     };
     let message = ServerMessage::Push {
         title: push.title,
@@ -62,13 +72,10 @@ pub async fn update_user_balance(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> String {
-    let Some(site) = site_of(&ctx, query.as_deref()) else {
-        return refused(BAD_KEY);
-    };
-    let Ok(update) =
-        decode_partner_call::<UpdateUserBalance>(query.as_deref().unwrap_or(""), &body)
-    else {
-        return refused(UNREADABLE);
+    let (site, update): (_, UpdateUserBalance) = match authenticated(&ctx, query.as_deref(), &body)
+    {
+        Ok(call) => call,
+        Err(refusal) => return refusal,
     };
     if !secrets_equal(&update.site_token, &site.token) {
         return refused("siteToken が siteKey のサイトと一致しません。");

@@ -108,12 +108,24 @@ fn client(cli: &Cli) -> Result<Client, String> {
     })
 }
 
-fn run_async(future: impl std::future::Future<Output = u8>) -> ExitCode {
+/// Builds the client from the global options and runs `session` with it to its exit status.
+fn run_client<F, Fut>(cli: &Cli, session: F) -> ExitCode
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = u8>,
+{
+    let client = match client(cli) {
+        Ok(client) => client,
+        Err(e) => {
+            emit("error", serde_json::json!({ "message": e }));
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    ExitCode::from(runtime.block_on(future))
+    ExitCode::from(runtime.block_on(session(client)))
 }
 
 fn main() -> ExitCode {
@@ -142,18 +154,11 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let client = match client(&cli) {
-                Ok(client) => client,
-                Err(e) => {
-                    emit("error", serde_json::json!({ "message": e }));
-                    return ExitCode::from(EXIT_FAILED);
-                }
-            };
             let plan = CallPlan {
                 hangup_after: plan.hangup_after.map(Duration::from_millis),
                 ..CallPlan::default()
             };
-            run_async(async move { client.open(&link, plan).await })
+            run_client(&cli, |client| async move { client.open(&link, plan).await })
         }
         Command::Listen {
             site,
@@ -172,20 +177,15 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let client = match client(&cli) {
-                Ok(client) => client,
-                Err(e) => {
-                    emit("error", serde_json::json!({ "message": e }));
-                    return ExitCode::from(EXIT_FAILED);
-                }
-            };
             let plan = CallPlan {
                 answer_after: Duration::from_millis(*answer_after),
                 decline: *decline,
                 hangup_after: plan.hangup_after.map(Duration::from_millis),
             };
             let calls = *calls;
-            run_async(async move { client.listen(&site, plan, calls).await })
+            run_client(&cli, |client| async move {
+                client.listen(&site, plan, calls).await
+            })
         }
         Command::Demo => match demo::run(&mut io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,
