@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use nexmile_core::codec::decode_json_body;
 use nexmile_core::wire::call::CallServiceRequest;
-use nexmile_core::wire::codes::CallServiceType;
+use nexmile_core::wire::codes::{CallServiceType, TerminateReason};
 use nexmile_partner_demo::{DemoConfig, Fault, FaultEndpoint, FaultKind, PartnerDemo};
 use nexmile_server::RunningServer;
 use nexmile_server::config::Config;
@@ -466,4 +466,246 @@ async fn call_end_reports_survive_a_restart_with_one_request_id() {
     );
     server.stop().await;
     let _ = std::fs::remove_dir_all(root);
+}
+
+async fn register_taro(world: &World) {
+    let (events, status) = cli(
+        world,
+        "taro",
+        &[
+            "open",
+            &format!("{LINK}/activateExUser/?site=newsite1&user=taro&pass=taro-pw"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 0, "{events:?}");
+}
+
+fn admin(world: &World) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .get(format!("{}/admin/calls", world.server.url()))
+        .bearer_auth("admin-secret")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_callee_push_and_the_administrators_cut() {
+    let world = world(1.0).await;
+    register(&world).await;
+    register_taro(&world).await;
+    let operator = async {
+        // Wait for the call to run, then: a second caller finds airi busy (−4),
+        // a push reaches airi's app, and the administrator ends the call (4).
+        let token = loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let calls: Value = admin(&world).send().await.unwrap().json().await.unwrap();
+            if let Some(token) = calls["running"][0].as_str() {
+                break token.to_owned();
+            }
+        };
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        let (busy, _) = cli(&world, "taro", &["open", &call_link("airi")]).await;
+        assert_eq!(find(&busy, "call.ended").unwrap()["reason"], -4, "{busy:?}");
+        let push = r#"{"title":"お知らせ","body":"新着メッセージがあります","clickAction":"https://example.jp/inbox","userIds":["airi"]}"#;
+        assert_eq!(
+            site_owner(&world, "/SiteOwner/PushMessage", "test.key", push).await,
+            "result=0"
+        );
+        let unauthorised = reqwest::Client::new()
+            .post(format!(
+                "{}/admin/calls/{token}/disconnect",
+                world.server.url()
+            ))
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unauthorised.status(), 401);
+        let cut = reqwest::Client::new()
+            .post(format!(
+                "{}/admin/calls/{token}/disconnect",
+                world.server.url()
+            ))
+            .bearer_auth("admin-secret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cut.status(), 200);
+    };
+    let (callee, caller, ()) = tokio::join!(
+        cli(
+            &world,
+            "airi",
+            &[
+                "listen",
+                "--site",
+                "newsite1",
+                "--calls",
+                "1",
+                "--answer-after",
+                "200"
+            ]
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            cli(
+                &world,
+                "hanako",
+                &["open", &call_link("airi"), "--hangup-after", "60000"],
+            )
+            .await
+        },
+        operator,
+    );
+    assert_eq!(find(&caller.0, "call.ended").unwrap()["reason"], 4);
+    assert_eq!(find(&callee.0, "call.ended").unwrap()["reason"], 4);
+    let push = find(&callee.0, "push").expect("the push reached the app");
+    assert_eq!(push["title"], "お知らせ");
+    assert_eq!(push["clickAction"], "https://example.jp/inbox");
+    world.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callee_hangs_up_and_a_silent_partner_is_reported_in_words() {
+    let world = world(1.0).await;
+    register(&world).await;
+    let (callee, caller) = tokio::join!(
+        cli(
+            &world,
+            "airi",
+            &[
+                "listen",
+                "--site",
+                "newsite1",
+                "--calls",
+                "1",
+                "--answer-after",
+                "200",
+                "--hangup-after",
+                "1500"
+            ]
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            cli(&world, "hanako", &["open", &call_link("airi")]).await
+        }
+    );
+    assert_eq!(
+        find(&caller.0, "call.ended").unwrap()["reason"],
+        2,
+        "{callee:?}"
+    );
+    // The partner holds 架電準備 past the 8 s limit.
+    world
+        .demo
+        .set_fault(Fault {
+            endpoint: FaultEndpoint::CallService,
+            call_service_type: Some(CallServiceType::Prepare),
+            kind: FaultKind::Timeout,
+            message: None,
+            times: Some(1),
+        })
+        .await;
+    let (events, status) = cli(&world, "hanako", &["open", &call_link("airi")]).await;
+    assert_eq!(status, 3, "{events:?}");
+    assert_eq!(
+        find(&events, "refused").unwrap()["message"],
+        "連携先サイトから応答がありませんでした。"
+    );
+    world.server.stop().await;
+}
+
+/// The app's side of the signalling, spoken directly: a caller that prepares and never starts.
+async fn prepare_only(world: &World) -> Vec<nexmile_core::signal::ServerMessage> {
+    use futures_util::{SinkExt, StreamExt};
+    use nexmile_core::signal::{ClientMessage, DeviceInfo, PROTOCOL_VERSION};
+    let profile: Value = serde_json::from_slice(
+        &std::fs::read(world.root.join("hanako/newsite1/profile.json")).unwrap(),
+    )
+    .unwrap();
+    let url = world.server.url().replace("http://", "ws://") + "/ws";
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let send = |m: ClientMessage| {
+        tokio_tungstenite::tungstenite::Message::Text(serde_json::to_string(&m).unwrap().into())
+    };
+    socket
+        .send(send(ClientMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            session_token: profile["session_token"].as_str().unwrap().into(),
+            device: DeviceInfo {
+                device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".parse().unwrap(),
+                app_version: "01.00.00".into(),
+                os_type: nexmile_core::wire::codes::OsType::Browser,
+                device_name: "test".into(),
+                os_version: "test".into(),
+            },
+        }))
+        .await
+        .unwrap();
+    socket
+        .send(send(ClientMessage::MakeCall {
+            callee_id: "airi".into(),
+            video: false,
+            caller_sub_id: None,
+            callee_sub_id: None,
+        }))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while let Some(Ok(frame)) = socket.next().await {
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            let message: nexmile_core::signal::ServerMessage = serde_json::from_str(&text).unwrap();
+            let ended = matches!(
+                message,
+                nexmile_core::signal::ServerMessage::CallEnded { .. }
+            );
+            seen.push(message);
+            if ended {
+                break;
+            }
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_on_a_fast_clock_ring_timeout_and_never_started() {
+    // The server's clock runs 10× faster: the partner's 10 s ring takes 1 s,
+    // the 30 s wait for the app to start a prepared call 3 s.
+    let world = world(10.0).await;
+    register(&world).await;
+    let (_, caller) = tokio::join!(
+        cli(
+            &world,
+            "airi",
+            &[
+                "listen",
+                "--site",
+                "newsite1",
+                "--calls",
+                "1",
+                "--answer-after",
+                "5000"
+            ]
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            cli(&world, "hanako", &["open", &call_link("airi")]).await
+        }
+    );
+    assert_eq!(
+        find(&caller.0, "call.ended").unwrap()["reason"],
+        -6,
+        "{caller:?}"
+    );
+    let seen = prepare_only(&world).await;
+    match seen.last() {
+        Some(nexmile_core::signal::ServerMessage::CallEnded {
+            reason, overview, ..
+        }) => {
+            assert_eq!(*reason, TerminateReason::NeverStarted);
+            assert!(overview.as_ref().unwrap().incoming_time.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+    world.server.stop().await;
 }
