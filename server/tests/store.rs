@@ -1,0 +1,130 @@
+//! The store on its engines: SQLite always, PostgreSQL too when `DATABASE_URL`
+//! names one (the same queries run on both through sqlx's Any driver).
+
+use nexmile_server::store::{Attempt, Device, OutboxEntry, Store};
+
+async fn exercise(store: &Store, tag: &str) {
+    let device = Device {
+        site: format!("site-{tag}"),
+        device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".into(),
+        user_id: "hanako".into(),
+        name: "山田花子".into(),
+        session_token: format!("session-{tag}"),
+        enable_download_effect: true,
+        phone_number: Some(format!("050{tag}")),
+    };
+    store.save_device(&device, 1).await.unwrap();
+    assert_eq!(
+        store
+            .device_by_session(&device.session_token)
+            .await
+            .unwrap(),
+        Some(device.clone())
+    );
+    // Activating again replaces the session, not adds a device.
+    let again = Device {
+        session_token: format!("session2-{tag}"),
+        ..device.clone()
+    };
+    store.save_device(&again, 2).await.unwrap();
+    assert_eq!(
+        store
+            .device_by_session(&device.session_token)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .device_by_phone(&device.site, device.phone_number.as_deref().unwrap())
+            .await
+            .unwrap(),
+        Some(again)
+    );
+
+    let call = format!("call-{tag}");
+    store
+        .call_started(&call, &device.site, "hanako", "airi", 10)
+        .await
+        .unwrap();
+    store
+        .call_ended(&call, -2, Some(r#"{"terminateReason":-2}"#), 20)
+        .await
+        .unwrap();
+    let recent = store.recent_calls(100).await.unwrap();
+    let record = recent.iter().find(|c| c.call_token == call).unwrap();
+    assert_eq!((record.reason, record.ended_at), (Some(-2), Some(20)));
+    assert_eq!(record.overview.as_ref().unwrap()["terminateReason"], -2);
+
+    let mut entry = OutboxEntry {
+        request_id: format!("request-{tag}"),
+        site: device.site.clone(),
+        url: "http://partner/CallService".into(),
+        body: "%7B%7D".into(),
+        first_try: 1_000,
+        failures: 0,
+        next_try: 1_000,
+        state: "pending".into(),
+    };
+    store.enqueue(&entry).await.unwrap();
+    assert!(
+        store
+            .due(999)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.request_id != entry.request_id)
+    );
+    assert!(store.due(1_000).await.unwrap().contains(&entry));
+    entry.failures = 1;
+    entry.next_try = 2_000;
+    let attempt = Attempt {
+        at: 1_000,
+        status: 500,
+        latency_ms: 12,
+        error: None,
+    };
+    store.record_attempt(&entry, &attempt).await.unwrap();
+    assert!(
+        store
+            .due(1_999)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.request_id != entry.request_id)
+    );
+    let listed = store.outbox(1_000).await.unwrap();
+    let (stored, attempts) = listed
+        .iter()
+        .find(|(e, _)| e.request_id == entry.request_id)
+        .unwrap();
+    assert_eq!(stored, &entry);
+    assert_eq!(attempts, &vec![attempt]);
+}
+
+#[tokio::test]
+async fn sqlite_file_keeps_everything_across_reopening() {
+    let dir = std::env::temp_dir().join(format!("nexmile-store-{}", std::process::id()));
+    let url = format!("sqlite://{}", dir.join("db/nexmile.db").display());
+    exercise(&Store::open(&url).await.unwrap(), "a").await;
+    // Reopening runs no migration twice and finds the data.
+    let reopened = Store::open(&url).await.unwrap();
+    assert!(
+        reopened
+            .device_by_session("session2-a")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn postgresql_when_configured() {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        eprintln!("DATABASE_URL is not set: the PostgreSQL run is left out");
+        return;
+    };
+    let tag = format!("{}", std::process::id());
+    exercise(&Store::open(&url).await.unwrap(), &tag).await;
+}
