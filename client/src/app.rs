@@ -50,6 +50,8 @@ pub struct CallPlan {
     pub answer_after: Duration,
     pub decline: bool,
     pub hangup_after: Option<Duration>,
+    /// The caller gives up this long after the ringing started (before an answer).
+    pub cancel_after: Option<Duration>,
 }
 
 impl Client {

@@ -52,6 +52,9 @@ enum Command {
         link: String,
         #[command(flatten)]
         plan: PlanArgs,
+        /// Give up the call this many milliseconds after it starts ringing.
+        #[arg(long, value_name = "MS")]
+        cancel_after: Option<u64>,
     },
     /// Stay online as a site's registered user and answer incoming calls.
     Listen {
@@ -143,7 +146,11 @@ fn main() -> ExitCode {
             println!("{json}");
             ExitCode::from(u8::try_from(status).unwrap_or(1))
         }
-        Command::Open { link, plan } => {
+        Command::Open {
+            link,
+            plan,
+            cancel_after,
+        } => {
             let link = match parser.parse(link) {
                 Ok(link) => link,
                 Err(e) => {
@@ -156,6 +163,7 @@ fn main() -> ExitCode {
             };
             let plan = CallPlan {
                 hangup_after: plan.hangup_after.map(Duration::from_millis),
+                cancel_after: cancel_after.map(Duration::from_millis),
                 ..CallPlan::default()
             };
             run_client(&cli, |client| async move { client.open(&link, plan).await })
@@ -181,6 +189,7 @@ fn main() -> ExitCode {
                 answer_after: Duration::from_millis(*answer_after),
                 decline: *decline,
                 hangup_after: plan.hangup_after.map(Duration::from_millis),
+                cancel_after: None,
             };
             let calls = *calls;
             run_client(&cli, |client| async move {
