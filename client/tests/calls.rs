@@ -206,9 +206,10 @@ async fn a_video_call_rings_connects_is_billed_and_reported() {
     // 4 s at 100 yen per 60 s, 1 yen a point: 6.67 → 7 points.
     assert_eq!(overview["talkingPoint"], 7);
     assert_eq!(overview["startPoint"], 1000);
-    // The partner saw 1, 3, 4, 5 and (through the outbox) 6, and charged once.
+    // The partner saw 1, 3, 4, 5 and (through the outbox) 6, and charged once:
+    // wait until it has answered the 6, i.e. applied it.
     let mut seen = Vec::new();
-    for _ in 0..50 {
+    for _ in 0..100 {
         seen = world
             .demo
             .requests()
@@ -218,15 +219,16 @@ async fn a_video_call_rings_connects_is_billed_and_reported() {
             .map(|r| {
                 assert_eq!(r.signature, "valid", "every request is signed");
                 let request: CallServiceRequest = decode_json_body(r.body.as_bytes()).unwrap();
-                request.call_service_type as u8
+                (request.call_service_type as u8, r.reply_status)
             })
             .collect();
-        if seen.contains(&6) {
+        if seen.contains(&(6, Some(200))) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(seen, vec![1, 3, 4, 5, 6]);
+    let kinds: Vec<u8> = seen.iter().map(|(kind, _)| *kind).collect();
+    assert_eq!(kinds, vec![1, 3, 4, 5, 6]);
     assert_eq!(world.demo.points("hanako").await, Some(993));
     world.server.stop().await;
 }
