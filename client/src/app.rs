@@ -226,24 +226,23 @@ impl Client {
     }
 
     /// Stays online as the site's user and answers (or declines) incoming
-    /// calls; returns after `calls` calls if given.
+    /// calls; returns after `calls` calls if given (0: just come online once,
+    /// which registers the built-in site and shows its phone number).
     pub async fn listen(&self, site: &SiteCode, plan: CallPlan, calls: Option<u32>) -> u8 {
         let mut signalling = match self.connect(site).await {
             Ok(s) => s,
             Err(message) => return refused(&message),
         };
         let mut done = 0;
-        loop {
+        while calls.is_none_or(|limit| done < limit) {
             let mut call = CallRun::new(self, plan);
             let status = call.drive(&mut signalling, Role::Callee).await;
             if status == EXIT_FAILED {
                 return status;
             }
             done += 1;
-            if calls.is_some_and(|limit| done >= limit) {
-                return EXIT_OK;
-            }
         }
+        EXIT_OK
     }
 }
 

@@ -377,6 +377,15 @@ async fn a_partner_taking_points_mid_call_cuts_it_off_and_other_sites_cannot() {
     let ended = find(&caller.0, "call.ended").unwrap();
     assert_eq!(ended["reason"], 3, "money ran out: {callee:?}");
     assert_eq!(ended["overview"]["outsideUsagePoint"], 950);
+    // Falling under autoChargeTriggerPoint requested the partner's URL, once.
+    let autocharges = world
+        .demo
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r.path == "/autocharge" && r.direction == "in")
+        .count();
+    assert_eq!(autocharges, 1);
     assert_eq!(find(&callee.0, "call.ended").unwrap()["reason"], 3);
     world.server.stop().await;
 }
@@ -709,5 +718,136 @@ async fn deadlines_on_a_fast_clock_ring_timeout_and_never_started() {
         }
         other => panic!("{other:?}"),
     }
+    world.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_faults_at_auth_and_at_start() {
+    let world = world(1.0).await;
+    register(&world).await;
+    let fault = |endpoint, call_service_type, kind| Fault {
+        endpoint,
+        call_service_type,
+        kind,
+        message: None,
+        times: Some(1),
+    };
+    // Auth: garbage and HTTP 500 are refusals in words, and no profile is made.
+    for (kind, words) in [
+        (
+            FaultKind::Garbage,
+            "連携先サイトの応答を読み取れませんでした。",
+        ),
+        (
+            FaultKind::Http500,
+            "連携先サイトでエラーが発生しました（HTTP 500）。",
+        ),
+    ] {
+        world
+            .demo
+            .set_fault(fault(FaultEndpoint::Auth, None, kind))
+            .await;
+        let (events, status) = cli(
+            &world,
+            "newcomer",
+            &[
+                "open",
+                &format!("{LINK}/activateExUser/?site=newsite1&user=taro&pass=taro-pw"),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (status, &find(&events, "refused").unwrap()["message"]),
+            (3, &Value::from(words))
+        );
+        assert!(!world.root.join("newcomer/newsite1").exists());
+    }
+    // Start (架電開始, 3): airi has blocked hanako, so the partner refuses; no 6 follows.
+    world.demo.block("airi", "hanako").await;
+    let (events, status) = cli(&world, "hanako", &["open", &call_link("airi")]).await;
+    assert_eq!(status, 3, "{events:?}");
+    assert!(find(&events, "refused").is_some());
+    // A start that fails (500, garbage, silence past 8 s) ends with −9 and is reported with 6.
+    for kind in [FaultKind::Http500, FaultKind::Garbage, FaultKind::Timeout] {
+        world
+            .demo
+            .set_fault(fault(
+                FaultEndpoint::CallService,
+                Some(CallServiceType::Start),
+                kind,
+            ))
+            .await;
+        let (events, _) = cli(&world, "hanako", &["open", &call_link("taro")]).await;
+        let ended = find(&events, "call.ended").unwrap_or_else(|| panic!("{events:?}"));
+        assert_eq!(ended["reason"], -9, "{kind:?}");
+        assert_eq!(ended["overview"]["terminateReason"], -9);
+        assert!(ended["message"].as_str().is_some());
+    }
+    world.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_site_calls_an_app_phone_number() {
+    let world = world(1.0).await;
+    // First use of the built-in site registers the device and shows its number.
+    let (callee_online, _) = cli(
+        &world,
+        "b",
+        &["listen", "--site", "nexmile", "--calls", "0"],
+    )
+    .await;
+    let number = find(&callee_online, "activated").unwrap()["phoneNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(number.starts_with("050") && number.len() == 11, "{number}");
+    let link = format!("{LINK}/makecall/?site=nexmile&calleeId={number}&video=1");
+    let (callee, caller) = tokio::join!(
+        cli(
+            &world,
+            "b",
+            &[
+                "listen",
+                "--site",
+                "nexmile",
+                "--calls",
+                "1",
+                "--answer-after",
+                "200"
+            ]
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            cli(&world, "a", &["open", &link, "--hangup-after", "1500"]).await
+        }
+    );
+    let ended = find(&caller.0, "call.ended").unwrap_or_else(|| panic!("{caller:?}"));
+    assert_eq!(ended["reason"], 1);
+    assert_eq!(
+        ended["overview"]["talkingPoint"], 0,
+        "calls on the built-in site are free"
+    );
+    assert!(ended["media"]["frames_decoded"].as_u64().unwrap() > 10);
+    assert!(
+        find(&callee.0, "call.incoming").unwrap()["peer_name"]
+            .as_str()
+            .unwrap()
+            .starts_with("Nexmile")
+    );
+    // An unknown number is refused in words.
+    let (events, status) = cli(
+        &world,
+        "a",
+        &[
+            "open",
+            &format!("{LINK}/makecall/?site=nexmile&calleeId=05000000000&video=0"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 3);
+    assert_eq!(
+        find(&events, "refused").unwrap()["message"],
+        "この番号は登録されていません。"
+    );
     world.server.stop().await;
 }
