@@ -29,6 +29,9 @@ LINK=https://sbx.stream-works.biz/sbxapp
 "${CLI[@]}" --profiles var/profiles/hanako open "$LINK/activateExUser/?site=newsite1&user=hanako&pass=hanako-pw"
 "${CLI[@]}" --profiles var/profiles/airi open "$LINK/activateExUser/?site=newsite1&user=airi&pass=airi-pw"
 
+echo "--- videoSetting download=1: the site's effect files into hanako's profile ---"
+"${CLI[@]}" --profiles var/profiles/hanako open "$LINK/videoSetting/?site=newsite1&download=1" | grep -v '"event":"effects.progress"'
+
 echo "--- a 20-second video call: hanako calls airi (100 yen a minute) ---"
 "${CLI[@]}" --profiles var/profiles/airi listen --site newsite1 --calls 1 --answer-after 1500 \
   >"$LOGS/callee.jsonl" &

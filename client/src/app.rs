@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use nexmile_core::applink::{AppLink, AppLinkAction, SiteCode};
+use nexmile_core::applink::{AppLink, AppLinkAction, SiteCode, VideoSettingMode};
 use nexmile_core::signal::{
     ActivateReply, ActivateRequest, ClientMessage, DeviceInfo, ServerMessage,
 };
@@ -13,6 +13,7 @@ use nexmile_media::transport::{Peer, PeerConfig};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::effects_sync::EffectSync;
 use crate::media_session::MediaSession;
 use crate::profiles::{Profile, Profiles};
 use crate::signalling::{Signalling, activate};
@@ -93,6 +94,9 @@ impl Client {
                 )
                 .await
             }
+            AppLinkAction::VideoSetting {
+                mode: VideoSettingMode::DownloadEffects,
+            } => self.sync_effects(&link.site).await,
             other => refused(&format!(
                 "{} はこのバージョンの nexmile-cli ではまだ使えません。",
                 other.function()
@@ -200,6 +204,41 @@ impl Client {
         .map_err(|e| e.to_string())?;
         let offer = peer.create_offer().await.map_err(|e| e.to_string())?;
         Ok((peer, offer))
+    }
+
+    /// videoSetting with download=1: every effect file of the site into its profile.
+    async fn sync_effects(&self, site: &SiteCode) -> u8 {
+        let profile = match self.profile(site).await {
+            Ok(profile) => profile,
+            Err(message) => return refused(&message),
+        };
+        let dir = self.profiles.effects_dir(site);
+        let sync = EffectSync::new(&self.server, &profile.session_token, &dir);
+        // One progress line per tenth of the whole, and the last.
+        let mut shown = 0;
+        let report = sync
+            .run(|p| {
+                let tenth = (p.received * 10).checked_div(p.total).unwrap_or(10);
+                if tenth > shown || p.received == p.total {
+                    shown = tenth;
+                    emit(
+                        "effects.progress",
+                        serde_json::to_value(&p).unwrap_or_default(),
+                    );
+                }
+            })
+            .await;
+        match report {
+            Ok(report) => {
+                let ok = report.failed.is_empty();
+                emit(
+                    "effects.synced",
+                    serde_json::to_value(&report).unwrap_or_default(),
+                );
+                if ok { EXIT_OK } else { EXIT_FAILED }
+            }
+            Err(e) => refused(&e.to_string()),
+        }
     }
 
     /// makecall: prepare, start, ring, talk, end.

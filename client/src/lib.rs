@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod demo;
+pub mod effects_sync;
 pub mod link_report;
 pub mod media_session;
 pub mod profiles;

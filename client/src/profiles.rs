@@ -85,6 +85,11 @@ impl Profiles {
         self.root.join(site.as_str())
     }
 
+    /// Where the site's effect files are kept (inside its profile, so they go with it).
+    pub fn effects_dir(&self, site: &SiteCode) -> PathBuf {
+        self.dir(site).join("effects")
+    }
+
     pub fn load(&self, site: &SiteCode) -> Result<Option<Profile>, ProfileError> {
         let path = self.dir(site).join("profile.json");
         match fs::read(&path) {

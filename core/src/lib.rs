@@ -10,6 +10,7 @@
 //! - [`codec`]: the QUERY strings, the percent-encoded JSON bodies and the
 //!   partner reply format `result=…&service=…|message=…`.
 //! - [`datetime`]: the date formats of the Nexmile and ImageFlux interfaces.
+//! - [`effects`]: the effect-package manifest.
 //! - [`billing`]: the per-second ledger of §3.3.3 ③.
 //! - [`call`]: one 1:1 call as a state machine (chapter 4).
 //! - [`retry`]: the retry schedule of requests marked 再送.
@@ -23,6 +24,7 @@ pub mod clock;
 pub mod codec;
 pub mod datetime;
 pub mod device;
+pub mod effects;
 mod lenient;
 pub mod retry;
 pub mod secret;

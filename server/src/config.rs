@@ -63,6 +63,10 @@ pub struct SiteConfig {
     pub payment_url: Option<String>,
     #[serde(default)]
     pub not_installed_url: Option<String>,
+    /// The site's effect files (wallpapers/, face-filters/, gifts/, models/),
+    /// served to its users; relative paths are from the server's directory.
+    #[serde(default)]
+    pub effects_dir: Option<std::path::PathBuf>,
 }
 
 impl SiteConfig {

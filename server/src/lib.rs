@@ -7,6 +7,7 @@ pub mod admin;
 pub mod calls;
 pub mod clock;
 pub mod config;
+pub mod effects;
 pub mod hub;
 pub mod outbox;
 pub mod partner;
@@ -37,6 +38,8 @@ use crate::store::{Store, StoreError};
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Effects(#[from] effects::EffectsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -70,6 +73,8 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/health", get(|| async { "ok" }))
         .route("/ws", get(ws::upgrade))
         .route("/api/activate", post(activate::activate))
+        .route("/api/effects/manifest", get(effects::manifest))
+        .route("/api/effects/files/{*path}", get(effects::file))
         .route(paths::PUSH_MESSAGE, post(site_owner::push_message))
         .route(
             paths::UPDATE_USER_BALANCE,
@@ -95,6 +100,15 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let partner = PartnerClient::new();
     let (outbox, outbox_worker) =
         Outbox::start(store.clone(), Arc::clone(&config), partner.clone(), clock);
+    let mut site_effects = std::collections::HashMap::new();
+    for site in &config.site {
+        if let Some(dir) = &site.effects_dir {
+            site_effects.insert(
+                site.code.clone(),
+                effects::SiteEffects::load(&site.code, dir)?,
+            );
+        }
+    }
     let ctx = Arc::new(Ctx {
         config: Arc::clone(&config),
         store,
@@ -103,6 +117,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         outbox,
         partner,
         clock,
+        effects: site_effects,
     });
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await

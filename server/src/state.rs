@@ -1,10 +1,12 @@
 //! What every handler shares.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::calls::Calls;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::effects::SiteEffects;
 use crate::hub::Hub;
 use crate::outbox::Outbox;
 use crate::partner::PartnerClient;
@@ -18,4 +20,6 @@ pub struct Ctx {
     pub outbox: Outbox,
     pub partner: PartnerClient,
     pub clock: Clock,
+    /// Effect files by site code.
+    pub effects: HashMap<String, SiteEffects>,
 }

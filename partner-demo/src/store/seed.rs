@@ -11,6 +11,8 @@ struct SeedUser {
     paid_callee: bool,
     call_unit_sec: i64,
     call_unit_price: i64,
+    /// enableDownloadEffect: may download face-filter packages (§3.2 ③).
+    face_filters: bool,
 }
 
 const SEED_USERS: [SeedUser; 5] = [
@@ -23,6 +25,7 @@ const SEED_USERS: [SeedUser; 5] = [
         paid_callee: false,
         call_unit_sec: 0,
         call_unit_price: 0,
+        face_filters: true,
     },
     SeedUser {
         user_id: "taro",
@@ -33,6 +36,7 @@ const SEED_USERS: [SeedUser; 5] = [
         paid_callee: false,
         call_unit_sec: 0,
         call_unit_price: 0,
+        face_filters: true,
     },
     // Too few points for one minute with airi: shows the refusal.
     SeedUser {
@@ -44,6 +48,8 @@ const SEED_USERS: [SeedUser; 5] = [
         paid_callee: false,
         call_unit_sec: 0,
         call_unit_price: 0,
+        // No face-filter licence: shows enableDownloadEffect=0.
+        face_filters: false,
     },
     // A performer: callers pay 100 yen a minute.
     SeedUser {
@@ -55,6 +61,7 @@ const SEED_USERS: [SeedUser; 5] = [
         paid_callee: false,
         call_unit_sec: 60,
         call_unit_price: 100,
+        face_filters: true,
     },
     // A support line: the site pays for calls to it (paidCallee).
     SeedUser {
@@ -66,6 +73,7 @@ const SEED_USERS: [SeedUser; 5] = [
         paid_callee: true,
         call_unit_sec: 60,
         call_unit_price: 10,
+        face_filters: true,
     },
 ];
 
@@ -80,12 +88,13 @@ pub(super) async fn seed_if_empty(pool: &AnyPool) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO users (user_id, password, name, points, enable_download_effect, \
              call_option, paid_callee, call_unit_sec, call_unit_price) \
-             VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(user.user_id)
         .bind(user.password)
         .bind(user.name)
         .bind(user.points)
+        .bind(i64::from(user.face_filters))
         .bind(user.call_option)
         .bind(i64::from(user.paid_callee))
         .bind(user.call_unit_sec)

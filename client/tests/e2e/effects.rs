@@ -1,0 +1,220 @@
+//! Effect packages: served per site, synced into the profile by
+//! `videoSetting … download=1`, only what changed, resumable, checked.
+
+use std::path::Path;
+
+use nexmile_effects::animation::Animation;
+use nexmile_effects::face_filter::FacePackage;
+use serde_json::Value;
+
+use crate::{LINK, World, cli, find, register, world};
+
+fn download_link() -> String {
+    format!("{LINK}/videoSetting/?site=newsite1&download=1")
+}
+
+fn effects_of(world: &World, profile: &str) -> std::path::PathBuf {
+    world.root.join(profile).join("newsite1/effects")
+}
+
+fn names(report: &Value, field: &str) -> Vec<String> {
+    let mut names: Vec<String> = report[field]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn sync(world: &World, profile: &str) -> (Value, i32, Vec<Value>) {
+    let (events, status) = cli(world, profile, &["open", &download_link()]).await;
+    let report = find(&events, "effects.synced")
+        .unwrap_or_else(|| panic!("{events:?}"))
+        .clone();
+    (report, status, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_gets_the_sites_effects_and_then_only_what_changed() {
+    let world = world(1.0).await;
+    register(&world).await;
+    let (report, status, events) = sync(&world, "hanako").await;
+    assert_eq!(status, 0, "{events:?}");
+    assert_eq!(
+        names(&report, "downloaded"),
+        [
+            "face-filters/cat-ears/ears.png",
+            "face-filters/cat-ears/manifest.json",
+            "face-filters/glasses/glasses.png",
+            "face-filters/glasses/manifest.json",
+            "gifts/heart.png",
+            "wallpapers/office.png",
+            "wallpapers/sakura.png",
+        ]
+    );
+    let last = events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "effects.progress")
+        .unwrap();
+    assert_eq!(
+        last["received"], last["total"],
+        "the progress reaches the whole"
+    );
+    // What arrived is usable by the effects themselves.
+    let dir = effects_of(&world, "hanako");
+    let glasses = FacePackage::load(&dir.join("face-filters/glasses")).unwrap();
+    assert_eq!(glasses.name, "まるメガネ");
+    let heart = Animation::decode(&std::fs::read(dir.join("gifts/heart.png")).unwrap()).unwrap();
+    assert_eq!(heart.frames().len(), 8);
+    image::open(dir.join("wallpapers/sakura.png")).unwrap();
+
+    // Nothing changed: nothing fetched.
+    let (again, _, _) = sync(&world, "hanako").await;
+    assert_eq!(
+        (again["kept"].as_u64(), again["bytes_fetched"].as_u64()),
+        (Some(7), Some(0))
+    );
+    assert_eq!(again["version"], report["version"]);
+
+    // The site replaces a wallpaper and drops a gift; the server restarts.
+    let site = world.root.join("site-effects");
+    std::fs::copy(
+        site.join("wallpapers/sakura.png"),
+        site.join("wallpapers/office.png"),
+    )
+    .unwrap();
+    std::fs::remove_file(site.join("gifts/heart.png")).unwrap();
+    let World {
+        demo,
+        server,
+        root,
+        config,
+    } = world;
+    server.stop().await;
+    let server = nexmile_server::start(nexmile_server::config::Config::parse(&config).unwrap())
+        .await
+        .unwrap();
+    let world = World {
+        demo,
+        server,
+        root,
+        config,
+    };
+    let (diff, status, _) = sync(&world, "hanako").await;
+    assert_eq!(status, 0);
+    assert_eq!(names(&diff, "downloaded"), ["wallpapers/office.png"]);
+    assert_eq!(names(&diff, "removed"), ["gifts/heart.png"]);
+    assert_ne!(diff["version"], report["version"]);
+    assert!(!dir.join("gifts/heart.png").exists());
+    world.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn face_filters_only_for_users_the_partner_allows() {
+    let world = world(1.0).await;
+    // yuki's auth reply carries enableDownloadEffect=0.
+    let (events, status) = cli(
+        &world,
+        "yuki",
+        &[
+            "open",
+            &format!("{LINK}/activateExUser/?site=newsite1&user=yuki&pass=yuki-pw"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 0, "{events:?}");
+    assert_eq!(
+        find(&events, "activated").unwrap()["enableDownloadEffect"],
+        false
+    );
+    let (report, status, _) = sync(&world, "yuki").await;
+    assert_eq!(status, 0);
+    assert_eq!(
+        names(&report, "downloaded"),
+        [
+            "gifts/heart.png",
+            "wallpapers/office.png",
+            "wallpapers/sakura.png"
+        ]
+    );
+    // Asking for a face-filter file directly is refused, and paths outside the catalogue are unknown.
+    let profile: Value = serde_json::from_slice(
+        &std::fs::read(world.root.join("yuki/newsite1/profile.json")).unwrap(),
+    )
+    .unwrap();
+    let token = profile["session_token"].as_str().unwrap();
+    let get = |path: &str| {
+        reqwest::Client::new()
+            .get(format!("{}/api/effects/files/{path}", world.server.url()))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(
+        get("face-filters/glasses/glasses.png")
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(get("../nexmile.db").await.unwrap().status(), 404);
+    assert_eq!(get("README.md").await.unwrap().status(), 404);
+    let anonymous = reqwest::Client::new()
+        .get(format!("{}/api/effects/manifest", world.server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    world.server.stop().await;
+}
+
+fn truncate_to_half(from: &Path, part: &Path) -> u64 {
+    let bytes = std::fs::read(from).unwrap();
+    let half = bytes.len() / 2;
+    std::fs::write(part, &bytes[..half]).unwrap();
+    std::fs::remove_file(from).unwrap();
+    half as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_downloads_resume_and_bad_files_never_take_their_place() {
+    let world = world(1.0).await;
+    register(&world).await;
+    sync(&world, "hanako").await;
+    let dir = effects_of(&world, "hanako");
+    // A download cut off half-way resumes from where it stopped.
+    let half = truncate_to_half(
+        &dir.join("wallpapers/sakura.png"),
+        &dir.join("wallpapers/sakura.png.part"),
+    );
+    // A local file damaged on disk is noticed and fetched again.
+    std::fs::write(dir.join("gifts/heart.png"), b"not an animation").unwrap();
+    let (report, status, _) = sync(&world, "hanako").await;
+    assert_eq!(status, 0, "{report}");
+    assert_eq!(report["resumed_bytes"], half);
+    assert_eq!(
+        names(&report, "downloaded"),
+        ["gifts/heart.png", "wallpapers/sakura.png"]
+    );
+    image::open(dir.join("wallpapers/sakura.png")).unwrap();
+    assert!(!dir.join("wallpapers/sakura.png.part").exists());
+
+    // The server's copy goes bad after it was catalogued: the bytes never match
+    // the manifest, so after one more try the file is left out and reported;
+    // the good copy already in the profile stays.
+    std::fs::write(world.root.join("site-effects/gifts/heart.png"), b"corrupt").unwrap();
+    std::fs::remove_file(dir.join("gifts/heart.png")).unwrap();
+    let (report, status, _) = sync(&world, "hanako").await;
+    assert_eq!(status, 1);
+    assert_eq!(names(&report, "refetched"), ["gifts/heart.png"]);
+    assert_eq!(report["failed"][0][0], "gifts/heart.png");
+    assert!(report["failed"][0][1].as_str().unwrap().contains("SHA-256"));
+    assert!(
+        !dir.join("gifts/heart.png").exists(),
+        "a bad file never takes its place"
+    );
+    assert!(!dir.join("gifts/heart.png.part").exists());
+    world.server.stop().await;
+}

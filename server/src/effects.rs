@@ -1,0 +1,172 @@
+//! Effect packages per site (issue 5 ⑥): the files under a site's
+//! `effects_dir`, described by a manifest of paths, sizes and SHA-256 hashes,
+//! served to that site's activated users. Files are served with `Range`
+//! support so a broken download resumes. Face-filter packages
+//! (`face-filters/…`) go only to users whose auth reply allowed them
+//! (§3.2 ③ enableDownloadEffect); wallpapers and gifts to everyone.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path as UrlPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nexmile_core::effects::{EffectFile, EffectKind, EffectManifest};
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+use crate::state::Ctx;
+use crate::store::Device;
+
+/// One site's effect files, hashed once at start.
+pub struct SiteEffects {
+    root: PathBuf,
+    files: BTreeMap<String, EffectFile>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("effects of site {site}: {path}: {source}")]
+pub struct EffectsError {
+    site: String,
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            walk(&path, found)?;
+        } else {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+impl SiteEffects {
+    /// Reads and hashes every file under `root` (its README.md excepted).
+    pub fn load(site: &str, root: &Path) -> Result<Self, EffectsError> {
+        let error = |path: &Path| {
+            let path = path.to_owned();
+            let site = site.to_owned();
+            move |source| EffectsError { site, path, source }
+        };
+        let mut paths = Vec::new();
+        walk(root, &mut paths).map_err(error(root))?;
+        let mut files = BTreeMap::new();
+        for path in paths {
+            let Ok(relative) = path.strip_prefix(root) else {
+                continue;
+            };
+            let name = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            let Some(kind) = EffectKind::of_path(&name) else {
+                continue;
+            };
+            let bytes = std::fs::read(&path).map_err(error(&path))?;
+            files.insert(
+                name.clone(),
+                EffectFile {
+                    path: name,
+                    kind,
+                    size: bytes.len() as u64,
+                    sha256: hex::encode(Sha256::digest(&bytes)),
+                },
+            );
+        }
+        Ok(Self {
+            root: root.to_owned(),
+            files,
+        })
+    }
+
+    /// The manifest a device may see.
+    pub fn manifest(&self, site: &str, face_filters: bool) -> EffectManifest {
+        EffectManifest::new(
+            site,
+            self.files
+                .values()
+                .filter(|f| face_filters || f.kind != EffectKind::FaceFilter)
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+async fn device_of(ctx: &Ctx, headers: &HeaderMap) -> Result<Device, Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let unauthorised = || {
+        (
+            StatusCode::UNAUTHORIZED,
+            "登録が無効です。サイトのアプリリンクから登録し直してください。",
+        )
+            .into_response()
+    };
+    match token {
+        Some(token) => match ctx.store.device_by_session(token).await {
+            Ok(Some(device)) => Ok(device),
+            Ok(None) => Err(unauthorised()),
+            Err(e) => {
+                tracing::error!("{e}");
+                Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
+            }
+        },
+        None => Err(unauthorised()),
+    }
+}
+
+/// `GET /api/effects/manifest` (Bearer session token).
+pub async fn manifest(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
+    let device = match device_of(&ctx, &headers).await {
+        Ok(device) => device,
+        Err(response) => return response,
+    };
+    let manifest = match ctx.effects.get(&device.site) {
+        Some(effects) => effects.manifest(&device.site, device.enable_download_effect),
+        None => EffectManifest::new(&device.site, Vec::new()),
+    };
+    Json(manifest).into_response()
+}
+
+/// `GET /api/effects/files/{*path}` (Bearer session token; `Range` honoured).
+pub async fn file(
+    State(ctx): State<Arc<Ctx>>,
+    UrlPath(path): UrlPath<String>,
+    request: Request,
+) -> Response {
+    let device = match device_of(&ctx, request.headers()).await {
+        Ok(device) => device,
+        Err(response) => return response,
+    };
+    // Only catalogued names are served: no path from the URL reaches the disk.
+    let Some((effects, entry)) = ctx
+        .effects
+        .get(&device.site)
+        .and_then(|effects| effects.files.get(&path).map(|entry| (effects, entry)))
+    else {
+        return (StatusCode::NOT_FOUND, "その効果ファイルはありません。").into_response();
+    };
+    if entry.kind == EffectKind::FaceFilter && !device.enable_download_effect {
+        return (
+            StatusCode::FORBIDDEN,
+            "フェースフィルターのダウンロードは許可されていません。",
+        )
+            .into_response();
+    }
+    let on_disk = effects.root.join(&entry.path);
+    match ServeFile::new(on_disk).oneshot(request).await {
+        Ok(response) => response.into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
