@@ -32,6 +32,10 @@ LINK=https://sbx.stream-works.biz/sbxapp
 echo "--- videoSetting download=1: the site's effect files into hanako's profile ---"
 "${CLI[@]}" --profiles var/profiles/hanako open "$LINK/videoSetting/?site=newsite1&download=1" | grep -v '"event":"effects.progress"'
 
+echo "--- videoSetting download=0: a 3-second video test with a wallpaper and a face mosaic (saved for calls) ---"
+"${CLI[@]}" --profiles var/profiles/hanako open "$LINK/videoSetting/?site=newsite1&download=0" \
+  --wallpaper picture:wallpapers/sakura.png --mosaic faces --duration 3000 | grep -v '"event":"quality"'
+
 echo "--- a 20-second video call: hanako calls airi (100 yen a minute) ---"
 "${CLI[@]}" --profiles var/profiles/airi listen --site newsite1 --calls 1 --answer-after 1500 \
   >"$LOGS/callee.jsonl" &

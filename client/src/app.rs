@@ -13,6 +13,10 @@ use nexmile_media::transport::{Peer, PeerConfig};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use nexmile_core::wire::codes::CallOption;
+use nexmile_effects::chain::{EffectChain, EffectSettings, Refusal, WallpaperSetting};
+use nexmile_effects::mosaic::{MosaicArea, MosaicSettings};
+
 use crate::effects_sync::EffectSync;
 use crate::media_session::MediaSession;
 use crate::profiles::{Profile, Profiles};
@@ -46,14 +50,37 @@ fn refused(message: &str) -> u8 {
 }
 
 /// How one call on this device should go.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CallPlan {
     pub answer_after: Duration,
     pub decline: bool,
     pub hangup_after: Option<Duration>,
     /// The caller gives up this long after the ringing started (before an answer).
     pub cancel_after: Option<Duration>,
+    /// videoSetting: new effect choices to save in the profile (`None`: keep).
+    pub effects: Option<EffectSettings>,
+    /// videoSetting: how long the loopback test runs.
+    pub test_duration: Duration,
 }
+
+/// The effects a user chooses, as the command line says them.
+#[derive(Debug, Clone, Default)]
+pub struct EffectChoice {
+    /// `blur`, `colour:#rrggbb` or `picture:<file of the site's effects>`.
+    pub wallpaper: Option<String>,
+    /// `faces` or `whole`.
+    pub mosaic: Option<String>,
+    /// A face-filter package of the site's effects, by folder name.
+    pub face_filter: Option<String>,
+    /// Switch every effect off.
+    pub none: bool,
+}
+
+/// Effects the video test may preview: everything the app has. A call then
+/// applies what its partner's option mask allows.
+const PREVIEW_OPTIONS: CallOption = CallOption::FACE_FILTER
+    .union(CallOption::MOSAIC)
+    .union(CallOption::WALLPAPER);
 
 impl Client {
     fn device(&self) -> Result<DeviceInfo, String> {
@@ -97,6 +124,9 @@ impl Client {
             AppLinkAction::VideoSetting {
                 mode: VideoSettingMode::DownloadEffects,
             } => self.sync_effects(&link.site).await,
+            AppLinkAction::VideoSetting {
+                mode: VideoSettingMode::LoopbackTest,
+            } => self.video_test(&link.site, plan).await,
             other => refused(&format!(
                 "{} はこのバージョンの nexmile-cli ではまだ使えません。",
                 other.function()
@@ -206,6 +236,146 @@ impl Client {
         Ok((peer, offer))
     }
 
+    /// The settings a choice names, resolved against the site's effect files;
+    /// `None` when the choice is empty (keep what is saved).
+    pub fn effect_settings(
+        &self,
+        site: &SiteCode,
+        choice: &EffectChoice,
+    ) -> Result<Option<EffectSettings>, String> {
+        if choice.none {
+            return Ok(Some(EffectSettings::default()));
+        }
+        if choice.wallpaper.is_none() && choice.mosaic.is_none() && choice.face_filter.is_none() {
+            return Ok(None);
+        }
+        let files = self.profiles.effects_dir(site);
+        let wallpaper = match choice.wallpaper.as_deref() {
+            None => None,
+            Some("blur") => Some(WallpaperSetting::Blur),
+            Some(spec) => match spec.split_once(':') {
+                Some(("colour" | "color", hex)) => {
+                    let hex = hex.trim_start_matches('#');
+                    let channel = |i: usize| {
+                        hex.get(i..i + 2)
+                            .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    };
+                    match (hex.len(), channel(0), channel(2), channel(4)) {
+                        (6, Some(r), Some(g), Some(b)) => {
+                            Some(WallpaperSetting::Colour { rgb: [r, g, b] })
+                        }
+                        _ => return Err(format!("--wallpaper {spec}: the colour is #rrggbb")),
+                    }
+                }
+                Some(("picture", file)) => Some(WallpaperSetting::Picture {
+                    path: files.join(file),
+                }),
+                _ => {
+                    return Err(format!(
+                        "--wallpaper {spec}: blur, colour:#rrggbb or picture:<file>"
+                    ));
+                }
+            },
+        };
+        let mosaic = match choice.mosaic.as_deref() {
+            None => None,
+            Some("faces") => Some(MosaicSettings::default()),
+            Some("whole") => Some(MosaicSettings {
+                area: MosaicArea::WholeFrame,
+                ..MosaicSettings::default()
+            }),
+            Some(other) => return Err(format!("--mosaic {other}: faces or whole")),
+        };
+        let face_filter = choice
+            .face_filter
+            .as_deref()
+            .map(|name| files.join("face-filters").join(name));
+        Ok(Some(EffectSettings {
+            wallpaper,
+            mosaic,
+            face_filter,
+        }))
+    }
+
+    /// The chain of the profile's saved effects under `allowed`, said as an
+    /// `effects` event (with what is off and why); `None` when no effect is chosen.
+    async fn chain_for(&self, site: &SiteCode, allowed: CallOption) -> Option<EffectChain> {
+        let settings = match self.profiles.effect_settings(site) {
+            Ok(settings) => settings,
+            Err(e) => {
+                emit("effects", json!({ "error": e.to_string() }));
+                return None;
+            }
+        };
+        if settings == EffectSettings::default() {
+            return None;
+        }
+        let building = settings.clone();
+        // Loading models is slow: off the async threads.
+        let (chain, refusals) =
+            tokio::task::spawn_blocking(move || EffectChain::build(&building, allowed))
+                .await
+                .ok()?;
+        let refused: Vec<String> = refusals.iter().map(Refusal::message_ja).collect();
+        emit(
+            "effects",
+            json!({ "settings": settings, "refused": refused }),
+        );
+        Some(chain)
+    }
+
+    /// videoSetting's loopback test: own media through the server's relay and
+    /// back, with the chosen effects (saved for later calls) on the way out.
+    async fn video_test(&self, site: &SiteCode, plan: CallPlan) -> u8 {
+        let mut signalling = match self.connect(site).await {
+            Ok(s) => s,
+            Err(message) => return refused(&message),
+        };
+        if let Some(settings) = &plan.effects
+            && let Err(e) = self.profiles.save_effect_settings(site, settings)
+        {
+            return refused(&e.to_string());
+        }
+        let chain = self.chain_for(site, PREVIEW_OPTIONS).await;
+        let (peer, offer) = match self.new_peer().await {
+            Ok(pair) => pair,
+            Err(e) => return refused(&e),
+        };
+        if let Err(e) = signalling
+            .send(&ClientMessage::StartVideoTest { offer })
+            .await
+        {
+            return refused(&e.to_string());
+        }
+        let answer = loop {
+            match signalling.recv().await {
+                Ok(Some(ServerMessage::MediaAnswer { answer, .. })) => break answer,
+                Ok(Some(ServerMessage::Error { message })) => return refused(&message),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return refused("サーバとの接続が切れました。"),
+            }
+        };
+        if let Err(e) = peer.accept_answer(&answer).await {
+            return refused(&e.to_string());
+        }
+        let (reports_tx, mut reports) = mpsc::unbounded_channel();
+        let media = MediaSession::start(peer, self.video_size, chain, reports_tx);
+        let until = tokio::time::Instant::now() + plan.test_duration;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => break,
+                Some(report) = reports.recv() => {
+                    emit("quality", serde_json::to_value(report).unwrap_or_default());
+                }
+            }
+        }
+        let summary = media.finish().await;
+        let _ = signalling.send(&ClientMessage::EndVideoTest).await;
+        let returned = summary.frames_decoded > 0;
+        emit("video_test.result", json!({ "media": summary }));
+        if returned { EXIT_OK } else { EXIT_FAILED }
+    }
+
     /// videoSetting with download=1: every effect file of the site into its profile.
     async fn sync_effects(&self, site: &SiteCode) -> u8 {
         let profile = match self.profile(site).await {
@@ -256,7 +426,7 @@ impl Client {
         if let Err(e) = signalling.send(&request).await {
             return refused(&e.to_string());
         }
-        let mut call = CallRun::new(self, plan);
+        let mut call = CallRun::new(self, site, plan);
         let status = call.drive(&mut signalling, Role::Caller).await;
         if let Some(url) = return_url {
             emit("return_url", json!({ "url": url }));
@@ -274,7 +444,7 @@ impl Client {
         };
         let mut done = 0;
         while calls.is_none_or(|limit| done < limit) {
-            let mut call = CallRun::new(self, plan);
+            let mut call = CallRun::new(self, site, plan.clone());
             let status = call.drive(&mut signalling, Role::Callee).await;
             if status == EXIT_FAILED {
                 return status;
@@ -294,7 +464,10 @@ enum Role {
 /// One call from this device's side.
 struct CallRun<'a> {
     client: &'a Client,
+    site: &'a SiteCode,
     plan: CallPlan,
+    /// The profile's effects under this call's options, built when it is offered.
+    chain: Option<EffectChain>,
     token: Option<String>,
     pending_peer: Option<Peer>,
     media: Option<MediaSession>,
@@ -303,11 +476,13 @@ struct CallRun<'a> {
 }
 
 impl<'a> CallRun<'a> {
-    fn new(client: &'a Client, plan: CallPlan) -> Self {
+    fn new(client: &'a Client, site: &'a SiteCode, plan: CallPlan) -> Self {
         let (reports_tx, reports) = mpsc::unbounded_channel();
         Self {
             client,
+            site,
             plan,
+            chain: None,
             token: None,
             pending_peer: None,
             media: None,
@@ -397,6 +572,7 @@ impl<'a> CallRun<'a> {
                         serde_json::to_value(&details).unwrap_or_default(),
                     );
                     self.token = Some(details.call_token.clone());
+                    self.chain = self.client.chain_for(self.site, details.options).await;
                     if !self.offer(signalling, details.call_token, false).await {
                         return EXIT_FAILED;
                     }
@@ -409,6 +585,7 @@ impl<'a> CallRun<'a> {
                         serde_json::to_value(&details).unwrap_or_default(),
                     );
                     self.token = Some(details.call_token.clone());
+                    self.chain = self.client.chain_for(self.site, details.options).await;
                     if self.plan.decline {
                         let _ = signalling
                             .send(&ClientMessage::Decline {
@@ -431,11 +608,10 @@ impl<'a> CallRun<'a> {
                             emit("error", json!({ "message": e.to_string() }));
                             return EXIT_FAILED;
                         }
-                        let (width, height) = self.client.video_size;
                         self.media = Some(MediaSession::start(
                             peer,
-                            width,
-                            height,
+                            self.client.video_size,
+                            self.chain.take(),
                             self.reports_tx.clone(),
                         ));
                     }

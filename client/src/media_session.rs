@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use nexmile_effects::chain::EffectChain;
 use nexmile_media::codec::{H264Encoder, OpusDecoder, OpusEncoder};
 use nexmile_media::convert::Scaler;
 use nexmile_media::frame::MediaTime;
@@ -26,6 +27,10 @@ pub struct MediaSummary {
     /// Capture-to-display delay of the received pictures (their stamps), median.
     pub latency_ms_median: Option<f64>,
     pub latency_ms_p95: Option<f64>,
+    /// Time the effect chain took per outgoing picture, median (none: no chain).
+    pub effects_ms_median: Option<f64>,
+    /// Effect passes that failed on a picture (the picture went on unchanged).
+    pub effect_errors: u64,
 }
 
 pub struct MediaSession {
@@ -35,14 +40,16 @@ pub struct MediaSession {
 
 impl MediaSession {
     /// Starts sending and receiving on a connected-or-connecting peer.
+    /// Starts sending (through `chain`, if any) and receiving on a
+    /// connected-or-connecting peer.
     pub fn start(
         peer: Peer,
-        width: u32,
-        height: u32,
+        (width, height): (u32, u32),
+        chain: Option<EffectChain>,
         reports: mpsc::UnboundedSender<QualityReport>,
     ) -> Self {
         let (stop, stopped) = oneshot::channel();
-        let done = tokio::spawn(run(peer, width, height, reports, stopped));
+        let done = tokio::spawn(run(peer, width, height, chain, reports, stopped));
         Self { stop, done }
     }
 
@@ -60,6 +67,7 @@ async fn run(
     mut peer: Peer,
     width: u32,
     height: u32,
+    mut chain: Option<EffectChain>,
     reports: mpsc::UnboundedSender<QualityReport>,
     mut stopped: oneshot::Receiver<()>,
 ) -> MediaSummary {
@@ -78,6 +86,7 @@ async fn run(
     let mut tone = ToneSource::new(ToneShape::Steady { hz: 440.0 }, 0.3);
     let mut summary = MediaSummary::default();
     let mut delays = Vec::new();
+    let mut effect_times = Vec::new();
     let frame_interval = Duration::from_secs(1) / 30;
     let audio_interval = Duration::from_millis(20);
     let mut video_tick = tokio::time::interval(frame_interval);
@@ -97,8 +106,16 @@ async fn run(
                 let now_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(0);
                 let captured = pattern.render(sequence, MediaTime::now());
                 sequence += 1;
-                if let Ok(picture) = scaler.scale(&captured, width, height)
-                    && let Ok(Some(encoded)) = encoder.encode(&picture, now_us)
+                let Ok(mut picture) = scaler.scale(&captured, width, height) else {
+                    continue;
+                };
+                // Between capture and encoder: the user's effects.
+                if let Some(chain) = &mut chain {
+                    let began = std::time::Instant::now();
+                    summary.effect_errors += chain.process(&mut picture, MediaTime::now()).len() as u64;
+                    effect_times.push(began.elapsed().as_secs_f64() * 1000.0);
+                }
+                if let Ok(Some(encoded)) = encoder.encode(&picture, now_us)
                     && peer.send_video(&encoded.data, frame_interval).await.is_ok()
                 {
                     summary.frames_sent += 1;
@@ -159,5 +176,7 @@ async fn run(
     delays.sort_by(f64::total_cmp);
     summary.latency_ms_median = percentile(&delays, 50);
     summary.latency_ms_p95 = percentile(&delays, 95);
+    effect_times.sort_by(f64::total_cmp);
+    summary.effects_ms_median = percentile(&effect_times, 50);
     summary
 }

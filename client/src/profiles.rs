@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use nexmile_core::applink::SiteCode;
 use nexmile_core::device::DeviceToken;
+use nexmile_effects::chain::EffectSettings;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +89,30 @@ impl Profiles {
     /// Where the site's effect files are kept (inside its profile, so they go with it).
     pub fn effects_dir(&self, site: &SiteCode) -> PathBuf {
         self.dir(site).join("effects")
+    }
+
+    /// The effects chosen in the video test, applied to every later call (none at first).
+    pub fn effect_settings(&self, site: &SiteCode) -> Result<EffectSettings, ProfileError> {
+        let path = self.dir(site).join("effect-settings.json");
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ProfileError::Damaged {
+                path,
+                detail: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EffectSettings::default()),
+            Err(source) => Err(ProfileError::Io { path, source }),
+        }
+    }
+
+    pub fn save_effect_settings(
+        &self,
+        site: &SiteCode,
+        settings: &EffectSettings,
+    ) -> Result<(), ProfileError> {
+        let dir = self.dir(site);
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let json = serde_json::to_vec_pretty(settings).expect("settings serialize");
+        write_private(&dir.join("effect-settings.json"), &json)
     }
 
     pub fn load(&self, site: &SiteCode) -> Result<Option<Profile>, ProfileError> {

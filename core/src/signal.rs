@@ -118,6 +118,12 @@ pub enum ClientMessage {
     Hangup {
         call_token: String,
     },
+    /// videoSetting's loopback test: the server returns this media as it
+    /// receives it, through the same relay calls use.
+    StartVideoTest {
+        offer: String,
+    },
+    EndVideoTest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,7 +138,8 @@ pub enum ServerMessage {
     },
     /// The partner accepted 架電準備; the caller may start.
     CallPrepared(CallDetails),
-    /// The server's media answer to StartCall / Answer.
+    /// The server's media answer to StartCall / Answer / StartVideoTest
+    /// (whose `call_token` is `video-test`).
     MediaAnswer {
         call_token: String,
         answer: String,

@@ -118,6 +118,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         partner,
         clock,
         effects: site_effects,
+        video_tests: std::sync::Mutex::default(),
     });
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await

@@ -78,6 +78,12 @@ impl Leg {
         let _ = b.input.try_send(LegInput::RequestKeyframe);
     }
 
+    /// Returns this leg's media to its own client (the video test).
+    pub fn echo(&self) {
+        *self.sink.lock().expect("sink lock") = Some(self.input.clone());
+        let _ = self.input.try_send(LegInput::RequestKeyframe);
+    }
+
     pub fn close(&self) {
         let input = self.input.clone();
         tokio::spawn(async move {

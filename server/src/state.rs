@@ -22,4 +22,6 @@ pub struct Ctx {
     pub clock: Clock,
     /// Effect files by site code.
     pub effects: HashMap<String, SiteEffects>,
+    /// The video tests running, one per connection.
+    pub video_tests: std::sync::Mutex<HashMap<crate::hub::ConnId, crate::sfu::Leg>>,
 }

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::calls::{self, Command, MakeCall};
 use crate::hub::ConnId;
+use crate::sfu::{Leg, Side};
 use crate::state::Ctx;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -101,6 +102,7 @@ async fn session(ctx: Arc<Ctx>, mut socket: WebSocket) {
             }
         }
     }
+    end_video_test(&ctx, conn);
     if let Some(call) = ctx.hub.unregister(conn) {
         ctx.calls.send(&call, Command::ConnLost { conn });
     }
@@ -123,6 +125,10 @@ async fn dispatch(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
             };
             return calls::make_call(ctx, conn, request).await;
         }
+        ClientMessage::StartVideoTest { offer } => {
+            return start_video_test(ctx, conn, &offer).await;
+        }
+        ClientMessage::EndVideoTest => return end_video_test(ctx, conn),
         ClientMessage::StartCall { call_token, offer } => {
             (call_token, Command::Start { conn, offer })
         }
@@ -142,5 +148,47 @@ async fn dispatch(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
                 overview: None,
             },
         );
+    }
+}
+
+const VIDEO_TEST: &str = "video-test";
+
+/// videoSetting's loopback test: one leg whose media comes straight back.
+async fn start_video_test(ctx: &Arc<Ctx>, conn: ConnId, offer: &str) {
+    end_video_test(ctx, conn);
+    // The leg reports nothing the test needs: its end is the connection's.
+    let (events, _) = mpsc::unbounded_channel();
+    match Leg::open(&ctx.config.server.media_ips, offer, Side::A, events).await {
+        Ok((leg, answer)) => {
+            leg.echo();
+            ctx.video_tests
+                .lock()
+                .expect("video tests lock")
+                .insert(conn, leg);
+            ctx.hub.send(
+                conn,
+                ServerMessage::MediaAnswer {
+                    call_token: VIDEO_TEST.into(),
+                    answer,
+                },
+            );
+        }
+        Err(e) => ctx.hub.send(
+            conn,
+            ServerMessage::Error {
+                message: format!("ビデオテストを開始できませんでした: {e}"),
+            },
+        ),
+    }
+}
+
+fn end_video_test(ctx: &Ctx, conn: ConnId) {
+    if let Some(leg) = ctx
+        .video_tests
+        .lock()
+        .expect("video tests lock")
+        .remove(&conn)
+    {
+        leg.close();
     }
 }

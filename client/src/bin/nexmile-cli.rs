@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use nexmile_client::app::{CallPlan, Client, EXIT_FAILED, emit};
+use nexmile_client::app::{CallPlan, Client, EXIT_FAILED, EffectChoice, emit};
 use nexmile_client::profiles::Profiles;
 use nexmile_client::{demo, link_report};
 use nexmile_core::applink::{AppLinkParser, SiteCode};
@@ -39,6 +39,23 @@ struct PlanArgs {
     hangup_after: Option<u64>,
 }
 
+/// videoSetting: the effects to choose (saved in the profile for later calls).
+#[derive(clap::Args, Clone)]
+struct EffectArgs {
+    /// blur, colour:#rrggbb or picture:<file of the site's effects, e.g. wallpapers/sakura.png>.
+    #[arg(long, value_name = "SPEC")]
+    wallpaper: Option<String>,
+    /// faces or whole.
+    #[arg(long, value_name = "AREA")]
+    mosaic: Option<String>,
+    /// A downloaded face-filter package, by name (e.g. glasses).
+    #[arg(long, value_name = "NAME")]
+    face_filter: Option<String>,
+    /// Switch every effect off.
+    #[arg(long)]
+    no_effects: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Parse an app link and print it as one JSON object (exit 2 if refused).
@@ -55,6 +72,11 @@ enum Command {
         /// Give up the call this many milliseconds after it starts ringing.
         #[arg(long, value_name = "MS")]
         cancel_after: Option<u64>,
+        #[command(flatten)]
+        effects: EffectArgs,
+        /// videoSetting: how long the loopback test runs.
+        #[arg(long, value_name = "MS", default_value_t = 5000)]
+        duration: u64,
     },
     /// Stay online as a site's registered user and answer incoming calls.
     Listen {
@@ -150,6 +172,8 @@ fn main() -> ExitCode {
             link,
             plan,
             cancel_after,
+            effects,
+            duration,
         } => {
             let link = match parser.parse(link) {
                 Ok(link) => link,
@@ -161,12 +185,31 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let plan = CallPlan {
-                hangup_after: plan.hangup_after.map(Duration::from_millis),
-                cancel_after: cancel_after.map(Duration::from_millis),
-                ..CallPlan::default()
+            let choice = EffectChoice {
+                wallpaper: effects.wallpaper.clone(),
+                mosaic: effects.mosaic.clone(),
+                face_filter: effects.face_filter.clone(),
+                none: effects.no_effects,
             };
-            run_client(&cli, |client| async move { client.open(&link, plan).await })
+            let hangup_after = plan.hangup_after.map(Duration::from_millis);
+            let (cancel_after, test_duration) = (*cancel_after, Duration::from_millis(*duration));
+            run_client(&cli, |client| async move {
+                let effects = match client.effect_settings(&link.site, &choice) {
+                    Ok(effects) => effects,
+                    Err(e) => {
+                        emit("error", serde_json::json!({ "message": e }));
+                        return 2;
+                    }
+                };
+                let plan = CallPlan {
+                    hangup_after,
+                    cancel_after: cancel_after.map(Duration::from_millis),
+                    effects,
+                    test_duration,
+                    ..CallPlan::default()
+                };
+                client.open(&link, plan).await
+            })
         }
         Command::Listen {
             site,
@@ -189,7 +232,7 @@ fn main() -> ExitCode {
                 answer_after: Duration::from_millis(*answer_after),
                 decline: *decline,
                 hangup_after: plan.hangup_after.map(Duration::from_millis),
-                cancel_after: None,
+                ..CallPlan::default()
             };
             let calls = *calls;
             run_client(&cli, |client| async move {

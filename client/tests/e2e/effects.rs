@@ -218,3 +218,108 @@ async fn broken_downloads_resume_and_bad_files_never_take_their_place() {
     assert!(!dir.join("gifts/heart.png.part").exists());
     world.server.stop().await;
 }
+
+fn video_test_link() -> String {
+    format!("{LINK}/videoSetting/?site=newsite1&download=0")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_video_test_returns_the_picture_and_its_effects_follow_into_calls() {
+    let world = world(1.0).await;
+    register(&world).await;
+    sync(&world, "hanako").await;
+    // The video test: own picture through the server and back, with a
+    // wallpaper and a mosaic chosen (and saved).
+    let (events, status) = cli(
+        &world,
+        "hanako",
+        &[
+            "open",
+            &video_test_link(),
+            "--wallpaper",
+            "picture:wallpapers/sakura.png",
+            "--mosaic",
+            "whole",
+            "--duration",
+            "3000",
+        ],
+    )
+    .await;
+    assert_eq!(status, 0, "{events:?}");
+    let effects = find(&events, "effects").unwrap();
+    assert_eq!(
+        effects["refused"],
+        serde_json::json!([]),
+        "the preview allows every effect"
+    );
+    let result = &find(&events, "video_test.result").unwrap()["media"];
+    assert!(result["frames_decoded"].as_u64().unwrap() > 20, "{result}");
+    assert!(result["effects_ms_median"].as_f64().is_some(), "{result}");
+    assert_eq!(result["effect_errors"], 0);
+    let saved: Value = serde_json::from_slice(
+        &std::fs::read(world.root.join("hanako/newsite1/effect-settings.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["mosaic"]["area"], "wholeFrame");
+
+    // A call applies them under the partner's callerOption (hanako: face filter
+    // and mosaic, no wallpaper): the mosaic goes out, the wallpaper is off and said why.
+    let (_, caller) = tokio::join!(
+        cli(
+            &world,
+            "airi",
+            &[
+                "listen",
+                "--site",
+                "newsite1",
+                "--calls",
+                "1",
+                "--answer-after",
+                "200"
+            ]
+        ),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+            cli(
+                &world,
+                "hanako",
+                &[
+                    "open",
+                    &format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=1"),
+                    "--hangup-after",
+                    "1500",
+                ],
+            )
+            .await
+        }
+    );
+    let effects = find(&caller.0, "effects").unwrap_or_else(|| panic!("{caller:?}"));
+    assert_eq!(
+        effects["refused"],
+        serde_json::json!(["このサイトでは壁紙を使用できません。"])
+    );
+    let media = &find(&caller.0, "call.ended").unwrap()["media"];
+    assert!(media["effects_ms_median"].as_f64().is_some(), "{media}");
+
+    // A wallpaper file that is not there: that effect is off, said, and the test still runs.
+    let (events, status) = cli(
+        &world,
+        "hanako",
+        &[
+            "open",
+            &video_test_link(),
+            "--wallpaper",
+            "picture:wallpapers/missing.png",
+            "--duration",
+            "1500",
+        ],
+    )
+    .await;
+    assert_eq!(status, 0, "{events:?}");
+    let refused = find(&events, "effects").unwrap()["refused"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(refused.starts_with("壁紙を使用できません（"), "{refused}");
+    world.server.stop().await;
+}
