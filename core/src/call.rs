@@ -31,7 +31,17 @@ pub const MEDIA_DEADLINE: Duration = Duration::from_secs(20);
 /// The allowed range of callingTimeout (§4.3.1 ②).
 pub const CALLING_TIMEOUT_RANGE: (u32, u32) = (10, 180);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Party {
     Caller,

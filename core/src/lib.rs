@@ -27,6 +27,7 @@ pub mod device;
 pub mod effects;
 mod lenient;
 pub mod retry;
+mod schema;
 pub mod secret;
 pub mod signal;
 pub mod signature;

@@ -8,6 +8,7 @@
 //! presents. Session descriptions are the JSON of an RTCSessionDescription
 //! with candidates gathered (no trickle).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::call::Party;
@@ -19,7 +20,7 @@ use crate::wire::codes::{CallOption, OsType, TerminateReason};
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// What the app says about the device it runs on (callUser uaTp/appVer/deviceName/osVer).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DeviceInfo {
     pub device_token: DeviceToken,
     /// `99.99.99`.
@@ -30,7 +31,7 @@ pub struct DeviceInfo {
 }
 
 /// `POST /api/activate`: the app link's activateExUser (or first launch for `nexmile`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ActivateRequest {
     pub site: String,
     pub device: DeviceInfo,
@@ -47,7 +48,7 @@ pub struct ActivateRequest {
 }
 
 /// The answer to [`ActivateRequest`]: a profile, or the words to show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum ActivateReply {
     Activated {
@@ -68,7 +69,7 @@ pub enum ActivateReply {
 }
 
 /// What a call screen shows about the other side and what the call allows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CallDetails {
     pub call_token: String,
     /// For the caller: the callee's name; for the callee: site name + prefix + caller name.
@@ -84,7 +85,7 @@ pub struct CallDetails {
     pub return_url: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     Hello {
@@ -126,7 +127,7 @@ pub enum ClientMessage {
     EndVideoTest,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     Welcome {
@@ -189,9 +190,52 @@ pub enum ServerMessage {
     },
 }
 
+/// The protocol's JSON Schema: both directions' messages and the activation
+/// exchange, as `docs/signalling.schema.json` publishes it.
+pub fn schema() -> serde_json::Value {
+    #[derive(JsonSchema)]
+    #[allow(dead_code)] // only its schema is used
+    #[schemars(title = "Nexmile signalling, protocol 1")]
+    struct Protocol {
+        client: ClientMessage,
+        server: ServerMessage,
+        activate_request: ActivateRequest,
+        activate_reply: ActivateReply,
+    }
+    serde_json::to_value(schemars::schema_for!(Protocol)).expect("schemas serialize")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_published_schema_is_the_codes() {
+        // `NEXMILE_WRITE_SCHEMA=1 cargo test -p nexmile-core` rewrites it after a change.
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/signalling.schema.json");
+        let generated = serde_json::to_string_pretty(&schema()).unwrap() + "\n";
+        if std::env::var_os("NEXMILE_WRITE_SCHEMA").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let published = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            published == generated,
+            "docs/signalling.schema.json is stale: run NEXMILE_WRITE_SCHEMA=1 cargo test -p nexmile-core"
+        );
+        let schema = schema();
+        let definitions = schema["$defs"].as_object().unwrap();
+        for name in [
+            "ClientMessage",
+            "ServerMessage",
+            "CallOverview",
+            "TerminateReason",
+            "DeviceToken",
+        ] {
+            assert!(definitions.contains_key(name), "{name}");
+        }
+    }
 
     #[test]
     fn messages_are_tagged_json_and_round_trip() {

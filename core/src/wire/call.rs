@@ -31,7 +31,7 @@ pub struct CallParty {
 }
 
 /// §4.3.5 ① callOverview: the summary sent with 通話終了.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CallOverview {
     pub terminate_reason: TerminateReason,
