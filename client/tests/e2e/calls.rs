@@ -717,3 +717,71 @@ async fn the_built_in_site_calls_an_app_phone_number() {
     );
     world.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_callee_is_billed_instead_of_the_caller() {
+    let world = world(1.0).await;
+    register(&world).await;
+    let (events, status) = cli(
+        &world,
+        "support",
+        &[
+            "open",
+            &format!("{LINK}/activateExUser/?site=newsite1&user=support&pass=support-pw"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 0, "{events:?}");
+    let (callee, caller) = tokio::join!(
+        cli(
+            &world,
+            "support",
+            &[
+                "listen",
+                "--site",
+                "newsite1",
+                "--calls",
+                "1",
+                "--answer-after",
+                "200"
+            ]
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            cli(
+                &world,
+                "hanako",
+                &["open", &call_link("support"), "--hangup-after", "2000"],
+            )
+            .await
+        }
+    );
+    assert_eq!(
+        find(&caller.0, "billing").unwrap()["payer"],
+        "callee",
+        "{caller:?}"
+    );
+    assert_eq!(find(&callee.0, "billing").unwrap()["payer"], "callee");
+    let overview = &find(&caller.0, "call.ended").unwrap()["overview"];
+    // 2 s at 10 yen a minute is 0.33 points, a started point is a used point.
+    assert_eq!(
+        (
+            overview["startPoint"].as_u64(),
+            overview["talkingPoint"].as_u64()
+        ),
+        (Some(5000), Some(1))
+    );
+    for _ in 0..50 {
+        if world.demo.points("support").await == Some(4999) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(world.demo.points("support").await, Some(4999));
+    assert_eq!(
+        world.demo.points("hanako").await,
+        Some(1000),
+        "the caller pays nothing"
+    );
+    world.server.stop().await;
+}
