@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod effects;
 pub mod hub;
+pub mod openapi;
 pub mod outbox;
 pub mod partner;
 pub mod sfu;
@@ -71,6 +72,10 @@ impl RunningServer {
 pub fn router(ctx: Arc<Ctx>) -> Router {
     let mut router = Router::new()
         .route("/health", get(|| async { "ok" }))
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        )
         .route("/ws", get(ws::upgrade))
         .route("/api/activate", post(activate::activate))
         .route("/api/effects/manifest", get(effects::manifest))

@@ -70,7 +70,7 @@ pub struct Device {
 }
 
 /// One request waiting in (or gone from) the outbox.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct OutboxEntry {
     pub request_id: String,
     pub site: String,
@@ -83,7 +83,7 @@ pub struct OutboxEntry {
     pub state: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Attempt {
     pub at: i64,
     /// The HTTP status, 0 when there was none (timeout, refused connection).
@@ -406,7 +406,7 @@ impl Store {
 }
 
 /// One call as stored.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct CallRecord {
     pub call_token: String,
     pub site: String,

@@ -42,7 +42,7 @@ fn user_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Er
 }
 
 /// §7.1.3 プッシュメッセージ配信.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PushMessage {
     pub title: String,
@@ -59,7 +59,7 @@ pub struct PushMessage {
 
 /// §7.2.3 ユーザポイント更新: the partner changed the user's points while a
 /// call or live was running; the ledger adjusts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateUserBalance {
     pub site_token: String,

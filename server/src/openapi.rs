@@ -1,0 +1,128 @@
+//! The OpenAPI 3.1 document of the server's HTTP surfaces, served at
+//! `/openapi.json` and published as `docs/openapi.json`. Bodies are described
+//! by the same types the handlers use (schemars' JSON Schema 2020-12 is
+//! OpenAPI 3.1's schema dialect); a test checks every documented route
+//! against the running router.
+
+use nexmile_core::effects::EffectManifest;
+use nexmile_core::signal::{ActivateReply, ActivateRequest};
+use nexmile_core::wire::site_owner::{PushMessage, UpdateUserBalance};
+use schemars::generate::SchemaSettings;
+use serde_json::{Value, json};
+
+use crate::store::{Attempt, CallRecord, OutboxEntry};
+
+/// `result=0` or `result=<n>&message=<text>` (§3.3.1).
+fn partner_reply(description: &str) -> Value {
+    json!({ "200": { "description": description,
+        "content": { "text/plain": { "schema": { "type": "string", "example": "result=0" } } } } })
+}
+
+fn site_key() -> Value {
+    json!({ "name": "siteKey", "in": "query", "required": true, "schema": { "type": "string" },
+            "description": "The site's API key (§3.1.2), compared in constant time." })
+}
+
+pub fn document() -> Value {
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|s| s.definitions_path = "/components/schemas/".into())
+        .into_generator();
+    let activate_request = json!(generator.subschema_for::<ActivateRequest>());
+    let activate_reply = json!(generator.subschema_for::<ActivateReply>());
+    let manifest = json!(generator.subschema_for::<EffectManifest>());
+    let push = json!(generator.subschema_for::<PushMessage>());
+    let balance = json!(generator.subschema_for::<UpdateUserBalance>());
+    let entry = json!(generator.subschema_for::<OutboxEntry>());
+    let attempt = json!(generator.subschema_for::<Attempt>());
+    let call = json!(generator.subschema_for::<CallRecord>());
+    let schemas = generator.take_definitions(true);
+    let limit =
+        json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "default": 50 } });
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Nexmile server",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Apps (activation, signalling, effect files), partner sites (chapter 7 of the Nexmile I/F specification) and administrators. The WebSocket protocol of /ws is described by docs/signalling.schema.json."
+        },
+        "paths": {
+            "/health": { "get": { "summary": "Liveness", "responses": { "200": { "description": "ok" } } } },
+            "/ws": { "get": {
+                "summary": "Signalling WebSocket: hello with the session token, then call messages both ways",
+                "responses": { "101": { "description": "Switching to the WebSocket protocol (docs/signalling.schema.json)" } } } },
+            "/api/activate": { "post": {
+                "summary": "activateExUser (§3.2): the partner vouches for the user; the app gets its profile's session",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": activate_request } } },
+                "responses": { "200": { "description": "Activated, or refused with the words to show",
+                    "content": { "application/json": { "schema": activate_reply } } } } } },
+            "/api/effects/manifest": { "get": {
+                "summary": "The site's effect files for this user (face filters only where enableDownloadEffect allowed)",
+                "security": [{ "session": [] }],
+                "responses": {
+                    "200": { "description": "The manifest", "content": { "application/json": { "schema": manifest } } },
+                    "401": { "description": "No or unknown session" } } } },
+            "/api/effects/files/{path}": { "get": {
+                "summary": "One effect file of the manifest; Range requests resume a download",
+                "security": [{ "session": [] }],
+                "parameters": [
+                    { "name": "path", "in": "path", "required": true, "schema": { "type": "string" } },
+                    { "name": "Range", "in": "header", "schema": { "type": "string", "example": "bytes=1024-" } }
+                ],
+                "responses": {
+                    "200": { "description": "The file", "content": { "application/octet-stream": {} } },
+                    "206": { "description": "The requested range" },
+                    "401": { "description": "No or unknown session" },
+                    "403": { "description": "A face filter this user may not download" },
+                    "404": { "description": "Not in the manifest" } } } },
+            "/SiteOwner/PushMessage": { "post": {
+                "summary": "§7.1 push to the site's users' apps",
+                "parameters": [site_key()],
+                "requestBody": { "description": "JSON (raw or percent-encoded), a form, or query parameters (decision 4)",
+                    "content": { "application/json": { "schema": push } } },
+                "responses": partner_reply("result=0, or the refusal") } },
+            "/SiteOwner/UpdateUserBalance": { "post": {
+                "summary": "§7.2 the partner changed a user's points during a call",
+                "parameters": [site_key()],
+                "requestBody": { "content": { "application/json": { "schema": balance } } },
+                "responses": partner_reply("result=0 when a running call billed that user, else the refusal") } },
+            "/SiteOwner/DumpGift": { "post": {
+                "summary": "§7.3 the site's gift catalogue (also GET, and at /SiteOwner/DumpGif, decision 3)",
+                "parameters": [site_key()],
+                "responses": partner_reply("result=0&json=<percent-encoded list>") } },
+            "/SiteOwner/DumpGif": { "post": {
+                "summary": "§7.3 as spelt in the detail section",
+                "parameters": [site_key()],
+                "responses": partner_reply("result=0&json=<percent-encoded list>") } },
+            "/admin/outbox": { "get": {
+                "summary": "Requests marked 再送 with every attempt, newest first",
+                "security": [{ "admin": [] }], "parameters": [limit.clone()],
+                "responses": { "200": { "description": "Entries", "content": { "application/json": { "schema": {
+                    "type": "array", "items": { "type": "object", "required": ["entry", "attempts"], "properties": {
+                        "entry": entry, "attempts": { "type": "array", "items": attempt } } } } } } },
+                    "401": { "description": "No or wrong admin token" } } } },
+            "/admin/calls": { "get": {
+                "summary": "Running calls and the newest calls",
+                "security": [{ "admin": [] }], "parameters": [limit],
+                "responses": { "200": { "description": "Calls", "content": { "application/json": { "schema": {
+                    "type": "object", "properties": {
+                        "running": { "type": "array", "items": { "type": "string" } },
+                        "recent": { "type": "array", "items": call } } } } } },
+                    "401": { "description": "No or wrong admin token" } } } },
+            "/admin/calls/{callToken}/disconnect": { "post": {
+                "summary": "The administrator ends a call (§4.3.5 reason 4)",
+                "security": [{ "admin": [] }],
+                "parameters": [{ "name": "callToken", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": {
+                    "200": { "description": "Ended" },
+                    "401": { "description": "No or wrong admin token" },
+                    "404": { "description": "Not running" } } } }
+        },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "session": { "type": "http", "scheme": "bearer", "description": "The session token from /api/activate" },
+                "admin": { "type": "http", "scheme": "bearer", "description": "[server] admin_token" }
+            }
+        }
+    })
+}
