@@ -617,7 +617,10 @@ impl<'a> CallRun<'a> {
                     }
                 }
                 ServerMessage::Ringing { call_token } => {
-                    emit("call.ringing", json!({ "callToken": call_token }))
+                    emit("call.ringing", json!({ "callToken": call_token }));
+                    if let Some(after) = self.plan.cancel_after {
+                        hangup_at = Some(tokio::time::Instant::now() + after);
+                    }
                 }
                 ServerMessage::Connected { call_token } => {
                     emit("call.connected", json!({ "callToken": call_token }));

@@ -9,7 +9,7 @@ use nexmile_partner_demo::{Fault, FaultEndpoint, FaultKind};
 use nexmile_server::config::Config;
 use serde_json::Value;
 
-use crate::{LINK, World, cli, find, register, world};
+use crate::{LINK, World, cli, dial, find, listen, register, world};
 
 fn call_link(callee: &str) -> String {
     format!("{LINK}/makecall/?site=newsite1&calleeId={callee}&video=1")
@@ -19,34 +19,15 @@ fn call_link(callee: &str) -> String {
 async fn a_video_call_rings_connects_is_billed_and_reported() {
     let world = world(1.0).await;
     register(&world).await;
-    let listener = {
-        let world_ref = &world;
-        cli(
-            world_ref,
-            "airi",
-            &[
-                "listen",
-                "--site",
-                "newsite1",
-                "--calls",
-                "1",
-                "--answer-after",
-                "1500",
-            ],
-        )
-    };
-    let caller = async {
-        // Let the callee come online first.
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        cli(
+    let ((callee_events, callee_status), (caller_events, caller_status)) = tokio::join!(
+        listen(&world, "airi", "newsite1", &["--answer-after", "1500"]),
+        dial(
             &world,
             "hanako",
-            &["open", &call_link("airi"), "--hangup-after", "4000"],
-        )
-        .await
-    };
-    let ((callee_events, callee_status), (caller_events, caller_status)) =
-        tokio::join!(listener, caller);
+            call_link("airi"),
+            &["--hangup-after", "4000"]
+        ),
+    );
     assert_eq!(caller_status, 0, "{caller_events:#?}");
     assert_eq!(callee_status, 0, "{callee_events:#?}");
     let prepared = find(&caller_events, "call.prepared").unwrap();
@@ -109,15 +90,8 @@ async fn refusals_and_unconnected_endings_have_their_reasons() {
     assert_eq!(find(&events, "call.ended").unwrap()["reason"], -2);
     // Declined: −5.
     let (callee, caller) = tokio::join!(
-        cli(
-            &world,
-            "airi",
-            &["listen", "--site", "newsite1", "--calls", "1", "--decline"]
-        ),
-        async {
-            tokio::time::sleep(Duration::from_millis(800)).await;
-            cli(&world, "hanako", &["open", &call_link("airi")]).await
-        }
+        listen(&world, "airi", "newsite1", &["--decline"]),
+        dial(&world, "hanako", call_link("airi"), &[])
     );
     assert_eq!(
         find(&caller.0, "call.ended").unwrap()["reason"],
@@ -216,28 +190,13 @@ async fn a_partner_taking_points_mid_call_cuts_it_off_and_other_sites_cannot() {
         panic!("the call never became billable");
     };
     let (callee, caller, ()) = tokio::join!(
-        cli(
+        listen(&world, "airi", "newsite1", &["--answer-after", "200"]),
+        dial(
             &world,
-            "airi",
-            &[
-                "listen",
-                "--site",
-                "newsite1",
-                "--calls",
-                "1",
-                "--answer-after",
-                "200"
-            ]
+            "hanako",
+            call_link("airi"),
+            &["--hangup-after", "30000"]
         ),
-        async {
-            tokio::time::sleep(Duration::from_millis(800)).await;
-            cli(
-                &world,
-                "hanako",
-                &["open", &call_link("airi"), "--hangup-after", "30000"],
-            )
-            .await
-        },
         partner,
     );
     let ended = find(&caller.0, "call.ended").unwrap();
@@ -409,28 +368,13 @@ async fn busy_callee_push_and_the_administrators_cut() {
         assert_eq!(cut.status(), 200);
     };
     let (callee, caller, ()) = tokio::join!(
-        cli(
+        listen(&world, "airi", "newsite1", &["--answer-after", "200"]),
+        dial(
             &world,
-            "airi",
-            &[
-                "listen",
-                "--site",
-                "newsite1",
-                "--calls",
-                "1",
-                "--answer-after",
-                "200"
-            ]
+            "hanako",
+            call_link("airi"),
+            &["--hangup-after", "60000"]
         ),
-        async {
-            tokio::time::sleep(Duration::from_millis(800)).await;
-            cli(
-                &world,
-                "hanako",
-                &["open", &call_link("airi"), "--hangup-after", "60000"],
-            )
-            .await
-        },
         operator,
     );
     assert_eq!(find(&caller.0, "call.ended").unwrap()["reason"], 4);
@@ -446,31 +390,35 @@ async fn the_callee_hangs_up_and_a_silent_partner_is_reported_in_words() {
     let world = world(1.0).await;
     register(&world).await;
     let (callee, caller) = tokio::join!(
-        cli(
+        listen(
             &world,
             "airi",
-            &[
-                "listen",
-                "--site",
-                "newsite1",
-                "--calls",
-                "1",
-                "--answer-after",
-                "200",
-                "--hangup-after",
-                "1500"
-            ]
+            "newsite1",
+            &["--answer-after", "200", "--hangup-after", "1500"]
         ),
-        async {
-            tokio::time::sleep(Duration::from_millis(800)).await;
-            cli(&world, "hanako", &["open", &call_link("airi")]).await
-        }
+        dial(&world, "hanako", call_link("airi"), &[])
     );
     assert_eq!(
         find(&caller.0, "call.ended").unwrap()["reason"],
         2,
         "{callee:?}"
     );
+    // The caller gives up while it rings (−1); the callee's ring stops.
+    let (callee, caller) = tokio::join!(
+        listen(&world, "airi", "newsite1", &["--answer-after", "5000"]),
+        dial(
+            &world,
+            "hanako",
+            call_link("airi"),
+            &["--cancel-after", "500"]
+        )
+    );
+    assert_eq!(
+        find(&caller.0, "call.ended").unwrap()["reason"],
+        -1,
+        "{caller:?}"
+    );
+    assert!(find(&callee.0, "call.cancelled").is_some(), "{callee:?}");
     // The partner holds 架電準備 past the 8 s limit.
     world
         .demo
@@ -551,23 +499,8 @@ async fn deadlines_on_a_fast_clock_ring_timeout_and_never_started() {
     let world = world(10.0).await;
     register(&world).await;
     let (_, caller) = tokio::join!(
-        cli(
-            &world,
-            "airi",
-            &[
-                "listen",
-                "--site",
-                "newsite1",
-                "--calls",
-                "1",
-                "--answer-after",
-                "5000"
-            ]
-        ),
-        async {
-            tokio::time::sleep(Duration::from_millis(800)).await;
-            cli(&world, "hanako", &["open", &call_link("airi")]).await
-        }
+        listen(&world, "airi", "newsite1", &["--answer-after", "5000"]),
+        dial(&world, "hanako", call_link("airi"), &[])
     );
     assert_eq!(
         find(&caller.0, "call.ended").unwrap()["reason"],
@@ -669,23 +602,8 @@ async fn the_built_in_site_calls_an_app_phone_number() {
     assert!(number.starts_with("050") && number.len() == 11, "{number}");
     let link = format!("{LINK}/makecall/?site=nexmile&calleeId={number}&video=1");
     let (callee, caller) = tokio::join!(
-        cli(
-            &world,
-            "b",
-            &[
-                "listen",
-                "--site",
-                "nexmile",
-                "--calls",
-                "1",
-                "--answer-after",
-                "200"
-            ]
-        ),
-        async {
-            tokio::time::sleep(Duration::from_millis(800)).await;
-            cli(&world, "a", &["open", &link, "--hangup-after", "1500"]).await
-        }
+        listen(&world, "b", "nexmile", &["--answer-after", "200"]),
+        dial(&world, "a", link.clone(), &["--hangup-after", "1500"])
     );
     let ended = find(&caller.0, "call.ended").unwrap_or_else(|| panic!("{caller:?}"));
     assert_eq!(ended["reason"], 1);
@@ -733,28 +651,13 @@ async fn a_paid_callee_is_billed_instead_of_the_caller() {
     .await;
     assert_eq!(status, 0, "{events:?}");
     let (callee, caller) = tokio::join!(
-        cli(
+        listen(&world, "support", "newsite1", &["--answer-after", "200"]),
+        dial(
             &world,
-            "support",
-            &[
-                "listen",
-                "--site",
-                "newsite1",
-                "--calls",
-                "1",
-                "--answer-after",
-                "200"
-            ]
-        ),
-        async {
-            tokio::time::sleep(Duration::from_millis(800)).await;
-            cli(
-                &world,
-                "hanako",
-                &["open", &call_link("support"), "--hangup-after", "2000"],
-            )
-            .await
-        }
+            "hanako",
+            call_link("support"),
+            &["--hangup-after", "2000"]
+        )
     );
     assert_eq!(
         find(&caller.0, "billing").unwrap()["payer"],

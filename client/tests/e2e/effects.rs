@@ -7,7 +7,7 @@ use nexmile_effects::animation::Animation;
 use nexmile_effects::face_filter::FacePackage;
 use serde_json::Value;
 
-use crate::{LINK, World, cli, find, register, world};
+use crate::{LINK, World, cli, dial, find, listen, register, world};
 
 fn download_link() -> String {
     format!("{LINK}/videoSetting/?site=newsite1&download=1")
@@ -265,33 +265,13 @@ async fn the_video_test_returns_the_picture_and_its_effects_follow_into_calls() 
     // A call applies them under the partner's callerOption (hanako: face filter
     // and mosaic, no wallpaper): the mosaic goes out, the wallpaper is off and said why.
     let (_, caller) = tokio::join!(
-        cli(
+        listen(&world, "airi", "newsite1", &["--answer-after", "200"]),
+        dial(
             &world,
-            "airi",
-            &[
-                "listen",
-                "--site",
-                "newsite1",
-                "--calls",
-                "1",
-                "--answer-after",
-                "200"
-            ]
-        ),
-        async {
-            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-            cli(
-                &world,
-                "hanako",
-                &[
-                    "open",
-                    &format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=1"),
-                    "--hangup-after",
-                    "1500",
-                ],
-            )
-            .await
-        }
+            "hanako",
+            format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=1"),
+            &["--hangup-after", "1500"]
+        )
     );
     let effects = find(&caller.0, "effects").unwrap_or_else(|| panic!("{caller:?}"));
     assert_eq!(

@@ -133,6 +133,31 @@ pub(crate) async fn cli(world: &World, profile: &str, args: &[&str]) -> (Vec<Val
     (events, status)
 }
 
+/// `profile` online at `site` for one call, with `extra` listen options.
+pub(crate) async fn listen(
+    world: &World,
+    profile: &str,
+    site: &str,
+    extra: &[&str],
+) -> (Vec<Value>, i32) {
+    let mut args = vec!["listen", "--site", site, "--calls", "1"];
+    args.extend_from_slice(extra);
+    cli(world, profile, &args).await
+}
+
+/// `open <link> extra…`, once a listener started alongside has had time to come online.
+pub(crate) async fn dial(
+    world: &World,
+    profile: &str,
+    link: String,
+    extra: &[&str],
+) -> (Vec<Value>, i32) {
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let mut args = vec!["open", link.as_str()];
+    args.extend_from_slice(extra);
+    cli(world, profile, &args).await
+}
+
 pub(crate) fn find<'a>(events: &'a [Value], name: &str) -> Option<&'a Value> {
     events.iter().find(|e| e["event"] == name)
 }
