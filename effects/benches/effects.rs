@@ -13,6 +13,7 @@ use nexmile_effects::chain::{EffectChain, EffectSettings, WallpaperSetting};
 use nexmile_effects::face::FaceDetector;
 use nexmile_effects::gift::{GiftOverlay, Placement};
 use nexmile_effects::mosaic::{MosaicSettings, pixelate};
+use nexmile_effects::wallpaper::blur_background;
 use nexmile_media::convert::{Scaler, convert};
 use nexmile_media::frame::{MediaTime, PixelFormat, VideoFrame};
 
@@ -179,13 +180,7 @@ fn our_medians(frame: &VideoFrame) -> Vec<(&'static str, f64)> {
     .0;
     let mut scaler = Scaler::default();
     let blur = measure(60, |_| {
-        let mut tiny = frame.clone();
-        for _ in 0..3 {
-            tiny = scaler
-                .scale(&tiny, tiny.width / 2, tiny.height / 2)
-                .expect("scales");
-        }
-        black_box(scaler.scale(&tiny, 1280, 720).expect("scales"));
+        black_box(blur_background(&mut scaler, frame).expect("blurs"));
     })
     .0;
     let rgba = measure(60, |_| {

@@ -306,9 +306,12 @@ mod tests {
     #[test]
     fn switching_chains_mid_stream_drops_no_frame() {
         let (mut slot, sender) = ChainSlot::new(EffectChain::default());
+        // The new chain is handed over at frame 50, however fast it was built.
+        let (go, wait) = mpsc::channel::<()>();
         let mut builder = Some(std::thread::spawn(move || {
             let (chain, refusals) = EffectChain::build(&whole_frame_mosaic(), CallOption::all());
             assert!(refusals.is_empty());
+            wait.recv().unwrap();
             sender.send(chain).unwrap();
         }));
         let mut out = Vec::new();
@@ -317,6 +320,9 @@ mod tests {
             frame.planes[0].data[0] = 255;
             assert!(slot.process(&mut frame, MediaTime(i)).is_empty());
             out.push(frame.planes[0].data[0]);
+            if i == 50 {
+                go.send(()).unwrap();
+            }
             if i == 100 {
                 builder.take().unwrap().join().unwrap();
             }
