@@ -178,9 +178,8 @@ fn our_medians(frame: &VideoFrame) -> Vec<(&'static str, f64)> {
         overlay.composite(&mut f, MediaTime(0)).expect("composites");
     })
     .0;
-    let mut scaler = Scaler::default();
     let blur = measure(60, |_| {
-        black_box(blur_background(&mut scaler, frame).expect("blurs"));
+        black_box(blur_background(frame).expect("blurs"));
     })
     .0;
     let rgba = measure(60, |_| {

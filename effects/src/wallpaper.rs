@@ -186,19 +186,38 @@ fn upscale_plane(
     }
 }
 
-/// The blurred background: down to an eighth (three exact halvings, the
-/// scaler's box fast path) and bilinearly back up — a wide, cheap blur.
-pub fn blur_background(
-    scaler: &mut Scaler,
-    frame: &VideoFrame,
-) -> Result<VideoFrame, WallpaperError> {
+/// The mean of each 8×8 block of one 8-bit plane (`sw × sh` with
+/// `stride`): `sw / 8 × sh / 8` values (at least 1 × 1; a right or bottom
+/// rest narrower than a block is left out). Written by hand: one pass over
+/// the picture where three halvings read it three times; column sums of
+/// eight rows are added in u16 lanes the compiler vectorises.
+fn shrink_by_8(src: &[u8], (sw, sh, stride): (usize, usize, usize)) -> (Vec<u8>, usize, usize) {
+    let (tw, th) = ((sw / 8).max(1), (sh / 8).max(1));
+    let (bw, bh) = (sw.min(8), sh.min(8));
+    let mut out = Vec::with_capacity(tw * th);
+    let mut columns = vec![0u16; tw * bw];
+    for ty in 0..th {
+        columns.iter_mut().for_each(|c| *c = 0);
+        for y in ty * bh..ty * bh + bh {
+            let row = &src[y * stride..y * stride + tw * bw];
+            for (c, v) in columns.iter_mut().zip(row) {
+                *c += u16::from(*v);
+            }
+        }
+        let area = (bw * bh) as u32;
+        out.extend(columns.chunks_exact(bw).map(|block| {
+            let sum: u32 = block.iter().map(|c| u32::from(*c)).sum();
+            ((sum + area / 2) / area) as u8
+        }));
+    }
+    (out, tw, th)
+}
+
+/// The blurred background: each plane down to an eighth by block means and
+/// bilinearly back up — a wide, cheap blur.
+pub fn blur_background(frame: &VideoFrame) -> Result<VideoFrame, WallpaperError> {
     if frame.format != PixelFormat::I420 {
         return Err(WallpaperError::Format(frame.format));
-    }
-    let mut tiny = frame.clone();
-    for _ in 0..3 {
-        let (tw, th) = ((tiny.width / 2).max(2) & !1, (tiny.height / 2).max(2) & !1);
-        tiny = scaler.scale(&tiny, tw, th).map_err(image_error)?;
     }
     let mut out = VideoFrame::filled(
         PixelFormat::I420,
@@ -208,28 +227,22 @@ pub fn blur_background(
         frame.timestamp,
     );
     let (w, h) = (frame.width as usize, frame.height as usize);
-    let (tw, th) = (tiny.width as usize, tiny.height as usize);
-    for (plane, (source, target)) in [
-        ((tw, th), (w, h)),
-        (
-            (tw.div_ceil(2), th.div_ceil(2)),
-            (w.div_ceil(2), h.div_ceil(2)),
-        ),
-        (
-            (tw.div_ceil(2), th.div_ceil(2)),
-            (w.div_ceil(2), h.div_ceil(2)),
-        ),
+    for (plane, (pw, ph)) in [
+        (w, h),
+        (w.div_ceil(2), h.div_ceil(2)),
+        (w.div_ceil(2), h.div_ceil(2)),
     ]
     .into_iter()
     .enumerate()
     {
-        let src_stride = tiny.planes[plane].stride;
+        let source = &frame.planes[plane];
+        let (tiny, tw, th) = shrink_by_8(&source.data, (pw, ph, source.stride));
         let dst_stride = out.planes[plane].stride;
         upscale_plane(
-            &tiny.planes[plane].data,
-            (source.0, source.1, src_stride),
+            &tiny,
+            (tw, th, tw),
             &mut out.planes[plane].data,
-            (target.0, target.1, dst_stride),
+            (pw, ph, dst_stride),
         );
     }
     Ok(out)
@@ -326,7 +339,7 @@ impl Wallpaper {
     fn background_for(&mut self, frame: &VideoFrame) -> Result<VideoFrame, WallpaperError> {
         let (w, h) = (frame.width, frame.height);
         match &self.background {
-            Background::Blur => blur_background(&mut self.scaler, frame),
+            Background::Blur => blur_background(frame),
             Background::Colour([r, g, b]) => {
                 let (r, g, b) = (i32::from(*r), i32::from(*g), i32::from(*b));
                 let y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16;
@@ -442,6 +455,25 @@ mod tests {
         upscale_plane(&flat, (6, 4, 8), &mut wide, (30, 16, 40));
         assert!((0..16).all(|y| wide[y * 40..y * 40 + 30].iter().all(|v| *v == 77)));
         assert!((0..16).all(|y| wide[y * 40 + 30..(y + 1) * 40].iter().all(|v| *v == 0)));
+    }
+
+    #[test]
+    fn shrinking_takes_the_mean_of_each_block() {
+        // 17×9 with stride 20: two blocks across, one down, the rest left out.
+        let mut src = vec![0u8; 20 * 9];
+        for y in 0..9 {
+            for x in 0..17 {
+                src[y * 20 + x] = if x < 8 { 10 } else { (x * 10 + y) as u8 };
+            }
+        }
+        let (tiny, tw, th) = shrink_by_8(&src, (17, 9, 20));
+        assert_eq!((tw, th), (2, 1));
+        let second: u32 = (0..8)
+            .flat_map(|y| (8..16).map(move |x| (x * 10 + y) as u32))
+            .sum();
+        assert_eq!(tiny, vec![10, ((second + 32) / 64) as u8]);
+        // A picture smaller than a block becomes its own mean.
+        assert_eq!(shrink_by_8(&[0, 255, 255, 0], (2, 2, 2)), (vec![128], 1, 1));
     }
 
     #[test]
