@@ -161,13 +161,14 @@ fn upscale_plane(
     (dw, dh, dst_stride): (usize, usize, usize),
 ) {
     let columns = axis_map(sw, dw);
-    let across = |row: usize, out: &mut [u32]| {
+    // A source row across, in 1/256 steps: at most 255 × 256, a u16.
+    let across = |row: usize, out: &mut [u16]| {
         let line = &src[row * src_stride..row * src_stride + sw];
         for (o, &(low, high, t)) in out.iter_mut().zip(&columns) {
-            *o = u32::from(line[low]) * (256 - t) + u32::from(line[high]) * t;
+            *o = (u32::from(line[low]) * (256 - t) + u32::from(line[high]) * t) as u16;
         }
     };
-    let (mut upper, mut lower) = (vec![0u32; dw], vec![0u32; dw]);
+    let (mut upper, mut lower) = (vec![0u16; dw], vec![0u16; dw]);
     let mut held = (usize::MAX, usize::MAX);
     for (y, (low, high, t)) in axis_map(sh, dh).into_iter().enumerate() {
         if held != (low, high) {
@@ -180,8 +181,19 @@ fn upscale_plane(
             held = (low, high);
         }
         let out = &mut dst[y * dst_stride..y * dst_stride + dw];
+        if t == 0 || t == 256 {
+            let only = if t == 0 { &upper } else { &lower };
+            for (o, a) in out.iter_mut().zip(only) {
+                *o = ((u32::from(*a) + 128) >> 8) as u8;
+            }
+            continue;
+        }
+        // The high half of a 16×16-bit product: (a × w × 256) >> 16 is
+        // a × w / 256 rounded down, in 16-bit lanes (16 per AVX2 register).
+        let (wa, wb) = (((256 - t) << 8) as u16, (t << 8) as u16);
+        let high = |v: u16, w: u16| ((u32::from(v) * u32::from(w)) >> 16) as u16;
         for ((o, a), b) in out.iter_mut().zip(&upper).zip(&lower) {
-            *o = ((a * (256 - t) + b * t + 32768) >> 16) as u8;
+            *o = ((high(*a, wa) + high(*b, wb) + 128) >> 8) as u8;
         }
     }
 }
