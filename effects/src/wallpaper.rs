@@ -86,19 +86,27 @@ fn box_filter(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
             rows[y * w + x] = sum / count as f32;
         }
     }
+    // Down the columns with whole rows at a time: a running row of sums,
+    // added to and taken from in order (cache-friendly, vectorised).
     let mut out = vec![0.0; w * h];
-    for x in 0..w {
-        let mut sum: f32 = (0..r.min(h)).map(|y| rows[y * w + x]).sum();
-        for y in 0..h {
-            if y + r < h {
-                sum += rows[(y + r) * w + x];
-            }
-            if y > r {
-                sum -= rows[(y - r - 1) * w + x];
-            }
-            let count = (y + r).min(h - 1) - y.saturating_sub(r) + 1;
-            out[y * w + x] = sum / count as f32;
+    let mut sums = vec![0.0f32; w];
+    for row in rows.chunks_exact(w).take(r.min(h)) {
+        sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+    }
+    for y in 0..h {
+        if y + r < h {
+            let entering = &rows[(y + r) * w..(y + r + 1) * w];
+            sums.iter_mut().zip(entering).for_each(|(s, v)| *s += v);
         }
+        if y > r {
+            let leaving = &rows[(y - r - 1) * w..(y - r) * w];
+            sums.iter_mut().zip(leaving).for_each(|(s, v)| *s -= v);
+        }
+        let count = ((y + r).min(h - 1) - y.saturating_sub(r) + 1) as f32;
+        out[y * w..(y + 1) * w]
+            .iter_mut()
+            .zip(&sums)
+            .for_each(|(o, s)| *o = s / count);
     }
     out
 }
@@ -403,24 +411,32 @@ impl Wallpaper {
                 *pixel = blend(*pixel, *bg, u32::from(*a));
             }
         }
+        // The alpha at chroma resolution (the mean of each 2×2), once for U and V.
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let mut chroma_alpha = Vec::with_capacity(cw * ch);
+        for cy in 0..ch {
+            let (top, bottom) = (2 * cy, (2 * cy + 1).min(h - 1));
+            let (top, bottom) = (
+                &alpha[top * w..(top + 1) * w],
+                &alpha[bottom * w..(bottom + 1) * w],
+            );
+            chroma_alpha.extend((0..cw).map(|cx| {
+                let (x, x1) = (2 * cx, (2 * cx + 1).min(w - 1));
+                ((u32::from(top[x])
+                    + u32::from(top[x1])
+                    + u32::from(bottom[x])
+                    + u32::from(bottom[x1]))
+                    / 4) as u8
+            }));
+        }
         for plane in 1..3 {
-            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
             let (fs, bs) = (frame.planes[plane].stride, background.planes[plane].stride);
             for cy in 0..ch {
-                for cx in 0..cw {
-                    let (x, y) = ((2 * cx).min(w - 1), (2 * cy).min(h - 1));
-                    let (x1, y1) = ((x + 1).min(w - 1), (y + 1).min(h - 1));
-                    let a = (u32::from(alpha[y * w + x])
-                        + u32::from(alpha[y * w + x1])
-                        + u32::from(alpha[y1 * w + x])
-                        + u32::from(alpha[y1 * w + x1]))
-                        / 4;
-                    let at = cy * fs + cx;
-                    frame.planes[plane].data[at] = blend(
-                        frame.planes[plane].data[at],
-                        background.planes[plane].data[cy * bs + cx],
-                        a,
-                    );
+                let row = &mut frame.planes[plane].data[cy * fs..cy * fs + cw];
+                let under = &background.planes[plane].data[cy * bs..cy * bs + cw];
+                let alphas = &chroma_alpha[cy * cw..(cy + 1) * cw];
+                for ((pixel, bg), a) in row.iter_mut().zip(under).zip(alphas) {
+                    *pixel = blend(*pixel, *bg, u32::from(*a));
                 }
             }
         }
