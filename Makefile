@@ -22,3 +22,4 @@ test: setup
 	cargo fmt --all -- --check
 	cargo clippy --locked --workspace --all-targets -- -D warnings
 	cargo test --locked --workspace
+	cd ui && npm test --silent

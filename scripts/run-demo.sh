@@ -5,7 +5,7 @@
 # terminal attached, keeps the server and the site up until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --locked --quiet -p nexmile-server -p nexmile-partner-demo -p nexmile-client
+cargo build --locked --quiet -p nexmile-server -p nexmile-partner-demo -p nexmile-client -p nexmile
 BIN="${CARGO_TARGET_DIR:-target}/debug"
 mkdir -p var
 rm -rf var/profiles
@@ -60,7 +60,32 @@ for r in json.load(sys.stdin)[-12:]:
     print("%s %-4s %-14s%s signature=%s -> %s" % (r["at"], r["method"], r["path"], kind, r["signature"], r["replyStatus"]))'
 echo "--- the server's outbox (通話終了 is retried until delivered) ---"
 curl -fsS -H 'Authorization: Bearer demo-admin-token' 'http://127.0.0.1:7443/admin/outbox?limit=3'; echo
-if [ -t 0 ]; then
-  echo "Server and partner demo keep running; Ctrl-C to stop."
+
+# The desktop app, as hanako: in its own window when this machine has a
+# display, otherwise under Xvfb with screenshots of what it shows.
+APP_ENV=(NEXMILE_SERVER=http://127.0.0.1:7443 NEXMILE_PROFILES=var/app-profiles WEBKIT_DISABLE_DMABUF_RENDERER=1)
+rm -rf var/app-profiles
+ACTIVATE="nexmile://activateExUser/?site=newsite1&user=hanako&pass=hanako-pw"
+TEST_LINK="nexmile://videoSetting/?site=newsite1&download=0"
+if [ -n "${DISPLAY:-}" ] && [ -t 0 ]; then
+  echo "--- the desktop app opens as hanako (its log: $LOGS/app.log) ---"
+  env "${APP_ENV[@]}" "$BIN/nexmile" "$ACTIVATE" 2>"$LOGS/app.log" &
+  echo "Server, partner demo and app keep running; Ctrl-C to stop."
   wait $SERVER
+else
+  SCREENS=var/screens; mkdir -p "$SCREENS"
+  echo "--- no display: the desktop app under Xvfb; screenshots in $SCREENS/ ---"
+  xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- bash -c '
+    env "$@" "'"$BIN"'/nexmile" "'"$ACTIVATE"'" 2>"'"$LOGS"'/app.log" &
+    APP=$!
+    sleep 8; import -window root "'"$SCREENS"'/app-home.png"
+    env "$@" "'"$BIN"'/nexmile" "'"$TEST_LINK"'" 2>/dev/null
+    sleep 8; import -window root "'"$SCREENS"'/app-video-test.png"
+    kill $APP' _ "${APP_ENV[@]}"
+  grep -v '"quality"' "$LOGS/app.log" | grep '^{' || true
+  ls "$SCREENS"
+  if [ -t 0 ]; then
+    echo "Server and partner demo keep running; Ctrl-C to stop."
+    wait $SERVER
+  fi
 fi

@@ -16,14 +16,21 @@ set -euo pipefail
 #   libyuv-dev             the reference the media benchmarks compare against
 #   apngdis                an independent APNG decoder the gift decoder is checked against
 #   xvfb xauth imagemagick desktop tests: a real window under Xvfb and its screenshot
+#   fonts-noto-cjk         Japanese text in the window (a bare Debian has no CJK font)
 #   curl                   `make run` waits for the servers and prints their logs
+#   webkit2gtk-driver dbus-daemon  the desktop app's end-to-end tests: WebKitWebDriver drives its
+#                          window; a session bus carries the single-instance hand-over
 PACKAGES=(
-  build-essential pkg-config
+  build-essential pkg-config webkit2gtk-driver dbus-daemon
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev
   libasound2-dev libv4l-dev libclang-dev cmake nasm libvpx-dev
   libyuv-dev libwebrtc-audio-processing-dev apngdis
-  xvfb xauth imagemagick curl
+  xvfb xauth imagemagick curl fonts-noto-cjk
 )
+
+# The window's screens (ui/) are built with Vite and tested with Vitest:
+# Node.js and npm, from Debian where the machine has none of its own.
+if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -106,4 +113,25 @@ if ! "$PYREF/bin/python" -c "import onnxruntime, numpy, cv2" >/dev/null 2>&1; th
   rm -rf "$PYREF"
   python3 -m venv "$PYREF"
   "$PYREF/bin/pip" install --quiet "onnxruntime==$ORT_VERSION" "numpy==2.2.6" "opencv-python-headless==4.12.0.88"
+fi
+
+# The window's screens: the desktop app embeds ui/dist when it is compiled,
+# so they are built before any cargo command. npm ci installs exactly the
+# lockfile; both steps are skipped when nothing changed.
+UI=ui
+if [ ! -d "$UI/node_modules" ] || [ "$UI/package-lock.json" -nt "$UI/node_modules/.package-lock.json" ]; then
+  echo "setup: installing the UI's packages"
+  (cd "$UI" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -f "$UI/dist/index.html" ] || [ -n "$(find "$UI/src" "$UI/index.html" -newer "$UI/dist/index.html" -print -quit)" ]; then
+  echo "setup: building the UI"
+  (cd "$UI" && npm run --silent build >/dev/null)
+fi
+
+# tauri-driver: the WebDriver server through which the desktop app's
+# end-to-end tests drive its window (it starts WebKitWebDriver).
+TAURI_DRIVER="$CACHE/tools/bin/tauri-driver"
+if [ ! -x "$TAURI_DRIVER" ]; then
+  echo "setup: installing tauri-driver"
+  cargo install --quiet --locked tauri-driver --version 2.1.0 --root "$CACHE/tools"
 fi

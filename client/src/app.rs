@@ -2,6 +2,7 @@
 //! server, each step printed as one JSON object per line.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use nexmile_core::applink::{AppLink, AppLinkAction, SiteCode, VideoSettingMode};
@@ -11,15 +12,15 @@ use nexmile_core::signal::{
 use nexmile_core::wire::codes::{OsType, TerminateReason};
 use nexmile_media::transport::{Peer, PeerConfig};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc, watch};
 
 use nexmile_core::wire::codes::CallOption;
 use nexmile_effects::chain::{EffectChain, EffectSettings, Refusal, WallpaperSetting};
 use nexmile_effects::mosaic::{MosaicArea, MosaicSettings};
 
 use crate::effects_sync::EffectSync;
-use crate::media_session::MediaSession;
-use crate::profiles::{Profile, Profiles};
+use crate::media_session::{Display, MediaSession, MediaSwitches, SessionIo};
+use crate::profiles::{CallRecord, Profile, Profiles};
 use crate::signalling::{Signalling, activate};
 
 /// Exit statuses of `open` and `listen`.
@@ -33,6 +34,47 @@ pub struct Client {
     /// Addresses for media (ICE host candidates); empty = every interface.
     pub media_bind: Vec<IpAddr>,
     pub video_size: (u32, u32),
+    /// Where each step is told: printed lines (cli) or the window's events.
+    pub events: Arc<dyn EventSink>,
+    /// What the user does while a call or test runs (a window's buttons).
+    pub actions: broadcast::Sender<UserAction>,
+    /// Where a window shows the pictures; `None` headless.
+    pub display: Option<Arc<Display>>,
+    /// Microphone and camera on or off, read by every media session.
+    pub switches: watch::Sender<MediaSwitches>,
+    /// What the device calls itself to the server.
+    pub device_name: String,
+}
+
+impl Client {
+    /// A client with no window: events printed, no user actions.
+    pub fn headless(server: String, profiles: Profiles, media_bind: Vec<IpAddr>) -> Self {
+        Self {
+            server,
+            profiles,
+            media_bind,
+            video_size: (640, 360),
+            events: Arc::new(PrintedEvents),
+            actions: broadcast::channel(16).0,
+            display: None,
+            switches: watch::channel(MediaSwitches::default()).0,
+            device_name: "nexmile-cli".into(),
+        }
+    }
+}
+
+/// Receives each step of what the client does, as an event name and fields.
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: &str, fields: Value);
+}
+
+/// The headless client's events: one JSON object per line on stdout.
+pub struct PrintedEvents;
+
+impl EventSink for PrintedEvents {
+    fn emit(&self, event: &str, fields: Value) {
+        emit(event, fields);
+    }
 }
 
 /// Prints one event line.
@@ -44,23 +86,31 @@ pub fn emit(event: &str, fields: Value) {
     println!("{line}");
 }
 
-fn refused(message: &str) -> u8 {
-    emit("refused", json!({ "message": message }));
-    EXIT_REFUSED
+/// A user's action on the running call or video test.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserAction {
+    Answer,
+    Decline,
+    /// Hang up a call, give up a ringing one, or end the video test.
+    Hangup,
+    /// New effect choices: saved in the profile and applied from the next picture.
+    Effects(EffectSettings),
 }
 
 /// How one call on this device should go.
 #[derive(Debug, Clone, Default)]
 pub struct CallPlan {
-    pub answer_after: Duration,
+    /// An incoming call is answered this long after it rings; `None`: when
+    /// the user answers ([`UserAction::Answer`]).
+    pub answer_after: Option<Duration>,
     pub decline: bool,
     pub hangup_after: Option<Duration>,
     /// The caller gives up this long after the ringing started (before an answer).
     pub cancel_after: Option<Duration>,
     /// videoSetting: new effect choices to save in the profile (`None`: keep).
     pub effects: Option<EffectSettings>,
-    /// videoSetting: how long the loopback test runs.
-    pub test_duration: Duration,
+    /// videoSetting: how long the loopback test runs; `None`: until the user ends it.
+    pub test_duration: Option<Duration>,
 }
 
 /// The effects a user chooses, as the command line says them.
@@ -83,13 +133,22 @@ const PREVIEW_OPTIONS: CallOption = CallOption::FACE_FILTER
     .union(CallOption::WALLPAPER);
 
 impl Client {
+    fn emit(&self, event: &str, fields: Value) {
+        self.events.emit(event, fields);
+    }
+
+    fn refused(&self, message: &str) -> u8 {
+        self.emit("refused", json!({ "message": message }));
+        EXIT_REFUSED
+    }
+
     fn device(&self) -> Result<DeviceInfo, String> {
         Ok(DeviceInfo {
             device_token: self.profiles.device_token().map_err(|e| e.to_string())?,
             app_version: "01.00.00".into(),
             // The spec knows Android, iOS and the browser; a headless client is the browser's kin.
             os_type: OsType::Browser,
-            device_name: "nexmile-cli".into(),
+            device_name: self.device_name.clone(),
             os_version: std::env::consts::OS.into(),
         })
     }
@@ -127,7 +186,7 @@ impl Client {
             AppLinkAction::VideoSetting {
                 mode: VideoSettingMode::LoopbackTest,
             } => self.video_test(&link.site, plan).await,
-            other => refused(&format!(
+            other => self.refused(&format!(
                 "{} はこのバージョンの nexmile-cli ではまだ使えません。",
                 other.function()
             )),
@@ -142,7 +201,7 @@ impl Client {
     ) -> u8 {
         let device = match self.device() {
             Ok(device) => device,
-            Err(e) => return refused(&e),
+            Err(e) => return self.refused(&e),
         };
         let request = ActivateRequest {
             site: site.as_str().to_owned(),
@@ -170,9 +229,9 @@ impl Client {
                 };
                 let code = SiteCode::new(&site).unwrap_or_else(|_| SiteCode::nexmile());
                 if let Err(e) = self.profiles.save(&code, &profile) {
-                    return refused(&e.to_string());
+                    return self.refused(&e.to_string());
                 }
-                emit(
+                self.emit(
                     "activated",
                     json!({"site": profile.site, "userId": profile.user_id, "name": profile.name,
                            "enableDownloadEffect": profile.enable_download_effect,
@@ -180,9 +239,9 @@ impl Client {
                 );
                 EXIT_OK
             }
-            Ok(ActivateReply::Refused { message }) => refused(&message),
+            Ok(ActivateReply::Refused { message }) => self.refused(&message),
             Err(e) => {
-                emit("error", json!({ "message": e.to_string() }));
+                self.emit("error", json!({ "message": e.to_string() }));
                 EXIT_FAILED
             }
         }
@@ -217,7 +276,7 @@ impl Client {
             ..
         } = welcome
         {
-            emit(
+            self.emit(
                 "online",
                 json!({"site": site.as_str(), "userId": user_id, "name": name, "phoneNumber": phone_number}),
             );
@@ -297,13 +356,24 @@ impl Client {
         }))
     }
 
+    fn session_io(
+        &self,
+        reports: mpsc::UnboundedSender<nexmile_media::quality::QualityReport>,
+    ) -> SessionIo {
+        SessionIo {
+            reports,
+            display: self.display.clone(),
+            switches: self.switches.subscribe(),
+        }
+    }
+
     /// The chain of the profile's saved effects under `allowed`, said as an
     /// `effects` event (with what is off and why); `None` when no effect is chosen.
     async fn chain_for(&self, site: &SiteCode, allowed: CallOption) -> Option<EffectChain> {
         let settings = match self.profiles.effect_settings(site) {
             Ok(settings) => settings,
             Err(e) => {
-                emit("effects", json!({ "error": e.to_string() }));
+                self.emit("effects", json!({ "error": e.to_string() }));
                 return None;
             }
         };
@@ -317,7 +387,7 @@ impl Client {
                 .await
                 .ok()?;
         let refused: Vec<String> = refusals.iter().map(Refusal::message_ja).collect();
-        emit(
+        self.emit(
             "effects",
             json!({ "settings": settings, "refused": refused }),
         );
@@ -329,50 +399,65 @@ impl Client {
     async fn video_test(&self, site: &SiteCode, plan: CallPlan) -> u8 {
         let mut signalling = match self.connect(site).await {
             Ok(s) => s,
-            Err(message) => return refused(&message),
+            Err(message) => return self.refused(&message),
         };
         if let Some(settings) = &plan.effects
             && let Err(e) = self.profiles.save_effect_settings(site, settings)
         {
-            return refused(&e.to_string());
+            return self.refused(&e.to_string());
         }
         let chain = self.chain_for(site, PREVIEW_OPTIONS).await;
         let (peer, offer) = match self.new_peer().await {
             Ok(pair) => pair,
-            Err(e) => return refused(&e),
+            Err(e) => return self.refused(&e),
         };
         if let Err(e) = signalling
             .send(&ClientMessage::StartVideoTest { offer })
             .await
         {
-            return refused(&e.to_string());
+            return self.refused(&e.to_string());
         }
         let answer = loop {
             match signalling.recv().await {
                 Ok(Some(ServerMessage::MediaAnswer { answer, .. })) => break answer,
-                Ok(Some(ServerMessage::Error { message })) => return refused(&message),
+                Ok(Some(ServerMessage::Error { message })) => return self.refused(&message),
                 Ok(Some(_)) => {}
-                Ok(None) | Err(_) => return refused("サーバとの接続が切れました。"),
+                Ok(None) | Err(_) => return self.refused("サーバとの接続が切れました。"),
             }
         };
         if let Err(e) = peer.accept_answer(&answer).await {
-            return refused(&e.to_string());
+            return self.refused(&e.to_string());
         }
         let (reports_tx, mut reports) = mpsc::unbounded_channel();
-        let media = MediaSession::start(peer, self.video_size, chain, reports_tx);
-        let until = tokio::time::Instant::now() + plan.test_duration;
+        let mut actions = self.actions.subscribe();
+        let media = MediaSession::start(peer, self.video_size, chain, self.session_io(reports_tx));
+        let until = plan.test_duration.map(|d| tokio::time::Instant::now() + d);
         loop {
             tokio::select! {
-                () = tokio::time::sleep_until(until) => break,
+                () = sleep_until(until) => break,
                 Some(report) = reports.recv() => {
-                    emit("quality", serde_json::to_value(report).unwrap_or_default());
+                    self.emit("quality", serde_json::to_value(report).unwrap_or_default());
                 }
+                action = actions.recv() => match action {
+                    Ok(UserAction::Hangup) | Err(broadcast::error::RecvError::Closed) => break,
+                    Ok(UserAction::Effects(settings)) => {
+                        if let Err(e) = self.profiles.save_effect_settings(site, &settings) {
+                            self.emit("effects", json!({ "error": e.to_string() }));
+                        }
+                        if let Some(chain) = self.chain_for(site, PREVIEW_OPTIONS).await {
+                            media.switch_effects(chain);
+                        } else {
+                            media.switch_effects(EffectChain::default());
+                        }
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                },
             }
         }
         let summary = media.finish().await;
         let _ = signalling.send(&ClientMessage::EndVideoTest).await;
         let returned = summary.frames_decoded > 0;
-        emit("video_test.result", json!({ "media": summary }));
+        self.emit("video_test.result", json!({ "media": summary }));
         if returned { EXIT_OK } else { EXIT_FAILED }
     }
 
@@ -380,7 +465,7 @@ impl Client {
     async fn sync_effects(&self, site: &SiteCode) -> u8 {
         let profile = match self.profile(site).await {
             Ok(profile) => profile,
-            Err(message) => return refused(&message),
+            Err(message) => return self.refused(&message),
         };
         let dir = self.profiles.effects_dir(site);
         let sync = EffectSync::new(&self.server, &profile.session_token, &dir);
@@ -391,7 +476,7 @@ impl Client {
                 let tenth = (p.received * 10).checked_div(p.total).unwrap_or(10);
                 if tenth > shown || p.received == p.total {
                     shown = tenth;
-                    emit(
+                    self.emit(
                         "effects.progress",
                         serde_json::to_value(&p).unwrap_or_default(),
                     );
@@ -401,13 +486,13 @@ impl Client {
         match report {
             Ok(report) => {
                 let ok = report.failed.is_empty();
-                emit(
+                self.emit(
                     "effects.synced",
                     serde_json::to_value(&report).unwrap_or_default(),
                 );
                 if ok { EXIT_OK } else { EXIT_FAILED }
             }
-            Err(e) => refused(&e.to_string()),
+            Err(e) => self.refused(&e.to_string()),
         }
     }
 
@@ -421,15 +506,15 @@ impl Client {
     ) -> u8 {
         let mut signalling = match self.connect(site).await {
             Ok(s) => s,
-            Err(message) => return refused(&message),
+            Err(message) => return self.refused(&message),
         };
         if let Err(e) = signalling.send(&request).await {
-            return refused(&e.to_string());
+            return self.refused(&e.to_string());
         }
-        let mut call = CallRun::new(self, site, plan);
-        let status = call.drive(&mut signalling, Role::Caller).await;
+        let mut call = CallRun::new(self, site, plan, Role::Caller);
+        let status = call.drive(&mut signalling).await;
         if let Some(url) = return_url {
-            emit("return_url", json!({ "url": url }));
+            self.emit("return_url", json!({ "url": url }));
         }
         status
     }
@@ -440,18 +525,26 @@ impl Client {
     pub async fn listen(&self, site: &SiteCode, plan: CallPlan, calls: Option<u32>) -> u8 {
         let mut signalling = match self.connect(site).await {
             Ok(s) => s,
-            Err(message) => return refused(&message),
+            Err(message) => return self.refused(&message),
         };
         let mut done = 0;
         while calls.is_none_or(|limit| done < limit) {
-            let mut call = CallRun::new(self, site, plan.clone());
-            let status = call.drive(&mut signalling, Role::Callee).await;
+            let mut call = CallRun::new(self, site, plan.clone(), Role::Callee);
+            let status = call.drive(&mut signalling).await;
             if status == EXIT_FAILED {
                 return status;
             }
             done += 1;
         }
         EXIT_OK
+    }
+}
+
+/// Sleeps until `at`, or forever when there is no `at`.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -466,8 +559,13 @@ struct CallRun<'a> {
     client: &'a Client,
     site: &'a SiteCode,
     plan: CallPlan,
+    role: Role,
     /// The profile's effects under this call's options, built when it is offered.
     chain: Option<EffectChain>,
+    /// This call's option mask, for effects chosen while it runs.
+    options: CallOption,
+    /// Who the call is with, for the history.
+    peer: Option<(String, bool)>,
     token: Option<String>,
     pending_peer: Option<Peer>,
     media: Option<MediaSession>,
@@ -476,13 +574,16 @@ struct CallRun<'a> {
 }
 
 impl<'a> CallRun<'a> {
-    fn new(client: &'a Client, site: &'a SiteCode, plan: CallPlan) -> Self {
+    fn new(client: &'a Client, site: &'a SiteCode, plan: CallPlan, role: Role) -> Self {
         let (reports_tx, reports) = mpsc::unbounded_channel();
         Self {
             client,
             site,
             plan,
+            role,
             chain: None,
+            options: CallOption::empty(),
+            peer: None,
             token: None,
             pending_peer: None,
             media: None,
@@ -509,47 +610,93 @@ impl<'a> CallRun<'a> {
                 signalling.send(&message).await.is_ok()
             }
             Err(e) => {
-                emit("error", json!({ "message": e }));
+                self.client.emit("error", json!({ "message": e }));
                 false
             }
         }
     }
 
-    async fn drive(&mut self, signalling: &mut Signalling, role: Role) -> u8 {
+    async fn hang_up(&self, signalling: &mut Signalling) {
+        if let Some(token) = self.token.clone() {
+            let _ = signalling
+                .send(&ClientMessage::Hangup { call_token: token })
+                .await;
+        }
+    }
+
+    /// What the user did: `Some(status)` when it ends this call's run.
+    async fn on_action(&mut self, signalling: &mut Signalling, action: UserAction) -> Option<u8> {
+        match action {
+            UserAction::Answer if self.ringing_here() => {
+                let token = self.token.clone()?;
+                if !self.offer(signalling, token, true).await {
+                    return Some(EXIT_FAILED);
+                }
+            }
+            UserAction::Decline if self.ringing_here() => {
+                let token = self.token.clone()?;
+                let _ = signalling
+                    .send(&ClientMessage::Decline { call_token: token })
+                    .await;
+            }
+            UserAction::Hangup => self.hang_up(signalling).await,
+            UserAction::Effects(settings) if self.token.is_some() => {
+                if let Err(e) = self
+                    .client
+                    .profiles
+                    .save_effect_settings(self.site, &settings)
+                {
+                    self.client
+                        .emit("effects", json!({ "error": e.to_string() }));
+                }
+                let chain = self.client.chain_for(self.site, self.options).await;
+                match &self.media {
+                    Some(media) => media.switch_effects(chain.unwrap_or_default()),
+                    None => self.chain = chain,
+                }
+            }
+            UserAction::Answer | UserAction::Decline | UserAction::Effects(_) => {}
+        }
+        None
+    }
+
+    /// An incoming call rings on this device and has not been answered.
+    fn ringing_here(&self) -> bool {
+        self.role == Role::Callee
+            && self.token.is_some()
+            && self.pending_peer.is_none()
+            && self.media.is_none()
+    }
+
+    async fn drive(&mut self, signalling: &mut Signalling) -> u8 {
+        let role = self.role;
         let mut hangup_at: Option<tokio::time::Instant> = None;
         let mut answer_at: Option<tokio::time::Instant> = None;
+        let mut actions = self.client.actions.subscribe();
         loop {
-            let hangup_due = async {
-                match hangup_at {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let answer_due = async {
-                match answer_at {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
             let message = tokio::select! {
                 message = signalling.recv() => message,
-                Some(report) = self.reports.recv() => {
-                    emit("quality", serde_json::to_value(report).unwrap_or_default());
-                    continue;
-                }
-                () = hangup_due => {
-                    hangup_at = None;
-                    if let Some(token) = self.token.clone() {
-                        let _ = signalling.send(&ClientMessage::Hangup { call_token: token }).await;
+                action = actions.recv() => {
+                    if let Ok(action) = action
+                        && let Some(status) = self.on_action(signalling, action).await
+                    {
+                        return status;
                     }
                     continue;
                 }
-                () = answer_due => {
+                Some(report) = self.reports.recv() => {
+                    self.client.emit("quality", serde_json::to_value(report).unwrap_or_default());
+                    continue;
+                }
+                () = sleep_until(hangup_at) => {
+                    hangup_at = None;
+                    self.hang_up(signalling).await;
+                    continue;
+                }
+                () = sleep_until(answer_at) => {
                     answer_at = None;
-                    if let Some(token) = self.token.clone()
-                        && !self.offer(signalling, token, true).await
-                    {
-                        return EXIT_FAILED;
+                    if let Some(status) = self.on_action(signalling, UserAction::Answer).await {
+                        return status;
                     }
                     continue;
                 }
@@ -557,21 +704,24 @@ impl<'a> CallRun<'a> {
             let message = match message {
                 Ok(Some(message)) => message,
                 Ok(None) => {
-                    emit("error", json!({"message": "サーバとの接続が切れました。"}));
+                    self.client
+                        .emit("error", json!({"message": "サーバとの接続が切れました。"}));
                     return EXIT_FAILED;
                 }
                 Err(e) => {
-                    emit("error", json!({"message": e.to_string()}));
+                    self.client.emit("error", json!({"message": e.to_string()}));
                     return EXIT_FAILED;
                 }
             };
             match message {
                 ServerMessage::CallPrepared(details) if role == Role::Caller => {
-                    emit(
+                    self.client.emit(
                         "call.prepared",
                         serde_json::to_value(&details).unwrap_or_default(),
                     );
                     self.token = Some(details.call_token.clone());
+                    self.options = details.options;
+                    self.peer = Some((details.peer_name.clone(), details.video));
                     self.chain = self.client.chain_for(self.site, details.options).await;
                     if !self.offer(signalling, details.call_token, false).await {
                         return EXIT_FAILED;
@@ -580,50 +730,51 @@ impl<'a> CallRun<'a> {
                 ServerMessage::Incoming(details)
                     if role == Role::Callee && self.token.is_none() =>
                 {
-                    emit(
+                    self.client.emit(
                         "call.incoming",
                         serde_json::to_value(&details).unwrap_or_default(),
                     );
                     self.token = Some(details.call_token.clone());
+                    self.options = details.options;
+                    self.peer = Some((details.peer_name.clone(), details.video));
                     self.chain = self.client.chain_for(self.site, details.options).await;
                     if self.plan.decline {
-                        let _ = signalling
-                            .send(&ClientMessage::Decline {
-                                call_token: details.call_token,
-                            })
-                            .await;
+                        self.on_action(signalling, UserAction::Decline).await;
                     } else {
-                        answer_at = Some(tokio::time::Instant::now() + self.plan.answer_after);
+                        answer_at = self
+                            .plan
+                            .answer_after
+                            .map(|after| tokio::time::Instant::now() + after);
                     }
                 }
                 ServerMessage::IncomingCancelled { call_token }
                     if self.token.as_deref() == Some(&call_token) =>
                 {
-                    emit("call.cancelled", json!({ "callToken": call_token }));
+                    self.client.emit("call.cancelled", json!({ "callToken": call_token }));
                     return EXIT_OK;
                 }
                 ServerMessage::MediaAnswer { answer, .. } => {
                     if let Some(peer) = self.pending_peer.take() {
                         if let Err(e) = peer.accept_answer(&answer).await {
-                            emit("error", json!({ "message": e.to_string() }));
+                            self.client.emit("error", json!({ "message": e.to_string() }));
                             return EXIT_FAILED;
                         }
                         self.media = Some(MediaSession::start(
                             peer,
                             self.client.video_size,
                             self.chain.take(),
-                            self.reports_tx.clone(),
+                            self.client.session_io(self.reports_tx.clone()),
                         ));
                     }
                 }
                 ServerMessage::Ringing { call_token } => {
-                    emit("call.ringing", json!({ "callToken": call_token }));
+                    self.client.emit("call.ringing", json!({ "callToken": call_token }));
                     if let Some(after) = self.plan.cancel_after {
                         hangup_at = Some(tokio::time::Instant::now() + after);
                     }
                 }
                 ServerMessage::Connected { call_token } => {
-                    emit("call.connected", json!({ "callToken": call_token }));
+                    self.client.emit("call.connected", json!({ "callToken": call_token }));
                     hangup_at = self
                         .plan
                         .hangup_after
@@ -634,7 +785,7 @@ impl<'a> CallRun<'a> {
                     time_left_sec,
                     used_points,
                     ..
-                } => emit(
+                } => self.client.emit(
                     "billing",
                     json!({"payer": payer, "timeLeftSec": time_left_sec, "usedPoints": used_points}),
                 ),
@@ -643,7 +794,7 @@ impl<'a> CallRun<'a> {
                     body,
                     image_url,
                     click_action,
-                } => emit(
+                } => self.client.emit(
                     "push",
                     json!({"title": title, "body": body, "imageUrl": image_url, "clickAction": click_action}),
                 ),
@@ -666,9 +817,24 @@ impl<'a> CallRun<'a> {
                         && message.is_some()
                         && reason != TerminateReason::CallerHungUp
                     {
-                        return refused(message.as_deref().unwrap_or_default());
+                        return self.client.refused(message.as_deref().unwrap_or_default());
                     }
-                    emit(
+                    if let Some((peer_name, video)) = self.peer.take() {
+                        let record = CallRecord {
+                            ended_at: std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0, |d| d.as_secs()),
+                            outgoing: self.role == Role::Caller,
+                            peer_name,
+                            video,
+                            talk_sec: overview.as_ref().map_or(0, |o| o.talking_sec),
+                            reason: i32::from(reason as i8),
+                        };
+                        if let Err(e) = self.client.profiles.record_call(self.site, &record) {
+                            self.client.emit("error", json!({ "message": e.to_string() }));
+                        }
+                    }
+                    self.client.emit(
                         "call.ended",
                         json!({"callToken": call_token, "reason": reason, "message": message,
                                "overview": overview, "media": media}),
@@ -677,9 +843,9 @@ impl<'a> CallRun<'a> {
                 }
                 ServerMessage::Error { message } => {
                     if role == Role::Caller {
-                        return refused(&message);
+                        return self.client.refused(&message);
                     }
-                    emit("error", json!({ "message": message }));
+                    self.client.emit("error", json!({ "message": message }));
                 }
                 _ => {}
             }

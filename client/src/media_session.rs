@@ -3,19 +3,20 @@
 //! pictures and sound received, decoded and measured, a quality report
 //! every second. The desktop app swaps in real capture and effects.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use nexmile_effects::chain::EffectChain;
+use nexmile_effects::chain::{ChainSender, ChainSlot, EffectChain};
 use nexmile_media::codec::{H264Encoder, OpusDecoder, OpusEncoder};
 use nexmile_media::convert::Scaler;
-use nexmile_media::frame::MediaTime;
+use nexmile_media::frame::{MediaTime, VideoFrame};
 use nexmile_media::quality::{QualityReport, StatsSnapshot};
 use nexmile_media::receiver::{Received, VideoReceiver};
 use nexmile_media::source::pattern::{TestPattern, read_stamp};
 use nexmile_media::source::tone::{ToneShape, ToneSource};
 use nexmile_media::transport::{MediaKind, Peer, PeerEvent};
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// What a call's media did, reported at its end.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -33,24 +34,75 @@ pub struct MediaSummary {
     pub effect_errors: u64,
 }
 
+/// The newest picture of a stream, for a window to show; `None` when the
+/// stream stopped. A watch keeps only the newest: a slow display skips
+/// pictures instead of queueing them.
+pub type Picture = Option<Arc<VideoFrame>>;
+
+/// Where a windowed app sees the pictures: its own after effects, and the
+/// other side's (or, in the video test, its own returned by the server).
+#[derive(Debug)]
+pub struct Display {
+    pub local: watch::Sender<Picture>,
+    pub remote: watch::Sender<Picture>,
+}
+
+impl Default for Display {
+    fn default() -> Self {
+        Self {
+            local: watch::channel(None).0,
+            remote: watch::channel(None).0,
+        }
+    }
+}
+
+/// The user's switches for the outgoing media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaSwitches {
+    pub microphone: bool,
+    pub camera: bool,
+}
+
+impl Default for MediaSwitches {
+    fn default() -> Self {
+        Self {
+            microphone: true,
+            camera: true,
+        }
+    }
+}
+
 pub struct MediaSession {
     stop: oneshot::Sender<()>,
     done: tokio::task::JoinHandle<MediaSummary>,
+    chain: ChainSender,
+}
+
+/// What a session reads besides its peer.
+pub struct SessionIo {
+    pub reports: mpsc::UnboundedSender<QualityReport>,
+    pub display: Option<Arc<Display>>,
+    pub switches: watch::Receiver<MediaSwitches>,
 }
 
 impl MediaSession {
-    /// Starts sending and receiving on a connected-or-connecting peer.
     /// Starts sending (through `chain`, if any) and receiving on a
     /// connected-or-connecting peer.
     pub fn start(
         peer: Peer,
         (width, height): (u32, u32),
         chain: Option<EffectChain>,
-        reports: mpsc::UnboundedSender<QualityReport>,
+        io: SessionIo,
     ) -> Self {
         let (stop, stopped) = oneshot::channel();
-        let done = tokio::spawn(run(peer, width, height, chain, reports, stopped));
-        Self { stop, done }
+        let (slot, chain) = ChainSlot::new(chain.unwrap_or_default());
+        let done = tokio::spawn(run(peer, width, height, slot, io, stopped));
+        Self { stop, done, chain }
+    }
+
+    /// Replaces the effects from the next picture on, without a gap.
+    pub fn switch_effects(&self, chain: EffectChain) {
+        let _ = self.chain.send(chain);
     }
 
     pub async fn finish(self) -> MediaSummary {
@@ -67,10 +119,15 @@ async fn run(
     mut peer: Peer,
     width: u32,
     height: u32,
-    mut chain: Option<EffectChain>,
-    reports: mpsc::UnboundedSender<QualityReport>,
+    mut chain: ChainSlot,
+    io: SessionIo,
     mut stopped: oneshot::Receiver<()>,
 ) -> MediaSummary {
+    let SessionIo {
+        reports,
+        display,
+        switches,
+    } = io;
     let Ok(pattern) = TestPattern::new(width, height) else {
         return MediaSummary::default();
     };
@@ -104,26 +161,42 @@ async fn run(
             _ = &mut stopped => break,
             _ = video_tick.tick(), if connected => {
                 let now_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(0);
-                let captured = pattern.render(sequence, MediaTime::now());
-                sequence += 1;
-                let Ok(mut picture) = scaler.scale(&captured, width, height) else {
-                    continue;
-                };
-                // Between capture and encoder: the user's effects.
-                if let Some(chain) = &mut chain {
+                let picture = if switches.borrow().camera {
+                    let captured = pattern.render(sequence, MediaTime::now());
+                    let Ok(mut picture) = scaler.scale(&captured, width, height) else {
+                        continue;
+                    };
+                    // Between capture and encoder: the user's effects.
                     let began = std::time::Instant::now();
-                    summary.effect_errors += chain.process(&mut picture, MediaTime::now()).len() as u64;
-                    effect_times.push(began.elapsed().as_secs_f64() * 1000.0);
-                }
+                    let errors = chain.process(&mut picture, MediaTime::now()).len();
+                    if !chain.is_empty() {
+                        summary.effect_errors += errors as u64;
+                        effect_times.push(began.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    picture
+                } else {
+                    // Camera off: black pictures keep the stream (and its
+                    // statistics) alive; the other side sees the camera is off.
+                    VideoFrame::black_i420(width, height, MediaTime::now())
+                };
+                sequence += 1;
                 if let Ok(Some(encoded)) = encoder.encode(&picture, now_us)
                     && peer.send_video(&encoded.data, frame_interval).await.is_ok()
                 {
                     summary.frames_sent += 1;
                 }
+                // After the encoder has read it, the picture moves to the window.
+                if let Some(display) = &display {
+                    display.local.send_replace(Some(Arc::new(picture)));
+                }
             }
             _ = audio_tick.tick(), if connected => {
                 let mut pcm = tone.next_frame(MediaTime::now()).samples;
                 pcm.extend(tone.next_frame(MediaTime::now()).samples);
+                if !switches.borrow().microphone {
+                    // Muted: silence, so the other side's meter drops to zero.
+                    pcm.fill(0);
+                }
                 if let Ok(packet) = opus.encode(&pcm) {
                     let _ = peer.send_audio(&packet, audio_interval).await;
                 }
@@ -167,11 +240,18 @@ async fn run(
                 delays.push(delay.as_secs_f64() * 1000.0);
             }
         }
+        if let (Some(display), Some(newest)) = (&display, received.pictures.pop()) {
+            display.remote.send_replace(Some(Arc::new(newest)));
+        }
         if received.request_keyframe {
             let _ = peer.request_keyframe().await;
         }
     }
     let _ = peer.close().await;
+    if let Some(display) = &display {
+        display.local.send_replace(None);
+        display.remote.send_replace(None);
+    }
     summary.video_packets_received = video_packets;
     delays.sort_by(f64::total_cmp);
     summary.latency_ms_median = percentile(&delays, 50);

@@ -23,6 +23,24 @@ pub struct Profile {
     pub phone_number: Option<String>,
 }
 
+/// One finished call in a profile's history (the home screen's recent calls).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallRecord {
+    /// When it ended, as Unix seconds.
+    pub ended_at: u64,
+    pub outgoing: bool,
+    pub peer_name: String,
+    pub video: bool,
+    /// Seconds connected (0: never connected).
+    pub talk_sec: u64,
+    /// The terminate reason code of §4.3.6.
+    pub reason: i32,
+}
+
+/// How many calls a profile remembers.
+const HISTORY_LIMIT: usize = 200;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     #[error("{path}: {source}")]
@@ -56,6 +74,20 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ProfileError> {
     file.write_all(bytes).map_err(io(&temporary))?;
     file.sync_all().map_err(io(&temporary))?;
     fs::rename(&temporary, path).map_err(io(path))
+}
+
+/// A JSON file of a profile: `None` when it does not exist yet.
+fn read_json<T: serde::de::DeserializeOwned>(path: PathBuf) -> Result<Option<T>, ProfileError> {
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ProfileError::Damaged {
+                path,
+                detail: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ProfileError::Io { path, source }),
+    }
 }
 
 impl Profiles {
@@ -93,15 +125,7 @@ impl Profiles {
 
     /// The effects chosen in the video test, applied to every later call (none at first).
     pub fn effect_settings(&self, site: &SiteCode) -> Result<EffectSettings, ProfileError> {
-        let path = self.dir(site).join("effect-settings.json");
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ProfileError::Damaged {
-                path,
-                detail: e.to_string(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EffectSettings::default()),
-            Err(source) => Err(ProfileError::Io { path, source }),
-        }
+        Ok(read_json(self.dir(site).join("effect-settings.json"))?.unwrap_or_default())
     }
 
     pub fn save_effect_settings(
@@ -116,19 +140,7 @@ impl Profiles {
     }
 
     pub fn load(&self, site: &SiteCode) -> Result<Option<Profile>, ProfileError> {
-        let path = self.dir(site).join("profile.json");
-        match fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|e| ProfileError::Damaged {
-                        path,
-                        detail: e.to_string(),
-                    })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(ProfileError::Io { path, source }),
-        }
+        read_json(self.dir(site).join("profile.json"))
     }
 
     pub fn save(&self, site: &SiteCode, profile: &Profile) -> Result<(), ProfileError> {
@@ -136,6 +148,45 @@ impl Profiles {
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         let json = serde_json::to_vec_pretty(profile).expect("profiles serialize");
         write_private(&dir.join("profile.json"), &json)
+    }
+
+    /// Forgets a site: its profile, settings, history and effect files.
+    pub fn remove(&self, site: &SiteCode) -> Result<(), ProfileError> {
+        let dir = self.dir(site);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(ProfileError::Io { path: dir, source }),
+        }
+    }
+
+    /// The site the app shows and listens as; the built-in site at first.
+    pub fn active(&self) -> SiteCode {
+        fs::read_to_string(self.root.join("active-site"))
+            .ok()
+            .and_then(|text| SiteCode::new(text.trim()).ok())
+            .filter(|site| self.dir(site).join("profile.json").exists())
+            .unwrap_or_else(SiteCode::nexmile)
+    }
+
+    pub fn set_active(&self, site: &SiteCode) -> Result<(), ProfileError> {
+        write_private(&self.root.join("active-site"), site.as_str().as_bytes())
+    }
+
+    /// Adds a finished call to the site's history, keeping the newest.
+    pub fn record_call(&self, site: &SiteCode, record: &CallRecord) -> Result<(), ProfileError> {
+        let mut history = self.recent_calls(site)?;
+        history.insert(0, record.clone());
+        history.truncate(HISTORY_LIMIT);
+        let dir = self.dir(site);
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let json = serde_json::to_vec_pretty(&history).expect("history serializes");
+        write_private(&dir.join("history.json"), &json)
+    }
+
+    /// The site's calls, newest first.
+    pub fn recent_calls(&self, site: &SiteCode) -> Result<Vec<CallRecord>, ProfileError> {
+        Ok(read_json(self.dir(site).join("history.json"))?.unwrap_or_default())
     }
 
     /// Every profile, by site code.
@@ -196,11 +247,37 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o077, 0, "only the owner reads the session token");
         }
+        assert_eq!(profiles.active(), SiteCode::nexmile());
+        profiles.set_active(&site).unwrap();
+        assert_eq!(profiles.active(), site);
+        let record = CallRecord {
+            ended_at: 1_700_000_000,
+            outgoing: true,
+            peer_name: "airi".into(),
+            video: true,
+            talk_sec: 20,
+            reason: 1,
+        };
+        profiles.record_call(&site, &record).unwrap();
+        assert_eq!(profiles.recent_calls(&site).unwrap(), vec![record]);
+        assert!(
+            profiles
+                .recent_calls(&SiteCode::nexmile())
+                .unwrap()
+                .is_empty()
+        );
         fs::write(dir.join("newsite1/profile.json"), "{").unwrap();
         assert!(matches!(
             profiles.load(&site),
             Err(ProfileError::Damaged { .. })
         ));
+        profiles.remove(&site).unwrap();
+        assert!(!dir.join("newsite1").exists());
+        assert_eq!(
+            profiles.active(),
+            SiteCode::nexmile(),
+            "a removed site is no longer active"
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 }

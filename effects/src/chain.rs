@@ -229,6 +229,15 @@ impl ChainSlot {
         (Self { chain, incoming }, tx)
     }
 
+    /// No effect is on: the pictures go through unchanged.
+    pub fn is_empty(&self) -> bool {
+        let chain = &self.chain;
+        chain.wallpaper.is_none()
+            && chain.face_filter.is_none()
+            && chain.mosaic.is_none()
+            && chain.gifts.is_empty()
+    }
+
     pub fn process(&mut self, frame: &mut VideoFrame, now: MediaTime) -> Vec<String> {
         if let Some(mut newest) = self.incoming.try_iter().last() {
             newest.gifts.append(&mut self.chain.gifts);

@@ -125,12 +125,7 @@ fn client(cli: &Cli) -> Result<Client, String> {
     } else {
         cli.bind.clone()
     };
-    Ok(Client {
-        server: cli.server.clone(),
-        profiles,
-        media_bind,
-        video_size: (640, 360),
-    })
+    Ok(Client::headless(cli.server.clone(), profiles, media_bind))
 }
 
 /// Builds the client from the global options and runs `session` with it to its exit status.
@@ -205,7 +200,7 @@ fn main() -> ExitCode {
                     hangup_after,
                     cancel_after: cancel_after.map(Duration::from_millis),
                     effects,
-                    test_duration,
+                    test_duration: Some(test_duration),
                     ..CallPlan::default()
                 };
                 client.open(&link, plan).await
@@ -229,7 +224,7 @@ fn main() -> ExitCode {
                 }
             };
             let plan = CallPlan {
-                answer_after: Duration::from_millis(*answer_after),
+                answer_after: Some(Duration::from_millis(*answer_after)),
                 decline: *decline,
                 hangup_after: plan.hangup_after.map(Duration::from_millis),
                 ..CallPlan::default()

@@ -1,0 +1,104 @@
+//! The partner demo and the server started inside a test's process over
+//! real HTTP on free ports, with a scratch directory for profiles and the
+//! server's database: what every end-to-end test starts from.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::PathBuf;
+
+use nexmile_partner_demo::{DemoConfig, PartnerDemo};
+use nexmile_server::RunningServer;
+use nexmile_server::config::Config;
+
+pub struct World {
+    pub demo: PartnerDemo,
+    pub server: RunningServer,
+    pub root: PathBuf,
+    pub config: String,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub async fn world(clock_rate: f64) -> World {
+    let port = free_port();
+    let demo = PartnerDemo::start(DemoConfig {
+        nexmile_url: format!("http://127.0.0.1:{port}"),
+        calling_timeout_sec: 10,
+        ..DemoConfig::in_memory()
+    })
+    .await
+    .expect("partner demo");
+    let root = std::env::temp_dir().join(format!("nexmile-e2e-{}", uuid_like()));
+    let partner = demo.url();
+    // A copy of the demo site's effect files, which a test may change.
+    let effects = root.join("site-effects");
+    copy_tree(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets/effects/newsite1"),
+        &effects,
+    );
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+public_url = "http://127.0.0.1:{port}"
+database = "sqlite://{db}"
+admin_token = "admin-secret"
+clock_rate = {clock_rate}
+[[site]]
+code = "newsite1"
+name = "デモサイト"
+api_key = "test.key"
+token = "site-token-1"
+auth_url = "{partner}/auth"
+call_service_url = "{partner}/CallService"
+live_service_url = "{partner}/liveService"
+payment_url = "{partner}/payment"
+not_installed_url = "{partner}/notInstalled"
+effects_dir = "{effects}"
+[[site]]
+code = "othersite"
+api_key = "other.key"
+token = "other-token"
+auth_url = "{partner}/auth"
+"#,
+        db = root.join("nexmile.db").display(),
+        effects = effects.display(),
+    );
+    let server = nexmile_server::start(Config::parse(&text).expect("config"))
+        .await
+        .expect("server");
+    World {
+        demo,
+        server,
+        root,
+        config: text,
+    }
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}

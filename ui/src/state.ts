@@ -1,0 +1,259 @@
+// What the window shows, as a pure function of the engine's events: every
+// screen change happens in reduce(), so it is tested without a window.
+
+export interface ProfileView {
+  site: string;
+  userId: string;
+  name: string;
+  phoneNumber?: string | null;
+  enableDownloadEffect: boolean;
+}
+
+export interface CallRecord {
+  endedAt: number;
+  outgoing: boolean;
+  peerName: string;
+  video: boolean;
+  talkSec: number;
+  reason: number;
+}
+
+export interface Overview {
+  active: string;
+  profiles: ProfileView[];
+  recentCalls: CallRecord[];
+  feed: { port: number; token: string };
+  busy: boolean;
+  online: boolean;
+}
+
+export interface Quality {
+  rttMs: number | null;
+  lossInbound: number;
+  lossOutbound: number;
+  jitterMs: number | null;
+  sendKbps: number;
+  receiveKbps: number;
+  sendFps: number;
+  receiveFps: number;
+  route: { local: string; remote: string; protocol: string; family: string } | null;
+  verdict: "good" | "fair" | "poor" | string;
+}
+
+/// The call option bit that allows recording (§4.3.1 callOption 8).
+export const RECORDING_ALLOWED = 8;
+
+export interface CallView {
+  outgoing: boolean;
+  token?: string;
+  peerName: string;
+  peerImageUrl?: string;
+  video: boolean;
+  options: number;
+  ringTimeoutSec: number;
+  /// Milliseconds (the page's clock) when ringing started / the call connected.
+  ringingSince?: number;
+  connectedAt?: number;
+  timeLeftSec?: number | null;
+  payerIsOther?: boolean;
+}
+
+export type Screen =
+  | { kind: "home"; notice?: string }
+  | { kind: "linkError"; message: string; parameter?: string | null }
+  | { kind: "working"; task: "activate" | "download" | "call"; progress?: number; result?: string }
+  | { kind: "videoTest"; refused: string[] }
+  | { kind: "outgoing"; call: CallView }
+  | { kind: "incoming"; call: CallView }
+  | { kind: "inCall"; call: CallView; refused: string[] }
+  | { kind: "ended"; reason: number; talkSec: number; peerName: string; outgoing: boolean; message?: string | null }
+  | { kind: "refused"; message: string };
+
+export interface AppState {
+  screen: Screen;
+  /// Where "サイトへ戻る" leads after the current link, if the link gave one.
+  returnUrl?: string | null;
+  online: boolean;
+  offlineRetrySec?: number;
+  quality: Quality[];
+  /// Effects that the partner does not allow in this call, said by the engine.
+  refused: string[];
+}
+
+export const initialState: AppState = {
+  screen: { kind: "home" },
+  online: false,
+  quality: [],
+  refused: [],
+};
+
+/// How many seconds of quality the plot keeps.
+export const QUALITY_WINDOW = 60;
+
+export type EngineEvent = { event: string } & Record<string, unknown>;
+
+interface CallDetails {
+  call_token: string;
+  peer_name: string;
+  peer_image_url?: string;
+  video: boolean;
+  options: number;
+  ring_timeout_sec: number;
+  return_url?: string;
+}
+
+function callView(details: CallDetails, outgoing: boolean): CallView {
+  return {
+    outgoing,
+    token: details.call_token,
+    peerName: details.peer_name,
+    peerImageUrl: details.peer_image_url,
+    video: details.video,
+    options: details.options,
+    ringTimeoutSec: details.ring_timeout_sec,
+  };
+}
+
+function currentCall(screen: Screen): CallView | undefined {
+  return screen.kind === "outgoing" || screen.kind === "incoming" || screen.kind === "inCall"
+    ? screen.call
+    : undefined;
+}
+
+/// The next state after one engine event; `now` is the page's clock in ms.
+export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
+  const screen = state.screen;
+  switch (e.event) {
+    case "online":
+      return { ...state, online: true, offlineRetrySec: undefined };
+    case "offline":
+      return { ...state, online: false, offlineRetrySec: Number(e.retryInSec ?? 0) };
+    case "link.invalid":
+      return {
+        ...state,
+        screen: { kind: "linkError", message: String(e.message ?? ""), parameter: e.parameter as string | null },
+      };
+    case "link.opened": {
+      const returnUrl = (e.returnUrl as string | null) ?? null;
+      const base = { ...state, returnUrl, quality: [], refused: [] };
+      switch (e.function) {
+        case "activateExUser":
+          return { ...base, screen: { kind: "working", task: "activate" } };
+        case "videoSetting":
+          return e.download
+            ? { ...base, screen: { kind: "working", task: "download", progress: 0 } }
+            : { ...base, screen: { kind: "videoTest", refused: [] } };
+        case "makecall":
+          return { ...base, screen: { kind: "working", task: "call" } };
+        default:
+          return base;
+      }
+    }
+    case "effects": {
+      const refused = (e.refused as string[] | undefined) ?? [];
+      if (screen.kind === "videoTest") return { ...state, refused, screen: { ...screen, refused } };
+      return { ...state, refused };
+    }
+    case "effects.progress": {
+      if (screen.kind !== "working") return state;
+      const total = Number(e.total ?? 0);
+      const progress = total > 0 ? Number(e.received ?? 0) / total : 1;
+      return { ...state, screen: { ...screen, progress } };
+    }
+    case "effects.synced": {
+      if (screen.kind !== "working") return state;
+      const failed = (e.failed as unknown[] | undefined)?.length ?? 0;
+      const fetched = (e.downloaded as unknown[] | undefined)?.length ?? 0;
+      const unchanged = Number(e.kept ?? 0);
+      return {
+        ...state,
+        screen: {
+          ...screen,
+          progress: 1,
+          result: failed > 0 ? `failed:${failed}` : `ok:${fetched + unchanged}`,
+        },
+      };
+    }
+    case "quality": {
+      const quality = [...state.quality, e as unknown as Quality].slice(-QUALITY_WINDOW);
+      return { ...state, quality };
+    }
+    case "call.prepared":
+      return { ...state, screen: { kind: "outgoing", call: callView(e as unknown as CallDetails, true) } };
+    case "call.incoming":
+      return {
+        ...state,
+        quality: [],
+        screen: { kind: "incoming", call: { ...callView(e as unknown as CallDetails, false), ringingSince: now } },
+        returnUrl: (e as unknown as CallDetails).return_url ?? state.returnUrl,
+      };
+    case "call.ringing": {
+      if (screen.kind !== "outgoing") return state;
+      return { ...state, screen: { ...screen, call: { ...screen.call, ringingSince: now } } };
+    }
+    case "call.connected": {
+      const call = currentCall(screen);
+      if (!call) return state;
+      return { ...state, screen: { kind: "inCall", call: { ...call, connectedAt: now }, refused: state.refused } };
+    }
+    case "billing": {
+      if (screen.kind !== "inCall") return state;
+      const timeLeftSec = (e.timeLeftSec as number | null | undefined) ?? null;
+      return { ...state, screen: { ...screen, call: { ...screen.call, timeLeftSec } } };
+    }
+    case "call.cancelled": {
+      const call = currentCall(screen);
+      return {
+        ...state,
+        screen: { kind: "ended", reason: -1, talkSec: 0, peerName: call?.peerName ?? "", outgoing: call?.outgoing ?? false },
+      };
+    }
+    case "call.ended": {
+      const call = currentCall(screen);
+      const overview = e.overview as { talking_sec?: number; talkingSec?: number } | null;
+      const talkSec = overview?.talking_sec ?? overview?.talkingSec ?? 0;
+      return {
+        ...state,
+        screen: {
+          kind: "ended",
+          reason: Number(e.reason),
+          talkSec,
+          peerName: call?.peerName ?? "",
+          outgoing: call?.outgoing ?? false,
+          message: (e.message as string | null) ?? null,
+        },
+      };
+    }
+    case "refused":
+      // A refusal before a call or registration began (the partner's words).
+      return { ...state, screen: { kind: "refused", message: String(e.message ?? "") } };
+    case "error":
+      if (screen.kind === "working" || screen.kind === "outgoing") {
+        return { ...state, screen: { kind: "refused", message: String(e.message ?? "") } };
+      }
+      return state;
+    case "activated":
+      return { ...state, screen: { kind: "home", notice: `activated:${e.site}:${e.name}` } };
+    case "link.done":
+      // Screens that end with their link go home; results stay until dismissed.
+      if (screen.kind === "videoTest") return { ...state, screen: { kind: "home" } };
+      if (screen.kind === "working" && screen.task === "download") return state;
+      if (screen.kind === "working") return { ...state, screen: { kind: "home" } };
+      return state;
+    case "link.busy":
+      return { ...state, screen: screen.kind === "home" ? { kind: "home", notice: "busy" } : screen };
+    default:
+      return state;
+  }
+}
+
+/// Seconds the caller's ringing still has, for the countdown.
+export function ringingLeft(call: CallView, now: number): number | undefined {
+  if (call.ringingSince === undefined) return undefined;
+  return Math.max(0, Math.ceil(call.ringTimeoutSec - (now - call.ringingSince) / 1000));
+}
+
+/// Whether this call's pictures must be protected from recording.
+export function recordingAllowed(call: CallView): boolean {
+  return (call.options & RECORDING_ALLOWED) !== 0;
+}

@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { type AppState, initialState, reduce, recordingAllowed, ringingLeft } from "../src/state";
+
+const details = {
+  call_token: "c1",
+  peer_name: "デモサイト・山田花子",
+  video: true,
+  options: 7,
+  ring_timeout_sec: 60,
+};
+
+function run(events: Array<[Record<string, unknown> & { event: string }, number]>, from: AppState = initialState): AppState {
+  return events.reduce((state, [event, now]) => reduce(state, event, now), from);
+}
+
+describe("an outgoing call", () => {
+  it("goes from preparing to ringing to talking to ended, with the return URL kept", () => {
+    const opened = run([[{ event: "link.opened", function: "makecall", site: "newsite1", returnUrl: "https://site.example/back" }, 0]]);
+    expect(opened.screen).toEqual({ kind: "working", task: "call" });
+    const prepared = reduce(opened, { event: "call.prepared", ...details }, 10);
+    expect(prepared.screen.kind).toBe("outgoing");
+    const ringing = reduce(prepared, { event: "call.ringing", callToken: "c1" }, 1000);
+    if (ringing.screen.kind !== "outgoing") throw new Error("not ringing");
+    expect(ringingLeft(ringing.screen.call, 1000)).toBe(60);
+    expect(ringingLeft(ringing.screen.call, 16_500)).toBe(45);
+    const talking = reduce(ringing, { event: "call.connected", callToken: "c1" }, 5000);
+    expect(talking.screen.kind).toBe("inCall");
+    const billed = reduce(talking, { event: "billing", payer: "caller", timeLeftSec: 42, usedPoints: 1 }, 6000);
+    expect(billed.screen.kind === "inCall" && billed.screen.call.timeLeftSec).toBe(42);
+    const ended = reduce(billed, { event: "call.ended", callToken: "c1", reason: 1, overview: { talking_sec: 20 } }, 25_000);
+    expect(ended.screen).toEqual({ kind: "ended", reason: 1, talkSec: 20, peerName: details.peer_name, outgoing: true, message: null });
+    expect(ended.returnUrl).toBe("https://site.example/back");
+  });
+
+  it("shows the partner's refusal in its own words", () => {
+    const state = run([
+      [{ event: "link.opened", function: "makecall", site: "newsite1" }, 0],
+      [{ event: "refused", message: "ポイントが不足しています" }, 5],
+    ]);
+    expect(state.screen).toEqual({ kind: "refused", message: "ポイントが不足しています" });
+  });
+});
+
+describe("an incoming call", () => {
+  it("rings, and a caller who gives up leaves a missed call", () => {
+    const ringing = reduce(initialState, { event: "call.incoming", ...details }, 0);
+    expect(ringing.screen.kind).toBe("incoming");
+    const cancelled = reduce(ringing, { event: "call.cancelled", callToken: "c1" }, 3000);
+    expect(cancelled.screen).toMatchObject({ kind: "ended", reason: -1, peerName: details.peer_name });
+  });
+
+  it("keeps recording blocked unless the call option allows it", () => {
+    const state = reduce(initialState, { event: "call.incoming", ...details }, 0);
+    if (state.screen.kind !== "incoming") throw new Error("no call");
+    expect(recordingAllowed(state.screen.call)).toBe(false);
+    expect(recordingAllowed({ ...state.screen.call, options: 8 })).toBe(true);
+  });
+});
+
+describe("links and downloads", () => {
+  it("names what is wrong with a bad link", () => {
+    const state = reduce(initialState, { event: "link.invalid", message: "site is missing", parameter: "site" }, 0);
+    expect(state.screen).toEqual({ kind: "linkError", message: "site is missing", parameter: "site" });
+  });
+
+  it("shows the download's progress and its result until dismissed", () => {
+    const state = run([
+      [{ event: "link.opened", function: "videoSetting", site: "newsite1", download: true }, 0],
+      [{ event: "effects.progress", file: "a.png", received: 50, total: 200 }, 1],
+    ]);
+    expect(state.screen).toMatchObject({ kind: "working", task: "download", progress: 0.25 });
+    const done = run([
+      [{ event: "effects.synced", downloaded: ["a.png", "b.png"], kept: 3, failed: [] }, 2],
+      [{ event: "link.done", function: "videoSetting", status: 0 }, 3],
+    ], state);
+    expect(done.screen).toMatchObject({ kind: "working", result: "ok:5" });
+  });
+
+  it("keeps only the last minute of quality for the plot", () => {
+    let state = reduce(initialState, { event: "link.opened", function: "videoSetting", site: "s", download: false }, 0);
+    expect(state.screen.kind).toBe("videoTest");
+    for (let i = 0; i < 75; i += 1) state = reduce(state, { event: "quality", rttMs: i, lossInbound: 0, lossOutbound: 0 }, i);
+    expect(state.quality).toHaveLength(60);
+    expect(state.quality[0].rttMs).toBe(15);
+    state = reduce(state, { event: "link.done", function: "videoSetting", status: 0 }, 80);
+    expect(state.screen.kind).toBe("home");
+  });
+});
