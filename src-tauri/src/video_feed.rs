@@ -7,7 +7,13 @@
 //! Message: 16-byte header (width u32 LE, height u32 LE, capture time in µs
 //! u64 LE) then the picture. `format=rgba` sends RGBA for a 2D canvas;
 //! `format=i420` sends the decoder's planes for a WebGL shader to convert.
-//! `benches/video_feed.rs` measures both.
+//! `scripts/bench-display.sh` measures both in the real webview. On this
+//! machine kind (2 vCPU, Xvfb, Mesa's software GL), 1280×720 at 30 fps, 8 s
+//! each: RGBA to a 2D canvas drew 30.0 fps with a median 14.9 ms (p95 19.1)
+//! from hand-over to drawn, +68 % of a core; I420 through WebGL drew 29.2 fps,
+//! median 38.5 ms (p95 63.3), +164 % — 2.6× the latency and 2.4× the CPU,
+//! because without a GPU the shader runs on the CPU. The page uses RGBA; on
+//! machines with a GPU the WebGL path is the one to measure again.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

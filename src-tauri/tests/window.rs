@@ -401,6 +401,34 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
     window.wait_text("最近の通話").await;
     window.wait_text("星野あいり").await;
     window.screenshot(&desktop, "7-home-after-call").await;
+
+    // airi calls back: the window rings, hanako answers, airi hangs up.
+    let airi = Client::headless(
+        world.server.url(),
+        Profiles::open(world.root.join("airi")).expect("profiles"),
+        vec![std::net::IpAddr::from([127, 0, 0, 1])],
+    );
+    let call_back = AppLinkParser::default()
+        .parse(&format!(
+            "{LINK}/makecall/?site=newsite1&calleeId=hanako&video=1"
+        ))
+        .expect("link");
+    let caller = tokio::spawn(async move {
+        let plan = CallPlan {
+            hangup_after: Some(Duration::from_secs(4)),
+            ..CallPlan::default()
+        };
+        airi.open(&call_back, plan).await
+    });
+    window.wait_css("[data-action='answer']").await;
+    window.wait_text("デモサイト・星野あいり").await;
+    window.screenshot(&desktop, "8-incoming").await;
+    window.click("[data-action='answer']").await;
+    window.wait_text("通話時間").await;
+    window.wait_picture("remote").await;
+    window.screenshot(&desktop, "9-answered").await;
+    window.wait_text("発信者が通話を終了しました").await;
+    assert_eq!(caller.await.expect("caller ran"), 0);
     window.driver.close().await;
 }
 
