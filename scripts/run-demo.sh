@@ -66,6 +66,7 @@ curl -fsS -H 'Authorization: Bearer demo-admin-token' 'http://127.0.0.1:7443/adm
 APP_ENV=(NEXMILE_SERVER=http://127.0.0.1:7443 NEXMILE_PROFILES=var/app-profiles WEBKIT_DISABLE_DMABUF_RENDERER=1)
 rm -rf var/app-profiles
 ACTIVATE="nexmile://activateExUser/?site=newsite1&user=hanako&pass=hanako-pw"
+DOWNLOAD_LINK="nexmile://videoSetting/?site=newsite1&download=1"
 TEST_LINK="nexmile://videoSetting/?site=newsite1&download=0"
 if [ -n "${DISPLAY:-}" ] && [ -t 0 ]; then
   echo "--- the desktop app opens as hanako (its log: $LOGS/app.log) ---"
@@ -79,6 +80,8 @@ else
     env "$@" "'"$BIN"'/nexmile" "'"$ACTIVATE"'" 2>"'"$LOGS"'/app.log" &
     APP=$!
     sleep 8; import -window root "'"$SCREENS"'/app-home.png"
+    env "$@" "'"$BIN"'/nexmile" "'"$DOWNLOAD_LINK"'" 2>/dev/null
+    sleep 4; import -window root "'"$SCREENS"'/app-effects-downloaded.png"
     env "$@" "'"$BIN"'/nexmile" "'"$TEST_LINK"'" 2>/dev/null
     sleep 8; import -window root "'"$SCREENS"'/app-video-test.png"
     kill $APP' _ "${APP_ENV[@]}"

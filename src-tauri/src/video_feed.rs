@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::{SinkExt, StreamExt};
 use nexmile_client::media_session::{Display, Picture};
-use nexmile_media::convert::convert;
+use nexmile_media::convert::{Scaler, convert};
 use nexmile_media::frame::{MediaTime, PixelFormat, VideoFrame};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -115,14 +115,42 @@ pub async fn serve(
 struct Wanted {
     pictures: watch::Receiver<Picture>,
     format: FeedFormat,
+    /// The largest size the page shows the stream at (its canvas in device
+    /// pixels): bigger pictures are scaled down here, once, rather than
+    /// converted and copied at full size to be shrunk by the page.
+    fit: Option<(u32, u32)>,
+}
+
+/// The size to send a `width × height` picture at so it fits in `room`
+/// without growing: aspect kept, even sides (I420).
+pub fn fitted((width, height): (u32, u32), room: Option<(u32, u32)>) -> (u32, u32) {
+    let Some((room_w, room_h)) = room else {
+        return (width, height);
+    };
+    if width <= room_w && height <= room_h {
+        return (width, height);
+    }
+    // Integer arithmetic: the limiting side gets exactly the room.
+    let (w, h) = (u64::from(width), u64::from(height));
+    let (rw, rh) = (u64::from(room_w), u64::from(room_h));
+    let (w, h) = if rw * h <= rh * w {
+        (rw, h * rw / w)
+    } else {
+        (w * rh / h, rh)
+    };
+    let even = |side: u64| (u32::try_from(side).unwrap_or(u32::MAX) & !1).max(2);
+    (even(w), even(h))
 }
 
 fn choose(display: &Display, request: &Request, token: &str) -> Result<Wanted, &'static str> {
     let uri = request.uri();
     let mut given_token = None;
     let mut format = FeedFormat::Rgba;
+    let (mut fit_w, mut fit_h) = (None, None);
     for (key, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
         match (&*key, &*value) {
+            ("width", value) => fit_w = value.parse::<u32>().ok().filter(|w| *w >= 2),
+            ("height", value) => fit_h = value.parse::<u32>().ok().filter(|h| *h >= 2),
             ("token", value) => given_token = Some(value.to_owned()),
             ("format", "i420") => format = FeedFormat::I420,
             ("format", "rgba") => format = FeedFormat::Rgba,
@@ -139,7 +167,11 @@ fn choose(display: &Display, request: &Request, token: &str) -> Result<Wanted, &
         "/remote" => display.remote.subscribe(),
         _ => return Err("the streams are /local and /remote"),
     };
-    Ok(Wanted { pictures, format })
+    Ok(Wanted {
+        pictures,
+        format,
+        fit: fit_w.zip(fit_h),
+    })
 }
 
 // The handshake callback's Result shape is tungstenite's, large error and all.
@@ -170,11 +202,13 @@ async fn feed(
     let Some(Wanted {
         mut pictures,
         format,
+        fit,
     }) = wanted
     else {
         return Ok(());
     };
     pictures.mark_changed();
+    let mut scaler = Scaler::default();
     loop {
         tokio::select! {
             changed = pictures.changed() => {
@@ -184,7 +218,17 @@ async fn feed(
                 let picture = pictures.borrow_and_update().clone();
                 let stamp = picture.as_ref().map(|p| p.timestamp);
                 let message = match picture {
-                    Some(picture) => encode(&picture, format)?,
+                    Some(picture) => {
+                        let size = fitted((picture.width, picture.height), fit);
+                        if size == (picture.width, picture.height) {
+                            encode(&picture, format)?
+                        } else {
+                            let smaller = scaler
+                                .scale(&picture, size.0, size.1)
+                                .map_err(|e| e.to_string())?;
+                            encode(&smaller, format)?
+                        }
+                    }
                     // The stream stopped: an empty message clears the canvas.
                     None => Vec::new(),
                 };
@@ -260,5 +304,14 @@ mod tests {
         assert_eq!(&rgba[16..20], &[0, 0, 0, 255]);
         let i420 = encode(&frame, FeedFormat::I420).unwrap();
         assert_eq!(i420.len(), 16 + 64 * 36 * 3 / 2);
+    }
+
+    #[test]
+    fn pictures_shrink_to_the_canvas_and_never_grow() {
+        assert_eq!(fitted((1280, 720), None), (1280, 720));
+        assert_eq!(fitted((1280, 720), Some((1920, 1080))), (1280, 720));
+        assert_eq!(fitted((1280, 720), Some((740, 416))), (738, 416));
+        assert_eq!(fitted((1280, 720), Some((400, 1000))), (400, 224));
+        assert_eq!(fitted((640, 360), Some((1, 1))), (2, 2));
     }
 }

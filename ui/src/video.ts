@@ -45,7 +45,12 @@ export class VideoView {
   ) {}
 
   start(): void {
-    const url = `ws://127.0.0.1:${this.feed.port}/${this.stream}?token=${encodeURIComponent(this.feed.token)}&format=rgba`;
+    // The engine sends pictures no larger than the canvas shows them.
+    const ratio = window.devicePixelRatio || 1;
+    const width = Math.round(this.canvas.clientWidth * ratio);
+    const height = Math.round(this.canvas.clientHeight * ratio);
+    const fit = width >= 2 && height >= 2 ? `&width=${width}&height=${height}` : "";
+    const url = `ws://127.0.0.1:${this.feed.port}/${this.stream}?token=${encodeURIComponent(this.feed.token)}&format=rgba${fit}`;
     const socket = new WebSocket(url);
     socket.binaryType = "arraybuffer";
     socket.onmessage = (message) => {
