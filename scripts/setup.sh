@@ -116,12 +116,15 @@ if ! "$PYREF/bin/python" -c "import onnxruntime, numpy, cv2" >/dev/null 2>&1; th
 fi
 
 # The window's screens: the desktop app embeds ui/dist when it is compiled,
-# so they are built before any cargo command. npm ci installs exactly the
-# lockfile; both steps are skipped when nothing changed.
+# so they are built before any cargo command. `npm install` follows the
+# lockfile's versions; `npm ci` cannot be used here: with this machine kind's
+# npm setting omit-lockfile-registry-resolved, the lockfile leaves out the
+# other platforms' optional packages (tauri-cli, rollup) and `npm ci` refuses
+# it. Both steps are skipped when nothing changed.
 UI=ui
 if [ ! -d "$UI/node_modules" ] || [ "$UI/package-lock.json" -nt "$UI/node_modules/.package-lock.json" ]; then
   echo "setup: installing the UI's packages"
-  (cd "$UI" && npm ci --no-audit --no-fund --loglevel=error)
+  (cd "$UI" && npm install --no-audit --no-fund --loglevel=error)
 fi
 if [ ! -f "$UI/dist/index.html" ] || [ -n "$(find "$UI/src" "$UI/index.html" -newer "$UI/dist/index.html" -print -quit)" ]; then
   echo "setup: building the UI"

@@ -1,7 +1,8 @@
 //! One isolated profile per site code under a profiles directory, and the
 //! installation's device token (decision 15: one per installation, not per
-//! profile). The desktop app keeps the session token in the OS keychain;
-//! this headless store writes it to a file only the user can read.
+//! profile). Secrets (the device token, each site's session token) go to a
+//! [`SecretStore`]: the desktop app's is the OS keychain; the headless
+//! default writes files only the user can read.
 
 use std::fs;
 use std::io::Write;
@@ -15,6 +16,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
     pub site: String,
+    /// Kept in the secret store, never in `profile.json` (older files that
+    /// still hold it are moved over when read).
+    #[serde(default, skip_serializing)]
     pub session_token: String,
     pub user_id: String,
     pub name: String,
@@ -41,6 +45,59 @@ pub struct CallRecord {
 /// How many calls a profile remembers.
 const HISTORY_LIMIT: usize = 200;
 
+/// Where secrets live, by name (`device-token`, `<site>/session-token`).
+pub trait SecretStore: Send + Sync {
+    fn get(&self, name: &str) -> Result<Option<String>, String>;
+    fn set(&self, name: &str, value: &str) -> Result<(), String>;
+    /// Forgets `name`; forgetting what is not there is no error.
+    fn delete(&self, name: &str) -> Result<(), String>;
+}
+
+/// The headless store: one owner-only file per secret under `secrets/`.
+pub struct FileSecrets {
+    dir: PathBuf,
+}
+
+impl FileSecrets {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        // Names are ours ("site/session-token"): flattened, never a path.
+        self.dir.join(name.replace('/', "."))
+    }
+}
+
+impl SecretStore for FileSecrets {
+    fn get(&self, name: &str) -> Result<Option<String>, String> {
+        match fs::read_to_string(self.path(name)) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn set(&self, name: &str, value: &str) -> Result<(), String> {
+        fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
+        write_private(&self.path(name), value.as_bytes()).map_err(|e| e.to_string())
+    }
+
+    fn delete(&self, name: &str) -> Result<(), String> {
+        match fs::remove_file(self.path(name)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+fn session_secret(site: &SiteCode) -> String {
+    format!("{}/session-token", site.as_str())
+}
+
+const DEVICE_SECRET: &str = "device-token";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     #[error("{path}: {source}")]
@@ -50,10 +107,13 @@ pub enum ProfileError {
     },
     #[error("{path} is damaged: {detail}")]
     Damaged { path: PathBuf, detail: String },
+    #[error("the secret store failed: {0}")]
+    Secrets(String),
 }
 
 pub struct Profiles {
     root: PathBuf,
+    secrets: Box<dyn SecretStore>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ProfileError + '_ {
@@ -91,26 +151,40 @@ fn read_json<T: serde::de::DeserializeOwned>(path: PathBuf) -> Result<Option<T>,
 }
 
 impl Profiles {
+    /// Profiles under `root` with their secrets in owner-only files beside them.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, ProfileError> {
         let root = root.into();
+        let secrets = FileSecrets::new(root.join("secrets"));
+        Self::with_secrets(root, Box::new(secrets))
+    }
+
+    pub fn with_secrets(
+        root: impl Into<PathBuf>,
+        secrets: Box<dyn SecretStore>,
+    ) -> Result<Self, ProfileError> {
+        let root = root.into();
         fs::create_dir_all(&root).map_err(io(&root))?;
-        Ok(Self { root })
+        Ok(Self { root, secrets })
     }
 
     /// The installation's device token, made on first use.
     pub fn device_token(&self) -> Result<DeviceToken, ProfileError> {
-        let path = self.root.join("device-token");
-        match fs::read_to_string(&path) {
-            Ok(text) => text.trim().parse().map_err(|_| ProfileError::Damaged {
-                path,
-                detail: "not a UUID".into(),
+        match self
+            .secrets
+            .get(DEVICE_SECRET)
+            .map_err(ProfileError::Secrets)?
+        {
+            Some(text) => text.trim().parse().map_err(|_| ProfileError::Damaged {
+                path: self.root.join("secrets"),
+                detail: "the device token is not a UUID".into(),
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            None => {
                 let token = DeviceToken::from_random_bytes(*uuid::Uuid::new_v4().as_bytes());
-                write_private(&path, token.to_string().as_bytes())?;
+                self.secrets
+                    .set(DEVICE_SECRET, &token.to_string())
+                    .map_err(ProfileError::Secrets)?;
                 Ok(token)
             }
-            Err(source) => Err(ProfileError::Io { path, source }),
         }
     }
 
@@ -140,18 +214,37 @@ impl Profiles {
     }
 
     pub fn load(&self, site: &SiteCode) -> Result<Option<Profile>, ProfileError> {
-        read_json(self.dir(site).join("profile.json"))
+        let Some(mut profile) = read_json::<Profile>(self.dir(site).join("profile.json"))? else {
+            return Ok(None);
+        };
+        let stored = self
+            .secrets
+            .get(&session_secret(site))
+            .map_err(ProfileError::Secrets)?;
+        match stored {
+            Some(token) => profile.session_token = token,
+            // An older profile.json with the token inside: move it out.
+            None if !profile.session_token.is_empty() => self.save(site, &profile)?,
+            None => {}
+        }
+        Ok(Some(profile))
     }
 
     pub fn save(&self, site: &SiteCode, profile: &Profile) -> Result<(), ProfileError> {
         let dir = self.dir(site);
         fs::create_dir_all(&dir).map_err(io(&dir))?;
+        self.secrets
+            .set(&session_secret(site), &profile.session_token)
+            .map_err(ProfileError::Secrets)?;
         let json = serde_json::to_vec_pretty(profile).expect("profiles serialize");
         write_private(&dir.join("profile.json"), &json)
     }
 
     /// Forgets a site: its profile, settings, history and effect files.
     pub fn remove(&self, site: &SiteCode) -> Result<(), ProfileError> {
+        self.secrets
+            .delete(&session_secret(site))
+            .map_err(ProfileError::Secrets)?;
         let dir = self.dir(site);
         match fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
@@ -236,12 +329,33 @@ mod tests {
         };
         profiles.save(&site, &profile).unwrap();
         assert_eq!(profiles.load(&site).unwrap(), Some(profile.clone()));
+        let on_disk = fs::read_to_string(dir.join("newsite1/profile.json")).unwrap();
+        assert!(!on_disk.contains("session_token"), "{on_disk}");
+        // A profile.json of an older version, token inside, is moved over.
+        fs::write(
+            dir.join("newsite1/profile.json"),
+            r#"{"site":"newsite1","session_token":"old","user_id":"hanako","name":"山田花子","enable_download_effect":true}"#,
+        )
+        .unwrap();
+        profiles.secrets.delete("newsite1/session-token").unwrap();
+        assert_eq!(profiles.load(&site).unwrap().unwrap().session_token, "old");
+        let on_disk = fs::read_to_string(dir.join("newsite1/profile.json")).unwrap();
+        assert!(!on_disk.contains("old"), "{on_disk}");
+        assert_eq!(
+            profiles
+                .secrets
+                .get("newsite1/session-token")
+                .unwrap()
+                .as_deref(),
+            Some("old")
+        );
+        profiles.save(&site, &profile).unwrap();
         assert_eq!(profiles.load(&SiteCode::nexmile()).unwrap(), None);
         assert_eq!(profiles.list().unwrap(), vec![profile]);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.join("newsite1/profile.json"))
+            let mode = fs::metadata(dir.join("secrets/newsite1.session-token"))
                 .unwrap()
                 .permissions()
                 .mode();
@@ -273,6 +387,10 @@ mod tests {
         ));
         profiles.remove(&site).unwrap();
         assert!(!dir.join("newsite1").exists());
+        assert_eq!(
+            profiles.secrets.get("newsite1/session-token").unwrap(),
+            None
+        );
         assert_eq!(
             profiles.active(),
             SiteCode::nexmile(),

@@ -8,6 +8,7 @@
 
 mod engine;
 mod feed_bench;
+mod keychain;
 mod video_feed;
 mod window_events;
 
@@ -107,7 +108,13 @@ fn profiles_root(app: &tauri::App) -> PathBuf {
 
 fn setup(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
     let server = std::env::var("NEXMILE_SERVER").unwrap_or_else(|_| DEFAULT_SERVER.to_owned());
-    let profiles = Profiles::open(profiles_root(app))?;
+    let root = profiles_root(app);
+    let (secrets, kind) = keychain::open(&root)?;
+    eprintln!(
+        "{}",
+        serde_json::json!({ "event": "secrets", "store": kind })
+    );
+    let profiles = Profiles::with_secrets(root, secrets)?;
     let local = url::Url::parse(&server)
         .ok()
         .and_then(|u| u.host_str().map(|h| h == "127.0.0.1" || h == "localhost"))

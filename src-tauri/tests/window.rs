@@ -182,6 +182,7 @@ impl Window {
             .env("DBUS_SESSION_BUS_ADDRESS", &desktop.bus)
             .env("NEXMILE_SERVER", world.server.url())
             .env("NEXMILE_PROFILES", profiles)
+            .env("NEXMILE_SECRETS", "file")
             // Software rendering: Xvfb has no GPU.
             .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
             .stdout(Stdio::null())
@@ -294,6 +295,7 @@ impl Window {
             .env("DBUS_SESSION_BUS_ADDRESS", &desktop.bus)
             .env("NEXMILE_SERVER", world.server.url())
             .env("NEXMILE_PROFILES", profiles)
+            .env("NEXMILE_SECRETS", "file")
             .status();
         let status = tokio::time::timeout(Duration::from_secs(20), status)
             .await
@@ -445,6 +447,7 @@ async fn a_link_clicked_while_the_app_is_closed_opens_it_and_is_carried_out() {
         .env("DBUS_SESSION_BUS_ADDRESS", &desktop.bus)
         .env("NEXMILE_SERVER", world.server.url())
         .env("NEXMILE_PROFILES", &profiles)
+        .env("NEXMILE_SECRETS", "file")
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -443,10 +443,7 @@ async fn the_callee_hangs_up_and_a_silent_partner_is_reported_in_words() {
 async fn prepare_only(world: &World) -> Vec<nexmile_core::signal::ServerMessage> {
     use futures_util::{SinkExt, StreamExt};
     use nexmile_core::signal::{ClientMessage, DeviceInfo, PROTOCOL_VERSION};
-    let profile: Value = serde_json::from_slice(
-        &std::fs::read(world.root.join("hanako/newsite1/profile.json")).unwrap(),
-    )
-    .unwrap();
+    let session_token = crate::session_token(world, "hanako", "newsite1");
     let url = world.server.url().replace("http://", "ws://") + "/ws";
     let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
     let send = |m: ClientMessage| {
@@ -455,7 +452,7 @@ async fn prepare_only(world: &World) -> Vec<nexmile_core::signal::ServerMessage>
     socket
         .send(send(ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
-            session_token: profile["session_token"].as_str().unwrap().into(),
+            session_token,
             device: DeviceInfo {
                 device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".parse().unwrap(),
                 app_version: "01.00.00".into(),

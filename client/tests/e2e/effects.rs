@@ -141,11 +141,8 @@ async fn face_filters_only_for_users_the_partner_allows() {
         ]
     );
     // Asking for a face-filter file directly is refused, and paths outside the catalogue are unknown.
-    let profile: Value = serde_json::from_slice(
-        &std::fs::read(world.root.join("yuki/newsite1/profile.json")).unwrap(),
-    )
-    .unwrap();
-    let token = profile["session_token"].as_str().unwrap();
+    let token = crate::session_token(&world, "yuki", "newsite1");
+    let token = token.as_str();
     let get = |path: &str| {
         reqwest::Client::new()
             .get(format!("{}/api/effects/files/{path}", world.server.url()))

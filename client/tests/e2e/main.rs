@@ -92,3 +92,14 @@ pub(crate) async fn register(world: &World) {
     assert_eq!(status, 0, "{events:?}");
     assert_eq!(find(&events, "activated").unwrap()["userId"], "airi");
 }
+
+/// The session token the headless app keeps for `profile` at `site`.
+pub(crate) fn session_token(world: &World, profile: &str, site: &str) -> String {
+    let profiles = nexmile_client::profiles::Profiles::open(world.root.join(profile)).unwrap();
+    let site = nexmile_core::applink::SiteCode::new(site).unwrap();
+    profiles
+        .load(&site)
+        .unwrap()
+        .expect("registered")
+        .session_token
+}
