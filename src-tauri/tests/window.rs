@@ -146,6 +146,15 @@ impl Driver {
         .map(drop)
     }
 
+    async fn execute(&self, script: &str) -> Result<Value, String> {
+        self.call(
+            reqwest::Method::POST,
+            "execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
     async fn source(&self) -> String {
         self.call(reqwest::Method::GET, "source", None)
             .await
@@ -349,6 +358,21 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
     window.wait_text("オンライン").await;
     window.screenshot(&desktop, "1-home").await;
 
+    // The site's effect files, by a videoSetting link with download=1.
+    window
+        .open_link(
+            &desktop,
+            &world,
+            &profiles,
+            "nexmile://videoSetting/?site=newsite1&download=1",
+        )
+        .await;
+    window
+        .wait_text("ダウンロードが完了しました（7 ファイル）")
+        .await;
+    window.screenshot(&desktop, "1b-effects-downloaded").await;
+    window.click("[data-action='home']").await;
+
     // The video test: own picture beside the one returned by the server.
     window.click("[data-action='video-test']").await;
     window.wait_text("ビデオテスト").await;
@@ -359,6 +383,29 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
         .wait_css(".verdict.good, .verdict.fair, .verdict.poor")
         .await;
     window.screenshot(&desktop, "2-video-test").await;
+    // A green wallpaper chosen in the test replaces the background at once
+    // (the test pattern has no person: all of it is background).
+    window
+        .click("[data-group='wallpaper'][data-value='colour:#2e7d32']")
+        .await;
+    let left_edge = "const c = document.querySelector(\"canvas[data-video='local']\"); \
+        const d = c.getContext('2d').getImageData(Math.floor(c.width * 0.04), Math.floor(c.height * 0.5), 1, 1).data; \
+        return [d[0], d[1], d[2]];";
+    let mut green = false;
+    for _ in 0..200 {
+        let pixel = window.driver.execute(left_edge).await.unwrap_or_default();
+        let channel = |i: usize| pixel[i].as_i64().unwrap_or(-1);
+        if (channel(0) - 46).abs() < 40
+            && (channel(1) - 125).abs() < 40
+            && (channel(2) - 50).abs() < 40
+        {
+            green = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(green, "the own picture turned to the green wallpaper");
+    window.screenshot(&desktop, "2b-video-test-wallpaper").await;
     window.click("[data-action='hangup']").await;
     window.wait_text("アプリ電話番号").await;
 
