@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+use crate::keychain::SecretsKind;
 use crate::video_feed::FeedAddress;
 
 pub struct Engine {
@@ -29,6 +30,7 @@ pub struct Engine {
     online: Arc<AtomicBool>,
     /// Links also arrive on the window's and D-Bus's threads, outside the runtime.
     runtime: tokio::runtime::Handle,
+    secrets: SecretsKind,
 }
 
 /// What the home screen shows.
@@ -43,6 +45,8 @@ pub struct Overview {
     pub busy: bool,
     /// Online as the active profile's user (incoming calls reach this app).
     pub online: bool,
+    /// Where the tokens are kept, for the home screen to say.
+    pub secrets: SecretsKind,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,6 +117,7 @@ impl Engine {
         feed: FeedAddress,
         online: Arc<AtomicBool>,
         runtime: tokio::runtime::Handle,
+        secrets: SecretsKind,
     ) -> Self {
         Self {
             client: Arc::new(client),
@@ -122,6 +127,7 @@ impl Engine {
             feed,
             online,
             runtime,
+            secrets,
         }
     }
 
@@ -148,6 +154,7 @@ impl Engine {
             feed: self.feed.clone(),
             busy: self.busy(),
             online: self.online.load(Ordering::Relaxed),
+            secrets: self.secrets,
         })
     }
 

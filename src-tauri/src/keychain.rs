@@ -7,7 +7,7 @@
 //! random salt kept beside it: a copied profile folder does not open on
 //! another machine or account. It does not stop a program running as the
 //! same user on the same machine — only a keychain does that, which is why
-//! the keychain comes first and the app's log says which one is in use.
+//! the keychain comes first and the home screen says which one is in use.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -167,7 +167,7 @@ impl SecretStore for EncryptedFile {
     }
 }
 
-/// Which store holds the secrets, for the log.
+/// Which store holds the secrets, for the log and the home screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum SecretsKind {

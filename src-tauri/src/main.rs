@@ -154,7 +154,7 @@ fn setup(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
         parser = parser.with_base(&base)?;
     }
     let tauri::async_runtime::RuntimeHandle::Tokio(runtime) = tauri::async_runtime::handle();
-    let engine = Arc::new(Engine::new(client, parser, feed, online, runtime));
+    let engine = Arc::new(Engine::new(client, parser, feed, online, runtime, kind));
     app.manage(Arc::clone(&engine));
 
     // Linux and Windows learn the scheme at run time (a .deb also registers

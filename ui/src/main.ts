@@ -134,6 +134,7 @@ function homeScreen(): string {
       ${showEffects ? effectsPanel() : ""}
       <div class="card"><h2>${tr("home.recent")}</h2>${recent ? `<ul class="recent">${recent}</ul>` : `<p class="muted">${tr("home.noRecent")}</p>`}</div>
       <p class="muted small">${tr("home.hint")}</p>
+      ${overview ? `<p class="muted small" data-testid="secrets">${tr(overview.secrets === "keychain" ? "home.secretsKeychain" : "home.secretsFile")}</p>` : ""}
     </section>
   </main>`;
 }

@@ -25,6 +25,8 @@ export interface Overview {
   feed: { port: number; token: string };
   busy: boolean;
   online: boolean;
+  /// Where the app keeps its tokens.
+  secrets: "keychain" | "encryptedFile";
 }
 
 export interface Quality {
