@@ -93,8 +93,9 @@ pub enum UserAction {
     Decline,
     /// Hang up a call, give up a ringing one, or end the video test.
     Hangup,
-    /// New effect choices: saved in the profile and applied from the next picture.
-    Effects(EffectSettings),
+    /// The profile's effect choices changed (the sender saved them): the
+    /// running test or call applies them from the next picture.
+    EffectsChanged,
 }
 
 /// How one call on this device should go.
@@ -440,10 +441,7 @@ impl Client {
                 }
                 action = actions.recv() => match action {
                     Ok(UserAction::Hangup) | Err(broadcast::error::RecvError::Closed) => break,
-                    Ok(UserAction::Effects(settings)) => {
-                        if let Err(e) = self.profiles.save_effect_settings(site, &settings) {
-                            self.emit("effects", json!({ "error": e.to_string() }));
-                        }
+                    Ok(UserAction::EffectsChanged) => {
                         if let Some(chain) = self.chain_for(site, PREVIEW_OPTIONS).await {
                             media.switch_effects(chain);
                         } else {
@@ -640,22 +638,14 @@ impl<'a> CallRun<'a> {
                     .await;
             }
             UserAction::Hangup => self.hang_up(signalling).await,
-            UserAction::Effects(settings) if self.token.is_some() => {
-                if let Err(e) = self
-                    .client
-                    .profiles
-                    .save_effect_settings(self.site, &settings)
-                {
-                    self.client
-                        .emit("effects", json!({ "error": e.to_string() }));
-                }
+            UserAction::EffectsChanged if self.token.is_some() => {
                 let chain = self.client.chain_for(self.site, self.options).await;
                 match &self.media {
                     Some(media) => media.switch_effects(chain.unwrap_or_default()),
                     None => self.chain = chain,
                 }
             }
-            UserAction::Answer | UserAction::Decline | UserAction::Effects(_) => {}
+            UserAction::Answer | UserAction::Decline | UserAction::EffectsChanged => {}
         }
         None
     }

@@ -364,7 +364,7 @@ impl Engine {
             .profiles
             .save_effect_settings(&site, &settings)
             .map_err(|e| e.to_string())?;
-        self.act(UserAction::Effects(settings));
+        self.act(UserAction::EffectsChanged);
         Ok(())
     }
 }

@@ -70,6 +70,29 @@ async fn desktop() -> Desktop {
     }
 }
 
+impl Desktop {
+    /// `program` set up to run the app (directly or through a driver) on this
+    /// desktop, against `world`'s server, with its profiles in `profiles`.
+    fn command(
+        &self,
+        program: impl AsRef<std::ffi::OsStr>,
+        world: &World,
+        profiles: &Path,
+    ) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env("DISPLAY", &self.display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
+            .env("NEXMILE_SERVER", world.server.url())
+            .env("NEXMILE_PROFILES", profiles)
+            // Tests keep off any keychain of the machine.
+            .env("NEXMILE_SECRETS", "file")
+            // Software rendering: Xvfb has no GPU.
+            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+        command
+    }
+}
+
 fn tauri_driver() -> PathBuf {
     let cache = std::env::var_os("NEXMILE_CACHE")
         .map(PathBuf::from)
@@ -180,20 +203,14 @@ struct Window {
 impl Window {
     async fn open(desktop: &Desktop, world: &World, profiles: &Path) -> Self {
         let (port, native_port) = (free_port(), free_port());
-        let tauri_driver = Command::new(tauri_driver())
+        let tauri_driver = desktop
+            .command(tauri_driver(), world, profiles)
             .args([
                 "--port",
                 &port.to_string(),
                 "--native-port",
                 &native_port.to_string(),
             ])
-            .env("DISPLAY", &desktop.display)
-            .env("DBUS_SESSION_BUS_ADDRESS", &desktop.bus)
-            .env("NEXMILE_SERVER", world.server.url())
-            .env("NEXMILE_PROFILES", profiles)
-            .env("NEXMILE_SECRETS", "file")
-            // Software rendering: Xvfb has no GPU.
-            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -298,20 +315,22 @@ impl Window {
     /// A link clicked while the app runs: a second process that hands it
     /// over and exits.
     async fn open_link(&self, desktop: &Desktop, world: &World, profiles: &Path, link: &str) {
-        let status = Command::new(APP)
-            .arg(link)
-            .env("DISPLAY", &desktop.display)
-            .env("DBUS_SESSION_BUS_ADDRESS", &desktop.bus)
-            .env("NEXMILE_SERVER", world.server.url())
-            .env("NEXMILE_PROFILES", profiles)
-            .env("NEXMILE_SECRETS", "file")
-            .status();
+        let status = desktop.command(APP, world, profiles).arg(link).status();
         let status = tokio::time::timeout(Duration::from_secs(20), status)
             .await
             .expect("the second instance hands the link over and exits")
             .expect("it runs");
         assert!(status.success(), "second instance: {status}");
     }
+}
+
+/// airi's headless app, with her profile in the world's scratch folder.
+fn airi_app(world: &World) -> Client {
+    Client::headless(
+        world.server.url(),
+        Profiles::open(world.root.join("airi")).expect("profiles"),
+        vec![std::net::IpAddr::from([127, 0, 0, 1])],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -321,11 +340,7 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
     let profiles = world.root.join("desktop-profiles");
 
     // airi waits for calls in a headless app of her own.
-    let airi = Client::headless(
-        world.server.url(),
-        Profiles::open(world.root.join("airi")).expect("profiles"),
-        vec![std::net::IpAddr::from([127, 0, 0, 1])],
-    );
+    let airi = airi_app(&world);
     let unique = world.demo.issue_unique_id("airi").await;
     let link = AppLinkParser::default()
         .parse(&format!(
@@ -454,11 +469,7 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
     window.screenshot(&desktop, "7-home-after-call").await;
 
     // airi calls back: the window rings, hanako answers, airi hangs up.
-    let airi = Client::headless(
-        world.server.url(),
-        Profiles::open(world.root.join("airi")).expect("profiles"),
-        vec![std::net::IpAddr::from([127, 0, 0, 1])],
-    );
+    let airi = airi_app(&world);
     let call_back = AppLinkParser::default()
         .parse(&format!(
             "{LINK}/makecall/?site=newsite1&calleeId=hanako&video=1"
@@ -490,13 +501,9 @@ async fn a_link_clicked_while_the_app_is_closed_opens_it_and_is_carried_out() {
     let world = world(1.0).await;
     let desktop = desktop().await;
     let profiles = world.root.join("cold-start-profiles");
-    let mut app = Command::new(APP)
+    let mut app = desktop
+        .command(APP, &world, &profiles)
         .arg("nexmile://activateExUser/?site=newsite1&user=taro&pass=taro-pw")
-        .env("DISPLAY", &desktop.display)
-        .env("DBUS_SESSION_BUS_ADDRESS", &desktop.bus)
-        .env("NEXMILE_SERVER", world.server.url())
-        .env("NEXMILE_PROFILES", &profiles)
-        .env("NEXMILE_SECRETS", "file")
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
