@@ -20,8 +20,10 @@ set -euo pipefail
 #   curl                   `make run` waits for the servers and prints their logs
 #   webkit2gtk-driver dbus-daemon  the desktop app's end-to-end tests: WebKitWebDriver drives its
 #                          window; a session bus carries the single-instance hand-over
+#   dunst                  a real notification daemon on that bus: the tests click the app's notifications
+#   gnome-keyring libsecret-tools  a real Secret Service on that bus: the tests see the tokens in a keychain
 PACKAGES=(
-  build-essential pkg-config webkit2gtk-driver dbus-daemon
+  build-essential pkg-config webkit2gtk-driver dbus-daemon dunst gnome-keyring libsecret-tools
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev
   libasound2-dev libv4l-dev libclang-dev cmake nasm libvpx-dev
   libyuv-dev libwebrtc-audio-processing-dev apngdis

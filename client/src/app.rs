@@ -18,6 +18,7 @@ use nexmile_core::wire::codes::CallOption;
 use nexmile_effects::chain::{EffectChain, EffectSettings, Refusal, WallpaperSetting};
 use nexmile_effects::mosaic::{MosaicArea, MosaicSettings};
 
+use crate::capture_feed::CaptureChoice;
 use crate::effects_sync::EffectSync;
 use crate::media_session::{Display, MediaSession, MediaSwitches, SessionIo};
 use crate::profiles::{CallRecord, Profile, Profiles};
@@ -44,6 +45,8 @@ pub struct Client {
     pub switches: watch::Sender<MediaSwitches>,
     /// What the device calls itself to the server.
     pub device_name: String,
+    /// The camera and microphone, or the measurable test pattern and tone.
+    pub capture: CaptureChoice,
 }
 
 impl Client {
@@ -59,6 +62,7 @@ impl Client {
             display: None,
             switches: watch::channel(MediaSwitches::default()).0,
             device_name: "nexmile-cli".into(),
+            capture: CaptureChoice::Synthetic,
         }
     }
 }
@@ -365,6 +369,8 @@ impl Client {
             reports,
             display: self.display.clone(),
             switches: self.switches.subscribe(),
+            capture: self.capture,
+            events: self.events.clone(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! is its headless face; the desktop app drives the same engine.
 
 pub mod app;
+pub mod capture_feed;
 pub mod demo;
 pub mod effects_sync;
 pub mod link_report;

@@ -1,22 +1,26 @@
-//! The media of one call on the app's side: the synthetic camera (stamped
-//! test pattern) and microphone (tone) encoded and sent, the other side's
-//! pictures and sound received, decoded and measured, a quality report
-//! every second. The desktop app swaps in real capture and effects.
+//! The media of one call on the app's side: the camera and microphone (or
+//! the stamped test pattern and tone) through the effects, encoded and sent
+//! at the pace capture gives them; the other side's pictures and sound
+//! received, decoded and measured; a quality report every second.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use nexmile_effects::chain::{ChainSender, ChainSlot, EffectChain};
+use nexmile_media::capture::CameraRequest;
 use nexmile_media::codec::{H264Encoder, OpusDecoder, OpusEncoder};
 use nexmile_media::convert::Scaler;
 use nexmile_media::frame::{MediaTime, VideoFrame};
 use nexmile_media::quality::{QualityReport, StatsSnapshot};
 use nexmile_media::receiver::{Received, VideoReceiver};
-use nexmile_media::source::pattern::{TestPattern, read_stamp};
-use nexmile_media::source::tone::{ToneShape, ToneSource};
+use nexmile_media::source::pattern::read_stamp;
 use nexmile_media::transport::{MediaKind, Peer, PeerEvent};
 use serde::Serialize;
+use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::app::EventSink;
+use crate::capture_feed::{CaptureChoice, CaptureFeed};
 
 /// What a call's media did, reported at its end.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -83,6 +87,9 @@ pub struct SessionIo {
     pub reports: mpsc::UnboundedSender<QualityReport>,
     pub display: Option<Arc<Display>>,
     pub switches: watch::Receiver<MediaSwitches>,
+    pub capture: CaptureChoice,
+    /// Told which camera and microphone are in use (`devices`), and of every change.
+    pub events: Arc<dyn EventSink>,
 }
 
 impl MediaSession {
@@ -127,10 +134,23 @@ async fn run(
         reports,
         display,
         switches,
+        capture,
+        events,
     } = io;
-    let Ok(pattern) = TestPattern::new(width, height) else {
-        return MediaSummary::default();
+    let request = CameraRequest {
+        width,
+        height,
+        fps: 30,
     };
+    let CaptureFeed {
+        video: mut captured,
+        audio: mut sound,
+        mut sources,
+    } = CaptureFeed::open(capture, request, switches.clone()).await;
+    let tell_sources = |sources: &watch::Receiver<_>| {
+        events.emit("devices", json!(*sources.borrow()));
+    };
+    tell_sources(&sources);
     let mut scaler = Scaler::default();
     let (Ok(mut encoder), Ok(mut opus), Ok(mut video), Ok(mut opus_decoder)) = (
         H264Encoder::new(800_000, 30.0),
@@ -140,30 +160,32 @@ async fn run(
     ) else {
         return MediaSummary::default();
     };
-    let mut tone = ToneSource::new(ToneShape::Steady { hz: 440.0 }, 0.3);
     let mut summary = MediaSummary::default();
     let mut delays = Vec::new();
     let mut effect_times = Vec::new();
-    let frame_interval = Duration::from_secs(1) / 30;
+    let frame_interval = Duration::from_secs(1) / request.fps;
     let audio_interval = Duration::from_millis(20);
-    let mut video_tick = tokio::time::interval(frame_interval);
-    let mut audio_tick = tokio::time::interval(audio_interval);
+    let mut pcm = Vec::with_capacity(960);
     let mut housekeeping = tokio::time::interval(Duration::from_millis(10));
     let mut report_tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_stats: Option<StatsSnapshot> = None;
     let started = tokio::time::Instant::now();
-    let mut sequence = 0u32;
     let mut connected = false;
     let mut video_packets = 0u64;
     loop {
         let mut received = Received::default();
         tokio::select! {
             _ = &mut stopped => break,
-            _ = video_tick.tick(), if connected => {
+            Ok(()) = captured.changed() => {
+                let Some(newest) = captured.borrow_and_update().clone() else {
+                    continue;
+                };
+                if !connected {
+                    continue;
+                }
                 let now_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(0);
                 let picture = if switches.borrow().camera {
-                    let captured = pattern.render(sequence, MediaTime::now());
-                    let Ok(mut picture) = scaler.scale(&captured, width, height) else {
+                    let Ok(mut picture) = scaler.scale(&newest, width, height) else {
                         continue;
                     };
                     // Between capture and encoder: the user's effects.
@@ -179,7 +201,6 @@ async fn run(
                     // statistics) alive; the other side sees the camera is off.
                     VideoFrame::black_i420(width, height, MediaTime::now())
                 };
-                sequence += 1;
                 if let Ok(Some(encoded)) = encoder.encode(&picture, now_us)
                     && peer.send_video(&encoded.data, frame_interval).await.is_ok()
                 {
@@ -190,9 +211,14 @@ async fn run(
                     display.local.send_replace(Some(Arc::new(picture)));
                 }
             }
-            _ = audio_tick.tick(), if connected => {
-                let mut pcm = tone.next_frame(MediaTime::now()).samples;
-                pcm.extend(tone.next_frame(MediaTime::now()).samples);
+            Some(ten_ms) = sound.recv() => {
+                if !connected {
+                    continue;
+                }
+                pcm.extend(ten_ms.samples);
+                if pcm.len() < 960 {
+                    continue;
+                }
                 if !switches.borrow().microphone {
                     // Muted: silence, so the other side's meter drops to zero.
                     pcm.fill(0);
@@ -200,7 +226,9 @@ async fn run(
                 if let Ok(packet) = opus.encode(&pcm) {
                     let _ = peer.send_audio(&packet, audio_interval).await;
                 }
+                pcm.clear();
             }
+            Ok(()) = sources.changed() => tell_sources(&sources),
             _ = housekeeping.tick() => received = video.poll(peer.now_us()),
             _ = report_tick.tick() => {
                 let now = peer.stats().await;

@@ -344,6 +344,17 @@ impl AppLinkParser {
         Ok(self)
     }
 
+    /// Whether `link` is addressed to the app (the custom scheme, or https
+    /// under one of the bases), valid or not: a page that is not is for the browser.
+    pub fn claims(&self, link: &str) -> bool {
+        !matches!(
+            self.parse(link),
+            Err(AppLinkError::MalformedUrl
+                | AppLinkError::UnsupportedScheme { .. }
+                | AppLinkError::HostNotAllowed { .. })
+        )
+    }
+
     pub fn parse(&self, link: &str) -> Result<AppLink, AppLinkError> {
         // Pages often paste the link with stray spaces (the spec's own example
         // has one after href=").

@@ -207,6 +207,28 @@ fn a_host_that_is_not_an_allowed_base_is_refused() {
 }
 
 #[test]
+fn the_app_claims_its_own_links_even_broken_ones_and_leaves_other_pages_to_the_browser() {
+    let parser = AppLinkParser::default();
+    for ours in [
+        "nexmile://makecall/?site=s&calleeId=1&video=1",
+        "https://sbx.stream-works.biz/sbxapp/makecall/?site=s&calleeId=1&video=1",
+        // Broken, but ours: the app names what is wrong.
+        "https://sbx.stream-works.biz/sbxapp/makecall/?calleeId=1",
+        "nexmile://nothing/",
+    ] {
+        assert!(parser.claims(ours), "{ours}");
+    }
+    for theirs in [
+        "https://partner.example.jp/campaign",
+        "http://sbx.stream-works.biz/sbxapp/makecall/?site=s&calleeId=1&video=1",
+        "mailto:support@example.jp",
+        "not a link",
+    ] {
+        assert!(!parser.claims(theirs), "{theirs}");
+    }
+}
+
+#[test]
 fn an_unknown_or_missing_function_is_refused() {
     let e = rejected(&format!("{BASE}/deleteAccount/?site=s"));
     assert_eq!(

@@ -38,6 +38,19 @@ pub enum CaptureError {
     Unsupported { kind: &'static str, request: String },
 }
 
+impl CaptureError {
+    /// A stable code for the window to say the problem in the user's language.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoDevice(_) => "no_device",
+            Self::CannotOpen { .. } => "cannot_open",
+            Self::Busy { .. } => "busy",
+            Self::Stopped(_) => "stopped",
+            Self::Unsupported { .. } => "unsupported",
+        }
+    }
+}
+
 /// What a source is, for the UI's device picker and the logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceInfo {

@@ -182,6 +182,11 @@ impl Engine {
         }
     }
 
+    /// Whether a page address is one of this app's links (else it is the browser's).
+    pub fn is_app_link(&self, target: &str) -> bool {
+        self.parser.claims(target)
+    }
+
     /// Parses and carries out one app link; a bad link is told to the
     /// screens with what is wrong.
     pub fn open_link(self: &Arc<Self>, link: &str) {

@@ -36,9 +36,10 @@ fn overview(engine: EngineState<'_>) -> Result<Overview, String> {
     engine.overview()
 }
 
+/// A page a push message points to (an app link is carried out here).
 #[tauri::command]
-fn open_link(engine: EngineState<'_>, link: String) {
-    engine.open_link(&link);
+fn open_page(app: tauri::AppHandle, target: String) {
+    window_events::open_target(&app, &target);
 }
 
 #[tauri::command]
@@ -134,6 +135,7 @@ fn setup(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
     });
     client.display = Some(Arc::clone(&display));
     client.video_size = (1280, 720);
+    client.capture = nexmile_client::capture_feed::CaptureChoice::Devices;
     client.device_name = format!("Nexmile for {}", std::env::consts::OS);
     let token = client.profiles.device_token()?.to_string();
     let timings = Arc::new(video_feed::DisplayTimings::default());
@@ -195,7 +197,7 @@ fn main() {
         .setup(setup)
         .invoke_handler(tauri::generate_handler![
             overview,
-            open_link,
+            open_page,
             video_test,
             answer,
             decline,

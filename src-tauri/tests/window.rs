@@ -91,6 +91,94 @@ impl Desktop {
             .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
         command
     }
+
+    /// A command on this desktop's display and bus.
+    fn tool(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env("DISPLAY", &self.display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus);
+        command
+    }
+
+    /// dunst, a real notification daemon, on this desktop (its pop-ups
+    /// are drawn on the display and show in the screenshots).
+    async fn notification_daemon(&self) -> Child {
+        let daemon = self
+            .tool("dunst")
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("dunst (scripts/setup.sh installs it)");
+        for _ in 0..100 {
+            if self.dunstctl(&["is-paused"]).await.is_some() {
+                return daemon;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("dunst never answered on the bus");
+    }
+
+    /// dunstctl's answer, `None` if it failed.
+    async fn dunstctl(&self, args: &[&str]) -> Option<String> {
+        let out = self.tool("dunstctl").args(args).output().await.ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// Waits until dunst shows a notification, then clicks the newest
+    /// (its default action), as a person clicks the pop-up.
+    async fn click_notification(&self) {
+        for _ in 0..100 {
+            if self
+                .dunstctl(&["count", "displayed"])
+                .await
+                .is_some_and(|n| n != "0")
+            {
+                assert!(self.dunstctl(&["action", "0"]).await.is_some());
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no notification was shown");
+    }
+
+    /// gnome-keyring's Secret Service on this desktop's bus, its login
+    /// keyring created and unlocked in `dir`.
+    async fn keychain(&self, dir: &Path) -> Child {
+        std::fs::create_dir_all(dir.join("run")).expect("keyring folder");
+        let mut daemon = self
+            .tool("gnome-keyring-daemon")
+            .args(["--foreground", "--components=secrets", "--unlock"])
+            .env("XDG_DATA_HOME", dir)
+            .env("XDG_RUNTIME_DIR", dir.join("run"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("gnome-keyring (scripts/setup.sh installs it)");
+        {
+            use tokio::io::AsyncWriteExt;
+            let mut password = daemon.stdin.take().expect("piped stdin");
+            password.write_all(b"test-login").await.expect("password");
+        }
+        // Ready when a secret can be stored (the keyring is unlocked).
+        for _ in 0..100 {
+            let probe = self
+                .tool("secret-tool")
+                .args(["store", "--label=probe", "service", "nexmile-test-probe"])
+                .stdin(Stdio::null())
+                .status()
+                .await;
+            if probe.is_ok_and(|s| s.success()) {
+                return daemon;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the keyring never answered on the bus");
+    }
 }
 
 fn tauri_driver() -> PathBuf {
@@ -284,6 +372,23 @@ impl Window {
         panic!("the window never showed {text:?}; it shows:\n{page}");
     }
 
+    /// Waits until `script` returns a string, up to 30 s, and gives it.
+    async fn wait_script(&self, script: &str) -> String {
+        for _ in 0..300 {
+            if let Ok(Some(text)) = self
+                .driver
+                .execute(script)
+                .await
+                .map(|v| v.as_str().map(str::to_owned))
+            {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let page = self.driver.source().await;
+        panic!("{script} never gave a string; the window shows:\n{page}");
+    }
+
     async fn click(&self, css: &str) {
         let element = self.wait_css(css).await;
         self.driver
@@ -337,6 +442,7 @@ fn airi_app(world: &World) -> Client {
 async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
     let world = world(1.0).await;
     let desktop = desktop().await;
+    let _notifications = desktop.notification_daemon().await;
     let profiles = world.root.join("desktop-profiles");
 
     // airi waits for calls in a headless app of her own.
@@ -390,8 +496,21 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
     window.screenshot(&desktop, "1b-effects-downloaded").await;
     window.click("[data-action='home']").await;
 
+    // The partner pushes a message (§7.1) that leads to the video test: it
+    // shows on the home screen and as a system notification, and a click
+    // on the notification opens the video test.
+    let push = r#"{"title":"ビデオテストのお願い","body":"通話の前にカメラを確かめましょう","clickAction":"nexmile://videoSetting/?site=newsite1&download=0","userIds":["hanako"]}"#;
+    assert_eq!(
+        world
+            .site_owner("/SiteOwner/PushMessage", "test.key", push)
+            .await,
+        "result=0"
+    );
+    window.wait_text("通話の前にカメラを確かめましょう").await;
+    window.screenshot(&desktop, "1c-push-message").await;
+    desktop.click_notification().await;
+
     // The video test: own picture beside the one returned by the server.
-    window.click("[data-action='video-test']").await;
     window.wait_text("ビデオテスト").await;
     window.wait_picture("local").await;
     window.wait_picture("remote").await;
@@ -399,6 +518,22 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
     window
         .wait_css(".verdict.good, .verdict.fair, .verdict.poor")
         .await;
+    // The screen names the camera, or says that a test picture stands in and why.
+    let devices = window
+        .wait_script(
+            "const t = document.querySelector(\"[data-bind='devices']\").textContent; \
+             return t.includes('カメラ') && t.includes('マイク') ? t : null;",
+        )
+        .await;
+    if std::fs::read_dir("/dev").is_ok_and(|d| {
+        !d.flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("video"))
+    }) {
+        assert!(
+            devices.contains("カメラを使えないため、テスト映像を送っています"),
+            "{devices}"
+        );
+    }
     window.screenshot(&desktop, "2-video-test").await;
     // A green wallpaper chosen in the test replaces the background at once
     // (the test pattern has no person: all of it is background).
@@ -489,6 +624,13 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
     window.wait_text("通話時間").await;
     window.wait_picture("remote").await;
     window.screenshot(&desktop, "9-answered").await;
+    // The incoming call was also a system notification naming the caller.
+    desktop.dunstctl(&["close-all"]).await;
+    let shown = desktop.dunstctl(&["history"]).await.unwrap_or_default();
+    assert!(
+        shown.contains("着信 / Incoming call") && shown.contains("デモサイト・星野あいり"),
+        "{shown}"
+    );
     window.wait_text("発信者が通話を終了しました").await;
     assert_eq!(caller.await.expect("caller ran"), 0);
     window.driver.close().await;
@@ -500,9 +642,12 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
 async fn a_link_clicked_while_the_app_is_closed_opens_it_and_is_carried_out() {
     let world = world(1.0).await;
     let desktop = desktop().await;
+    // This desktop has a keychain: the tokens go there, not to a file.
+    let _keychain = desktop.keychain(&world.root.join("keyring")).await;
     let profiles = world.root.join("cold-start-profiles");
     let mut app = desktop
         .command(APP, &world, &profiles)
+        .env_remove("NEXMILE_SECRETS")
         .arg("nexmile://activateExUser/?site=newsite1&user=taro&pass=taro-pw")
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -511,6 +656,9 @@ async fn a_link_clicked_while_the_app_is_closed_opens_it_and_is_carried_out() {
     let mut log = BufReader::new(app.stderr.take().expect("piped")).lines();
     let activated = tokio::time::timeout(Duration::from_secs(60), async {
         while let Ok(Some(line)) = log.next_line().await {
+            if line.contains("\"event\":\"secrets\"") {
+                assert!(line.contains("\"store\":\"keychain\""), "{line}");
+            }
             if line.contains("\"event\":\"activated\"") && line.contains("\"userId\":\"taro\"") {
                 return true;
             }
@@ -523,5 +671,25 @@ async fn a_link_clicked_while_the_app_is_closed_opens_it_and_is_carried_out() {
     let saved =
         std::fs::read_to_string(profiles.join("newsite1/profile.json")).expect("profile saved");
     assert!(saved.contains("\"user_id\": \"taro\""), "{saved}");
+    // taro's session token is in the keychain, and in no file of the profile.
+    let token = desktop
+        .tool("secret-tool")
+        .args([
+            "lookup",
+            "service",
+            "jp.nexmile.desktop",
+            "username",
+            "newsite1/session-token",
+        ])
+        .output()
+        .await
+        .expect("secret-tool");
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_owned();
+    assert!(
+        token.len() >= 16,
+        "a session token in the keychain: {token:?}"
+    );
+    assert!(!saved.contains(&token));
+    assert!(!profiles.join("secrets.enc").exists());
     let _ = app.kill().await;
 }

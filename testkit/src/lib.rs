@@ -79,6 +79,23 @@ auth_url = "{partner}/auth"
     }
 }
 
+impl World {
+    /// A partner's request to the server's chapter 7 endpoints
+    /// (`/SiteOwner/...`), as the site with `site_key` sends it; the reply's text.
+    pub async fn site_owner(&self, path: &str, site_key: &str, body: &str) -> String {
+        reqwest::Client::new()
+            .post(format!("{}{path}?siteKey={site_key}", self.server.url()))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("the server answers")
+            .text()
+            .await
+            .expect("a text reply")
+    }
+}
+
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

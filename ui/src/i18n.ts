@@ -18,6 +18,8 @@ const ja = {
   "home.offline": "サーバに接続できません。{sec} 秒後に再接続します",
   "home.hint": "サイトのページにあるリンクからアプリを開くと、通話やライブが始まります。",
   "home.active": "表示中",
+  "home.messages": "お知らせ",
+  "home.openMessage": "開く",
   "home.secretsKeychain": "ログイン情報は OS のキーチェーンに保存されています",
   "home.secretsFile": "このOSにはキーチェーンがないため、ログイン情報はこのPC専用に暗号化したファイルに保存されています",
   "call.outgoing": "発信",
@@ -39,6 +41,15 @@ const ja = {
   "test.returned": "サーバ経由で戻ってきた映像",
   "test.end": "テストを終了",
   "test.saved": "エフェクトの設定は保存され、この後の通話とライブに使われます。",
+  "devices.camera": "カメラ: {name}",
+  "devices.microphone": "マイク: {name}",
+  "devices.noCamera": "カメラを使えないため、テスト映像を送っています",
+  "devices.noMicrophone": "マイクを使えないため、テスト音を送っています",
+  "devices.problem.no_device": "接続されていません",
+  "devices.problem.busy": "ほかのアプリが使用中です",
+  "devices.problem.cannot_open": "開けませんでした",
+  "devices.problem.stopped": "途中で止まりました",
+  "devices.problem.unsupported": "必要な解像度に対応していません",
   "quality.rtt": "往復遅延",
   "quality.loss": "パケット損失",
   "quality.bitrate": "ビットレート",
@@ -115,6 +126,8 @@ const en: Record<MessageKey, string> = {
   "home.offline": "Cannot reach the server. Retrying in {sec} s",
   "home.hint": "Open a link on your site's page to start a call or a live.",
   "home.active": "Shown",
+  "home.messages": "Messages",
+  "home.openMessage": "Open",
   "home.secretsKeychain": "Sign-in tokens are kept in the system keychain",
   "home.secretsFile": "This system has no keychain: sign-in tokens are kept in a file encrypted for this computer",
   "call.outgoing": "Outgoing",
@@ -136,6 +149,15 @@ const en: Record<MessageKey, string> = {
   "test.returned": "Your picture back through the server",
   "test.end": "End the test",
   "test.saved": "Effect settings are saved and used in later calls and lives.",
+  "devices.camera": "Camera: {name}",
+  "devices.microphone": "Microphone: {name}",
+  "devices.noCamera": "No camera can be used: a test picture is sent instead",
+  "devices.noMicrophone": "No microphone can be used: a test tone is sent instead",
+  "devices.problem.no_device": "none is connected",
+  "devices.problem.busy": "another app is using it",
+  "devices.problem.cannot_open": "it could not be opened",
+  "devices.problem.stopped": "it stopped",
+  "devices.problem.unsupported": "it does not offer the size needed",
   "quality.rtt": "Round trip",
   "quality.loss": "Packet loss",
   "quality.bitrate": "Bitrate",
@@ -215,6 +237,39 @@ export function duration(language: Language, totalSec: number): string {
   return m > 0
     ? t(language, "call.minutes", { m, s: String(s).padStart(2, "0") })
     : t(language, "call.seconds", { s });
+}
+
+/// A camera or microphone the engine captures from (its `devices` event).
+export interface SourceInUse {
+  name: string;
+  synthetic: boolean;
+  /// Why a test source stands in for the device (the system's words), and
+  /// its code for the words of the screen's language.
+  reason: string | null;
+  problem?: string | null;
+}
+
+export interface Devices {
+  camera: SourceInUse;
+  microphone: SourceInUse;
+}
+
+/// What the screen says about the capture devices: one line each, the
+/// device's name, or that a test source stands in and why (only the latter
+/// when `onlyMissing`).
+export function devicesText(language: Language, devices: Devices, onlyMissing = false): string[] {
+  const line = (source: SourceInUse, named: MessageKey, missing: MessageKey): string | undefined => {
+    if (source.reason) {
+      const key = `devices.problem.${source.problem}` as MessageKey;
+      const why = key in messages[language] ? t(language, key) : source.reason;
+      return `${t(language, missing)} (${why})`;
+    }
+    return source.name && !onlyMissing ? t(language, named, { name: source.name }) : undefined;
+  };
+  return [
+    line(devices.camera, "devices.camera", "devices.noCamera"),
+    line(devices.microphone, "devices.microphone", "devices.noMicrophone"),
+  ].filter((l): l is string => l !== undefined);
 }
 
 export function reasonText(language: Language, reason: number): string {

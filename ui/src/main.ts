@@ -6,7 +6,7 @@ import { convertFileSrc, invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 import { openUrl } from "@tauri-apps/plugin-opener";
 import { installFeedBench } from "./bench";
-import { type Language, type MessageKey, duration, reasonText, t } from "./i18n";
+import { type Language, type MessageKey, devicesText, duration, reasonText, t } from "./i18n";
 import { drawChart, routeText, series } from "./plot";
 import { Ringer } from "./ringer";
 import {
@@ -112,6 +112,13 @@ function homeScreen(): string {
         <span class="peer">${escape(c.peerName)}</span><span class="muted">${escape(what)}</span><span class="when">${when}</span></li>`;
     })
     .join("");
+  const pushes = state.pushes
+    .map((p, i) => {
+      const when = new Date(p.at).toLocaleTimeString(language === "ja" ? "ja-JP" : "en-GB", { hour: "2-digit", minute: "2-digit" });
+      const open = p.clickAction ? `<button class="link" data-action="open-push" data-index="${i}">${tr("home.openMessage")}</button>` : "";
+      return `<li><div><b>${escape(p.title)}</b> <span class="when">${when}</span></div><div>${escape(p.body)}</div>${open}</li>`;
+    })
+    .join("");
   const online = state.online
     ? `<span class="status online"></span>${tr("home.online")}`
     : state.offlineRetrySec !== undefined
@@ -127,6 +134,7 @@ function homeScreen(): string {
       <div class="card phone"><div class="label">${tr("home.phone")}</div>
         <div class="number" data-testid="phone">${profile?.phoneNumber ? escape(profile.phoneNumber) : `<span class="muted small">${tr("home.noPhone")}</span>`}</div>
         <div class="online">${online}</div></div>
+      ${pushes ? `<div class="card pushes" data-testid="pushes"><h2>${tr("home.messages")}</h2><ul>${pushes}</ul></div>` : ""}
       <div class="actions">
         <button class="primary" data-action="video-test">${tr("home.videoTest")}</button>
         <button data-action="effects">${tr("home.effects")}</button>
@@ -210,6 +218,7 @@ function videoTestScreen(): string {
         <figure><canvas data-video="local" class="video empty"></canvas><figcaption>${tr("test.own")}</figcaption></figure>
         <figure><canvas data-video="remote" class="video empty"></canvas><figcaption>${tr("test.returned")}</figcaption></figure>
       </div>
+      <p class="muted small devices" data-bind="devices"></p>
       ${qualityBlock()}
       <button class="danger wide" data-action="hangup">${tr("test.end")}</button>
     </section>
@@ -259,6 +268,7 @@ function inCallScreen(call: CallView): string {
       <div class="right"><div data-bind="time-left"></div><div data-bind="verdict"></div></div>
     </div>
     <div class="protection">${protectionText(call)}</div>
+    <div class="warn floating devices" data-bind="missing-devices"></div>
     ${state.refused.length ? `<div class="warn floating">${tr("effects.refused", { list: state.refused.join(" / ") })}</div>` : ""}
     <div class="toolbar">
       <button class="round ${switches.microphone ? "" : "off"}" data-action="mic" title="${switches.microphone ? tr("incall.mute") : tr("incall.unmute")}">${icon(switches.microphone ? "mic" : "micOff")}</button>
@@ -389,6 +399,11 @@ function patch(): void {
     const [v, floor, colour] = charts[canvas.dataset.chart ?? ""] ?? [[], 1, "#000"];
     drawChart(canvas, v, floor, colour, QUALITY_WINDOW);
   });
+  if (state.devices) {
+    bind("devices", devicesText(language, state.devices).join(" · "));
+    // In a call only a missing device is worth the space.
+    bind("missing-devices", devicesText(language, state.devices, true).join(" · "));
+  }
   if (s.kind === "outgoing") {
     const left = ringingLeft(s.call, now);
     bind("ringing", left === undefined ? tr("outgoing.preparing") : tr("outgoing.ringing", { sec: left }));
@@ -490,6 +505,11 @@ root.addEventListener("click", async (event) => {
     case "return":
       if (state.returnUrl) await openUrl(state.returnUrl);
       break;
+    case "open-push": {
+      const page = state.pushes[Number(target.dataset.index)]?.clickAction;
+      if (page) await invoke("open_page", { target: page });
+      break;
+    }
     case "home":
       state = { ...state, screen: { kind: "home" }, returnUrl: null };
       await refresh();
@@ -514,7 +534,8 @@ async function onEngineEvent(payload: EngineEvent): Promise<void> {
     await refresh();
     return;
   }
-  render(before !== after);
+  // A message arriving on the home screen shows at once.
+  render(before !== after || (payload.event === "push" && after === "home"));
 }
 
 async function start(): Promise<void> {

@@ -1,6 +1,8 @@
 // What the window shows, as a pure function of the engine's events: every
 // screen change happens in reduce(), so it is tested without a window.
 
+import type { Devices, SourceInUse } from "./i18n";
+
 export interface ProfileView {
   site: string;
   userId: string;
@@ -80,13 +82,33 @@ export interface AppState {
   quality: Quality[];
   /// Effects that the partner does not allow in this call, said by the engine.
   refused: string[];
+  /// The camera and microphone of the running test or call.
+  devices?: Devices;
+  /// The partner's push messages (§7.1), newest first.
+  pushes: PushView[];
 }
+
+export interface PushView {
+  title: string;
+  body: string;
+  /// The page the message leads to.
+  clickAction?: string | null;
+  /// When it arrived (ms since the epoch).
+  at: number;
+}
+
+/// How many push messages the home screen keeps.
+export const PUSH_LIMIT = 10;
+
+/// Screens a clicked notification may leave: nothing is running on them.
+const IDLE_SCREENS: Screen["kind"][] = ["home", "ended", "refused", "linkError"];
 
 export const initialState: AppState = {
   screen: { kind: "home" },
   online: false,
   quality: [],
   refused: [],
+  pushes: [],
 };
 
 /// How many seconds of quality the plot keeps.
@@ -137,7 +159,7 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
       };
     case "link.opened": {
       const returnUrl = (e.returnUrl as string | null) ?? null;
-      const base = { ...state, returnUrl, quality: [], refused: [] };
+      const base = { ...state, returnUrl, quality: [], refused: [], devices: undefined };
       switch (e.function) {
         case "activateExUser":
           return { ...base, screen: { kind: "working", task: "activate" } };
@@ -176,6 +198,8 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
         },
       };
     }
+    case "devices":
+      return { ...state, devices: { camera: e.camera as SourceInUse, microphone: e.microphone as SourceInUse } };
     case "quality": {
       const quality = [...state.quality, e as unknown as Quality].slice(-QUALITY_WINDOW);
       return { ...state, quality };
@@ -242,6 +266,21 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
       if (screen.kind === "working" && screen.task === "download") return state;
       if (screen.kind === "working") return { ...state, screen: { kind: "home" } };
       return state;
+    case "push": {
+      const push: PushView = {
+        title: String(e.title ?? ""),
+        body: String(e.body ?? ""),
+        clickAction: (e.clickAction as string | null | undefined) ?? null,
+        at: Date.now(),
+      };
+      return { ...state, pushes: [push, ...state.pushes].slice(0, PUSH_LIMIT) };
+    }
+    case "notification.opened":
+      // A push's notification leads to the home screen's messages, unless
+      // a call or test runs; an incoming call's screen is already shown.
+      return e.kind === "push" && IDLE_SCREENS.includes(screen.kind)
+        ? { ...state, screen: { kind: "home" } }
+        : state;
     case "link.busy":
       return { ...state, screen: screen.kind === "home" ? { kind: "home", notice: "busy" } : screen };
     default:

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { duration, messages, reasonText, t } from "../src/i18n";
+import { devicesText, duration, messages, reasonText, t } from "../src/i18n";
 import { parsePicture } from "../src/video";
 import { scaleTop, series } from "../src/plot";
 
@@ -18,6 +18,27 @@ describe("words", () => {
     expect(duration("en", 9)).toBe("9 s");
     expect(reasonText("ja", -5)).toBe("相手が着信を拒否しました");
     expect(reasonText("en", 42)).toBe("Something went wrong");
+  });
+
+  it("names the devices in use and says why a test source stands in", () => {
+    const devices = {
+      camera: { name: "Nexmile test pattern", synthetic: true, reason: "no camera is connected", problem: "no_device" },
+      microphone: { name: "USB Audio", synthetic: false, reason: null },
+    };
+    expect(devicesText("ja", devices)).toEqual([
+      "カメラを使えないため、テスト映像を送っています (接続されていません)",
+      "マイク: USB Audio",
+    ]);
+    expect(devicesText("en", devices, true)).toEqual([
+      "No camera can be used: a test picture is sent instead (none is connected)",
+    ]);
+    // A problem the screen has no words for is said in the system's.
+    const odd = { ...devices, camera: { ...devices.camera, problem: "new_kind" } };
+    expect(devicesText("en", odd, true)).toEqual(["No camera can be used: a test picture is sent instead (no camera is connected)"]);
+    // A camera switched off before the call is not named (not opened yet).
+    expect(devicesText("en", { ...devices, camera: { name: "", synthetic: false, reason: null } })).toEqual([
+      "Microphone: USB Audio",
+    ]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type AppState, initialState, reduce, recordingAllowed, ringingLeft } from "../src/state";
+import { type AppState, PUSH_LIMIT, initialState, reduce, recordingAllowed, ringingLeft } from "../src/state";
 
 const details = {
   call_token: "c1",
@@ -84,5 +84,35 @@ describe("links and downloads", () => {
     expect(state.quality[0].rttMs).toBe(15);
     state = reduce(state, { event: "link.done", function: "videoSetting", status: 0 }, 80);
     expect(state.screen.kind).toBe("home");
+  });
+});
+
+describe("push messages and notifications", () => {
+  const push = (n: number) => ({ event: "push", title: `お知らせ ${n}`, body: "本文", clickAction: n === 0 ? "https://site.example/news" : null });
+
+  it("keeps the newest messages first, at most the limit", () => {
+    const state = run(Array.from({ length: PUSH_LIMIT + 3 }, (_, n) => [push(n), n] as [ReturnType<typeof push>, number]));
+    expect(state.pushes).toHaveLength(PUSH_LIMIT);
+    expect(state.pushes[0].title).toBe(`お知らせ ${PUSH_LIMIT + 2}`);
+    expect(run([[push(0), 0]]).pushes[0].clickAction).toBe("https://site.example/news");
+  });
+
+  it("a clicked push leads home from an idle screen but never out of a call", () => {
+    const ended = run([[{ event: "link.invalid", message: "bad", parameter: "site" }, 0], [push(1), 1]]);
+    expect(ended.screen.kind).toBe("linkError");
+    expect(reduce(ended, { event: "notification.opened", kind: "push" }, 2).screen.kind).toBe("home");
+    const talking = run([
+      [{ event: "link.opened", function: "makecall", site: "s" }, 0],
+      [{ event: "call.prepared", ...details }, 1],
+      [{ event: "call.connected", callToken: "c1" }, 2],
+    ]);
+    expect(reduce(talking, { event: "notification.opened", kind: "push" }, 3).screen.kind).toBe("inCall");
+  });
+
+  it("names the camera and microphone of the running test", () => {
+    const camera = { name: "Nexmile test pattern", synthetic: true, reason: "no camera is connected" };
+    const microphone = { name: "default", synthetic: false, reason: null };
+    const state = reduce(initialState, { event: "devices", camera, microphone }, 0);
+    expect(state.devices).toEqual({ camera, microphone });
   });
 });

@@ -155,19 +155,6 @@ async fn refusals_and_unconnected_endings_have_their_reasons() {
     world.server.stop().await;
 }
 
-async fn site_owner(world: &World, path: &str, site_key: &str, body: &str) -> String {
-    reqwest::Client::new()
-        .post(format!("{}{path}?siteKey={site_key}", world.server.url()))
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partner_taking_points_mid_call_cuts_it_off_and_other_sites_cannot() {
     let world = world(1.0).await;
@@ -176,12 +163,18 @@ async fn a_partner_taking_points_mid_call_cuts_it_off_and_other_sites_cannot() {
     let partner = async {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         // Wrong key, and another site's key with this site's token: refused, nothing changed.
-        let wrong = site_owner(&world, "/SiteOwner/UpdateUserBalance", "nope", take).await;
+        let wrong = world
+            .site_owner("/SiteOwner/UpdateUserBalance", "nope", take)
+            .await;
         assert!(wrong.starts_with("result=-1"), "{wrong}");
-        let other = site_owner(&world, "/SiteOwner/UpdateUserBalance", "other.key", take).await;
+        let other = world
+            .site_owner("/SiteOwner/UpdateUserBalance", "other.key", take)
+            .await;
         assert!(other.starts_with("result=-1"), "{other}");
         for _ in 0..100 {
-            let reply = site_owner(&world, "/SiteOwner/UpdateUserBalance", "test.key", take).await;
+            let reply = world
+                .site_owner("/SiteOwner/UpdateUserBalance", "test.key", take)
+                .await;
             if reply == "result=0" {
                 return;
             }
@@ -343,7 +336,9 @@ async fn busy_callee_push_and_the_administrators_cut() {
         assert_eq!(find(&busy, "call.ended").unwrap()["reason"], -4, "{busy:?}");
         let push = r#"{"title":"お知らせ","body":"新着メッセージがあります","clickAction":"https://example.jp/inbox","userIds":["airi"]}"#;
         assert_eq!(
-            site_owner(&world, "/SiteOwner/PushMessage", "test.key", push).await,
+            world
+                .site_owner("/SiteOwner/PushMessage", "test.key", push)
+                .await,
             "result=0"
         );
         let unauthorised = reqwest::Client::new()
