@@ -20,6 +20,7 @@ use nexmile_effects::mosaic::{MosaicArea, MosaicSettings};
 
 use crate::capture_feed::CaptureChoice;
 use crate::effects_sync::EffectSync;
+use crate::live_session::LivePlan;
 use crate::media_session::{Display, MediaSession, MediaSwitches, SessionIo};
 use crate::profiles::{CallRecord, Profile, Profiles};
 use crate::signalling::{Signalling, activate};
@@ -100,6 +101,15 @@ pub enum UserAction {
     /// The profile's effect choices changed (the sender saved them): the
     /// running test or call applies them from the next picture.
     EffectsChanged,
+    /// The broadcaster's start button.
+    StartLive,
+    /// A comment written in a live.
+    Comment(String),
+    /// A stamp or gift of the site's catalogue sent in a live.
+    SendItem {
+        category: String,
+        item_no: String,
+    },
 }
 
 /// How one call on this device should go.
@@ -116,6 +126,8 @@ pub struct CallPlan {
     pub effects: Option<EffectSettings>,
     /// videoSetting: how long the loopback test runs; `None`: until the user ends it.
     pub test_duration: Option<Duration>,
+    /// broadcastLive / viewLive: when to start, what to say, when to leave.
+    pub live: LivePlan,
 }
 
 /// The effects a user chooses, as the command line says them.
@@ -133,7 +145,7 @@ pub struct EffectChoice {
 
 /// Effects the video test may preview: everything the app has. A call then
 /// applies what its partner's option mask allows.
-const PREVIEW_OPTIONS: CallOption = CallOption::FACE_FILTER
+pub(crate) const PREVIEW_OPTIONS: CallOption = CallOption::FACE_FILTER
     .union(CallOption::MOSAIC)
     .union(CallOption::WALLPAPER);
 
@@ -142,7 +154,7 @@ impl Client {
         self.events.emit(event, fields);
     }
 
-    fn refused(&self, message: &str) -> u8 {
+    pub(crate) fn refused(&self, message: &str) -> u8 {
         self.emit("refused", json!({ "message": message }));
         EXIT_REFUSED
     }
@@ -191,10 +203,13 @@ impl Client {
             AppLinkAction::VideoSetting {
                 mode: VideoSettingMode::LoopbackTest,
             } => self.video_test(&link.site, plan).await,
-            other => self.refused(&format!(
-                "{} はこのバージョンの nexmile-cli ではまだ使えません。",
-                other.function()
-            )),
+            AppLinkAction::BroadcastLive { link_id } => {
+                self.broadcast(&link.site, link_id, plan.live).await
+            }
+            AppLinkAction::ViewLive {
+                live_token,
+                link_id,
+            } => self.view(&link.site, live_token, link_id, plan.live).await,
         }
     }
 
@@ -268,7 +283,7 @@ impl Client {
         ))
     }
 
-    async fn connect(&self, site: &SiteCode) -> Result<Signalling, String> {
+    pub(crate) async fn connect(&self, site: &SiteCode) -> Result<Signalling, String> {
         let profile = self.profile(site).await?;
         let (signalling, welcome) =
             Signalling::connect(&self.server, &profile.session_token, self.device()?)
@@ -289,7 +304,7 @@ impl Client {
         Ok(signalling)
     }
 
-    async fn new_peer(&self) -> Result<(Peer, String), String> {
+    pub(crate) async fn new_peer(&self) -> Result<(Peer, String), String> {
         let mut peer = Peer::new(PeerConfig {
             bind: self.media_bind.clone(),
             ..PeerConfig::default()
@@ -361,7 +376,7 @@ impl Client {
         }))
     }
 
-    fn session_io(
+    pub(crate) fn session_io(
         &self,
         reports: mpsc::UnboundedSender<nexmile_media::quality::QualityReport>,
     ) -> SessionIo {
@@ -371,12 +386,17 @@ impl Client {
             switches: self.switches.subscribe(),
             capture: self.capture,
             events: self.events.clone(),
+            first_media: None,
         }
     }
 
     /// The chain of the profile's saved effects under `allowed`, said as an
     /// `effects` event (with what is off and why); `None` when no effect is chosen.
-    async fn chain_for(&self, site: &SiteCode, allowed: CallOption) -> Option<EffectChain> {
+    pub(crate) async fn chain_for(
+        &self,
+        site: &SiteCode,
+        allowed: CallOption,
+    ) -> Option<EffectChain> {
         let settings = match self.profiles.effect_settings(site) {
             Ok(settings) => settings,
             Err(e) => {
@@ -651,7 +671,13 @@ impl<'a> CallRun<'a> {
                     None => self.chain = chain,
                 }
             }
-            UserAction::Answer | UserAction::Decline | UserAction::EffectsChanged => {}
+            // The rest are a live's, or came when nothing rings.
+            UserAction::Answer
+            | UserAction::Decline
+            | UserAction::EffectsChanged
+            | UserAction::StartLive
+            | UserAction::Comment(_)
+            | UserAction::SendItem { .. } => {}
         }
         None
     }

@@ -33,6 +33,8 @@ pub enum CaptureChoice {
     /// The system's camera and microphone, or the synthetic ones where
     /// there are none (the desktop app).
     Devices,
+    /// Nothing is sent (a live's viewer).
+    ReceiveOnly,
 }
 
 /// One source in use, as the window shows it.
@@ -82,6 +84,19 @@ impl CaptureFeed {
     ) -> Self {
         let (video_tx, video) = watch::channel(None);
         let (audio_tx, audio) = mpsc::channel(50);
+        if choice == CaptureChoice::ReceiveOnly {
+            // No threads: the closed channels give nothing to send.
+            let nothing = in_use("", false, None);
+            let (_, sources) = watch::channel(SourcesInUse {
+                camera: nothing.clone(),
+                microphone: nothing,
+            });
+            return Self {
+                video,
+                audio,
+                sources,
+            };
+        }
         let (opened_tx, opened_rx) = std_mpsc::channel();
         let camera_opened = opened_tx.clone();
         thread::Builder::new()
@@ -150,7 +165,7 @@ fn open_video(
 ) -> (Box<dyn VideoSource>, SourceInUse) {
     let (source, why) = match choice {
         CaptureChoice::Devices => open_camera(request),
-        CaptureChoice::Synthetic => synthetic_camera(request),
+        CaptureChoice::Synthetic | CaptureChoice::ReceiveOnly => synthetic_camera(request),
     };
     let info = source.info();
     let used = in_use(&info.name, info.synthetic, why.as_ref());
@@ -221,7 +236,7 @@ fn run_microphone(
     };
     let (mut source, why) = match choice {
         CaptureChoice::Devices => open_microphone(),
-        CaptureChoice::Synthetic => (tone(), None),
+        CaptureChoice::Synthetic | CaptureChoice::ReceiveOnly => (tone(), None),
     };
     let _ = opened.send(Opened::Microphone(in_use(
         source.name(),

@@ -7,6 +7,7 @@ pub mod capture_feed;
 pub mod demo;
 pub mod effects_sync;
 pub mod link_report;
+pub mod live_session;
 pub mod media_session;
 pub mod profiles;
 pub mod signalling;

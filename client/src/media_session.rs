@@ -90,6 +90,8 @@ pub struct SessionIo {
     pub capture: CaptureChoice,
     /// Told which camera and microphone are in use (`devices`), and of every change.
     pub events: Arc<dyn EventSink>,
+    /// Fired once the first picture (`Video`) or sound (`Audio`) was decoded.
+    pub first_media: Option<(oneshot::Sender<()>, MediaKind)>,
 }
 
 impl MediaSession {
@@ -136,6 +138,7 @@ async fn run(
         switches,
         capture,
         events,
+        mut first_media,
     } = io;
     let request = CameraRequest {
         width,
@@ -248,7 +251,12 @@ async fn run(
                 }
                 Some(PeerEvent::Rtp { kind: MediaKind::Audio, packet, .. }) => {
                     summary.audio_packets_received += 1;
-                    let _ = opus_decoder.decode(&packet.payload, 960);
+                    if opus_decoder.decode(&packet.payload, 960).is_ok()
+                        && first_media.as_ref().is_some_and(|(_, kind)| *kind == MediaKind::Audio)
+                        && let Some((fired, _)) = first_media.take()
+                    {
+                        let _ = fired.send(());
+                    }
                 }
                 Some(PeerEvent::KeyframeRequested) => encoder.request_keyframe(),
                 // Samples written before the connection is up are dropped by the
@@ -259,6 +267,14 @@ async fn run(
                 }
                 Some(_) => {}
             },
+        }
+        if !received.pictures.is_empty()
+            && first_media
+                .as_ref()
+                .is_some_and(|(_, kind)| *kind == MediaKind::Video)
+            && let Some((fired, _)) = first_media.take()
+        {
+            let _ = fired.send(());
         }
         for picture in &received.pictures {
             peer.count_decoded_frame();

@@ -13,6 +13,7 @@
 //! - [`effects`]: the effect-package manifest.
 //! - [`billing`]: the per-second ledger of §3.3.3 ③.
 //! - [`call`]: one 1:1 call as a state machine (chapter 4).
+//! - [`live`]: one live with its viewers as a state machine (chapter 5).
 //! - [`retry`]: the retry schedule of requests marked 再送.
 //! - [`signal`]: the app ↔ server signalling messages.
 //! - [`signature`]: the request ID and HMAC headers on requests to partners.
@@ -26,6 +27,7 @@ pub mod datetime;
 pub mod device;
 pub mod effects;
 mod lenient;
+pub mod live;
 pub mod retry;
 mod schema;
 pub mod secret;

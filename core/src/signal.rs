@@ -85,6 +85,140 @@ pub struct CallDetails {
     pub return_url: Option<String>,
 }
 
+/// A stamp or a gift: the two differ only in their request code (§5.3.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    Stamp,
+    Gift,
+}
+
+/// One item of a site's stamp and gift catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GiftItem {
+    pub kind: ItemKind,
+    /// itemCategory.
+    pub category: String,
+    /// itemNo.
+    pub item_no: String,
+    pub name: String,
+    /// Points the viewer spends.
+    pub point: u32,
+    /// Points the broadcaster earns (liverGiftPoint).
+    pub liver_point: u32,
+    /// The APNG (or picture) of the site's effect files that plays it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveRole {
+    Broadcaster,
+    Viewer,
+}
+
+/// What a live screen shows and allows, from the partner's 11 / 31 reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LiveDetails {
+    pub live_token: String,
+    pub link_id: String,
+    pub role: LiveRole,
+    pub liver_user_id: String,
+    pub liver_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// A radio live: sound only.
+    pub audio_only: bool,
+    /// Viewing costs points (the viewer's serviceCharge is not free).
+    pub paid: bool,
+    /// nextAvailableCommentTime / nextAvailableGiftTime after range checks (0: none).
+    pub next_comment_ms: u32,
+    pub next_gift_ms: u32,
+    /// The partner's liveService as sent (customisation of §5.4).
+    pub settings: serde_json::Value,
+}
+
+/// Why a live, or one viewer's part in it, ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveEndReason {
+    BroadcasterEnded,
+    /// The broadcaster's app or connection was lost.
+    BroadcasterLost,
+    /// For a viewer: the broadcaster ended the live.
+    LiveEnded,
+    ViewerLeft,
+    /// The partner refused (the message says why).
+    Refused,
+    /// The live is not on air (not started yet, or over).
+    NotOnAir,
+    /// No picture (or sound) reached the viewer in time (§5.3.11).
+    NoMedia,
+    /// Paid viewing: the viewer's points ran out.
+    PointsExhausted,
+    ServerError,
+}
+
+/// A viewer's totals when its viewing ended (33's figures).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LiveSummary {
+    pub live_sec: u64,
+    pub point: u64,
+    pub charge_sec: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RankedViewer {
+    pub user_id: String,
+    pub name: String,
+    /// Points spent on gifts, stamps and paid comments in this live.
+    pub points: u64,
+}
+
+/// What happens in a live, told to its broadcaster and viewers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LiveNotice {
+    /// The partner accepted 11 (broadcaster) or 31 (viewer).
+    Prepared(Box<LiveDetails>),
+    /// The broadcaster: on air. A viewer: its viewing started (32 accepted).
+    OnAir,
+    Comment {
+        user_id: String,
+        name: String,
+        text: String,
+        from_broadcaster: bool,
+        /// Points the comment cost (a paid comment), else 0.
+        point: u32,
+    },
+    Item {
+        user_id: String,
+        name: String,
+        item: Box<GiftItem>,
+    },
+    /// The viewer count and ranking.
+    Viewers {
+        count: usize,
+        ranking: Vec<RankedViewer>,
+    },
+    /// Once a second for a paying viewer.
+    Billing {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time_left_sec: Option<u64>,
+        used_points: u64,
+    },
+    /// A comment or item was not accepted; the words are for the user.
+    Refused { message: String },
+    Ended {
+        reason: LiveEndReason,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        summary: Option<LiveSummary>,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
@@ -125,6 +259,43 @@ pub enum ClientMessage {
         offer: String,
     },
     EndVideoTest,
+    /// The broadcastLive link: the server asks the partner (配信準備, 11).
+    PrepareBroadcast {
+        link_id: String,
+    },
+    /// The start button, with the broadcaster's media offer (配信開始, 12).
+    StartBroadcast {
+        live_token: String,
+        offer: String,
+    },
+    /// The viewLive link (視聴準備, 31).
+    ViewLive {
+        live_token: String,
+        link_id: String,
+    },
+    /// An admitted viewer's media offer (receive only in effect).
+    ReceiveLive {
+        live_token: String,
+        offer: String,
+    },
+    /// The viewer decoded the first picture (radio: sound): 視聴開始 (32) may go.
+    LiveMediaReceived {
+        live_token: String,
+    },
+    LiveComment {
+        live_token: String,
+        text: String,
+    },
+    /// A stamp or gift of the site's catalogue, by its category and number.
+    LiveItem {
+        live_token: String,
+        category: String,
+        item_no: String,
+    },
+    /// The broadcaster ends the live, or a viewer leaves it.
+    LeaveLive {
+        live_token: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -187,6 +358,16 @@ pub enum ServerMessage {
     /// A request could not be carried out; the words are for the user.
     Error {
         message: String,
+    },
+    /// Something in a live this app broadcasts or watches.
+    Live {
+        live_token: String,
+        notice: LiveNotice,
+    },
+    /// The site's stamps and gifts, sent with a viewer's `prepared`.
+    GiftCatalogue {
+        live_token: String,
+        items: Vec<GiftItem>,
     },
 }
 
@@ -291,5 +472,48 @@ mod tests {
         let json = serde_json::to_string(&r).unwrap();
         assert!(json.contains(r#""user_pw":"hanako-pw""#));
         assert_eq!(serde_json::from_str::<ActivateRequest>(&json).unwrap(), r);
+    }
+}
+
+#[cfg(test)]
+mod live_tests {
+    use super::*;
+
+    #[test]
+    fn live_notices_are_flat_tagged_json_and_round_trip() {
+        let details = LiveDetails {
+            live_token: "l".into(),
+            link_id: "room".into(),
+            role: LiveRole::Viewer,
+            liver_user_id: "airi".into(),
+            liver_name: "あいり".into(),
+            title: None,
+            audio_only: false,
+            paid: true,
+            next_comment_ms: 500,
+            next_gift_ms: 0,
+            settings: serde_json::json!({"linkId": "room"}),
+        };
+        for notice in [
+            LiveNotice::Prepared(Box::new(details)),
+            LiveNotice::OnAir,
+            LiveNotice::Refused {
+                message: "m".into(),
+            },
+        ] {
+            let message = ServerMessage::Live {
+                live_token: "l".into(),
+                notice,
+            };
+            let json = serde_json::to_string(&message).unwrap();
+            assert!(
+                json.starts_with(r#"{"type":"live","live_token":"l","notice":{"kind":"#),
+                "{json}"
+            );
+            assert_eq!(
+                serde_json::from_str::<ServerMessage>(&json).unwrap(),
+                message
+            );
+        }
     }
 }

@@ -101,6 +101,19 @@ impl PartnerDemo {
             .map(|user| user.points)
     }
 
+    /// The lives on air now, newest first: (liveToken, linkId, broadcaster).
+    pub async fn lives_on_air(&self) -> Vec<(String, String, String)> {
+        self.site
+            .store
+            .lives_on_air()
+            .await
+            .inspect_err(|e| tracing::error!(error = %e, "cannot read the lives"))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|live| (live.live_token, live.link_id, live.liver_id))
+            .collect()
+    }
+
     /// A fresh one-time ID for `user_id`, as the top page puts in its links.
     /// (On a database failure, which is logged, the ID returned will not work.)
     pub async fn issue_unique_id(&self, user_id: &str) -> String {

@@ -67,6 +67,9 @@ pub struct SiteConfig {
     /// served to its users; relative paths are from the server's directory.
     #[serde(default)]
     pub effects_dir: Option<std::path::PathBuf>,
+    /// The site's stamps and gifts for lives (`[[site.gift]]`), in display order.
+    #[serde(default, rename = "gift")]
+    pub gifts: Vec<nexmile_core::signal::GiftItem>,
 }
 
 impl SiteConfig {
@@ -133,6 +136,16 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shipped_configuration_parses_with_its_gift_catalogue() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/nexmile.toml");
+        let config = Config::load(&path).unwrap();
+        let gifts = &config.site[0].gifts;
+        assert_eq!(gifts.len(), 2);
+        assert_eq!(gifts[1].name, "ハート");
+        assert_eq!(gifts[1].kind, nexmile_core::signal::ItemKind::Gift);
+    }
 
     #[test]
     fn the_issue_example_parses_and_bad_files_say_why() {

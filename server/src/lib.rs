@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod effects;
 pub mod hub;
+pub mod lives;
 pub mod openapi;
 pub mod outbox;
 pub mod partner;
@@ -119,6 +120,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         store,
         hub: Hub::default(),
         calls: Calls::default(),
+        lives: lives::Lives::default(),
         outbox,
         partner,
         clock,

@@ -1,9 +1,10 @@
-//! The media relay every call passes through: one WebRTC connection (a leg)
-//! per participant, terminated at the server. Video arrives as RTP, is
-//! reassembled into whole pictures and sent on the other leg; Opus packets
-//! are passed on as they are. Each leg has its own congestion control,
-//! retransmissions and keyframe requests, and a bounded queue that drops
-//! rather than lets a slow receiver hold up the sender.
+//! The media relay every call and live passes through: one WebRTC connection
+//! (a leg) per participant, terminated at the server. Video arrives as RTP,
+//! is reassembled into whole pictures and sent on the legs it goes to (the
+//! other side of a call; every viewer of a live); Opus packets are passed on
+//! as they are. Each leg has its own congestion control, retransmissions and
+//! keyframe requests, and a bounded queue that drops rather than lets a slow
+//! receiver hold up the sender or the other receivers.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -37,8 +38,18 @@ enum LegInput {
     Close,
 }
 
-/// Where a leg's media goes: the other leg's queue, once it exists.
-type Sink = Arc<Mutex<Option<mpsc::Sender<LegInput>>>>;
+/// Where a leg's received media goes (the other side of a call, the viewers
+/// of a live) and where its receiver's keyframe requests go (the source).
+#[derive(Default)]
+struct Targets {
+    media: Vec<mpsc::Sender<LegInput>>,
+    source: Option<mpsc::Sender<LegInput>>,
+}
+
+type Sink = Arc<Mutex<Targets>>;
+
+/// A source asked for keyframes by many receivers asks its sender at most this often.
+const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(300);
 
 /// Media waiting for a slow leg; beyond it packets are dropped.
 const QUEUE: usize = 256;
@@ -70,18 +81,48 @@ impl Leg {
         Ok((Self { input, sink }, answer))
     }
 
+    fn route(&self, media: Vec<mpsc::Sender<LegInput>>, source: Option<&Leg>) {
+        *self.sink.lock().expect("sink lock") = Targets {
+            media,
+            source: source.map(|s| s.input.clone()),
+        };
+    }
+
     /// Sends each leg's media to the other and asks for a fresh keyframe both ways.
     pub fn link(a: &Leg, b: &Leg) {
-        *a.sink.lock().expect("sink lock") = Some(b.input.clone());
-        *b.sink.lock().expect("sink lock") = Some(a.input.clone());
+        a.route(vec![b.input.clone()], Some(b));
+        b.route(vec![a.input.clone()], Some(a));
         let _ = a.input.try_send(LegInput::RequestKeyframe);
         let _ = b.input.try_send(LegInput::RequestKeyframe);
     }
 
     /// Returns this leg's media to its own client (the video test).
     pub fn echo(&self) {
-        *self.sink.lock().expect("sink lock") = Some(self.input.clone());
+        self.route(vec![self.input.clone()], Some(self));
         let _ = self.input.try_send(LegInput::RequestKeyframe);
+    }
+
+    /// A live's viewer: the source's media goes to it too (it sends none
+    /// back), and it starts with a keyframe asked of the broadcaster.
+    pub fn fan_out(source: &Leg, viewer: &Leg) {
+        viewer.route(Vec::new(), Some(source));
+        source
+            .sink
+            .lock()
+            .expect("sink lock")
+            .media
+            .push(viewer.input.clone());
+        let _ = source.input.try_send(LegInput::RequestKeyframe);
+    }
+
+    /// Stops sending the source's media to `viewer`.
+    pub fn detach(source: &Leg, viewer: &Leg) {
+        source
+            .sink
+            .lock()
+            .expect("sink lock")
+            .media
+            .retain(|target| !target.same_channel(&viewer.input));
     }
 
     pub fn close(&self) {
@@ -92,11 +133,28 @@ impl Leg {
     }
 }
 
-fn forward(sink: &Sink, input: LegInput) {
-    let target = sink.lock().expect("sink lock").clone();
-    if let Some(target) = target {
-        // Full means the other side is not keeping up: drop, never wait.
-        let _ = target.try_send(input);
+/// Media to every target; a full queue means that receiver is not keeping
+/// up: its copy is dropped (it asks for a keyframe later), the others go on.
+fn forward(sink: &Sink, input: &LegInput) {
+    let mut targets = sink.lock().expect("sink lock");
+    targets.media.retain(|target| !target.is_closed());
+    for target in &targets.media {
+        let copy = match input {
+            LegInput::Video { data, duration } => LegInput::Video {
+                data: data.clone(),
+                duration: *duration,
+            },
+            LegInput::Audio { data } => LegInput::Audio { data: data.clone() },
+            LegInput::RequestKeyframe | LegInput::Close => return,
+        };
+        let _ = target.try_send(copy);
+    }
+}
+
+/// A keyframe request from this leg's receiver, to the source of its media.
+fn ask_source(sink: &Sink) {
+    if let Some(source) = &sink.lock().expect("sink lock").source {
+        let _ = source.try_send(LegInput::RequestKeyframe);
     }
 }
 
@@ -111,6 +169,7 @@ async fn relay(
     let mut housekeeping = tokio::time::interval(Duration::from_millis(10));
     let mut media_seen = false;
     let mut last_timestamp: Option<u32> = None;
+    let mut last_keyframe_request: Option<tokio::time::Instant> = None;
     loop {
         let mut actions = Vec::new();
         tokio::select! {
@@ -126,12 +185,12 @@ async fn relay(
                     }
                     match kind {
                         MediaKind::Video => actions = assembler.insert(packet, arrival_us),
-                        MediaKind::Audio => forward(&sink, LegInput::Audio { data: packet.payload }),
+                        MediaKind::Audio => forward(&sink, &LegInput::Audio { data: packet.payload }),
                     }
                 }
                 Some(PeerEvent::KeyframeRequested) => {
                     // The receiver behind this leg lost a picture: ask its source.
-                    forward(&sink, LegInput::RequestKeyframe);
+                    ask_source(&sink);
                 }
                 Some(_) => {}
             },
@@ -144,7 +203,12 @@ async fn relay(
                     let _ = peer.send_audio(&data, Duration::from_millis(20)).await;
                 }
                 Some(LegInput::RequestKeyframe) => {
-                    let _ = peer.request_keyframe().await;
+                    // Many viewers joining or losing pictures at once cost one keyframe.
+                    let now = tokio::time::Instant::now();
+                    if last_keyframe_request.is_none_or(|at| now - at >= KEYFRAME_REQUEST_GAP) {
+                        last_keyframe_request = Some(now);
+                        let _ = peer.request_keyframe().await;
+                    }
                 }
             },
             _ = housekeeping.tick() => actions = assembler.poll(peer.now_us()),
@@ -162,7 +226,7 @@ async fn relay(
                         Duration::from_micros(u64::from(step) * 1_000_000 / u64::from(VIDEO_CLOCK));
                     forward(
                         &sink,
-                        LegInput::Video {
+                        &LegInput::Video {
                             data: frame.data,
                             duration,
                         },

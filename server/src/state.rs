@@ -17,6 +17,7 @@ pub struct Ctx {
     pub store: Store,
     pub hub: Hub,
     pub calls: Calls,
+    pub lives: crate::lives::Lives,
     pub outbox: Outbox,
     pub partner: PartnerClient,
     pub clock: Clock,

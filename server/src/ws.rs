@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::calls::{self, Command, MakeCall};
 use crate::hub::ConnId;
+use crate::lives::{self, LiveCommand};
 use crate::sfu::{Leg, Side};
 use crate::state::Ctx;
 
@@ -103,8 +104,10 @@ async fn session(ctx: Arc<Ctx>, mut socket: WebSocket) {
         }
     }
     end_video_test(&ctx, conn);
-    if let Some(call) = ctx.hub.unregister(conn) {
-        ctx.calls.send(&call, Command::ConnLost { conn });
+    if let Some(token) = ctx.hub.unregister(conn)
+        && !ctx.calls.send(&token, Command::ConnLost { conn })
+    {
+        ctx.lives.send(&token, LiveCommand::ConnLost { conn });
     }
 }
 
@@ -137,6 +140,10 @@ async fn dispatch(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
         }
         ClientMessage::Decline { call_token } => (call_token, Command::Decline { conn }),
         ClientMessage::Hangup { call_token } => (call_token, Command::Hangup { conn }),
+        ClientMessage::PrepareBroadcast { link_id } => {
+            return lives::prepare_broadcast(ctx, conn, link_id);
+        }
+        live => return dispatch_live(ctx, conn, live),
     };
     if !ctx.calls.send(&call_token, command) {
         ctx.hub.send(
@@ -146,6 +153,52 @@ async fn dispatch(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
                 reason: nexmile_core::wire::codes::TerminateReason::InternalError,
                 message: Some("この通話はすでに終了しています。".into()),
                 overview: None,
+            },
+        );
+    }
+}
+
+/// A message about a running live, to that live's task.
+fn dispatch_live(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
+    let (live_token, command) = match message {
+        ClientMessage::StartBroadcast { live_token, offer } => {
+            (live_token, LiveCommand::Start { conn, offer })
+        }
+        ClientMessage::ViewLive { live_token, .. } => (live_token, LiveCommand::View { conn }),
+        ClientMessage::ReceiveLive { live_token, offer } => {
+            (live_token, LiveCommand::Receive { conn, offer })
+        }
+        ClientMessage::LiveMediaReceived { live_token } => {
+            (live_token, LiveCommand::MediaReceived { conn })
+        }
+        ClientMessage::LiveComment { live_token, text } => {
+            (live_token, LiveCommand::Comment { conn, text })
+        }
+        ClientMessage::LiveItem {
+            live_token,
+            category,
+            item_no,
+        } => (
+            live_token,
+            LiveCommand::Item {
+                conn,
+                category,
+                item_no,
+            },
+        ),
+        ClientMessage::LeaveLive { live_token } => (live_token, LiveCommand::Leave { conn }),
+        _ => return,
+    };
+    if !ctx.lives.send(&live_token, command) {
+        ctx.hub.send(
+            conn,
+            ServerMessage::Live {
+                live_token,
+                notice: nexmile_core::signal::LiveNotice::Ended {
+                    reason: nexmile_core::signal::LiveEndReason::NotOnAir,
+                    message: Some("このライブは終了しているか、まだ始まっていません。".into()),
+                    summary: None,
+                },
             },
         );
     }

@@ -59,6 +59,21 @@ live_service_url = "{partner}/liveService"
 payment_url = "{partner}/payment"
 not_installed_url = "{partner}/notInstalled"
 effects_dir = "{effects}"
+[[site.gift]]
+kind = "stamp"
+category = "1"
+item_no = "1"
+name = "拍手"
+point = 0
+liver_point = 0
+[[site.gift]]
+kind = "gift"
+category = "2"
+item_no = "1"
+name = "ハート"
+point = 50
+liver_point = 25
+file = "gifts/heart.png"
 [[site]]
 code = "othersite"
 api_key = "other.key"

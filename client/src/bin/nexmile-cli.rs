@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use nexmile_client::app::{CallPlan, Client, EXIT_FAILED, EffectChoice, emit};
+use nexmile_client::live_session::LivePlan;
 use nexmile_client::profiles::Profiles;
 use nexmile_client::{demo, link_report};
 use nexmile_core::applink::{AppLinkParser, SiteCode};
@@ -37,6 +38,40 @@ struct PlanArgs {
     /// Hang up this many milliseconds after the call connects.
     #[arg(long, value_name = "MS")]
     hangup_after: Option<u64>,
+}
+
+/// broadcastLive / viewLive: the broadcaster starts at once; both say and send these.
+#[derive(clap::Args, Clone)]
+struct LiveArgs {
+    /// End the live (broadcaster) or leave it (viewer) this long after it starts.
+    #[arg(long, value_name = "MS")]
+    live_for: Option<u64>,
+    /// A comment to write, one a second from the start (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    comment: Vec<String>,
+    /// A stamp or gift to send as CATEGORY:NUMBER, after the comments (repeatable).
+    #[arg(long, value_name = "CATEGORY:NUMBER")]
+    gift: Vec<String>,
+}
+
+impl LiveArgs {
+    fn plan(&self) -> Result<LivePlan, String> {
+        let items = self
+            .gift
+            .iter()
+            .map(|g| {
+                g.split_once(':')
+                    .map(|(c, n)| (c.to_owned(), n.to_owned()))
+                    .ok_or_else(|| format!("--gift {g}: write CATEGORY:NUMBER, e.g. 2:1"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(LivePlan {
+            start_after: Some(Duration::ZERO),
+            stay_for: self.live_for.map(Duration::from_millis),
+            comments: self.comment.clone(),
+            items,
+        })
+    }
 }
 
 /// videoSetting: the effects to choose (saved in the profile for later calls).
@@ -77,6 +112,8 @@ enum Command {
         /// videoSetting: how long the loopback test runs.
         #[arg(long, value_name = "MS", default_value_t = 5000)]
         duration: u64,
+        #[command(flatten)]
+        live: LiveArgs,
     },
     /// Stay online as a site's registered user and answer incoming calls.
     Listen {
@@ -169,7 +206,15 @@ fn main() -> ExitCode {
             cancel_after,
             effects,
             duration,
+            live,
         } => {
+            let live = match live.plan() {
+                Ok(plan) => plan,
+                Err(e) => {
+                    eprintln!("nexmile-cli: {e}");
+                    return ExitCode::from(64);
+                }
+            };
             let link = match parser.parse(link) {
                 Ok(link) => link,
                 Err(e) => {
@@ -201,6 +246,7 @@ fn main() -> ExitCode {
                     cancel_after: cancel_after.map(Duration::from_millis),
                     effects,
                     test_duration: Some(test_duration),
+                    live,
                     ..CallPlan::default()
                 };
                 client.open(&link, plan).await

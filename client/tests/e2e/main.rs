@@ -4,6 +4,7 @@
 
 mod calls;
 mod effects;
+mod lives;
 
 use std::process::Stdio;
 

@@ -1,15 +1,37 @@
-//! Chapter 5 (lives, not served yet: accepted and logged) and §6.2 アプリ未インストール報告.
+//! Chapter 5: the live service requests (liveServiceTp 5…97), and §6.2
+//! アプリ未インストール報告.
+//!
+//! The demo's rules: any member may broadcast; a live is paid when its
+//! broadcaster charges for calls (the same price per unit), with a 30 s free
+//! trial; gifts, stamps and paid comments cost the viewer their points, and
+//! are refused when the points are not there.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use nexmile_core::codec::{decode_query, encode_accepted_reply};
+use axum::http::{HeaderMap, StatusCode};
+use nexmile_core::codec::{decode_json_body, decode_query, encode_accepted_reply};
+use nexmile_core::signature::{REQUEST_ID_HEADER, secrets_equal};
 use nexmile_core::wire::auth::NotInstalledReport;
+use nexmile_core::wire::codes::ServiceChargeType;
+use nexmile_core::wire::live::{LiveRequest, LiveServiceRequest};
 use nexmile_core::wire::site_owner::SiteKeyQuery;
+use nexmile_core::wire::site_service::{LiveService, ServiceCharge, SiteService, User};
 
-use crate::reply::Reply;
+use crate::reply::{Answer, Reply};
 use crate::service_type::ServiceKind;
-use crate::site::SharedSite;
+use crate::site::{POINT_PRICE_YEN, SharedSite, Site, now};
+use crate::store::{LiveRecord, UserAccount};
+
+/// A paid live's viewers watch this long before charging starts.
+const FREE_TRIAL_SEC: u32 = 30;
+/// The spacing the demo asks of comments and gifts (ms).
+const COMMENT_INTERVAL_MS: u32 = 500;
+const GIFT_INTERVAL_MS: u32 = 500;
+/// Comments this long or longer are paid, at this price.
+const PAID_COMMENT_LEN: u32 = 50;
+const PAID_COMMENT_POINT: u32 = 10;
+const LIVER_COMMENT_POINT: u32 = 5;
+const INSUFFICIENT_POINTS: &str = "ポイントが不足しています";
 
 fn site_key_of(query: Option<&str>) -> String {
     decode_query::<SiteKeyQuery>(query.unwrap_or(""))
@@ -20,22 +42,218 @@ fn site_key_of(query: Option<&str>) -> String {
 pub(crate) async fn live_service(
     State(site): State<SharedSite>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
     body: Bytes,
-) -> Reply {
+) -> Answer {
+    // A status-only request (13, 29, 33…) refused with 200 would count as done.
+    let refusal_status = if ServiceKind::Live.reply_decides(&body) {
+        StatusCode::OK
+    } else {
+        StatusCode::FORBIDDEN
+    };
     if let Err(rejection) = site.check_key(&site_key_of(query.as_deref())) {
-        // A status-only request (end, abort…) refused with 200 would count as done.
-        return if ServiceKind::Live.reply_decides(&body) {
-            rejection
-        } else {
-            rejection.with_status(StatusCode::FORBIDDEN)
-        };
+        return Ok(rejection.with_status(refusal_status));
     }
-    let code = ServiceKind::Live.code_of(&body);
-    tracing::info!(
-        ?code,
-        "liveService request accepted (lives are not served yet)"
-    );
-    Reply::ok(encode_accepted_reply::<()>(None))
+    let request: LiveServiceRequest = match decode_json_body(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return Ok(Reply::rejected(
+                StatusCode::BAD_REQUEST,
+                &format!("リクエストを読み取れません: {e}"),
+            ));
+        }
+    };
+    if !secrets_equal(&request.site_token, &site.config.site_token) {
+        return Ok(Reply::rejected(
+            refusal_status,
+            "サイトトークンが一致しません。",
+        ));
+    }
+    let request_id = headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let at = now().0;
+    match request.request {
+        LiveRequest::BroadcastPrepare(r) => {
+            let Some(liver) = site.store.user(&r.live.user_id).await? else {
+                return Ok(Reply::refused("配信者が会員として登録されていません。"));
+            };
+            let title = format!("{}のライブ", liver.name);
+            let record = LiveRecord {
+                live_token: r.live.live_token.clone(),
+                link_id: r.live.link_id.clone(),
+                liver_id: liver.user_id.clone(),
+                title: title.clone(),
+            };
+            site.store.live_prepared(&record, at).await?;
+            // The broadcaster is not charged: a free serviceCharge.
+            let charge = live_charge(&liver, &liver, false);
+            prepared(&site, &liver, charge, &r.live.link_id, title, None)
+        }
+        LiveRequest::BroadcastStart(r) => {
+            site.store.live_on_air(&r.live.live_token, at).await?;
+            Ok(Reply::ok(encode_accepted_reply::<()>(None)))
+        }
+        LiveRequest::BroadcastEnd(r) => {
+            site.store.live_ended(&r.live.live_token, at).await?;
+            Ok(Reply::empty())
+        }
+        LiveRequest::BroadcastAbort(r) => {
+            site.store.live_ended(&r.live.live_token, at).await?;
+            Ok(Reply::empty())
+        }
+        LiveRequest::ViewPrepare(r) => {
+            let Some(viewer) = site.store.user(&r.live.user_id).await? else {
+                return Ok(Reply::refused("視聴者が会員として登録されていません。"));
+            };
+            let Some(liver) = site.store.user(&r.liver.liver_user_id).await? else {
+                return Ok(Reply::refused("配信者が見つかりません。"));
+            };
+            let charge = live_charge(&liver, &viewer, true);
+            if !charge.is_free()
+                && viewer.points.saturating_mul(i64::from(charge.point_price))
+                    < i64::from(charge.unit_price)
+            {
+                return Ok(Reply::refused(INSUFFICIENT_POINTS));
+            }
+            let title = format!("{}のライブ", liver.name);
+            prepared(&site, &viewer, charge, &r.live.link_id, title, Some(&liver))
+        }
+        LiveRequest::ViewEnd(r) => {
+            if r.point > 0 {
+                let points = i64::try_from(r.point).unwrap_or(i64::MAX);
+                // Viewing was allowed while the points lasted: take what is there.
+                let have = site
+                    .store
+                    .user(&r.live.user_id)
+                    .await?
+                    .map_or(0, |u| u.points);
+                let take = points.min(have.max(0));
+                site.store
+                    .spend_in_live(
+                        &request_id,
+                        &r.live.live_token,
+                        &r.live.user_id,
+                        "viewing",
+                        take,
+                        at,
+                    )
+                    .await?;
+            }
+            Ok(Reply::empty())
+        }
+        LiveRequest::Stamp(r) | LiveRequest::Gift(r) => {
+            let what = format!("item {}-{}", r.item_category, r.item_no);
+            spend(
+                &site,
+                &request_id,
+                &r.live.live_token,
+                &r.live.user_id,
+                &what,
+                r.point,
+                at,
+            )
+            .await
+        }
+        LiveRequest::Comment(r) => {
+            spend(
+                &site,
+                &request_id,
+                &r.live.live_token,
+                &r.live.user_id,
+                "comment",
+                r.point,
+                at,
+            )
+            .await
+        }
+        // 32 and the rest: accepted as they come.
+        other => {
+            tracing::info!(code = ?other.live_service_type(), "liveService request accepted");
+            Ok(Reply::ok(encode_accepted_reply::<()>(None)))
+        }
+    }
+}
+
+/// A viewer pays the broadcaster's call price per unit; the broadcaster nothing.
+fn live_charge(liver: &UserAccount, payer: &UserAccount, viewer: bool) -> ServiceCharge {
+    let paid = viewer && liver.call_unit_price > 0 && liver.call_unit_sec > 0;
+    ServiceCharge {
+        service_charge_type: ServiceChargeType::Live,
+        unit_sec: if paid { liver.call_unit_sec } else { 0 },
+        unit_price: if paid { liver.call_unit_price } else { 0 },
+        point_price: POINT_PRICE_YEN,
+        current_point: u32::try_from(payer.points.clamp(0, 9_999_999)).unwrap_or(0),
+        free_trial_sec: if paid { FREE_TRIAL_SEC } else { 0 },
+        auto_charge_trigger_point: 0,
+        auto_charge_trigger_url: None,
+    }
+}
+
+/// The 11 / 31 reply: user, serviceCharge and liveService.
+fn prepared(
+    site: &Site,
+    user: &UserAccount,
+    charge: ServiceCharge,
+    link_id: &str,
+    title: String,
+    liver: Option<&UserAccount>,
+) -> Answer {
+    let viewer = liver.is_some();
+    let service = SiteService {
+        user: Some(User {
+            user_id: user.user_id.clone(),
+            name: user.name.clone(),
+            profile_image_url: Some(
+                user.profile_image_url
+                    .clone()
+                    .unwrap_or_else(|| site.avatar_url(&user.user_id)),
+            ),
+            ..User::default()
+        }),
+        service_charge: Some(charge),
+        call_service: None,
+        live_service: Some(LiveService {
+            link_id: link_id.to_owned(),
+            title: Some(title),
+            comment_guide: Some("コメントを書いて応援しよう".into()),
+            next_available_comment_time: Some(COMMENT_INTERVAL_MS),
+            next_available_gift_time: viewer.then_some(GIFT_INTERVAL_MS),
+            comment_charge_len: viewer.then_some(PAID_COMMENT_LEN),
+            comment_charge_point: viewer.then_some(PAID_COMMENT_POINT),
+            liver_comment_point: viewer.then_some(LIVER_COMMENT_POINT),
+            ..LiveService::default()
+        }),
+    };
+    Ok(Reply::ok(encode_accepted_reply(Some((
+        "service", &service,
+    )))))
+}
+
+/// Takes a gift's, stamp's or paid comment's points, or refuses.
+async fn spend(
+    site: &Site,
+    request_id: &str,
+    live_token: &str,
+    user_id: &str,
+    what: &str,
+    points: u32,
+    at: i64,
+) -> Answer {
+    if points == 0 {
+        return Ok(Reply::ok(encode_accepted_reply::<()>(None)));
+    }
+    let paid = site
+        .store
+        .spend_in_live(request_id, live_token, user_id, what, i64::from(points), at)
+        .await?;
+    Ok(if paid {
+        Reply::ok(encode_accepted_reply::<()>(None))
+    } else {
+        Reply::refused(INSUFFICIENT_POINTS)
+    })
 }
 
 pub(crate) async fn not_installed(

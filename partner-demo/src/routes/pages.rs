@@ -111,6 +111,16 @@ async fn links_for(
     };
     let mut links = vec![
         LabelledLink {
+            ja: "ライブ配信を始める".into(),
+            en: "broadcast a live".into(),
+            url: link(
+                None,
+                AppLinkAction::BroadcastLive {
+                    link_id: format!("room-{}", user.user_id),
+                },
+            ),
+        },
+        LabelledLink {
             ja: "アプリに登録（ワンタイムID）".into(),
             en: "register in the app (one-time ID)".into(),
             url: link(
@@ -166,6 +176,25 @@ async fn links_for(
                         video: true,
                         caller_sub_id: None,
                         callee_sub_id: None,
+                    },
+                ),
+            }),
+    );
+    // Every live on air but the user's own, to watch.
+    links.extend(
+        site.store
+            .lives_on_air()
+            .await?
+            .into_iter()
+            .filter(|live| live.liver_id != user.user_id)
+            .map(|live| LabelledLink {
+                ja: format!("「{}」を視聴", live.title),
+                en: format!("watch {}'s live", live.liver_id),
+                url: link(
+                    None,
+                    AppLinkAction::ViewLive {
+                        live_token: live.live_token,
+                        link_id: live.link_id,
                     },
                 ),
             }),

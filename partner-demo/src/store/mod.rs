@@ -1,6 +1,7 @@
 //! The site's SQLite database, through sqlx's Any driver.
 
 mod calls;
+mod lives;
 pub(crate) mod request_log;
 mod seed;
 mod users;
@@ -13,10 +14,11 @@ use sqlx::any::AnyPoolOptions;
 use crate::error::DemoError;
 
 pub(crate) use calls::{CallEnd, TopUp};
+pub(crate) use lives::LiveRecord;
 pub(crate) use request_log::{LogDirection, NewLogEntry};
 pub(crate) use users::{UNIQUE_ID_LIFETIME, UserAccount};
 
-const SCHEMA: [&str; 6] = [
+const SCHEMA: [&str; 8] = [
     "CREATE TABLE IF NOT EXISTS users (
         user_id TEXT PRIMARY KEY,
         password TEXT NOT NULL,
@@ -58,6 +60,25 @@ const SCHEMA: [&str; 6] = [
         user_id TEXT NOT NULL,
         points INTEGER NOT NULL,
         source TEXT NOT NULL,
+        at INTEGER NOT NULL
+    )",
+    // Lives by the liveToken of their 11, for the page's viewLive links.
+    "CREATE TABLE IF NOT EXISTS lives (
+        live_token TEXT PRIMARY KEY,
+        link_id TEXT NOT NULL,
+        liver_id TEXT NOT NULL,
+        title TEXT NOT NULL,
+        prepared_at INTEGER NOT NULL,
+        on_air_at INTEGER,
+        ended_at INTEGER
+    )",
+    // Points spent in lives (gifts, stamps, paid comments, viewing), once per request.
+    "CREATE TABLE IF NOT EXISTS live_spending (
+        request_id TEXT PRIMARY KEY,
+        live_token TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        what TEXT NOT NULL,
+        points INTEGER NOT NULL,
         at INTEGER NOT NULL
     )",
     "CREATE TABLE IF NOT EXISTS requests (

@@ -198,7 +198,11 @@ async fn payment_live_service_and_not_installed() {
         .send()
         .await
         .unwrap();
-    assert_eq!(live.text().await.unwrap(), "result=0");
+    // A request without its siteToken is refused, saying what is missing.
+    assert_eq!(live.status(), 400);
+    let refusal = live.text().await.unwrap();
+    let refusal = PartnerReply::parse_accepted(&refusal).unwrap_err();
+    assert!(refusal.to_string().contains("siteToken"), "{refusal}");
 
     let report = format!(
         "/notInstalled?siteKey={API_KEY}&userId=taro&userPw=taro-pw&uniqueId=u1&ua=Mozilla%2F5.0&osType=3"

@@ -1,0 +1,381 @@
+//! broadcastLive and viewLive (chapter 5) on the app's side: the broadcaster
+//! prepares, starts and sends its media; a viewer is admitted, receives the
+//! broadcaster's media and tells the server once the first picture (or, for
+//! radio, sound) really arrived; both write comments, viewers send stamps
+//! and gifts. Every notice of the live is told as a `live.*` event.
+
+use std::time::Duration;
+
+use nexmile_core::applink::SiteCode;
+use nexmile_core::signal::{ClientMessage, LiveNotice, LiveRole, ServerMessage};
+use nexmile_media::transport::MediaKind;
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::app::{Client, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, PREVIEW_OPTIONS, UserAction};
+use crate::capture_feed::CaptureChoice;
+use crate::media_session::{MediaSession, MediaSummary};
+use crate::signalling::Signalling;
+
+/// How one live on this device should go (the command line's flags; a
+/// window leaves all to the user).
+#[derive(Debug, Clone, Default)]
+pub struct LivePlan {
+    /// The broadcaster starts this long after the live is prepared; `None`:
+    /// when the user presses start ([`UserAction::StartLive`]).
+    pub start_after: Option<Duration>,
+    /// Ends (broadcaster) or leaves (viewer) this long after going on air
+    /// or starting to watch; `None`: when the user does, or the live ends.
+    pub stay_for: Option<Duration>,
+    /// Comments to write, one a second from going on air (or watching).
+    pub comments: Vec<String>,
+    /// Stamps and gifts to send (category, number), one a second after the comments.
+    pub items: Vec<(String, String)>,
+}
+
+/// What the device does in the live.
+enum Part {
+    Broadcaster { link_id: String },
+    Viewer { live_token: String, link_id: String },
+}
+
+/// One scripted step of the plan.
+enum Step {
+    Comment(String),
+    Item(String, String),
+}
+
+struct LiveRun<'a> {
+    client: &'a Client,
+    site: SiteCode,
+    plan: LivePlan,
+    role: LiveRole,
+    token: Option<String>,
+    media: Option<MediaSession>,
+    /// Fires when the first picture (radio: sound) was decoded.
+    first_media: Option<oneshot::Receiver<()>>,
+    audio_only: bool,
+    reports: mpsc::UnboundedReceiver<nexmile_media::quality::QualityReport>,
+    reports_tx: mpsc::UnboundedSender<nexmile_media::quality::QualityReport>,
+    /// When the live (or the watching) began: the plan's steps and end count from it.
+    live_since: Option<tokio::time::Instant>,
+    steps: Vec<Step>,
+    started: bool,
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Client {
+    /// broadcastLive: prepare, start (by the plan or the user), broadcast until the end.
+    pub async fn broadcast(&self, site: &SiteCode, link_id: &str, plan: LivePlan) -> u8 {
+        self.live(
+            site,
+            Part::Broadcaster {
+                link_id: link_id.to_owned(),
+            },
+            plan,
+        )
+        .await
+    }
+
+    /// viewLive: watch the live of `live_token` until it ends or the viewer leaves.
+    pub async fn view(
+        &self,
+        site: &SiteCode,
+        live_token: &str,
+        link_id: &str,
+        plan: LivePlan,
+    ) -> u8 {
+        self.live(
+            site,
+            Part::Viewer {
+                live_token: live_token.to_owned(),
+                link_id: link_id.to_owned(),
+            },
+            plan,
+        )
+        .await
+    }
+
+    async fn live(&self, site: &SiteCode, part: Part, plan: LivePlan) -> u8 {
+        let mut signalling = match self.connect(site).await {
+            Ok(s) => s,
+            Err(message) => return self.refused(&message),
+        };
+        let (role, first, token) = match part {
+            Part::Broadcaster { link_id } => (
+                LiveRole::Broadcaster,
+                ClientMessage::PrepareBroadcast { link_id },
+                None,
+            ),
+            Part::Viewer {
+                live_token,
+                link_id,
+            } => (
+                LiveRole::Viewer,
+                ClientMessage::ViewLive {
+                    live_token: live_token.clone(),
+                    link_id,
+                },
+                Some(live_token),
+            ),
+        };
+        if let Err(e) = signalling.send(&first).await {
+            return self.refused(&e.to_string());
+        }
+        let (reports_tx, reports) = mpsc::unbounded_channel();
+        let mut steps: Vec<Step> = plan.comments.iter().cloned().map(Step::Comment).collect();
+        steps.extend(plan.items.iter().cloned().map(|(c, n)| Step::Item(c, n)));
+        steps.reverse();
+        let mut run = LiveRun {
+            client: self,
+            site: site.clone(),
+            plan,
+            role,
+            token,
+            media: None,
+            first_media: None,
+            audio_only: false,
+            reports,
+            reports_tx,
+            live_since: None,
+            steps,
+            started: false,
+        };
+        run.drive(&mut signalling).await
+    }
+}
+
+impl LiveRun<'_> {
+    fn emit(&self, event: &str, fields: serde_json::Value) {
+        self.client.events.emit(event, fields);
+    }
+
+    async fn send(&self, signalling: &mut Signalling, message: ClientMessage) {
+        if let Err(e) = signalling.send(&message).await {
+            self.emit("error", json!({ "message": e.to_string() }));
+        }
+    }
+
+    /// A media connection: the broadcaster sends its camera and microphone,
+    /// a viewer only receives.
+    async fn connect_media(&mut self, signalling: &mut Signalling) -> bool {
+        let Some(token) = self.token.clone() else {
+            return false;
+        };
+        let (peer, offer) = match self.client.new_peer().await {
+            Ok(pair) => pair,
+            Err(e) => {
+                self.emit("error", json!({ "message": e }));
+                return false;
+            }
+        };
+        let message = match self.role {
+            LiveRole::Broadcaster => ClientMessage::StartBroadcast {
+                live_token: token,
+                offer,
+            },
+            LiveRole::Viewer => ClientMessage::ReceiveLive {
+                live_token: token,
+                offer,
+            },
+        };
+        self.send(signalling, message).await;
+        let answer = loop {
+            match signalling.recv().await {
+                Ok(Some(ServerMessage::MediaAnswer { answer, .. })) => break answer,
+                Ok(Some(other)) => {
+                    if let Some(status) = self.on_message(other) {
+                        return status == EXIT_OK;
+                    }
+                }
+                Ok(None) | Err(_) => return false,
+            }
+        };
+        if let Err(e) = peer.accept_answer(&answer).await {
+            self.emit("error", json!({ "message": e.to_string() }));
+            return false;
+        }
+        let mut io = self.client.session_io(self.reports_tx.clone());
+        if self.role == LiveRole::Viewer {
+            io.capture = CaptureChoice::ReceiveOnly;
+            let (fired, first) = oneshot::channel();
+            let kind = if self.audio_only {
+                MediaKind::Audio
+            } else {
+                MediaKind::Video
+            };
+            io.first_media = Some((fired, kind));
+            self.first_media = Some(first);
+        }
+        // The broadcaster's effects are those its video test saved; a live
+        // has no option mask to limit them (§5.3.1 has none).
+        let chain = match self.role {
+            LiveRole::Broadcaster => self.client.chain_for(&self.site, PREVIEW_OPTIONS).await,
+            LiveRole::Viewer => None,
+        };
+        self.media = Some(MediaSession::start(peer, self.client.video_size, chain, io));
+        true
+    }
+
+    /// One server message; `Some(status)` when the live is over for this device.
+    fn on_message(&mut self, message: ServerMessage) -> Option<u8> {
+        match message {
+            ServerMessage::Live { live_token, notice } => {
+                if self.token.is_none() {
+                    self.token = Some(live_token.clone());
+                }
+                if self.token.as_deref() != Some(&live_token) {
+                    return None;
+                }
+                let fields = serde_json::to_value(&notice).unwrap_or_default();
+                match notice {
+                    LiveNotice::Prepared(details) => {
+                        self.audio_only = details.audio_only;
+                        self.emit("live.prepared", fields);
+                    }
+                    LiveNotice::OnAir => {
+                        self.live_since = Some(tokio::time::Instant::now());
+                        self.emit("live.on_air", json!({ "liveToken": live_token }));
+                    }
+                    LiveNotice::Ended { .. } => {
+                        self.emit("live.ended", fields);
+                        return Some(EXIT_OK);
+                    }
+                    LiveNotice::Comment { .. } => self.emit("live.comment", fields),
+                    LiveNotice::Item { .. } => self.emit("live.item", fields),
+                    LiveNotice::Viewers { .. } => self.emit("live.viewers", fields),
+                    LiveNotice::Billing { .. } => self.emit("live.billing", fields),
+                    LiveNotice::Refused { .. } => self.emit("live.refused", fields),
+                }
+                None
+            }
+            ServerMessage::GiftCatalogue { items, .. } => {
+                self.emit("live.gifts", json!({ "items": items }));
+                None
+            }
+            ServerMessage::Error { message } => {
+                self.emit("refused", json!({ "message": message }));
+                Some(EXIT_REFUSED)
+            }
+            _ => None,
+        }
+    }
+
+    async fn drive(&mut self, signalling: &mut Signalling) -> u8 {
+        let mut actions = self.client.actions.subscribe();
+        let mut step_tick = tokio::time::interval(Duration::from_secs(1));
+        // Steps wait for the live: no burst of the ticks missed until then.
+        step_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut start_at: Option<tokio::time::Instant> = None;
+        let status = loop {
+            let leave_at = self
+                .live_since
+                .zip(self.plan.stay_for)
+                .map(|(since, stay)| since + stay);
+            let first_media = async {
+                match self.first_media.as_mut() {
+                    Some(first) => first.await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                message = signalling.recv() => match message {
+                    Ok(Some(message)) => {
+                        let prepared = matches!(&message, ServerMessage::Live { notice: LiveNotice::Prepared(_), .. });
+                        if let Some(status) = self.on_message(message) {
+                            break status;
+                        }
+                        if prepared {
+                            match self.role {
+                                LiveRole::Broadcaster => {
+                                    start_at = self.plan.start_after.map(|d| tokio::time::Instant::now() + d);
+                                }
+                                // An admitted viewer connects at once.
+                                LiveRole::Viewer => {
+                                    if !self.connect_media(signalling).await {
+                                        break EXIT_FAILED;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Ok(None) | Err(_) => {
+                        self.emit("refused", json!({ "message": "サーバとの接続が切れました。" }));
+                        break EXIT_FAILED;
+                    }
+                },
+                () = sleep_until(start_at), if !self.started => {
+                    start_at = None;
+                    self.started = true;
+                    if !self.connect_media(signalling).await {
+                        break EXIT_FAILED;
+                    }
+                }
+                received = first_media => {
+                    self.first_media = None;
+                    if received && let Some(live_token) = self.token.clone() {
+                        self.emit("live.media_received", json!({ "liveToken": live_token }));
+                        self.send(signalling, ClientMessage::LiveMediaReceived { live_token }).await;
+                    }
+                }
+                () = sleep_until(leave_at) => {
+                    self.plan.stay_for = None;
+                    self.leave(signalling).await;
+                }
+                _ = step_tick.tick(), if self.live_since.is_some() && !self.steps.is_empty() => {
+                    let (Some(step), Some(live_token)) = (self.steps.pop(), self.token.clone()) else {
+                        continue;
+                    };
+                    let message = match step {
+                        Step::Comment(text) => ClientMessage::LiveComment { live_token, text },
+                        Step::Item(category, item_no) => ClientMessage::LiveItem { live_token, category, item_no },
+                    };
+                    self.send(signalling, message).await;
+                }
+                Some(report) = self.reports.recv() => {
+                    self.emit("quality", serde_json::to_value(report).unwrap_or_default());
+                }
+                action = actions.recv() => match action {
+                    Ok(UserAction::Hangup) => self.leave(signalling).await,
+                    Ok(UserAction::StartLive) if !self.started && self.role == LiveRole::Broadcaster => {
+                        self.started = true;
+                        if !self.connect_media(signalling).await {
+                            break EXIT_FAILED;
+                        }
+                    }
+                    Ok(UserAction::Comment(text)) => {
+                        if let Some(live_token) = self.token.clone() {
+                            self.send(signalling, ClientMessage::LiveComment { live_token, text }).await;
+                        }
+                    }
+                    Ok(UserAction::SendItem { category, item_no }) => {
+                        if let Some(live_token) = self.token.clone() {
+                            self.send(signalling, ClientMessage::LiveItem { live_token, category, item_no }).await;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => self.leave(signalling).await,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                },
+            }
+        };
+        let summary = match self.media.take() {
+            Some(media) => media.finish().await,
+            None => MediaSummary::default(),
+        };
+        self.emit("live.media", json!({ "role": self.role, "media": summary }));
+        status
+    }
+
+    async fn leave(&mut self, signalling: &mut Signalling) {
+        if let Some(live_token) = self.token.clone() {
+            self.send(signalling, ClientMessage::LeaveLive { live_token })
+                .await;
+        }
+    }
+}

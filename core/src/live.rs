@@ -1,0 +1,984 @@
+//! One live (chapter 5) as a state machine: the broadcaster's requests
+//! (11 prepare, 12 start, 13 end, 29 abort), each viewer's (31 prepare, 32
+//! start once media really arrived, 33 end), and the comments (7), stamps
+//! (5) and gifts (6) between them, with paid viewing billed per viewer by
+//! the [`Ledger`]. Sans-I/O: the server feeds it [`LiveEvent`]s with the
+//! time and carries out the [`LiveAction`]s.
+//!
+//! ```text
+//! Preparing ─11 ok─▶ Ready ─start─▶ Starting ─12 ok─▶ OnAir ─end / lost─▶ Ended (13, retried)
+//!     │ refused        │ lost          │ refused / lost
+//!     ▼                ▼               ▼
+//!   Ended           Ended (29)       Ended (29 when lost)
+//!
+//! viewer: Preparing ─31 ok─▶ Admitted ─media─▶ Starting ─32 ok─▶ Watching ─leave / points / removed─▶ gone (33)
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::billing::{Ledger, LedgerEvent};
+use crate::clock::{UnixMillis, rounded_seconds};
+use crate::codec::{PartnerFailure, PartnerReply};
+use crate::datetime::{JST, WireDateTime};
+use crate::signal::{
+    GiftItem, ItemKind, LiveDetails, LiveEndReason, LiveNotice, LiveRole, LiveSummary, RankedViewer,
+};
+use crate::wire::codes::{LiveServiceType, RankingMode};
+use crate::wire::live::{
+    BroadcastAbort, BroadcastEnd, BroadcastPrepare, CommentPost, ItemSend, LiveRef, LiveRequest,
+    LiveServiceRequest, Liver, LiverEvent, ViewEnd, ViewPrepare, ViewStart, comment_length,
+};
+use crate::wire::site_service::{LiveService, ServiceCharge, SiteService, User};
+
+/// How long an admitted viewer has to receive the first picture (or, for
+/// radio, sound) before the viewing counts as failed (§5.3.11).
+pub const VIEW_MEDIA_DEADLINE: Duration = Duration::from_secs(30);
+/// The longest comment accepted, in characters.
+pub const COMMENT_MAX_CHARS: u32 = 200;
+
+/// A viewer's session, numbered by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ViewerId(pub u64);
+
+/// The app that made a request: for appVer, deviceName and osVer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceFacts {
+    pub app_ver: String,
+    pub device_name: String,
+    pub os_ver: String,
+}
+
+/// The fixed facts of a live, from the broadcaster's link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSetup {
+    pub site_token: String,
+    pub live_token: String,
+    pub link_id: String,
+    pub liver: Liver,
+    pub device: DeviceFacts,
+}
+
+/// What a partner's 11 or 31 reply settled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedLive {
+    pub user: User,
+    pub charge: ServiceCharge,
+    pub service: LiveService,
+}
+
+/// Reads an 11 / 31 reply: `result=0&service=…` with user, serviceCharge and liveService.
+pub fn parse_prepare_reply(
+    body: &str,
+    kind: LiveServiceType,
+) -> Result<PreparedLive, PartnerFailure> {
+    let reply = PartnerReply::parse_accepted(body)?;
+    let unusable = |detail: String| PartnerFailure::Unparseable { detail };
+    let service: SiteService = reply
+        .json_field("service")?
+        .ok_or_else(|| unusable("the reply has no service".into()))?;
+    service
+        .check(kind.handling().required_reply)
+        .map_err(|e| unusable(e.to_string()))?;
+    match service {
+        SiteService {
+            user: Some(user),
+            service_charge: Some(charge),
+            live_service: Some(service),
+            ..
+        } => Ok(PreparedLive {
+            user,
+            charge,
+            service,
+        }),
+        _ => Err(unusable("the reply lacks a required class".into())),
+    }
+}
+
+/// Which request a partner's reply answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Awaited {
+    Prepare,
+    Start,
+    ViewerPrepare(ViewerId),
+    ViewerStart(ViewerId),
+    Comment(u64),
+    Item(u64),
+}
+
+/// Who wrote a comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speaker {
+    Broadcaster,
+    Viewer(ViewerId),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveEvent {
+    /// The partner answered `to`: the accepted reply's body, or why not.
+    Replied {
+        to: Awaited,
+        reply: Result<String, PartnerFailure>,
+    },
+    /// The broadcaster pressed start; its media connection is being set up.
+    StartPressed,
+    /// The broadcaster ended the live.
+    EndPressed,
+    /// The broadcaster's app or connection is gone.
+    BroadcasterLost,
+    /// A viewLive link reached the server.
+    ViewerJoined {
+        viewer: ViewerId,
+        user_id: String,
+        device: DeviceFacts,
+    },
+    /// The viewer's app decoded the first picture (or, for radio, sound).
+    ViewerMediaReceived {
+        viewer: ViewerId,
+    },
+    /// The viewer left, or its app or connection is gone.
+    ViewerLeft {
+        viewer: ViewerId,
+    },
+    Comment {
+        from: Speaker,
+        text: String,
+    },
+    /// A stamp or gift of the site's catalogue (the server found the item).
+    Item {
+        viewer: ViewerId,
+        item: GiftItem,
+    },
+    /// Time passes; sent at least once a second.
+    Tick,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveAction {
+    /// Send to the partner's liveService URL. `retried` requests (13, 29, 33)
+    /// go through the durable outbox; `awaited` ones come back as
+    /// [`LiveEvent::Replied`] within the reply timeout.
+    Partner {
+        request: Box<LiveServiceRequest>,
+        retried: bool,
+        awaited: Option<Awaited>,
+    },
+    ToBroadcaster(LiveNotice),
+    ToViewer(ViewerId, LiveNotice),
+    /// The broadcaster and every viewer admitted to the live.
+    ToEveryone(LiveNotice),
+    /// The viewer may connect to the broadcaster's media now.
+    Admit(ViewerId),
+    /// The viewer is out: close its media (it was told why).
+    Release(ViewerId),
+    /// The live is over: close every connection (all were told why).
+    Ended(LiveEndReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LivePhase {
+    Preparing,
+    Ready,
+    Starting,
+    OnAir,
+    Ended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ViewerPhase {
+    Preparing,
+    Admitted,
+    Starting,
+    Watching,
+}
+
+#[derive(Debug, Clone)]
+struct Viewer {
+    user_id: String,
+    device: DeviceFacts,
+    phase: ViewerPhase,
+    prepared: Option<PreparedLive>,
+    /// Media must arrive by then (Admitted), else the viewing failed.
+    deadline: Option<UnixMillis>,
+    started_at: Option<UnixMillis>,
+    /// Paid viewing: charged from the start plus freeTrialSec.
+    ledger: Option<Ledger>,
+    /// Points spent on gifts, stamps and paid comments: the ranking.
+    spent: u64,
+    last_comment: Option<UnixMillis>,
+    last_item: Option<UnixMillis>,
+}
+
+impl Viewer {
+    fn name(&self) -> String {
+        self.prepared
+            .as_ref()
+            .map_or_else(|| self.user_id.clone(), |p| p.user.name.clone())
+    }
+}
+
+/// A comment or item waiting for the partner's verdict.
+#[derive(Debug, Clone)]
+enum Pending {
+    Comment {
+        from: Speaker,
+        text: String,
+        point: u32,
+    },
+    Item {
+        viewer: ViewerId,
+        item: GiftItem,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Live {
+    setup: LiveSetup,
+    phase: LivePhase,
+    prepared: Option<PreparedLive>,
+    prepared_at: UnixMillis,
+    on_air_at: Option<UnixMillis>,
+    viewers: BTreeMap<ViewerId, Viewer>,
+    pending: BTreeMap<u64, Pending>,
+    next_pending: u64,
+    broadcaster_last_comment: Option<UnixMillis>,
+    ended: Option<LiveEndReason>,
+}
+
+fn wire_time(at: UnixMillis) -> WireDateTime {
+    WireDateTime::from_unix_millis(at, JST)
+}
+
+fn refused(failure: &PartnerFailure) -> Option<String> {
+    Some(failure.user_message_ja())
+}
+
+impl Live {
+    /// A new live; the server sends the returned 配信準備 (11) at once.
+    pub fn new(setup: LiveSetup, now: UnixMillis) -> (Self, Vec<LiveAction>) {
+        let live = Self {
+            setup,
+            phase: LivePhase::Preparing,
+            prepared: None,
+            prepared_at: now,
+            on_air_at: None,
+            viewers: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            next_pending: 0,
+            broadcaster_last_comment: None,
+            ended: None,
+        };
+        let prepare = LiveRequest::BroadcastPrepare(BroadcastPrepare {
+            live: live.live_ref(&live.setup.liver.liver_user_id),
+            app_ver: live.setup.device.app_ver.clone(),
+            device_name: live.setup.device.device_name.clone(),
+            os_ver: live.setup.device.os_ver.clone(),
+            start_time: wire_time(now),
+        });
+        let action = live.partner(prepare, Some(Awaited::Prepare));
+        (live, vec![action])
+    }
+
+    pub fn phase(&self) -> LivePhase {
+        self.phase
+    }
+
+    pub fn setup(&self) -> &LiveSetup {
+        &self.setup
+    }
+
+    pub fn prepared(&self) -> Option<&PreparedLive> {
+        self.prepared.as_ref()
+    }
+
+    pub fn reason(&self) -> Option<LiveEndReason> {
+        self.ended
+    }
+
+    /// Viewers admitted or watching now.
+    pub fn audience(&self) -> usize {
+        self.viewers
+            .values()
+            .filter(|v| v.phase != ViewerPhase::Preparing)
+            .count()
+    }
+
+    /// Whether `user_id` is a viewer of this live now (UpdateUserBalance).
+    pub fn viewer_of(&self, user_id: &str) -> Option<ViewerId> {
+        self.viewers
+            .iter()
+            .find(|(_, v)| v.user_id == user_id && v.phase == ViewerPhase::Watching)
+            .map(|(id, _)| *id)
+    }
+
+    /// A partner's point change for a watching viewer; false if none.
+    pub fn adjust(&mut self, viewer: ViewerId, points: i64) -> bool {
+        match self
+            .viewers
+            .get_mut(&viewer)
+            .and_then(|v| v.ledger.as_mut())
+        {
+            Some(ledger) => {
+                ledger.adjust(points);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn live_ref(&self, user_id: &str) -> LiveRef {
+        LiveRef {
+            live_token: self.setup.live_token.clone(),
+            link_id: self.setup.link_id.clone(),
+            user_id: user_id.to_owned(),
+        }
+    }
+
+    fn partner(&self, request: LiveRequest, awaited: Option<Awaited>) -> LiveAction {
+        let retried = request.live_service_type().handling().retried;
+        LiveAction::Partner {
+            request: Box::new(LiveServiceRequest {
+                site_token: self.setup.site_token.clone(),
+                request,
+            }),
+            retried,
+            awaited,
+        }
+    }
+
+    fn details(&self, role: LiveRole, prepared: &PreparedLive) -> LiveDetails {
+        let liver_name = self
+            .prepared
+            .as_ref()
+            .map_or_else(String::new, |p| p.user.name.clone());
+        let service = &prepared.service;
+        LiveDetails {
+            live_token: self.setup.live_token.clone(),
+            link_id: self.setup.link_id.clone(),
+            role,
+            liver_user_id: self.setup.liver.liver_user_id.clone(),
+            liver_name,
+            title: service.title.clone(),
+            audio_only: service.audio_only.unwrap_or(false),
+            paid: !prepared.charge.is_free(),
+            next_comment_ms: service.next_available_comment_ms(),
+            next_gift_ms: service.next_available_gift_ms(),
+            settings: serde_json::to_value(service).unwrap_or_default(),
+        }
+    }
+
+    pub fn handle(&mut self, event: LiveEvent, now: UnixMillis) -> Vec<LiveAction> {
+        if self.phase == LivePhase::Ended {
+            return Vec::new();
+        }
+        match event {
+            LiveEvent::Replied { to, reply } => self.on_reply(to, reply, now),
+            LiveEvent::StartPressed if self.phase == LivePhase::Ready => {
+                self.phase = LivePhase::Starting;
+                let start = LiveRequest::BroadcastStart(LiverEvent {
+                    live: self.live_ref(&self.setup.liver.liver_user_id),
+                    liver: self.setup.liver.clone(),
+                    start_time: wire_time(now),
+                });
+                vec![self.partner(start, Some(Awaited::Start))]
+            }
+            LiveEvent::StartPressed => Vec::new(),
+            LiveEvent::EndPressed => self.end(LiveEndReason::BroadcasterEnded, None, now),
+            LiveEvent::BroadcasterLost => self.end(LiveEndReason::BroadcasterLost, None, now),
+            LiveEvent::ViewerJoined {
+                viewer,
+                user_id,
+                device,
+            } => self.on_viewer_joined(viewer, user_id, device, now),
+            LiveEvent::ViewerMediaReceived { viewer } => self.on_viewer_media(viewer, now),
+            LiveEvent::ViewerLeft { viewer } => {
+                self.viewer_out(viewer, LiveEndReason::ViewerLeft, None, now)
+            }
+            LiveEvent::Comment { from, text } => self.on_comment(from, text, now),
+            LiveEvent::Item { viewer, item } => self.on_item(viewer, item, now),
+            LiveEvent::Tick => self.on_tick(now),
+        }
+    }
+
+    fn on_reply(
+        &mut self,
+        to: Awaited,
+        reply: Result<String, PartnerFailure>,
+        now: UnixMillis,
+    ) -> Vec<LiveAction> {
+        match to {
+            Awaited::Prepare if self.phase == LivePhase::Preparing => {
+                match reply
+                    .and_then(|body| parse_prepare_reply(&body, LiveServiceType::BroadcastPrepare))
+                {
+                    Ok(prepared) => {
+                        self.phase = LivePhase::Ready;
+                        self.prepared = Some(prepared.clone());
+                        let details = self.details(LiveRole::Broadcaster, &prepared);
+                        vec![LiveAction::ToBroadcaster(LiveNotice::Prepared(Box::new(
+                            details,
+                        )))]
+                    }
+                    // Refused at prepare: the partner need not know the token; no 29.
+                    Err(failure) => self.finish(LiveEndReason::Refused, refused(&failure)),
+                }
+            }
+            Awaited::Start if self.phase == LivePhase::Starting => match reply {
+                Ok(_) => {
+                    self.phase = LivePhase::OnAir;
+                    self.on_air_at = Some(now);
+                    vec![LiveAction::ToBroadcaster(LiveNotice::OnAir)]
+                }
+                // The partner refused the start itself: it needs no 29.
+                Err(failure) => self.finish(LiveEndReason::Refused, refused(&failure)),
+            },
+            Awaited::ViewerPrepare(id) => self.on_viewer_prepared(id, reply, now),
+            Awaited::ViewerStart(id) => self.on_viewer_started(id, reply, now),
+            Awaited::Comment(n) | Awaited::Item(n) => match self.pending.remove(&n) {
+                Some(pending) => self.on_verdict(pending, reply),
+                None => Vec::new(),
+            },
+            Awaited::Prepare | Awaited::Start => Vec::new(),
+        }
+    }
+
+    fn on_viewer_joined(
+        &mut self,
+        id: ViewerId,
+        user_id: String,
+        device: DeviceFacts,
+        now: UnixMillis,
+    ) -> Vec<LiveAction> {
+        if self.phase != LivePhase::OnAir {
+            let notice = LiveNotice::Ended {
+                reason: LiveEndReason::NotOnAir,
+                message: None,
+                summary: None,
+            };
+            return vec![LiveAction::ToViewer(id, notice), LiveAction::Release(id)];
+        }
+        let request = LiveRequest::ViewPrepare(ViewPrepare {
+            live: self.live_ref(&user_id),
+            liver: self.setup.liver.clone(),
+            app_ver: device.app_ver.clone(),
+            device_name: device.device_name.clone(),
+            os_ver: device.os_ver.clone(),
+            start_time: wire_time(now),
+        });
+        self.viewers.insert(
+            id,
+            Viewer {
+                user_id,
+                device,
+                phase: ViewerPhase::Preparing,
+                prepared: None,
+                deadline: None,
+                started_at: None,
+                ledger: None,
+                spent: 0,
+                last_comment: None,
+                last_item: None,
+            },
+        );
+        vec![self.partner(request, Some(Awaited::ViewerPrepare(id)))]
+    }
+
+    fn on_viewer_prepared(
+        &mut self,
+        id: ViewerId,
+        reply: Result<String, PartnerFailure>,
+        now: UnixMillis,
+    ) -> Vec<LiveAction> {
+        let Some(viewer) = self.viewers.get(&id) else {
+            return Vec::new();
+        };
+        if viewer.phase != ViewerPhase::Preparing {
+            return Vec::new();
+        }
+        match reply.and_then(|body| parse_prepare_reply(&body, LiveServiceType::ViewPrepare)) {
+            Ok(prepared) => {
+                let details = self.details(LiveRole::Viewer, &prepared);
+                let viewer = self.viewers.get_mut(&id).expect("checked above");
+                viewer.phase = ViewerPhase::Admitted;
+                viewer.deadline = Some(now + VIEW_MEDIA_DEADLINE);
+                viewer.prepared = Some(prepared);
+                let mut actions = vec![
+                    LiveAction::ToViewer(id, LiveNotice::Prepared(Box::new(details))),
+                    LiveAction::Admit(id),
+                ];
+                actions.push(self.viewers_notice());
+                actions
+            }
+            Err(failure) => {
+                self.viewers.remove(&id);
+                let notice = LiveNotice::Ended {
+                    reason: LiveEndReason::Refused,
+                    message: refused(&failure),
+                    summary: None,
+                };
+                vec![LiveAction::ToViewer(id, notice), LiveAction::Release(id)]
+            }
+        }
+    }
+
+    /// §5.3.10: 32 only once the viewer really received media.
+    fn on_viewer_media(&mut self, id: ViewerId, now: UnixMillis) -> Vec<LiveAction> {
+        let Some(viewer) = self.viewers.get_mut(&id) else {
+            return Vec::new();
+        };
+        if viewer.phase != ViewerPhase::Admitted {
+            return Vec::new();
+        }
+        viewer.phase = ViewerPhase::Starting;
+        viewer.started_at = Some(now);
+        let paid = viewer
+            .prepared
+            .as_ref()
+            .map(|p| &p.charge)
+            .filter(|c| !c.is_free());
+        let charge_start =
+            paid.map(|c| wire_time(now + Duration::from_secs(u64::from(c.free_trial_sec))));
+        let (user_id, device) = (viewer.user_id.clone(), viewer.device.clone());
+        let request = LiveRequest::ViewStart(ViewStart {
+            live: self.live_ref(&user_id),
+            liver: self.setup.liver.clone(),
+            app_ver: device.app_ver,
+            os_ver: device.os_ver,
+            start_time: wire_time(now),
+            charge_start_time: charge_start,
+        });
+        vec![self.partner(request, Some(Awaited::ViewerStart(id)))]
+    }
+
+    fn on_viewer_started(
+        &mut self,
+        id: ViewerId,
+        reply: Result<String, PartnerFailure>,
+        now: UnixMillis,
+    ) -> Vec<LiveAction> {
+        let Some(viewer) = self.viewers.get_mut(&id) else {
+            return Vec::new();
+        };
+        if viewer.phase != ViewerPhase::Starting {
+            return Vec::new();
+        }
+        match reply {
+            Ok(_) => {
+                viewer.phase = ViewerPhase::Watching;
+                viewer.deadline = None;
+                let started = viewer.started_at.unwrap_or(now);
+                viewer.ledger = viewer
+                    .prepared
+                    .as_ref()
+                    .filter(|p| !p.charge.is_free())
+                    .map(|p| Ledger::new(&p.charge, started));
+                vec![
+                    LiveAction::ToViewer(id, LiveNotice::OnAir),
+                    self.viewers_notice(),
+                ]
+            }
+            // The partner refused the viewing itself: it needs no 33.
+            Err(failure) => {
+                self.viewers.remove(&id);
+                let notice = LiveNotice::Ended {
+                    reason: LiveEndReason::Refused,
+                    message: refused(&failure),
+                    summary: None,
+                };
+                vec![
+                    LiveAction::ToViewer(id, notice),
+                    LiveAction::Release(id),
+                    self.viewers_notice(),
+                ]
+            }
+        }
+    }
+
+    fn on_comment(&mut self, from: Speaker, text: String, now: UnixMillis) -> Vec<LiveAction> {
+        let tell = |message: &str| {
+            let notice = LiveNotice::Refused {
+                message: message.to_owned(),
+            };
+            match from {
+                Speaker::Broadcaster => vec![LiveAction::ToBroadcaster(notice)],
+                Speaker::Viewer(id) => vec![LiveAction::ToViewer(id, notice)],
+            }
+        };
+        if self.phase != LivePhase::OnAir {
+            return tell("配信中のみコメントできます。");
+        }
+        let text = text.trim().to_owned();
+        let length = comment_length(&text);
+        if length == 0 {
+            return tell("コメントが空です。");
+        }
+        if length > COMMENT_MAX_CHARS {
+            return tell(&format!("コメントは {COMMENT_MAX_CHARS} 文字までです。"));
+        }
+        // Each side's own reply (11 or 31) sets its interval.
+        let (last, user_id, point, interval) = match from {
+            Speaker::Broadcaster => (
+                &mut self.broadcaster_last_comment,
+                self.setup.liver.liver_user_id.clone(),
+                0,
+                self.prepared
+                    .as_ref()
+                    .map_or(0, |p| p.service.next_available_comment_ms()),
+            ),
+            Speaker::Viewer(id) => {
+                let Some(viewer) = self
+                    .viewers
+                    .get_mut(&id)
+                    .filter(|v| v.phase == ViewerPhase::Watching)
+                else {
+                    return tell("視聴中のみコメントできます。");
+                };
+                // §5.3.9: comments of commentChargeLen characters or more cost commentChargePoint.
+                let service = viewer.prepared.as_ref().map(|p| &p.service);
+                let charge_len = service.and_then(|s| s.comment_charge_len).unwrap_or(0);
+                let point = if charge_len > 0 && length >= charge_len {
+                    service.and_then(|s| s.comment_charge_point).unwrap_or(0)
+                } else {
+                    0
+                };
+                let interval = service.map_or(0, LiveService::next_available_comment_ms);
+                (
+                    &mut viewer.last_comment,
+                    viewer.user_id.clone(),
+                    point,
+                    interval,
+                )
+            }
+        };
+        // nextAvailableCommentTime holds on the server too, not only in the UI.
+        if last.is_some_and(|at| now.millis_since(at) < u64::from(interval)) {
+            return tell("コメントの間隔が短すぎます。少し待ってから送ってください。");
+        }
+        *last = Some(now);
+        let request = LiveRequest::Comment(CommentPost::new(
+            self.live_ref(&user_id),
+            self.setup.liver.clone(),
+            wire_time(now),
+            text.clone(),
+            point,
+        ));
+        let n = self.next_pending;
+        self.next_pending += 1;
+        self.pending
+            .insert(n, Pending::Comment { from, text, point });
+        vec![self.partner(request, Some(Awaited::Comment(n)))]
+    }
+
+    fn on_item(&mut self, id: ViewerId, item: GiftItem, now: UnixMillis) -> Vec<LiveAction> {
+        let refuse = |message: &str| {
+            vec![LiveAction::ToViewer(
+                id,
+                LiveNotice::Refused {
+                    message: message.to_owned(),
+                },
+            )]
+        };
+        if self.phase != LivePhase::OnAir {
+            return refuse("配信中のみ送れます。");
+        }
+        let Some(viewer) = self
+            .viewers
+            .get_mut(&id)
+            .filter(|v| v.phase == ViewerPhase::Watching)
+        else {
+            return refuse("視聴中のみ送れます。");
+        };
+        // The viewer's 31 reply sets nextAvailableGiftTime; the server holds it too.
+        let interval = viewer
+            .prepared
+            .as_ref()
+            .map_or(0, |p| p.service.next_available_gift_ms());
+        if viewer
+            .last_item
+            .is_some_and(|at| now.millis_since(at) < u64::from(interval))
+        {
+            return refuse("送信の間隔が短すぎます。少し待ってから送ってください。");
+        }
+        viewer.last_item = Some(now);
+        let user_id = viewer.user_id.clone();
+        let send = ItemSend {
+            live: self.live_ref(&user_id),
+            liver: self.setup.liver.clone(),
+            start_time: wire_time(now),
+            item_category: item.category.clone(),
+            item_no: item.item_no.clone(),
+            point: item.point,
+            liver_gift_point: item.liver_point,
+        };
+        let request = match item.kind {
+            ItemKind::Stamp => LiveRequest::Stamp(send),
+            ItemKind::Gift => LiveRequest::Gift(send),
+        };
+        let n = self.next_pending;
+        self.next_pending += 1;
+        self.pending.insert(n, Pending::Item { viewer: id, item });
+        vec![self.partner(request, Some(Awaited::Item(n)))]
+    }
+
+    /// The partner's verdict on a comment or item: shown to everyone, or
+    /// the sender is told why not.
+    fn on_verdict(
+        &mut self,
+        pending: Pending,
+        reply: Result<String, PartnerFailure>,
+    ) -> Vec<LiveAction> {
+        let reply = reply.and_then(|body| PartnerReply::parse_accepted(&body).map(|_| ()));
+        match (pending, reply) {
+            (Pending::Comment { from, text, point }, Ok(())) => {
+                let (user_id, name) = match from {
+                    Speaker::Broadcaster => (
+                        self.setup.liver.liver_user_id.clone(),
+                        self.prepared
+                            .as_ref()
+                            .map_or_else(String::new, |p| p.user.name.clone()),
+                    ),
+                    Speaker::Viewer(id) => match self.viewers.get_mut(&id) {
+                        Some(viewer) => {
+                            viewer.spent += u64::from(point);
+                            if let Some(ledger) = viewer.ledger.as_mut() {
+                                ledger.adjust(-i64::from(point));
+                            }
+                            (viewer.user_id.clone(), viewer.name())
+                        }
+                        // Gone meanwhile: the comment still stands, as the partner accepted it.
+                        None => (String::new(), String::new()),
+                    },
+                };
+                let mut actions = vec![LiveAction::ToEveryone(LiveNotice::Comment {
+                    user_id,
+                    name,
+                    text,
+                    from_broadcaster: from == Speaker::Broadcaster,
+                    point,
+                })];
+                if point > 0 {
+                    actions.push(self.viewers_notice());
+                }
+                actions
+            }
+            (Pending::Item { viewer: id, item }, Ok(())) => {
+                let (user_id, name) = match self.viewers.get_mut(&id) {
+                    Some(viewer) => {
+                        viewer.spent += u64::from(item.point);
+                        if let Some(ledger) = viewer.ledger.as_mut() {
+                            ledger.adjust(-i64::from(item.point));
+                        }
+                        (viewer.user_id.clone(), viewer.name())
+                    }
+                    None => (String::new(), String::new()),
+                };
+                vec![
+                    LiveAction::ToEveryone(LiveNotice::Item {
+                        user_id,
+                        name,
+                        item: Box::new(item),
+                    }),
+                    self.viewers_notice(),
+                ]
+            }
+            (Pending::Comment { from, .. }, Err(failure)) => {
+                let notice = LiveNotice::Refused {
+                    message: failure.user_message_ja(),
+                };
+                vec![match from {
+                    Speaker::Broadcaster => LiveAction::ToBroadcaster(notice),
+                    Speaker::Viewer(id) => LiveAction::ToViewer(id, notice),
+                }]
+            }
+            (Pending::Item { viewer, .. }, Err(failure)) => vec![LiveAction::ToViewer(
+                viewer,
+                LiveNotice::Refused {
+                    message: failure.user_message_ja(),
+                },
+            )],
+        }
+    }
+
+    fn on_tick(&mut self, now: UnixMillis) -> Vec<LiveAction> {
+        let mut actions = Vec::new();
+        let ids: Vec<ViewerId> = self.viewers.keys().copied().collect();
+        for id in ids {
+            let Some(viewer) = self.viewers.get_mut(&id) else {
+                continue;
+            };
+            if viewer.deadline.is_some_and(|d| now >= d) {
+                actions.extend(self.viewer_out(id, LiveEndReason::NoMedia, None, now));
+                continue;
+            }
+            let Some(ledger) = viewer.ledger.as_mut() else {
+                continue;
+            };
+            let exhausted = ledger
+                .tick(now)
+                .into_iter()
+                .any(|e| matches!(e, LedgerEvent::Exhausted));
+            let billing = LiveNotice::Billing {
+                time_left_sec: ledger.time_left(now).map(|d| d.as_secs()),
+                used_points: ledger.used_points(now),
+            };
+            actions.push(LiveAction::ToViewer(id, billing));
+            if exhausted {
+                actions.extend(self.viewer_out(id, LiveEndReason::PointsExhausted, None, now));
+            }
+        }
+        actions
+    }
+
+    /// The viewer count and ranking (§5.3.1 rankingMode), to everyone.
+    fn viewers_notice(&self) -> LiveAction {
+        let mode = self
+            .prepared
+            .as_ref()
+            .and_then(|p| p.service.ranking_mode)
+            .unwrap_or_default();
+        let mut watching: Vec<&Viewer> = self
+            .viewers
+            .values()
+            .filter(|v| v.phase != ViewerPhase::Preparing)
+            .collect();
+        watching.sort_by(|a, b| {
+            let by_points = b.spent.cmp(&a.spent);
+            match mode {
+                RankingMode::PointsSpent => by_points,
+                RankingMode::PointsSpentThenLatestJoin => {
+                    by_points.then_with(|| b.started_at.cmp(&a.started_at))
+                }
+            }
+        });
+        LiveAction::ToEveryone(LiveNotice::Viewers {
+            count: watching.len(),
+            ranking: watching
+                .iter()
+                .map(|v| RankedViewer {
+                    user_id: v.user_id.clone(),
+                    name: v.name(),
+                    points: v.spent,
+                })
+                .collect(),
+        })
+    }
+
+    /// The viewer leaves the live: 33 if it was admitted, told why, released.
+    fn viewer_out(
+        &mut self,
+        id: ViewerId,
+        reason: LiveEndReason,
+        message: Option<String>,
+        now: UnixMillis,
+    ) -> Vec<LiveAction> {
+        let Some(viewer) = self.viewers.remove(&id) else {
+            return Vec::new();
+        };
+        let mut actions = Vec::new();
+        let summary = (viewer.phase != ViewerPhase::Preparing).then(|| {
+            let started = viewer.started_at.unwrap_or(now);
+            let point = viewer.ledger.as_ref().map_or(0, |l| l.used_points(now));
+            let charge_sec = viewer.ledger.as_ref().map_or(0, |l| l.charged_seconds(now));
+            let paid = viewer
+                .prepared
+                .as_ref()
+                .map(|p| &p.charge)
+                .filter(|c| !c.is_free());
+            let charge_start =
+                paid.map(|c| started + Duration::from_secs(u64::from(c.free_trial_sec)));
+            let live_sec = rounded_seconds(started, now);
+            actions.push(self.partner(
+                LiveRequest::ViewEnd(ViewEnd {
+                    live: self.live_ref(&viewer.user_id),
+                    liver: self.setup.liver.clone(),
+                    start_time: wire_time(started),
+                    charge_start_time: charge_start.map(wire_time),
+                    end_time: wire_time(now),
+                    point,
+                    live_sec,
+                    charge_sec,
+                }),
+                None,
+            ));
+            LiveSummary {
+                live_sec,
+                point,
+                charge_sec,
+            }
+        });
+        actions.push(LiveAction::ToViewer(
+            id,
+            LiveNotice::Ended {
+                reason,
+                message,
+                summary,
+            },
+        ));
+        actions.push(LiveAction::Release(id));
+        if self.phase == LivePhase::OnAir {
+            actions.push(self.viewers_notice());
+        }
+        actions
+    }
+
+    /// The broadcaster's side ends: 29 before on air, 13 after, and every viewer out.
+    fn end(
+        &mut self,
+        reason: LiveEndReason,
+        message: Option<String>,
+        now: UnixMillis,
+    ) -> Vec<LiveAction> {
+        let liver = self.setup.liver.clone();
+        let user = liver.liver_user_id.clone();
+        let mut actions = Vec::new();
+        match self.phase {
+            LivePhase::Preparing => {}
+            LivePhase::Ready | LivePhase::Starting => {
+                actions.push(self.partner(
+                    LiveRequest::BroadcastAbort(BroadcastAbort {
+                        live: self.live_ref(&user),
+                        liver,
+                        start_time: wire_time(self.prepared_at),
+                        end_time: wire_time(now),
+                    }),
+                    None,
+                ));
+            }
+            LivePhase::OnAir => {
+                let ids: Vec<ViewerId> = self.viewers.keys().copied().collect();
+                // Viewers first, so the live is still on air for their 33.
+                for id in ids {
+                    actions.extend(self.viewer_out(id, LiveEndReason::LiveEnded, None, now));
+                }
+                let on_air = self.on_air_at.unwrap_or(now);
+                actions.push(self.partner(
+                    LiveRequest::BroadcastEnd(BroadcastEnd {
+                        live: self.live_ref(&user),
+                        liver,
+                        start_time: wire_time(on_air),
+                        charge_start_time: None,
+                        end_time: wire_time(now),
+                        live_sec: rounded_seconds(on_air, now),
+                    }),
+                    None,
+                ));
+            }
+            LivePhase::Ended => return Vec::new(),
+        }
+        actions.extend(self.finish(reason, message));
+        actions
+    }
+
+    fn finish(&mut self, reason: LiveEndReason, message: Option<String>) -> Vec<LiveAction> {
+        self.phase = LivePhase::Ended;
+        self.ended = Some(reason);
+        let notice = LiveNotice::Ended {
+            reason,
+            message,
+            summary: None,
+        };
+        // Viewers admitted meanwhile were ended above; only the broadcaster is left to tell.
+        vec![LiveAction::ToBroadcaster(notice), LiveAction::Ended(reason)]
+    }
+}

@@ -1,0 +1,484 @@
+//! The live state machine on simulated time: every request it sends, with
+//! its fields and order, and what the broadcaster and viewers are told.
+
+use std::time::Duration;
+
+use nexmile_core::clock::UnixMillis;
+use nexmile_core::codec::{PartnerFailure, encode_accepted_reply};
+use nexmile_core::datetime::{JST, WireDateTime};
+use nexmile_core::live::{
+    Awaited, DeviceFacts, Live, LiveAction, LiveEvent, LivePhase, LiveSetup, Speaker, ViewerId,
+};
+use nexmile_core::signal::{GiftItem, ItemKind, LiveEndReason, LiveNotice};
+use nexmile_core::wire::codes::LiveServiceType;
+use nexmile_core::wire::live::Liver;
+use serde_json::json;
+
+const T0: UnixMillis = UnixMillis::from_secs(1_790_000_000);
+
+fn at(secs: u64) -> UnixMillis {
+    T0 + Duration::from_secs(secs)
+}
+
+fn device() -> DeviceFacts {
+    DeviceFacts {
+        app_ver: "01.00.00".into(),
+        device_name: "test".into(),
+        os_ver: "Debian 12".into(),
+    }
+}
+
+fn setup() -> LiveSetup {
+    LiveSetup {
+        site_token: "site-token-1".into(),
+        live_token: "live-1".into(),
+        link_id: "room-7".into(),
+        liver: Liver {
+            liver_user_id: "airi".into(),
+            liver_user_sub_id: None,
+        },
+        device: device(),
+    }
+}
+
+/// An 11 / 31 reply: user, serviceCharge (free unless `unit_price`) and liveService.
+fn prepared_reply(
+    user: &str,
+    name: &str,
+    unit_price: u32,
+    points: u32,
+    service: serde_json::Value,
+) -> String {
+    let mut live_service = json!({ "linkId": "room-7", "title": "夜の雑談" });
+    if let (Some(base), Some(extra)) = (live_service.as_object_mut(), service.as_object()) {
+        base.extend(extra.clone());
+    }
+    encode_accepted_reply(Some((
+        "service",
+        &json!({
+            "user": { "userId": user, "name": name },
+            "serviceCharge": { "serviceChargeTp": 2, "unitSec": if unit_price > 0 { 60 } else { 0 },
+                "unitPrice": unit_price, "pointPrice": 1, "currentPoint": points,
+                "freeTrialSec": 0, "autoChargeTriggerPoint": 0 },
+            "liveService": live_service,
+        }),
+    )))
+}
+
+fn ok() -> Result<String, PartnerFailure> {
+    Ok("result=0".into())
+}
+
+/// The requests among `actions`: (code, retried, awaited).
+fn requests(actions: &[LiveAction]) -> Vec<(LiveServiceType, bool, Option<Awaited>)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            LiveAction::Partner {
+                request,
+                retried,
+                awaited,
+            } => Some((request.request.live_service_type(), *retried, *awaited)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn request_json(actions: &[LiveAction], code: LiveServiceType) -> serde_json::Value {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            LiveAction::Partner { request, .. } if request.request.live_service_type() == code => {
+                Some(serde_json::to_value(request).unwrap())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no request {code:?} in {actions:?}"))
+}
+
+fn notices_to_viewer(actions: &[LiveAction], viewer: ViewerId) -> Vec<&LiveNotice> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            LiveAction::ToViewer(v, n) if *v == viewer => Some(n),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A live on air since `at(10)` with `service` settings.
+fn on_air(service: serde_json::Value) -> Live {
+    let (mut live, actions) = Live::new(setup(), at(0));
+    assert_eq!(
+        requests(&actions),
+        [(
+            LiveServiceType::BroadcastPrepare,
+            false,
+            Some(Awaited::Prepare)
+        )]
+    );
+    let prepared = Ok(prepared_reply("airi", "星野あいり", 0, 0, service));
+    let actions = live.handle(
+        LiveEvent::Replied {
+            to: Awaited::Prepare,
+            reply: prepared,
+        },
+        at(1),
+    );
+    assert!(matches!(
+        &actions[..],
+        [LiveAction::ToBroadcaster(LiveNotice::Prepared(_))]
+    ));
+    assert_eq!(live.phase(), LivePhase::Ready);
+    let actions = live.handle(LiveEvent::StartPressed, at(9));
+    assert_eq!(
+        requests(&actions),
+        [(LiveServiceType::BroadcastStart, false, Some(Awaited::Start))]
+    );
+    live.handle(
+        LiveEvent::Replied {
+            to: Awaited::Start,
+            reply: ok(),
+        },
+        at(10),
+    );
+    assert_eq!(live.phase(), LivePhase::OnAir);
+    live
+}
+
+/// A viewer joined at `at(start)` and watching from `at(start + 2)`.
+fn watching(
+    live: &mut Live,
+    id: u64,
+    user: &str,
+    unit_price: u32,
+    points: u32,
+    start: u64,
+) -> ViewerId {
+    watching_with(live, id, user, unit_price, points, start, json!({}))
+}
+
+/// The same with the viewer's own liveService settings in its 31 reply.
+fn watching_with(
+    live: &mut Live,
+    id: u64,
+    user: &str,
+    unit_price: u32,
+    points: u32,
+    start: u64,
+    service: serde_json::Value,
+) -> ViewerId {
+    let viewer = ViewerId(id);
+    let joined = LiveEvent::ViewerJoined {
+        viewer,
+        user_id: user.into(),
+        device: device(),
+    };
+    let actions = live.handle(joined, at(start));
+    let prepare = request_json(&actions, LiveServiceType::ViewPrepare);
+    assert_eq!(prepare["liveServiceTp"], 31);
+    assert_eq!(prepare["userId"], user);
+    assert_eq!(prepare["liverUserId"], "airi");
+    let reply = Ok(prepared_reply(
+        user,
+        &format!("{user}さん"),
+        unit_price,
+        points,
+        service,
+    ));
+    let actions = live.handle(
+        LiveEvent::Replied {
+            to: Awaited::ViewerPrepare(viewer),
+            reply,
+        },
+        at(start + 1),
+    );
+    assert!(actions.contains(&LiveAction::Admit(viewer)));
+    // 32 only once the viewer's app said it received the picture.
+    let actions = live.handle(LiveEvent::ViewerMediaReceived { viewer }, at(start + 2));
+    assert_eq!(
+        requests(&actions),
+        [(
+            LiveServiceType::ViewStart,
+            false,
+            Some(Awaited::ViewerStart(viewer))
+        )]
+    );
+    let actions = live.handle(
+        LiveEvent::Replied {
+            to: Awaited::ViewerStart(viewer),
+            reply: ok(),
+        },
+        at(start + 2),
+    );
+    assert!(notices_to_viewer(&actions, viewer).contains(&&LiveNotice::OnAir));
+    viewer
+}
+
+#[test]
+fn a_free_live_from_prepare_to_end_sends_every_request_in_order_with_its_fields() {
+    let mut live = on_air(json!({}));
+    let hanako = watching(&mut live, 1, "hanako", 0, 0, 20);
+    assert_eq!(live.audience(), 1);
+
+    // A comment: 7 with its length in characters, then everyone sees it.
+    let comment = "こんばんは👨‍👩‍👧";
+    let actions = live.handle(
+        LiveEvent::Comment {
+            from: Speaker::Viewer(hanako),
+            text: comment.into(),
+        },
+        at(30),
+    );
+    let sent = request_json(&actions, LiveServiceType::Comment);
+    assert_eq!(sent["commentLen"], 6);
+    assert_eq!(sent["point"], 0);
+    assert_eq!(sent["userId"], "hanako");
+    let Some((_, _, Some(awaited))) = requests(&actions).pop() else {
+        panic!("awaited")
+    };
+    let actions = live.handle(
+        LiveEvent::Replied {
+            to: awaited,
+            reply: ok(),
+        },
+        at(30),
+    );
+    assert!(actions.iter().any(|a| matches!(a,
+        LiveAction::ToEveryone(LiveNotice::Comment { text, name, from_broadcaster: false, .. })
+            if text == comment && name == "hanakoさん")));
+
+    // A gift: 6 with the catalogue's points, then everyone sees it and the ranking moves.
+    let gift = GiftItem {
+        kind: ItemKind::Gift,
+        category: "1".into(),
+        item_no: "3".into(),
+        name: "花束".into(),
+        point: 50,
+        liver_point: 25,
+        file: Some("gifts/bouquet.png".into()),
+    };
+    let actions = live.handle(
+        LiveEvent::Item {
+            viewer: hanako,
+            item: gift.clone(),
+        },
+        at(31),
+    );
+    let sent = request_json(&actions, LiveServiceType::Gift);
+    assert_eq!(
+        (
+            sent["liveServiceTp"].clone(),
+            sent["itemCategory"].clone(),
+            sent["itemNo"].clone()
+        ),
+        (json!(6), json!("1"), json!("3"))
+    );
+    assert_eq!(
+        (sent["point"].clone(), sent["liverGiftPoint"].clone()),
+        (json!(50), json!(25))
+    );
+    let Some((_, _, Some(awaited))) = requests(&actions).pop() else {
+        panic!("awaited")
+    };
+    let actions = live.handle(
+        LiveEvent::Replied {
+            to: awaited,
+            reply: ok(),
+        },
+        at(31),
+    );
+    assert!(actions.iter().any(
+        |a| matches!(a, LiveAction::ToEveryone(LiveNotice::Item { item, .. }) if **item == gift)
+    ));
+    assert!(actions.iter().any(|a| matches!(a,
+        LiveAction::ToEveryone(LiveNotice::Viewers { count: 1, ranking }) if ranking[0].points == 50)));
+
+    // The broadcaster ends: the viewer's 33, then 13, both retried.
+    let actions = live.handle(LiveEvent::EndPressed, at(70));
+    assert_eq!(
+        requests(&actions),
+        [
+            (LiveServiceType::ViewEnd, true, None),
+            (LiveServiceType::BroadcastEnd, true, None)
+        ]
+    );
+    let view_end = request_json(&actions, LiveServiceType::ViewEnd);
+    assert_eq!(view_end["liveSec"], 48);
+    assert_eq!(view_end["point"], 0);
+    assert_eq!(view_end["chargeSec"], 0);
+    assert!(view_end.get("chargeStartTime").is_none());
+    let end = request_json(&actions, LiveServiceType::BroadcastEnd);
+    assert_eq!(end["liveSec"], 60);
+    assert_eq!(end["liverUserId"], "airi");
+    assert!(notices_to_viewer(&actions, hanako).iter().any(|n| matches!(n,
+        LiveNotice::Ended { reason: LiveEndReason::LiveEnded, summary: Some(s), .. } if s.live_sec == 48)));
+    assert!(actions.contains(&LiveAction::Ended(LiveEndReason::BroadcasterEnded)));
+    assert!(live.handle(LiveEvent::Tick, at(71)).is_empty());
+}
+
+#[test]
+fn leaving_before_the_start_aborts_with_29_and_a_refused_prepare_sends_nothing_more() {
+    let (mut live, _) = Live::new(setup(), at(0));
+    live.handle(
+        LiveEvent::Replied {
+            to: Awaited::Prepare,
+            reply: Ok(prepared_reply("airi", "あいり", 0, 0, json!({}))),
+        },
+        at(1),
+    );
+    let actions = live.handle(LiveEvent::BroadcasterLost, at(40));
+    assert_eq!(
+        requests(&actions),
+        [(LiveServiceType::BroadcastAbort, true, None)]
+    );
+    let abort = request_json(&actions, LiveServiceType::BroadcastAbort);
+    assert_eq!(abort["liveServiceTp"], 29);
+    let prepared_at = WireDateTime::from_unix_millis(at(0), JST);
+    assert_eq!(
+        abort["startTime"],
+        serde_json::to_value(prepared_at).unwrap()
+    );
+
+    let (mut refused, _) = Live::new(setup(), at(0));
+    let failure = PartnerFailure::Refused {
+        result: 1,
+        message: Some("配信権限がありません".into()),
+    };
+    let actions = refused.handle(
+        LiveEvent::Replied {
+            to: Awaited::Prepare,
+            reply: Err(failure),
+        },
+        at(1),
+    );
+    assert!(requests(&actions).is_empty());
+    assert!(actions.iter().any(|a| matches!(a,
+        LiveAction::ToBroadcaster(LiveNotice::Ended { reason: LiveEndReason::Refused, message: Some(m), .. }) if m == "配信権限がありません")));
+}
+
+#[test]
+fn a_viewer_before_the_start_is_turned_away_and_one_without_pictures_ends_after_the_deadline() {
+    let (mut live, _) = Live::new(setup(), at(0));
+    let early = ViewerId(9);
+    let actions = live.handle(
+        LiveEvent::ViewerJoined {
+            viewer: early,
+            user_id: "taro".into(),
+            device: device(),
+        },
+        at(1),
+    );
+    assert!(requests(&actions).is_empty());
+    assert!(actions.contains(&LiveAction::Release(early)));
+
+    let mut live = on_air(json!({}));
+    let viewer = ViewerId(2);
+    live.handle(
+        LiveEvent::ViewerJoined {
+            viewer,
+            user_id: "taro".into(),
+            device: device(),
+        },
+        at(20),
+    );
+    let reply = Ok(prepared_reply("taro", "太郎", 0, 0, json!({})));
+    live.handle(
+        LiveEvent::Replied {
+            to: Awaited::ViewerPrepare(viewer),
+            reply,
+        },
+        at(21),
+    );
+    // No picture ever decoded: no 32; 33 at the deadline.
+    assert!(requests(&live.handle(LiveEvent::Tick, at(50))).is_empty());
+    let actions = live.handle(LiveEvent::Tick, at(51));
+    assert_eq!(requests(&actions), [(LiveServiceType::ViewEnd, true, None)]);
+    assert!(notices_to_viewer(&actions, viewer).iter().any(|n| matches!(
+        n,
+        LiveNotice::Ended {
+            reason: LiveEndReason::NoMedia,
+            ..
+        }
+    )));
+    assert_eq!(live.audience(), 0);
+}
+
+#[test]
+fn comments_keep_the_partners_interval_and_long_ones_are_paid() {
+    // The viewer's own 31 reply sets its comment rules.
+    let mut live = on_air(json!({}));
+    let rules = json!({ "nextAvailableCommentTime": 1000, "commentChargeLen": 10, "commentChargePoint": 3 });
+    let viewer = watching_with(&mut live, 1, "hanako", 0, 0, 20, rules);
+    let say = |live: &mut Live, text: &str, t: UnixMillis| {
+        live.handle(
+            LiveEvent::Comment {
+                from: Speaker::Viewer(viewer),
+                text: text.into(),
+            },
+            t,
+        )
+    };
+    let first = say(&mut live, "短い", at(30));
+    assert_eq!(request_json(&first, LiveServiceType::Comment)["point"], 0);
+    // 500 ms later: refused by the server itself, nothing sent.
+    let again = say(&mut live, "もう一度", at(30) + Duration::from_millis(500));
+    assert!(requests(&again).is_empty());
+    assert!(matches!(
+        notices_to_viewer(&again, viewer)[..],
+        [LiveNotice::Refused { .. }]
+    ));
+    let long = say(&mut live, "これは十文字以上の長いコメントです", at(32));
+    assert_eq!(request_json(&long, LiveServiceType::Comment)["point"], 3);
+    // Empty and too long comments never reach the partner.
+    assert!(requests(&say(&mut live, "   ", at(40))).is_empty());
+    assert!(requests(&say(&mut live, &"あ".repeat(201), at(42))).is_empty());
+    // A refusal by the partner is told to the writer only.
+    let Some((_, _, Some(awaited))) = requests(&long).pop() else {
+        panic!()
+    };
+    let failure = PartnerFailure::Refused {
+        result: 2,
+        message: Some("ポイントが足りません".into()),
+    };
+    let actions = live.handle(
+        LiveEvent::Replied {
+            to: awaited,
+            reply: Err(failure),
+        },
+        at(33),
+    );
+    assert!(
+        matches!(&actions[..], [LiveAction::ToViewer(v, LiveNotice::Refused { message })] if *v == viewer && message == "ポイントが足りません")
+    );
+}
+
+#[test]
+fn a_paid_viewer_is_billed_each_minute_and_cut_off_when_points_run_out() {
+    let mut live = on_air(json!({}));
+    // 100 points at 40 points a minute, charged by the millisecond from the
+    // start (at 22 s): cut off once less than one minute's price is left.
+    let viewer = watching(&mut live, 1, "hanako", 40, 100, 20);
+    let billing = live.handle(LiveEvent::Tick, at(30));
+    assert!(notices_to_viewer(&billing, viewer).iter().any(|n| matches!(
+        n,
+        LiveNotice::Billing {
+            used_points: 6,
+            time_left_sec: Some(82)
+        }
+    )));
+    let mut ended = None;
+    for s in 31..=200 {
+        let actions = live.handle(LiveEvent::Tick, at(s));
+        if !requests(&actions).is_empty() {
+            ended = Some((s, request_json(&actions, LiveServiceType::ViewEnd)));
+            break;
+        }
+    }
+    let (second, view_end) = ended.expect("cut off");
+    assert_eq!(second, 113, "cut when 40 points are no longer left");
+    assert_eq!(view_end["point"], 61);
+    assert_eq!(view_end["chargeSec"], 91);
+    assert_eq!(view_end["liveSec"], 91);
+    assert!(view_end["chargeStartTime"].is_string());
+}

@@ -1,0 +1,520 @@
+//! The live service (chapter 5): one task per live owns core's [`Live`]
+//! state machine, feeds it what happens (the apps' messages, partner
+//! replies, media, the clock) and carries out its actions. The broadcaster's
+//! media leg is fanned out to one leg per admitted viewer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nexmile_core::codec::encode_json_body;
+use nexmile_core::live::{
+    DeviceFacts, Live, LiveAction, LiveEvent, LivePhase, LiveSetup, Speaker, ViewerId,
+};
+use nexmile_core::signal::{LiveEndReason, LiveNotice, ServerMessage};
+use nexmile_core::wire::live::Liver;
+use tokio::sync::mpsc;
+
+use crate::config::SiteConfig;
+use crate::hub::{ConnId, ConnView};
+use crate::partner::REPLY_TIMEOUT;
+use crate::sfu::{Leg, LegEvent, Side};
+use crate::state::Ctx;
+
+/// What reaches a live's task.
+pub enum LiveCommand {
+    /// The broadcaster's start button with its media offer.
+    Start {
+        conn: ConnId,
+        offer: String,
+    },
+    /// A viewLive link.
+    View {
+        conn: ConnId,
+    },
+    /// An admitted viewer's media offer.
+    Receive {
+        conn: ConnId,
+        offer: String,
+    },
+    MediaReceived {
+        conn: ConnId,
+    },
+    Comment {
+        conn: ConnId,
+        text: String,
+    },
+    Item {
+        conn: ConnId,
+        category: String,
+        item_no: String,
+    },
+    /// The broadcaster ends the live, or a viewer leaves.
+    Leave {
+        conn: ConnId,
+    },
+    /// A participant's signalling connection closed.
+    ConnLost {
+        conn: ConnId,
+    },
+    /// A participant's media connection failed.
+    MediaLost {
+        conn: ConnId,
+    },
+    Event(LiveEvent),
+}
+
+/// The lives now running, by liveToken.
+#[derive(Default)]
+pub struct Lives {
+    running: Mutex<HashMap<String, mpsc::UnboundedSender<LiveCommand>>>,
+}
+
+impl Lives {
+    pub fn send(&self, live_token: &str, command: LiveCommand) -> bool {
+        let running = self.running.lock().expect("lives lock");
+        running
+            .get(live_token)
+            .is_some_and(|tx| tx.send(command).is_ok())
+    }
+
+    pub fn running_tokens(&self) -> Vec<String> {
+        self.running
+            .lock()
+            .expect("lives lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+}
+
+fn refuse(ctx: &Ctx, conn: ConnId, live_token: &str, message: &str) {
+    ctx.hub.send(
+        conn,
+        ServerMessage::Live {
+            live_token: live_token.to_owned(),
+            notice: LiveNotice::Ended {
+                reason: LiveEndReason::Refused,
+                message: Some(message.to_owned()),
+                summary: None,
+            },
+        },
+    );
+}
+
+fn device_facts(view: &ConnView) -> DeviceFacts {
+    DeviceFacts {
+        app_ver: view.info.app_version.clone(),
+        device_name: view.info.device_name.clone(),
+        os_ver: view.info.os_version.clone(),
+    }
+}
+
+/// The broadcastLive link from a connected app: a new live, 11 sent.
+pub fn prepare_broadcast(ctx: &Arc<Ctx>, conn: ConnId, link_id: String) {
+    let Some(broadcaster) = ctx.hub.view(conn) else {
+        return;
+    };
+    let live_token = uuid::Uuid::new_v4().to_string();
+    let site = ctx
+        .config
+        .site
+        .iter()
+        .find(|s| s.code == broadcaster.device.site)
+        .filter(|s| s.live_service_url.is_some())
+        .cloned();
+    let Some(site) = site else {
+        // §2.3.5: lives need the partner's liveService.
+        return refuse(
+            ctx,
+            conn,
+            &live_token,
+            "このサイトではライブ配信を利用できません。",
+        );
+    };
+    if !ctx.hub.set_call(conn, Some(&live_token)) {
+        return refuse(
+            ctx,
+            conn,
+            &live_token,
+            "通話中またはライブ中のため配信できません。",
+        );
+    }
+    let setup = LiveSetup {
+        site_token: site.token.clone(),
+        live_token: live_token.clone(),
+        link_id,
+        liver: Liver {
+            liver_user_id: broadcaster.device.user_id.clone(),
+            liver_user_sub_id: None,
+        },
+        device: device_facts(&broadcaster),
+    };
+    let (live, actions) = Live::new(setup, ctx.clock.now());
+    let (tx, inbox) = mpsc::unbounded_channel();
+    ctx.lives
+        .running
+        .lock()
+        .expect("lives lock")
+        .insert(live_token.clone(), tx.clone());
+    let actor = LiveActor {
+        ctx: Arc::clone(ctx),
+        token: live_token,
+        site,
+        live,
+        broadcaster: conn,
+        source: None,
+        viewers: HashMap::new(),
+        by_viewer: HashMap::new(),
+        next_viewer: 0,
+        tx,
+    };
+    tokio::spawn(actor.run(inbox, actions));
+}
+
+/// One viewer's connection and media.
+struct ViewerConn {
+    id: ViewerId,
+    admitted: bool,
+    leg: Option<Leg>,
+}
+
+struct LiveActor {
+    ctx: Arc<Ctx>,
+    token: String,
+    site: SiteConfig,
+    live: Live,
+    broadcaster: ConnId,
+    /// The broadcaster's media.
+    source: Option<Leg>,
+    viewers: HashMap<ConnId, ViewerConn>,
+    by_viewer: HashMap<ViewerId, ConnId>,
+    next_viewer: u64,
+    tx: mpsc::UnboundedSender<LiveCommand>,
+}
+
+impl LiveActor {
+    async fn run(
+        mut self,
+        mut inbox: mpsc::UnboundedReceiver<LiveCommand>,
+        first: Vec<LiveAction>,
+    ) {
+        self.execute(first).await;
+        let mut tick = tokio::time::interval(self.ctx.clock.real(Duration::from_secs(1)));
+        while self.live.phase() != LivePhase::Ended {
+            tokio::select! {
+                Some(command) = inbox.recv() => self.on_command(command).await,
+                _ = tick.tick() => self.handle(LiveEvent::Tick).await,
+            }
+        }
+        self.ctx
+            .lives
+            .running
+            .lock()
+            .expect("lives lock")
+            .remove(&self.token);
+    }
+
+    async fn handle(&mut self, event: LiveEvent) {
+        let actions = self.live.handle(event, self.ctx.clock.now());
+        self.execute(actions).await;
+    }
+
+    /// Media events of one leg, as commands of this live.
+    fn leg_events(&self, conn: ConnId) -> mpsc::UnboundedSender<LegEvent> {
+        let (events, mut received) = mpsc::unbounded_channel();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = received.recv().await {
+                if let LegEvent::Lost(_) = event {
+                    let _ = tx.send(LiveCommand::MediaLost { conn });
+                    return;
+                }
+            }
+        });
+        events
+    }
+
+    async fn open_leg(&self, conn: ConnId, offer: &str) -> Option<Leg> {
+        let events = self.leg_events(conn);
+        match Leg::open(&self.ctx.config.server.media_ips, offer, Side::A, events).await {
+            Ok((leg, answer)) => {
+                self.ctx.hub.send(
+                    conn,
+                    ServerMessage::MediaAnswer {
+                        call_token: self.token.clone(),
+                        answer,
+                    },
+                );
+                Some(leg)
+            }
+            Err(e) => {
+                tracing::error!("live {}: media for {conn}: {e}", self.token);
+                None
+            }
+        }
+    }
+
+    async fn on_command(&mut self, command: LiveCommand) {
+        match command {
+            LiveCommand::Start { conn, offer } if conn == self.broadcaster => {
+                if self.live.phase() != LivePhase::Ready || self.source.is_some() {
+                    return;
+                }
+                match self.open_leg(conn, &offer).await {
+                    Some(leg) => {
+                        self.source = Some(leg);
+                        self.handle(LiveEvent::StartPressed).await;
+                    }
+                    None => self.handle(LiveEvent::BroadcasterLost).await,
+                }
+            }
+            LiveCommand::View { conn } => {
+                let Some(view) = self.ctx.hub.view(conn) else {
+                    return;
+                };
+                if self.viewers.contains_key(&conn) || conn == self.broadcaster {
+                    return;
+                }
+                if view.device.site != self.site.code {
+                    return refuse(
+                        &self.ctx,
+                        conn,
+                        &self.token,
+                        "このライブは別のサイトのものです。",
+                    );
+                }
+                if !self.ctx.hub.set_call(conn, Some(&self.token)) {
+                    return refuse(
+                        &self.ctx,
+                        conn,
+                        &self.token,
+                        "通話中またはライブ中のため視聴できません。",
+                    );
+                }
+                self.next_viewer += 1;
+                let id = ViewerId(self.next_viewer);
+                self.viewers.insert(
+                    conn,
+                    ViewerConn {
+                        id,
+                        admitted: false,
+                        leg: None,
+                    },
+                );
+                self.by_viewer.insert(id, conn);
+                self.handle(LiveEvent::ViewerJoined {
+                    viewer: id,
+                    user_id: view.device.user_id.clone(),
+                    device: device_facts(&view),
+                })
+                .await;
+            }
+            LiveCommand::Receive { conn, offer } => {
+                let ready = self
+                    .viewers
+                    .get(&conn)
+                    .is_some_and(|v| v.admitted && v.leg.is_none());
+                if !ready {
+                    return;
+                }
+                let leg = self.open_leg(conn, &offer).await;
+                let (Some(leg), Some(source)) = (leg, self.source.as_ref()) else {
+                    if let Some(id) = self.viewers.get(&conn).map(|v| v.id) {
+                        self.handle(LiveEvent::ViewerLeft { viewer: id }).await;
+                    }
+                    return;
+                };
+                Leg::fan_out(source, &leg);
+                if let Some(viewer) = self.viewers.get_mut(&conn) {
+                    viewer.leg = Some(leg);
+                }
+            }
+            LiveCommand::MediaReceived { conn } => {
+                if let Some(id) = self.viewers.get(&conn).map(|v| v.id) {
+                    self.handle(LiveEvent::ViewerMediaReceived { viewer: id })
+                        .await;
+                }
+            }
+            LiveCommand::Comment { conn, text } => {
+                let from = if conn == self.broadcaster {
+                    Speaker::Broadcaster
+                } else if let Some(viewer) = self.viewers.get(&conn) {
+                    Speaker::Viewer(viewer.id)
+                } else {
+                    return;
+                };
+                self.handle(LiveEvent::Comment { from, text }).await;
+            }
+            LiveCommand::Item {
+                conn,
+                category,
+                item_no,
+            } => {
+                let Some(id) = self.viewers.get(&conn).map(|v| v.id) else {
+                    return;
+                };
+                let item = self
+                    .site
+                    .gifts
+                    .iter()
+                    .find(|g| g.category == category && g.item_no == item_no)
+                    .cloned();
+                match item {
+                    Some(item) => self.handle(LiveEvent::Item { viewer: id, item }).await,
+                    None => self.ctx.hub.send(
+                        conn,
+                        ServerMessage::Live {
+                            live_token: self.token.clone(),
+                            notice: LiveNotice::Refused {
+                                message: "このギフトはありません。".into(),
+                            },
+                        },
+                    ),
+                }
+            }
+            LiveCommand::Leave { conn } | LiveCommand::ConnLost { conn } => {
+                if conn == self.broadcaster {
+                    let event = match command {
+                        LiveCommand::Leave { .. } => LiveEvent::EndPressed,
+                        _ => LiveEvent::BroadcasterLost,
+                    };
+                    self.handle(event).await;
+                } else if let Some(id) = self.viewers.get(&conn).map(|v| v.id) {
+                    self.handle(LiveEvent::ViewerLeft { viewer: id }).await;
+                }
+            }
+            LiveCommand::MediaLost { conn } => {
+                if conn == self.broadcaster {
+                    self.handle(LiveEvent::BroadcasterLost).await;
+                } else if let Some(id) = self.viewers.get(&conn).map(|v| v.id) {
+                    self.handle(LiveEvent::ViewerLeft { viewer: id }).await;
+                }
+            }
+            LiveCommand::Event(event) => self.handle(event).await,
+            LiveCommand::Start { .. } => {}
+        }
+    }
+
+    fn tell(&self, conn: ConnId, notice: LiveNotice) {
+        self.ctx.hub.send(
+            conn,
+            ServerMessage::Live {
+                live_token: self.token.clone(),
+                notice,
+            },
+        );
+    }
+
+    fn send_partner(
+        &self,
+        request: nexmile_core::wire::live::LiveServiceRequest,
+        retried: bool,
+        awaited: Option<nexmile_core::live::Awaited>,
+    ) {
+        let Some(url) = self.site.live_service_url.clone() else {
+            return;
+        };
+        let body = encode_json_body(&request);
+        let site = self.site.clone();
+        if retried {
+            let outbox = self.ctx.outbox.clone();
+            tokio::spawn(async move {
+                if let Err(e) = outbox.enqueue(&site.code, &url, body).await {
+                    tracing::error!("outbox: {e}");
+                }
+            });
+            return;
+        }
+        let client = self.ctx.partner.clone();
+        let tx = self.tx.clone();
+        let kind = request.request.live_service_type();
+        tokio::spawn(async move {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let reply = client
+                .post(&site, &url, &body, &request_id, REPLY_TIMEOUT)
+                .await
+                .and_then(|delivery| delivery.accepted_body());
+            match awaited {
+                Some(to) => {
+                    let _ = tx.send(LiveCommand::Event(LiveEvent::Replied { to, reply }));
+                }
+                None => {
+                    if let Err(e) = reply {
+                        tracing::warn!("liveService {kind:?}: {e}");
+                    }
+                }
+            }
+        });
+    }
+
+    fn release(&mut self, conn: ConnId) {
+        if let Some(viewer) = self.viewers.remove(&conn) {
+            self.by_viewer.remove(&viewer.id);
+            if let Some(leg) = viewer.leg {
+                if let Some(source) = &self.source {
+                    Leg::detach(source, &leg);
+                }
+                leg.close();
+            }
+        }
+        self.ctx.hub.set_call(conn, None);
+    }
+
+    async fn execute(&mut self, actions: Vec<LiveAction>) {
+        for action in actions {
+            match action {
+                LiveAction::Partner {
+                    request,
+                    retried,
+                    awaited,
+                } => self.send_partner(*request, retried, awaited),
+                LiveAction::ToBroadcaster(notice) => self.tell(self.broadcaster, notice),
+                LiveAction::ToViewer(id, notice) => {
+                    if let Some(conn) = self.by_viewer.get(&id) {
+                        self.tell(*conn, notice);
+                    }
+                }
+                LiveAction::ToEveryone(notice) => {
+                    self.tell(self.broadcaster, notice.clone());
+                    for (conn, viewer) in &self.viewers {
+                        if viewer.admitted {
+                            self.tell(*conn, notice.clone());
+                        }
+                    }
+                }
+                LiveAction::Admit(id) => {
+                    let Some(conn) = self.by_viewer.get(&id).copied() else {
+                        continue;
+                    };
+                    if let Some(viewer) = self.viewers.get_mut(&conn) {
+                        viewer.admitted = true;
+                    }
+                    self.ctx.hub.send(
+                        conn,
+                        ServerMessage::GiftCatalogue {
+                            live_token: self.token.clone(),
+                            items: self.site.gifts.clone(),
+                        },
+                    );
+                }
+                LiveAction::Release(id) => {
+                    if let Some(conn) = self.by_viewer.get(&id).copied() {
+                        self.release(conn);
+                    }
+                }
+                LiveAction::Ended(reason) => {
+                    tracing::info!("live {} ended: {reason:?}", self.token);
+                    let conns: Vec<ConnId> = self.viewers.keys().copied().collect();
+                    for conn in conns {
+                        self.release(conn);
+                    }
+                    if let Some(source) = self.source.take() {
+                        source.close();
+                    }
+                    self.ctx.hub.set_call(self.broadcaster, None);
+                }
+            }
+        }
+    }
+}
