@@ -72,15 +72,8 @@ pub fn parse_prepare_reply(
     body: &str,
     kind: LiveServiceType,
 ) -> Result<PreparedLive, PartnerFailure> {
-    let reply = PartnerReply::parse_accepted(body)?;
     let unusable = |detail: String| PartnerFailure::Unparseable { detail };
-    let service: SiteService = reply
-        .json_field("service")?
-        .ok_or_else(|| unusable("the reply has no service".into()))?;
-    service
-        .check(kind.handling().required_reply)
-        .map_err(|e| unusable(e.to_string()))?;
-    match service {
+    match SiteService::from_reply(body, kind.handling().required_reply)? {
         SiteService {
             user: Some(user),
             service_charge: Some(charge),

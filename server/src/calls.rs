@@ -215,15 +215,8 @@ fn side_index(side: Side) -> usize {
 
 /// Reads 架電準備's reply: `result=0&service=…` with user, serviceCharge and callService.
 fn parse_prepare_reply(body: &str) -> Result<Box<PreparedCall>, PartnerFailure> {
-    let reply = PartnerReply::parse_accepted(body)?;
     let unusable = |detail: String| PartnerFailure::Unparseable { detail };
-    let service: SiteService = reply
-        .json_field("service")?
-        .ok_or_else(|| unusable("the reply has no service".into()))?;
-    service
-        .check(CallServiceType::Prepare.handling().required_reply)
-        .map_err(|e| unusable(e.to_string()))?;
-    match service {
+    match SiteService::from_reply(body, CallServiceType::Prepare.handling().required_reply)? {
         SiteService {
             user: Some(user),
             service_charge: Some(charge),

@@ -349,6 +349,23 @@ pub enum ServiceReplyError {
 }
 
 impl SiteService {
+    /// The siteService of an accepted reply (`result=0&service=…`) with the
+    /// classes a request needs checked; anything else is the failure to tell.
+    pub fn from_reply(
+        body: &str,
+        required: RequiredReply,
+    ) -> Result<Self, crate::codec::PartnerFailure> {
+        use crate::codec::{PartnerFailure, PartnerReply};
+        let unusable = |detail: String| PartnerFailure::Unparseable { detail };
+        let service: Self = PartnerReply::parse_accepted(body)?
+            .json_field("service")?
+            .ok_or_else(|| unusable("the reply has no service".into()))?;
+        service
+            .check(required)
+            .map_err(|e| unusable(e.to_string()))?;
+        Ok(service)
+    }
+
     /// Checks the classes `required` asks for and the ranges the server acts on.
     pub fn check(&self, required: RequiredReply) -> Result<(), ServiceReplyError> {
         use ServiceReplyError::{Missing, OutOfRange};
