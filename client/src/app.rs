@@ -110,6 +110,12 @@ pub enum UserAction {
         category: String,
         item_no: String,
     },
+    /// The broadcaster makes the live paid at this price per unit.
+    PaidSwitch(u32),
+    /// The broadcaster removes the viewer who is this user.
+    RemoveViewer(String),
+    /// The viewer's favourite button.
+    Favorite(bool),
 }
 
 /// How one call on this device should go.
@@ -677,7 +683,10 @@ impl<'a> CallRun<'a> {
             | UserAction::EffectsChanged
             | UserAction::StartLive
             | UserAction::Comment(_)
-            | UserAction::SendItem { .. } => {}
+            | UserAction::SendItem { .. }
+            | UserAction::PaidSwitch(_)
+            | UserAction::RemoveViewer(_)
+            | UserAction::Favorite(_) => {}
         }
         None
     }

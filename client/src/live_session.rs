@@ -31,6 +31,10 @@ pub struct LivePlan {
     pub comments: Vec<String>,
     /// Stamps and gifts to send (category, number), one a second after the comments.
     pub items: Vec<(String, String)>,
+    /// The broadcaster removes these viewers (user IDs), one a second, after the items.
+    pub remove: Vec<String>,
+    /// The broadcaster makes the live paid at this price, last.
+    pub paid_switch: Option<u32>,
 }
 
 /// What the device does in the live.
@@ -43,6 +47,8 @@ enum Part {
 enum Step {
     Comment(String),
     Item(String, String),
+    PaidSwitch(u32),
+    Remove(String),
 }
 
 struct LiveRun<'a> {
@@ -131,6 +137,8 @@ impl Client {
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let mut steps: Vec<Step> = plan.comments.iter().cloned().map(Step::Comment).collect();
         steps.extend(plan.items.iter().cloned().map(|(c, n)| Step::Item(c, n)));
+        steps.extend(plan.remove.iter().cloned().map(Step::Remove));
+        steps.extend(plan.paid_switch.map(Step::PaidSwitch));
         steps.reverse();
         let mut run = LiveRun {
             client: self,
@@ -176,7 +184,7 @@ impl LiveRun<'_> {
             }
         };
         let message = match self.role {
-            LiveRole::Broadcaster => ClientMessage::StartBroadcast {
+            LiveRole::Broadcaster => ClientMessage::BroadcastMedia {
                 live_token: token,
                 offer,
             },
@@ -252,6 +260,9 @@ impl LiveRun<'_> {
                     LiveNotice::Viewers { .. } => self.emit("live.viewers", fields),
                     LiveNotice::Billing { .. } => self.emit("live.billing", fields),
                     LiveNotice::Refused { .. } => self.emit("live.refused", fields),
+                    LiveNotice::PaidSwitched { .. } => self.emit("live.paid", fields),
+                    LiveNotice::AdminMessage { .. } => self.emit("live.admin_message", fields),
+                    LiveNotice::ViewerUpdated { .. } => self.emit("live.viewer_updated", fields),
                 }
                 None
             }
@@ -291,17 +302,15 @@ impl LiveRun<'_> {
                         if let Some(status) = self.on_message(message) {
                             break status;
                         }
+                        // The media connects at once: the broadcaster sees its
+                        // preview (with effects) before it starts; an admitted
+                        // viewer starts watching.
                         if prepared {
-                            match self.role {
-                                LiveRole::Broadcaster => {
-                                    start_at = self.plan.start_after.map(|d| tokio::time::Instant::now() + d);
-                                }
-                                // An admitted viewer connects at once.
-                                LiveRole::Viewer => {
-                                    if !self.connect_media(signalling).await {
-                                        break EXIT_FAILED;
-                                    }
-                                }
+                            if self.role == LiveRole::Broadcaster {
+                                start_at = self.plan.start_after.map(|d| tokio::time::Instant::now() + d);
+                            }
+                            if !self.connect_media(signalling).await {
+                                break EXIT_FAILED;
                             }
                         }
                     }
@@ -312,10 +321,7 @@ impl LiveRun<'_> {
                 },
                 () = sleep_until(start_at), if !self.started => {
                     start_at = None;
-                    self.started = true;
-                    if !self.connect_media(signalling).await {
-                        break EXIT_FAILED;
-                    }
+                    self.start(signalling).await;
                 }
                 received = first_media => {
                     self.first_media = None;
@@ -335,6 +341,8 @@ impl LiveRun<'_> {
                     let message = match step {
                         Step::Comment(text) => ClientMessage::LiveComment { live_token, text },
                         Step::Item(category, item_no) => ClientMessage::LiveItem { live_token, category, item_no },
+                        Step::PaidSwitch(unit_price) => ClientMessage::PaidSwitch { live_token, unit_price },
+                        Step::Remove(user_id) => ClientMessage::RemoveViewer { live_token, user_id },
                     };
                     self.send(signalling, message).await;
                 }
@@ -344,10 +352,7 @@ impl LiveRun<'_> {
                 action = actions.recv() => match action {
                     Ok(UserAction::Hangup) => self.leave(signalling).await,
                     Ok(UserAction::StartLive) if !self.started && self.role == LiveRole::Broadcaster => {
-                        self.started = true;
-                        if !self.connect_media(signalling).await {
-                            break EXIT_FAILED;
-                        }
+                        self.start(signalling).await;
                     }
                     Ok(UserAction::Comment(text)) => {
                         if let Some(live_token) = self.token.clone() {
@@ -357,6 +362,21 @@ impl LiveRun<'_> {
                     Ok(UserAction::SendItem { category, item_no }) => {
                         if let Some(live_token) = self.token.clone() {
                             self.send(signalling, ClientMessage::LiveItem { live_token, category, item_no }).await;
+                        }
+                    }
+                    Ok(UserAction::PaidSwitch(unit_price)) => {
+                        if let Some(live_token) = self.token.clone() {
+                            self.send(signalling, ClientMessage::PaidSwitch { live_token, unit_price }).await;
+                        }
+                    }
+                    Ok(UserAction::RemoveViewer(user_id)) => {
+                        if let Some(live_token) = self.token.clone() {
+                            self.send(signalling, ClientMessage::RemoveViewer { live_token, user_id }).await;
+                        }
+                    }
+                    Ok(UserAction::Favorite(favorite)) => {
+                        if let Some(live_token) = self.token.clone() {
+                            self.send(signalling, ClientMessage::Favorite { live_token, favorite }).await;
                         }
                     }
                     Err(broadcast::error::RecvError::Closed) => self.leave(signalling).await,
@@ -370,6 +390,15 @@ impl LiveRun<'_> {
         };
         self.emit("live.media", json!({ "role": self.role, "media": summary }));
         status
+    }
+
+    /// The start button: 12 goes out; on air when the partner agrees.
+    async fn start(&mut self, signalling: &mut Signalling) {
+        self.started = true;
+        if let Some(live_token) = self.token.clone() {
+            self.send(signalling, ClientMessage::StartBroadcast { live_token })
+                .await;
+        }
     }
 
     async fn leave(&mut self, signalling: &mut Signalling) {

@@ -26,8 +26,10 @@ use crate::signal::{
 };
 use crate::wire::codes::{LiveServiceType, RankingMode};
 use crate::wire::live::{
-    BroadcastAbort, BroadcastEnd, BroadcastPrepare, CommentPost, ItemSend, LiveRef, LiveRequest,
-    LiveServiceRequest, Liver, LiverEvent, ViewEnd, ViewPrepare, ViewStart, comment_length,
+    AdminMessage, AdminRemovesBroadcaster, AdminRemovesViewer, BroadcastAbort, BroadcastEnd,
+    BroadcastPrepare, CommentPost, Favorite, ItemSend, LiveRef, LiveRequest, LiveServiceRequest,
+    Liver, LiverEvent, PaidBroadcastSwitch, PaidViewSwitch, ViewEnd, ViewPrepare, ViewStart,
+    ViewerUpdate, comment_length,
 };
 use crate::wire::site_service::{LiveService, ServiceCharge, SiteService, User};
 
@@ -97,6 +99,14 @@ pub enum Awaited {
     ViewerStart(ViewerId),
     Comment(u64),
     Item(u64),
+    /// 15: the broadcaster's removal of this viewer.
+    Removal(ViewerId),
+    /// 14: the broadcaster's paid switch.
+    PaidSwitch,
+    /// 35: this viewer's switch to paid viewing.
+    PaidView(ViewerId),
+    /// 36: this viewer's details after a partner's point update.
+    ViewerUpdate(ViewerId),
 }
 
 /// Who wrote a comment.
@@ -141,6 +151,37 @@ pub enum LiveEvent {
     Item {
         viewer: ViewerId,
         item: GiftItem,
+    },
+    /// The broadcaster removes a viewer (15).
+    RemoveViewer {
+        viewer: ViewerId,
+    },
+    /// The broadcaster makes the live paid at `unit_price` (14).
+    PaidSwitch {
+        unit_price: u32,
+    },
+    /// A viewer's favourite button (34).
+    Favorite {
+        viewer: ViewerId,
+        favorite: bool,
+    },
+    /// The partner changed a watching viewer's points (UpdateUserBalance): 36.
+    BalanceAdjusted {
+        viewer: ViewerId,
+        points: i64,
+    },
+    /// An administrator removes the broadcaster (96) and so ends the live.
+    AdminRemovesBroadcaster {
+        comment: Option<String>,
+    },
+    /// An administrator removes a viewer (94).
+    AdminRemovesViewer {
+        viewer: ViewerId,
+        comment: Option<String>,
+    },
+    /// An administrator's message to the broadcaster (97).
+    AdminMessage {
+        text: String,
     },
     /// Time passes; sent at least once a second.
     Tick,
@@ -197,6 +238,10 @@ struct Viewer {
     started_at: Option<UnixMillis>,
     /// Paid viewing: charged from the start plus freeTrialSec.
     ledger: Option<Ledger>,
+    /// When charging starts (start or paid switch, plus the free trial).
+    charge_start: Option<UnixMillis>,
+    /// Points the partner added or took while the viewer watched for free.
+    balance_change: i64,
     /// Points spent on gifts, stamps and paid comments: the ranking.
     spent: u64,
     last_comment: Option<UnixMillis>,
@@ -204,6 +249,26 @@ struct Viewer {
 }
 
 impl Viewer {
+    /// The points the viewer has now: its 31 reply's currentPoint, less
+    /// what it spent, moved by the partner's updates; or its ledger's balance.
+    fn points_now(&self, now: UnixMillis) -> i64 {
+        match &self.ledger {
+            Some(ledger) => {
+                i64::from(ledger.start_points())
+                    + i64::try_from(ledger.auto_charge_points()).unwrap_or(0)
+                    - i64::try_from(ledger.outside_usage_points()).unwrap_or(0)
+                    - i64::try_from(ledger.used_points(now)).unwrap_or(0)
+            }
+            None => {
+                let start = self
+                    .prepared
+                    .as_ref()
+                    .map_or(0, |p| i64::from(p.charge.current_point));
+                start - i64::try_from(self.spent).unwrap_or(0) + self.balance_change
+            }
+        }
+    }
+
     fn name(&self) -> String {
         self.prepared
             .as_ref()
@@ -236,6 +301,10 @@ pub struct Live {
     pending: BTreeMap<u64, Pending>,
     next_pending: u64,
     broadcaster_last_comment: Option<UnixMillis>,
+    /// When the live became paid (14 accepted): 13's chargeStartTime.
+    paid_since: Option<UnixMillis>,
+    /// The viewers' tariff from the paid switch.
+    paid_charge: Option<ServiceCharge>,
     ended: Option<LiveEndReason>,
 }
 
@@ -260,6 +329,8 @@ impl Live {
             pending: BTreeMap::new(),
             next_pending: 0,
             broadcaster_last_comment: None,
+            paid_since: None,
+            paid_charge: None,
             ended: None,
         };
         let prepare = LiveRequest::BroadcastPrepare(BroadcastPrepare {
@@ -391,7 +462,172 @@ impl Live {
             LiveEvent::Comment { from, text } => self.on_comment(from, text, now),
             LiveEvent::Item { viewer, item } => self.on_item(viewer, item, now),
             LiveEvent::Tick => self.on_tick(now),
+            LiveEvent::RemoveViewer { viewer } => self.on_remove_viewer(viewer, now),
+            LiveEvent::PaidSwitch { unit_price } => self.on_paid_switch(unit_price),
+            LiveEvent::Favorite { viewer, favorite } => {
+                let Some(user_id) = self.viewers.get(&viewer).map(|v| v.user_id.clone()) else {
+                    return Vec::new();
+                };
+                let request = LiveRequest::Favorite(Favorite {
+                    live: self.live_ref(&user_id),
+                    liver: self.setup.liver.clone(),
+                    start_time: wire_time(now),
+                    favorite,
+                });
+                vec![self.partner(request, None)]
+            }
+            LiveEvent::BalanceAdjusted { viewer, points } => {
+                self.on_balance_adjusted(viewer, points, now)
+            }
+            LiveEvent::AdminRemovesBroadcaster { comment } => {
+                let user = self.setup.liver.liver_user_id.clone();
+                let request = LiveRequest::AdminRemovesBroadcaster(AdminRemovesBroadcaster {
+                    live: self.live_ref(&user),
+                    liver: self.setup.liver.clone(),
+                    start_time: wire_time(self.prepared_at),
+                    end_time: wire_time(now),
+                    comment: comment.clone(),
+                });
+                let mut actions = vec![self.partner(request, None)];
+                actions.extend(self.end(LiveEndReason::RemovedByAdministrator, comment, now));
+                actions
+            }
+            LiveEvent::AdminRemovesViewer { viewer, comment } => {
+                let Some(user_id) = self.viewers.get(&viewer).map(|v| v.user_id.clone()) else {
+                    return Vec::new();
+                };
+                let request = LiveRequest::AdminRemovesViewer(AdminRemovesViewer {
+                    live: self.live_ref(&user_id),
+                    start_time: wire_time(now),
+                    comment: comment.clone(),
+                });
+                let mut actions = vec![self.partner(request, None)];
+                actions.extend(self.viewer_out(
+                    viewer,
+                    LiveEndReason::RemovedByAdministrator,
+                    comment,
+                    now,
+                ));
+                actions
+            }
+            LiveEvent::AdminMessage { text } => {
+                let user = self.setup.liver.liver_user_id.clone();
+                let request = LiveRequest::AdminMessage(AdminMessage {
+                    live: self.live_ref(&user),
+                    liver: self.setup.liver.clone(),
+                    start_time: wire_time(now),
+                    comment: text.clone(),
+                });
+                vec![
+                    self.partner(request, None),
+                    LiveAction::ToBroadcaster(LiveNotice::AdminMessage { text }),
+                ]
+            }
         }
+    }
+
+    /// 15: asked of the partner; the viewer leaves once it agrees.
+    fn on_remove_viewer(&mut self, id: ViewerId, now: UnixMillis) -> Vec<LiveAction> {
+        let Some(user_id) = self.viewers.get(&id).map(|v| v.user_id.clone()) else {
+            return Vec::new();
+        };
+        let request = LiveRequest::BroadcasterRemovesViewer(LiverEvent {
+            live: self.live_ref(&user_id),
+            liver: self.setup.liver.clone(),
+            start_time: wire_time(now),
+        });
+        vec![self.partner(request, Some(Awaited::Removal(id)))]
+    }
+
+    /// 14: the broadcaster asks; the reply's serviceCharge is the viewers' tariff.
+    fn on_paid_switch(&mut self, unit_price: u32) -> Vec<LiveAction> {
+        let refuse = |message: &str| {
+            vec![LiveAction::ToBroadcaster(LiveNotice::Refused {
+                message: message.to_owned(),
+            })]
+        };
+        if self.phase != LivePhase::OnAir {
+            return refuse("配信中のみ有料配信に切り替えられます。");
+        }
+        if self.paid_since.is_some() {
+            return refuse("すでに有料配信です。");
+        }
+        if unit_price == 0 {
+            return refuse("有料配信の単価を指定してください。");
+        }
+        let user = self.setup.liver.liver_user_id.clone();
+        let unit_sec = self.prepared.as_ref().map_or(0, |p| p.charge.unit_sec);
+        let request = LiveRequest::PaidBroadcastSwitch(PaidBroadcastSwitch {
+            live: self.live_ref(&user),
+            liver: self.setup.liver.clone(),
+            unit_price,
+            unit_sec,
+        });
+        vec![self.partner(request, Some(Awaited::PaidSwitch))]
+    }
+
+    /// 14 accepted: every watching viewer who can pay one unit is switched
+    /// (35); one who cannot is disconnected (§5.3.15).
+    fn on_paid_switched(&mut self, charge: ServiceCharge, now: UnixMillis) -> Vec<LiveAction> {
+        self.paid_since = Some(now);
+        self.paid_charge = Some(charge.clone());
+        let mut actions = vec![LiveAction::ToEveryone(LiveNotice::PaidSwitched {
+            unit_sec: charge.unit_sec,
+            unit_price: charge.unit_price,
+            point_price: charge.point_price,
+            free_trial_sec: charge.free_trial_sec,
+        })];
+        let watching: Vec<ViewerId> = self
+            .viewers
+            .iter()
+            .filter(|(_, v)| v.phase == ViewerPhase::Watching && v.ledger.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in watching {
+            let Some(viewer) = self.viewers.get(&id) else {
+                continue;
+            };
+            let points = viewer.points_now(now);
+            if points * i64::from(charge.point_price) < i64::from(charge.unit_price) {
+                actions.extend(self.viewer_out(id, LiveEndReason::PointsExhausted, None, now));
+                continue;
+            }
+            let charge_start = now + Duration::from_secs(u64::from(charge.free_trial_sec));
+            let request = LiveRequest::PaidViewSwitch(PaidViewSwitch {
+                live: self.live_ref(&viewer.user_id),
+                liver: self.setup.liver.clone(),
+                start_time: wire_time(now),
+                charge_start_time: wire_time(charge_start),
+            });
+            actions.push(self.partner(request, Some(Awaited::PaidView(id))));
+        }
+        actions
+    }
+
+    /// UpdateUserBalance reached a watching viewer: its ledger moves, and 36
+    /// asks the partner for the viewer's details again.
+    fn on_balance_adjusted(
+        &mut self,
+        id: ViewerId,
+        points: i64,
+        now: UnixMillis,
+    ) -> Vec<LiveAction> {
+        let Some(viewer) = self.viewers.get_mut(&id) else {
+            return Vec::new();
+        };
+        match viewer.ledger.as_mut() {
+            Some(ledger) => ledger.adjust(points),
+            None => viewer.balance_change += points,
+        }
+        let (user_id, device) = (viewer.user_id.clone(), viewer.device.clone());
+        let request = LiveRequest::ViewerUpdate(ViewerUpdate {
+            live: self.live_ref(&user_id),
+            liver: self.setup.liver.clone(),
+            app_ver: device.app_ver,
+            os_ver: device.os_ver,
+            start_time: wire_time(now),
+        });
+        vec![self.partner(request, Some(Awaited::ViewerUpdate(id)))]
     }
 
     fn on_reply(
@@ -432,6 +668,69 @@ impl Live {
                 Some(pending) => self.on_verdict(pending, reply),
                 None => Vec::new(),
             },
+            Awaited::Removal(id) => match reply.and_then(|b| PartnerReply::parse_accepted(&b)) {
+                Ok(_) => self.viewer_out(id, LiveEndReason::RemovedByBroadcaster, None, now),
+                Err(failure) => vec![LiveAction::ToBroadcaster(LiveNotice::Refused {
+                    message: failure.user_message_ja(),
+                })],
+            },
+            Awaited::PaidSwitch if self.phase == LivePhase::OnAir => {
+                let required = LiveServiceType::PaidBroadcastSwitch
+                    .handling()
+                    .required_reply;
+                match reply.and_then(|body| SiteService::from_reply(&body, required)) {
+                    Ok(SiteService {
+                        service_charge: Some(charge),
+                        ..
+                    }) if !charge.is_free() => self.on_paid_switched(charge, now),
+                    Ok(_) => vec![LiveAction::ToBroadcaster(LiveNotice::Refused {
+                        message: "連携先サイトの有料配信の料金が読み取れませんでした。".into(),
+                    })],
+                    Err(failure) => vec![LiveAction::ToBroadcaster(LiveNotice::Refused {
+                        message: failure.user_message_ja(),
+                    })],
+                }
+            }
+            Awaited::PaidSwitch => Vec::new(),
+            Awaited::PaidView(id) => match reply.and_then(|b| PartnerReply::parse_accepted(&b)) {
+                Ok(_) => {
+                    let Some(charge) = self.paid_charge.clone() else {
+                        return Vec::new();
+                    };
+                    let Some(viewer) = self.viewers.get_mut(&id) else {
+                        return Vec::new();
+                    };
+                    // The switch's tariff on the viewer's points now, after its free trial.
+                    let mut tariff = charge;
+                    tariff.current_point =
+                        u32::try_from(viewer.points_now(now).max(0)).unwrap_or(u32::MAX);
+                    viewer.ledger = Some(Ledger::new(&tariff, now));
+                    viewer.charge_start =
+                        Some(now + Duration::from_secs(u64::from(tariff.free_trial_sec)));
+                    Vec::new()
+                }
+                Err(failure) => self.viewer_out(id, LiveEndReason::Refused, refused(&failure), now),
+            },
+            Awaited::ViewerUpdate(id) => {
+                let parsed = reply
+                    .and_then(|body| parse_prepare_reply(&body, LiveServiceType::ViewerUpdate));
+                let Ok(prepared) = parsed else {
+                    // The update is the partner's to give; without it the viewer goes on as before.
+                    return Vec::new();
+                };
+                let Some(viewer) = self.viewers.get_mut(&id) else {
+                    return Vec::new();
+                };
+                let notice = LiveNotice::ViewerUpdated {
+                    user_id: viewer.user_id.clone(),
+                    name: prepared.user.name.clone(),
+                };
+                viewer.prepared = Some(prepared);
+                vec![
+                    LiveAction::ToViewer(id, notice.clone()),
+                    LiveAction::ToBroadcaster(notice),
+                ]
+            }
             Awaited::Prepare | Awaited::Start => Vec::new(),
         }
     }
@@ -469,6 +768,8 @@ impl Live {
                 deadline: None,
                 started_at: None,
                 ledger: None,
+                charge_start: None,
+                balance_change: 0,
                 spent: 0,
                 last_comment: None,
                 last_item: None,
@@ -561,11 +862,10 @@ impl Live {
                 viewer.phase = ViewerPhase::Watching;
                 viewer.deadline = None;
                 let started = viewer.started_at.unwrap_or(now);
-                viewer.ledger = viewer
-                    .prepared
-                    .as_ref()
-                    .filter(|p| !p.charge.is_free())
-                    .map(|p| Ledger::new(&p.charge, started));
+                let paid = viewer.prepared.as_ref().filter(|p| !p.charge.is_free());
+                viewer.ledger = paid.map(|p| Ledger::new(&p.charge, started));
+                viewer.charge_start =
+                    paid.map(|p| started + Duration::from_secs(u64::from(p.charge.free_trial_sec)));
                 vec![
                     LiveAction::ToViewer(id, LiveNotice::OnAir),
                     self.viewers_notice(),
@@ -873,13 +1173,7 @@ impl Live {
             let started = viewer.started_at.unwrap_or(now);
             let point = viewer.ledger.as_ref().map_or(0, |l| l.used_points(now));
             let charge_sec = viewer.ledger.as_ref().map_or(0, |l| l.charged_seconds(now));
-            let paid = viewer
-                .prepared
-                .as_ref()
-                .map(|p| &p.charge)
-                .filter(|c| !c.is_free());
-            let charge_start =
-                paid.map(|c| started + Duration::from_secs(u64::from(c.free_trial_sec)));
+            let charge_start = viewer.charge_start;
             let live_sec = rounded_seconds(started, now);
             actions.push(self.partner(
                 LiveRequest::ViewEnd(ViewEnd {
@@ -950,7 +1244,7 @@ impl Live {
                         live: self.live_ref(&user),
                         liver,
                         start_time: wire_time(on_air),
-                        charge_start_time: None,
+                        charge_start_time: self.paid_since.map(wire_time),
                         end_time: wire_time(now),
                         live_sec: rounded_seconds(on_air, now),
                     }),

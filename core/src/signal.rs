@@ -155,8 +155,12 @@ pub enum LiveEndReason {
     NotOnAir,
     /// No picture (or sound) reached the viewer in time (§5.3.11).
     NoMedia,
-    /// Paid viewing: the viewer's points ran out.
+    /// Paid viewing: the viewer's points ran out (or cannot pay a paid switch).
     PointsExhausted,
+    /// The broadcaster removed the viewer (§5.3.5).
+    RemovedByBroadcaster,
+    /// An administrator removed the broadcaster or the viewer (§5.3.7, §5.3.18).
+    RemovedByAdministrator,
     ServerError,
 }
 
@@ -210,6 +214,17 @@ pub enum LiveNotice {
     },
     /// A comment or item was not accepted; the words are for the user.
     Refused { message: String },
+    /// The live became paid (§5.3.4): viewers pay this from `free_trial_sec` on.
+    PaidSwitched {
+        unit_sec: u32,
+        unit_price: u32,
+        point_price: u32,
+        free_trial_sec: u32,
+    },
+    /// An administrator's message to the broadcaster (§5.3.8).
+    AdminMessage { text: String },
+    /// A viewer's details changed after the partner updated its points (§5.3.17).
+    ViewerUpdated { user_id: String, name: String },
     Ended {
         reason: LiveEndReason,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -263,10 +278,15 @@ pub enum ClientMessage {
     PrepareBroadcast {
         link_id: String,
     },
-    /// The start button, with the broadcaster's media offer (配信開始, 12).
-    StartBroadcast {
+    /// The prepared broadcaster's media offer: its picture reaches the
+    /// server (and its own preview) before the start; no viewer sees it yet.
+    BroadcastMedia {
         live_token: String,
         offer: String,
+    },
+    /// The start button (配信開始, 12).
+    StartBroadcast {
+        live_token: String,
     },
     /// The viewLive link (視聴準備, 31).
     ViewLive {
@@ -295,6 +315,21 @@ pub enum ClientMessage {
     /// The broadcaster ends the live, or a viewer leaves it.
     LeaveLive {
         live_token: String,
+    },
+    /// The broadcaster removes a viewer (§5.3.5).
+    RemoveViewer {
+        live_token: String,
+        user_id: String,
+    },
+    /// The broadcaster makes the live paid at this price per its unit (§5.3.4).
+    PaidSwitch {
+        live_token: String,
+        unit_price: u32,
+    },
+    /// A viewer adds (or removes) the broadcaster to its favourites (§5.3.14).
+    Favorite {
+        live_token: String,
+        favorite: bool,
     },
 }
 

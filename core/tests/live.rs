@@ -482,3 +482,232 @@ fn a_paid_viewer_is_billed_each_minute_and_cut_off_when_points_run_out() {
     assert_eq!(view_end["liveSec"], 91);
     assert!(view_end["chargeStartTime"].is_string());
 }
+
+/// The reply the first awaited request among `actions` is waiting for.
+fn awaited_of(actions: &[LiveAction]) -> Awaited {
+    requests(actions)
+        .into_iter()
+        .find_map(|(_, _, awaited)| awaited)
+        .unwrap_or_else(|| panic!("no awaited request in {actions:?}"))
+}
+
+#[test]
+fn a_paid_switch_charges_those_who_can_pay_and_disconnects_those_who_cannot() {
+    let mut live = on_air(json!({}));
+    let rich = watching(&mut live, 1, "hanako", 0, 1000, 20);
+    let poor = watching(&mut live, 2, "yuki", 0, 20, 21);
+    // Not before asking for a price.
+    assert!(requests(&live.handle(LiveEvent::PaidSwitch { unit_price: 0 }, at(30))).is_empty());
+    let actions = live.handle(LiveEvent::PaidSwitch { unit_price: 100 }, at(30));
+    let switch = request_json(&actions, LiveServiceType::PaidBroadcastSwitch);
+    assert_eq!(
+        (switch["liveServiceTp"].clone(), switch["unitPrice"].clone()),
+        (json!(14), json!(100))
+    );
+    // The partner's viewers' tariff: 100 points a minute after 10 s free.
+    let reply = encode_accepted_reply(Some((
+        "service",
+        &json!({ "serviceCharge": { "serviceChargeTp": 2, "unitSec": 60, "unitPrice": 100,
+            "pointPrice": 1, "currentPoint": 0, "freeTrialSec": 10, "autoChargeTriggerPoint": 0 } }),
+    )));
+    let actions = live.handle(
+        LiveEvent::Replied {
+            to: awaited_of(&actions),
+            reply: Ok(reply),
+        },
+        at(31),
+    );
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        LiveAction::ToEveryone(LiveNotice::PaidSwitched {
+            unit_price: 100,
+            free_trial_sec: 10,
+            ..
+        })
+    )));
+    // hanako gets 35; yuki's 20 points cannot pay one unit: 33 and out.
+    assert_eq!(
+        requests(&actions)
+            .iter()
+            .map(|(c, r, _)| (*c, *r))
+            .collect::<Vec<_>>(),
+        [
+            (LiveServiceType::PaidViewSwitch, false),
+            (LiveServiceType::ViewEnd, true)
+        ]
+    );
+    assert!(notices_to_viewer(&actions, poor).iter().any(|n| matches!(
+        n,
+        LiveNotice::Ended {
+            reason: LiveEndReason::PointsExhausted,
+            ..
+        }
+    )));
+    let paid_view = request_json(&actions, LiveServiceType::PaidViewSwitch);
+    assert_eq!(paid_view["userId"], "hanako");
+    assert_eq!(
+        paid_view["chargeStartTime"],
+        serde_json::to_value(WireDateTime::from_unix_millis(at(41), JST)).unwrap()
+    );
+    live.handle(
+        LiveEvent::Replied {
+            to: awaited_of(&actions),
+            reply: ok(),
+        },
+        at(31),
+    );
+    // Billed from 41 s: after a minute at 100 points a minute, 100 used.
+    let billed = live.handle(LiveEvent::Tick, at(101));
+    assert!(notices_to_viewer(&billed, rich).iter().any(|n| matches!(
+        n,
+        LiveNotice::Billing {
+            used_points: 100,
+            ..
+        }
+    )));
+    let actions = live.handle(LiveEvent::EndPressed, at(101));
+    let view_end = request_json(&actions, LiveServiceType::ViewEnd);
+    assert_eq!(
+        (view_end["point"].clone(), view_end["chargeSec"].clone()),
+        (json!(100), json!(60))
+    );
+    let end = request_json(&actions, LiveServiceType::BroadcastEnd);
+    assert_eq!(
+        end["chargeStartTime"],
+        serde_json::to_value(WireDateTime::from_unix_millis(at(31), JST)).unwrap()
+    );
+}
+
+#[test]
+fn removals_by_the_broadcaster_and_the_administrator_and_the_administrators_message() {
+    let mut live = on_air(json!({}));
+    let hanako = watching(&mut live, 1, "hanako", 0, 0, 20);
+    let taro = watching(&mut live, 2, "taro", 0, 0, 21);
+    // 15: the viewer leaves once the partner agrees.
+    let actions = live.handle(LiveEvent::RemoveViewer { viewer: hanako }, at(30));
+    assert_eq!(
+        request_json(&actions, LiveServiceType::BroadcasterRemovesViewer)["userId"],
+        "hanako"
+    );
+    assert_eq!(live.audience(), 2);
+    let actions = live.handle(
+        LiveEvent::Replied {
+            to: awaited_of(&actions),
+            reply: ok(),
+        },
+        at(30),
+    );
+    assert_eq!(
+        requests(&actions)
+            .iter()
+            .map(|(c, _, _)| *c)
+            .collect::<Vec<_>>(),
+        [LiveServiceType::ViewEnd]
+    );
+    assert!(notices_to_viewer(&actions, hanako).iter().any(|n| matches!(
+        n,
+        LiveNotice::Ended {
+            reason: LiveEndReason::RemovedByBroadcaster,
+            ..
+        }
+    )));
+    // 97: to the partner and on the broadcaster's screen.
+    let actions = live.handle(
+        LiveEvent::AdminMessage {
+            text: "音量を下げてください".into(),
+        },
+        at(31),
+    );
+    assert_eq!(
+        request_json(&actions, LiveServiceType::AdminMessage)["comment"],
+        "音量を下げてください"
+    );
+    assert!(
+        actions.contains(&LiveAction::ToBroadcaster(LiveNotice::AdminMessage {
+            text: "音量を下げてください".into()
+        }))
+    );
+    // 94 with 33 for the viewer; 96 ends the live: 96, the remaining 33s, 13.
+    let actions = live.handle(
+        LiveEvent::AdminRemovesViewer {
+            viewer: taro,
+            comment: Some("規約違反".into()),
+        },
+        at(32),
+    );
+    assert_eq!(
+        requests(&actions)
+            .iter()
+            .map(|(c, _, _)| *c as u8)
+            .collect::<Vec<_>>(),
+        [94, 33]
+    );
+    let carol = watching(&mut live, 3, "yuki", 0, 0, 40);
+    let actions = live.handle(LiveEvent::AdminRemovesBroadcaster { comment: None }, at(50));
+    assert_eq!(
+        requests(&actions)
+            .iter()
+            .map(|(c, _, _)| *c as u8)
+            .collect::<Vec<_>>(),
+        [96, 33, 13]
+    );
+    assert!(notices_to_viewer(&actions, carol).iter().any(|n| matches!(
+        n,
+        LiveNotice::Ended {
+            reason: LiveEndReason::LiveEnded,
+            ..
+        }
+    )));
+    assert!(actions.contains(&LiveAction::Ended(LiveEndReason::RemovedByAdministrator)));
+}
+
+#[test]
+fn a_partners_point_update_asks_36_and_tells_both_sides() {
+    let mut live = on_air(json!({}));
+    let hanako = watching(&mut live, 1, "hanako", 0, 100, 20);
+    let actions = live.handle(
+        LiveEvent::BalanceAdjusted {
+            viewer: hanako,
+            points: 500,
+        },
+        at(30),
+    );
+    let update = request_json(&actions, LiveServiceType::ViewerUpdate);
+    assert_eq!(update["liveServiceTp"], 36);
+    let reply = Ok(prepared_reply(
+        "hanako",
+        "花子 (ゴールド会員)",
+        0,
+        600,
+        json!({}),
+    ));
+    let actions = live.handle(
+        LiveEvent::Replied {
+            to: awaited_of(&actions),
+            reply,
+        },
+        at(31),
+    );
+    let updated = LiveNotice::ViewerUpdated {
+        user_id: "hanako".into(),
+        name: "花子 (ゴールド会員)".into(),
+    };
+    assert!(actions.contains(&LiveAction::ToBroadcaster(updated.clone())));
+    assert!(actions.contains(&LiveAction::ToViewer(hanako, updated)));
+    // 34 goes out as it is, no reply awaited.
+    let actions = live.handle(
+        LiveEvent::Favorite {
+            viewer: hanako,
+            favorite: true,
+        },
+        at(32),
+    );
+    assert_eq!(
+        requests(&actions),
+        [(LiveServiceType::Favorite, false, None)]
+    );
+    assert_eq!(
+        request_json(&actions, LiveServiceType::Favorite)["favorite"],
+        true
+    );
+}

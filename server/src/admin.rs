@@ -6,11 +6,13 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use nexmile_core::live::LiveEvent;
 use nexmile_core::signature::secrets_equal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::calls::Command;
+use crate::lives::LiveCommand;
 use crate::state::Ctx;
 
 #[derive(Deserialize)]
@@ -71,6 +73,94 @@ pub async fn calls(
     Ok(Json(
         json!({"running": ctx.calls.running_tokens(), "recent": recent}),
     ))
+}
+
+/// What an administrator says when removing someone from a live, or to its broadcaster.
+#[derive(Deserialize, Default)]
+pub struct AdminWords {
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+fn not_running() -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": "そのライブは配信中ではありません。"})),
+    )
+}
+
+pub async fn lives(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Reply {
+    authorize(&ctx, &headers)?;
+    Ok(Json(json!({"running": ctx.lives.running_tokens()})))
+}
+
+/// §5.3.7: the broadcaster is removed (96) and the live ends (13).
+pub async fn remove_broadcaster(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    Path(live_token): Path<String>,
+    words: Option<Json<AdminWords>>,
+) -> Reply {
+    authorize(&ctx, &headers)?;
+    let comment = words.and_then(|Json(w)| w.comment);
+    let event = LiveEvent::AdminRemovesBroadcaster { comment };
+    if ctx.lives.send(&live_token, LiveCommand::Event(event)) {
+        Ok(Json(json!({"ended": live_token})))
+    } else {
+        Err(not_running())
+    }
+}
+
+/// §5.3.18: one viewer is removed (94, then 33).
+pub async fn remove_viewer(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    Path((live_token, user_id)): Path<(String, String)>,
+    words: Option<Json<AdminWords>>,
+) -> Reply {
+    authorize(&ctx, &headers)?;
+    let comment = words.and_then(|Json(w)| w.comment);
+    let removed = ctx
+        .lives
+        .ask(&live_token, |done| LiveCommand::AdminRemovesViewer {
+            user_id: user_id.clone(),
+            comment,
+            done,
+        })
+        .await;
+    if removed {
+        Ok(Json(json!({"removed": user_id})))
+    } else {
+        Err((
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "その視聴者はこのライブを視聴していません。"})),
+        ))
+    }
+}
+
+/// §5.3.8: a message to the broadcaster (97), shown on its screen.
+pub async fn message_broadcaster(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    Path(live_token): Path<String>,
+    words: Option<Json<AdminWords>>,
+) -> Reply {
+    authorize(&ctx, &headers)?;
+    let text = words
+        .and_then(|Json(w)| w.comment)
+        .filter(|t| !t.trim().is_empty());
+    let Some(text) = text else {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "comment にメッセージを書いてください。"})),
+        ));
+    };
+    let event = LiveEvent::AdminMessage { text };
+    if ctx.lives.send(&live_token, LiveCommand::Event(event)) {
+        Ok(Json(json!({"sent": live_token})))
+    } else {
+        Err(not_running())
+    }
 }
 
 pub async fn disconnect(

@@ -88,6 +88,19 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         )
         .route("/admin/outbox", get(admin::outbox))
         .route("/admin/calls", get(admin::calls))
+        .route("/admin/lives", get(admin::lives))
+        .route(
+            "/admin/lives/{live_token}/disconnect",
+            post(admin::remove_broadcaster),
+        )
+        .route(
+            "/admin/lives/{live_token}/viewers/{user_id}/disconnect",
+            post(admin::remove_viewer),
+        )
+        .route(
+            "/admin/lives/{live_token}/message",
+            post(admin::message_broadcaster),
+        )
         .route(
             "/admin/calls/{call_token}/disconnect",
             post(admin::disconnect),

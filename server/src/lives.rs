@@ -13,7 +13,7 @@ use nexmile_core::live::{
 };
 use nexmile_core::signal::{LiveEndReason, LiveNotice, ServerMessage};
 use nexmile_core::wire::live::Liver;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::SiteConfig;
 use crate::hub::{ConnId, ConnView};
@@ -23,10 +23,14 @@ use crate::state::Ctx;
 
 /// What reaches a live's task.
 pub enum LiveCommand {
-    /// The broadcaster's start button with its media offer.
-    Start {
+    /// The prepared broadcaster's media offer.
+    Media {
         conn: ConnId,
         offer: String,
+    },
+    /// The broadcaster's start button.
+    Start {
+        conn: ConnId,
     },
     /// A viewLive link.
     View {
@@ -61,13 +65,40 @@ pub enum LiveCommand {
     MediaLost {
         conn: ConnId,
     },
+    /// The broadcaster removes the viewer who is this user (15).
+    RemoveViewer {
+        conn: ConnId,
+        user_id: String,
+    },
+    /// The broadcaster makes the live paid (14).
+    PaidSwitch {
+        conn: ConnId,
+        unit_price: u32,
+    },
+    Favorite {
+        conn: ConnId,
+        favorite: bool,
+    },
+    /// UpdateUserBalance for `user_id`: applied if that user watches this live.
+    Adjust {
+        user_id: String,
+        points: i64,
+        applied: oneshot::Sender<bool>,
+    },
+    /// An administrator removes the viewer who is this user (94).
+    AdminRemovesViewer {
+        user_id: String,
+        comment: Option<String>,
+        done: oneshot::Sender<bool>,
+    },
     Event(LiveEvent),
 }
 
 /// The lives now running, by liveToken.
 #[derive(Default)]
 pub struct Lives {
-    running: Mutex<HashMap<String, mpsc::UnboundedSender<LiveCommand>>>,
+    /// The site code and the task of each live.
+    running: Mutex<HashMap<String, (String, mpsc::UnboundedSender<LiveCommand>)>>,
 }
 
 impl Lives {
@@ -75,7 +106,42 @@ impl Lives {
         let running = self.running.lock().expect("lives lock");
         running
             .get(live_token)
-            .is_some_and(|tx| tx.send(command).is_ok())
+            .is_some_and(|(_, tx)| tx.send(command).is_ok())
+    }
+
+    /// Asks the live a question answered on a oneshot; false if it is not running.
+    pub async fn ask(
+        &self,
+        live_token: &str,
+        command: impl FnOnce(oneshot::Sender<bool>) -> LiveCommand,
+    ) -> bool {
+        let (tx, answer) = oneshot::channel();
+        self.send(live_token, command(tx)) && answer.await.unwrap_or(false)
+    }
+
+    /// Offers a balance change to every live of `site`; true if one has that user watching.
+    pub async fn adjust(&self, site: &str, user_id: &str, points: i64) -> bool {
+        let tokens: Vec<String> = {
+            let running = self.running.lock().expect("lives lock");
+            running
+                .iter()
+                .filter(|(_, (s, _))| s == site)
+                .map(|(token, _)| token.clone())
+                .collect()
+        };
+        for token in tokens {
+            let applied = self
+                .ask(&token, |applied| LiveCommand::Adjust {
+                    user_id: user_id.to_owned(),
+                    points,
+                    applied,
+                })
+                .await;
+            if applied {
+                return true;
+            }
+        }
+        false
     }
 
     pub fn running_tokens(&self) -> Vec<String> {
@@ -156,7 +222,7 @@ pub fn prepare_broadcast(ctx: &Arc<Ctx>, conn: ConnId, link_id: String) {
         .running
         .lock()
         .expect("lives lock")
-        .insert(live_token.clone(), tx.clone());
+        .insert(live_token.clone(), (site.code.clone(), tx.clone()));
     let actor = LiveActor {
         ctx: Arc::clone(ctx),
         token: live_token,
@@ -257,16 +323,25 @@ impl LiveActor {
 
     async fn on_command(&mut self, command: LiveCommand) {
         match command {
-            LiveCommand::Start { conn, offer } if conn == self.broadcaster => {
+            LiveCommand::Media { conn, offer } if conn == self.broadcaster => {
                 if self.live.phase() != LivePhase::Ready || self.source.is_some() {
                     return;
                 }
                 match self.open_leg(conn, &offer).await {
-                    Some(leg) => {
-                        self.source = Some(leg);
-                        self.handle(LiveEvent::StartPressed).await;
-                    }
+                    Some(leg) => self.source = Some(leg),
                     None => self.handle(LiveEvent::BroadcasterLost).await,
+                }
+            }
+            LiveCommand::Start { conn } if conn == self.broadcaster => {
+                if self.source.is_some() {
+                    self.handle(LiveEvent::StartPressed).await;
+                } else {
+                    self.tell(
+                        conn,
+                        LiveNotice::Refused {
+                            message: "映像がまだサーバに届いていません。少し待ってからもう一度押してください。".into(),
+                        },
+                    );
                 }
             }
             LiveCommand::View { conn } => {
@@ -391,9 +466,63 @@ impl LiveActor {
                     self.handle(LiveEvent::ViewerLeft { viewer: id }).await;
                 }
             }
+            LiveCommand::RemoveViewer { conn, user_id } if conn == self.broadcaster => {
+                if let Some(viewer) = self.viewer_named(&user_id) {
+                    self.handle(LiveEvent::RemoveViewer { viewer }).await;
+                }
+            }
+            LiveCommand::PaidSwitch { conn, unit_price } if conn == self.broadcaster => {
+                self.handle(LiveEvent::PaidSwitch { unit_price }).await;
+            }
+            LiveCommand::Favorite { conn, favorite } => {
+                if let Some(viewer) = self.viewers.get(&conn).map(|v| v.id) {
+                    self.handle(LiveEvent::Favorite { viewer, favorite }).await;
+                }
+            }
+            LiveCommand::Adjust {
+                user_id,
+                points,
+                applied,
+            } => match self.live.viewer_of(&user_id) {
+                Some(viewer) => {
+                    let _ = applied.send(true);
+                    self.handle(LiveEvent::BalanceAdjusted { viewer, points })
+                        .await;
+                }
+                None => {
+                    let _ = applied.send(false);
+                }
+            },
+            LiveCommand::AdminRemovesViewer {
+                user_id,
+                comment,
+                done,
+            } => {
+                let viewer = self.viewer_named(&user_id);
+                let _ = done.send(viewer.is_some());
+                if let Some(viewer) = viewer {
+                    self.handle(LiveEvent::AdminRemovesViewer { viewer, comment })
+                        .await;
+                }
+            }
             LiveCommand::Event(event) => self.handle(event).await,
-            LiveCommand::Start { .. } => {}
+            // Only the broadcaster starts, removes viewers or makes the live paid.
+            LiveCommand::Start { .. }
+            | LiveCommand::Media { .. }
+            | LiveCommand::RemoveViewer { .. }
+            | LiveCommand::PaidSwitch { .. } => {}
         }
+    }
+
+    /// The viewer who is `user_id` on one of its devices.
+    fn viewer_named(&self, user_id: &str) -> Option<ViewerId> {
+        self.viewers.iter().find_map(|(conn, viewer)| {
+            self.ctx
+                .hub
+                .view(*conn)
+                .filter(|view| view.device.user_id == user_id)
+                .map(|_| viewer.id)
+        })
     }
 
     fn tell(&self, conn: ConnId, notice: LiveNotice) {

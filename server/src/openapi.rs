@@ -38,6 +38,8 @@ pub fn document() -> Value {
     let schemas = generator.take_definitions(true);
     let limit =
         json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "default": 50 } });
+    let admin_words = json!({ "required": false, "content": { "application/json": { "schema": {
+        "type": "object", "properties": { "comment": { "type": "string" } } } } } });
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -114,6 +116,42 @@ pub fn document() -> Value {
                 "parameters": [{ "name": "callToken", "in": "path", "required": true, "schema": { "type": "string" } }],
                 "responses": {
                     "200": { "description": "Ended" },
+                    "401": { "description": "No or wrong admin token" },
+                    "404": { "description": "Not running" } } } },
+            "/admin/lives": { "get": {
+                "summary": "The lives running now, by liveToken",
+                "security": [{ "admin": [] }],
+                "responses": { "200": { "description": "Lives", "content": { "application/json": { "schema": {
+                    "type": "object", "properties": { "running": { "type": "array", "items": { "type": "string" } } } } } } },
+                    "401": { "description": "No or wrong admin token" } } } },
+            "/admin/lives/{liveToken}/disconnect": { "post": {
+                "summary": "The administrator removes the broadcaster (§5.3.7: 96, then 13); the live ends",
+                "security": [{ "admin": [] }],
+                "parameters": [{ "name": "liveToken", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "requestBody": admin_words.clone(),
+                "responses": {
+                    "200": { "description": "Ended" },
+                    "401": { "description": "No or wrong admin token" },
+                    "404": { "description": "Not running" } } } },
+            "/admin/lives/{liveToken}/viewers/{userId}/disconnect": { "post": {
+                "summary": "The administrator removes a viewer (§5.3.18: 94, then 33)",
+                "security": [{ "admin": [] }],
+                "parameters": [
+                    { "name": "liveToken", "in": "path", "required": true, "schema": { "type": "string" } },
+                    { "name": "userId", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "requestBody": admin_words.clone(),
+                "responses": {
+                    "200": { "description": "Removed" },
+                    "401": { "description": "No or wrong admin token" },
+                    "404": { "description": "Not watching" } } } },
+            "/admin/lives/{liveToken}/message": { "post": {
+                "summary": "The administrator's message to the broadcaster (§5.3.8: 97), shown on its screen",
+                "security": [{ "admin": [] }],
+                "parameters": [{ "name": "liveToken", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "requestBody": admin_words,
+                "responses": {
+                    "200": { "description": "Sent" },
+                    "400": { "description": "No message" },
                     "401": { "description": "No or wrong admin token" },
                     "404": { "description": "Not running" } } } }
         },

@@ -86,10 +86,9 @@ pub async fn update_user_balance(
         update.sid,
         update.adjustment()
     );
-    if ctx
-        .calls
-        .adjust(&site.code, &update.user_id, update.adjustment())
-        .await
+    let (user, points) = (&update.user_id, update.adjustment());
+    if ctx.calls.adjust(&site.code, user, points).await
+        || ctx.lives.adjust(&site.code, user, points).await
     {
         "result=0".into()
     } else {

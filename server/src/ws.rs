@@ -161,9 +161,10 @@ async fn dispatch(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
 /// A message about a running live, to that live's task.
 fn dispatch_live(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
     let (live_token, command) = match message {
-        ClientMessage::StartBroadcast { live_token, offer } => {
-            (live_token, LiveCommand::Start { conn, offer })
+        ClientMessage::BroadcastMedia { live_token, offer } => {
+            (live_token, LiveCommand::Media { conn, offer })
         }
+        ClientMessage::StartBroadcast { live_token } => (live_token, LiveCommand::Start { conn }),
         ClientMessage::ViewLive { live_token, .. } => (live_token, LiveCommand::View { conn }),
         ClientMessage::ReceiveLive { live_token, offer } => {
             (live_token, LiveCommand::Receive { conn, offer })
@@ -187,6 +188,18 @@ fn dispatch_live(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
             },
         ),
         ClientMessage::LeaveLive { live_token } => (live_token, LiveCommand::Leave { conn }),
+        ClientMessage::RemoveViewer {
+            live_token,
+            user_id,
+        } => (live_token, LiveCommand::RemoveViewer { conn, user_id }),
+        ClientMessage::PaidSwitch {
+            live_token,
+            unit_price,
+        } => (live_token, LiveCommand::PaidSwitch { conn, unit_price }),
+        ClientMessage::Favorite {
+            live_token,
+            favorite,
+        } => (live_token, LiveCommand::Favorite { conn, favorite }),
         _ => return,
     };
     if !ctx.lives.send(&live_token, command) {

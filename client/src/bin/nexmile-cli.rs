@@ -52,6 +52,12 @@ struct LiveArgs {
     /// A stamp or gift to send as CATEGORY:NUMBER, after the comments (repeatable).
     #[arg(long, value_name = "CATEGORY:NUMBER")]
     gift: Vec<String>,
+    /// Broadcaster: remove this viewer (user ID), after the comments (repeatable).
+    #[arg(long, value_name = "USER")]
+    remove: Vec<String>,
+    /// Broadcaster: make the live paid at this price per unit, last.
+    #[arg(long, value_name = "PRICE")]
+    paid_switch: Option<u32>,
 }
 
 impl LiveArgs {
@@ -70,6 +76,8 @@ impl LiveArgs {
             stay_for: self.live_for.map(Duration::from_millis),
             comments: self.comment.clone(),
             items,
+            paid_switch: self.paid_switch,
+            remove: self.remove.clone(),
         })
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use nexmile_core::codec::decode_json_body;
-use nexmile_core::wire::live::{LiveRequest, LiveServiceRequest};
+use nexmile_core::wire::live::LiveServiceRequest;
 use serde_json::Value;
 
 use crate::{LINK, World, cli, find, register, world};
@@ -22,6 +22,46 @@ async fn live_on_air(world: &World) -> (String, String) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("no live went on air");
+}
+
+/// The liveService requests the partner received: (code, userId, reply status).
+async fn live_requests(world: &World) -> Vec<(u8, String, Option<u16>)> {
+    world
+        .demo
+        .requests()
+        .await
+        .iter()
+        .filter(|r| r.path == "/liveService")
+        .map(|r| {
+            assert_eq!(r.signature, "valid", "every request is signed");
+            let request: LiveServiceRequest = decode_json_body(r.body.as_bytes()).unwrap();
+            let json = serde_json::to_value(&request).unwrap();
+            let user = json["userId"].as_str().unwrap_or_default().to_owned();
+            (
+                request.request.live_service_type() as u8,
+                user,
+                r.reply_status,
+            )
+        })
+        .collect()
+}
+
+/// The same once the live's end (13, through the outbox) has been answered.
+async fn settled_live_requests(world: &World) -> Vec<(u8, String, Option<u16>)> {
+    for _ in 0..100 {
+        let seen = live_requests(world).await;
+        if seen
+            .iter()
+            .any(|(code, _, status)| *code == 13 && *status == Some(200))
+        {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the live's end never reached the partner: {:?}",
+        live_requests(world).await
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,43 +175,7 @@ async fn a_live_reaches_two_viewers_with_comments_and_a_gift_and_every_request_i
     );
 
     // What the partner saw, in order per user, all answered.
-    let mut seen: Vec<(u8, String, Option<u16>)> = Vec::new();
-    for _ in 0..100 {
-        seen = world
-            .demo
-            .requests()
-            .await
-            .iter()
-            .filter(|r| r.path == "/liveService")
-            .map(|r| {
-                assert_eq!(r.signature, "valid", "every request is signed");
-                let request: LiveServiceRequest = decode_json_body(r.body.as_bytes()).unwrap();
-                let user = match &request.request {
-                    LiveRequest::BroadcastPrepare(r) => r.live.user_id.clone(),
-                    LiveRequest::ViewPrepare(r) => r.live.user_id.clone(),
-                    LiveRequest::ViewStart(r) => r.live.user_id.clone(),
-                    LiveRequest::ViewEnd(r) => r.live.user_id.clone(),
-                    LiveRequest::Comment(r) => r.live.user_id.clone(),
-                    LiveRequest::Gift(r) => r.live.user_id.clone(),
-                    LiveRequest::BroadcastStart(r) => r.live.user_id.clone(),
-                    LiveRequest::BroadcastEnd(r) => r.live.user_id.clone(),
-                    other => panic!("unexpected {other:?}"),
-                };
-                (
-                    request.request.live_service_type() as u8,
-                    user,
-                    r.reply_status,
-                )
-            })
-            .collect();
-        if seen
-            .iter()
-            .any(|(code, _, status)| *code == 13 && *status == Some(200))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let seen = settled_live_requests(&world).await;
     let codes_of = |user: &str| -> Vec<u8> {
         seen.iter()
             .filter(|(_, u, _)| u == user)
@@ -188,5 +192,162 @@ async fn a_live_reaches_two_viewers_with_comments_and_a_gift_and_every_request_i
     // 50 points for the heart, 10 for the long comment; the viewing itself
     // stayed inside the 30 s free trial.
     assert_eq!(world.demo.points("hanako").await, Some(940));
+    world.server.stop().await;
+}
+
+/// POST to the administrator API with the test server's token.
+async fn admin(world: &World, path: &str, comment: &str) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .post(format!("{}{path}", world.server.url()))
+        .bearer_auth("admin-secret")
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "comment": comment }).to_string())
+        .send()
+        .await
+        .expect("the server answers")
+        .status()
+}
+
+async fn activate(world: &World, user: &str) {
+    let link = format!("{LINK}/activateExUser/?site=newsite1&user={user}&pass={user}-pw");
+    let (events, status) = cli(world, user, &["open", &link]).await;
+    assert_eq!(status, 0, "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_switch_removals_a_point_update_and_the_administrator_end_a_live() {
+    let world = world(1.0).await;
+    register(&world).await;
+    activate(&world, "taro").await;
+    activate(&world, "yuki").await;
+
+    // taro (free to watch) talks for five seconds while his viewers arrive,
+    // then removes airi and makes the live paid.
+    let broadcast = format!("{LINK}/broadcastLive/?site=newsite1&linkId=room-taro");
+    let broadcaster_args = [
+        "open",
+        &broadcast,
+        "--live-for",
+        "60000",
+        "--comment",
+        "1",
+        "--comment",
+        "2",
+        "--comment",
+        "3",
+        "--comment",
+        "4",
+        "--comment",
+        "5",
+        "--remove",
+        "airi",
+        "--paid-switch",
+        "120",
+    ];
+    let broadcaster = cli(&world, "taro", &broadcaster_args);
+    let rest = async {
+        let (token, link_id) = live_on_air(&world).await;
+        let view = format!("{LINK}/viewLive/?site=newsite1&liveToken={token}&linkId={link_id}");
+        let view_args = ["open", view.as_str()];
+        let administrator = async {
+            // Once airi and yuki are out: a message, hanako's points topped
+            // up, hanako removed, and at last the broadcaster.
+            for _ in 0..300 {
+                let codes: Vec<u8> = live_requests(&world)
+                    .await
+                    .iter()
+                    .map(|(c, _, _)| *c)
+                    .collect();
+                if codes.contains(&15) && codes.iter().filter(|c| **c == 33).count() >= 2 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let base = format!("/admin/lives/{token}");
+            assert_eq!(
+                admin(
+                    &world,
+                    &format!("{base}/message"),
+                    "音量を少し下げてください"
+                )
+                .await,
+                200
+            );
+            let top_up = r#"{"siteToken":"site-token-1","sid":"s-live-1","userId":"hanako","point":100,"comment":"ポイント購入","autoCharge":true}"#;
+            assert_eq!(
+                world
+                    .site_owner("/SiteOwner/UpdateUserBalance", "test.key", top_up)
+                    .await,
+                "result=0"
+            );
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            assert_eq!(
+                admin(
+                    &world,
+                    &format!("{base}/viewers/hanako/disconnect"),
+                    "規約違反"
+                )
+                .await,
+                200
+            );
+            assert_eq!(
+                admin(&world, &format!("{base}/viewers/hanako/disconnect"), "").await,
+                404
+            );
+            assert_eq!(
+                admin(&world, &format!("{base}/disconnect"), "配信を終了します").await,
+                200
+            );
+        };
+        let (viewers, ()) = tokio::join!(
+            async {
+                tokio::join!(
+                    cli(&world, "hanako", &view_args),
+                    cli(&world, "yuki", &view_args),
+                    cli(&world, "airi", &view_args),
+                )
+            },
+            administrator
+        );
+        viewers
+    };
+    let ((liver, liver_status), ((hanako, s1), (yuki, s2), (airi, s3))) =
+        tokio::join!(broadcaster, rest);
+    assert_eq!((liver_status, s1, s2, s3), (0, 0, 0, 0), "{liver:#?}");
+
+    let reason = |events: &[Value]| find(events, "live.ended").unwrap()["reason"].clone();
+    assert_eq!(
+        reason(&yuki),
+        "points_exhausted",
+        "20 points cannot pay 120 a minute"
+    );
+    assert_eq!(reason(&airi), "removed_by_broadcaster");
+    assert_eq!(reason(&hanako), "removed_by_administrator");
+    assert_eq!(reason(&liver), "removed_by_administrator");
+    assert_eq!(find(&hanako, "live.paid").unwrap()["unit_price"], 120);
+    assert_eq!(
+        find(&liver, "live.admin_message").unwrap()["text"],
+        "音量を少し下げてください"
+    );
+    assert_eq!(
+        find(&liver, "live.viewer_updated").unwrap()["user_id"],
+        "hanako"
+    );
+
+    let seen = settled_live_requests(&world).await;
+    let codes_of = |user: &str| -> Vec<u8> {
+        seen.iter()
+            .filter(|(_, u, _)| u == user)
+            .map(|(c, _, _)| *c)
+            .collect()
+    };
+    assert_eq!(
+        codes_of("taro"),
+        vec![11, 12, 7, 7, 7, 7, 7, 14, 97, 96, 13],
+        "{seen:?}"
+    );
+    assert_eq!(codes_of("yuki"), vec![31, 32, 33], "{seen:?}");
+    assert_eq!(codes_of("airi"), vec![31, 32, 15, 33], "{seen:?}");
+    assert_eq!(codes_of("hanako"), vec![31, 32, 35, 36, 94, 33], "{seen:?}");
     world.server.stop().await;
 }

@@ -169,7 +169,40 @@ pub(crate) async fn live_service(
             )
             .await
         }
-        // 32 and the rest: accepted as they come.
+        LiveRequest::PaidBroadcastSwitch(r) => {
+            // The broadcaster's price becomes the viewers' tariff, per minute
+            // unless the prepare reply gave a unit, after the free trial.
+            let charge = ServiceCharge {
+                service_charge_type: ServiceChargeType::Live,
+                unit_sec: if r.unit_sec > 0 { r.unit_sec } else { 60 },
+                unit_price: r.unit_price,
+                point_price: POINT_PRICE_YEN,
+                current_point: 0,
+                free_trial_sec: FREE_TRIAL_SEC,
+                auto_charge_trigger_point: 0,
+                auto_charge_trigger_url: None,
+            };
+            let service = SiteService {
+                service_charge: Some(charge),
+                ..SiteService::default()
+            };
+            Ok(Reply::ok(encode_accepted_reply(Some((
+                "service", &service,
+            )))))
+        }
+        LiveRequest::ViewerUpdate(r) => {
+            // §5.3.17: answered like 31, from the viewer's points now.
+            let (Some(viewer), Some(liver)) = (
+                site.store.user(&r.live.user_id).await?,
+                site.store.user(&r.liver.liver_user_id).await?,
+            ) else {
+                return Ok(Reply::refused("ユーザが見つかりません。"));
+            };
+            let charge = live_charge(&liver, &viewer, true);
+            let title = format!("{}のライブ", liver.name);
+            prepared(&site, &viewer, charge, &r.live.link_id, title, Some(&liver))
+        }
+        // 32, 15, 35 and the rest: accepted as they come.
         other => {
             tracing::info!(code = ?other.live_service_type(), "liveService request accepted");
             Ok(Reply::ok(encode_accepted_reply::<()>(None)))
