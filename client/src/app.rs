@@ -393,6 +393,7 @@ impl Client {
             capture: self.capture,
             events: self.events.clone(),
             first_media: None,
+            expect_incoming: true,
         }
     }
 

@@ -210,6 +210,7 @@ impl LiveRun<'_> {
             return false;
         }
         let mut io = self.client.session_io(self.reports_tx.clone());
+        io.expect_incoming = self.role == LiveRole::Viewer;
         if self.role == LiveRole::Viewer {
             io.capture = CaptureChoice::ReceiveOnly;
             let (fired, first) = oneshot::channel();

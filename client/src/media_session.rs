@@ -92,6 +92,9 @@ pub struct SessionIo {
     pub events: Arc<dyn EventSink>,
     /// Fired once the first picture (`Video`) or sound (`Audio`) was decoded.
     pub first_media: Option<(oneshot::Sender<()>, MediaKind)>,
+    /// The other side sends media, so silence is a broken path (not so
+    /// for a live's broadcaster, who only sends).
+    pub expect_incoming: bool,
 }
 
 impl MediaSession {
@@ -139,6 +142,7 @@ async fn run(
         capture,
         events,
         mut first_media,
+        expect_incoming,
     } = io;
     let request = CameraRequest {
         width,
@@ -239,7 +243,7 @@ async fn run(
                     // The budget follows the path's estimate.
                     let bitrate = u32::try_from(peer.bandwidth_estimate_bps().min(2_500_000)).unwrap_or(800_000);
                     let _ = encoder.set_bitrate(bitrate.max(150_000));
-                    let _ = reports.send(QualityReport::between(before, &now, true));
+                    let _ = reports.send(QualityReport::between(before, &now, expect_incoming));
                 }
                 last_stats = Some(now);
             }

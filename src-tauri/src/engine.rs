@@ -80,6 +80,8 @@ pub struct EffectCatalogue {
     /// Face-filter packages under `face-filters/`, by folder name.
     pub face_filters: Vec<CatalogueItem>,
     pub chosen: EffectChoiceView,
+    /// The site's effect files, where a live's gift pictures are found.
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Serialize)]
@@ -320,6 +322,7 @@ impl Engine {
             wallpapers,
             face_filters,
             chosen: self.chosen_effects(&site, &dir),
+            dir,
         }
     }
 

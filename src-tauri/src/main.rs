@@ -62,6 +62,44 @@ fn hang_up(engine: EngineState<'_>) {
     engine.act(UserAction::Hangup);
 }
 
+/// What the live screens' buttons ask of the running live.
+#[derive(serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+enum LiveButton {
+    Start,
+    Comment {
+        text: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Item {
+        category: String,
+        item_no: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    PaidSwitch {
+        unit_price: u32,
+    },
+    #[serde(rename_all = "camelCase")]
+    Remove {
+        user_id: String,
+    },
+    Favorite {
+        on: bool,
+    },
+}
+
+#[tauri::command]
+fn live_action(engine: EngineState<'_>, button: LiveButton) {
+    engine.act(match button {
+        LiveButton::Start => UserAction::StartLive,
+        LiveButton::Comment { text } => UserAction::Comment(text),
+        LiveButton::Item { category, item_no } => UserAction::SendItem { category, item_no },
+        LiveButton::PaidSwitch { unit_price } => UserAction::PaidSwitch(unit_price),
+        LiveButton::Remove { user_id } => UserAction::RemoveViewer(user_id),
+        LiveButton::Favorite { on } => UserAction::Favorite(on),
+    });
+}
+
 #[tauri::command]
 fn set_switches(engine: EngineState<'_>, microphone: bool, camera: bool) {
     engine.set_switches(MediaSwitches { microphone, camera });
@@ -202,6 +240,7 @@ fn main() {
             answer,
             decline,
             hang_up,
+            live_action,
             set_switches,
             switch_profile,
             remove_profile,

@@ -257,6 +257,17 @@ impl Driver {
         .map(drop)
     }
 
+    /// Types into an input as a person's keys do (W3C "Element Send Keys").
+    async fn type_text(&self, element: &str, text: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("cannot type into {element}: {e}"));
+    }
+
     async fn execute(&self, script: &str) -> Result<Value, String> {
         self.call(
             reqwest::Method::POST,
@@ -692,4 +703,87 @@ async fn a_link_clicked_while_the_app_is_closed_opens_it_and_is_carried_out() {
     assert!(!saved.contains(&token));
     assert!(!profiles.join("secrets.enc").exists());
     let _ = app.kill().await;
+}
+
+/// hanako broadcasts from the window: her preview before the start, then on
+/// air with airi (a headless app) watching, commenting and sending a stamp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_live_broadcast_from_the_window_reaches_a_viewer() {
+    let world = world(1.0).await;
+    let desktop = desktop().await;
+    let profiles = world.root.join("live-profiles");
+    let airi = airi_app(&world);
+    let unique = world.demo.issue_unique_id("airi").await;
+    let activate = AppLinkParser::default()
+        .parse(&format!(
+            "{LINK}/activateExUser/?site=newsite1&uniqueId={unique}"
+        ))
+        .expect("link");
+    assert_eq!(airi.open(&activate, CallPlan::default()).await, 0);
+
+    let window = Window::open(&desktop, &world, &profiles).await;
+    window.wait_text("050").await;
+    let register = "nexmile://activateExUser/?site=newsite1&user=hanako&pass=hanako-pw";
+    window
+        .open_link(&desktop, &world, &profiles, register)
+        .await;
+    window.wait_text("山田花子").await;
+
+    // The broadcastLive link: prepared, the preview runs, nothing is on air yet.
+    let broadcast = "nexmile://broadcastLive/?site=newsite1&linkId=room-hanako&returnUrl=https%3A%2F%2Fexample.com%2Flives";
+    window
+        .open_link(&desktop, &world, &profiles, broadcast)
+        .await;
+    window.wait_css("[data-action='live-start']").await;
+    window.wait_text("配信前のプレビュー").await;
+    window.wait_picture("local").await;
+    assert!(
+        world.demo.lives_on_air().await.is_empty(),
+        "not on air before the start"
+    );
+    window.screenshot(&desktop, "10-live-preview").await;
+
+    window.click("[data-action='live-start']").await;
+    window.wait_text("配信中").await;
+    let (token, link_id, liver) = world.demo.lives_on_air().await.remove(0);
+    assert_eq!(liver, "hanako");
+
+    // airi watches, says hello and sends a stamp.
+    let view = AppLinkParser::default()
+        .parse(&format!(
+            "{LINK}/viewLive/?site=newsite1&liveToken={token}&linkId={link_id}"
+        ))
+        .expect("link");
+    let viewer = tokio::spawn(async move {
+        let plan = CallPlan {
+            live: nexmile_client::live_session::LivePlan {
+                stay_for: Some(Duration::from_secs(8)),
+                comments: vec!["こんばんは！".into()],
+                items: vec![("1".into(), "1".into())],
+                ..Default::default()
+            },
+            ..CallPlan::default()
+        };
+        airi.open(&view, plan).await
+    });
+    window.wait_text("視聴者 1 人").await;
+    window.wait_text("こんばんは！").await;
+    window.wait_text("星野あいり さんから 拍手").await;
+    // hanako answers in the comment box.
+    let input = window.wait_css("[data-input='comment']").await;
+    window.driver.type_text(&input, "ありがとう！").await;
+    window.click("[data-action='live-comment']").await;
+    window.wait_script(
+        "return [...document.querySelectorAll('.comment b.liver')].some(b => b.parentElement.textContent.includes('ありがとう！')) ? 'yes' : null;",
+    )
+    .await;
+    window.screenshot(&desktop, "11-live-on-air").await;
+    assert_eq!(viewer.await.expect("viewer ran"), 0);
+    window.wait_text("視聴者 0 人").await;
+
+    window.click("[data-action='hangup']").await;
+    window.wait_text("配信を終了しました").await;
+    window.wait_text("サイトへ戻る").await;
+    window.screenshot(&desktop, "12-live-ended").await;
+    window.driver.close().await;
 }

@@ -6,7 +6,8 @@ import { convertFileSrc, invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 import { openUrl } from "@tauri-apps/plugin-opener";
 import { installFeedBench } from "./bench";
-import { type Language, type MessageKey, devicesText, duration, reasonText, t } from "./i18n";
+import { type Language, type MessageKey, devicesText, duration, messages, reasonText, t } from "./i18n";
+import { type LiveEnded, type LiveView, waitLeft } from "./live";
 import { drawChart, routeText, series } from "./plot";
 import { Ringer } from "./ringer";
 import {
@@ -31,6 +32,8 @@ interface Catalogue {
   wallpapers: CatalogueItem[];
   faceFilters: CatalogueItem[];
   chosen: { wallpaper?: string | null; mosaic?: string | null; faceFilter?: string | null };
+  /// The site's effect files (gift pictures are found here).
+  dir: string;
 }
 
 let language: Language = (localStorage.getItem("language") as Language) ?? "ja";
@@ -310,7 +313,12 @@ function messageScreen(title: string, body: string, detail?: string): string {
 function workingScreen(): string {
   if (state.screen.kind !== "working") return "";
   const s = state.screen;
-  const label = { activate: tr("working.activate"), download: tr("working.download"), call: tr("working.call") }[s.task];
+  const label = {
+    activate: tr("working.activate"),
+    download: tr("working.download"),
+    call: tr("working.call"),
+    live: tr("working.live"),
+  }[s.task];
   let result = "";
   if (s.result?.startsWith("ok:")) result = tr("working.downloaded", { count: s.result.slice(3) });
   if (s.result?.startsWith("failed:")) result = tr("working.downloadFailed", { count: s.result.slice(7) });
@@ -318,6 +326,149 @@ function workingScreen(): string {
   return `${header()}<main class="center">
     ${result ? "" : `<div class="spinner"></div>`}<p>${result ? escape(result) : label}</p>${bar}
     ${result ? closingButtons() : ""}</main>`;
+}
+
+// ---- lives ----------------------------------------------------------------
+
+/// When this window last sent a comment or a gift (the page's clock), for
+/// the partner's nextAvailableCommentTime / nextAvailableGiftTime.
+let lastComment: number | undefined;
+let lastGift: number | undefined;
+
+function liveScreen(live: LiveView): string {
+  const broadcaster = live.role === "broadcaster";
+  const stage = live.audioOnly
+    ? `<div class="radio"><div class="avatar">${escape([...live.liverName][0] ?? "?")}</div><p>${tr("live.radio")}</p></div>`
+    : `<canvas data-video="${broadcaster ? "local" : "remote"}" class="video stage empty"></canvas>`;
+  const badge = live.phase === "onAir" ? `<span class="badge on-air">${tr("live.onAir")}</span>` : `<span class="badge">${tr("live.readyBadge")}</span>`;
+  let buttons: string;
+  if (broadcaster && live.phase === "ready") {
+    buttons = `<button class="primary big" data-action="live-start">${tr("live.start")}</button>
+      <button class="ghost light" data-action="hangup">${tr("live.cancel")}</button>`;
+  } else if (broadcaster) {
+    buttons = `<button class="round ${switches.microphone ? "" : "off"}" data-action="mic" title="${switches.microphone ? tr("incall.mute") : tr("incall.unmute")}">${icon(switches.microphone ? "mic" : "micOff")}</button>
+      <button class="round ${switches.camera ? "" : "off"}" data-action="camera" title="${switches.camera ? tr("incall.cameraOff") : tr("incall.cameraOn")}">${icon(switches.camera ? "camera" : "cameraOff")}</button>
+      <button class="danger" data-action="hangup">${tr("live.end")}</button>`;
+  } else {
+    buttons = `<button class="ghost light" data-action="live-favorite">${live.favorite ? tr("live.favorited") : tr("live.favorite")}</button>
+      <button class="danger" data-action="hangup">${tr("live.leave")}</button>`;
+  }
+  const side = broadcaster ? broadcasterPanel(live) : viewerPanel(live);
+  return `<main class="live">
+    <section class="live-stage">
+      ${stage}
+      <div class="live-top">
+        <div><div class="peer-name small">${escape(live.title || live.liverName)}</div><div class="muted-light">${escape(live.liverName)}${live.paid ? ` · ${tr("live.paid")}` : ""}</div></div>
+        <div class="right">${badge} <span data-bind="live-viewers"></span><div data-bind="live-elapsed"></div><div data-bind="live-time-left"></div></div>
+      </div>
+      ${broadcaster && live.phase === "ready" ? `<div class="live-hint">${tr("live.ready")}</div>` : ""}
+      <div class="gift-play" data-fill="gift-play"></div>
+      <div class="live-notice" data-fill="live-notice"></div>
+      <div class="toolbar">${buttons}</div>
+    </section>
+    <aside class="live-side">
+      <div class="comments" data-fill="comments"></div>
+      <div class="comment-form">
+        <input data-input="comment" maxlength="200" placeholder="${escape(live.commentGuide ?? tr("live.commentPlaceholder"))}">
+        <button class="primary" data-action="live-comment">${tr("live.send")}</button>
+      </div>
+      ${side}
+    </aside>
+  </main>`;
+}
+
+function broadcasterPanel(live: LiveView): string {
+  const paid = live.paid || live.phase !== "onAir"
+    ? ""
+    : `<div class="paid-switch"><input data-input="price" type="number" min="1" value="100" aria-label="${tr("live.unitPrice")}">
+        <button data-action="live-paid">${tr("live.paidSwitch")}</button></div>`;
+  return `<div class="card ranking"><h3>${tr("live.ranking")}</h3><ul data-fill="ranking"></ul></div>${paid}`;
+}
+
+function viewerPanel(live: LiveView): string {
+  const gifts = live.gifts
+    .map(
+      (g) => `<button class="gift" data-action="live-item" data-category="${escape(g.category)}" data-item="${escape(g.item_no)}">
+        <span>${escape(g.name)}</span><small>${g.point > 0 ? tr("live.points", { points: g.point }) : tr("live.free")}</small></button>`,
+    )
+    .join("");
+  return gifts ? `<div class="card"><h3>${tr("live.gifts")}</h3><div class="gifts">${gifts}</div></div>` : "";
+}
+
+function commentsHtml(live: LiveView): string {
+  if (live.comments.length === 0) return `<p class="muted small">${tr("live.noComments")}</p>`;
+  return live.comments
+    .map((c) => {
+      const who = `<b class="${c.fromBroadcaster ? "liver" : ""}">${escape(c.name)}</b>`;
+      const text = c.item ? tr("live.giftFrom", { name: c.name, item: c.item.name }) : escape(c.text);
+      const paid = c.point > 0 ? ` <span class="pt">${tr("live.points", { points: c.point })}</span>` : "";
+      return `<div class="comment ${c.item ? "gift-line" : ""}">${c.item ? "" : who} ${text}${paid}</div>`;
+    })
+    .join("");
+}
+
+function rankingHtml(live: LiveView): string {
+  if (live.ranking.length === 0) return `<li class="muted small">${tr("live.noViewers")}</li>`;
+  return live.ranking
+    .map(
+      (v, i) => `<li><span class="rank">${i + 1}</span><span class="peer">${escape(v.name)}</span>
+        <span class="pt">${tr("live.points", { points: v.points })}</span>
+        <button class="link danger" data-action="live-remove" data-user="${escape(v.user_id)}">${tr("live.remove")}</button></li>`,
+    )
+    .join("");
+}
+
+function giftPlayHtml(live: LiveView, now: number): string {
+  const playing = live.playing && live.playing.until > now ? live.playing : undefined;
+  if (!playing) return "";
+  const picture = playing.item.file && catalogue ? `<img src="${convertFileSrc(`${catalogue.dir}/${playing.item.file}`)}" alt="" onerror="this.remove()">` : "";
+  return `<div class="gift-pop">${picture}<span>${escape(tr("live.giftFrom", { name: playing.from, item: playing.item.name }))}</span></div>`;
+}
+
+function liveEndedScreen(ended: LiveEnded): string {
+  const key = `liveReason.${ended.reason}` as MessageKey;
+  // Ending it oneself needs no reason under the title that says so.
+  const ownDoing =
+    (ended.role === "broadcaster" && ended.reason === "broadcaster_ended") || (ended.role === "viewer" && ended.reason === "viewer_left");
+  const reason = ended.message ?? (ownDoing ? "" : key in messages[language] ? tr(key) : tr("error.title"));
+  const watched =
+    ended.liveSec !== undefined ? `<p class="muted">${tr("liveEnded.watched", { time: duration(language, ended.liveSec), points: ended.point ?? 0 })}</p>` : "";
+  return `${header()}<main class="center">
+    <h1>${tr(ended.role === "broadcaster" ? "liveEnded.broadcaster" : "liveEnded.viewer")}</h1>
+    ${reason ? `<p data-testid="reason">${escape(reason)}</p>` : ""}${watched}
+    ${closingButtons()}
+  </main>`;
+}
+
+/// Sets a container's HTML only when it changed (typing and scrolling survive).
+function fill(name: string, html: string): void {
+  root.querySelectorAll<HTMLElement>(`[data-fill="${name}"]`).forEach((el) => {
+    if (el.dataset.html !== html) {
+      el.dataset.html = html;
+      el.innerHTML = html;
+      if (name === "comments") el.scrollTop = el.scrollHeight;
+    }
+  });
+}
+
+function patchLive(live: LiveView, now: number): void {
+  bind("live-viewers", tr("live.viewers", { count: live.viewers }));
+  const since = live.onAirSince;
+  bind("live-elapsed", since === undefined ? "" : tr("live.elapsed", { time: duration(language, (now - since) / 1000) }));
+  bind("live-time-left", live.timeLeftSec === undefined || live.timeLeftSec === null ? "" : tr("live.timeLeft", { time: duration(language, live.timeLeftSec) }));
+  fill("comments", commentsHtml(live));
+  fill("ranking", rankingHtml(live));
+  fill("gift-play", giftPlayHtml(live, now));
+  const notice = live.notice ? (live.notice.admin ? tr("live.admin", { text: live.notice.text }) : live.notice.text) : "";
+  fill("live-notice", notice ? `<div class="${live.notice?.admin ? "notice" : "warn"}">${escape(notice)}</div>` : "");
+  const commentWait = waitLeft(lastComment, live.nextCommentMs, now);
+  root.querySelectorAll<HTMLButtonElement>('[data-action="live-comment"]').forEach((b) => (b.disabled = commentWait > 0 || live.phase !== "onAir"));
+  const giftWait = waitLeft(lastGift, live.nextGiftMs, now);
+  root.querySelectorAll<HTMLButtonElement>('[data-action="live-item"]').forEach((b) => (b.disabled = giftWait > 0 || live.phase !== "onAir"));
+}
+
+async function liveButton(button: Record<string, unknown>): Promise<void> {
+  await invoke("live_action", { button });
 }
 
 function screenHtml(): string {
@@ -337,6 +488,10 @@ function screenHtml(): string {
       return endedScreen();
     case "working":
       return workingScreen();
+    case "live":
+      return liveScreen(s.live);
+    case "liveEnded":
+      return liveEndedScreen(s.ended);
     case "refused":
       return messageScreen(tr("refused.title"), s.message);
     case "linkError":
@@ -356,7 +511,10 @@ function startViews(): void {
   if (!overview) return;
   const call = state.screen.kind === "inCall" ? state.screen.call : undefined;
   const userId = activeProfile()?.userId ?? "";
-  const watermark = call && !recordingAllowed(call) && !windowProtected ? () => `${userId}  ${new Date().toLocaleString("ja-JP")}` : undefined;
+  const live = state.screen.kind === "live" ? state.screen.live : undefined;
+  // Where the window cannot be kept out of captures, the other side's picture carries a watermark.
+  const forbidden = (call && !recordingAllowed(call)) || (live?.role === "viewer" && !live.recordingAllowed);
+  const watermark = forbidden && !windowProtected ? () => `${userId}  ${new Date().toLocaleString("ja-JP")}` : undefined;
   root.querySelectorAll<HTMLCanvasElement>("canvas[data-video]").forEach((canvas) => {
     const stream = canvas.dataset.video as "local" | "remote";
     const view = new VideoView(canvas, stream, overview!.feed, stream === "remote" ? watermark : undefined);
@@ -414,14 +572,22 @@ function patch(): void {
     const left = s.call.timeLeftSec;
     bind("time-left", left === undefined ? "" : left === null ? tr("incall.paidByOther") : tr("incall.timeLeft", { time: duration(language, left) }));
   }
+  if (s.kind === "live") patchLive(s.live, now);
   if (s.kind === "working") {
     const bar = root.querySelector<HTMLElement>('[data-bind="progress"]');
     if (bar) bar.style.width = `${Math.round((s.progress ?? 0) * 100)}%`;
   }
 }
 
+/// What rebuilds a live screen (its buttons and palette), beyond its kind.
+function liveKey(): string {
+  if (state.screen.kind !== "live") return "";
+  const live = state.screen.live;
+  return `${live.phase}:${live.paid}:${live.gifts.length}:${live.favorite}`;
+}
+
 function render(rebuild = false): void {
-  const key = `${state.screen.kind}:${language}:${showEffects}`;
+  const key = `${state.screen.kind}:${language}:${showEffects}:${liveKey()}`;
   if (rebuild || key !== builtFor) {
     root.innerHTML = screenHtml();
     builtFor = key;
@@ -449,6 +615,14 @@ async function chooseEffect(group: string, value: string): Promise<void> {
   render(true);
   await invoke("set_effects", { choice: chosen });
 }
+
+// Enter in the comment box sends the comment.
+root.addEventListener("keydown", (event) => {
+  const input = event.target as HTMLElement;
+  if (event.key === "Enter" && !event.isComposing && input.dataset.input === "comment") {
+    root.querySelector<HTMLButtonElement>('[data-action="live-comment"]')?.click();
+  }
+});
 
 root.addEventListener("click", async (event) => {
   const target = (event.target as HTMLElement).closest<HTMLElement>("[data-action]");
@@ -505,6 +679,38 @@ root.addEventListener("click", async (event) => {
     case "return":
       if (state.returnUrl) await openUrl(state.returnUrl);
       break;
+    case "live-start":
+      await liveButton({ kind: "start" });
+      break;
+    case "live-comment": {
+      const input = root.querySelector<HTMLInputElement>('[data-input="comment"]');
+      const text = input?.value.trim() ?? "";
+      if (!text || !input) break;
+      lastComment = performance.now();
+      input.value = "";
+      await liveButton({ kind: "comment", text });
+      break;
+    }
+    case "live-item":
+      lastGift = performance.now();
+      await liveButton({ kind: "item", category: target.dataset.category, itemNo: target.dataset.item });
+      break;
+    case "live-paid": {
+      const price = Number(root.querySelector<HTMLInputElement>('[data-input="price"]')?.value ?? 0);
+      if (price > 0) await liveButton({ kind: "paidSwitch", unitPrice: Math.floor(price) });
+      break;
+    }
+    case "live-remove":
+      await liveButton({ kind: "remove", userId: target.dataset.user });
+      break;
+    case "live-favorite":
+      if (state.screen.kind === "live") {
+        const on = !state.screen.live.favorite;
+        state = { ...state, screen: { kind: "live", live: { ...state.screen.live, favorite: on } } };
+        await liveButton({ kind: "favorite", on });
+        render(true);
+      }
+      break;
     case "open-push": {
       const page = state.pushes[Number(target.dataset.index)]?.clickAction;
       if (page) await invoke("open_page", { target: page });
@@ -529,6 +735,15 @@ async function onEngineEvent(payload: EngineEvent): Promise<void> {
     await invoke("set_switches", switches);
   }
   if (before === "inCall" && after !== "inCall") await invoke("protect_window", { protect: false });
+  if (screen.kind === "live" && before !== "live") {
+    // A viewer's window is kept out of captures unless the partner allows recording (serviceOptions 2).
+    const protect = screen.live.role === "viewer" && !screen.live.recordingAllowed;
+    windowProtected = await invoke<boolean>("protect_window", { protect });
+    switches = { microphone: true, camera: true };
+    await invoke("set_switches", switches);
+    await loadCatalogue();
+  }
+  if (before === "live" && after !== "live") await invoke("protect_window", { protect: false });
   if (after === "videoTest" && before !== "videoTest") await loadCatalogue();
   if (["activated", "link.done", "call.ended", "call.cancelled", "online"].includes(payload.event)) {
     await refresh();

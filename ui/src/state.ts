@@ -2,6 +2,7 @@
 // screen change happens in reduce(), so it is tested without a window.
 
 import type { Devices, SourceInUse } from "./i18n";
+import { type LiveEnded, type LiveView, liveEnded, reduceLive } from "./live";
 
 export interface ProfileView {
   site: string;
@@ -65,7 +66,9 @@ export interface CallView {
 export type Screen =
   | { kind: "home"; notice?: string }
   | { kind: "linkError"; message: string; parameter?: string | null }
-  | { kind: "working"; task: "activate" | "download" | "call"; progress?: number; result?: string }
+  | { kind: "working"; task: "activate" | "download" | "call" | "live"; progress?: number; result?: string }
+  | { kind: "live"; live: LiveView }
+  | { kind: "liveEnded"; ended: LiveEnded }
   | { kind: "videoTest"; refused: string[] }
   | { kind: "outgoing"; call: CallView }
   | { kind: "incoming"; call: CallView }
@@ -169,6 +172,9 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
             : { ...base, screen: { kind: "videoTest", refused: [] } };
         case "makecall":
           return { ...base, screen: { kind: "working", task: "call" } };
+        case "broadcastLive":
+        case "viewLive":
+          return { ...base, screen: { kind: "working", task: "live" } };
         default:
           return base;
       }
@@ -266,6 +272,10 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
       if (screen.kind === "working" && screen.task === "download") return state;
       if (screen.kind === "working") return { ...state, screen: { kind: "home" } };
       return state;
+    case "live.ended": {
+      const live = screen.kind === "live" ? screen.live : undefined;
+      return { ...state, screen: { kind: "liveEnded", ended: liveEnded(live, e) } };
+    }
     case "push": {
       const push: PushView = {
         title: String(e.title ?? ""),
@@ -283,8 +293,11 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
         : state;
     case "link.busy":
       return { ...state, screen: screen.kind === "home" ? { kind: "home", notice: "busy" } : screen };
-    default:
-      return state;
+    default: {
+      if (!e.event.startsWith("live.")) return state;
+      const live = reduceLive(screen.kind === "live" ? screen.live : undefined, e, now);
+      return live ? { ...state, screen: { kind: "live", live } } : state;
+    }
   }
 }
 

@@ -1,0 +1,168 @@
+// A live on the screen — broadcasting or watching — as a pure function of
+// the engine's `live.*` events, so it is tested without a window.
+
+export type LiveRole = "broadcaster" | "viewer";
+
+export interface GiftItem {
+  kind: "stamp" | "gift";
+  category: string;
+  item_no: string;
+  name: string;
+  point: number;
+  liver_point: number;
+  file?: string | null;
+}
+
+export interface LiveComment {
+  userId: string;
+  name: string;
+  text: string;
+  fromBroadcaster: boolean;
+  /// Points the comment cost (a paid comment), else 0.
+  point: number;
+  /// A gift or stamp shown among the comments.
+  item?: GiftItem;
+}
+
+export interface RankedViewer {
+  user_id: string;
+  name: string;
+  points: number;
+}
+
+export interface LiveView {
+  role: LiveRole;
+  token: string;
+  title: string;
+  liverName: string;
+  audioOnly: boolean;
+  paid: boolean;
+  /// "ready": prepared, not started (the broadcaster's preview); "onAir".
+  phase: "ready" | "onAir";
+  /// The page's clock (ms) when it went on air.
+  onAirSince?: number;
+  viewers: number;
+  ranking: RankedViewer[];
+  comments: LiveComment[];
+  gifts: GiftItem[];
+  /// The newest gift, played over the picture until `until` (ms).
+  playing?: { item: GiftItem; from: string; until: number };
+  timeLeftSec?: number | null;
+  usedPoints?: number;
+  /// A refusal or an administrator's message, shown until replaced.
+  notice?: { text: string; admin: boolean };
+  nextCommentMs: number;
+  nextGiftMs: number;
+  commentGuide?: string;
+  favorite: boolean;
+  /// serviceOptions 2: viewers may record; otherwise the window is protected or watermarked.
+  recordingAllowed: boolean;
+}
+
+export interface LiveEnded {
+  role: LiveRole;
+  reason: string;
+  message?: string | null;
+  liveSec?: number;
+  point?: number;
+}
+
+/// How many comments the screen keeps.
+export const COMMENT_LIMIT = 100;
+/// How long a gift plays over the picture (ms).
+export const GIFT_PLAY_MS = 4000;
+
+type Event = { event: string } & Record<string, unknown>;
+
+/// The live screen after `e`, or `undefined` when `e` is not about it.
+export function reduceLive(live: LiveView | undefined, e: Event, now: number): LiveView | undefined {
+  if (e.event === "live.prepared") {
+    const settings = (e.settings ?? {}) as Record<string, unknown>;
+    return {
+      role: e.role as LiveRole,
+      token: String(e.live_token ?? ""),
+      title: String(e.title ?? ""),
+      liverName: String(e.liver_name ?? ""),
+      audioOnly: Boolean(e.audio_only),
+      paid: Boolean(e.paid),
+      phase: "ready",
+      viewers: 0,
+      ranking: [],
+      comments: [],
+      gifts: live?.gifts ?? [],
+      nextCommentMs: Number(e.next_comment_ms ?? 0),
+      nextGiftMs: Number(e.next_gift_ms ?? 0),
+      commentGuide: (settings.commentGuide as string | undefined) ?? undefined,
+      favorite: Boolean(settings.favorite),
+      recordingAllowed: (Number(settings.serviceOptions ?? 0) & 2) !== 0,
+    };
+  }
+  if (!live) return undefined;
+  switch (e.event) {
+    case "live.on_air":
+      return { ...live, phase: "onAir", onAirSince: live.onAirSince ?? now };
+    case "live.gifts":
+      return { ...live, gifts: (e.items as GiftItem[]) ?? [] };
+    case "live.comment": {
+      const comment: LiveComment = {
+        userId: String(e.user_id ?? ""),
+        name: String(e.name ?? ""),
+        text: String(e.text ?? ""),
+        fromBroadcaster: Boolean(e.from_broadcaster),
+        point: Number(e.point ?? 0),
+      };
+      return { ...live, comments: [...live.comments, comment].slice(-COMMENT_LIMIT) };
+    }
+    case "live.item": {
+      const item = e.item as GiftItem;
+      const entry: LiveComment = {
+        userId: String(e.user_id ?? ""),
+        name: String(e.name ?? ""),
+        text: item.name,
+        fromBroadcaster: false,
+        point: item.point,
+        item,
+      };
+      return {
+        ...live,
+        comments: [...live.comments, entry].slice(-COMMENT_LIMIT),
+        playing: { item, from: entry.name, until: now + GIFT_PLAY_MS },
+      };
+    }
+    case "live.viewers":
+      return { ...live, viewers: Number(e.count ?? 0), ranking: (e.ranking as RankedViewer[]) ?? [] };
+    case "live.billing":
+      return { ...live, timeLeftSec: (e.time_left_sec as number | undefined) ?? null, usedPoints: Number(e.used_points ?? 0) };
+    case "live.paid":
+      return { ...live, paid: true };
+    case "live.refused":
+      return { ...live, notice: { text: String(e.message ?? ""), admin: false } };
+    case "live.admin_message":
+      return { ...live, notice: { text: String(e.text ?? ""), admin: true } };
+    case "live.viewer_updated":
+      return {
+        ...live,
+        ranking: live.ranking.map((v) => (v.user_id === e.user_id ? { ...v, name: String(e.name ?? v.name) } : v)),
+      };
+    default:
+      return live;
+  }
+}
+
+/// The end of the live for this side, from its `live.ended` event.
+export function liveEnded(live: LiveView | undefined, e: Event): LiveEnded {
+  const summary = e.summary as { live_sec?: number; point?: number } | null | undefined;
+  return {
+    role: live?.role ?? "viewer",
+    reason: String(e.reason ?? ""),
+    message: (e.message as string | null | undefined) ?? null,
+    liveSec: summary?.live_sec,
+    point: summary?.point,
+  };
+}
+
+/// Milliseconds until a button used at `last` may be used again (0: now).
+export function waitLeft(last: number | undefined, intervalMs: number, now: number): number {
+  if (last === undefined || intervalMs <= 0) return 0;
+  return Math.max(0, last + intervalMs - now);
+}

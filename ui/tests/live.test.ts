@@ -1,0 +1,94 @@
+import { describe, expect, it } from "vitest";
+import { COMMENT_LIMIT, GIFT_PLAY_MS, waitLeft } from "../src/live";
+import { type AppState, initialState, reduce } from "../src/state";
+
+type Ev = Record<string, unknown> & { event: string };
+
+function run(events: Array<[Ev, number]>, from: AppState = initialState): AppState {
+  return events.reduce((state, [event, now]) => reduce(state, event, now), from);
+}
+
+const prepared = (role: string): Ev => ({
+  event: "live.prepared",
+  kind: "prepared",
+  live_token: "lt",
+  link_id: "room-airi",
+  role,
+  liver_user_id: "airi",
+  liver_name: "星野あいり",
+  title: "星野あいりのライブ",
+  audio_only: false,
+  paid: role === "viewer",
+  next_comment_ms: 500,
+  next_gift_ms: 1000,
+  settings: { commentGuide: "コメントを書いて応援しよう", serviceOptions: 1 },
+});
+
+const heart = { kind: "gift", category: "2", item_no: "1", name: "ハート", point: 50, liver_point: 25, file: "gifts/heart.png" };
+
+describe("a live on the screen", () => {
+  it("takes the broadcaster from preparing to the preview to on air to the end", () => {
+    let state = run([[{ event: "link.opened", function: "broadcastLive", site: "newsite1" }, 0]]);
+    expect(state.screen).toEqual({ kind: "working", task: "live" });
+    state = reduce(state, prepared("broadcaster"), 10);
+    if (state.screen.kind !== "live") throw new Error("no live screen");
+    expect(state.screen.live.phase).toBe("ready");
+    expect(state.screen.live.commentGuide).toBe("コメントを書いて応援しよう");
+    expect(state.screen.live.recordingAllowed).toBe(false);
+    state = run(
+      [
+        [{ event: "live.on_air", liveToken: "lt" }, 1000],
+        [{ event: "live.viewers", count: 2, ranking: [{ user_id: "hanako", name: "山田花子", points: 50 }] }, 2000],
+        [{ event: "live.comment", user_id: "hanako", name: "山田花子", text: "こんばんは", from_broadcaster: false, point: 0 }, 2100],
+        [{ event: "live.item", user_id: "hanako", name: "山田花子", item: heart }, 2200],
+        [{ event: "live.admin_message", text: "音量を下げてください" }, 2300],
+      ],
+      state,
+    );
+    if (state.screen.kind !== "live") throw new Error("no live screen");
+    const live = state.screen.live;
+    expect(live.phase).toBe("onAir");
+    expect(live.onAirSince).toBe(1000);
+    expect(live.viewers).toBe(2);
+    expect(live.comments.map((c) => c.text)).toEqual(["こんばんは", "ハート"]);
+    expect(live.playing?.until).toBe(2200 + GIFT_PLAY_MS);
+    expect(live.notice).toEqual({ text: "音量を下げてください", admin: true });
+    state = reduce(state, { event: "live.ended", reason: "broadcaster_ended" }, 3000);
+    expect(state.screen).toEqual({ kind: "liveEnded", ended: { role: "broadcaster", reason: "broadcaster_ended", message: null, liveSec: undefined, point: undefined } });
+  });
+
+  it("gives a viewer the palette, the billing and its summary at the end", () => {
+    const state = run([
+      [{ event: "link.opened", function: "viewLive", site: "newsite1" }, 0],
+      [prepared("viewer"), 10],
+      [{ event: "live.gifts", items: [heart] }, 20],
+      [{ event: "live.on_air", liveToken: "lt" }, 1000],
+      [{ event: "live.billing", time_left_sec: 569, used_points: 0 }, 2000],
+      [{ event: "live.refused", message: "ポイントが不足しています" }, 2500],
+    ]);
+    if (state.screen.kind !== "live") throw new Error("no live screen");
+    expect(state.screen.live.gifts).toHaveLength(1);
+    expect(state.screen.live.timeLeftSec).toBe(569);
+    expect(state.screen.live.notice).toEqual({ text: "ポイントが不足しています", admin: false });
+    const ended = reduce(state, { event: "live.ended", reason: "points_exhausted", summary: { live_sec: 91, point: 61, charge_sec: 91 } }, 3000);
+    expect(ended.screen).toEqual({ kind: "liveEnded", ended: { role: "viewer", reason: "points_exhausted", message: null, liveSec: 91, point: 61 } });
+  });
+
+  it("keeps the newest comments only and ignores live events with no live on screen", () => {
+    let state = run([[prepared("viewer"), 0]]);
+    for (let i = 0; i < COMMENT_LIMIT + 5; i++) {
+      state = reduce(state, { event: "live.comment", user_id: "u", name: "u", text: `${i}`, from_broadcaster: false, point: 0 }, i);
+    }
+    if (state.screen.kind !== "live") throw new Error("no live screen");
+    expect(state.screen.live.comments).toHaveLength(COMMENT_LIMIT);
+    expect(state.screen.live.comments[0].text).toBe("5");
+    expect(reduce(initialState, { event: "live.comment", text: "x" }, 0).screen.kind).toBe("home");
+  });
+
+  it("holds a button for the partner's interval", () => {
+    expect(waitLeft(undefined, 500, 1000)).toBe(0);
+    expect(waitLeft(1000, 500, 1200)).toBe(300);
+    expect(waitLeft(1000, 500, 1600)).toBe(0);
+    expect(waitLeft(1000, 0, 1000)).toBe(0);
+  });
+});
