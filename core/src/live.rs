@@ -69,13 +69,22 @@ pub struct PreparedLive {
     pub service: LiveService,
 }
 
-/// Reads an 11 / 31 reply: `result=0&service=…` with user, serviceCharge and liveService.
+/// Reads an 11 / 31 / 36 reply: `result=0&service=…` with user,
+/// serviceCharge and liveService, whose linkId must be the request's (§5.3.1 ②).
 pub fn parse_prepare_reply(
     body: &str,
     kind: LiveServiceType,
+    link_id: &str,
 ) -> Result<PreparedLive, PartnerFailure> {
     let unusable = |detail: String| PartnerFailure::Unparseable { detail };
     match SiteService::from_reply(body, kind.handling().required_reply)? {
+        SiteService {
+            live_service: Some(service),
+            ..
+        } if service.link_id != link_id => Err(unusable(format!(
+            "the reply's linkId \"{}\" is not the request's \"{link_id}\"",
+            service.link_id
+        ))),
         SiteService {
             user: Some(user),
             service_charge: Some(charge),
@@ -133,6 +142,8 @@ pub enum LiveEvent {
     ViewerJoined {
         viewer: ViewerId,
         user_id: String,
+        /// The link's linkId (§5.3.9), used in this viewer's requests.
+        link_id: String,
         device: DeviceFacts,
     },
     /// The viewer's app decoded the first picture (or, for radio, sound).
@@ -230,6 +241,8 @@ enum ViewerPhase {
 #[derive(Debug, Clone)]
 struct Viewer {
     user_id: String,
+    /// The linkId of the viewer's own viewLive link (§5.3.9), in its requests.
+    link_id: String,
     device: DeviceFacts,
     phase: ViewerPhase,
     prepared: Option<PreparedLive>,
@@ -391,6 +404,15 @@ impl Live {
         }
     }
 
+    /// The live as a viewer's requests name it: the viewer's own linkId.
+    fn viewer_ref(&self, viewer: &Viewer) -> LiveRef {
+        LiveRef {
+            live_token: self.setup.live_token.clone(),
+            link_id: viewer.link_id.clone(),
+            user_id: viewer.user_id.clone(),
+        }
+    }
+
     fn live_ref(&self, user_id: &str) -> LiveRef {
         LiveRef {
             live_token: self.setup.live_token.clone(),
@@ -453,8 +475,9 @@ impl Live {
             LiveEvent::ViewerJoined {
                 viewer,
                 user_id,
+                link_id,
                 device,
-            } => self.on_viewer_joined(viewer, user_id, device, now),
+            } => self.on_viewer_joined(viewer, user_id, link_id, device, now),
             LiveEvent::ViewerMediaReceived { viewer } => self.on_viewer_media(viewer, now),
             LiveEvent::ViewerLeft { viewer } => {
                 self.viewer_out(viewer, LiveEndReason::ViewerLeft, None, now)
@@ -465,11 +488,11 @@ impl Live {
             LiveEvent::RemoveViewer { viewer } => self.on_remove_viewer(viewer, now),
             LiveEvent::PaidSwitch { unit_price } => self.on_paid_switch(unit_price),
             LiveEvent::Favorite { viewer, favorite } => {
-                let Some(user_id) = self.viewers.get(&viewer).map(|v| v.user_id.clone()) else {
+                let Some(live) = self.viewers.get(&viewer).map(|v| self.viewer_ref(v)) else {
                     return Vec::new();
                 };
                 let request = LiveRequest::Favorite(Favorite {
-                    live: self.live_ref(&user_id),
+                    live,
                     liver: self.setup.liver.clone(),
                     start_time: wire_time(now),
                     favorite,
@@ -594,7 +617,7 @@ impl Live {
             }
             let charge_start = now + Duration::from_secs(u64::from(charge.free_trial_sec));
             let request = LiveRequest::PaidViewSwitch(PaidViewSwitch {
-                live: self.live_ref(&viewer.user_id),
+                live: self.viewer_ref(viewer),
                 liver: self.setup.liver.clone(),
                 start_time: wire_time(now),
                 charge_start_time: wire_time(charge_start),
@@ -619,9 +642,10 @@ impl Live {
             Some(ledger) => ledger.adjust(points),
             None => viewer.balance_change += points,
         }
-        let (user_id, device) = (viewer.user_id.clone(), viewer.device.clone());
+        let device = viewer.device.clone();
+        let live = self.viewer_ref(&self.viewers[&id]);
         let request = LiveRequest::ViewerUpdate(ViewerUpdate {
-            live: self.live_ref(&user_id),
+            live,
             liver: self.setup.liver.clone(),
             app_ver: device.app_ver,
             os_ver: device.os_ver,
@@ -638,9 +662,13 @@ impl Live {
     ) -> Vec<LiveAction> {
         match to {
             Awaited::Prepare if self.phase == LivePhase::Preparing => {
-                match reply
-                    .and_then(|body| parse_prepare_reply(&body, LiveServiceType::BroadcastPrepare))
-                {
+                match reply.and_then(|body| {
+                    parse_prepare_reply(
+                        &body,
+                        LiveServiceType::BroadcastPrepare,
+                        &self.setup.link_id,
+                    )
+                }) {
                     Ok(prepared) => {
                         self.phase = LivePhase::Ready;
                         self.prepared = Some(prepared.clone());
@@ -712,8 +740,14 @@ impl Live {
                 Err(failure) => self.viewer_out(id, LiveEndReason::Refused, refused(&failure), now),
             },
             Awaited::ViewerUpdate(id) => {
-                let parsed = reply
-                    .and_then(|body| parse_prepare_reply(&body, LiveServiceType::ViewerUpdate));
+                let link_id = self
+                    .viewers
+                    .get(&id)
+                    .map(|v| v.link_id.clone())
+                    .unwrap_or_default();
+                let parsed = reply.and_then(|body| {
+                    parse_prepare_reply(&body, LiveServiceType::ViewerUpdate, &link_id)
+                });
                 let Ok(prepared) = parsed else {
                     // The update is the partner's to give; without it the viewer goes on as before.
                     return Vec::new();
@@ -739,6 +773,7 @@ impl Live {
         &mut self,
         id: ViewerId,
         user_id: String,
+        link_id: String,
         device: DeviceFacts,
         now: UnixMillis,
     ) -> Vec<LiveAction> {
@@ -751,7 +786,11 @@ impl Live {
             return vec![LiveAction::ToViewer(id, notice), LiveAction::Release(id)];
         }
         let request = LiveRequest::ViewPrepare(ViewPrepare {
-            live: self.live_ref(&user_id),
+            live: LiveRef {
+                live_token: self.setup.live_token.clone(),
+                link_id: link_id.clone(),
+                user_id: user_id.clone(),
+            },
             liver: self.setup.liver.clone(),
             app_ver: device.app_ver.clone(),
             device_name: device.device_name.clone(),
@@ -762,6 +801,7 @@ impl Live {
             id,
             Viewer {
                 user_id,
+                link_id,
                 device,
                 phase: ViewerPhase::Preparing,
                 prepared: None,
@@ -790,7 +830,10 @@ impl Live {
         if viewer.phase != ViewerPhase::Preparing {
             return Vec::new();
         }
-        match reply.and_then(|body| parse_prepare_reply(&body, LiveServiceType::ViewPrepare)) {
+        let link_id = viewer.link_id.clone();
+        match reply
+            .and_then(|body| parse_prepare_reply(&body, LiveServiceType::ViewPrepare, &link_id))
+        {
             Ok(prepared) => {
                 let details = self.details(LiveRole::Viewer, &prepared);
                 let viewer = self.viewers.get_mut(&id).expect("checked above");
@@ -833,9 +876,10 @@ impl Live {
             .filter(|c| !c.is_free());
         let charge_start =
             paid.map(|c| wire_time(now + Duration::from_secs(u64::from(c.free_trial_sec))));
-        let (user_id, device) = (viewer.user_id.clone(), viewer.device.clone());
+        let device = viewer.device.clone();
+        let live = self.viewer_ref(&self.viewers[&id]);
         let request = LiveRequest::ViewStart(ViewStart {
-            live: self.live_ref(&user_id),
+            live,
             liver: self.setup.liver.clone(),
             app_ver: device.app_ver,
             os_ver: device.os_ver,
@@ -909,11 +953,18 @@ impl Live {
         if length > COMMENT_MAX_CHARS {
             return tell(&format!("コメントは {COMMENT_MAX_CHARS} 文字までです。"));
         }
+        // The writer as its requests name the live: a viewer by its own linkId.
+        let live = match from {
+            Speaker::Broadcaster => self.live_ref(&self.setup.liver.liver_user_id),
+            Speaker::Viewer(id) => match self.viewers.get(&id) {
+                Some(viewer) => self.viewer_ref(viewer),
+                None => return tell("視聴中のみコメントできます。"),
+            },
+        };
         // Each side's own reply (11 or 31) sets its interval.
-        let (last, user_id, point, interval) = match from {
+        let (last, point, interval) = match from {
             Speaker::Broadcaster => (
                 &mut self.broadcaster_last_comment,
-                self.setup.liver.liver_user_id.clone(),
                 0,
                 self.prepared
                     .as_ref()
@@ -936,12 +987,7 @@ impl Live {
                     0
                 };
                 let interval = service.map_or(0, LiveService::next_available_comment_ms);
-                (
-                    &mut viewer.last_comment,
-                    viewer.user_id.clone(),
-                    point,
-                    interval,
-                )
+                (&mut viewer.last_comment, point, interval)
             }
         };
         // nextAvailableCommentTime holds on the server too, not only in the UI.
@@ -950,7 +996,7 @@ impl Live {
         }
         *last = Some(now);
         let request = LiveRequest::Comment(CommentPost::new(
-            self.live_ref(&user_id),
+            live,
             self.setup.liver.clone(),
             wire_time(now),
             text.clone(),
@@ -994,9 +1040,9 @@ impl Live {
             return refuse("送信の間隔が短すぎます。少し待ってから送ってください。");
         }
         viewer.last_item = Some(now);
-        let user_id = viewer.user_id.clone();
+        let live = self.viewer_ref(&self.viewers[&id]);
         let send = ItemSend {
-            live: self.live_ref(&user_id),
+            live,
             liver: self.setup.liver.clone(),
             start_time: wire_time(now),
             item_category: item.category.clone(),
@@ -1177,7 +1223,7 @@ impl Live {
             let live_sec = rounded_seconds(started, now);
             actions.push(self.partner(
                 LiveRequest::ViewEnd(ViewEnd {
-                    live: self.live_ref(&viewer.user_id),
+                    live: self.viewer_ref(&viewer),
                     liver: self.setup.liver.clone(),
                     start_time: wire_time(started),
                     charge_start_time: charge_start.map(wire_time),

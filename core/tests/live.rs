@@ -169,14 +169,18 @@ fn watching_with(
     service: serde_json::Value,
 ) -> ViewerId {
     let viewer = ViewerId(id);
+    // The viewer's link names the live by the linkId its 31 reply repeats.
+    let link_id = service["linkId"].as_str().unwrap_or("room-7").to_owned();
     let joined = LiveEvent::ViewerJoined {
         viewer,
         user_id: user.into(),
+        link_id: link_id.clone(),
         device: device(),
     };
     let actions = live.handle(joined, at(start));
     let prepare = request_json(&actions, LiveServiceType::ViewPrepare);
     assert_eq!(prepare["liveServiceTp"], 31);
+    assert_eq!(prepare["linkId"], link_id.as_str());
     assert_eq!(prepare["userId"], user);
     assert_eq!(prepare["liverUserId"], "airi");
     let reply = Ok(prepared_reply(
@@ -365,6 +369,7 @@ fn a_viewer_before_the_start_is_turned_away_and_one_without_pictures_ends_after_
         LiveEvent::ViewerJoined {
             viewer: early,
             user_id: "taro".into(),
+            link_id: "room-7".into(),
             device: device(),
         },
         at(1),
@@ -378,6 +383,7 @@ fn a_viewer_before_the_start_is_turned_away_and_one_without_pictures_ends_after_
         LiveEvent::ViewerJoined {
             viewer,
             user_id: "taro".into(),
+            link_id: "room-7".into(),
             device: device(),
         },
         at(20),
@@ -710,4 +716,79 @@ fn a_partners_point_update_asks_36_and_tells_both_sides() {
         request_json(&actions, LiveServiceType::Favorite)["favorite"],
         true
     );
+}
+
+#[test]
+fn a_viewer_is_named_by_its_own_link_id_and_a_reply_for_another_link_is_refused() {
+    let mut live = on_air(json!({}));
+    let hanako = watching_with(
+        &mut live,
+        1,
+        "hanako",
+        0,
+        0,
+        20,
+        json!({ "linkId": "view-hanako" }),
+    );
+    let actions = live.handle(
+        LiveEvent::Comment {
+            from: Speaker::Viewer(hanako),
+            text: "やあ".into(),
+        },
+        at(30),
+    );
+    assert_eq!(
+        request_json(&actions, LiveServiceType::Comment)["linkId"],
+        "view-hanako"
+    );
+    let actions = live.handle(
+        LiveEvent::Comment {
+            from: Speaker::Broadcaster,
+            text: "ようこそ".into(),
+        },
+        at(30),
+    );
+    assert_eq!(
+        request_json(&actions, LiveServiceType::Comment)["linkId"],
+        "room-7"
+    );
+    let actions = live.handle(LiveEvent::ViewerLeft { viewer: hanako }, at(40));
+    assert_eq!(
+        request_json(&actions, LiveServiceType::ViewEnd)["linkId"],
+        "view-hanako"
+    );
+
+    // A 31 reply about another linkId cannot be used: the viewer is told, no 33 follows.
+    let taro = ViewerId(2);
+    live.handle(
+        LiveEvent::ViewerJoined {
+            viewer: taro,
+            user_id: "taro".into(),
+            link_id: "a".into(),
+            device: device(),
+        },
+        at(50),
+    );
+    let reply = Ok(prepared_reply(
+        "taro",
+        "太郎",
+        0,
+        0,
+        json!({ "linkId": "b" }),
+    ));
+    let actions = live.handle(
+        LiveEvent::Replied {
+            to: Awaited::ViewerPrepare(taro),
+            reply,
+        },
+        at(51),
+    );
+    assert!(requests(&actions).is_empty());
+    assert!(notices_to_viewer(&actions, taro).iter().any(|n| matches!(
+        n,
+        LiveNotice::Ended {
+            reason: LiveEndReason::Refused,
+            ..
+        }
+    )));
 }

@@ -32,9 +32,10 @@ pub enum LiveCommand {
     Start {
         conn: ConnId,
     },
-    /// A viewLive link.
+    /// A viewLive link, with its linkId.
     View {
         conn: ConnId,
+        link_id: String,
     },
     /// An admitted viewer's media offer.
     Receive {
@@ -344,7 +345,7 @@ impl LiveActor {
                     );
                 }
             }
-            LiveCommand::View { conn } => {
+            LiveCommand::View { conn, link_id } => {
                 let Some(view) = self.ctx.hub.view(conn) else {
                     return;
                 };
@@ -381,6 +382,7 @@ impl LiveActor {
                 self.handle(LiveEvent::ViewerJoined {
                     viewer: id,
                     user_id: view.device.user_id.clone(),
+                    link_id,
                     device: device_facts(&view),
                 })
                 .await;

@@ -165,7 +165,10 @@ fn dispatch_live(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
             (live_token, LiveCommand::Media { conn, offer })
         }
         ClientMessage::StartBroadcast { live_token } => (live_token, LiveCommand::Start { conn }),
-        ClientMessage::ViewLive { live_token, .. } => (live_token, LiveCommand::View { conn }),
+        ClientMessage::ViewLive {
+            live_token,
+            link_id,
+        } => (live_token, LiveCommand::View { conn, link_id }),
         ClientMessage::ReceiveLive { live_token, offer } => {
             (live_token, LiveCommand::Receive { conn, offer })
         }
