@@ -394,6 +394,7 @@ impl Client {
             events: self.events.clone(),
             first_media: None,
             expect_incoming: true,
+            send_video: true,
         }
     }
 

@@ -76,11 +76,13 @@ fn in_use(name: &str, synthetic: bool, reason: Option<&CaptureError>) -> SourceI
 }
 
 impl CaptureFeed {
-    /// Opens the sources (on their threads: opening a camera can take a second).
+    /// Opens the sources (on their threads: opening a camera can take a
+    /// second); `with_video` false opens no camera (a radio live).
     pub async fn open(
         choice: CaptureChoice,
         request: CameraRequest,
         switches: watch::Receiver<MediaSwitches>,
+        with_video: bool,
     ) -> Self {
         let (video_tx, video) = watch::channel(None);
         let (audio_tx, audio) = mpsc::channel(50);
@@ -99,10 +101,14 @@ impl CaptureFeed {
         }
         let (opened_tx, opened_rx) = std_mpsc::channel();
         let camera_opened = opened_tx.clone();
-        thread::Builder::new()
-            .name("capture-video".into())
-            .spawn(move || run_camera(choice, request, &switches, &video_tx, &camera_opened))
-            .expect("a thread for the camera");
+        if with_video {
+            thread::Builder::new()
+                .name("capture-video".into())
+                .spawn(move || run_camera(choice, request, &switches, &video_tx, &camera_opened))
+                .expect("a thread for the camera");
+        } else {
+            let _ = camera_opened.send(Opened::Camera(in_use("", false, None)));
+        }
         thread::Builder::new()
             .name("capture-audio".into())
             .spawn(move || run_microphone(choice, &audio_tx, &opened_tx))
@@ -275,7 +281,7 @@ mod tests {
     #[tokio::test]
     async fn synthetic_capture_gives_stamped_pictures_and_10_ms_of_tone() {
         let switches = watch::channel(MediaSwitches::default()).1;
-        let mut feed = CaptureFeed::open(CaptureChoice::Synthetic, request(), switches).await;
+        let mut feed = CaptureFeed::open(CaptureChoice::Synthetic, request(), switches, true).await;
         assert_eq!(feed.sources.borrow().camera.name, "Nexmile test pattern");
         assert!(feed.sources.borrow().microphone.synthetic);
         feed.video.changed().await.unwrap();
@@ -289,7 +295,7 @@ mod tests {
     #[tokio::test]
     async fn devices_fall_back_to_synthetic_sources_and_say_why() {
         let switches = watch::channel(MediaSwitches::default()).1;
-        let feed = CaptureFeed::open(CaptureChoice::Devices, request(), switches).await;
+        let feed = CaptureFeed::open(CaptureChoice::Devices, request(), switches, true).await;
         let sources = feed.sources.borrow().clone();
         // On a machine with a camera and a microphone this checks the real path instead.
         for source in [&sources.camera, &sources.microphone] {
@@ -302,7 +308,7 @@ mod tests {
     #[tokio::test]
     async fn camera_off_sends_black_and_on_again_reopens_the_camera() {
         let (switch, switches) = watch::channel(MediaSwitches::default());
-        let mut feed = CaptureFeed::open(CaptureChoice::Synthetic, request(), switches).await;
+        let mut feed = CaptureFeed::open(CaptureChoice::Synthetic, request(), switches, true).await;
         switch.send_modify(|s| s.camera = false);
         let black = loop {
             feed.video.changed().await.unwrap();
@@ -328,7 +334,7 @@ mod tests {
             microphone: true,
             camera: false,
         });
-        let mut feed = CaptureFeed::open(CaptureChoice::Synthetic, request(), switches).await;
+        let mut feed = CaptureFeed::open(CaptureChoice::Synthetic, request(), switches, true).await;
         assert_eq!(feed.sources.borrow().camera.name, "");
         switch.send_modify(|s| s.camera = true);
         feed.sources.changed().await.unwrap();

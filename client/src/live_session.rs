@@ -211,6 +211,8 @@ impl LiveRun<'_> {
         }
         let mut io = self.client.session_io(self.reports_tx.clone());
         io.expect_incoming = self.role == LiveRole::Viewer;
+        // A radio live carries sound alone (§5.3.1 audioOnly).
+        io.send_video = !self.audio_only;
         if self.role == LiveRole::Viewer {
             io.capture = CaptureChoice::ReceiveOnly;
             let (fired, first) = oneshot::channel();

@@ -95,6 +95,8 @@ pub struct SessionIo {
     /// The other side sends media, so silence is a broken path (not so
     /// for a live's broadcaster, who only sends).
     pub expect_incoming: bool,
+    /// Pictures are sent (not in a radio live: sound alone).
+    pub send_video: bool,
 }
 
 impl MediaSession {
@@ -143,6 +145,7 @@ async fn run(
         events,
         mut first_media,
         expect_incoming,
+        send_video,
     } = io;
     let request = CameraRequest {
         width,
@@ -153,7 +156,7 @@ async fn run(
         video: mut captured,
         audio: mut sound,
         mut sources,
-    } = CaptureFeed::open(capture, request, switches.clone()).await;
+    } = CaptureFeed::open(capture, request, switches.clone(), send_video).await;
     let tell_sources = |sources: &watch::Receiver<_>| {
         events.emit("devices", json!(*sources.borrow()));
     };

@@ -242,3 +242,42 @@ async fn relay(
     }
     let _ = peer.close().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn picture(byte: u8) -> LegInput {
+        LegInput::Video {
+            data: vec![byte; 100],
+            duration: Duration::from_millis(33),
+        }
+    }
+
+    #[test]
+    fn a_slow_viewer_loses_its_own_copies_only_and_a_gone_viewer_is_forgotten() {
+        let (slow_tx, mut slow) = mpsc::channel(1);
+        let (fast_tx, mut fast) = mpsc::channel(8);
+        let (gone_tx, gone) = mpsc::channel(8);
+        drop(gone);
+        let sink: Sink = Arc::new(Mutex::new(Targets {
+            media: vec![slow_tx, fast_tx, gone_tx],
+            source: None,
+        }));
+        for byte in 1..=3 {
+            forward(&sink, &picture(byte));
+        }
+        // The fast viewer got every picture; the slow one kept its first and
+        // lost the rest (it asks for a keyframe later); the gone one is pruned.
+        let got = |rx: &mut mpsc::Receiver<LegInput>| {
+            let mut bytes = Vec::new();
+            while let Ok(LegInput::Video { data, .. }) = rx.try_recv() {
+                bytes.push(data[0]);
+            }
+            bytes
+        };
+        assert_eq!(got(&mut fast), [1, 2, 3]);
+        assert_eq!(got(&mut slow), [1]);
+        assert_eq!(sink.lock().unwrap().media.len(), 2);
+    }
+}

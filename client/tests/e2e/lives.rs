@@ -351,3 +351,43 @@ async fn a_paid_switch_removals_a_point_update_and_the_administrator_end_a_live(
     assert_eq!(codes_of("hanako"), vec![31, 32, 35, 36, 94, 33], "{seen:?}");
     world.server.stop().await;
 }
+
+/// A radio live carries sound alone: no picture is sent, and the viewer's
+/// 32 goes once sound was decoded (§5.3.10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_radio_live_carries_sound_alone_and_starts_viewing_on_sound() {
+    let world = world(1.0).await;
+    register(&world).await;
+    let broadcast = format!("{LINK}/broadcastLive/?site=newsite1&linkId=radio-hanako");
+    let broadcaster_args = ["open", &broadcast, "--live-for", "7000"];
+    let broadcaster = cli(&world, "hanako", &broadcaster_args);
+    let viewer = async {
+        let (token, link_id) = live_on_air(&world).await;
+        assert_eq!(link_id, "radio-hanako");
+        let view = format!("{LINK}/viewLive/?site=newsite1&liveToken={token}&linkId={link_id}");
+        cli(&world, "airi", &["open", &view, "--live-for", "4000"]).await
+    };
+    let ((liver, liver_status), (airi, airi_status)) = tokio::join!(broadcaster, viewer);
+    assert_eq!((liver_status, airi_status), (0, 0), "{airi:#?}");
+    assert_eq!(find(&airi, "live.prepared").unwrap()["audio_only"], true);
+    assert!(find(&airi, "live.media_received").is_some());
+    let sent = &find(&liver, "live.media").unwrap()["media"];
+    assert_eq!(
+        sent["frames_sent"], 0,
+        "no pictures from a radio live: {sent}"
+    );
+    let heard = &find(&airi, "live.media").unwrap()["media"];
+    assert_eq!(heard["frames_decoded"], 0, "{heard}");
+    assert!(
+        heard["audio_packets_received"].as_u64().unwrap() > 50,
+        "{heard}"
+    );
+    let seen = settled_live_requests(&world).await;
+    let codes: Vec<u8> = seen
+        .iter()
+        .filter(|(_, u, _)| u == "airi")
+        .map(|(c, _, _)| *c)
+        .collect();
+    assert_eq!(codes, vec![31, 32, 33], "{seen:?}");
+    world.server.stop().await;
+}

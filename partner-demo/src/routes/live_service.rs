@@ -1,7 +1,8 @@
 //! Chapter 5: the live service requests (liveServiceTp 5…97), and §6.2
 //! アプリ未インストール報告.
 //!
-//! The demo's rules: any member may broadcast; a live is paid when its
+//! The demo's rules: any member may broadcast; a live whose linkId starts
+//! with `radio-` is a radio live (sound only); a live is paid when its
 //! broadcaster charges for calls (the same price per unit), with a 30 s free
 //! trial; gifts, stamps and paid comments cost the viewer their points, and
 //! are refused when the points are not there.
@@ -32,6 +33,8 @@ const PAID_COMMENT_LEN: u32 = 50;
 const PAID_COMMENT_POINT: u32 = 10;
 const LIVER_COMMENT_POINT: u32 = 5;
 const INSUFFICIENT_POINTS: &str = "ポイントが不足しています";
+/// A linkId with this prefix names a radio live.
+pub(crate) const RADIO_PREFIX: &str = "radio-";
 
 fn site_key_of(query: Option<&str>) -> String {
     decode_query::<SiteKeyQuery>(query.unwrap_or(""))
@@ -252,6 +255,7 @@ fn prepared(
             link_id: link_id.to_owned(),
             title: Some(title),
             comment_guide: Some("コメントを書いて応援しよう".into()),
+            audio_only: link_id.starts_with(RADIO_PREFIX).then_some(true),
             next_available_comment_time: Some(COMMENT_INTERVAL_MS),
             next_available_gift_time: viewer.then_some(GIFT_INTERVAL_MS),
             comment_charge_len: viewer.then_some(PAID_COMMENT_LEN),

@@ -121,6 +121,16 @@ async fn links_for(
             ),
         },
         LabelledLink {
+            ja: "ラジオ配信を始める（音声のみ）".into(),
+            en: "broadcast a radio live (sound only)".into(),
+            url: link(
+                None,
+                AppLinkAction::BroadcastLive {
+                    link_id: format!("{}{}", super::live_service::RADIO_PREFIX, user.user_id),
+                },
+            ),
+        },
+        LabelledLink {
             ja: "アプリに登録（ワンタイムID）".into(),
             en: "register in the app (one-time ID)".into(),
             url: link(

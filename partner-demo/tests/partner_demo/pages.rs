@@ -33,8 +33,8 @@ async fn the_top_page_links_parse_back_and_their_one_time_ids_work() {
         .iter()
         .map(|link| parser.parse(link).unwrap_or_else(|e| panic!("{link}: {e}")))
         .collect();
-    // 5 users × (a live + 2 registrations + 2 video settings + 4 calls).
-    assert_eq!(parsed.len(), 5 * 9);
+    // 5 users × (a live, a radio live, 2 registrations, 2 video settings, 4 calls).
+    assert_eq!(parsed.len(), 5 * 10);
     assert!(matches!(
         &parsed[0].action,
         AppLinkAction::BroadcastLive { link_id } if link_id == "room-airi"
@@ -92,8 +92,8 @@ async fn desktop_links_use_the_custom_scheme() {
     .await;
     let (_, page) = site.get("/").await;
     let desktop = links(&page, "nexmile://");
-    assert_eq!(desktop.len(), 5 * 9);
-    let call = AppLinkParser::default().parse(&desktop[8]).unwrap();
+    assert_eq!(desktop.len(), 5 * 10);
+    let call = AppLinkParser::default().parse(&desktop[9]).unwrap();
     assert!(matches!(call.action, AppLinkAction::MakeCall { .. }));
     site.demo.shutdown().await;
 }
