@@ -116,6 +116,8 @@ pub enum UserAction {
     RemoveViewer(String),
     /// The viewer's favourite button.
     Favorite(bool),
+    /// The viewer buys points for this amount (one of the live's quickPayments).
+    Pay(u32),
 }
 
 /// How one call on this device should go.
@@ -688,7 +690,8 @@ impl<'a> CallRun<'a> {
             | UserAction::SendItem { .. }
             | UserAction::PaidSwitch(_)
             | UserAction::RemoveViewer(_)
-            | UserAction::Favorite(_) => {}
+            | UserAction::Favorite(_)
+            | UserAction::Pay(_) => {}
         }
         None
     }

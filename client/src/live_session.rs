@@ -31,6 +31,8 @@ pub struct LivePlan {
     pub comments: Vec<String>,
     /// Stamps and gifts to send (category, number), one a second after the comments.
     pub items: Vec<(String, String)>,
+    /// A viewer buys points with these amounts (quickPayments), after the items.
+    pub pay: Vec<u32>,
     /// The broadcaster removes these viewers (user IDs), one a second, after the items.
     pub remove: Vec<String>,
     /// The broadcaster makes the live paid at this price, last.
@@ -49,6 +51,7 @@ enum Step {
     Item(String, String),
     PaidSwitch(u32),
     Remove(String),
+    Pay(u32),
 }
 
 struct LiveRun<'a> {
@@ -137,6 +140,7 @@ impl Client {
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let mut steps: Vec<Step> = plan.comments.iter().cloned().map(Step::Comment).collect();
         steps.extend(plan.items.iter().cloned().map(|(c, n)| Step::Item(c, n)));
+        steps.extend(plan.pay.iter().copied().map(Step::Pay));
         steps.extend(plan.remove.iter().cloned().map(Step::Remove));
         steps.extend(plan.paid_switch.map(Step::PaidSwitch));
         steps.reverse();
@@ -266,6 +270,7 @@ impl LiveRun<'_> {
                     LiveNotice::PaidSwitched { .. } => self.emit("live.paid", fields),
                     LiveNotice::AdminMessage { .. } => self.emit("live.admin_message", fields),
                     LiveNotice::ViewerUpdated { .. } => self.emit("live.viewer_updated", fields),
+                    LiveNotice::PaymentDone { .. } => self.emit("live.payment", fields),
                 }
                 None
             }
@@ -346,6 +351,7 @@ impl LiveRun<'_> {
                         Step::Item(category, item_no) => ClientMessage::LiveItem { live_token, category, item_no },
                         Step::PaidSwitch(unit_price) => ClientMessage::PaidSwitch { live_token, unit_price },
                         Step::Remove(user_id) => ClientMessage::RemoveViewer { live_token, user_id },
+                        Step::Pay(amount) => ClientMessage::Payment { live_token, amount },
                     };
                     self.send(signalling, message).await;
                 }
@@ -375,6 +381,11 @@ impl LiveRun<'_> {
                     Ok(UserAction::RemoveViewer(user_id)) => {
                         if let Some(live_token) = self.token.clone() {
                             self.send(signalling, ClientMessage::RemoveViewer { live_token, user_id }).await;
+                        }
+                    }
+                    Ok(UserAction::Pay(amount)) => {
+                        if let Some(live_token) = self.token.clone() {
+                            self.send(signalling, ClientMessage::Payment { live_token, amount }).await;
                         }
                     }
                     Ok(UserAction::Favorite(favorite)) => {

@@ -181,6 +181,12 @@ pub enum LiveEvent {
         viewer: ViewerId,
         points: i64,
     },
+    /// The viewer's real-time payment went through (§5.3.16): its points
+    /// move as for a partner's update, and it is told.
+    PaymentDone {
+        viewer: ViewerId,
+        points: i64,
+    },
     /// An administrator removes the broadcaster (96) and so ends the live.
     AdminRemovesBroadcaster {
         comment: Option<String>,
@@ -381,6 +387,29 @@ impl Live {
             .count()
     }
 
+    /// The amounts a viewer may pay in (its 31 reply's quickPayments, §5.4.6);
+    /// empty for a viewer not admitted.
+    pub fn quick_payments(&self, viewer: ViewerId) -> Vec<u32> {
+        self.viewers
+            .get(&viewer)
+            .and_then(|v| v.prepared.as_ref())
+            .map(|p| {
+                p.service
+                    .quick_payments
+                    .iter()
+                    .map(|q| q.payment_amount)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The linkId and user a viewer's requests carry (the payment GET).
+    pub fn viewer_link(&self, viewer: ViewerId) -> Option<(String, String)> {
+        self.viewers
+            .get(&viewer)
+            .map(|v| (v.link_id.clone(), v.user_id.clone()))
+    }
+
     /// Whether `user_id` is a viewer of this live now (UpdateUserBalance).
     pub fn viewer_of(&self, user_id: &str) -> Option<ViewerId> {
         self.viewers
@@ -501,6 +530,14 @@ impl Live {
             }
             LiveEvent::BalanceAdjusted { viewer, points } => {
                 self.on_balance_adjusted(viewer, points, now)
+            }
+            LiveEvent::PaymentDone { viewer, points } => {
+                let mut actions = self.on_balance_adjusted(viewer, points, now);
+                if !actions.is_empty() {
+                    let done = LiveNotice::PaymentDone { points };
+                    actions.insert(0, LiveAction::ToViewer(viewer, done));
+                }
+                actions
             }
             LiveEvent::AdminRemovesBroadcaster { comment } => {
                 let user = self.setup.liver.liver_user_id.clone();

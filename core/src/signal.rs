@@ -225,6 +225,8 @@ pub enum LiveNotice {
     AdminMessage { text: String },
     /// A viewer's details changed after the partner updated its points (§5.3.17).
     ViewerUpdated { user_id: String, name: String },
+    /// The viewer's real-time payment went through (§5.3.16): these points were added.
+    PaymentDone { points: i64 },
     Ended {
         reason: LiveEndReason,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -330,6 +332,11 @@ pub enum ClientMessage {
     Favorite {
         live_token: String,
         favorite: bool,
+    },
+    /// A viewer buys points with one of the live's quickPayments (§5.3.16).
+    Payment {
+        live_token: String,
+        amount: u32,
     },
 }
 

@@ -792,3 +792,43 @@ fn a_viewer_is_named_by_its_own_link_id_and_a_reply_for_another_link_is_refused(
         }
     )));
 }
+
+#[test]
+fn a_real_time_payment_offers_the_partners_amounts_and_moves_the_points_with_36() {
+    let mut live = on_air(json!({}));
+    let offers = json!({ "quickPayments": [{ "pointText": "300 pt", "paymentAmount": 300 },
+                                          { "pointText": "1000 pt", "paymentAmount": "1000" }] });
+    let hanako = watching_with(&mut live, 1, "hanako", 40, 100, 20, offers);
+    assert_eq!(live.quick_payments(hanako), [300, 1000]);
+    assert_eq!(
+        live.viewer_link(hanako),
+        Some(("room-7".into(), "hanako".into()))
+    );
+    let before = live.clone().handle(LiveEvent::Tick, at(30));
+    let actions = live.handle(
+        LiveEvent::PaymentDone {
+            viewer: hanako,
+            points: 300,
+        },
+        at(30),
+    );
+    assert_eq!(
+        actions[0],
+        LiveAction::ToViewer(hanako, LiveNotice::PaymentDone { points: 300 })
+    );
+    assert_eq!(
+        request_json(&actions, LiveServiceType::ViewerUpdate)["userId"],
+        "hanako"
+    );
+    // 300 more points at 40 a minute: 7.5 more minutes of viewing.
+    let left = |actions: &[LiveAction]| {
+        notices_to_viewer(actions, hanako)
+            .iter()
+            .find_map(|n| match n {
+                LiveNotice::Billing { time_left_sec, .. } => *time_left_sec,
+                _ => None,
+            })
+    };
+    let after = live.handle(LiveEvent::Tick, at(30));
+    assert_eq!(left(&after).unwrap() - left(&before).unwrap(), 450);
+}

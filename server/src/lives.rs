@@ -13,6 +13,7 @@ use nexmile_core::live::{
 };
 use nexmile_core::signal::{LiveEndReason, LiveNotice, ServerMessage};
 use nexmile_core::wire::live::Liver;
+use nexmile_core::wire::payment::{PAYMENT_TIMEOUT, PaymentReply, PaymentRequest};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::SiteConfig;
@@ -79,6 +80,11 @@ pub enum LiveCommand {
     Favorite {
         conn: ConnId,
         favorite: bool,
+    },
+    /// A viewer's real-time payment of `amount` (§5.3.16).
+    Payment {
+        conn: ConnId,
+        amount: u32,
     },
     /// UpdateUserBalance for `user_id`: applied if that user watches this live.
     Adjust {
@@ -481,6 +487,7 @@ impl LiveActor {
                     self.handle(LiveEvent::Favorite { viewer, favorite }).await;
                 }
             }
+            LiveCommand::Payment { conn, amount } => self.pay(conn, amount),
             LiveCommand::Adjust {
                 user_id,
                 points,
@@ -514,6 +521,72 @@ impl LiveActor {
             | LiveCommand::RemoveViewer { .. }
             | LiveCommand::PaidSwitch { .. } => {}
         }
+    }
+
+    /// §5.3.16: the partner's payment URL is asked (up to 180 s, off this
+    /// task); the points it reports reach the viewer's ledger and 36 follows.
+    fn pay(&self, conn: ConnId, amount: u32) {
+        let refuse = |message: &str| {
+            self.tell(
+                conn,
+                LiveNotice::Refused {
+                    message: message.to_owned(),
+                },
+            );
+        };
+        let Some(viewer) = self.viewers.get(&conn).map(|v| v.id) else {
+            return;
+        };
+        let Some((link_id, user_id)) = self.live.viewer_link(viewer) else {
+            return;
+        };
+        // Only the amounts the partner offered (quickPayments, §5.4.6).
+        if !self.live.quick_payments(viewer).contains(&amount) {
+            return refuse("この金額ではポイントを購入できません。");
+        }
+        let Some(url) = self.site.payment_url.clone() else {
+            return refuse("このサイトではポイントを購入できません。");
+        };
+        let query = PaymentRequest {
+            site_key: self.site.api_key.clone(),
+            live_token: self.token.clone(),
+            link_id,
+            user_id,
+            payment: amount,
+        }
+        .to_query();
+        let (client, site, tx, ctx) = (
+            self.ctx.partner.clone(),
+            self.site.clone(),
+            self.tx.clone(),
+            Arc::clone(&self.ctx),
+        );
+        let token = self.token.clone();
+        tokio::spawn(async move {
+            let paid = client
+                .get(&site, &url, &query, PAYMENT_TIMEOUT)
+                .await
+                .and_then(|delivery| delivery.accepted_body())
+                .and_then(|body| PaymentReply::parse(&body));
+            match paid {
+                Ok(reply) => {
+                    let event = LiveEvent::PaymentDone {
+                        viewer,
+                        points: reply.point,
+                    };
+                    let _ = tx.send(LiveCommand::Event(event));
+                }
+                Err(failure) => ctx.hub.send(
+                    conn,
+                    ServerMessage::Live {
+                        live_token: token,
+                        notice: LiveNotice::Refused {
+                            message: failure.user_message_ja(),
+                        },
+                    },
+                ),
+            }
+        });
     }
 
     /// The viewer who is `user_id` on one of its devices.

@@ -203,6 +203,9 @@ fn dispatch_live(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
             live_token,
             favorite,
         } => (live_token, LiveCommand::Favorite { conn, favorite }),
+        ClientMessage::Payment { live_token, amount } => {
+            (live_token, LiveCommand::Payment { conn, amount })
+        }
         _ => return,
     };
     if !ctx.lives.send(&live_token, command) {

@@ -86,6 +86,9 @@ enum LiveButton {
     Favorite {
         on: bool,
     },
+    Pay {
+        amount: u32,
+    },
 }
 
 #[tauri::command]
@@ -97,6 +100,7 @@ fn live_action(engine: EngineState<'_>, button: LiveButton) {
         LiveButton::PaidSwitch { unit_price } => UserAction::PaidSwitch(unit_price),
         LiveButton::Remove { user_id } => UserAction::RemoveViewer(user_id),
         LiveButton::Favorite { on } => UserAction::Favorite(on),
+        LiveButton::Pay { amount } => UserAction::Pay(amount),
     });
 }
 

@@ -49,8 +49,10 @@ export interface LiveView {
   playing?: { item: GiftItem; from: string; until: number };
   timeLeftSec?: number | null;
   usedPoints?: number;
-  /// A refusal or an administrator's message, shown until replaced.
-  notice?: { text: string; admin: boolean };
+  /// A refusal, an administrator's message or a completed payment, shown until replaced.
+  notice?: { kind: "refused" | "admin"; text: string } | { kind: "payment"; points: number };
+  /// The amounts the viewer may buy points for (§5.4.6 quickPayments).
+  quickPayments: { pointText: string; paymentAmount: number }[];
   nextCommentMs: number;
   nextGiftMs: number;
   commentGuide?: string;
@@ -95,6 +97,7 @@ export function reduceLive(live: LiveView | undefined, e: Event, now: number): L
       commentGuide: (settings.commentGuide as string | undefined) ?? undefined,
       favorite: Boolean(settings.favorite),
       recordingAllowed: (Number(settings.serviceOptions ?? 0) & 2) !== 0,
+      quickPayments: (settings.quickPayments as LiveView["quickPayments"] | undefined) ?? [],
     };
   }
   if (!live) return undefined;
@@ -136,9 +139,11 @@ export function reduceLive(live: LiveView | undefined, e: Event, now: number): L
     case "live.paid":
       return { ...live, paid: true };
     case "live.refused":
-      return { ...live, notice: { text: String(e.message ?? ""), admin: false } };
+      return { ...live, notice: { kind: "refused", text: String(e.message ?? "") } };
     case "live.admin_message":
-      return { ...live, notice: { text: String(e.text ?? ""), admin: true } };
+      return { ...live, notice: { kind: "admin", text: String(e.text ?? "") } };
+    case "live.payment":
+      return { ...live, notice: { kind: "payment", points: Number(e.points ?? 0) } };
     case "live.viewer_updated":
       return {
         ...live,

@@ -392,7 +392,11 @@ function viewerPanel(live: LiveView): string {
         <span>${escape(g.name)}</span><small>${g.point > 0 ? tr("live.points", { points: g.point }) : tr("live.free")}</small></button>`,
     )
     .join("");
-  return gifts ? `<div class="card"><h3>${tr("live.gifts")}</h3><div class="gifts">${gifts}</div></div>` : "";
+  const buy = live.quickPayments
+    .map((q) => `<button data-action="live-pay" data-amount="${q.paymentAmount}">${escape(q.pointText)}</button>`)
+    .join("");
+  return `${gifts ? `<div class="card"><h3>${tr("live.gifts")}</h3><div class="gifts">${gifts}</div></div>` : ""}
+    ${buy ? `<div class="card"><h3>${tr("live.buyPoints")}</h3><div class="buy">${buy}</div></div>` : ""}`;
 }
 
 function commentsHtml(live: LiveView): string {
@@ -459,8 +463,9 @@ function patchLive(live: LiveView, now: number): void {
   fill("comments", commentsHtml(live));
   fill("ranking", rankingHtml(live));
   fill("gift-play", giftPlayHtml(live, now));
-  const notice = live.notice ? (live.notice.admin ? tr("live.admin", { text: live.notice.text }) : live.notice.text) : "";
-  fill("live-notice", notice ? `<div class="${live.notice?.admin ? "notice" : "warn"}">${escape(notice)}</div>` : "");
+  const n = live.notice;
+  const notice = !n ? "" : n.kind === "payment" ? tr("live.paymentDone", { points: n.points }) : n.kind === "admin" ? tr("live.admin", { text: n.text }) : n.text;
+  fill("live-notice", notice ? `<div class="${n?.kind === "refused" ? "warn" : "notice"}">${escape(notice)}</div>` : "");
   const commentWait = waitLeft(lastComment, live.nextCommentMs, now);
   root.querySelectorAll<HTMLButtonElement>('[data-action="live-comment"]').forEach((b) => (b.disabled = commentWait > 0 || live.phase !== "onAir"));
   const giftWait = waitLeft(lastGift, live.nextGiftMs, now);
@@ -700,6 +705,9 @@ root.addEventListener("click", async (event) => {
       if (price > 0) await liveButton({ kind: "paidSwitch", unitPrice: Math.floor(price) });
       break;
     }
+    case "live-pay":
+      await liveButton({ kind: "pay", amount: Number(target.dataset.amount) });
+      break;
     case "live-remove":
       await liveButton({ kind: "remove", userId: target.dataset.user });
       break;

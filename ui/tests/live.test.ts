@@ -21,7 +21,7 @@ const prepared = (role: string): Ev => ({
   paid: role === "viewer",
   next_comment_ms: 500,
   next_gift_ms: 1000,
-  settings: { commentGuide: "コメントを書いて応援しよう", serviceOptions: 1 },
+  settings: { commentGuide: "コメントを書いて応援しよう", serviceOptions: 1, quickPayments: [{ pointText: "300 pt", paymentAmount: 300 }] },
 });
 
 const heart = { kind: "gift", category: "2", item_no: "1", name: "ハート", point: 50, liver_point: 25, file: "gifts/heart.png" };
@@ -52,7 +52,7 @@ describe("a live on the screen", () => {
     expect(live.viewers).toBe(2);
     expect(live.comments.map((c) => c.text)).toEqual(["こんばんは", "ハート"]);
     expect(live.playing?.until).toBe(2200 + GIFT_PLAY_MS);
-    expect(live.notice).toEqual({ text: "音量を下げてください", admin: true });
+    expect(live.notice).toEqual({ kind: "admin", text: "音量を下げてください" });
     state = reduce(state, { event: "live.ended", reason: "broadcaster_ended" }, 3000);
     expect(state.screen).toEqual({ kind: "liveEnded", ended: { role: "broadcaster", reason: "broadcaster_ended", message: null, liveSec: undefined, point: undefined } });
   });
@@ -66,10 +66,14 @@ describe("a live on the screen", () => {
       [{ event: "live.billing", time_left_sec: 569, used_points: 0 }, 2000],
       [{ event: "live.refused", message: "ポイントが不足しています" }, 2500],
     ]);
+    const paid = reduce(state, { event: "live.payment", kind: "payment_done", points: 300 }, 2600);
+    if (paid.screen.kind !== "live") throw new Error("no live screen");
+    expect(paid.screen.live.notice).toEqual({ kind: "payment", points: 300 });
     if (state.screen.kind !== "live") throw new Error("no live screen");
     expect(state.screen.live.gifts).toHaveLength(1);
     expect(state.screen.live.timeLeftSec).toBe(569);
-    expect(state.screen.live.notice).toEqual({ text: "ポイントが不足しています", admin: false });
+    expect(state.screen.live.notice).toEqual({ kind: "refused", text: "ポイントが不足しています" });
+    expect(state.screen.live.quickPayments).toEqual([{ pointText: "300 pt", paymentAmount: 300 }]);
     const ended = reduce(state, { event: "live.ended", reason: "points_exhausted", summary: { live_sec: 91, point: 61, charge_sec: 91 } }, 3000);
     expect(ended.screen).toEqual({ kind: "liveEnded", ended: { role: "viewer", reason: "points_exhausted", message: null, liveSec: 91, point: 61 } });
   });

@@ -52,6 +52,9 @@ struct LiveArgs {
     /// A stamp or gift to send as CATEGORY:NUMBER, after the comments (repeatable).
     #[arg(long, value_name = "CATEGORY:NUMBER")]
     gift: Vec<String>,
+    /// Viewer: buy points for this amount, one of the live's quickPayments (repeatable).
+    #[arg(long, value_name = "AMOUNT")]
+    pay: Vec<u32>,
     /// Broadcaster: remove this viewer (user ID), after the comments (repeatable).
     #[arg(long, value_name = "USER")]
     remove: Vec<String>,
@@ -77,6 +80,7 @@ impl LiveArgs {
             comments: self.comment.clone(),
             items,
             paid_switch: self.paid_switch,
+            pay: self.pay.clone(),
             remove: self.remove.clone(),
         })
     }
@@ -100,6 +104,10 @@ struct EffectArgs {
 }
 
 #[derive(Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per run from the command line; boxing buys nothing"
+)]
 enum Command {
     /// Parse an app link and print it as one JSON object (exit 2 if refused).
     ParseLink {

@@ -100,6 +100,10 @@ async fn a_live_reaches_two_viewers_with_comments_and_a_gift_and_every_request_i
             "2:1",
             "--gift",
             "9:9",
+            "--pay",
+            "999",
+            "--pay",
+            "300",
         ];
         let taro_args = ["open", &view, "--live-for", "3000"];
         tokio::join!(
@@ -184,14 +188,29 @@ async fn a_live_reaches_two_viewers_with_comments_and_a_gift_and_every_request_i
     };
     assert_eq!(codes_of("airi"), vec![11, 12, 13], "{seen:?}");
     assert_eq!(codes_of("taro"), vec![31, 32, 33], "{seen:?}");
-    assert_eq!(codes_of("hanako"), vec![31, 32, 7, 7, 6, 33], "{seen:?}");
+    // The payment (a GET to /payment, not a liveService request) is followed by 36.
+    assert_eq!(
+        codes_of("hanako"),
+        vec![31, 32, 7, 7, 6, 36, 33],
+        "{seen:?}"
+    );
     assert!(
         seen.iter().all(|(_, _, status)| *status == Some(200)),
         "{seen:?}"
     );
-    // 50 points for the heart, 10 for the long comment; the viewing itself
-    // stayed inside the 30 s free trial.
-    assert_eq!(world.demo.points("hanako").await, Some(940));
+    // 300 points bought, 50 for the heart, 10 for the long comment; the
+    // viewing itself stayed inside the 30 s free trial.
+    assert_eq!(world.demo.points("hanako").await, Some(1240));
+    assert_eq!(find(&hanako, "live.payment").unwrap()["points"], 300);
+    assert!(
+        all(&hanako, "live.refused")
+            .iter()
+            .any(|r| r["message"] == "この金額ではポイントを購入できません。")
+    );
+    assert_eq!(
+        find(&liver_events, "live.viewer_updated").unwrap()["user_id"],
+        "hanako"
+    );
     world.server.stop().await;
 }
 

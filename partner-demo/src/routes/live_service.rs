@@ -14,6 +14,7 @@ use nexmile_core::codec::{decode_json_body, decode_query, encode_accepted_reply}
 use nexmile_core::signature::{REQUEST_ID_HEADER, secrets_equal};
 use nexmile_core::wire::auth::NotInstalledReport;
 use nexmile_core::wire::codes::ServiceChargeType;
+use nexmile_core::wire::customization::QuickPayment;
 use nexmile_core::wire::live::{LiveRequest, LiveServiceRequest};
 use nexmile_core::wire::site_owner::SiteKeyQuery;
 use nexmile_core::wire::site_service::{LiveService, ServiceCharge, SiteService, User};
@@ -261,6 +262,18 @@ fn prepared(
             comment_charge_len: viewer.then_some(PAID_COMMENT_LEN),
             comment_charge_point: viewer.then_some(PAID_COMMENT_POINT),
             liver_comment_point: viewer.then_some(LIVER_COMMENT_POINT),
+            // Points to buy while watching (§5.4.6), at 1 yen a point.
+            quick_payments: if viewer {
+                [300, 1000]
+                    .into_iter()
+                    .map(|yen| QuickPayment {
+                        point_text: format!("{yen} pt（{yen} 円）"),
+                        payment_amount: yen,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
             ..LiveService::default()
         }),
     };
