@@ -4,10 +4,15 @@
 //! radio, sound) really arrived; both write comments, viewers send stamps
 //! and gifts. Every notice of the live is told as a `live.*` event.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nexmile_core::applink::SiteCode;
-use nexmile_core::signal::{ClientMessage, LiveNotice, LiveRole, ServerMessage};
+use nexmile_core::signal::{ClientMessage, GiftItem, LiveNotice, LiveRole, ServerMessage};
+use nexmile_effects::animation::Animation;
+use nexmile_effects::gift::{GiftOverlay, Placement};
+use nexmile_media::frame::MediaTime;
 use nexmile_media::transport::MediaKind;
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -39,6 +44,13 @@ pub struct LivePlan {
     pub paid_switch: Option<u32>,
 }
 
+/// Where a gift plays in the broadcaster's picture: centred, low, a third wide.
+const GIFT_PLACEMENT: Placement = Placement {
+    center_x: 0.5,
+    center_y: 0.62,
+    width: 0.34,
+};
+
 /// What the device does in the live.
 enum Part {
     Broadcaster { link_id: String },
@@ -64,6 +76,10 @@ struct LiveRun<'a> {
     /// Fires when the first picture (radio: sound) was decoded.
     first_media: Option<oneshot::Receiver<()>>,
     audio_only: bool,
+    /// §5.4.1: gifts play inside the broadcaster's video, not as an overlay.
+    apng_on_video: bool,
+    /// Gift animations decoded once per live, by file.
+    decoded_gifts: Arc<Mutex<HashMap<String, Arc<Animation>>>>,
     reports: mpsc::UnboundedReceiver<nexmile_media::quality::QualityReport>,
     reports_tx: mpsc::UnboundedSender<nexmile_media::quality::QualityReport>,
     /// When the live (or the watching) began: the plan's steps and end count from it.
@@ -153,6 +169,8 @@ impl Client {
             media: None,
             first_media: None,
             audio_only: false,
+            apng_on_video: false,
+            decoded_gifts: Arc::default(),
             reports,
             reports_tx,
             live_since: None,
@@ -252,6 +270,9 @@ impl LiveRun<'_> {
                 match notice {
                     LiveNotice::Prepared(details) => {
                         self.audio_only = details.audio_only;
+                        self.apng_on_video = details.settings["apngOnVideoProcessor"]
+                            .as_bool()
+                            .unwrap_or(false);
                         self.emit("live.prepared", fields);
                     }
                     LiveNotice::OnAir => {
@@ -263,7 +284,10 @@ impl LiveRun<'_> {
                         return Some(EXIT_OK);
                     }
                     LiveNotice::Comment { .. } => self.emit("live.comment", fields),
-                    LiveNotice::Item { .. } => self.emit("live.item", fields),
+                    LiveNotice::Item { item, .. } => {
+                        self.emit("live.item", fields);
+                        self.composite(&item);
+                    }
                     LiveNotice::Viewers { .. } => self.emit("live.viewers", fields),
                     LiveNotice::Billing { .. } => self.emit("live.billing", fields),
                     LiveNotice::Refused { .. } => self.emit("live.refused", fields),
@@ -404,6 +428,55 @@ impl LiveRun<'_> {
         };
         self.emit("live.media", json!({ "role": self.role, "media": summary }));
         status
+    }
+
+    /// §5.4.1: the broadcaster draws a received gift's animation into its
+    /// own outgoing picture, so every viewer sees it on the same frames. A
+    /// file that is missing or broken leaves the picture as it is, and says so.
+    fn composite(&self, item: &GiftItem) {
+        let (true, LiveRole::Broadcaster, Some(file), Some(media)) = (
+            self.apng_on_video,
+            self.role,
+            item.file.clone(),
+            self.media.as_ref(),
+        ) else {
+            return;
+        };
+        let path = self.client.profiles.effects_dir(&self.site).join(&file);
+        let (gifts, events, cache) = (
+            media.gift_sender(),
+            Arc::clone(&self.client.events),
+            Arc::clone(&self.decoded_gifts),
+        );
+        tokio::spawn(async move {
+            let cached = cache.lock().expect("gift cache").get(&file).cloned();
+            let animation = match cached {
+                Some(animation) => Ok(animation),
+                None => tokio::task::spawn_blocking(move || {
+                    let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+                    Animation::decode(&bytes)
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string())),
+            };
+            match animation {
+                Ok(animation) => {
+                    cache
+                        .lock()
+                        .expect("gift cache")
+                        .insert(file.clone(), Arc::clone(&animation));
+                    let overlay = GiftOverlay::new(animation, GIFT_PLACEMENT, MediaTime::now());
+                    let _ = gifts.send(overlay);
+                    events.emit("live.gift_on_video", json!({ "file": file }));
+                }
+                Err(message) => events.emit(
+                    "live.gift_on_video",
+                    json!({ "file": file, "error": message }),
+                ),
+            }
+        });
     }
 
     /// The start button: 12 goes out; on air when the partner agrees.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nexmile_effects::chain::{ChainSender, ChainSlot, EffectChain};
+use nexmile_effects::gift::GiftOverlay;
 use nexmile_media::capture::CameraRequest;
 use nexmile_media::codec::{H264Encoder, OpusDecoder, OpusEncoder};
 use nexmile_media::convert::Scaler;
@@ -80,6 +81,7 @@ pub struct MediaSession {
     stop: oneshot::Sender<()>,
     done: tokio::task::JoinHandle<MediaSummary>,
     chain: ChainSender,
+    gifts: mpsc::UnboundedSender<GiftOverlay>,
 }
 
 /// What a session reads besides its peer.
@@ -110,8 +112,20 @@ impl MediaSession {
     ) -> Self {
         let (stop, stopped) = oneshot::channel();
         let (slot, chain) = ChainSlot::new(chain.unwrap_or_default());
-        let done = tokio::spawn(run(peer, width, height, slot, io, stopped));
-        Self { stop, done, chain }
+        let (gifts, gifts_rx) = mpsc::unbounded_channel();
+        let done = tokio::spawn(run(peer, (width, height), (slot, gifts_rx), io, stopped));
+        Self {
+            stop,
+            done,
+            chain,
+            gifts,
+        }
+    }
+
+    /// Where gifts to composite onto the outgoing picture go (§5.4.1
+    /// apngOnVideoProcessor): every viewer sees them in the video.
+    pub fn gift_sender(&self) -> mpsc::UnboundedSender<GiftOverlay> {
+        self.gifts.clone()
     }
 
     /// Replaces the effects from the next picture on, without a gap.
@@ -131,9 +145,8 @@ fn percentile(sorted: &[f64], p: usize) -> Option<f64> {
 
 async fn run(
     mut peer: Peer,
-    width: u32,
-    height: u32,
-    mut chain: ChainSlot,
+    (width, height): (u32, u32),
+    (mut chain, mut gifts): (ChainSlot, mpsc::UnboundedReceiver<GiftOverlay>),
     io: SessionIo,
     mut stopped: oneshot::Receiver<()>,
 ) -> MediaSummary {
@@ -240,6 +253,7 @@ async fn run(
             }
             Ok(()) = sources.changed() => tell_sources(&sources),
             _ = housekeeping.tick() => received = video.poll(peer.now_us()),
+            Some(gift) = gifts.recv() => chain.add_gift(gift),
             _ = report_tick.tick() => {
                 let now = peer.stats().await;
                 if let Some(before) = &last_stats {

@@ -238,6 +238,11 @@ impl ChainSlot {
             && chain.gifts.is_empty()
     }
 
+    /// Starts a gift on the outgoing picture of whatever chain runs.
+    pub fn add_gift(&mut self, gift: GiftOverlay) {
+        self.chain.add_gift(gift);
+    }
+
     pub fn process(&mut self, frame: &mut VideoFrame, now: MediaTime) -> Vec<String> {
         if let Some(mut newest) = self.incoming.try_iter().last() {
             newest.gifts.append(&mut self.chain.gifts);

@@ -59,6 +59,9 @@ export interface LiveView {
   favorite: boolean;
   /// serviceOptions 2: viewers may record; otherwise the window is protected or watermarked.
   recordingAllowed: boolean;
+  /// §5.4.1: gifts are drawn into the broadcaster's video, so the screen
+  /// names them without drawing them again.
+  apngOnVideo: boolean;
 }
 
 export interface LiveEnded {
@@ -97,6 +100,7 @@ export function reduceLive(live: LiveView | undefined, e: Event, now: number): L
       commentGuide: (settings.commentGuide as string | undefined) ?? undefined,
       favorite: Boolean(settings.favorite),
       recordingAllowed: (Number(settings.serviceOptions ?? 0) & 2) !== 0,
+      apngOnVideo: Boolean(settings.apngOnVideoProcessor),
       quickPayments: (settings.quickPayments as LiveView["quickPayments"] | undefined) ?? [],
     };
   }

@@ -425,7 +425,8 @@ function rankingHtml(live: LiveView): string {
 function giftPlayHtml(live: LiveView, now: number): string {
   const playing = live.playing && live.playing.until > now ? live.playing : undefined;
   if (!playing) return "";
-  const picture = playing.item.file && catalogue ? `<img src="${convertFileSrc(`${catalogue.dir}/${playing.item.file}`)}" alt="" onerror="this.remove()">` : "";
+  // In the video already when the broadcaster composites it (§5.4.1).
+  const picture = playing.item.file && catalogue && !live.apngOnVideo ? `<img src="${convertFileSrc(`${catalogue.dir}/${playing.item.file}`)}" alt="" onerror="this.remove()">` : "";
   return `<div class="gift-pop">${picture}<span>${escape(tr("live.giftFrom", { name: playing.from, item: playing.item.name }))}</span></div>`;
 }
 

@@ -35,6 +35,7 @@ describe("a live on the screen", () => {
     expect(state.screen.live.phase).toBe("ready");
     expect(state.screen.live.commentGuide).toBe("コメントを書いて応援しよう");
     expect(state.screen.live.recordingAllowed).toBe(false);
+    expect(state.screen.live.apngOnVideo).toBe(false);
     state = run(
       [
         [{ event: "live.on_air", liveToken: "lt" }, 1000],

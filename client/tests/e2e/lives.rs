@@ -79,6 +79,10 @@ async fn a_live_reaches_two_viewers_with_comments_and_a_gift_and_every_request_i
     .await;
     assert_eq!(status, 0, "{events:?}");
 
+    // airi has her site's effect files, gift animations included.
+    let download = format!("{LINK}/videoSetting/?site=newsite1&download=1");
+    let (events, status) = cli(&world, "airi", &["open", &download]).await;
+    assert_eq!(status, 0, "{events:?}");
     let broadcast = format!("{LINK}/broadcastLive/?site=newsite1&linkId=room-airi");
     let broadcaster_args = ["open", &broadcast, "--live-for", "14000"];
     let broadcaster = cli(&world, "airi", &broadcaster_args);
@@ -133,6 +137,13 @@ async fn a_live_reaches_two_viewers_with_comments_and_a_gift_and_every_request_i
     let item = find(&liver_events, "live.item").expect("the gift arrived");
     assert_eq!(item["name"], "山田花子");
     assert_eq!(item["item"]["name"], "ハート");
+    // The heart's APNG went into airi's outgoing picture (§5.4.1), which
+    // every viewer decodes; nothing failed on the way.
+    let on_video = find(&liver_events, "live.gift_on_video").expect("composited");
+    assert_eq!(on_video["file"], "gifts/heart.png");
+    assert!(on_video.get("error").is_none(), "{on_video}");
+    let sent = &find(&liver_events, "live.media").unwrap()["media"];
+    assert_eq!(sent["effect_errors"], 0, "{sent}");
     let ended = find(&liver_events, "live.ended").unwrap();
     assert_eq!(ended["reason"], "broadcaster_ended");
 

@@ -2,7 +2,8 @@
 //! アプリ未インストール報告.
 //!
 //! The demo's rules: any member may broadcast; a live whose linkId starts
-//! with `radio-` is a radio live (sound only); a live is paid when its
+//! with `radio-` is a radio live (sound only); gifts play in the broadcaster's
+//! video unless the linkId starts with `overlay-`; a live is paid when its
 //! broadcaster charges for calls (the same price per unit), with a 30 s free
 //! trial; gifts, stamps and paid comments cost the viewer their points, and
 //! are refused when the points are not there.
@@ -36,6 +37,8 @@ const LIVER_COMMENT_POINT: u32 = 5;
 const INSUFFICIENT_POINTS: &str = "ポイントが不足しています";
 /// A linkId with this prefix names a radio live.
 pub(crate) const RADIO_PREFIX: &str = "radio-";
+/// A linkId with this prefix plays gifts over the viewer's screen, not in the video.
+const OVERLAY_PREFIX: &str = "overlay-";
 
 fn site_key_of(query: Option<&str>) -> String {
     decode_query::<SiteKeyQuery>(query.unwrap_or(""))
@@ -257,6 +260,11 @@ fn prepared(
             title: Some(title),
             comment_guide: Some("コメントを書いて応援しよう".into()),
             audio_only: link_id.starts_with(RADIO_PREFIX).then_some(true),
+            // Gifts play inside the broadcaster's video (§5.4.1), but for
+            // radio (no video) and `overlay-` lives, which overlay them locally.
+            apng_on_video_processor: Some(
+                !link_id.starts_with(RADIO_PREFIX) && !link_id.starts_with(OVERLAY_PREFIX),
+            ),
             next_available_comment_time: Some(COMMENT_INTERVAL_MS),
             next_available_gift_time: viewer.then_some(GIFT_INTERVAL_MS),
             comment_charge_len: viewer.then_some(PAID_COMMENT_LEN),
