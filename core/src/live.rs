@@ -25,6 +25,7 @@ use crate::signal::{
     GiftItem, ItemKind, LiveDetails, LiveEndReason, LiveNotice, LiveRole, LiveSummary, RankedViewer,
 };
 use crate::wire::codes::{LiveServiceType, RankingMode};
+use crate::wire::customization::{LiveSpecialGift, LiveSpecialMessage};
 use crate::wire::live::{
     AdminMessage, AdminRemovesBroadcaster, AdminRemovesViewer, BroadcastAbort, BroadcastEnd,
     BroadcastPrepare, CommentPost, Favorite, ItemSend, LiveRef, LiveRequest, LiveServiceRequest,
@@ -97,6 +98,62 @@ pub fn parse_prepare_reply(
         }),
         _ => Err(unusable("the reply lacks a required class".into())),
     }
+}
+
+/// A stamp or gift the site registered, with when it shows (§5.4.5: a
+/// hidden item shows only where a viewer's specialGifts unlock it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct CatalogueEntry {
+    #[serde(flatten)]
+    pub item: GiftItem,
+    #[serde(default)]
+    pub hidden: bool,
+    /// The palette's order: ordered items come first, by it; the rest
+    /// follow in the order of registration.
+    #[serde(default)]
+    pub display_order: Option<u32>,
+    /// The registered period of validity; either side may be open.
+    #[serde(default)]
+    pub visible_from: Option<WireDateTime>,
+    #[serde(default)]
+    pub visible_to: Option<WireDateTime>,
+}
+
+fn within(from: Option<WireDateTime>, to: Option<WireDateTime>, now: UnixMillis) -> bool {
+    from.is_none_or(|f| f.to_unix_millis(JST) <= now)
+        && to.is_none_or(|t| now <= t.to_unix_millis(JST))
+}
+
+/// The stamps and gifts one viewer may send now, in display order: the
+/// registered items in their period, and those the viewer's specialGifts
+/// show (their own period and order win; an item not registered is not shown).
+pub fn palette(
+    catalogue: &[CatalogueEntry],
+    specials: &[LiveSpecialGift],
+    now: UnixMillis,
+) -> Vec<GiftItem> {
+    let mut shown: Vec<(u32, usize, GiftItem)> = catalogue
+        .iter()
+        .enumerate()
+        .filter_map(|(index, entry)| {
+            let special = specials.iter().find(|s| {
+                s.gift_category_no == entry.item.category && s.gift_no == entry.item.item_no
+            });
+            let (visible, order) = match special {
+                Some(s) => (
+                    within(s.display_time_from, s.display_time_to, now),
+                    s.display_order.or(entry.display_order),
+                ),
+                None => (
+                    !entry.hidden && within(entry.visible_from, entry.visible_to, now),
+                    entry.display_order,
+                ),
+            };
+            visible.then(|| (order.unwrap_or(u32::MAX), index, entry.item.clone()))
+        })
+        .collect();
+    shown.sort_by_key(|(order, index, _)| (*order, *index));
+    shown.into_iter().map(|(_, _, item)| item).collect()
 }
 
 /// Which request a partner's reply answers.
@@ -403,6 +460,15 @@ impl Live {
             .unwrap_or_default()
     }
 
+    /// The viewer's specialGifts (its 31 reply, §5.4.5).
+    pub fn special_gifts(&self, viewer: ViewerId) -> Vec<LiveSpecialGift> {
+        self.viewers
+            .get(&viewer)
+            .and_then(|v| v.prepared.as_ref())
+            .map(|p| p.service.special_gifts.clone())
+            .unwrap_or_default()
+    }
+
     /// The linkId and user a viewer's requests carry (the payment GET).
     pub fn viewer_link(&self, viewer: ViewerId) -> Option<(String, String)> {
         self.viewers
@@ -479,6 +545,11 @@ impl Live {
             paid: !prepared.charge.is_free(),
             next_comment_ms: service.next_available_comment_ms(),
             next_gift_ms: service.next_available_gift_ms(),
+            messages: service
+                .special_messages
+                .iter()
+                .filter_map(LiveSpecialMessage::timed)
+                .collect(),
             settings: serde_json::to_value(service).unwrap_or_default(),
         }
     }

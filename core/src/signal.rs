@@ -135,8 +135,28 @@ pub struct LiveDetails {
     /// nextAvailableCommentTime / nextAvailableGiftTime after range checks (0: none).
     pub next_comment_ms: u32,
     pub next_gift_ms: u32,
+    /// §5.4.4 specialMessages that passed their range checks.
+    pub messages: Vec<TimedMessage>,
     /// The partner's liveService as sent (customisation of §5.4).
     pub settings: serde_json::Value,
+}
+
+/// A pop-up shown `after_sec` after going on air (the broadcaster) or
+/// starting to watch (a viewer), for `duration_sec` (§5.4.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TimedMessage {
+    pub after_sec: u32,
+    pub duration_sec: u32,
+    pub text: String,
+    /// alignmentX in percent: −100 (left) … 100 (right), 0 the centre.
+    pub x_percent: i16,
+    /// alignmentY in percent: −100 (top) … 100 (bottom), 0 the centre.
+    pub y_percent: i16,
+    /// widthRate in percent of the screen's width: 10 … 99.
+    pub width_percent: u8,
+    /// The partner's frame (§5.4.2) as sent, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame: Option<serde_json::Value>,
 }
 
 /// Why a live, or one viewer's part in it, ended.
@@ -534,6 +554,7 @@ mod live_tests {
             paid: true,
             next_comment_ms: 500,
             next_gift_ms: 0,
+            messages: Vec::new(),
             settings: serde_json::json!({"linkId": "room"}),
         };
         for notice in [

@@ -832,3 +832,106 @@ fn a_real_time_payment_offers_the_partners_amounts_and_moves_the_points_with_36(
     let after = live.handle(LiveEvent::Tick, at(30));
     assert_eq!(left(&after).unwrap() - left(&before).unwrap(), 450);
 }
+
+#[test]
+fn the_palette_shows_registered_items_in_their_period_and_unlocks_a_viewers_special_gifts() {
+    use nexmile_core::live::{CatalogueEntry, palette};
+    use nexmile_core::wire::customization::LiveSpecialGift;
+    let when = |secs: u64| Some(WireDateTime::from_unix_millis(at(secs), JST));
+    let entry =
+        |no: &str, hidden: bool, order: Option<u32>, from: u64, to: Option<u64>| CatalogueEntry {
+            item: GiftItem {
+                kind: ItemKind::Gift,
+                category: "2".into(),
+                item_no: no.into(),
+                name: format!("gift {no}"),
+                point: 10,
+                liver_point: 5,
+                file: None,
+            },
+            hidden,
+            display_order: order,
+            visible_from: when(from),
+            visible_to: to.and_then(when),
+        };
+    let catalogue = [
+        entry("a", false, None, 0, None),
+        entry("hidden", true, None, 0, None),
+        entry("later", false, None, 500, None),
+        entry("first", false, Some(0), 0, None),
+        entry("over", false, None, 0, Some(50)),
+    ];
+    let names = |items: Vec<GiftItem>| items.into_iter().map(|g| g.item_no).collect::<Vec<_>>();
+    // At 100 s: "later" is not yet on, "over" has ended, "hidden" is hidden;
+    // ordered items come first (ties by registration), the rest follow.
+    assert_eq!(names(palette(&catalogue, &[], at(100))), ["first", "a"]);
+    let special =
+        |no: &str, order: Option<u32>, from: Option<u64>, to: Option<u64>| LiveSpecialGift {
+            gift_category_no: "2".into(),
+            gift_no: no.into(),
+            display_order: order,
+            display_time_from: from.and_then(when),
+            display_time_to: to.and_then(when),
+        };
+    let specials = [
+        // Unlocked for this viewer until 200 s, shown at the top.
+        special("hidden", Some(0), None, Some(200)),
+        // Its own period wins over the registered one.
+        special("later", None, Some(50), None),
+        // Not registered: never shown.
+        special("unknown", Some(0), None, None),
+    ];
+    assert_eq!(
+        names(palette(&catalogue, &specials, at(100))),
+        ["hidden", "first", "a", "later"]
+    );
+    assert_eq!(
+        names(palette(&catalogue, &specials, at(300))),
+        ["first", "a", "later"]
+    );
+}
+
+#[test]
+fn special_messages_out_of_their_time_ranges_are_dropped_and_placement_falls_back_to_defaults() {
+    let (mut live, _) = Live::new(setup(), at(0));
+    let service = json!({ "specialMessages": [
+        { "connectAfterSec": 10, "displayDuration": 5, "message": "法令を守って配信しましょう",
+          "alignmentX": -0.5, "alignmentY": 1.5, "widthRate": 0.05 },
+        { "connectAfterSec": 4, "displayDuration": 5, "message": "早すぎる" },
+        { "connectAfterSec": 3601, "displayDuration": 5, "message": "遅すぎる" },
+        { "connectAfterSec": 60, "displayDuration": 31, "message": "長すぎる" },
+        { "connectAfterSec": "3600", "displayDuration": "30", "message": "ちょうど上限", "widthRate": "0.99" },
+    ]});
+    let reply = Ok(prepared_reply("airi", "星野あいり", 0, 0, service));
+    let actions = live.handle(
+        LiveEvent::Replied {
+            to: Awaited::Prepare,
+            reply,
+        },
+        at(1),
+    );
+    let [LiveAction::ToBroadcaster(LiveNotice::Prepared(details))] = &actions[..] else {
+        panic!("{actions:?}");
+    };
+    let shown: Vec<(&str, u32, u32, i16, i16, u8)> = details
+        .messages
+        .iter()
+        .map(|m| {
+            (
+                m.text.as_str(),
+                m.after_sec,
+                m.duration_sec,
+                m.x_percent,
+                m.y_percent,
+                m.width_percent,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("法令を守って配信しましょう", 10, 5, -50, 0, 70),
+            ("ちょうど上限", 3600, 30, 0, 0, 99)
+        ]
+    );
+}

@@ -67,9 +67,10 @@ pub struct SiteConfig {
     /// served to its users; relative paths are from the server's directory.
     #[serde(default)]
     pub effects_dir: Option<std::path::PathBuf>,
-    /// The site's stamps and gifts for lives (`[[site.gift]]`), in display order.
+    /// The site's stamps and gifts for lives (`[[site.gift]]`), in
+    /// registration order, with their visibility (§5.4.5).
     #[serde(default, rename = "gift")]
-    pub gifts: Vec<nexmile_core::signal::GiftItem>,
+    pub gifts: Vec<nexmile_core::live::CatalogueEntry>,
 }
 
 impl SiteConfig {
@@ -142,9 +143,10 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/nexmile.toml");
         let config = Config::load(&path).unwrap();
         let gifts = &config.site[0].gifts;
-        assert_eq!(gifts.len(), 2);
-        assert_eq!(gifts[1].name, "ハート");
-        assert_eq!(gifts[1].kind, nexmile_core::signal::ItemKind::Gift);
+        assert_eq!(gifts.len(), 3);
+        assert!(gifts[2].hidden);
+        assert_eq!(gifts[1].item.name, "ハート");
+        assert_eq!(gifts[1].item.kind, nexmile_core::signal::ItemKind::Gift);
     }
 
     #[test]

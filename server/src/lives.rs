@@ -437,12 +437,11 @@ impl LiveActor {
                 let Some(id) = self.viewers.get(&conn).map(|v| v.id) else {
                     return;
                 };
+                // Only what this viewer's palette shows now (§5.4.5).
                 let item = self
-                    .site
-                    .gifts
-                    .iter()
-                    .find(|g| g.category == category && g.item_no == item_no)
-                    .cloned();
+                    .palette(id)
+                    .into_iter()
+                    .find(|g| g.category == category && g.item_no == item_no);
                 match item {
                     Some(item) => self.handle(LiveEvent::Item { viewer: id, item }).await,
                     None => self.ctx.hub.send(
@@ -589,6 +588,15 @@ impl LiveActor {
         });
     }
 
+    /// The stamps and gifts this viewer may send now.
+    fn palette(&self, viewer: ViewerId) -> Vec<nexmile_core::signal::GiftItem> {
+        nexmile_core::live::palette(
+            &self.site.gifts,
+            &self.live.special_gifts(viewer),
+            self.ctx.clock.now(),
+        )
+    }
+
     /// The viewer who is `user_id` on one of its devices.
     fn viewer_named(&self, user_id: &str) -> Option<ViewerId> {
         self.viewers.iter().find_map(|(conn, viewer)| {
@@ -698,7 +706,7 @@ impl LiveActor {
                         conn,
                         ServerMessage::GiftCatalogue {
                             live_token: self.token.clone(),
-                            items: self.site.gifts.clone(),
+                            items: self.palette(id),
                         },
                     );
                 }

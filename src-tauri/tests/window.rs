@@ -787,3 +787,79 @@ async fn a_live_broadcast_from_the_window_reaches_a_viewer() {
     window.screenshot(&desktop, "12-live-ended").await;
     window.driver.close().await;
 }
+
+/// hanako watches airi's live (a headless app) in the window: the partner's
+/// pop-up, her palette with the gift her points unlock, a heart, and leaving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_viewer_watches_a_live_in_the_window_and_sends_a_gift() {
+    let world = world(1.0).await;
+    let desktop = desktop().await;
+    let profiles = world.root.join("viewer-profiles");
+    let airi = airi_app(&world);
+    let unique = world.demo.issue_unique_id("airi").await;
+    let parser = AppLinkParser::default();
+    let activate = parser
+        .parse(&format!(
+            "{LINK}/activateExUser/?site=newsite1&uniqueId={unique}"
+        ))
+        .expect("link");
+    assert_eq!(airi.open(&activate, CallPlan::default()).await, 0);
+    let broadcast = parser
+        .parse(&format!(
+            "{LINK}/broadcastLive/?site=newsite1&linkId=room-airi"
+        ))
+        .expect("link");
+    let broadcaster = tokio::spawn(async move {
+        let plan = CallPlan {
+            live: nexmile_client::live_session::LivePlan {
+                start_after: Some(Duration::ZERO),
+                stay_for: Some(Duration::from_secs(40)),
+                comments: vec!["みなさん、こんばんは！".into()],
+                ..Default::default()
+            },
+            ..CallPlan::default()
+        };
+        airi.open(&broadcast, plan).await
+    });
+
+    let window = Window::open(&desktop, &world, &profiles).await;
+    window.wait_text("050").await;
+    let register = "nexmile://activateExUser/?site=newsite1&user=hanako&pass=hanako-pw";
+    window
+        .open_link(&desktop, &world, &profiles, register)
+        .await;
+    window.wait_text("山田花子").await;
+    let mut on_air = Vec::new();
+    for _ in 0..100 {
+        on_air = world.demo.lives_on_air().await;
+        if !on_air.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (token, link_id, _) = on_air.pop().expect("airi is on air");
+    let view = format!(
+        "nexmile://viewLive/?site=newsite1&liveToken={token}&linkId={link_id}&returnUrl=https%3A%2F%2Fexample.com%2Flives"
+    );
+    window.open_link(&desktop, &world, &profiles, &view).await;
+    window.wait_text("星野あいりのライブ").await;
+    window.wait_picture("remote").await;
+    // hanako's 1000 points unlock the hidden fireworks; airi's price shows as time left.
+    window.wait_text("花火").await;
+    window.wait_text("残り視聴時間").await;
+    // The partner's pop-up, five seconds after she started watching.
+    window.wait_text("誹謗中傷は禁止されています").await;
+    window
+        .click("[data-action='live-item'][data-category='2'][data-item='1']")
+        .await;
+    window.wait_text("山田花子 さんから ハート").await;
+    window.screenshot(&desktop, "13-live-viewer").await;
+    window.click("[data-action='hangup']").await;
+    window.wait_text("視聴を終了しました").await;
+    window.wait_text("消費ポイント").await;
+    window.screenshot(&desktop, "14-live-viewer-ended").await;
+    window.driver.close().await;
+    broadcaster.abort();
+    // The heart cost hanako 50 of her 1000 points; the viewing stayed in its free trial.
+    assert_eq!(world.demo.points("hanako").await, Some(950));
+}

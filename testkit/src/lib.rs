@@ -74,6 +74,14 @@ name = "ハート"
 point = 50
 liver_point = 25
 file = "gifts/heart.png"
+[[site.gift]]
+kind = "gift"
+category = "3"
+item_no = "1"
+name = "花火"
+point = 500
+liver_point = 250
+hidden = true
 [[site]]
 code = "othersite"
 api_key = "other.key"

@@ -30,6 +30,16 @@ export interface RankedViewer {
   points: number;
 }
 
+/// A §5.4.4 pop-up, already range-checked by the engine.
+export interface TimedMessage {
+  after_sec: number;
+  duration_sec: number;
+  text: string;
+  x_percent: number;
+  y_percent: number;
+  width_percent: number;
+}
+
 export interface LiveView {
   role: LiveRole;
   token: string;
@@ -59,6 +69,8 @@ export interface LiveView {
   favorite: boolean;
   /// serviceOptions 2: viewers may record; otherwise the window is protected or watermarked.
   recordingAllowed: boolean;
+  /// Pop-ups timed from going on air / starting to watch.
+  messages: TimedMessage[];
   /// §5.4.1: gifts are drawn into the broadcaster's video, so the screen
   /// names them without drawing them again.
   apngOnVideo: boolean;
@@ -101,6 +113,7 @@ export function reduceLive(live: LiveView | undefined, e: Event, now: number): L
       favorite: Boolean(settings.favorite),
       recordingAllowed: (Number(settings.serviceOptions ?? 0) & 2) !== 0,
       apngOnVideo: Boolean(settings.apngOnVideoProcessor),
+      messages: (e.messages as TimedMessage[] | undefined) ?? [],
       quickPayments: (settings.quickPayments as LiveView["quickPayments"] | undefined) ?? [],
     };
   }
@@ -168,6 +181,15 @@ export function liveEnded(live: LiveView | undefined, e: Event): LiveEnded {
     liveSec: summary?.live_sec,
     point: summary?.point,
   };
+}
+
+/// The pop-ups showing at `now` (the page's clock): each from its seconds
+/// after the start, for its duration.
+export function visibleMessages(live: LiveView, now: number): TimedMessage[] {
+  const since = live.onAirSince;
+  if (since === undefined) return [];
+  const elapsed = (now - since) / 1000;
+  return live.messages.filter((m) => elapsed >= m.after_sec && elapsed < m.after_sec + m.duration_sec);
 }
 
 /// Milliseconds until a button used at `last` may be used again (0: now).

@@ -7,7 +7,7 @@ import { listen } from "@tauri-apps/api/event";
 import { openUrl } from "@tauri-apps/plugin-opener";
 import { installFeedBench } from "./bench";
 import { type Language, type MessageKey, devicesText, duration, messages, reasonText, t } from "./i18n";
-import { type LiveEnded, type LiveView, waitLeft } from "./live";
+import { type LiveEnded, type LiveView, visibleMessages, waitLeft } from "./live";
 import { drawChart, routeText, series } from "./plot";
 import { Ringer } from "./ringer";
 import {
@@ -364,6 +364,7 @@ function liveScreen(live: LiveView): string {
       ${broadcaster && live.phase === "ready" ? `<div class="live-hint">${tr("live.ready")}</div>` : ""}
       <div class="gift-play" data-fill="gift-play"></div>
       <div class="live-notice" data-fill="live-notice"></div>
+      <div class="live-messages" data-fill="live-messages"></div>
       <div class="toolbar">${buttons}</div>
     </section>
     <aside class="live-side">
@@ -459,11 +460,20 @@ function fill(name: string, html: string): void {
 function patchLive(live: LiveView, now: number): void {
   bind("live-viewers", tr("live.viewers", { count: live.viewers }));
   const since = live.onAirSince;
-  bind("live-elapsed", since === undefined ? "" : tr("live.elapsed", { time: duration(language, (now - since) / 1000) }));
+  const elapsedKey = live.role === "broadcaster" ? "live.elapsed" : "live.watching";
+  bind("live-elapsed", since === undefined ? "" : tr(elapsedKey, { time: duration(language, (now - since) / 1000) }));
   bind("live-time-left", live.timeLeftSec === undefined || live.timeLeftSec === null ? "" : tr("live.timeLeft", { time: duration(language, live.timeLeftSec) }));
   fill("comments", commentsHtml(live));
   fill("ranking", rankingHtml(live));
   fill("gift-play", giftPlayHtml(live, now));
+  fill(
+    "live-messages",
+    visibleMessages(live, now)
+      .map(
+        (m) => `<div class="live-message" style="left:${50 + m.x_percent / 2}%;top:${50 + m.y_percent / 2}%;width:${m.width_percent}%">${escape(m.text)}</div>`,
+      )
+      .join(""),
+  );
   const n = live.notice;
   const notice = !n ? "" : n.kind === "payment" ? tr("live.paymentDone", { points: n.points }) : n.kind === "admin" ? tr("live.admin", { text: n.text }) : n.text;
   fill("live-notice", notice ? `<div class="${n?.kind === "refused" ? "warn" : "notice"}">${escape(notice)}</div>` : "");

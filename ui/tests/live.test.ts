@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { COMMENT_LIMIT, GIFT_PLAY_MS, waitLeft } from "../src/live";
+import { COMMENT_LIMIT, GIFT_PLAY_MS, visibleMessages, waitLeft } from "../src/live";
 import { type AppState, initialState, reduce } from "../src/state";
 
 type Ev = Record<string, unknown> & { event: string };
@@ -88,6 +88,18 @@ describe("a live on the screen", () => {
     expect(state.screen.live.comments).toHaveLength(COMMENT_LIMIT);
     expect(state.screen.live.comments[0].text).toBe("5");
     expect(reduce(initialState, { event: "live.comment", text: "x" }, 0).screen.kind).toBe("home");
+  });
+
+  it("shows a pop-up from its seconds after going on air for its duration", () => {
+    const message = { after_sec: 10, duration_sec: 5, text: "法令を守りましょう", x_percent: 0, y_percent: -50, width_percent: 70 };
+    let state = run([[{ ...prepared("viewer"), messages: [message] }, 0]]);
+    if (state.screen.kind !== "live") throw new Error("no live screen");
+    expect(visibleMessages(state.screen.live, 20_000)).toEqual([]);
+    state = reduce(state, { event: "live.on_air", liveToken: "lt" }, 1000);
+    if (state.screen.kind !== "live") throw new Error("no live screen");
+    expect(visibleMessages(state.screen.live, 10_999)).toEqual([]);
+    expect(visibleMessages(state.screen.live, 11_000)).toEqual([message]);
+    expect(visibleMessages(state.screen.live, 16_000)).toEqual([]);
   });
 
   it("holds a button for the partner's interval", () => {

@@ -181,13 +181,18 @@ async fn a_live_reaches_two_viewers_with_comments_and_a_gift_and_every_request_i
         .map(|c| c["point"].as_u64().unwrap())
         .collect();
     assert_eq!(paid, vec![0, 10]);
-    assert!(
-        find(&hanako, "live.gifts").unwrap()["items"]
+    // hanako's 1000 points unlock the hidden fireworks for her (specialGifts),
+    // at the top of her palette; taro's palette has the public two only.
+    let palette = |events: &[Value]| -> Vec<String> {
+        find(events, "live.gifts").unwrap()["items"]
             .as_array()
             .unwrap()
-            .len()
-            == 2
-    );
+            .iter()
+            .map(|g| g["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(palette(&hanako), ["花火", "拍手", "ハート"]);
+    assert_eq!(palette(&taro), ["拍手", "ハート"]);
 
     // What the partner saw, in order per user, all answered.
     let seen = settled_live_requests(&world).await;

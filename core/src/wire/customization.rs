@@ -485,6 +485,36 @@ pub struct LiveSpecialMessage {
     pub width_rate: Option<f64>,
 }
 
+impl LiveSpecialMessage {
+    /// The pop-up to show, or `None` when its timing is out of the spec's
+    /// ranges (connectAfterSec 5–3600, displayDuration 1–30): a message at
+    /// the wrong moment is worse than none. Placement out of range falls
+    /// back to the documented default (centre; 0.7 of the width), as other
+    /// display settings do.
+    pub fn timed(&self) -> Option<crate::signal::TimedMessage> {
+        let in_range = |v: Option<f64>, low: f64, high: f64| v.filter(|v| (low..=high).contains(v));
+        ((5..=3600).contains(&self.connect_after_sec)
+            && (1..=30).contains(&self.display_duration)
+            && !self.message.trim().is_empty())
+        .then(|| crate::signal::TimedMessage {
+            after_sec: self.connect_after_sec,
+            duration_sec: self.display_duration,
+            text: self.message.clone(),
+            // In range, so the rounded percentages fit their types.
+            x_percent: (in_range(self.alignment_x, -1.0, 1.0).unwrap_or(0.0) * 100.0).round()
+                as i16,
+            y_percent: (in_range(self.alignment_y, -1.0, 1.0).unwrap_or(0.0) * 100.0).round()
+                as i16,
+            width_percent: (in_range(self.width_rate, 0.1, 0.99).unwrap_or(0.7) * 100.0).round()
+                as u8,
+            frame: self
+                .frame
+                .as_ref()
+                .and_then(|f| serde_json::to_value(f).ok()),
+        })
+    }
+}
+
 /// §5.4.5 ① liveSpecialGift: a stamp or gift shown to this user only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -12,10 +12,11 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use nexmile_core::codec::{decode_json_body, decode_query, encode_accepted_reply};
+use nexmile_core::datetime::{JST, WireDateTime};
 use nexmile_core::signature::{REQUEST_ID_HEADER, secrets_equal};
 use nexmile_core::wire::auth::NotInstalledReport;
 use nexmile_core::wire::codes::ServiceChargeType;
-use nexmile_core::wire::customization::QuickPayment;
+use nexmile_core::wire::customization::{LiveSpecialGift, LiveSpecialMessage, QuickPayment};
 use nexmile_core::wire::live::{LiveRequest, LiveServiceRequest};
 use nexmile_core::wire::site_owner::SiteKeyQuery;
 use nexmile_core::wire::site_service::{LiveService, ServiceCharge, SiteService, User};
@@ -35,6 +36,8 @@ const PAID_COMMENT_LEN: u32 = 50;
 const PAID_COMMENT_POINT: u32 = 10;
 const LIVER_COMMENT_POINT: u32 = 5;
 const INSUFFICIENT_POINTS: &str = "ポイントが不足しています";
+/// Viewers with this many points see the site's hidden gift.
+const VIP_POINTS: i64 = 1000;
 /// A linkId with this prefix names a radio live.
 pub(crate) const RADIO_PREFIX: &str = "radio-";
 /// A linkId with this prefix plays gifts over the viewer's screen, not in the video.
@@ -270,6 +273,36 @@ fn prepared(
             comment_charge_len: viewer.then_some(PAID_COMMENT_LEN),
             comment_charge_point: viewer.then_some(PAID_COMMENT_POINT),
             liver_comment_point: viewer.then_some(LIVER_COMMENT_POINT),
+            // Members with 1000 points or more see the hidden fireworks for
+            // an hour (§5.4.5), at the top of their palette.
+            special_gifts: if viewer && user.points >= VIP_POINTS {
+                vec![LiveSpecialGift {
+                    gift_category_no: "3".into(),
+                    gift_no: "1".into(),
+                    display_order: Some(0),
+                    display_time_from: None,
+                    display_time_to: Some(WireDateTime::from_unix_millis(
+                        now() + std::time::Duration::from_secs(3600),
+                        JST,
+                    )),
+                }]
+            } else {
+                Vec::new()
+            },
+            // A reminder a few seconds in (§5.4.4), near the top.
+            special_messages: vec![LiveSpecialMessage {
+                connect_after_sec: 5,
+                display_duration: 8,
+                message: if viewer {
+                    "配信者への誹謗中傷は禁止されています。楽しく応援しましょう！".into()
+                } else {
+                    "配信では法令と利用規約を守りましょう。".into()
+                },
+                frame: None,
+                alignment_x: None,
+                alignment_y: Some(-0.55),
+                width_rate: Some(0.6),
+            }],
             // Points to buy while watching (§5.4.6), at 1 yen a point.
             quick_payments: if viewer {
                 [300, 1000]
