@@ -460,6 +460,15 @@ impl Live {
             .unwrap_or_default()
     }
 
+    /// The viewer's greeting (viewerPokeCategoryNo / viewerPokeGiftNo of its
+    /// 31 reply, §5.3.9): the item its 挨拶 button sends; `None`: no greeting.
+    pub fn greeting(&self, viewer: ViewerId) -> Option<(String, String)> {
+        let service = &self.viewers.get(&viewer)?.prepared.as_ref()?.service;
+        let category = service.viewer_poke_category_no.clone()?;
+        let item = service.viewer_poke_gift_no.clone()?;
+        (!category.is_empty() && !item.is_empty()).then_some((category, item))
+    }
+
     /// The viewer's specialGifts (its 31 reply, §5.4.5).
     pub fn special_gifts(&self, viewer: ViewerId) -> Vec<LiveSpecialGift> {
         self.viewers

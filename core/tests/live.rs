@@ -935,3 +935,27 @@ fn special_messages_out_of_their_time_ranges_are_dropped_and_placement_falls_bac
         ]
     );
 }
+
+#[test]
+fn a_viewers_greeting_is_its_31_replys_poke_item_when_both_numbers_are_given() {
+    let mut live = on_air(json!({}));
+    let plain = watching(&mut live, 1, "taro", 0, 0, 20);
+    let greets = json!({ "viewerPokeCategoryNo": 9, "viewerPokeGiftNo": "1" });
+    let hanako = watching_with(&mut live, 2, "hanako", 0, 0, 21, greets);
+    let half = watching_with(
+        &mut live,
+        3,
+        "yuki",
+        0,
+        0,
+        22,
+        json!({ "viewerPokeCategoryNo": "9" }),
+    );
+    assert_eq!(live.greeting(plain), None);
+    assert_eq!(live.greeting(hanako), Some(("9".into(), "1".into())));
+    assert_eq!(
+        live.greeting(half),
+        None,
+        "without a gift number the greeting is off"
+    );
+}

@@ -143,7 +143,7 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/nexmile.toml");
         let config = Config::load(&path).unwrap();
         let gifts = &config.site[0].gifts;
-        assert_eq!(gifts.len(), 3);
+        assert_eq!(gifts.len(), 4);
         assert!(gifts[2].hidden);
         assert_eq!(gifts[1].item.name, "ハート");
         assert_eq!(gifts[1].item.kind, nexmile_core::signal::ItemKind::Gift);

@@ -437,11 +437,23 @@ impl LiveActor {
                 let Some(id) = self.viewers.get(&conn).map(|v| v.id) else {
                     return;
                 };
-                // Only what this viewer's palette shows now (§5.4.5).
-                let item = self
-                    .palette(id)
-                    .into_iter()
-                    .find(|g| g.category == category && g.item_no == item_no);
+                // Only what this viewer's palette shows now (§5.4.5), or its
+                // greeting, which may come from a category the palette hides.
+                let wanted = (category, item_no);
+                let greeting = self.live.greeting(id).filter(|g| *g == wanted);
+                let item = match greeting {
+                    Some(_) => self
+                        .site
+                        .gifts
+                        .iter()
+                        .map(|entry| &entry.item)
+                        .find(|g| (&g.category, &g.item_no) == (&wanted.0, &wanted.1))
+                        .cloned(),
+                    None => self
+                        .palette(id)
+                        .into_iter()
+                        .find(|g| (&g.category, &g.item_no) == (&wanted.0, &wanted.1)),
+                };
                 match item {
                     Some(item) => self.handle(LiveEvent::Item { viewer: id, item }).await,
                     None => self.ctx.hub.send(

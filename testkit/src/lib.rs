@@ -82,6 +82,14 @@ name = "花火"
 point = 500
 liver_point = 250
 hidden = true
+[[site.gift]]
+kind = "stamp"
+category = "9"
+item_no = "1"
+name = "こんにちは"
+point = 0
+liver_point = 0
+hidden = true
 [[site]]
 code = "othersite"
 api_key = "other.key"

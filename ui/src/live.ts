@@ -69,6 +69,8 @@ export interface LiveView {
   favorite: boolean;
   /// serviceOptions 2: viewers may record; otherwise the window is protected or watermarked.
   recordingAllowed: boolean;
+  /// The viewer's greeting stamp (§5.3.9 viewerPoke*), if the site has one.
+  greeting?: { category: string; itemNo: string };
   /// Pop-ups timed from going on air / starting to watch.
   messages: TimedMessage[];
   /// §5.4.1: gifts are drawn into the broadcaster's video, so the screen
@@ -114,6 +116,10 @@ export function reduceLive(live: LiveView | undefined, e: Event, now: number): L
       recordingAllowed: (Number(settings.serviceOptions ?? 0) & 2) !== 0,
       apngOnVideo: Boolean(settings.apngOnVideoProcessor),
       messages: (e.messages as TimedMessage[] | undefined) ?? [],
+      greeting:
+        settings.viewerPokeCategoryNo && settings.viewerPokeGiftNo
+          ? { category: String(settings.viewerPokeCategoryNo), itemNo: String(settings.viewerPokeGiftNo) }
+          : undefined,
       quickPayments: (settings.quickPayments as LiveView["quickPayments"] | undefined) ?? [],
     };
   }

@@ -350,7 +350,10 @@ function liveScreen(live: LiveView): string {
       <button class="round ${switches.camera ? "" : "off"}" data-action="camera" title="${switches.camera ? tr("incall.cameraOff") : tr("incall.cameraOn")}">${icon(switches.camera ? "camera" : "cameraOff")}</button>
       <button class="danger" data-action="hangup">${tr("live.end")}</button>`;
   } else {
-    buttons = `<button class="ghost light" data-action="live-favorite">${live.favorite ? tr("live.favorited") : tr("live.favorite")}</button>
+    const greet = live.greeting
+      ? `<button class="ghost light" data-action="live-item" data-category="${escape(live.greeting.category)}" data-item="${escape(live.greeting.itemNo)}">${tr("live.greet")}</button>`
+      : "";
+    buttons = `${greet}<button class="ghost light" data-action="live-favorite">${live.favorite ? tr("live.favorited") : tr("live.favorite")}</button>
       <button class="danger" data-action="hangup">${tr("live.leave")}</button>`;
   }
   const side = broadcaster ? broadcasterPanel(live) : viewerPanel(live);

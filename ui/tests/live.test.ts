@@ -21,7 +21,7 @@ const prepared = (role: string): Ev => ({
   paid: role === "viewer",
   next_comment_ms: 500,
   next_gift_ms: 1000,
-  settings: { commentGuide: "コメントを書いて応援しよう", serviceOptions: 1, quickPayments: [{ pointText: "300 pt", paymentAmount: 300 }] },
+  settings: { commentGuide: "コメントを書いて応援しよう", viewerPokeCategoryNo: "9", viewerPokeGiftNo: 1, serviceOptions: 1, quickPayments: [{ pointText: "300 pt", paymentAmount: 300 }] },
 });
 
 const heart = { kind: "gift", category: "2", item_no: "1", name: "ハート", point: 50, liver_point: 25, file: "gifts/heart.png" };
@@ -36,6 +36,7 @@ describe("a live on the screen", () => {
     expect(state.screen.live.commentGuide).toBe("コメントを書いて応援しよう");
     expect(state.screen.live.recordingAllowed).toBe(false);
     expect(state.screen.live.apngOnVideo).toBe(false);
+    expect(state.screen.live.greeting).toEqual({ category: "9", itemNo: "1" });
     state = run(
       [
         [{ event: "live.on_air", liveToken: "lt" }, 1000],

@@ -104,6 +104,8 @@ async fn a_live_reaches_two_viewers_with_comments_and_a_gift_and_every_request_i
             "2:1",
             "--gift",
             "9:9",
+            "--gift",
+            "9:1",
             "--pay",
             "999",
             "--pay",
@@ -193,6 +195,12 @@ async fn a_live_reaches_two_viewers_with_comments_and_a_gift_and_every_request_i
     };
     assert_eq!(palette(&hanako), ["花火", "拍手", "ハート"]);
     assert_eq!(palette(&taro), ["拍手", "ハート"]);
+    // Her greeting (viewerPoke*) is not in the palette but goes through.
+    let items: Vec<&str> = all(&liver_events, "live.item")
+        .iter()
+        .map(|i| i["item"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(items, ["ハート", "こんにちは"]);
 
     // What the partner saw, in order per user, all answered.
     let seen = settled_live_requests(&world).await;
@@ -207,7 +215,7 @@ async fn a_live_reaches_two_viewers_with_comments_and_a_gift_and_every_request_i
     // The payment (a GET to /payment, not a liveService request) is followed by 36.
     assert_eq!(
         codes_of("hanako"),
-        vec![31, 32, 7, 7, 6, 36, 33],
+        vec![31, 32, 7, 7, 6, 5, 36, 33],
         "{seen:?}"
     );
     assert!(

@@ -289,6 +289,9 @@ fn prepared(
             } else {
                 Vec::new()
             },
+            // The greeting stamp viewers send with 挨拶 (§5.3.9 viewerPoke*).
+            viewer_poke_category_no: viewer.then(|| "9".to_owned()),
+            viewer_poke_gift_no: viewer.then(|| "1".to_owned()),
             // A reminder a few seconds in (§5.4.4), near the top.
             special_messages: vec![LiveSpecialMessage {
                 connect_after_sec: 5,
