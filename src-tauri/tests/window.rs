@@ -847,6 +847,13 @@ async fn a_viewer_watches_a_live_in_the_window_and_sends_a_gift() {
     // hanako's 1000 points unlock the hidden fireworks; airi's price shows as time left.
     window.wait_text("花火").await;
     window.wait_text("残り視聴時間").await;
+    // The partner's campaign banner (specialUrls) loads from its site.
+    window
+        .wait_script(
+            "const img = document.querySelector('.special-urls img'); \
+             return img && img.complete && img.naturalWidth > 0 ? 'loaded' : null;",
+        )
+        .await;
     // The partner's pop-up, five seconds after she started watching.
     window.wait_text("誹謗中傷は禁止されています").await;
     window

@@ -71,6 +71,8 @@ export interface LiveView {
   recordingAllowed: boolean;
   /// The viewer's greeting stamp (§5.3.9 viewerPoke*), if the site has one.
   greeting?: { category: string; itemNo: string };
+  /// The partner's pictures for the live screens (specialUrls), with where a click leads.
+  specialUrls: { imageUrl: string; linkUrl?: string | null }[];
   /// Pop-ups timed from going on air / starting to watch.
   messages: TimedMessage[];
   /// §5.4.1: gifts are drawn into the broadcaster's video, so the screen
@@ -116,6 +118,9 @@ export function reduceLive(live: LiveView | undefined, e: Event, now: number): L
       recordingAllowed: (Number(settings.serviceOptions ?? 0) & 2) !== 0,
       apngOnVideo: Boolean(settings.apngOnVideoProcessor),
       messages: (e.messages as TimedMessage[] | undefined) ?? [],
+      specialUrls: ((settings.specialUrls as LiveView["specialUrls"] | undefined) ?? []).filter((u) =>
+        /^https?:\/\//.test(u.imageUrl),
+      ),
       greeting:
         settings.viewerPokeCategoryNo && settings.viewerPokeGiftNo
           ? { category: String(settings.viewerPokeCategoryNo), itemNo: String(settings.viewerPokeGiftNo) }

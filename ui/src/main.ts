@@ -368,6 +368,9 @@ function liveScreen(live: LiveView): string {
       <div class="gift-play" data-fill="gift-play"></div>
       <div class="live-notice" data-fill="live-notice"></div>
       <div class="live-messages" data-fill="live-messages"></div>
+      ${live.specialUrls.length ? `<div class="special-urls">${live.specialUrls
+        .map((u) => `<button class="banner" data-action="open-banner" data-url="${escape(u.linkUrl ?? "")}"><img src="${escape(u.imageUrl)}" alt=""></button>`)
+        .join("")}</div>` : ""}
       <div class="toolbar">${buttons}</div>
     </section>
     <aside class="live-side">
@@ -717,6 +720,11 @@ root.addEventListener("click", async (event) => {
     case "live-paid": {
       const price = Number(root.querySelector<HTMLInputElement>('[data-input="price"]')?.value ?? 0);
       if (price > 0) await liveButton({ kind: "paidSwitch", unitPrice: Math.floor(price) });
+      break;
+    }
+    case "open-banner": {
+      const url = target.dataset.url ?? "";
+      if (/^https?:\/\//.test(url)) await openUrl(url);
       break;
     }
     case "live-pay":

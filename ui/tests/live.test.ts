@@ -21,7 +21,8 @@ const prepared = (role: string): Ev => ({
   paid: role === "viewer",
   next_comment_ms: 500,
   next_gift_ms: 1000,
-  settings: { commentGuide: "コメントを書いて応援しよう", viewerPokeCategoryNo: "9", viewerPokeGiftNo: 1, serviceOptions: 1, quickPayments: [{ pointText: "300 pt", paymentAmount: 300 }] },
+  settings: { commentGuide: "コメントを書いて応援しよう", viewerPokeCategoryNo: "9", viewerPokeGiftNo: 1, serviceOptions: 1, quickPayments: [{ pointText: "300 pt", paymentAmount: 300 }],
+    specialUrls: [{ imageUrl: "https://site.example/banner.png", linkUrl: "https://site.example/" }, { imageUrl: "javascript:alert(1)" }] },
 });
 
 const heart = { kind: "gift", category: "2", item_no: "1", name: "ハート", point: 50, liver_point: 25, file: "gifts/heart.png" };
@@ -37,6 +38,8 @@ describe("a live on the screen", () => {
     expect(state.screen.live.recordingAllowed).toBe(false);
     expect(state.screen.live.apngOnVideo).toBe(false);
     expect(state.screen.live.greeting).toEqual({ category: "9", itemNo: "1" });
+    // Only http(s) pictures are shown.
+    expect(state.screen.live.specialUrls).toEqual([{ imageUrl: "https://site.example/banner.png", linkUrl: "https://site.example/" }]);
     state = run(
       [
         [{ event: "live.on_air", liveToken: "lt" }, 1000],

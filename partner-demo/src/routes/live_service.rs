@@ -16,7 +16,9 @@ use nexmile_core::datetime::{JST, WireDateTime};
 use nexmile_core::signature::{REQUEST_ID_HEADER, secrets_equal};
 use nexmile_core::wire::auth::NotInstalledReport;
 use nexmile_core::wire::codes::ServiceChargeType;
-use nexmile_core::wire::customization::{LiveSpecialGift, LiveSpecialMessage, QuickPayment};
+use nexmile_core::wire::customization::{
+    LiveSpecialGift, LiveSpecialMessage, LiveSpecialUrl, QuickPayment,
+};
 use nexmile_core::wire::live::{LiveRequest, LiveServiceRequest};
 use nexmile_core::wire::site_owner::SiteKeyQuery;
 use nexmile_core::wire::site_service::{LiveService, ServiceCharge, SiteService, User};
@@ -292,6 +294,11 @@ fn prepared(
             // The greeting stamp viewers send with 挨拶 (§5.3.9 viewerPoke*).
             viewer_poke_category_no: viewer.then(|| "9".to_owned()),
             viewer_poke_gift_no: viewer.then(|| "1".to_owned()),
+            // The campaign banner on the live screens, linking to the site.
+            special_urls: vec![LiveSpecialUrl {
+                image_url: format!("{}/banner.svg", site.url),
+                link_url: Some(site.url.clone()),
+            }],
             // A reminder a few seconds in (§5.4.4), near the top.
             special_messages: vec![LiveSpecialMessage {
                 connect_after_sec: 5,

@@ -30,6 +30,7 @@ pub(crate) fn router(site: SharedSite) -> Router {
         .route("/", get(pages::index))
         .route("/log", get(pages::log))
         .route("/avatar/{file}", get(pages::avatar))
+        .route("/banner.svg", get(pages::banner))
         .route("/log.json", get(demo_api::log))
         .route("/users.json", get(demo_api::users))
         .route(

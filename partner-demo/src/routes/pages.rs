@@ -280,6 +280,15 @@ const AVATAR_COLOURS: [&str; 6] = [
 
 /// `/avatar/<userId>.svg`: the user's initial on a coloured disc, for
 /// profileImageUrl when the user has no picture of their own.
+/// The campaign banner lives show (§5.3.1 specialUrls).
+pub(crate) async fn banner() -> Response {
+    let svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"360\" height=\"90\" viewBox=\"0 0 360 90\">\
+        <rect width=\"360\" height=\"90\" rx=\"14\" fill=\"#e4572e\"/>\
+        <text x=\"180\" y=\"42\" font-size=\"24\" text-anchor=\"middle\" fill=\"#fff\" font-family=\"sans-serif\">ギフトキャンペーン開催中</text>\
+        <text x=\"180\" y=\"70\" font-size=\"15\" text-anchor=\"middle\" fill=\"#ffe0d6\" font-family=\"sans-serif\">Gift campaign now on</text></svg>";
+    ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
+}
+
 pub(crate) async fn avatar(
     State(site): State<SharedSite>,
     Path(file): Path<String>,
