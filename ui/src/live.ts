@@ -183,13 +183,17 @@ export function reduceLive(live: LiveView | undefined, e: Event, now: number): L
 }
 
 /// The end of the live for this side, from its `live.ended` event.
-export function liveEnded(live: LiveView | undefined, e: Event): LiveEnded {
+/// A viewer's figures come from the server (33's); the broadcaster's time
+/// on air is counted here, from going on air to `now`.
+export function liveEnded(live: LiveView | undefined, e: Event, now: number): LiveEnded {
   const summary = e.summary as { live_sec?: number; point?: number } | null | undefined;
+  const role = live?.role ?? "viewer";
+  const onAir = role === "broadcaster" && live?.onAirSince !== undefined ? Math.floor((now - live.onAirSince) / 1000) : undefined;
   return {
-    role: live?.role ?? "viewer",
+    role,
     reason: String(e.reason ?? ""),
     message: (e.message as string | null | undefined) ?? null,
-    liveSec: summary?.live_sec,
+    liveSec: summary?.live_sec ?? onAir,
     point: summary?.point,
   };
 }

@@ -443,8 +443,12 @@ function liveEndedScreen(ended: LiveEnded): string {
   const ownDoing =
     (ended.role === "broadcaster" && ended.reason === "broadcaster_ended") || (ended.role === "viewer" && ended.reason === "viewer_left");
   const reason = ended.message ?? (ownDoing ? "" : key in messages[language] ? tr(key) : tr("error.title"));
-  const watched =
-    ended.liveSec !== undefined ? `<p class="muted">${tr("liveEnded.watched", { time: duration(language, ended.liveSec), points: ended.point ?? 0 })}</p>` : "";
+  let watched = "";
+  if (ended.liveSec !== undefined && ended.role === "broadcaster") {
+    watched = `<p class="muted">${tr("liveEnded.onAir", { time: duration(language, ended.liveSec) })}</p>`;
+  } else if (ended.liveSec !== undefined) {
+    watched = `<p class="muted">${tr("liveEnded.watched", { time: duration(language, ended.liveSec), points: ended.point ?? 0 })}</p>`;
+  }
   return `${header()}<main class="center">
     <h1>${tr(ended.role === "broadcaster" ? "liveEnded.broadcaster" : "liveEnded.viewer")}</h1>
     ${reason ? `<p data-testid="reason">${escape(reason)}</p>` : ""}${watched}

@@ -274,7 +274,7 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
       return state;
     case "live.ended": {
       const live = screen.kind === "live" ? screen.live : undefined;
-      return { ...state, screen: { kind: "liveEnded", ended: liveEnded(live, e) } };
+      return { ...state, screen: { kind: "liveEnded", ended: liveEnded(live, e, now) } };
     }
     case "push": {
       const push: PushView = {

@@ -59,7 +59,8 @@ describe("a live on the screen", () => {
     expect(live.playing?.until).toBe(2200 + GIFT_PLAY_MS);
     expect(live.notice).toEqual({ kind: "admin", text: "音量を下げてください" });
     state = reduce(state, { event: "live.ended", reason: "broadcaster_ended" }, 3000);
-    expect(state.screen).toEqual({ kind: "liveEnded", ended: { role: "broadcaster", reason: "broadcaster_ended", message: null, liveSec: undefined, point: undefined } });
+    // On air from 1 s to 3 s: the broadcaster's end screen says 2 s.
+    expect(state.screen).toEqual({ kind: "liveEnded", ended: { role: "broadcaster", reason: "broadcaster_ended", message: null, liveSec: 2, point: undefined } });
   });
 
   it("gives a viewer the palette, the billing and its summary at the end", () => {
