@@ -1320,8 +1320,23 @@ impl Live {
         })
     }
 
-    /// The viewer leaves the live: 33 if it was admitted, told why, released.
+    /// The viewer leaves the live, and everyone learns the new count.
     fn viewer_out(
+        &mut self,
+        id: ViewerId,
+        reason: LiveEndReason,
+        message: Option<String>,
+        now: UnixMillis,
+    ) -> Vec<LiveAction> {
+        let mut actions = self.release_viewer(id, reason, message, now);
+        if !actions.is_empty() && self.phase == LivePhase::OnAir {
+            actions.push(self.viewers_notice());
+        }
+        actions
+    }
+
+    /// The viewer leaves: 33 if it was admitted, told why, released.
+    fn release_viewer(
         &mut self,
         id: ViewerId,
         reason: LiveEndReason,
@@ -1366,9 +1381,6 @@ impl Live {
             },
         ));
         actions.push(LiveAction::Release(id));
-        if self.phase == LivePhase::OnAir {
-            actions.push(self.viewers_notice());
-        }
         actions
     }
 
@@ -1397,9 +1409,10 @@ impl Live {
             }
             LivePhase::OnAir => {
                 let ids: Vec<ViewerId> = self.viewers.keys().copied().collect();
-                // Viewers first, so the live is still on air for their 33.
+                // Viewers first, so the live is still on air for their 33; the
+                // live is ending, so no one needs the shrinking count.
                 for id in ids {
-                    actions.extend(self.viewer_out(id, LiveEndReason::LiveEnded, None, now));
+                    actions.extend(self.release_viewer(id, LiveEndReason::LiveEnded, None, now));
                 }
                 let on_air = self.on_air_at.unwrap_or(now);
                 actions.push(self.partner(

@@ -31,6 +31,7 @@ pub enum LegEvent {
     Lost(Side),
 }
 
+#[derive(Clone)]
 enum LegInput {
     Video { data: Vec<u8>, duration: Duration },
     Audio { data: Vec<u8> },
@@ -135,19 +136,15 @@ impl Leg {
 
 /// Media to every target; a full queue means that receiver is not keeping
 /// up: its copy is dropped (it asks for a keyframe later), the others go on.
-fn forward(sink: &Sink, input: &LegInput) {
+/// The last target takes the media itself: a call's one target costs no copy.
+fn forward(sink: &Sink, input: LegInput) {
     let mut targets = sink.lock().expect("sink lock");
     targets.media.retain(|target| !target.is_closed());
-    for target in &targets.media {
-        let copy = match input {
-            LegInput::Video { data, duration } => LegInput::Video {
-                data: data.clone(),
-                duration: *duration,
-            },
-            LegInput::Audio { data } => LegInput::Audio { data: data.clone() },
-            LegInput::RequestKeyframe | LegInput::Close => return,
-        };
-        let _ = target.try_send(copy);
+    if let Some((last, others)) = targets.media.split_last() {
+        for target in others {
+            let _ = target.try_send(input.clone());
+        }
+        let _ = last.try_send(input);
     }
 }
 
@@ -185,7 +182,7 @@ async fn relay(
                     }
                     match kind {
                         MediaKind::Video => actions = assembler.insert(packet, arrival_us),
-                        MediaKind::Audio => forward(&sink, &LegInput::Audio { data: packet.payload }),
+                        MediaKind::Audio => forward(&sink, LegInput::Audio { data: packet.payload }),
                     }
                 }
                 Some(PeerEvent::KeyframeRequested) => {
@@ -226,7 +223,7 @@ async fn relay(
                         Duration::from_micros(u64::from(step) * 1_000_000 / u64::from(VIDEO_CLOCK));
                     forward(
                         &sink,
-                        &LegInput::Video {
+                        LegInput::Video {
                             data: frame.data,
                             duration,
                         },
@@ -265,7 +262,7 @@ mod tests {
             source: None,
         }));
         for byte in 1..=3 {
-            forward(&sink, &picture(byte));
+            forward(&sink, picture(byte));
         }
         // The fast viewer got every picture; the slow one kept its first and
         // lost the rest (it asks for a keyframe later); the gone one is pruned.

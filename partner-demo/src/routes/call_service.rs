@@ -3,11 +3,10 @@
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use nexmile_core::codec::{decode_json_body, decode_query, encode_accepted_reply, encode_query};
-use nexmile_core::signature::{REQUEST_ID_HEADER, secrets_equal};
+use nexmile_core::codec::{encode_accepted_reply, encode_query};
+use nexmile_core::signature::REQUEST_ID_HEADER;
 use nexmile_core::wire::call::CallServiceRequest;
 use nexmile_core::wire::codes::{CallServiceType, ServiceChargeType};
-use nexmile_core::wire::site_owner::SiteKeyQuery;
 use nexmile_core::wire::site_service::{CallService, ServiceCharge, SiteService, User};
 
 use crate::reply::{Answer, Reply};
@@ -30,34 +29,14 @@ pub(crate) async fn call_service(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    // A status-only request (4, 5, 6) refused with 200 would count as done.
-    let refusal_status = if ServiceKind::Call.reply_decides(&body) {
-        StatusCode::OK
-    } else {
-        StatusCode::FORBIDDEN
-    };
-    // siteKey first: the spec has the partner check it before parsing the body.
-    let site_key = decode_query::<SiteKeyQuery>(query.as_deref().unwrap_or(""))
-        .map(|q| q.site_key)
-        .unwrap_or_default();
-    if let Err(rejection) = site.check_key(&site_key) {
-        return Ok(rejection.with_status(refusal_status));
-    }
-    let request: CallServiceRequest = match decode_json_body(&body) {
+    let admitted =
+        ServiceKind::Call.admit(&site, query.as_deref(), &body, |r: &CallServiceRequest| {
+            &r.site_token
+        });
+    let request = match admitted {
         Ok(request) => request,
-        Err(e) => {
-            return Ok(Reply::rejected(
-                StatusCode::BAD_REQUEST,
-                &format!("リクエストを読み取れません: {e}"),
-            ));
-        }
+        Err(refusal) => return Ok(refusal),
     };
-    if !secrets_equal(&request.site_token, &site.config.site_token) {
-        return Ok(Reply::rejected(
-            refusal_status,
-            "サイトトークンが一致しません。",
-        ));
-    }
     match request.call_service_type {
         CallServiceType::Prepare => prepare(&site, &request).await,
         CallServiceType::Start => start(&site, &request).await,

@@ -11,20 +11,19 @@
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use nexmile_core::codec::{decode_json_body, decode_query, encode_accepted_reply};
+use nexmile_core::codec::{decode_query, encode_accepted_reply};
 use nexmile_core::datetime::{JST, WireDateTime};
-use nexmile_core::signature::{REQUEST_ID_HEADER, secrets_equal};
+use nexmile_core::signature::REQUEST_ID_HEADER;
 use nexmile_core::wire::auth::NotInstalledReport;
 use nexmile_core::wire::codes::ServiceChargeType;
 use nexmile_core::wire::customization::{
     LiveSpecialGift, LiveSpecialMessage, LiveSpecialUrl, QuickPayment,
 };
 use nexmile_core::wire::live::{LiveRequest, LiveServiceRequest};
-use nexmile_core::wire::site_owner::SiteKeyQuery;
 use nexmile_core::wire::site_service::{LiveService, ServiceCharge, SiteService, User};
 
 use crate::reply::{Answer, Reply};
-use crate::service_type::ServiceKind;
+use crate::service_type::{ServiceKind, site_key_of};
 use crate::site::{POINT_PRICE_YEN, SharedSite, Site, now};
 use crate::store::{LiveRecord, UserAccount};
 
@@ -45,42 +44,20 @@ pub(crate) const RADIO_PREFIX: &str = "radio-";
 /// A linkId with this prefix plays gifts over the viewer's screen, not in the video.
 const OVERLAY_PREFIX: &str = "overlay-";
 
-fn site_key_of(query: Option<&str>) -> String {
-    decode_query::<SiteKeyQuery>(query.unwrap_or(""))
-        .map(|q| q.site_key)
-        .unwrap_or_default()
-}
-
 pub(crate) async fn live_service(
     State(site): State<SharedSite>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    // A status-only request (13, 29, 33…) refused with 200 would count as done.
-    let refusal_status = if ServiceKind::Live.reply_decides(&body) {
-        StatusCode::OK
-    } else {
-        StatusCode::FORBIDDEN
-    };
-    if let Err(rejection) = site.check_key(&site_key_of(query.as_deref())) {
-        return Ok(rejection.with_status(refusal_status));
-    }
-    let request: LiveServiceRequest = match decode_json_body(&body) {
+    let admitted =
+        ServiceKind::Live.admit(&site, query.as_deref(), &body, |r: &LiveServiceRequest| {
+            &r.site_token
+        });
+    let request = match admitted {
         Ok(request) => request,
-        Err(e) => {
-            return Ok(Reply::rejected(
-                StatusCode::BAD_REQUEST,
-                &format!("リクエストを読み取れません: {e}"),
-            ));
-        }
+        Err(refusal) => return Ok(refusal),
     };
-    if !secrets_equal(&request.site_token, &site.config.site_token) {
-        return Ok(Reply::rejected(
-            refusal_status,
-            "サイトトークンが一致しません。",
-        ));
-    }
     let request_id = headers
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
