@@ -22,11 +22,12 @@ set -euo pipefail
 #                          window; a session bus carries the single-instance hand-over
 #   dunst                  a real notification daemon on that bus: the tests click the app's notifications
 #   gnome-keyring libsecret-tools  a real Secret Service on that bus: the tests see the tokens in a keychain
+#   ffmpeg                 ffprobe, an independent reader the server's live recordings are checked with
 PACKAGES=(
   build-essential pkg-config webkit2gtk-driver dbus-daemon dunst gnome-keyring libsecret-tools
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev
   libasound2-dev libv4l-dev libclang-dev cmake nasm libvpx-dev
-  libyuv-dev libwebrtc-audio-processing-dev apngdis
+  libyuv-dev libwebrtc-audio-processing-dev apngdis ffmpeg
   xvfb xauth imagemagick curl fonts-noto-cjk
 )
 

@@ -281,6 +281,11 @@ pub enum LiveAction {
     Release(ViewerId),
     /// The live is over: close every connection (all were told why).
     Ended(LiveEndReason),
+    /// The live went on air with serverSideRecording: record the
+    /// broadcaster's media (sound alone for a radio live) until it ends.
+    Record {
+        audio_only: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -802,7 +807,15 @@ impl Live {
                 Ok(_) => {
                     self.phase = LivePhase::OnAir;
                     self.on_air_at = Some(now);
-                    vec![LiveAction::ToBroadcaster(LiveNotice::OnAir)]
+                    let mut actions = vec![LiveAction::ToBroadcaster(LiveNotice::OnAir)];
+                    if let Some(service) = self.prepared.as_ref().map(|p| &p.service)
+                        && service.server_side_recording == Some(true)
+                    {
+                        actions.push(LiveAction::Record {
+                            audio_only: service.audio_only.unwrap_or(false),
+                        });
+                    }
+                    actions
                 }
                 // The partner refused the start itself: it needs no 29.
                 Err(failure) => self.finish(LiveEndReason::Refused, refused(&failure)),

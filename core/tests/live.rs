@@ -959,3 +959,49 @@ fn a_viewers_greeting_is_its_31_replys_poke_item_when_both_numbers_are_given() {
         "without a gift number the greeting is off"
     );
 }
+
+/// serverSideRecording: the live's media is recorded from the moment it is
+/// on air (not during the preview), sound alone for a radio live.
+#[test]
+fn a_live_with_server_side_recording_is_recorded_from_its_start() {
+    let cases = [
+        (json!({}), None),
+        (json!({"serverSideRecording": false}), None),
+        (
+            json!({"serverSideRecording": true}),
+            Some(LiveAction::Record { audio_only: false }),
+        ),
+        (
+            json!({"serverSideRecording": "1", "audioOnly": true}),
+            Some(LiveAction::Record { audio_only: true }),
+        ),
+    ];
+    for (service, expected) in cases {
+        let (mut live, _) = Live::new(setup(), at(0));
+        let prepared = Ok(prepared_reply("airi", "星野あいり", 0, 0, service.clone()));
+        let actions = live.handle(
+            LiveEvent::Replied {
+                to: Awaited::Prepare,
+                reply: prepared,
+            },
+            at(1),
+        );
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, LiveAction::Record { .. }))
+        );
+        live.handle(LiveEvent::StartPressed, at(9));
+        let actions = live.handle(
+            LiveEvent::Replied {
+                to: Awaited::Start,
+                reply: ok(),
+            },
+            at(10),
+        );
+        let recorded = actions
+            .into_iter()
+            .find(|a| matches!(a, LiveAction::Record { .. }));
+        assert_eq!(recorded, expected, "{service}");
+    }
+}

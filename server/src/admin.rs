@@ -178,3 +178,84 @@ pub async fn disconnect(
         ))
     }
 }
+
+/// The recorded lives (serverSideRecording), newest first.
+pub async fn recordings(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Reply {
+    authorize(&ctx, &headers)?;
+    let root = ctx.config.server.recordings.clone();
+    let mut found = tokio::task::spawn_blocking(move || list_recordings(&root))
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    found.sort_by(|a, b| b["modified_ms"].as_i64().cmp(&a["modified_ms"].as_i64()));
+    Ok(Json(json!({ "recordings": found })))
+}
+
+fn list_recordings(root: &std::path::Path) -> std::io::Result<Vec<Value>> {
+    let mut found = Vec::new();
+    let sites = match std::fs::read_dir(root) {
+        Ok(sites) => sites,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(e),
+    };
+    for site in sites.flatten().filter(|e| e.path().is_dir()) {
+        let site_code = site.file_name().to_string_lossy().into_owned();
+        for file in std::fs::read_dir(site.path())?.flatten() {
+            let name = file.file_name().to_string_lossy().into_owned();
+            let meta = file.metadata()?;
+            if !meta.is_file() || !name.ends_with(".mp4") {
+                continue;
+            }
+            let modified_ms = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_millis() as i64);
+            found.push(json!({
+                "site": site_code,
+                "file": name,
+                "bytes": meta.len(),
+                "modified_ms": modified_ms,
+                "url": format!("/admin/recordings/{site_code}/{name}"),
+            }));
+        }
+    }
+    Ok(found)
+}
+
+/// One recording's MP4, with range requests (players seek in it).
+pub async fn recording(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    Path((site, file)): Path<(String, String)>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use tower::ServiceExt;
+    if let Err(refusal) = authorize(&ctx, &headers) {
+        return refusal.into_response();
+    }
+    // Names as the recorder writes them: nothing that climbs out of the folder.
+    let plain = |name: &str| {
+        !name.is_empty()
+            && !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if !plain(&site) || !plain(&file) || !file.ends_with(".mp4") {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "その録画はありません。"})),
+        )
+            .into_response();
+    }
+    let path = ctx.config.server.recordings.join(site).join(file);
+    match tower_http::services::ServeFile::new(path)
+        .oneshot(request)
+        .await
+    {
+        Ok(response) => response.into_response(),
+        Err(e) => internal(e).into_response(),
+    }
+}

@@ -31,6 +31,13 @@ pub struct ServerSection {
     /// tests run billing and deadlines faster with a larger rate.
     #[serde(default = "one")]
     pub clock_rate: f64,
+    /// Where serverSideRecording lives are written, one folder per site.
+    #[serde(default = "default_recordings")]
+    pub recordings: std::path::PathBuf,
+}
+
+fn default_recordings() -> std::path::PathBuf {
+    "var/recordings".into()
 }
 
 fn default_media_ips() -> Vec<IpAddr> {

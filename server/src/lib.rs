@@ -13,6 +13,7 @@ pub mod lives;
 pub mod openapi;
 pub mod outbox;
 pub mod partner;
+pub mod recording;
 pub mod sfu;
 pub mod site_owner;
 pub mod state;
@@ -89,6 +90,8 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/admin/outbox", get(admin::outbox))
         .route("/admin/calls", get(admin::calls))
         .route("/admin/lives", get(admin::lives))
+        .route("/admin/recordings", get(admin::recordings))
+        .route("/admin/recordings/{site}/{file}", get(admin::recording))
         .route(
             "/admin/lives/{live_token}/disconnect",
             post(admin::remove_broadcaster),

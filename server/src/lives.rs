@@ -4,10 +4,13 @@
 //! media leg is fanned out to one leg per admitted viewer.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use nexmile_core::clock::UnixMillis;
 use nexmile_core::codec::encode_json_body;
+use nexmile_core::datetime::{JST, WireDateTime};
 use nexmile_core::live::{
     DeviceFacts, Live, LiveAction, LiveEvent, LivePhase, LiveSetup, Speaker, ViewerId,
 };
@@ -19,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::SiteConfig;
 use crate::hub::{ConnId, ConnView};
 use crate::partner::REPLY_TIMEOUT;
+use crate::recording::Tracks;
 use crate::sfu::{Leg, LegEvent, Side};
 use crate::state::Ctx;
 
@@ -727,6 +731,24 @@ impl LiveActor {
                         self.release(conn);
                     }
                 }
+                LiveAction::Record { audio_only } => {
+                    let Some(source) = self.source.as_ref() else {
+                        continue;
+                    };
+                    let path = recording_path(
+                        &self.ctx.config.server.recordings,
+                        &self.site.code,
+                        &self.live.setup().link_id,
+                        self.ctx.clock.now(),
+                    );
+                    tracing::info!("live {}: recording to {}", self.token, path.display());
+                    let tracks = if audio_only {
+                        Tracks::AudioOnly
+                    } else {
+                        Tracks::AudioVideo
+                    };
+                    Leg::record(source, path, tracks);
+                }
                 LiveAction::Ended(reason) => {
                     tracing::info!("live {} ended: {reason:?}", self.token);
                     let conns: Vec<ConnId> = self.viewers.keys().copied().collect();
@@ -741,4 +763,26 @@ impl LiveActor {
             }
         }
     }
+}
+
+/// `<recordings>/<site>/<linkId>_<JST date-time>.mp4`; the partner's linkId
+/// is reduced to characters safe in a file name.
+fn recording_path(root: &Path, site: &str, link_id: &str, now: UnixMillis) -> PathBuf {
+    let safe = |text: &str| -> String {
+        text.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect()
+    };
+    let when = WireDateTime::from_unix_millis(now, JST)
+        .imageflux_listing()
+        .replace(':', "");
+    root.join(safe(site))
+        .join(format!("{}_{when}.mp4", safe(link_id)))
 }

@@ -40,7 +40,7 @@ pub fn document() -> Value {
         json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "default": 50 } });
     let admin_words = json!({ "required": false, "content": { "application/json": { "schema": {
         "type": "object", "properties": { "comment": { "type": "string" } } } } } });
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Nexmile server",
@@ -162,5 +162,44 @@ pub fn document() -> Value {
                 "admin": { "type": "http", "scheme": "bearer", "description": "[server] admin_token" }
             }
         }
-    })
+    });
+    for (path, item) in recording_paths() {
+        doc["paths"][path] = item;
+    }
+    doc
+}
+
+/// The admin API's recordings (apart: one `json!` of everything outgrows the macro's recursion).
+fn recording_paths() -> [(&'static str, Value); 2] {
+    [
+        (
+            "/admin/recordings",
+            json!({ "get": {
+                "summary": "Recorded lives (serverSideRecording), newest first",
+                "security": [{ "admin": [] }],
+                "responses": { "200": { "description": "Recordings", "content": { "application/json": { "schema": {
+                    "type": "object", "properties": { "recordings": { "type": "array", "items": {
+                        "type": "object", "properties": {
+                            "site": { "type": "string" },
+                            "file": { "type": "string", "description": "<linkId>_<JST start>.mp4" },
+                            "bytes": { "type": "integer" },
+                            "modified_ms": { "type": "integer" },
+                            "url": { "type": "string" } } } } } } } } },
+                    "401": { "description": "No or wrong admin token" } } } }),
+        ),
+        (
+            "/admin/recordings/{site}/{file}",
+            json!({ "get": {
+                "summary": "One recording: fragmented MP4 (H.264 + Opus; Opus alone for radio), with range requests",
+                "security": [{ "admin": [] }],
+                "parameters": [
+                    { "name": "site", "in": "path", "required": true, "schema": { "type": "string" } },
+                    { "name": "file", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": {
+                    "200": { "description": "The file", "content": { "video/mp4": {} } },
+                    "206": { "description": "The range asked for" },
+                    "401": { "description": "No or wrong admin token" },
+                    "404": { "description": "No such recording" } } } }),
+        ),
+    ]
 }

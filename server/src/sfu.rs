@@ -7,13 +7,17 @@
 //! receiver hold up the sender or the other receivers.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nexmile_media::h264_rtp::H264Depacketizer;
 use nexmile_media::reassembly::{AssemblerAction, FrameAssembler};
 use nexmile_media::transport::{MediaKind, Peer, PeerConfig, PeerEvent, TransportError};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
+
+use crate::recording::{Recording, Tracks};
 
 /// A side of a two-party room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +58,9 @@ const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(300);
 
 /// Media waiting for a slow leg; beyond it packets are dropped.
 const QUEUE: usize = 256;
+/// A recorder's queue: deeper, since a lost picture spoils the file until
+/// the next keyframe, and a disk stalls longer than a network leg.
+const RECORDER_QUEUE: usize = 2048;
 const VIDEO_CLOCK: u32 = 90_000;
 
 pub struct Leg {
@@ -126,6 +133,14 @@ impl Leg {
             .retain(|target| !target.same_channel(&viewer.input));
     }
 
+    /// Writes the source's media to `path` (a fragmented MP4) from its next
+    /// keyframe until the source closes.
+    pub fn record(source: &Leg, path: PathBuf, tracks: Tracks) {
+        let (input, inbox) = mpsc::channel(RECORDER_QUEUE);
+        source.sink.lock().expect("sink lock").media.push(input);
+        tokio::spawn(recorder(inbox, path, tracks, source.input.clone()));
+    }
+
     pub fn close(&self) {
         let input = self.input.clone();
         tokio::spawn(async move {
@@ -153,6 +168,77 @@ fn ask_source(sink: &Sink) {
     if let Some(source) = &sink.lock().expect("sink lock").source {
         let _ = source.try_send(LegInput::RequestKeyframe);
     }
+}
+
+async fn recorder(
+    mut inbox: mpsc::Receiver<LegInput>,
+    path: PathBuf,
+    tracks: Tracks,
+    source: mpsc::Sender<LegInput>,
+) {
+    let opened = match path.parent() {
+        Some(dir) => tokio::fs::create_dir_all(dir).await,
+        None => Ok(()),
+    };
+    let file = match opened {
+        Ok(()) => tokio::fs::File::create(&path).await,
+        Err(e) => Err(e),
+    };
+    let mut file = match file {
+        Ok(file) => file,
+        Err(e) => {
+            tracing::error!("recording {}: {e}", path.display());
+            return;
+        }
+    };
+    let _ = source.try_send(LegInput::RequestKeyframe);
+    let started = tokio::time::Instant::now();
+    let mut recording = Recording::new(tracks);
+    loop {
+        let written = match inbox.recv().await {
+            None | Some(LegInput::Close) => break,
+            Some(LegInput::Video { data, duration }) => {
+                let bytes = recording.on_video(&data, duration, started.elapsed());
+                if recording.waiting_for_keyframe() {
+                    let _ = source.try_send(LegInput::RequestKeyframe);
+                }
+                bytes
+            }
+            Some(LegInput::Audio { data }) => recording.on_audio(&data, started.elapsed()),
+            Some(LegInput::RequestKeyframe) => continue,
+        };
+        match written {
+            Ok(bytes) if bytes.is_empty() => {}
+            Ok(bytes) => {
+                if let Err(e) = file.write_all(&bytes).await {
+                    tracing::error!("recording {}: {e}; the recording stops", path.display());
+                    return;
+                }
+            }
+            // A broken keyframe: wait for the next (asked for above).
+            Err(e) => tracing::warn!("recording {}: {e}", path.display()),
+        }
+    }
+    let last = recording.finish().unwrap_or_else(|e| {
+        tracing::warn!("recording {}: {e}", path.display());
+        Vec::new()
+    });
+    if let Err(e) = async {
+        file.write_all(&last).await?;
+        file.sync_all().await
+    }
+    .await
+    {
+        tracing::error!("recording {}: {e}", path.display());
+        return;
+    }
+    let (width, height) = recording.dimensions();
+    tracing::info!(
+        "recorded {}: {} pictures ({width}x{height}), {} sound packets",
+        path.display(),
+        recording.video_frames(),
+        recording.audio_packets()
+    );
 }
 
 async fn relay(

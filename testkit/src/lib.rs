@@ -48,6 +48,7 @@ public_url = "http://127.0.0.1:{port}"
 database = "sqlite://{db}"
 admin_token = "admin-secret"
 clock_rate = {clock_rate}
+recordings = "{recordings}"
 [[site]]
 code = "newsite1"
 name = "デモサイト"
@@ -98,6 +99,7 @@ auth_url = "{partner}/auth"
 "#,
         db = root.join("nexmile.db").display(),
         effects = effects.display(),
+        recordings = root.join("recordings").display(),
     );
     let server = nexmile_server::start(Config::parse(&text).expect("config"))
         .await
@@ -149,4 +151,46 @@ fn uuid_like() -> String {
             .unwrap()
             .as_nanos()
     )
+}
+
+/// ffprobe's view of a media file (Debian's `ffmpeg`, an independent reader):
+/// streams, format, and every frame decoded (`-count_frames`). Any complaint
+/// on its stderr fails the test, since it means a frame did not decode.
+pub fn ffprobe(path: &std::path::Path) -> serde_json::Value {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_streams",
+            "-show_format",
+        ])
+        .args(["-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe (Debian package ffmpeg; scripts/setup.sh installs it)");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "ffprobe complains about {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ffprobe's JSON")
+}
+
+/// The stream of `codec` in [`ffprobe`]'s answer.
+pub fn probed_stream<'a>(probe: &'a serde_json::Value, codec: &str) -> &'a serde_json::Value {
+    probe["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["codec_name"] == codec))
+        .unwrap_or_else(|| panic!("no {codec} stream in {probe:#}"))
+}
+
+/// A number ffprobe gives as a string or a number.
+pub fn probed_number(value: &serde_json::Value) -> f64 {
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| value.as_f64())
+        .unwrap_or_else(|| panic!("not a number: {value}"))
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use nexmile_core::codec::decode_json_body;
 use nexmile_core::wire::live::LiveServiceRequest;
+use nexmile_testkit::{ffprobe, probed_number, probed_stream};
 use serde_json::Value;
 
 use crate::{LINK, World, cli, find, register, world};
@@ -235,6 +236,22 @@ async fn a_live_reaches_two_viewers_with_comments_and_a_gift_and_every_request_i
         find(&liver_events, "live.viewer_updated").unwrap()["user_id"],
         "hanako"
     );
+
+    // The live was recorded on the server: pictures and sound that an
+    // independent reader decodes from start to end, gift frames included.
+    let probe = ffprobe(&recording_of(&world, "room-airi").await);
+    let video = probed_stream(&probe, "h264");
+    assert!(video["width"].as_u64().unwrap() > 0, "{video}");
+    let pictures = probed_number(&video["nb_read_frames"]);
+    let sound = probed_number(&probed_stream(&probe, "opus")["nb_read_frames"]);
+    let duration = probed_number(&probe["format"]["duration"]);
+    eprintln!("recorded {duration} s: {pictures} pictures, {sound} sound packets");
+    assert!(duration > 9.0, "{duration} s");
+    assert!(
+        pictures > duration * 20.0,
+        "{pictures} pictures in {duration} s"
+    );
+    assert!(sound > duration * 40.0, "{sound} packets in {duration} s");
     world.server.stop().await;
 }
 
@@ -249,6 +266,74 @@ async fn admin(world: &World, path: &str, comment: &str) -> reqwest::StatusCode 
         .await
         .expect("the server answers")
         .status()
+}
+
+/// The live's recording (serverSideRecording: the demo records every live),
+/// once the recorder has closed it, downloaded through the admin API.
+async fn recording_of(world: &World, link_id: &str) -> std::path::PathBuf {
+    let http = reqwest::Client::new();
+    let listing = || async {
+        let list: Value = http
+            .get(format!("{}/admin/recordings", world.server.url()))
+            .bearer_auth("admin-secret")
+            .send()
+            .await
+            .expect("the server answers")
+            .json()
+            .await
+            .expect("JSON");
+        list["recordings"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|r| {
+                r["file"]
+                    .as_str()
+                    .is_some_and(|f| f.starts_with(&format!("{link_id}_")))
+            })
+            .cloned()
+    };
+    // The recorder closes the file a moment after the live's end.
+    let mut last_size = None;
+    let mut entry = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        entry = listing().await;
+        let size = entry.as_ref().map(|e| e["bytes"].clone());
+        if size.is_some() && size == last_size {
+            break;
+        }
+        last_size = size;
+    }
+    let entry = entry.unwrap_or_else(|| panic!("no recording of {link_id}"));
+    assert_eq!(entry["site"], "newsite1");
+    let url = format!("{}{}", world.server.url(), entry["url"].as_str().unwrap());
+    // Without the token: refused.
+    let refused = http.get(&url).send().await.expect("answers").status();
+    assert_eq!(refused, reqwest::StatusCode::UNAUTHORIZED);
+    // Players seek by range.
+    let head = http
+        .get(&url)
+        .bearer_auth("admin-secret")
+        .header("range", "bytes=0-7")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(head.status(), reqwest::StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&head.bytes().await.expect("bytes")[4..8], b"ftyp");
+    let whole = http
+        .get(&url)
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .expect("answers")
+        .bytes()
+        .await
+        .expect("the file");
+    assert_eq!(Some(whole.len() as u64), entry["bytes"].as_u64());
+    let path = world.root.join(format!("{link_id}.mp4"));
+    std::fs::write(&path, &whole).expect("saved");
+    path
 }
 
 async fn activate(world: &World, user: &str) {
@@ -432,5 +517,14 @@ async fn a_radio_live_carries_sound_alone_and_starts_viewing_on_sound() {
         .map(|(c, _, _)| *c)
         .collect();
     assert_eq!(codes, vec![31, 32, 33], "{seen:?}");
+    // Its recording is sound alone.
+    let probe = ffprobe(&recording_of(&world, "radio-hanako").await);
+    assert_eq!(
+        probe["streams"].as_array().map(Vec::len),
+        Some(1),
+        "{probe:#}"
+    );
+    let sound = probed_number(&probed_stream(&probe, "opus")["nb_read_frames"]);
+    assert!(sound > 200.0, "{sound} sound packets");
     world.server.stop().await;
 }

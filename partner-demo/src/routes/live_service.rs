@@ -6,7 +6,8 @@
 //! video unless the linkId starts with `overlay-`; a live is paid when its
 //! broadcaster charges for calls (the same price per unit), with a 30 s free
 //! trial; gifts, stamps and paid comments cost the viewer their points, and
-//! are refused when the points are not there.
+//! are refused when the points are not there; every live is recorded on the
+//! server (serverSideRecording).
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -247,6 +248,8 @@ fn prepared(
             apng_on_video_processor: Some(
                 !link_id.starts_with(RADIO_PREFIX) && !link_id.starts_with(OVERLAY_PREFIX),
             ),
+            // Every broadcast is archived on the Nexmile server.
+            server_side_recording: (!viewer).then_some(true),
             next_available_comment_time: Some(COMMENT_INTERVAL_MS),
             next_available_gift_time: viewer.then_some(GIFT_INTERVAL_MS),
             comment_charge_len: viewer.then_some(PAID_COMMENT_LEN),
