@@ -284,6 +284,7 @@ impl LiveRun<'_> {
                         return Some(EXIT_OK);
                     }
                     LiveNotice::Comment { .. } => self.emit("live.comment", fields),
+                    LiveNotice::Joined { .. } => self.emit("live.joined", fields),
                     LiveNotice::Item { item, .. } => {
                         self.emit("live.item", fields);
                         self.composite(&item);

@@ -150,6 +150,19 @@ pub fn opt_int<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<Opti
     optional_scalar(d)?.map(to_int).transpose()
 }
 
+/// A list whose unreadable entries are dropped, not the whole reply: one bad
+/// decoration (§5.4) must not refuse a live.
+pub fn list<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    let values =
+        <Option<Vec<serde_json::Value>> as serde::Deserialize>::deserialize(d)?.unwrap_or_default();
+    Ok(values
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
@@ -207,3 +220,4 @@ mod tests {
         }
     }
 }
+

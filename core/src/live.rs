@@ -14,7 +14,7 @@
 //! viewer: Preparing ─31 ok─▶ Admitted ─media─▶ Starting ─32 ok─▶ Watching ─leave / points / removed─▶ gone (33)
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::billing::{Ledger, LedgerEvent};
@@ -22,9 +22,10 @@ use crate::clock::{UnixMillis, rounded_seconds};
 use crate::codec::{PartnerFailure, PartnerReply};
 use crate::datetime::{JST, WireDateTime};
 use crate::signal::{
-    GiftItem, ItemKind, LiveDetails, LiveEndReason, LiveNotice, LiveRole, LiveSummary, RankedViewer,
+    GiftItem, ItemKind, LiveAppearance, LiveDetails, LiveEndReason, LiveNotice, LiveRole,
+    LiveSummary, RankedViewer,
 };
-use crate::wire::codes::{LiveServiceType, RankingMode};
+use crate::wire::codes::{LiveServiceType, RankingMode, ServiceOptions};
 use crate::wire::customization::{LiveSpecialGift, LiveSpecialMessage};
 use crate::wire::live::{
     AdminMessage, AdminRemovesBroadcaster, AdminRemovesViewer, BroadcastAbort, BroadcastEnd,
@@ -355,6 +356,14 @@ impl Viewer {
             .as_ref()
             .map_or_else(|| self.user_id.clone(), |p| p.user.name.clone())
     }
+
+    fn image(&self) -> Option<String> {
+        self.prepared.as_ref()?.user.profile_image_url.clone()
+    }
+}
+
+fn options(service: &LiveService) -> ServiceOptions {
+    service.service_options.unwrap_or(ServiceOptions::empty())
 }
 
 /// A comment or item waiting for the partner's verdict.
@@ -387,6 +396,8 @@ pub struct Live {
     /// The viewers' tariff from the paid switch.
     paid_charge: Option<ServiceCharge>,
     ended: Option<LiveEndReason>,
+    /// Viewers announced once (login guidance, §5.3.1 serviceOptions 4).
+    announced: BTreeSet<String>,
 }
 
 fn wire_time(at: UnixMillis) -> WireDateTime {
@@ -413,6 +424,7 @@ impl Live {
             paid_since: None,
             paid_charge: None,
             ended: None,
+            announced: BTreeSet::new(),
         };
         let prepare = LiveRequest::BroadcastPrepare(BroadcastPrepare {
             live: live.live_ref(&live.setup.liver.liver_user_id),
@@ -565,6 +577,14 @@ impl Live {
                 .filter_map(LiveSpecialMessage::timed)
                 .collect(),
             settings: serde_json::to_value(service).unwrap_or_default(),
+            appearance: LiveAppearance {
+                frames: service.special_frames.iter().map(|f| f.style()).collect(),
+                wordings: service.special_wordings.iter().map(|w| w.style()).collect(),
+                comment_image_px: service.comment_image_size(),
+                comment_width_percent: service.comment_scale_width(),
+                comment_height_percent: service.comment_scale_height(),
+                profile_images: options(service).contains(ServiceOptions::SHOW_PROFILE_IMAGE),
+            },
         }
     }
 
@@ -1040,10 +1060,21 @@ impl Live {
                 viewer.ledger = paid.map(|p| Ledger::new(&p.charge, started));
                 viewer.charge_start =
                     paid.map(|p| started + Duration::from_secs(u64::from(p.charge.free_trial_sec)));
-                vec![
-                    LiveAction::ToViewer(id, LiveNotice::OnAir),
-                    self.viewers_notice(),
-                ]
+                let every_time = viewer.prepared.as_ref().is_some_and(|p| {
+                    options(&p.service).contains(ServiceOptions::LOGIN_GUIDANCE_EVERY_TIME)
+                });
+                let joined = LiveNotice::Joined {
+                    user_id: viewer.user_id.clone(),
+                    name: viewer.name(),
+                    image: viewer.image(),
+                };
+                let first_time = self.announced.insert(viewer.user_id.clone());
+                let mut actions = vec![LiveAction::ToViewer(id, LiveNotice::OnAir)];
+                if first_time || every_time {
+                    actions.push(LiveAction::ToEveryone(joined));
+                }
+                actions.push(self.viewers_notice());
+                actions
             }
             // The partner refused the viewing itself: it needs no 33.
             Err(failure) => {
@@ -1200,12 +1231,15 @@ impl Live {
         let reply = reply.and_then(|body| PartnerReply::parse_accepted(&body).map(|_| ()));
         match (pending, reply) {
             (Pending::Comment { from, text, point }, Ok(())) => {
-                let (user_id, name) = match from {
+                let (user_id, name, image) = match from {
                     Speaker::Broadcaster => (
                         self.setup.liver.liver_user_id.clone(),
                         self.prepared
                             .as_ref()
                             .map_or_else(String::new, |p| p.user.name.clone()),
+                        self.prepared
+                            .as_ref()
+                            .and_then(|p| p.user.profile_image_url.clone()),
                     ),
                     Speaker::Viewer(id) => match self.viewers.get_mut(&id) {
                         Some(viewer) => {
@@ -1213,10 +1247,10 @@ impl Live {
                             if let Some(ledger) = viewer.ledger.as_mut() {
                                 ledger.adjust(-i64::from(point));
                             }
-                            (viewer.user_id.clone(), viewer.name())
+                            (viewer.user_id.clone(), viewer.name(), viewer.image())
                         }
                         // Gone meanwhile: the comment still stands, as the partner accepted it.
-                        None => (String::new(), String::new()),
+                        None => (String::new(), String::new(), None),
                     },
                 };
                 let mut actions = vec![LiveAction::ToEveryone(LiveNotice::Comment {
@@ -1225,6 +1259,7 @@ impl Live {
                     text,
                     from_broadcaster: from == Speaker::Broadcaster,
                     point,
+                    image,
                 })];
                 if point > 0 {
                     actions.push(self.viewers_notice());
@@ -1232,21 +1267,22 @@ impl Live {
                 actions
             }
             (Pending::Item { viewer: id, item }, Ok(())) => {
-                let (user_id, name) = match self.viewers.get_mut(&id) {
+                let (user_id, name, image) = match self.viewers.get_mut(&id) {
                     Some(viewer) => {
                         viewer.spent += u64::from(item.point);
                         if let Some(ledger) = viewer.ledger.as_mut() {
                             ledger.adjust(-i64::from(item.point));
                         }
-                        (viewer.user_id.clone(), viewer.name())
+                        (viewer.user_id.clone(), viewer.name(), viewer.image())
                     }
-                    None => (String::new(), String::new()),
+                    None => (String::new(), String::new(), None),
                 };
                 vec![
                     LiveAction::ToEveryone(LiveNotice::Item {
                         user_id,
                         name,
                         item: Box::new(item),
+                        image,
                     }),
                     self.viewers_notice(),
                 ]

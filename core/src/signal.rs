@@ -119,7 +119,7 @@ pub enum LiveRole {
 }
 
 /// What a live screen shows and allows, from the partner's 11 / 31 reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LiveDetails {
     pub live_token: String,
     pub link_id: String,
@@ -139,6 +139,71 @@ pub struct LiveDetails {
     pub messages: Vec<TimedMessage>,
     /// The partner's liveService as sent (customisation of §5.4).
     pub settings: serde_json::Value,
+    /// §5.4.2/§5.4.3 and the comment area, range-checked for drawing.
+    pub appearance: LiveAppearance,
+}
+
+/// How this side's live screen draws its comments and guidance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LiveAppearance {
+    /// specialFrames: out-of-range sizes are clamped into the spec's ranges,
+    /// unreadable colours left to the default frame.
+    pub frames: Vec<FrameStyle>,
+    /// specialWordings: unsupported placeholders already removed.
+    pub wordings: Vec<WordingStyle>,
+    /// commentImageSize (20–32 px, else 24).
+    pub comment_image_px: u32,
+    /// commentScaleWidth (30–99 %, else 90) and commentScaleHeight (30–80 %, else 30).
+    pub comment_width_percent: u32,
+    pub comment_height_percent: u32,
+    /// serviceOptions 1: profile images beside comments.
+    pub profile_images: bool,
+}
+
+/// A §5.4.2 frame ready to draw; colours as CSS `rgba()`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FrameStyle {
+    /// frameDesignTp.
+    pub design: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fore: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub border: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub border_width: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub border_radius: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub font_size: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub padding_vertical: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub padding_horizontal: Option<f32>,
+}
+
+/// A §5.4.3 wording: text and placeholders (`Tran.UserName`) with their styles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WordingStyle {
+    /// wordingTp.
+    pub wording: u8,
+    pub segments: Vec<WordingPiece>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WordingPiece {
+    Text {
+        text: String,
+    },
+    Placeholder {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        color: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        font_size: Option<f32>,
+    },
 }
 
 /// A pop-up shown `after_sec` after going on air (the broadcaster) or
@@ -201,7 +266,7 @@ pub struct RankedViewer {
 }
 
 /// What happens in a live, told to its broadcaster and viewers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LiveNotice {
     /// The partner accepted 11 (broadcaster) or 31 (viewer).
@@ -215,11 +280,25 @@ pub enum LiveNotice {
         from_broadcaster: bool,
         /// Points the comment cost (a paid comment), else 0.
         point: u32,
+        /// The writer's profileImageUrl, shown where serviceOptions 1 allows.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image: Option<String>,
     },
     Item {
         user_id: String,
         name: String,
         item: Box<GiftItem>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image: Option<String>,
+    },
+    /// A viewer started watching: the login guidance (wordingTp 21). A
+    /// viewer back in the same live is announced again only where its
+    /// serviceOptions 4 allows.
+    Joined {
+        user_id: String,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image: Option<String>,
     },
     /// The viewer count and ranking.
     Viewers {
@@ -360,7 +439,7 @@ pub enum ClientMessage {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     Welcome {
@@ -556,6 +635,36 @@ mod live_tests {
             next_gift_ms: 0,
             messages: Vec::new(),
             settings: serde_json::json!({"linkId": "room"}),
+            appearance: LiveAppearance {
+                frames: vec![FrameStyle {
+                    design: 53,
+                    fore: Some("rgba(255, 0, 0, 1.000)".into()),
+                    back: None,
+                    border: None,
+                    border_width: Some(1.5),
+                    border_radius: None,
+                    font_size: Some(18.0),
+                    padding_vertical: None,
+                    padding_horizontal: None,
+                }],
+                wordings: vec![WordingStyle {
+                    wording: 21,
+                    segments: vec![
+                        WordingPiece::Placeholder {
+                            name: "Tran.UserName".into(),
+                            color: None,
+                            font_size: None,
+                        },
+                        WordingPiece::Text {
+                            text: "さん来場".into(),
+                        },
+                    ],
+                }],
+                comment_image_px: 24,
+                comment_width_percent: 90,
+                comment_height_percent: 30,
+                profile_images: true,
+            },
         };
         for notice in [
             LiveNotice::Prepared(Box::new(details)),

@@ -9,7 +9,7 @@ use nexmile_core::datetime::{JST, WireDateTime};
 use nexmile_core::live::{
     Awaited, DeviceFacts, Live, LiveAction, LiveEvent, LivePhase, LiveSetup, Speaker, ViewerId,
 };
-use nexmile_core::signal::{GiftItem, ItemKind, LiveEndReason, LiveNotice};
+use nexmile_core::signal::{GiftItem, ItemKind, LiveEndReason, LiveNotice, WordingPiece};
 use nexmile_core::wire::codes::LiveServiceType;
 use nexmile_core::wire::live::Liver;
 use serde_json::json;
@@ -168,6 +168,19 @@ fn watching_with(
     start: u64,
     service: serde_json::Value,
 ) -> ViewerId {
+    start_watching(live, id, user, unit_price, points, start, service).0
+}
+
+/// [`watching_with`], also giving what the accepted 32 set off.
+fn start_watching(
+    live: &mut Live,
+    id: u64,
+    user: &str,
+    unit_price: u32,
+    points: u32,
+    start: u64,
+    service: serde_json::Value,
+) -> (ViewerId, Vec<LiveAction>) {
     let viewer = ViewerId(id);
     // The viewer's link names the live by the linkId its 31 reply repeats.
     let link_id = service["linkId"].as_str().unwrap_or("room-7").to_owned();
@@ -216,7 +229,7 @@ fn watching_with(
         at(start + 2),
     );
     assert!(notices_to_viewer(&actions, viewer).contains(&&LiveNotice::OnAir));
-    viewer
+    (viewer, actions)
 }
 
 #[test]
@@ -1004,4 +1017,119 @@ fn a_live_with_server_side_recording_is_recorded_from_its_start() {
             .find(|a| matches!(a, LiveAction::Record { .. }));
         assert_eq!(recorded, expected, "{service}");
     }
+}
+
+/// The login guidance (wordingTp 21) goes to everyone when a viewer starts
+/// watching; a viewer back in the same live is announced again only where
+/// its serviceOptions 4 allows.
+#[test]
+fn a_returning_viewer_is_announced_again_only_with_service_option_4() {
+    let joined = |actions: &[LiveAction]| {
+        actions
+            .iter()
+            .filter(|a| matches!(a, LiveAction::ToEveryone(LiveNotice::Joined { .. })))
+            .count()
+    };
+    let mut live = on_air(json!({}));
+    let (first, actions) = start_watching(&mut live, 1, "hanako", 0, 100, 20, json!({}));
+    assert!(
+        actions.contains(&LiveAction::ToEveryone(LiveNotice::Joined {
+            user_id: "hanako".into(),
+            name: "hanakoさん".into(),
+            image: None,
+        }))
+    );
+    live.handle(LiveEvent::ViewerLeft { viewer: first }, at(30));
+    let (_, actions) = start_watching(&mut live, 2, "hanako", 0, 100, 40, json!({}));
+    assert_eq!(
+        joined(&actions),
+        0,
+        "back in the same live: no second guidance"
+    );
+    let (_, actions) = start_watching(
+        &mut live,
+        3,
+        "hanako",
+        0,
+        100,
+        50,
+        json!({"serviceOptions": 4}),
+    );
+    assert_eq!(joined(&actions), 1, "serviceOptions 4: every time");
+    let (_, actions) = start_watching(&mut live, 4, "taro", 0, 100, 60, json!({}));
+    assert_eq!(joined(&actions), 1, "another viewer is announced");
+}
+
+/// §5.4.2/§5.4.3 and the comment area reach the screen range-checked:
+/// frame sizes clamped into the spec's ranges, unreadable colours and
+/// entries dropped (not the whole reply), unsupported placeholders removed,
+/// comment sizes out of range back to their defaults.
+#[test]
+fn frames_and_wordings_reach_the_screen_range_checked() {
+    let service = json!({
+        "commentImageSize": 50,
+        "commentScaleWidth": 80,
+        "commentScaleHeight": 90,
+        "serviceOptions": 5,
+        "specialFrames": [
+            { "frameDesignTp": 53, "foreColor": "FFFF0000", "backColor": "7F000000",
+              "borderColor": "not a colour", "borderWidth": 12, "borderCircular": 8,
+              "fontSize": 30, "paddingVertical": 2, "paddingHorizontal": "4.5" },
+            { "frameDesignTp": 999, "foreColor": "FF00FF00" },
+            { "frameDesignTp": 103, "fontSize": 4 }
+        ],
+        "specialWordings": [
+            { "wordingTp": 21, "wording": "%Tran.UserName%さんが%Tran.GiftName%来場",
+              "placeholderColors": [{ "placeholder": "Tran.UserName", "foreColor": "FF0000FF", "fontSize": 40 }] },
+            { "wordingTp": 77, "wording": "?" }
+        ]
+    });
+    let (mut live, _) = Live::new(setup(), at(0));
+    let actions = live.handle(
+        LiveEvent::Replied {
+            to: Awaited::Prepare,
+            reply: Ok(prepared_reply("airi", "星野あいり", 0, 0, service)),
+        },
+        at(1),
+    );
+    let [LiveAction::ToBroadcaster(LiveNotice::Prepared(details))] = &actions[..] else {
+        panic!("not prepared: {actions:?}");
+    };
+    let a = &details.appearance;
+    assert_eq!(a.comment_image_px, 24, "50 is outside 20–32: the default");
+    assert_eq!(a.comment_width_percent, 80);
+    assert_eq!(
+        a.comment_height_percent, 30,
+        "90 is outside 30–80: the default"
+    );
+    assert!(a.profile_images, "serviceOptions 1 of 5");
+    let frames: Vec<u16> = a.frames.iter().map(|f| f.design).collect();
+    assert_eq!(
+        frames,
+        [53, 103],
+        "the unknown frameDesignTp 999 is dropped"
+    );
+    let frame = &a.frames[0];
+    assert_eq!(frame.fore.as_deref(), Some("rgba(255, 0, 0, 1.000)"));
+    assert_eq!(frame.back.as_deref(), Some("rgba(0, 0, 0, 0.498)"));
+    assert_eq!(frame.border, None, "an unreadable colour falls back");
+    assert_eq!(frame.border_width, Some(9.9), "clamped to 9.9");
+    assert_eq!(frame.font_size, Some(24.0), "clamped to 24");
+    assert_eq!(frame.padding_horizontal, Some(4.5));
+    assert_eq!(a.frames[1].font_size, Some(8.0), "clamped up to 8");
+    assert_eq!(a.wordings.len(), 1, "wordingTp 77 does not exist");
+    assert_eq!(
+        a.wordings[0].segments,
+        [
+            WordingPiece::Placeholder {
+                name: "Tran.UserName".into(),
+                color: Some("rgba(0, 0, 255, 1.000)".into()),
+                font_size: Some(24.0),
+            },
+            WordingPiece::Text {
+                text: "さんが来場".into()
+            },
+        ],
+        "GiftName is not a placeholder of wordingTp 21: removed"
+    );
 }

@@ -14,6 +14,8 @@ export interface GiftItem {
 }
 
 export interface LiveComment {
+  /// A comment, a gift or stamp, a viewer's arrival (login guidance), or the live becoming paid.
+  kind: "comment" | "item" | "joined" | "paid";
   userId: string;
   name: string;
   text: string;
@@ -22,7 +24,47 @@ export interface LiveComment {
   point: number;
   /// A gift or stamp shown among the comments.
   item?: GiftItem;
+  /// The writer's profileImageUrl (shown where serviceOptions 1 allows).
+  image?: string;
+  /// The paid switch's price.
+  unitPrice?: number;
+  unitSec?: number;
 }
+
+/// §5.4.2 frame, range-checked by the engine; colours are CSS.
+export interface FrameStyle {
+  design: number;
+  fore?: string;
+  back?: string;
+  border?: string;
+  border_width?: number;
+  border_radius?: number;
+  font_size?: number;
+  padding_vertical?: number;
+  padding_horizontal?: number;
+}
+
+export type WordingPiece =
+  | { kind: "text"; text: string }
+  | { kind: "placeholder"; name: string; color?: string; font_size?: number };
+
+export interface Appearance {
+  frames: FrameStyle[];
+  wordings: { wording: number; segments: WordingPiece[] }[];
+  comment_image_px: number;
+  comment_width_percent: number;
+  comment_height_percent: number;
+  profile_images: boolean;
+}
+
+export const DEFAULT_APPEARANCE: Appearance = {
+  frames: [],
+  wordings: [],
+  comment_image_px: 24,
+  comment_width_percent: 90,
+  comment_height_percent: 30,
+  profile_images: false,
+};
 
 export interface RankedViewer {
   user_id: string;
@@ -78,6 +120,9 @@ export interface LiveView {
   /// §5.4.1: gifts are drawn into the broadcaster's video, so the screen
   /// names them without drawing them again.
   apngOnVideo: boolean;
+  /// serverSideRecording: the live is recorded on the server (everyone is told).
+  recorded: boolean;
+  appearance: Appearance;
 }
 
 export interface LiveEnded {
@@ -117,6 +162,8 @@ export function reduceLive(live: LiveView | undefined, e: Event, now: number): L
       favorite: Boolean(settings.favorite),
       recordingAllowed: (Number(settings.serviceOptions ?? 0) & 2) !== 0,
       apngOnVideo: Boolean(settings.apngOnVideoProcessor),
+      recorded: Boolean(settings.serverSideRecording),
+      appearance: (e.appearance as Appearance | undefined) ?? DEFAULT_APPEARANCE,
       messages: (e.messages as TimedMessage[] | undefined) ?? [],
       specialUrls: ((settings.specialUrls as LiveView["specialUrls"] | undefined) ?? []).filter((u) =>
         /^https?:\/\//.test(u.imageUrl),
@@ -136,6 +183,8 @@ export function reduceLive(live: LiveView | undefined, e: Event, now: number): L
       return { ...live, gifts: (e.items as GiftItem[]) ?? [] };
     case "live.comment": {
       const comment: LiveComment = {
+        kind: "comment",
+        image: (e.image as string | undefined) ?? undefined,
         userId: String(e.user_id ?? ""),
         name: String(e.name ?? ""),
         text: String(e.text ?? ""),
@@ -147,6 +196,8 @@ export function reduceLive(live: LiveView | undefined, e: Event, now: number): L
     case "live.item": {
       const item = e.item as GiftItem;
       const entry: LiveComment = {
+        kind: "item",
+        image: (e.image as string | undefined) ?? undefined,
         userId: String(e.user_id ?? ""),
         name: String(e.name ?? ""),
         text: item.name,
@@ -164,8 +215,31 @@ export function reduceLive(live: LiveView | undefined, e: Event, now: number): L
       return { ...live, viewers: Number(e.count ?? 0), ranking: (e.ranking as RankedViewer[]) ?? [] };
     case "live.billing":
       return { ...live, timeLeftSec: (e.time_left_sec as number | undefined) ?? null, usedPoints: Number(e.used_points ?? 0) };
-    case "live.paid":
-      return { ...live, paid: true };
+    case "live.joined": {
+      const line: LiveComment = {
+        kind: "joined",
+        userId: String(e.user_id ?? ""),
+        name: String(e.name ?? ""),
+        text: "",
+        fromBroadcaster: false,
+        point: 0,
+        image: (e.image as string | undefined) ?? undefined,
+      };
+      return { ...live, comments: [...live.comments, line].slice(-COMMENT_LIMIT) };
+    }
+    case "live.paid": {
+      const line: LiveComment = {
+        kind: "paid",
+        userId: "",
+        name: live.liverName,
+        text: "",
+        fromBroadcaster: true,
+        point: 0,
+        unitPrice: Number(e.unit_price ?? 0),
+        unitSec: Number(e.unit_sec ?? 0),
+      };
+      return { ...live, paid: true, comments: [...live.comments, line].slice(-COMMENT_LIMIT) };
+    }
     case "live.refused":
       return { ...live, notice: { kind: "refused", text: String(e.message ?? "") } };
     case "live.admin_message":
@@ -211,4 +285,89 @@ export function visibleMessages(live: LiveView, now: number): TimedMessage[] {
 export function waitLeft(last: number | undefined, intervalMs: number, now: number): number {
   if (last === undefined || intervalMs <= 0) return 0;
   return Math.max(0, last + intervalMs - now);
+}
+
+/// Which §5.4.2 frame (frameDesignTp) and §5.4.3 wording (wordingTp) a line
+/// of the comment area uses on this side's screen: what the broadcaster
+/// receives (21–24, 3–6) and what viewers see sent (71–74, 33–36) differ.
+export function lineKind(role: LiveRole, c: LiveComment): { frame: number; wording: number } {
+  switch (c.kind) {
+    case "joined":
+      return { frame: 51, wording: 21 };
+    case "paid":
+      return { frame: 25, wording: 13 };
+    case "item": {
+      const gift = c.item?.kind === "gift";
+      const paid = (c.item?.point ?? 0) > 0;
+      const offset = (gift ? 0 : 2) + (paid ? 0 : 1);
+      return role === "broadcaster" ? { frame: 21 + offset, wording: 3 + offset } : { frame: 71 + offset, wording: 33 + offset };
+    }
+    default:
+      if (c.fromBroadcaster) return { frame: 1, wording: 7 };
+      return { frame: c.point > 0 ? 52 : 53, wording: 22 };
+  }
+}
+
+/// A wording's text split at its `%Tran.…%` placeholders.
+export function parseWording(text: string): WordingPiece[] {
+  const pieces: WordingPiece[] = [];
+  let rest = text;
+  for (;;) {
+    const match = /%(Tran\.[A-Za-z]+)%/.exec(rest);
+    if (!match) break;
+    if (match.index > 0) pieces.push({ kind: "text", text: rest.slice(0, match.index) });
+    pieces.push({ kind: "placeholder", name: match[1] });
+    rest = rest.slice(match.index + match[0].length);
+  }
+  if (rest) pieces.push({ kind: "text", text: rest });
+  return pieces;
+}
+
+/// The values a line's placeholders take.
+export function placeholderValues(c: LiveComment, liverName: string, pointsText: (n: number) => string): Record<string, string> {
+  return {
+    "Tran.UserName": c.name,
+    "Tran.Comment": c.text,
+    "Tran.GiftName": c.item?.name ?? "",
+    "Tran.GiftPointText": c.item ? pointsText(c.item.point) : "",
+    "Tran.LiverName": liverName,
+    "Tran.UnitPrice": String(c.unitPrice ?? ""),
+    "Tran.UnitSec": String(c.unitSec ?? ""),
+  };
+}
+
+/// The line's pieces: the partner's specialWording for its wordingTp, or the
+/// default text (in the screen's language), with placeholders filled in.
+/// A placeholder the default text does not name keeps no value (removed).
+export function linePieces(
+  appearance: Appearance,
+  wording: number,
+  defaultText: string,
+  values: Record<string, string>,
+): { text: string; placeholder?: string; color?: string; fontSize?: number }[] {
+  const custom = appearance.wordings.find((w) => w.wording === wording);
+  const pieces = custom ? custom.segments : parseWording(defaultText);
+  return pieces.map((p) =>
+    p.kind === "text"
+      ? { text: p.text }
+      : { text: values[p.name] ?? "", placeholder: p.name, color: p.color, fontSize: p.font_size },
+  );
+}
+
+/// Inline CSS for a line's frame: only what the partner set, so the default
+/// look stays where it did not.
+export function frameCss(appearance: Appearance, frame: number): string {
+  const f = appearance.frames.find((x) => x.design === frame);
+  if (!f) return "";
+  const rules: string[] = [];
+  if (f.fore) rules.push(`color:${f.fore}`);
+  if (f.back) rules.push(`background:${f.back}`);
+  if (f.border_width !== undefined) rules.push(`border:${f.border_width}px solid ${f.border ?? "currentColor"}`);
+  else if (f.border) rules.push(`border:1px solid ${f.border}`);
+  if (f.border_radius !== undefined) rules.push(`border-radius:${f.border_radius}px`);
+  if (f.font_size !== undefined) rules.push(`font-size:${f.font_size}px`);
+  if (f.padding_vertical !== undefined || f.padding_horizontal !== undefined) {
+    rules.push(`padding:${f.padding_vertical ?? 4}px ${f.padding_horizontal ?? 10}px`);
+  }
+  return rules.join(";");
 }

@@ -7,7 +7,7 @@ import { listen } from "@tauri-apps/api/event";
 import { openUrl } from "@tauri-apps/plugin-opener";
 import { installFeedBench } from "./bench";
 import { type Language, type MessageKey, devicesText, duration, messages, reasonText, t } from "./i18n";
-import { type LiveEnded, type LiveView, visibleMessages, waitLeft } from "./live";
+import { frameCss, type LiveEnded, type LiveView, lineKind, linePieces, placeholderValues, visibleMessages, waitLeft } from "./live";
 import { drawChart, routeText, series } from "./plot";
 import { Ringer } from "./ringer";
 import {
@@ -340,7 +340,8 @@ function liveScreen(live: LiveView): string {
   const stage = live.audioOnly
     ? `<div class="radio"><div class="avatar">${escape([...live.liverName][0] ?? "?")}</div><p>${tr("live.radio")}</p></div>`
     : `<canvas data-video="${broadcaster ? "local" : "remote"}" class="video stage empty"></canvas>`;
-  const badge = live.phase === "onAir" ? `<span class="badge on-air">${tr("live.onAir")}</span>` : `<span class="badge">${tr("live.readyBadge")}</span>`;
+  const badge = (live.phase === "onAir" ? `<span class="badge on-air">${tr("live.onAir")}</span>` : `<span class="badge">${tr("live.readyBadge")}</span>`)
+    + (live.recorded ? ` <span class="badge recorded">● ${tr("live.recorded")}</span>` : "");
   let buttons: string;
   if (broadcaster && live.phase === "ready") {
     buttons = `<button class="primary big" data-action="live-start">${tr("live.start")}</button>
@@ -371,10 +372,10 @@ function liveScreen(live: LiveView): string {
       ${live.specialUrls.length ? `<div class="special-urls">${live.specialUrls
         .map((u) => `<button class="banner" data-action="open-banner" data-url="${escape(u.linkUrl ?? "")}"><img src="${escape(u.imageUrl)}" alt=""></button>`)
         .join("")}</div>` : ""}
+      <div class="comments" data-fill="comments" style="width:calc((100% - 32px) * ${live.appearance.comment_width_percent / 100});height:${live.appearance.comment_height_percent}%"></div>
       <div class="toolbar">${buttons}</div>
     </section>
     <aside class="live-side">
-      <div class="comments" data-fill="comments"></div>
       <div class="comment-form">
         <input data-input="comment" maxlength="200" placeholder="${escape(live.commentGuide ?? tr("live.commentPlaceholder"))}">
         <button class="primary" data-action="live-comment">${tr("live.send")}</button>
@@ -408,12 +409,26 @@ function viewerPanel(live: LiveView): string {
 
 function commentsHtml(live: LiveView): string {
   if (live.comments.length === 0) return `<p class="muted small">${tr("live.noComments")}</p>`;
+  const a = live.appearance;
   return live.comments
     .map((c) => {
-      const who = `<b class="${c.fromBroadcaster ? "liver" : ""}">${escape(c.name)}</b>`;
-      const text = c.item ? tr("live.giftFrom", { name: c.name, item: c.item.name }) : escape(c.text);
-      const paid = c.point > 0 ? ` <span class="pt">${tr("live.points", { points: c.point })}</span>` : "";
-      return `<div class="comment ${c.item ? "gift-line" : ""}">${c.item ? "" : who} ${text}${paid}</div>`;
+      const { frame, wording } = lineKind(live.role, c);
+      const values = placeholderValues(c, live.liverName, (points) => tr("live.points", { points }));
+      const pieces = linePieces(a, wording, tr(`wording.${wording}` as MessageKey), values)
+        .map((p) => {
+          const style = [p.color ? `color:${p.color}` : "", p.fontSize ? `font-size:${p.fontSize}px` : ""].filter(Boolean).join(";");
+          const styled = style ? ` style="${style}"` : "";
+          if (p.placeholder === "Tran.UserName") return `<b class="${c.fromBroadcaster ? "liver" : ""}"${styled}>${escape(p.text)}</b>`;
+          return p.placeholder ? `<span${styled}>${escape(p.text)}</span>` : escape(p.text);
+        })
+        .join("");
+      const paid = c.kind === "comment" && c.point > 0 ? ` <span class="pt">${tr("live.points", { points: c.point })}</span>` : "";
+      // serviceOptions 1: the writer's picture; otherwise (or without one) an initial.
+      const size = a.comment_image_px;
+      const picture = a.profile_images && c.image && /^https?:\/\//.test(c.image)
+        ? `<img class="face" src="${escape(c.image)}" alt="" style="width:${size}px;height:${size}px" onerror="this.remove()">`
+        : c.kind === "paid" ? "" : `<span class="face initial" style="width:${size}px;height:${size}px;font-size:${Math.round(size * 0.5)}px">${escape([...c.name][0] ?? "?")}</span>`;
+      return `<div class="comment ${c.kind}" style="${frameCss(a, frame)}">${picture}<span class="line">${pieces}${paid}</span></div>`;
     })
     .join("");
 }

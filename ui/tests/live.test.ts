@@ -1,5 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { COMMENT_LIMIT, GIFT_PLAY_MS, visibleMessages, waitLeft } from "../src/live";
+import {
+  type Appearance,
+  COMMENT_LIMIT,
+  DEFAULT_APPEARANCE,
+  GIFT_PLAY_MS,
+  type GiftItem,
+  type LiveComment,
+  frameCss,
+  lineKind,
+  linePieces,
+  parseWording,
+  placeholderValues,
+  visibleMessages,
+  waitLeft,
+} from "../src/live";
 import { type AppState, initialState, reduce } from "../src/state";
 
 type Ev = Record<string, unknown> & { event: string };
@@ -112,5 +126,64 @@ describe("a live on the screen", () => {
     expect(waitLeft(1000, 500, 1200)).toBe(300);
     expect(waitLeft(1000, 500, 1600)).toBe(0);
     expect(waitLeft(1000, 0, 1000)).toBe(0);
+  });
+});
+
+describe("lines of the comment area (§5.4.2 frames, §5.4.3 wordings)", () => {
+  const comment = (over: Partial<LiveComment>): LiveComment => ({
+    kind: "comment", userId: "hanako", name: "山田花子", text: "こんばんは", fromBroadcaster: false, point: 0, ...over,
+  });
+  const stamp = { ...heart, kind: "stamp" as const, point: 0 };
+
+  it("picks the frame and wording of each kind of line for each side", () => {
+    expect(lineKind("viewer", comment({}))).toEqual({ frame: 53, wording: 22 });
+    expect(lineKind("viewer", comment({ point: 10 }))).toEqual({ frame: 52, wording: 22 });
+    expect(lineKind("viewer", comment({ fromBroadcaster: true }))).toEqual({ frame: 1, wording: 7 });
+    expect(lineKind("broadcaster", comment({ kind: "item", item: heart as GiftItem }))).toEqual({ frame: 21, wording: 3 });
+    expect(lineKind("broadcaster", comment({ kind: "item", item: stamp }))).toEqual({ frame: 24, wording: 6 });
+    expect(lineKind("viewer", comment({ kind: "item", item: heart as GiftItem }))).toEqual({ frame: 71, wording: 33 });
+    expect(lineKind("viewer", comment({ kind: "item", item: stamp }))).toEqual({ frame: 74, wording: 36 });
+    expect(lineKind("viewer", comment({ kind: "joined" }))).toEqual({ frame: 51, wording: 21 });
+    expect(lineKind("viewer", comment({ kind: "paid" }))).toEqual({ frame: 25, wording: 13 });
+  });
+
+  it("fills the default wording, or the partner's, with styled placeholders", () => {
+    const values = placeholderValues(comment({ kind: "item", item: heart as GiftItem }), "星野あいり", (n) => `${n}pt`);
+    const plain = linePieces(DEFAULT_APPEARANCE, 33, "%Tran.UserName%:ギフトを%Tran.GiftPointText%送りました", values);
+    expect(plain.map((p) => p.text).join("")).toBe("山田花子:ギフトを50pt送りました");
+    const appearance: Appearance = {
+      ...DEFAULT_APPEARANCE,
+      wordings: [{ wording: 33, segments: [
+        { kind: "placeholder", name: "Tran.UserName", color: "rgba(255, 0, 0, 1.000)", font_size: 18 },
+        { kind: "text", text: "さんから" },
+        { kind: "placeholder", name: "Tran.GiftName" },
+      ] }],
+    };
+    const custom = linePieces(appearance, 33, "unused", values);
+    expect(custom.map((p) => p.text).join("")).toBe("山田花子さんからハート");
+    expect(custom[0]).toMatchObject({ placeholder: "Tran.UserName", color: "rgba(255, 0, 0, 1.000)", fontSize: 18 });
+    expect(parseWording("%Tran.UserName%イン")).toEqual([{ kind: "placeholder", name: "Tran.UserName" }, { kind: "text", text: "イン" }]);
+  });
+
+  it("draws only what the partner's frame sets", () => {
+    const appearance: Appearance = {
+      ...DEFAULT_APPEARANCE,
+      frames: [{ design: 53, fore: "rgba(255, 255, 255, 1.000)", back: "rgba(0, 0, 0, 0.498)", border_width: 2, border_radius: 8, font_size: 18 }],
+    };
+    expect(frameCss(appearance, 53)).toBe("color:rgba(255, 255, 255, 1.000);background:rgba(0, 0, 0, 0.498);border:2px solid currentColor;border-radius:8px;font-size:18px");
+    expect(frameCss(appearance, 52)).toBe("");
+  });
+
+  it("keeps arrivals and the paid switch among the comments, and knows a recorded live", () => {
+    let state = run([[{ event: "link.opened", function: "viewLive", site: "newsite1" }, 0]]);
+    state = reduce(state, { ...prepared("viewer"), settings: { serverSideRecording: true } }, 10);
+    state = reduce(state, { event: "live.joined", kind: "joined", user_id: "taro", name: "佐藤太郎", image: "https://site.example/taro.png" }, 20);
+    state = reduce(state, { event: "live.paid", kind: "paid_switched", unit_sec: 60, unit_price: 100, point_price: 1, free_trial_sec: 30 }, 30);
+    if (state.screen.kind !== "live") throw new Error("no live screen");
+    expect(state.screen.live.recorded).toBe(true);
+    expect(state.screen.live.appearance).toEqual(DEFAULT_APPEARANCE);
+    expect(state.screen.live.comments.map((c) => c.kind)).toEqual(["joined", "paid"]);
+    expect(state.screen.live.comments[0].image).toBe("https://site.example/taro.png");
+    expect(state.screen.live.comments[1].unitPrice).toBe(100);
   });
 });

@@ -137,6 +137,17 @@ async fn a_live_reaches_two_viewers_with_comments_and_a_gift_and_every_request_i
         .collect();
     assert_eq!(comments.len(), 2, "{comments:?}");
     assert_eq!(comments[0], "こんばんは");
+    // The demo allows profile images (serviceOptions 1): comments carry the writer's.
+    let first = find(&liver_events, "live.comment").unwrap();
+    assert!(
+        first["image"]
+            .as_str()
+            .is_some_and(|i| i.ends_with("/avatar/hanako.svg")),
+        "{first}"
+    );
+    let prepared = find(&liver_events, "live.prepared").unwrap();
+    assert_eq!(prepared["appearance"]["profile_images"], true, "{prepared}");
+    assert_eq!(prepared["appearance"]["wordings"][0]["wording"], 21);
     let item = find(&liver_events, "live.item").expect("the gift arrived");
     assert_eq!(item["name"], "山田花子");
     assert_eq!(item["item"]["name"], "ハート");

@@ -29,6 +29,80 @@ impl Argb {
     }
 }
 
+impl Argb {
+    /// CSS `rgba()`, alpha as a fraction.
+    pub fn css(self) -> String {
+        let [a, r, g, b] = self.0.to_be_bytes();
+        format!("rgba({r}, {g}, {b}, {:.3})", f64::from(a) / 255.0)
+    }
+}
+
+/// A colour that does not read as one is left out (the default frame's
+/// colour shows), rather than refusing the reply around it.
+fn opt_argb<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Argb>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(value
+        .as_ref()
+        .and_then(serde_json::Value::as_str)
+        .and_then(Argb::parse))
+}
+
+/// Into the spec's range: out-of-range sizes are clamped (the spec gives no
+/// default to fall back to), so a partner's 30 pt font shows at 24.
+fn clamped(value: Option<f64>, low: f64, high: f64) -> Option<f32> {
+    value
+        .filter(|v| v.is_finite())
+        .map(|v| v.clamp(low, high) as f32)
+}
+
+impl LiveSpecialFrame {
+    /// The frame as the screens draw it.
+    pub fn style(&self) -> crate::signal::FrameStyle {
+        crate::signal::FrameStyle {
+            design: self.frame_design_type.into(),
+            fore: self.fore_color.map(Argb::css),
+            back: self.back_color.map(Argb::css),
+            border: self.border_color.map(Argb::css),
+            border_width: clamped(self.border_width, 0.0, 9.9),
+            border_radius: clamped(self.border_circular, 0.0, 99.9),
+            font_size: clamped(self.font_size, 8.0, 24.0),
+            padding_vertical: clamped(self.padding_vertical, 0.0, 99.0),
+            padding_horizontal: clamped(self.padding_horizontal, 0.0, 99.0),
+        }
+    }
+}
+
+impl SpecialWording {
+    /// The wording as the screens draw it: supported placeholders with
+    /// their placeholderColors, the others removed (§5.4.3 ②).
+    pub fn style(&self) -> crate::signal::WordingStyle {
+        use crate::signal::WordingPiece;
+        let segments = self
+            .wording_type
+            .segments(&self.wording)
+            .into_iter()
+            .map(|segment| match segment {
+                WordingSegment::Text(text) => WordingPiece::Text { text },
+                WordingSegment::Placeholder(p) => {
+                    let colour = self
+                        .placeholder_colors
+                        .iter()
+                        .find(|c| c.placeholder.trim_matches('%') == p.name());
+                    WordingPiece::Placeholder {
+                        name: p.name().to_owned(),
+                        color: colour.and_then(|c| c.fore_color).map(Argb::css),
+                        font_size: clamped(colour.and_then(|c| c.font_size), 8.0, 24.0),
+                    }
+                }
+            })
+            .collect();
+        crate::signal::WordingStyle {
+            wording: self.wording_type.into(),
+            segments,
+        }
+    }
+}
+
 impl fmt::Display for Argb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:08X}", self.0)
@@ -379,11 +453,23 @@ impl From<WordingType> for u8 {
 pub struct LiveSpecialFrame {
     #[serde(rename = "frameDesignTp")]
     pub frame_design_type: FrameDesignType,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "opt_argb",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fore_color: Option<Argb>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "opt_argb",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub back_color: Option<Argb>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "opt_argb",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub border_color: Option<Argb>,
     /// 0, or 0.1–9.9.
     #[serde(
@@ -438,7 +524,11 @@ pub struct SpecialWording {
 #[serde(rename_all = "camelCase")]
 pub struct LivePlaceholderColor {
     pub placeholder: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "opt_argb",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fore_color: Option<Argb>,
     /// 8.0–24.0.
     #[serde(

@@ -294,9 +294,17 @@ pub struct LiveService {
     pub special_urls: Vec<LiveSpecialUrl>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub special_gifts: Vec<LiveSpecialGift>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub special_frames: Vec<LiveSpecialFrame>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub special_wordings: Vec<SpecialWording>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub special_messages: Vec<LiveSpecialMessage>,

@@ -7,7 +7,8 @@
 //! broadcaster charges for calls (the same price per unit), with a 30 s free
 //! trial; gifts, stamps and paid comments cost the viewer their points, and
 //! are refused when the points are not there; every live is recorded on the
-//! server (serverSideRecording).
+//! server (serverSideRecording); comments show members' pictures, arrivals
+//! are greeted in the site's words and paid comments framed in gold.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -16,9 +17,10 @@ use nexmile_core::codec::{decode_query, encode_accepted_reply};
 use nexmile_core::datetime::{JST, WireDateTime};
 use nexmile_core::signature::REQUEST_ID_HEADER;
 use nexmile_core::wire::auth::NotInstalledReport;
-use nexmile_core::wire::codes::ServiceChargeType;
+use nexmile_core::wire::codes::{ServiceChargeType, ServiceOptions};
 use nexmile_core::wire::customization::{
-    LiveSpecialGift, LiveSpecialMessage, LiveSpecialUrl, QuickPayment,
+    Argb, FrameDesignType, LivePlaceholderColor, LiveSpecialFrame, LiveSpecialGift,
+    LiveSpecialMessage, LiveSpecialUrl, QuickPayment, SpecialWording, WordingType,
 };
 use nexmile_core::wire::live::{LiveRequest, LiveServiceRequest};
 use nexmile_core::wire::site_service::{LiveService, ServiceCharge, SiteService, User};
@@ -250,6 +252,30 @@ fn prepared(
             ),
             // Every broadcast is archived on the Nexmile server.
             server_side_recording: (!viewer).then_some(true),
+            // Members' pictures beside their comments.
+            service_options: Some(ServiceOptions::SHOW_PROFILE_IMAGE),
+            // Arrivals greeted in the site's words, the name in its colour,
+            // and paid comments in gold (§5.4.2, §5.4.3).
+            special_wordings: vec![SpecialWording {
+                wording_type: WordingType::ViewerJoined,
+                wording: "%Tran.UserName%さんが遊びに来てくれました".into(),
+                placeholder_colors: vec![LivePlaceholderColor {
+                    placeholder: "Tran.UserName".into(),
+                    fore_color: Argb::parse("FFFFD54F"),
+                    font_size: None,
+                }],
+            }],
+            special_frames: vec![LiveSpecialFrame {
+                frame_design_type: FrameDesignType::ViewerPaidComment,
+                fore_color: Argb::parse("FFFFFFFF"),
+                back_color: Argb::parse("CC8A5A00"),
+                border_color: Argb::parse("FFFFD54F"),
+                border_width: Some(1.5),
+                border_circular: Some(14.0),
+                font_size: None,
+                padding_vertical: None,
+                padding_horizontal: None,
+            }],
             next_available_comment_time: Some(COMMENT_INTERVAL_MS),
             next_available_gift_time: viewer.then_some(GIFT_INTERVAL_MS),
             comment_charge_len: viewer.then_some(PAID_COMMENT_LEN),
