@@ -253,6 +253,9 @@ pub fn prepare_broadcast(ctx: &Arc<Ctx>, conn: ConnId, link_id: String) {
 struct ViewerConn {
     id: ViewerId,
     admitted: bool,
+    /// The palette it was last sent; resent when a catalogue period or a
+    /// specialGift window opens or closes during the live.
+    palette: Vec<nexmile_core::signal::GiftItem>,
     leg: Option<Leg>,
 }
 
@@ -281,7 +284,10 @@ impl LiveActor {
         while self.live.phase() != LivePhase::Ended {
             tokio::select! {
                 Some(command) = inbox.recv() => self.on_command(command).await,
-                _ = tick.tick() => self.handle(LiveEvent::Tick).await,
+                _ = tick.tick() => {
+                    self.handle(LiveEvent::Tick).await;
+                    self.refresh_palettes();
+                }
             }
         }
         self.ctx
@@ -385,6 +391,7 @@ impl LiveActor {
                     ViewerConn {
                         id,
                         admitted: false,
+                        palette: Vec::new(),
                         leg: None,
                     },
                 );
@@ -604,6 +611,37 @@ impl LiveActor {
         });
     }
 
+    fn send_palette(&self, conn: ConnId, items: Vec<nexmile_core::signal::GiftItem>) {
+        self.ctx.hub.send(
+            conn,
+            ServerMessage::GiftCatalogue {
+                live_token: self.token.clone(),
+                items,
+            },
+        );
+    }
+
+    /// Resends each viewer's palette that changed since it was sent: an
+    /// item's period began or ended, or a specialGift's window did.
+    fn refresh_palettes(&mut self) {
+        let conns: Vec<(ConnId, ViewerId)> = self
+            .viewers
+            .iter()
+            .filter(|(_, v)| v.admitted)
+            .map(|(conn, v)| (*conn, v.id))
+            .collect();
+        for (conn, id) in conns {
+            let palette = self.palette(id);
+            let Some(viewer) = self.viewers.get_mut(&conn) else {
+                continue;
+            };
+            if viewer.palette != palette {
+                viewer.palette.clone_from(&palette);
+                self.send_palette(conn, palette);
+            }
+        }
+    }
+
     /// The stamps and gifts this viewer may send now.
     fn palette(&self, viewer: ViewerId) -> Vec<nexmile_core::signal::GiftItem> {
         nexmile_core::live::palette(
@@ -715,16 +753,12 @@ impl LiveActor {
                     let Some(conn) = self.by_viewer.get(&id).copied() else {
                         continue;
                     };
+                    let palette = self.palette(id);
                     if let Some(viewer) = self.viewers.get_mut(&conn) {
                         viewer.admitted = true;
+                        viewer.palette.clone_from(&palette);
                     }
-                    self.ctx.hub.send(
-                        conn,
-                        ServerMessage::GiftCatalogue {
-                            live_token: self.token.clone(),
-                            items: self.palette(id),
-                        },
-                    );
+                    self.send_palette(conn, palette);
                 }
                 LiveAction::Release(id) => {
                     if let Some(conn) = self.by_viewer.get(&id).copied() {

@@ -24,6 +24,11 @@ pub fn free_port() -> u16 {
 }
 
 pub async fn world(clock_rate: f64) -> World {
+    world_with_gifts(clock_rate, "").await
+}
+
+/// [`world`] with more `[[site.gift]]` entries (TOML) in the demo site's catalogue.
+pub async fn world_with_gifts(clock_rate: f64, gifts: &str) -> World {
     let port = free_port();
     let demo = PartnerDemo::start(DemoConfig {
         nexmile_url: format!("http://127.0.0.1:{port}"),
@@ -91,6 +96,7 @@ name = "こんにちは"
 point = 0
 liver_point = 0
 hidden = true
+{gifts}
 [[site]]
 code = "othersite"
 api_key = "other.key"

@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
+use nexmile_core::clock::UnixMillis;
 use nexmile_core::codec::decode_json_body;
+use nexmile_core::datetime::{JST, WireDateTime};
 use nexmile_core::wire::live::LiveServiceRequest;
-use nexmile_testkit::{ffprobe, probed_number, probed_stream};
+use nexmile_testkit::{ffprobe, probed_number, probed_stream, world_with_gifts};
 use serde_json::Value;
 
 use crate::{LINK, World, cli, find, register, world};
@@ -537,5 +539,49 @@ async fn a_radio_live_carries_sound_alone_and_starts_viewing_on_sound() {
     );
     let sound = probed_number(&probed_stream(&probe, "opus")["nb_read_frames"]);
     assert!(sound > 200.0, "{sound} sound packets");
+    world.server.stop().await;
+}
+
+/// A catalogue item whose period starts while a viewer watches appears in
+/// its palette then, without rejoining (and the server accepts it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gift_whose_period_starts_mid_live_reaches_the_palette_of_a_viewer_watching() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64;
+    let from = WireDateTime::from_unix_millis(UnixMillis(now + 9_000), JST).nexmile();
+    let gift = format!(
+        "[[site.gift]]\nkind = \"gift\"\ncategory = \"4\"\nitem_no = \"1\"\nname = \"流れ星\"\npoint = 10\nliver_point = 5\nvisible_from = \"{from}\"\n"
+    );
+    let world = world_with_gifts(1.0, &gift).await;
+    register(&world).await;
+    activate(&world, "taro").await;
+    let broadcast = format!("{LINK}/broadcastLive/?site=newsite1&linkId=room-airi");
+    let broadcaster_args = ["open", &broadcast, "--live-for", "16000"];
+    let broadcaster = cli(&world, "airi", &broadcaster_args);
+    let viewer = async {
+        let (token, link_id) = live_on_air(&world).await;
+        let view = format!("{LINK}/viewLive/?site=newsite1&liveToken={token}&linkId={link_id}");
+        cli(&world, "taro", &["open", &view, "--live-for", "11000"]).await
+    };
+    let ((liver, liver_status), (taro, taro_status)) = tokio::join!(broadcaster, viewer);
+    assert_eq!((liver_status, taro_status), (0, 0), "{liver:#?}");
+    let palettes: Vec<Vec<String>> = all(&taro, "live.gifts")
+        .iter()
+        .map(|g| {
+            g["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["name"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        palettes,
+        [vec!["拍手", "ハート"], vec!["拍手", "ハート", "流れ星"]],
+        "the palette at admission, then once the period began"
+    );
     world.server.stop().await;
 }
