@@ -135,5 +135,11 @@ async fn activate_at_partner(ctx: &Ctx, request: &ActivateRequest) -> Result<Dev
         .save_device(&device, ctx.clock.now().0)
         .await
         .map_err(server_error)?;
+    if let Some(unique_id) = &request.unique_id {
+        ctx.store
+            .save_unique_id(&site.code, unique_id, &device.user_id, ctx.clock.now().0)
+            .await
+            .map_err(server_error)?;
+    }
     Ok(device)
 }

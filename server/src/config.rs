@@ -12,6 +12,33 @@ pub struct Config {
     pub server: ServerSection,
     #[serde(default)]
     pub site: Vec<SiteConfig>,
+    /// The mobile and desktop apps: app-link verification and install pages.
+    #[serde(default)]
+    pub apps: AppsSection,
+}
+
+/// What the app-link pages and `/.well-known/*` say about the installed apps.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppsSection {
+    /// Android: the package whose signing certificates may open app links
+    /// (`assetlinks.json`).
+    #[serde(default)]
+    pub android_package: Option<String>,
+    /// SHA-256 fingerprints of its signing certificates, `AA:BB:…` (32 bytes).
+    #[serde(default)]
+    pub android_sha256_cert_fingerprints: Vec<String>,
+    /// iOS: `TEAMID.bundle.id` of the apps that open app links
+    /// (`apple-app-site-association`).
+    #[serde(default)]
+    pub ios_app_ids: Vec<String>,
+    /// Where the install page sends each platform.
+    #[serde(default)]
+    pub android_store_url: Option<String>,
+    #[serde(default)]
+    pub ios_store_url: Option<String>,
+    #[serde(default)]
+    pub desktop_download_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,6 +4,7 @@
 
 pub mod activate;
 pub mod admin;
+pub mod app_pages;
 pub mod calls;
 pub mod clock;
 pub mod config;
@@ -80,6 +81,13 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         )
         .route("/ws", get(ws::upgrade))
         .route("/api/activate", post(activate::activate))
+        .route("/sbxapp/{function}", get(app_pages::landing))
+        .route("/sbxapp/{function}/", get(app_pages::landing))
+        .route("/.well-known/assetlinks.json", get(app_pages::asset_links))
+        .route(
+            "/.well-known/apple-app-site-association",
+            get(app_pages::apple_app_site_association),
+        )
         .route("/api/effects/manifest", get(effects::manifest))
         .route("/api/effects/files/{*path}", get(effects::file))
         .route(paths::PUSH_MESSAGE, post(site_owner::push_message))

@@ -163,13 +163,44 @@ pub fn document() -> Value {
             }
         }
     });
-    for (path, item) in recording_paths() {
+    for (path, item) in recording_paths().into_iter().chain(app_link_paths()) {
         doc["paths"][path] = item;
     }
     doc
 }
 
 /// The admin API's recordings (apart: one `json!` of everything outgrows the macro's recursion).
+/// The pages and files a browser or a phone fetches at the app-link address (chapter 6).
+fn app_link_paths() -> [(&'static str, Value); 3] {
+    [
+        (
+            "/sbxapp/{function}/",
+            json!({ "get": {
+            "summary": "A link no installed app took: the web version (allowWeb=1, 303 to /web/…) or the §6.2 report to the partner and an install page",
+            "parameters": [{ "name": "function", "in": "path", "required": true, "schema": { "type": "string" } }],
+            "responses": {
+                "200": { "description": "Install page (HTML)", "content": { "text/html": {} } },
+                "303": { "description": "To the web version" },
+                "400": { "description": "The link is not valid (HTML page naming the parameter)" },
+                "404": { "description": "Unknown site" } } } }),
+        ),
+        (
+            "/.well-known/assetlinks.json",
+            json!({ "get": {
+            "summary": "Android Digital Asset Links for the app-link host ([apps] android_*)",
+            "responses": { "200": { "description": "Statement list", "content": { "application/json": {} } },
+                "404": { "description": "No Android app configured" } } } }),
+        ),
+        (
+            "/.well-known/apple-app-site-association",
+            json!({ "get": {
+            "summary": "iOS universal links for the app-link host ([apps] ios_app_ids)",
+            "responses": { "200": { "description": "applinks association", "content": { "application/json": {} } },
+                "404": { "description": "No iOS app configured" } } } }),
+        ),
+    ]
+}
+
 fn recording_paths() -> [(&'static str, Value); 2] {
     [
         (

@@ -50,6 +50,14 @@ const MIGRATIONS: &[&str] = &[
         error TEXT
     )",
     "CREATE INDEX outbox_due ON outbox (state, next_try)",
+    // §6.2: a uniqueId the server has seen, and whose it was.
+    "CREATE TABLE unique_ids (
+        site TEXT NOT NULL,
+        unique_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        seen_at BIGINT NOT NULL,
+        PRIMARY KEY (site, unique_id)
+    )",
 ];
 
 #[derive(Clone)]
@@ -191,6 +199,47 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Remembers whose `unique_id` this is at `site` (the latest activation wins).
+    pub async fn save_unique_id(
+        &self,
+        site: &str,
+        unique_id: &str,
+        user_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM unique_ids WHERE site = $1 AND unique_id = $2")
+            .bind(site)
+            .bind(unique_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO unique_ids (site, unique_id, user_id, seen_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(site)
+        .bind(unique_id)
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn user_of_unique_id(
+        &self,
+        site: &str,
+        unique_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT user_id FROM unique_ids WHERE site = $1 AND unique_id = $2")
+                .bind(site)
+                .bind(unique_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn device_by_session(

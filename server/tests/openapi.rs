@@ -19,7 +19,8 @@ async fn every_documented_route_exists_and_the_published_document_is_current() {
     );
 
     let config = Config::parse(
-        "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1\"\ndatabase = \"sqlite::memory:\"\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1\"\ndatabase = \"sqlite::memory:\"\n\
+         [apps]\nandroid_package = \"jp.nexmile.app\"\nios_app_ids = [\"A1B2C3D4E5.jp.nexmile.app\"]\n",
     )
     .unwrap();
     let server = nexmile_server::start(config).await.unwrap();

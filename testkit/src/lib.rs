@@ -54,6 +54,13 @@ database = "sqlite://{db}"
 admin_token = "admin-secret"
 clock_rate = {clock_rate}
 recordings = "{recordings}"
+[apps]
+android_package = "jp.nexmile.app"
+android_sha256_cert_fingerprints = ["14:6D:E9:83:C5:73:06:50:D8:EE:B9:95:2F:34:FC:64:16:A0:83:42:E6:1D:BE:A8:8A:04:96:B2:3F:CF:44:E5"]
+ios_app_ids = ["A1B2C3D4E5.jp.nexmile.app"]
+android_store_url = "https://play.google.com/store/apps/details?id=jp.nexmile.app"
+ios_store_url = "https://apps.apple.com/jp/app/nexmile/id6450000000"
+desktop_download_url = "https://nexmile.jp/download"
 [[site]]
 code = "newsite1"
 name = "デモサイト"

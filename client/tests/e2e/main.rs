@@ -5,6 +5,7 @@
 mod calls;
 mod effects;
 mod lives;
+mod not_installed;
 
 use std::process::Stdio;
 
