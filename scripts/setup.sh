@@ -23,11 +23,12 @@ set -euo pipefail
 #   dunst                  a real notification daemon on that bus: the tests click the app's notifications
 #   gnome-keyring libsecret-tools  a real Secret Service on that bus: the tests see the tokens in a keychain
 #   ffmpeg                 ffprobe, an independent reader the server's live recordings are checked with
+#   chromium               a real browser for the web version's tests (Playwright drives /usr/bin/chromium)
 PACKAGES=(
   build-essential pkg-config webkit2gtk-driver dbus-daemon dunst gnome-keyring libsecret-tools
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev
   libasound2-dev libv4l-dev libclang-dev cmake nasm libvpx-dev
-  libyuv-dev libwebrtc-audio-processing-dev apngdis ffmpeg
+  libyuv-dev libwebrtc-audio-processing-dev apngdis ffmpeg chromium
   xvfb xauth imagemagick curl fonts-noto-cjk
 )
 
@@ -129,7 +130,8 @@ if [ ! -d "$UI/node_modules" ] || [ "$UI/package-lock.json" -nt "$UI/node_module
   echo "setup: installing the UI's packages"
   (cd "$UI" && npm install --no-audit --no-fund --loglevel=error)
 fi
-if [ ! -f "$UI/dist/index.html" ] || [ -n "$(find "$UI/src" "$UI/index.html" -newer "$UI/dist/index.html" -print -quit)" ]; then
+if [ ! -f "$UI/dist/index.html" ] || [ ! -f "$UI/dist-web/web.html" ] \
+  || [ -n "$(find "$UI/src" "$UI/index.html" "$UI/web.html" -newer "$UI/dist/index.html" -print -quit)" ]; then
   echo "setup: building the UI"
   (cd "$UI" && npm run --silent build >/dev/null)
 fi

@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -379,6 +379,10 @@ pub struct Peer {
     frames_decoded: AtomicU64,
     video_ssrc: u32,
     audio_ssrc: u32,
+    /// The payload types the remote side gave our codecs (a browser numbers
+    /// them its own way; ours are the defaults until an offer says otherwise).
+    video_pt: AtomicU8,
+    audio_pt: AtomicU8,
     events: mpsc::UnboundedReceiver<PeerEvent>,
     gathered: mpsc::UnboundedReceiver<()>,
     remote_video: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
@@ -546,6 +550,8 @@ impl Peer {
             frames_decoded: AtomicU64::new(0),
             video_ssrc,
             audio_ssrc,
+            video_pt: AtomicU8::new(H264_PT),
+            audio_pt: AtomicU8::new(OPUS_PT),
             events,
             gathered,
             epoch,
@@ -621,10 +627,15 @@ impl Peer {
     pub async fn answer(&mut self, offer: &str) -> Result<String, TransportError> {
         let offer: RTCSessionDescription = serde_json::from_str(offer)
             .map_err(|e| TransportError::BadDescription(e.to_string()))?;
+        let (video_pt, audio_pt) = offered_payload_types(&offer.sdp);
         self.pc
             .set_remote_description(offer)
             .await
             .map_err(webrtc_error)?;
+        self.video_pt
+            .store(video_pt.unwrap_or(H264_PT), Ordering::Relaxed);
+        self.audio_pt
+            .store(audio_pt.unwrap_or(OPUS_PT), Ordering::Relaxed);
         let answer = self.pc.create_answer(None).await.map_err(webrtc_error)?;
         self.pc
             .set_local_description(answer)
@@ -663,7 +674,8 @@ impl Peer {
         duration: Duration,
     ) -> Result<(), TransportError> {
         self.frames_sent.fetch_add(1, Ordering::Relaxed);
-        write_sample(&self.video, self.video_ssrc, H264_PT, access_unit, duration).await
+        let pt = self.video_pt.load(Ordering::Relaxed);
+        write_sample(&self.video, self.video_ssrc, pt, access_unit, duration).await
     }
 
     /// Sends one Opus packet lasting `duration`.
@@ -672,7 +684,8 @@ impl Peer {
         packet: &[u8],
         duration: Duration,
     ) -> Result<(), TransportError> {
-        write_sample(&self.audio, self.audio_ssrc, OPUS_PT, packet, duration).await
+        let pt = self.audio_pt.load(Ordering::Relaxed);
+        write_sample(&self.audio, self.audio_ssrc, pt, packet, duration).await
     }
 
     /// Asks the remote sender for a keyframe (PLI).
@@ -800,6 +813,33 @@ impl Peer {
     }
 }
 
+/// The payload types an offer gives our H.264 and Opus (same name, clock
+/// and format parameters), where it offers them.
+fn offered_payload_types(sdp: &str) -> (Option<u8>, Option<u8>) {
+    use rtc::sdp::SessionDescription;
+    use rtc::sdp::util::Codec;
+    let Ok(description) = SessionDescription::unmarshal(&mut std::io::Cursor::new(sdp.as_bytes()))
+    else {
+        return (None, None);
+    };
+    let find = |codec: RTCRtpCodec| {
+        let name = codec
+            .mime_type
+            .split('/')
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        let wanted = Codec {
+            name,
+            clock_rate: codec.clock_rate,
+            fmtp: codec.sdp_fmtp_line,
+            ..Codec::default()
+        };
+        description.get_payload_type_for_codec(&wanted).ok()
+    };
+    (find(h264_codec()), find(opus_codec()))
+}
+
 /// Packetises and sends one encoded frame or packet on `track`.
 async fn write_sample(
     track: &TrackLocalStaticSample,
@@ -828,4 +868,26 @@ fn rand_ssrc(salt: u32) -> u32 {
     let mixed = (u64::from(nanos) ^ (u64::from(salt) << 32) ^ u64::from(std::process::id()))
         .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (mixed >> 32) as u32 | 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chromium numbers H.264 and Opus its own way; the picture must go out
+    /// under the number the browser gave the codec we registered.
+    #[test]
+    fn a_browser_offer_gives_our_codecs_its_own_payload_types() {
+        let offer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111 63\r\nc=IN IP4 0.0.0.0\r\n\
+            a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n\
+            a=rtpmap:63 red/48000/2\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96 103 104 106\r\nc=IN IP4 0.0.0.0\r\n\
+            a=rtpmap:96 VP8/90000\r\n\
+            a=rtpmap:103 H264/90000\r\na=fmtp:103 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n\
+            a=rtpmap:104 H264/90000\r\na=fmtp:104 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f\r\n\
+            a=rtpmap:106 H264/90000\r\na=fmtp:106 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n";
+        assert_eq!(offered_payload_types(offer), (Some(106), Some(111)));
+        assert_eq!(offered_payload_types("not an SDP"), (None, None));
+    }
 }

@@ -61,6 +61,13 @@ pub struct ServerSection {
     /// Where serverSideRecording lives are written, one folder per site.
     #[serde(default = "default_recordings")]
     pub recordings: std::path::PathBuf,
+    /// The web version's built files (`ui/dist-web`), served under `/web/`.
+    #[serde(default = "default_web_dir")]
+    pub web_dir: std::path::PathBuf,
+}
+
+fn default_web_dir() -> std::path::PathBuf {
+    "ui/dist-web".into()
 }
 
 fn default_recordings() -> std::path::PathBuf {

@@ -116,6 +116,13 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
             "/admin/calls/{call_token}/disconnect",
             post(admin::disconnect),
         );
+    // The web version: its assets, and its page for every /web/<function>/.
+    let web = &ctx.config.server.web_dir;
+    router = router.nest_service(
+        "/web",
+        tower_http::services::ServeDir::new(web)
+            .fallback(tower_http::services::ServeFile::new(web.join("web.html"))),
+    );
     for path in paths::DUMP_GIFT {
         router = router.route(path, post(site_owner::dump_gift).get(site_owner::dump_gift));
     }

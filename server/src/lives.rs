@@ -333,6 +333,13 @@ impl LiveActor {
             }
             Err(e) => {
                 tracing::error!("live {}: media for {conn}: {e}", self.token);
+                // The app or page says why before the live ends for it.
+                self.ctx.hub.send(
+                    conn,
+                    ServerMessage::Error {
+                        message: format!("映像・音声を接続できませんでした: {e}"),
+                    },
+                );
                 None
             }
         }

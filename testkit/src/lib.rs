@@ -54,6 +54,7 @@ database = "sqlite://{db}"
 admin_token = "admin-secret"
 clock_rate = {clock_rate}
 recordings = "{recordings}"
+web_dir = "{web}"
 [apps]
 android_package = "jp.nexmile.app"
 android_sha256_cert_fingerprints = ["14:6D:E9:83:C5:73:06:50:D8:EE:B9:95:2F:34:FC:64:16:A0:83:42:E6:1D:BE:A8:8A:04:96:B2:3F:CF:44:E5"]
@@ -113,6 +114,9 @@ auth_url = "{partner}/auth"
         db = root.join("nexmile.db").display(),
         effects = effects.display(),
         recordings = root.join("recordings").display(),
+        web = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../ui/dist-web")
+            .display(),
     );
     let server = nexmile_server::start(Config::parse(&text).expect("config"))
         .await

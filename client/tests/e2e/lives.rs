@@ -17,7 +17,7 @@ fn all<'a>(events: &'a [Value], name: &str) -> Vec<&'a Value> {
 }
 
 /// The liveToken of the live on air, once the partner has recorded its start.
-async fn live_on_air(world: &World) -> (String, String) {
+pub(crate) async fn live_on_air(world: &World) -> (String, String) {
     for _ in 0..200 {
         if let Some((token, link_id, _)) = world.demo.lives_on_air().await.into_iter().next() {
             return (token, link_id);
@@ -50,6 +50,16 @@ async fn live_requests(world: &World) -> Vec<(u8, String, Option<u16>)> {
 }
 
 /// The same once the live's end (13, through the outbox) has been answered.
+/// The liveService codes `user` sent, once the live has ended.
+pub(crate) async fn settled_codes_of(world: &World, user: &str) -> Vec<u8> {
+    settled_live_requests(world)
+        .await
+        .into_iter()
+        .filter(|(_, u, _)| u == user)
+        .map(|(code, _, _)| code)
+        .collect()
+}
+
 async fn settled_live_requests(world: &World) -> Vec<(u8, String, Option<u16>)> {
     for _ in 0..100 {
         let seen = live_requests(world).await;

@@ -6,6 +6,7 @@ mod calls;
 mod effects;
 mod lives;
 mod not_installed;
+mod web;
 
 use std::process::Stdio;
 

@@ -1,0 +1,151 @@
+//! The web version in a real browser: Debian's Chromium, headless with a
+//! fake camera and microphone, driven by Playwright (`ui/browser/open.mjs`).
+//! The browser's own WebRTC meets the server's SFU and the app's engine on
+//! the other side, so these are the interoperation tests of the server.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use crate::lives::live_on_air;
+use crate::{World, cli, find, listen, register, world};
+
+/// Opens `path` on the server in Chromium for up to `seconds`, screenshots
+/// it into `target/e2e-screens/web/<name>.png`, then clicks `click`.
+async fn browser(world: &World, path: &str, name: &str, seconds: u32, click: &str) -> Value {
+    let ui = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui");
+    let screens = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-screens/web");
+    std::fs::create_dir_all(&screens).expect("screenshot folder");
+    let out = tokio::process::Command::new("node")
+        .current_dir(&ui)
+        .arg("browser/open.mjs")
+        .arg(format!("{}{path}", world.server.url()))
+        .arg(screens.join(format!("{name}.png")))
+        .arg(seconds.to_string())
+        .args(["--click", click])
+        .stderr(Stdio::inherit())
+        .output()
+        .await
+        .expect("node runs the Playwright driver (scripts/setup.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("browser: {text}");
+    serde_json::from_str(text.lines().last().unwrap_or_default()).expect("the driver's JSON")
+}
+
+fn codecs(report: &Value) -> Vec<String> {
+    report["stats"]["codecs"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .map(|c| c.as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A member without the app follows the partner's viewLive link with
+/// allowWeb=1 and watches a live that `nexmile-cli` broadcasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_without_the_app_watches_a_live_broadcast_by_the_app() {
+    let world = world(1.0).await;
+    register(&world).await;
+    let unique = world.demo.issue_unique_id("taro").await;
+    let broadcast = format!(
+        "{}/broadcastLive/?site=newsite1&linkId=room-airi",
+        crate::LINK
+    );
+    let broadcaster_args = ["open", &broadcast, "--live-for", "25000"];
+    let broadcaster = cli(&world, "airi", &broadcaster_args);
+    let viewer = async {
+        let (token, link_id) = live_on_air(&world).await;
+        let link = format!(
+            "/sbxapp/viewLive/?site=newsite1&liveToken={token}&linkId={link_id}&uniqueId={unique}&allowWeb=1"
+        );
+        browser(&world, &link, "live-viewer", 20, "[data-leave]").await
+    };
+    let ((liver, liver_status), report) = tokio::join!(broadcaster, viewer);
+    assert_eq!(liver_status, 0, "{liver:#?}");
+    assert!(
+        report["url"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/web/viewLive/"),
+        "{report}"
+    );
+    let stats = &report["stats"];
+    assert!(
+        stats["framesDecoded"].as_u64().unwrap_or(0) > 30,
+        "{report}"
+    );
+    assert!(
+        stats["audioLevel"].as_f64().unwrap_or(0.0) > 0.0,
+        "{report}"
+    );
+    let codecs = codecs(&report);
+    eprintln!("negotiated in the browser: {codecs:?}");
+    assert!(codecs.iter().any(|c| c == "video/H264"), "{codecs:?}");
+    assert!(codecs.iter().any(|c| c == "audio/opus"), "{codecs:?}");
+    // The broadcaster saw the browser's viewer arrive, and the partner got
+    // the viewer's 31, 32 (after the first decoded picture) and 33.
+    let joined = find(&liver, "live.joined").expect("the browser viewer arrived");
+    assert_eq!(joined["user_id"], "taro");
+    let mut codes = Vec::new();
+    for _ in 0..50 {
+        codes = crate::lives::settled_codes_of(&world, "taro").await;
+        if codes.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(codes, vec![31, 32, 33]);
+    world.server.stop().await;
+}
+
+/// A browser caller and an app callee (`nexmile-cli listen`) complete a video
+/// call through the server; each side decodes the other's pictures and sound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_caller_and_an_app_callee_complete_a_video_call() {
+    let world = world(1.0).await;
+    register(&world).await;
+    let unique = world.demo.issue_unique_id("taro").await;
+    let link = format!(
+        "/sbxapp/makecall/?site=newsite1&calleeId=airi&video=1&uniqueId={unique}&allowWeb=1"
+    );
+    let caller = async {
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        browser(&world, &link, "call-caller", 15, "[data-end]").await
+    };
+    let ((callee, callee_status), report) = tokio::join!(
+        listen(&world, "airi", "newsite1", &["--answer-after", "300"]),
+        caller
+    );
+    assert_eq!(callee_status, 0, "{callee:#?}");
+    let stats = &report["stats"];
+    assert!(
+        stats["framesDecoded"].as_u64().unwrap_or(0) > 30,
+        "{report}"
+    );
+    assert!(
+        stats["audioLevel"].as_f64().unwrap_or(0.0) > 0.0,
+        "{report}"
+    );
+    let codecs = codecs(&report);
+    eprintln!("negotiated in the browser: {codecs:?}");
+    assert!(codecs.iter().any(|c| c == "video/H264"), "{codecs:?}");
+    // The app decoded the browser's fake camera and heard its microphone.
+    let incoming = find(&callee, "call.incoming").expect("the call rang");
+    assert!(
+        incoming["peer_name"].as_str().unwrap().contains("佐藤"),
+        "{incoming}"
+    );
+    let ended = find(&callee, "call.ended").expect("the call ended");
+    assert_eq!(ended["reason"], 1, "the browser hung up");
+    let media = &ended["media"];
+    assert!(media["frames_decoded"].as_u64().unwrap() > 30, "{media}");
+    assert!(
+        media["audio_packets_received"].as_u64().unwrap() > 50,
+        "{media}"
+    );
+    world.server.stop().await;
+}

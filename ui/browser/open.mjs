@@ -1,0 +1,50 @@
+// Opens an app link in Debian's Chromium (headless, fake camera and
+// microphone) the way a user without the app would, waits until the page's
+// WebRTC has decoded pictures and heard sound, and prints what it measured
+// as one JSON line. Used by the Rust end-to-end tests of the web version.
+//
+//   node browser/open.mjs <url> <screenshot.png> <seconds> [--click <selector>]
+import { chromium } from "playwright-core";
+
+const [url, screenshot, seconds = "15", ...rest] = process.argv.slice(2);
+const clickAtEnd = rest[0] === "--click" ? rest[1] : undefined;
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    // Host candidates as addresses, not mDNS names: the server is on this machine.
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--no-sandbox",
+  ],
+});
+const page = await browser.newPage({ viewport: { width: 1100, height: 800 }, locale: "ja-JP" });
+const console_lines = [];
+page.on("console", (m) => console_lines.push(`${m.type()}: ${m.text()}`));
+page.on("pageerror", (e) => console_lines.push(`pageerror: ${e.message}`));
+let stats = {};
+const deadline = Date.now() + Number(seconds) * 1000;
+let redirectedTo = "";
+try {
+  await page.goto(url, { waitUntil: "load" });
+  redirectedTo = page.url();
+  while (Date.now() < deadline) {
+    stats = await page.evaluate(() => (window.nexmileStats ? window.nexmileStats() : {}));
+    if (stats.framesDecoded > 30 && stats.audioLevel > 0) break;
+    await page.waitForTimeout(250);
+  }
+  // Media flowing: hold it a few seconds, so the other side has plenty too
+  // and the screenshot shows a running picture.
+  await page.waitForTimeout(3000);
+  stats = await page.evaluate(() => (window.nexmileStats ? window.nexmileStats() : {}));
+  await page.screenshot({ path: screenshot });
+  if (clickAtEnd) {
+    await page.click(clickAtEnd);
+    await page.waitForTimeout(1500);
+  }
+} catch (e) {
+  console_lines.push(`driver: ${e.message}`);
+}
+const text = await page.evaluate(() => document.body.innerText).catch(() => "");
+console.log(JSON.stringify({ url: redirectedTo, stats, text, console: console_lines }));
+await browser.close();

@@ -1,0 +1,345 @@
+// The web version (spec §2.3.1 allowWeb, chapter 6): the app-link address
+// continues here when no app is installed. The browser's own WebRTC talks to
+// the server's SFU with the app's signalling (/ws), so this page is also the
+// proof that the server speaks standard WebRTC. Effects need the native
+// engine and are absent here; the screens say so.
+
+import { type Language, type MessageKey, messages, t } from "../i18n";
+import { frameCss, lineKind, linePieces, type LiveView, placeholderValues, reduceLive } from "../live";
+import "./web.css";
+
+const language: Language = navigator.language.toLowerCase().startsWith("ja") || !navigator.language.startsWith("en") ? "ja" : "en";
+const tr = (key: string, params: Record<string, string | number> = {}) => t(language, key as MessageKey, params);
+const app = document.getElementById("app") as HTMLElement;
+const [, , fn = ""] = location.pathname.split("/");
+const params = new URLSearchParams(location.search);
+const site = params.get("site") ?? "nexmile";
+
+type Message = { type: string } & Record<string, unknown>;
+
+function escape(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function show(html: string): void {
+  app.innerHTML = `<header><b>Nexmile</b> <span>${tr("web.title")}</span></header><main>${html}</main>`;
+}
+
+function fail(message: string): void {
+  const back = params.get("returnUrl");
+  show(`<p class="error">${escape(tr("web.failed", { message }))}</p>${back && /^https?:\/\//.test(back) ? `<a class="button" href="${escape(back)}">${tr("web.backToSite")}</a>` : ""}`);
+}
+
+/// The browser's device token, kept like the app keeps its own.
+function deviceToken(): string {
+  const key = `nexmile.device.${site}`;
+  let token = localStorage.getItem(key);
+  if (!token) {
+    token = crypto.randomUUID();
+    localStorage.setItem(key, token);
+  }
+  return token;
+}
+
+const device = () => ({
+  device_token: deviceToken(),
+  app_version: "1.0.0",
+  os_type: 3,
+  device_name: /Chrome\//.test(navigator.userAgent) ? "Chrome" : /Safari\//.test(navigator.userAgent) ? "Safari" : "Browser",
+  os_version: navigator.platform || "web",
+});
+
+async function activate(): Promise<string> {
+  const reply = await fetch("/api/activate", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ site, device: device(), unique_id: params.get("uniqueId") ?? undefined }),
+  }).then((r) => r.json());
+  if (reply.result !== "activated") throw new Error(reply.message ?? "activation refused");
+  return reply.session_token as string;
+}
+
+/// The signalling socket: messages in order, awaited by predicate.
+class Signalling {
+  private waiting: { match: (m: Message) => boolean; resolve: (m: Message) => void }[] = [];
+  onMessage: (m: Message) => void = () => {};
+  private constructor(private ws: WebSocket) {
+    ws.onmessage = (e) => {
+      const message = JSON.parse(String(e.data)) as Message;
+      const waiter = this.waiting.findIndex((w) => w.match(message));
+      if (waiter >= 0) this.waiting.splice(waiter, 1)[0].resolve(message);
+      this.onMessage(message);
+    };
+  }
+  static async open(session: string): Promise<Signalling> {
+    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = () => reject(new Error("signalling"));
+    });
+    const signalling = new Signalling(ws);
+    signalling.send({ type: "hello", protocol: 1, session_token: session, device: device() });
+    const welcome = await signalling.next((m) => m.type === "welcome" || m.type === "error");
+    if (welcome.type === "error") throw new Error(String(welcome.message));
+    return signalling;
+  }
+  send(message: Message): void {
+    this.ws.send(JSON.stringify(message));
+  }
+  next(match: (m: Message) => boolean): Promise<Message> {
+    return new Promise((resolve) => this.waiting.push({ match, resolve }));
+  }
+}
+
+/// A complete offer, as the signalling carries it (the JSON of an
+/// RTCSessionDescription): the server answers whole SDPs, without trickle ICE.
+async function offer(pc: RTCPeerConnection): Promise<string> {
+  await pc.setLocalDescription(await pc.createOffer());
+  if (pc.iceGatheringState !== "complete") {
+    await new Promise<void>((resolve) => {
+      const done = () => pc.iceGatheringState === "complete" && resolve();
+      pc.addEventListener("icegatheringstatechange", done);
+      setTimeout(resolve, 3000);
+    });
+  }
+  return JSON.stringify(pc.localDescription);
+}
+
+/// What the tests (and the quality line) read: decoded pictures, sound level, codecs.
+async function mediaStats(pc: RTCPeerConnection | undefined) {
+  const out = { framesDecoded: 0, framesPerSecond: 0, audioLevel: 0, audioPackets: 0, rttMs: 0, codecs: [] as string[] };
+  if (!pc) return out;
+  const report = await pc.getStats();
+  report.forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") {
+      out.framesDecoded = s.framesDecoded ?? 0;
+      out.framesPerSecond = s.framesPerSecond ?? 0;
+    }
+    if (s.type === "inbound-rtp" && s.kind === "audio") {
+      out.audioLevel = Math.max(out.audioLevel, s.audioLevel ?? 0);
+      out.audioPackets = s.packetsReceived ?? 0;
+    }
+    if (s.type === "candidate-pair" && s.state === "succeeded" && s.currentRoundTripTime) out.rttMs = Math.round(s.currentRoundTripTime * 1000);
+    if (s.type === "codec") out.codecs.push(String(s.mimeType));
+  });
+  return out;
+}
+
+let current: RTCPeerConnection | undefined;
+
+/// Plays the remote picture and sound. Where the browser's autoplay policy
+/// refuses sound without a click, it plays muted and offers to unmute.
+function play(video: HTMLVideoElement, stream: MediaStream): void {
+  if (video.srcObject !== stream) video.srcObject = stream;
+  video.play().catch(() => {
+    video.muted = true;
+    void video.play();
+    if (app.querySelector("[data-unmute]")) return;
+    const unmute = document.createElement("button");
+    unmute.dataset.unmute = "";
+    unmute.textContent = tr("web.unmute");
+    unmute.onclick = () => {
+      video.muted = false;
+      void video.play();
+      unmute.remove();
+    };
+    video.insertAdjacentElement("afterend", unmute);
+  });
+}
+
+/// The remote picture and sound, in one stream on the page's remote video
+/// (the server sends them as separate streams; both must play).
+function showRemote(pc: RTCPeerConnection): void {
+  const remote = new MediaStream();
+  pc.ontrack = (e) => {
+    remote.addTrack(e.track);
+    const video = app.querySelector("[data-remote]") as HTMLVideoElement | null;
+    if (video) play(video, remote);
+  };
+}
+
+/// Resolves once `pc` has decoded a picture (or, `soundOnly`, received sound).
+function firstMedia(pc: RTCPeerConnection, soundOnly: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = setInterval(async () => {
+      const s = await mediaStats(pc);
+      if (s.framesDecoded > 0 || (soundOnly() && s.audioPackets > 0)) {
+        clearInterval(check);
+        resolve();
+      }
+    }, 200);
+  });
+}
+
+/// The connection's course in the browser's console (what support asks for).
+function traced(pc: RTCPeerConnection): RTCPeerConnection {
+  pc.addEventListener("iceconnectionstatechange", () => console.info(`ice: ${pc.iceConnectionState}`));
+  pc.addEventListener("connectionstatechange", () => console.info(`connection: ${pc.connectionState}`));
+  return pc;
+}
+(window as unknown as { nexmileStats: () => Promise<unknown> }).nexmileStats = () => mediaStats(current);
+
+function qualityLoop(element: () => HTMLElement | null): void {
+  setInterval(async () => {
+    const target = element();
+    if (!target || !current) return;
+    const s = await mediaStats(current);
+    target.textContent = `${s.framesPerSecond} fps · RTT ${s.rttMs} ms · ${[...new Set(s.codecs)].join(", ")}`;
+  }, 1000);
+}
+
+// ---- the functions ---------------------------------------------------------
+
+async function videoTest(signalling: Signalling): Promise<void> {
+  const local = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+  show(`<h1>${tr("web.videoTest")}</h1><p class="muted">${tr("web.noEffects")}</p>
+    <div class="pair"><figure><video data-local autoplay muted playsinline></video><figcaption>${tr("web.own")}</figcaption></figure>
+    <figure><video data-remote autoplay playsinline></video><figcaption>${tr("web.returned")}</figcaption></figure></div>
+    <p class="quality" data-quality></p><button data-end>${tr("web.end")}</button>`);
+  (app.querySelector("[data-local]") as HTMLVideoElement).srcObject = local;
+  const pc = (current = traced(new RTCPeerConnection()));
+  local.getTracks().forEach((track) => pc.addTrack(track, local));
+  showRemote(pc);
+  signalling.send({ type: "start_video_test", offer: await offer(pc) });
+  const answer = await signalling.next((m) => m.type === "media_answer");
+  await pc.setRemoteDescription(JSON.parse(String(answer.answer)));
+  qualityLoop(() => app.querySelector("[data-quality]"));
+  app.querySelector("[data-end]")?.addEventListener("click", () => {
+    signalling.send({ type: "end_video_test" });
+    pc.close();
+    local.getTracks().forEach((t) => t.stop());
+    show(`<p>${tr("web.ended")}</p>`);
+  });
+}
+
+async function makeCall(signalling: Signalling): Promise<void> {
+  const video = params.get("video") === "1";
+  signalling.send({ type: "make_call", callee_id: params.get("calleeId") ?? "", video });
+  const prepared = await signalling.next((m) => m.type === "call_prepared" || m.type === "call_ended" || m.type === "error");
+  if (prepared.type !== "call_prepared") return fail(String(prepared.message ?? prepared.reason ?? ""));
+  const token = String(prepared.call_token);
+  const name = String(prepared.peer_name ?? "");
+  const local = await navigator.mediaDevices.getUserMedia({ video, audio: true });
+  show(`<h1 data-status>${escape(tr("web.calling", { name }))}</h1>
+    <div class="call"><video data-remote autoplay playsinline></video><video data-local autoplay muted playsinline></video></div>
+    <p class="quality" data-quality></p><button class="danger" data-end>${tr("incall.hangup")}</button>`);
+  (app.querySelector("[data-local]") as HTMLVideoElement).srcObject = local;
+  const pc = (current = traced(new RTCPeerConnection()));
+  local.getTracks().forEach((track) => pc.addTrack(track, local));
+  showRemote(pc);
+  signalling.send({ type: "start_call", call_token: token, offer: await offer(pc) });
+  const answer = await signalling.next((m) => m.type === "media_answer");
+  await pc.setRemoteDescription(JSON.parse(String(answer.answer)));
+  qualityLoop(() => app.querySelector("[data-quality]"));
+  signalling.onMessage = (m) => {
+    const status = app.querySelector("[data-status]");
+    if (m.type === "connected" && status) status.textContent = tr("web.inCall", { name });
+    if (m.type === "call_ended") ended(pc, local);
+  };
+  app.querySelector("[data-end]")?.addEventListener("click", () => {
+    signalling.send({ type: "hangup", call_token: token });
+    ended(pc, local);
+  });
+}
+
+function ended(pc: RTCPeerConnection, local?: MediaStream, why = ""): void {
+  pc.close();
+  local?.getTracks().forEach((t) => t.stop());
+  const back = params.get("returnUrl");
+  show(`<h1>${tr("web.ended")}</h1>${why ? `<p data-reason>${escape(why)}</p>` : ""}${back && /^https?:\/\//.test(back) ? `<a class="button" href="${escape(back)}">${tr("web.backToSite")}</a>` : ""}`);
+}
+
+/// Why a live ended for this viewer, in the app's words.
+function liveReason(notice: Message): string {
+  if (notice.message) return String(notice.message);
+  const key = `liveReason.${String(notice.reason)}`;
+  return key in messages[language] ? tr(key) : String(notice.reason ?? "");
+}
+
+/// The engine's live notices, named as the app's events so the app's reducer reads them.
+const LIVE_EVENTS: Record<string, string> = {
+  prepared: "live.prepared", on_air: "live.on_air", comment: "live.comment", item: "live.item", joined: "live.joined",
+  viewers: "live.viewers", billing: "live.billing", refused: "live.refused", paid_switched: "live.paid",
+  admin_message: "live.admin_message", viewer_updated: "live.viewer_updated", payment_done: "live.payment", ended: "live.ended",
+};
+
+async function viewLive(signalling: Signalling): Promise<void> {
+  const liveToken = params.get("liveToken") ?? "";
+  let live: LiveView | undefined;
+  const pc = (current = traced(new RTCPeerConnection()));
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  /// A media failure the server reported, shown when the live ends for this page.
+  let failure = "";
+  showRemote(pc);
+  // §5.3.10: viewing starts once a picture was really decoded (radio: sound).
+  void firstMedia(pc, () => live?.audioOnly ?? false).then(() =>
+    signalling.send({ type: "live_media_received", live_token: liveToken }),
+  );
+  const render = () => {
+    if (!live) return;
+    const comments = live.comments
+      .map((c) => {
+        const { frame, wording } = lineKind(live!.role, c);
+        const values = placeholderValues(c, live!.liverName, (points) => tr("live.points", { points }));
+        const text = linePieces(live!.appearance, wording, tr(`wording.${wording}`), values)
+          .map((p) => (p.placeholder === "Tran.UserName" ? `<b>${escape(p.text)}</b>` : escape(p.text)))
+          .join("");
+        return `<div class="comment" style="${frameCss(live!.appearance, frame)}">${text}</div>`;
+      })
+      .join("");
+    const fill = app.querySelector("[data-comments]");
+    if (fill) fill.innerHTML = comments;
+    const count = app.querySelector("[data-viewers]");
+    if (count) count.textContent = tr("live.viewers", { count: live.viewers });
+  };
+  signalling.onMessage = async (m) => {
+    if (m.type === "gift_catalogue") live = reduceLive(live, { event: "live.gifts", items: m.items }, Date.now());
+    if (m.type === "media_answer") await pc.setRemoteDescription(JSON.parse(String(m.answer)));
+    if (m.type === "error") {
+      console.error(String(m.message));
+      failure = String(m.message);
+    }
+    if (m.type !== "live") return;
+    const notice = m.notice as Message & { kind: string };
+    if (notice.kind === "ended") return ended(pc, undefined, failure || liveReason(notice));
+    const event = { ...notice, event: LIVE_EVENTS[notice.kind] ?? notice.kind };
+    const first = !live;
+    live = reduceLive(live, event, Date.now());
+    if (first && live) {
+      show(`<div class="live"><div class="stage"><video data-remote autoplay playsinline></video>
+        ${live.audioOnly ? `<div class="radio">${escape(live.liverName)} · ${tr("live.radio")}</div>` : ""}
+        <div class="top"><b>${escape(live.title || live.liverName)}</b> <span class="badge">${tr("live.onAir")}</span> <span data-viewers></span></div>
+        <div class="comments" data-comments></div></div>
+        <form class="comment-form" data-form><input data-comment maxlength="200" placeholder="${escape(live.commentGuide ?? tr("live.commentPlaceholder"))}"><button>${tr("live.send")}</button></form>
+        <p class="muted">${tr("web.noEffects")}</p><p class="quality" data-quality></p><button class="danger" data-leave>${tr("live.leave")}</button></div>`);
+      app.querySelector("[data-form]")?.addEventListener("submit", (e) => {
+        e.preventDefault();
+        const input = app.querySelector("[data-comment]") as HTMLInputElement;
+        if (input.value.trim()) signalling.send({ type: "live_comment", live_token: liveToken, text: input.value });
+        input.value = "";
+      });
+      app.querySelector("[data-leave]")?.addEventListener("click", () => signalling.send({ type: "leave_live", live_token: liveToken }));
+      qualityLoop(() => app.querySelector("[data-quality]"));
+      signalling.send({ type: "receive_live", live_token: liveToken, offer: await offer(pc) });
+    }
+    render();
+  };
+  signalling.send({ type: "view_live", live_token: liveToken, link_id: params.get("linkId") ?? "" });
+}
+
+async function main(): Promise<void> {
+  document.documentElement.lang = language;
+  show(`<p class="muted">${tr("web.connecting")}</p>`);
+  try {
+    const signalling = await Signalling.open(await activate());
+    if (fn === "videoSetting") await videoTest(signalling);
+    else if (fn === "makecall") await makeCall(signalling);
+    else if (fn === "viewLive") await viewLive(signalling);
+    else show(`<p>${tr("web.unsupported")}</p>`);
+  } catch (e) {
+    fail(e instanceof Error ? e.message : String(e));
+  }
+}
+
+void main();
