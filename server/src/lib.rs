@@ -19,6 +19,7 @@ pub mod sfu;
 pub mod site_owner;
 pub mod state;
 pub mod store;
+pub mod whip;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -83,6 +84,11 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/api/activate", post(activate::activate))
         .route("/sbxapp/{function}", get(app_pages::landing))
         .route("/sbxapp/{function}/", get(app_pages::landing))
+        .route("/whip/live/{link_id}", post(whip::publish))
+        .route(
+            "/whip/session/{id}",
+            axum::routing::delete(whip::stop).patch(whip::patch),
+        )
         .route("/.well-known/assetlinks.json", get(app_pages::asset_links))
         .route(
             "/.well-known/apple-app-site-association",

@@ -171,8 +171,29 @@ pub fn document() -> Value {
 
 /// The admin API's recordings (apart: one `json!` of everything outgrows the macro's recursion).
 /// The pages and files a browser or a phone fetches at the app-link address (chapter 6).
-fn app_link_paths() -> [(&'static str, Value); 3] {
+fn app_link_paths() -> [(&'static str, Value); 5] {
     [
+        (
+            "/whip/live/{linkId}",
+            json!({ "post": {
+            "summary": "WHIP (RFC 9725): publish a live as the bearer's user; 11 and 12 follow",
+            "security": [{ "session": [] }],
+            "parameters": [{ "name": "linkId", "in": "path", "required": true, "schema": { "type": "string" } }],
+            "requestBody": { "content": { "application/sdp": {} } },
+            "responses": {
+                "201": { "description": "SDP answer; Location names the session", "content": { "application/sdp": {} } },
+                "401": { "description": "No or unknown session token" },
+                "403": { "description": "The partner or the media refused (text)" },
+                "415": { "description": "The body is not application/sdp" } } } }),
+        ),
+        (
+            "/whip/session/{id}",
+            json!({
+            "delete": { "summary": "End the WHIP live (13)", "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": { "200": { "description": "Ending" }, "404": { "description": "No such session" } } },
+            "patch": { "summary": "Trickle ICE: not taken", "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": { "405": { "description": "Candidates belong in the offer" } } } }),
+        ),
         (
             "/sbxapp/{function}/",
             json!({ "get": {

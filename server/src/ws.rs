@@ -103,7 +103,12 @@ async fn session(ctx: Arc<Ctx>, mut socket: WebSocket) {
             }
         }
     }
-    end_video_test(&ctx, conn);
+    disconnect(&ctx, conn);
+}
+
+/// A connection is gone: its video test ends, and its call or live hears so.
+pub(crate) fn disconnect(ctx: &Ctx, conn: ConnId) {
+    end_video_test(ctx, conn);
     if let Some(token) = ctx.hub.unregister(conn)
         && !ctx.calls.send(&token, Command::ConnLost { conn })
     {
@@ -111,7 +116,7 @@ async fn session(ctx: Arc<Ctx>, mut socket: WebSocket) {
     }
 }
 
-async fn dispatch(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
+pub(crate) async fn dispatch(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
     let (call_token, command) = match message {
         ClientMessage::Hello { .. } => return,
         ClientMessage::MakeCall {

@@ -40,13 +40,18 @@ async fn every_documented_route_exists_and_the_published_document_is_current() {
             .replace("{callToken}", "x");
         for method in operations.as_object().unwrap().keys() {
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let status = http
+            let reply = http
                 .request(method.clone(), format!("{}{concrete}", server.url()))
                 .send()
                 .await
-                .unwrap()
-                .status();
-            assert_ne!(status, 404, "{method} {route} is documented but not routed");
+                .unwrap();
+            // A handler's own 404 (an unknown resource) says so; the router's is empty.
+            let status = reply.status();
+            let said = !reply.bytes().await.unwrap().is_empty();
+            assert!(
+                status != 404 || said,
+                "{method} {route} is documented but not routed"
+            );
         }
     }
     let missing = http

@@ -7,6 +7,7 @@ mod effects;
 mod lives;
 mod not_installed;
 mod web;
+mod whip;
 
 use std::process::Stdio;
 

@@ -1,0 +1,107 @@
+//! WHIP (RFC 9725): Chromium publishes into a Nexmile live with the
+//! standard exchange (`ui/browser/whip.mjs`: the offer POSTed as
+//! application/sdp with a bearer token, the 201's answer and Location, a
+//! DELETE to stop) and the app watches it through the SFU. Debian's own
+//! WHIP client (simple-whip-client) was tried first: it aborts at start in
+//! bookworm (libsoup2 in the client, libsoup3 through webrtcbin's libnice).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use crate::lives::{live_on_air, settled_codes_of};
+use crate::{LINK, cli, find, register, session_token, world};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whip_publisher_broadcasts_a_live_that_the_app_watches() {
+    let world = world(1.0).await;
+    register(&world).await;
+    let token = session_token(&world, "airi", "newsite1");
+    let ui = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui");
+    let publisher = tokio::process::Command::new("node")
+        .current_dir(&ui)
+        .args([
+            "browser/whip.mjs",
+            &world.server.url(),
+            &token,
+            "room-whip",
+            "10",
+        ])
+        .stderr(Stdio::inherit())
+        .output();
+    let viewer = async {
+        let (live_token, link_id) = live_on_air(&world).await;
+        assert_eq!(link_id, "room-whip");
+        let view =
+            format!("{LINK}/viewLive/?site=newsite1&liveToken={live_token}&linkId={link_id}");
+        cli(&world, "hanako", &["open", &view, "--live-for", "4000"]).await
+    };
+    let (published, (hanako, status)) = tokio::join!(publisher, viewer);
+    let published = String::from_utf8_lossy(&published.expect("node runs").stdout).into_owned();
+    eprintln!("whip: {published}");
+    let report: Value = serde_json::from_str(published.lines().last().unwrap_or_default())
+        .expect("the publisher's JSON");
+    assert_eq!(report["status"], 201, "{report}");
+    assert_eq!(report["contentType"], "application/sdp");
+    assert!(
+        report["location"]
+            .as_str()
+            .unwrap()
+            .starts_with("/whip/session/")
+    );
+    assert_eq!(report["deleteStatus"], 200, "{report}");
+    assert_eq!(status, 0, "{hanako:#?}");
+    assert_eq!(
+        find(&hanako, "live.prepared").unwrap()["liver_name"],
+        "星野あいり"
+    );
+    let media = &find(&hanako, "live.media").expect("media summary")["media"];
+    eprintln!("the app received from the WHIP publisher: {media}");
+    assert!(media["frames_decoded"].as_u64().unwrap() > 20, "{media}");
+    assert!(
+        media["audio_packets_received"].as_u64().unwrap() > 50,
+        "{media}"
+    );
+    // The DELETE ended the live as the app's end button does: 11, 12, 13.
+    assert_eq!(settled_codes_of(&world, "airi").await, vec![11, 12, 13]);
+    world.server.stop().await;
+}
+
+/// What a WHIP client gets wrong is refused clearly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whip_refuses_a_missing_token_a_wrong_body_and_trickle() {
+    let world = world(1.0).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/whip/live/room", world.server.url());
+    let no_token = http
+        .post(&url)
+        .header("content-type", "application/sdp")
+        .body("v=0\r\n")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(no_token.status(), 401);
+    let not_sdp = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(not_sdp.status(), 415);
+    let trickle = http
+        .patch(format!("{}/whip/session/x", world.server.url()))
+        .header("content-type", "application/trickle-ice-sdpfrag")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(trickle.status(), 405);
+    let gone = http
+        .delete(format!("{}/whip/session/unknown", world.server.url()))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(gone.status(), 404);
+    world.server.stop().await;
+}

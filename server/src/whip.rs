@@ -1,0 +1,227 @@
+//! WHIP (RFC 9725): OBS Studio, GStreamer or any WHIP client broadcasts into
+//! a Nexmile live. The client is a broadcaster like the app: its request
+//! becomes a connection on the hub that prepares the live (11), sends its
+//! media offer, and starts (12); DELETE on the session ends it (13), as does
+//! losing the media.
+//!
+//! `POST /whip/live/{linkId}` with `Authorization: Bearer <session token>`
+//! (the token an activation gave; it names the site and the broadcaster)
+//! and an SDP offer carrying its candidates (this server does not take
+//! trickle ICE: PATCH is refused with 405, as §4.3.1 of the RFC allows).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nexmile_core::signal::{ClientMessage, DeviceInfo, LiveNotice, ServerMessage};
+use nexmile_core::wire::codes::OsType;
+use tokio::sync::mpsc;
+
+use crate::hub::ConnId;
+use crate::state::Ctx;
+use crate::ws::{disconnect, dispatch};
+
+/// How long the partner's 11 and the media answer may take.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// WHIP sessions by their resource id: the hub connection and its live.
+fn sessions() -> &'static Mutex<HashMap<String, (ConnId, String)>> {
+    static SESSIONS: OnceLock<Mutex<HashMap<String, (ConnId, String)>>> = OnceLock::new();
+    SESSIONS.get_or_init(Mutex::default)
+}
+
+fn problem(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message.to_owned(),
+    )
+        .into_response()
+}
+
+/// Waits for the first message `pick` takes; an error or the live's end first is a refusal.
+async fn next<T>(
+    messages: &mut mpsc::UnboundedReceiver<ServerMessage>,
+    mut pick: impl FnMut(ServerMessage) -> Option<T>,
+) -> Result<T, String> {
+    let wait = async {
+        while let Some(message) = messages.recv().await {
+            match message {
+                ServerMessage::Error { message } => return Err(message),
+                ServerMessage::Live {
+                    notice:
+                        LiveNotice::Ended {
+                            message, reason, ..
+                        },
+                    ..
+                } => return Err(message.unwrap_or_else(|| format!("{reason:?}"))),
+                other => {
+                    if let Some(found) = pick(other) {
+                        return Ok(found);
+                    }
+                }
+            }
+        }
+        Err("the connection closed".into())
+    };
+    tokio::time::timeout(SETUP_TIMEOUT, wait)
+        .await
+        .unwrap_or_else(|_| Err("no answer in time".into()))
+}
+
+pub async fn publish(
+    State(ctx): State<Arc<Ctx>>,
+    Path(link_id): Path<String>,
+    headers: HeaderMap,
+    offer: Bytes,
+) -> Response {
+    let is_sdp = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/sdp"));
+    if !is_sdp {
+        return problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be application/sdp",
+        );
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let device = match ctx.store.device_by_session(token).await {
+        Ok(Some(device)) => device,
+        Ok(None) => {
+            return problem(
+                StatusCode::UNAUTHORIZED,
+                "a valid session token is required",
+            );
+        }
+        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let Ok(offer) = String::from_utf8(offer.to_vec()) else {
+        return problem(StatusCode::BAD_REQUEST, "the offer is not UTF-8");
+    };
+    let Ok(device_token) = device.device_token.parse() else {
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "a stored device token is invalid",
+        );
+    };
+    let info = DeviceInfo {
+        device_token,
+        app_version: "1.0.0".into(),
+        os_type: OsType::Browser,
+        device_name: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("WHIP client")
+            .chars()
+            .take(64)
+            .collect(),
+        os_version: String::new(),
+    };
+    let (tx, mut messages) = mpsc::unbounded_channel();
+    let conn = ctx.hub.register(device, info, tx);
+    let setup = async {
+        dispatch(&ctx, conn, ClientMessage::PrepareBroadcast { link_id }).await;
+        let live_token = next(&mut messages, |m| match m {
+            ServerMessage::Live {
+                live_token,
+                notice: LiveNotice::Prepared(_),
+            } => Some(live_token),
+            _ => None,
+        })
+        .await?;
+        let description = serde_json::json!({ "type": "offer", "sdp": offer }).to_string();
+        dispatch(
+            &ctx,
+            conn,
+            ClientMessage::BroadcastMedia {
+                live_token: live_token.clone(),
+                offer: description,
+            },
+        )
+        .await;
+        let answer = next(&mut messages, |m| match m {
+            ServerMessage::MediaAnswer { answer, .. } => Some(answer),
+            _ => None,
+        })
+        .await?;
+        let answer: serde_json::Value = serde_json::from_str(&answer).map_err(|e| e.to_string())?;
+        let sdp = answer["sdp"].as_str().unwrap_or_default().to_owned();
+        Ok::<_, String>((live_token, sdp))
+    };
+    let (live_token, answer) = match setup.await {
+        Ok(done) => done,
+        Err(message) => {
+            disconnect(&ctx, conn);
+            return problem(StatusCode::FORBIDDEN, &message);
+        }
+    };
+    // On air at once: the client is sending already.
+    dispatch(
+        &ctx,
+        conn,
+        ClientMessage::StartBroadcast {
+            live_token: live_token.clone(),
+        },
+    )
+    .await;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    sessions()
+        .lock()
+        .expect("whip lock")
+        .insert(id.clone(), (conn, live_token.clone()));
+    let (ctx_end, id_end) = (Arc::clone(&ctx), id.clone());
+    tokio::spawn(async move {
+        // The live goes on until it ends for this broadcaster (DELETE, the
+        // media lost, an administrator); then the connection goes too.
+        while let Some(message) = messages.recv().await {
+            if let ServerMessage::Live {
+                notice: LiveNotice::Ended { reason, .. },
+                ..
+            } = message
+            {
+                tracing::info!("whip {id_end}: the live ended ({reason:?})");
+                break;
+            }
+        }
+        sessions().lock().expect("whip lock").remove(&id_end);
+        disconnect(&ctx_end, conn);
+    });
+    let location = format!("/whip/session/{id}");
+    let mut response = (StatusCode::CREATED, answer).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/sdp"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&live_token) {
+        headers.insert("x-nexmile-live-token", value);
+    }
+    response
+}
+
+/// `DELETE /whip/session/{id}`: the broadcaster ends the live (13).
+pub async fn stop(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
+    let found = sessions().lock().expect("whip lock").get(&id).cloned();
+    let Some((conn, live_token)) = found else {
+        return problem(StatusCode::NOT_FOUND, "no such WHIP session");
+    };
+    dispatch(&ctx, conn, ClientMessage::LeaveLive { live_token }).await;
+    StatusCode::OK.into_response()
+}
+
+/// `PATCH /whip/session/{id}`: trickle ICE and ICE restarts are not taken.
+pub async fn patch() -> StatusCode {
+    StatusCode::METHOD_NOT_ALLOWED
+}

@@ -1,0 +1,75 @@
+// Publishes into a Nexmile live over WHIP (RFC 9725) from Debian's Chromium:
+// the browser's own WebRTC (fake camera and microphone) and the standard
+// exchange — POST the offer as application/sdp with a bearer token, take the
+// 201's answer and Location, DELETE the Location to stop. Prints one JSON
+// line with what happened. Used by the Rust end-to-end test of WHIP.
+//
+//   node browser/whip.mjs <server> <token> <linkId> <seconds>
+import { chromium } from "playwright-core";
+
+const [server, token, linkId, seconds = "10"] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--no-sandbox",
+  ],
+});
+const page = await browser.newPage();
+const log = [];
+page.on("console", (m) => log.push(m.text()));
+let result = {};
+try {
+  await page.goto(`${server}/health`);
+  result = await page.evaluate(
+    async ({ token, linkId }) => {
+      const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+      const pc = new RTCPeerConnection();
+      for (const track of media.getTracks()) pc.addTransceiver(track, { direction: "sendonly" });
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise((resolve) => {
+        if (pc.iceGatheringState === "complete") return resolve();
+        pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && resolve());
+        setTimeout(resolve, 3000);
+      });
+      const reply = await fetch(`/whip/live/${encodeURIComponent(linkId)}`, {
+        method: "POST",
+        headers: { "content-type": "application/sdp", authorization: `Bearer ${token}` },
+        body: pc.localDescription.sdp,
+      });
+      const answer = await reply.text();
+      if (reply.status !== 201) return { status: reply.status, error: answer };
+      await pc.setRemoteDescription({ type: "answer", sdp: answer });
+      window.whip = { pc, location: reply.headers.get("location") };
+      return {
+        status: reply.status,
+        location: reply.headers.get("location"),
+        contentType: reply.headers.get("content-type"),
+        liveToken: reply.headers.get("x-nexmile-live-token"),
+      };
+    },
+    { token, linkId },
+  );
+  if (result.status === 201) {
+    await page.waitForTimeout(Number(seconds) * 1000);
+    Object.assign(
+      result,
+      await page.evaluate(async () => {
+        const out = { framesEncoded: 0, codecs: [] };
+        (await window.whip.pc.getStats()).forEach((s) => {
+          if (s.type === "outbound-rtp" && s.kind === "video") out.framesEncoded = s.framesEncoded ?? 0;
+          if (s.type === "codec") out.codecs.push(s.mimeType);
+        });
+        out.deleteStatus = (await fetch(window.whip.location, { method: "DELETE" })).status;
+        out.connection = window.whip.pc.connectionState;
+        return out;
+      }),
+    );
+  }
+} catch (e) {
+  result.error = String(e);
+}
+console.log(JSON.stringify({ ...result, log }));
+await browser.close();
