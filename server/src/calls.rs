@@ -352,6 +352,7 @@ impl CallActor {
                 };
                 self.handle(CallEvent::HungUp(party)).await;
             }
+            LegEvent::Connected(_) => {}
         }
     }
 

@@ -11,7 +11,18 @@ use crate::store::Device;
 
 pub type ConnId = u64;
 
+/// What is at the other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnKind {
+    /// The app (or the web version) over the signalling WebSocket.
+    App,
+    /// A WHIP/WHEP client over HTTP: it cannot say when it decoded a picture,
+    /// so its media counts as received once its connection is up.
+    Http,
+}
+
 struct Conn {
+    kind: ConnKind,
     device: Device,
     info: DeviceInfo,
     tx: mpsc::UnboundedSender<ServerMessage>,
@@ -29,6 +40,7 @@ pub struct Hub {
 #[derive(Debug, Clone)]
 pub struct ConnView {
     pub id: ConnId,
+    pub kind: ConnKind,
     pub device: Device,
     pub info: DeviceInfo,
     pub call: Option<String>,
@@ -37,12 +49,14 @@ pub struct ConnView {
 impl Hub {
     pub fn register(
         &self,
+        kind: ConnKind,
         device: Device,
         info: DeviceInfo,
         tx: mpsc::UnboundedSender<ServerMessage>,
     ) -> ConnId {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let conn = Conn {
+            kind,
             device,
             info,
             tx,
@@ -125,6 +139,7 @@ impl Hub {
 fn view(id: ConnId, c: &Conn) -> ConnView {
     ConnView {
         id,
+        kind: c.kind,
         device: c.device.clone(),
         info: c.info.clone(),
         call: c.call.clone(),

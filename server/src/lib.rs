@@ -85,8 +85,13 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/sbxapp/{function}", get(app_pages::landing))
         .route("/sbxapp/{function}/", get(app_pages::landing))
         .route("/whip/live/{link_id}", post(whip::publish))
+        .route("/whep/live/{live_token}/{link_id}", post(whip::watch))
         .route(
             "/whip/session/{id}",
+            axum::routing::delete(whip::stop).patch(whip::patch),
+        )
+        .route(
+            "/whep/session/{id}",
             axum::routing::delete(whip::stop).patch(whip::patch),
         )
         .route("/.well-known/assetlinks.json", get(app_pages::asset_links))

@@ -20,7 +20,7 @@ use nexmile_core::wire::payment::{PAYMENT_TIMEOUT, PaymentReply, PaymentRequest}
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::SiteConfig;
-use crate::hub::{ConnId, ConnView};
+use crate::hub::{ConnId, ConnKind, ConnView};
 use crate::partner::REPLY_TIMEOUT;
 use crate::recording::Tracks;
 use crate::sfu::{Leg, LegEvent, Side};
@@ -69,6 +69,10 @@ pub enum LiveCommand {
     },
     /// A participant's media connection failed.
     MediaLost {
+        conn: ConnId,
+    },
+    /// A participant's media connection is up.
+    MediaConnected {
         conn: ConnId,
     },
     /// The broadcaster removes the viewer who is this user (15).
@@ -309,9 +313,15 @@ impl LiveActor {
         let tx = self.tx.clone();
         tokio::spawn(async move {
             while let Some(event) = received.recv().await {
-                if let LegEvent::Lost(_) = event {
-                    let _ = tx.send(LiveCommand::MediaLost { conn });
-                    return;
+                match event {
+                    LegEvent::Lost(_) => {
+                        let _ = tx.send(LiveCommand::MediaLost { conn });
+                        return;
+                    }
+                    LegEvent::Connected(_) => {
+                        let _ = tx.send(LiveCommand::MediaConnected { conn });
+                    }
+                    LegEvent::MediaArrived(_) => {}
                 }
             }
         });
@@ -494,6 +504,19 @@ impl LiveActor {
                     self.handle(event).await;
                 } else if let Some(id) = self.viewers.get(&conn).map(|v| v.id) {
                     self.handle(LiveEvent::ViewerLeft { viewer: id }).await;
+                }
+            }
+            // §5.3.10 wants 32 after decoded media; a WHEP client has no way
+            // to say so, and its connection coming up is the nearest sign.
+            LiveCommand::MediaConnected { conn } => {
+                let http = self
+                    .ctx
+                    .hub
+                    .view(conn)
+                    .is_some_and(|v| v.kind == ConnKind::Http);
+                if let Some(id) = self.viewers.get(&conn).map(|v| v.id).filter(|_| http) {
+                    self.handle(LiveEvent::ViewerMediaReceived { viewer: id })
+                        .await;
                 }
             }
             LiveCommand::MediaLost { conn } => {

@@ -171,8 +171,31 @@ pub fn document() -> Value {
 
 /// The admin API's recordings (apart: one `json!` of everything outgrows the macro's recursion).
 /// The pages and files a browser or a phone fetches at the app-link address (chapter 6).
-fn app_link_paths() -> [(&'static str, Value); 5] {
+fn app_link_paths() -> [(&'static str, Value); 7] {
     [
+        (
+            "/whep/live/{liveToken}/{linkId}",
+            json!({ "post": {
+            "summary": "WHEP: watch a live as the bearer's user; 31, then 32 once the media connection is up",
+            "security": [{ "session": [] }],
+            "parameters": [
+                { "name": "liveToken", "in": "path", "required": true, "schema": { "type": "string" } },
+                { "name": "linkId", "in": "path", "required": true, "schema": { "type": "string" } }],
+            "requestBody": { "content": { "application/sdp": {} } },
+            "responses": {
+                "201": { "description": "SDP answer; Location names the session", "content": { "application/sdp": {} } },
+                "401": { "description": "No or unknown session token" },
+                "403": { "description": "The partner or the media refused (text)" },
+                "415": { "description": "The body is not application/sdp" } } } }),
+        ),
+        (
+            "/whep/session/{id}",
+            json!({
+            "delete": { "summary": "Leave the live (33)", "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": { "200": { "description": "Leaving" }, "404": { "description": "No such session" } } },
+            "patch": { "summary": "Trickle ICE: not taken", "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": { "405": { "description": "Candidates belong in the offer" } } } }),
+        ),
         (
             "/whip/live/{linkId}",
             json!({ "post": {

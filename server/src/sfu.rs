@@ -33,6 +33,8 @@ pub enum LegEvent {
     MediaArrived(Side),
     /// This side's connection failed or closed.
     Lost(Side),
+    /// This side's connection is up (ICE and DTLS done).
+    Connected(Side),
 }
 
 #[derive(Clone)]
@@ -260,6 +262,9 @@ async fn relay(
                 None | Some(PeerEvent::Disconnected) => {
                     let _ = events.send(LegEvent::Lost(side));
                     break;
+                }
+                Some(PeerEvent::Connected) => {
+                    let _ = events.send(LegEvent::Connected(side));
                 }
                 Some(PeerEvent::Rtp { kind, packet, arrival_us }) => {
                     if !media_seen {

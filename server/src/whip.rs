@@ -1,5 +1,5 @@
-//! WHIP (RFC 9725): OBS Studio, GStreamer or any WHIP client broadcasts into
-//! a Nexmile live. The client is a broadcaster like the app: its request
+//! WHIP (RFC 9725) and WHEP: OBS Studio, GStreamer or any WHIP client
+//! broadcasts into a Nexmile live, and any WHEP player watches one. The client is a broadcaster like the app: its request
 //! becomes a connection on the hub that prepares the live (11), sends its
 //! media offer, and starts (12); DELETE on the session ends it (13), as does
 //! losing the media.
@@ -8,6 +8,10 @@
 //! (the token an activation gave; it names the site and the broadcaster)
 //! and an SDP offer carrying its candidates (this server does not take
 //! trickle ICE: PATCH is refused with 405, as §4.3.1 of the RFC allows).
+//!
+//! `POST /whep/live/{liveToken}/{linkId}` likewise watches a live as the
+//! bearer's user (31, then 32 once the media connection is up, since a WHEP
+//! player cannot report a decoded picture); DELETE on its session is 33.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -21,7 +25,7 @@ use nexmile_core::signal::{ClientMessage, DeviceInfo, LiveNotice, ServerMessage}
 use nexmile_core::wire::codes::OsType;
 use tokio::sync::mpsc;
 
-use crate::hub::ConnId;
+use crate::hub::{ConnId, ConnKind};
 use crate::state::Ctx;
 use crate::ws::{disconnect, dispatch};
 
@@ -73,12 +77,42 @@ async fn next<T>(
         .unwrap_or_else(|_| Err("no answer in time".into()))
 }
 
+/// What an HTTP media session does in a live.
+enum Role {
+    /// WHIP: broadcast a new live under this linkId.
+    Publish { link_id: String },
+    /// WHEP: watch this live, by the linkId of the viewer's link.
+    Watch { live_token: String, link_id: String },
+}
+
 pub async fn publish(
     State(ctx): State<Arc<Ctx>>,
     Path(link_id): Path<String>,
     headers: HeaderMap,
     offer: Bytes,
 ) -> Response {
+    open_session(ctx, headers, offer, Role::Publish { link_id }).await
+}
+
+pub async fn watch(
+    State(ctx): State<Arc<Ctx>>,
+    Path((live_token, link_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    offer: Bytes,
+) -> Response {
+    open_session(
+        ctx,
+        headers,
+        offer,
+        Role::Watch {
+            live_token,
+            link_id,
+        },
+    )
+    .await
+}
+
+async fn open_session(ctx: Arc<Ctx>, headers: HeaderMap, offer: Bytes, role: Role) -> Response {
     let is_sdp = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -127,9 +161,20 @@ pub async fn publish(
         os_version: String::new(),
     };
     let (tx, mut messages) = mpsc::unbounded_channel();
-    let conn = ctx.hub.register(device, info, tx);
+    let conn = ctx.hub.register(ConnKind::Http, device, info, tx);
+    let publishing = matches!(role, Role::Publish { .. });
     let setup = async {
-        dispatch(&ctx, conn, ClientMessage::PrepareBroadcast { link_id }).await;
+        let first = match role {
+            Role::Publish { link_id } => ClientMessage::PrepareBroadcast { link_id },
+            Role::Watch {
+                live_token,
+                link_id,
+            } => ClientMessage::ViewLive {
+                live_token,
+                link_id,
+            },
+        };
+        dispatch(&ctx, conn, first).await;
         let live_token = next(&mut messages, |m| match m {
             ServerMessage::Live {
                 live_token,
@@ -138,16 +183,20 @@ pub async fn publish(
             _ => None,
         })
         .await?;
-        let description = serde_json::json!({ "type": "offer", "sdp": offer }).to_string();
-        dispatch(
-            &ctx,
-            conn,
+        let offer = serde_json::json!({ "type": "offer", "sdp": offer }).to_string();
+        let live_token_for_media = live_token.clone();
+        let media = if publishing {
             ClientMessage::BroadcastMedia {
-                live_token: live_token.clone(),
-                offer: description,
-            },
-        )
-        .await;
+                live_token: live_token_for_media,
+                offer,
+            }
+        } else {
+            ClientMessage::ReceiveLive {
+                live_token: live_token_for_media,
+                offer,
+            }
+        };
+        dispatch(&ctx, conn, media).await;
         let answer = next(&mut messages, |m| match m {
             ServerMessage::MediaAnswer { answer, .. } => Some(answer),
             _ => None,
@@ -164,15 +213,17 @@ pub async fn publish(
             return problem(StatusCode::FORBIDDEN, &message);
         }
     };
-    // On air at once: the client is sending already.
-    dispatch(
-        &ctx,
-        conn,
-        ClientMessage::StartBroadcast {
-            live_token: live_token.clone(),
-        },
-    )
-    .await;
+    if publishing {
+        // On air at once: the client is sending already.
+        dispatch(
+            &ctx,
+            conn,
+            ClientMessage::StartBroadcast {
+                live_token: live_token.clone(),
+            },
+        )
+        .await;
+    }
     let id = uuid::Uuid::new_v4().simple().to_string();
     sessions()
         .lock()
@@ -195,7 +246,11 @@ pub async fn publish(
         sessions().lock().expect("whip lock").remove(&id_end);
         disconnect(&ctx_end, conn);
     });
-    let location = format!("/whip/session/{id}");
+    let location = if publishing {
+        format!("/whip/session/{id}")
+    } else {
+        format!("/whep/session/{id}")
+    };
     let mut response = (StatusCode::CREATED, answer).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -211,7 +266,8 @@ pub async fn publish(
     response
 }
 
-/// `DELETE /whip/session/{id}`: the broadcaster ends the live (13).
+/// `DELETE /whip/session/{id}`: the broadcaster ends the live (13);
+/// `DELETE /whep/session/{id}`: the viewer leaves it (33).
 pub async fn stop(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
     let found = sessions().lock().expect("whip lock").get(&id).cloned();
     let Some((conn, live_token)) = found else {

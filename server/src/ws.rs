@@ -11,7 +11,7 @@ use nexmile_core::signal::{ClientMessage, PROTOCOL_VERSION, ServerMessage};
 use tokio::sync::mpsc;
 
 use crate::calls::{self, Command, MakeCall};
-use crate::hub::ConnId;
+use crate::hub::{ConnId, ConnKind};
 use crate::lives::{self, LiveCommand};
 use crate::sfu::{Leg, Side};
 use crate::state::Ctx;
@@ -79,7 +79,7 @@ async fn session(ctx: Arc<Ctx>, mut socket: WebSocket) {
         name: device.name.clone(),
         phone_number: device.phone_number.clone(),
     };
-    let conn = ctx.hub.register(device, info, tx);
+    let conn = ctx.hub.register(ConnKind::App, device, info, tx);
     if send(&mut socket, &welcome).await {
         loop {
             tokio::select! {

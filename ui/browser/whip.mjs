@@ -1,13 +1,15 @@
-// Publishes into a Nexmile live over WHIP (RFC 9725) from Debian's Chromium:
-// the browser's own WebRTC (fake camera and microphone) and the standard
-// exchange — POST the offer as application/sdp with a bearer token, take the
-// 201's answer and Location, DELETE the Location to stop. Prints one JSON
-// line with what happened. Used by the Rust end-to-end test of WHIP.
+// Publishes into a Nexmile live over WHIP (RFC 9725), or plays one over
+// WHEP, from Debian's Chromium: the browser's own WebRTC (fake camera and
+// microphone) and the standard exchange — POST the offer as application/sdp
+// with a bearer token, take the 201's answer and Location, DELETE the
+// Location to stop. Prints one JSON line with what happened. Used by the
+// Rust end-to-end tests of WHIP and WHEP.
 //
-//   node browser/whip.mjs <server> <token> <linkId> <seconds>
+//   node browser/whip.mjs publish <server> <token> <linkId> <seconds>
+//   node browser/whip.mjs play <server> <token> <liveToken>/<linkId> <seconds>
 import { chromium } from "playwright-core";
 
-const [server, token, linkId, seconds = "10"] = process.argv.slice(2);
+const [mode, server, token, target, seconds = "10"] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   args: [
@@ -24,17 +26,23 @@ let result = {};
 try {
   await page.goto(`${server}/health`);
   result = await page.evaluate(
-    async ({ token, linkId }) => {
-      const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+    async ({ mode, token, target }) => {
       const pc = new RTCPeerConnection();
-      for (const track of media.getTracks()) pc.addTransceiver(track, { direction: "sendonly" });
+      if (mode === "publish") {
+        const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+        for (const track of media.getTracks()) pc.addTransceiver(track, { direction: "sendonly" });
+      } else {
+        pc.addTransceiver("video", { direction: "recvonly" });
+        pc.addTransceiver("audio", { direction: "recvonly" });
+      }
       await pc.setLocalDescription(await pc.createOffer());
       await new Promise((resolve) => {
         if (pc.iceGatheringState === "complete") return resolve();
         pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && resolve());
         setTimeout(resolve, 3000);
       });
-      const reply = await fetch(`/whip/live/${encodeURIComponent(linkId)}`, {
+      const endpoint = mode === "publish" ? `/whip/live/${encodeURIComponent(target)}` : `/whep/live/${target}`;
+      const reply = await fetch(endpoint, {
         method: "POST",
         headers: { "content-type": "application/sdp", authorization: `Bearer ${token}` },
         body: pc.localDescription.sdp,
@@ -50,16 +58,18 @@ try {
         liveToken: reply.headers.get("x-nexmile-live-token"),
       };
     },
-    { token, linkId },
+    { mode, token, target },
   );
   if (result.status === 201) {
     await page.waitForTimeout(Number(seconds) * 1000);
     Object.assign(
       result,
       await page.evaluate(async () => {
-        const out = { framesEncoded: 0, codecs: [] };
+        const out = { framesEncoded: 0, framesDecoded: 0, audioPackets: 0, codecs: [] };
         (await window.whip.pc.getStats()).forEach((s) => {
           if (s.type === "outbound-rtp" && s.kind === "video") out.framesEncoded = s.framesEncoded ?? 0;
+          if (s.type === "inbound-rtp" && s.kind === "video") out.framesDecoded = s.framesDecoded ?? 0;
+          if (s.type === "inbound-rtp" && s.kind === "audio") out.audioPackets = s.packetsReceived ?? 0;
           if (s.type === "codec") out.codecs.push(s.mimeType);
         });
         out.deleteStatus = (await fetch(window.whip.location, { method: "DELETE" })).status;

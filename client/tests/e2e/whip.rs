@@ -23,6 +23,7 @@ async fn a_whip_publisher_broadcasts_a_live_that_the_app_watches() {
         .current_dir(&ui)
         .args([
             "browser/whip.mjs",
+            "publish",
             &world.server.url(),
             &token,
             "room-whip",
@@ -65,6 +66,65 @@ async fn a_whip_publisher_broadcasts_a_live_that_the_app_watches() {
     );
     // The DELETE ended the live as the app's end button does: 11, 12, 13.
     assert_eq!(settled_codes_of(&world, "airi").await, vec![11, 12, 13]);
+    world.server.stop().await;
+}
+
+/// A WHEP player (Chromium) watches a live that the app broadcasts, as the
+/// bearer's member: the partner sees its 31, 32 and 33 like any viewer's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whep_player_watches_a_live_that_the_app_broadcasts() {
+    let world = world(1.0).await;
+    register(&world).await;
+    let token = session_token(&world, "hanako", "newsite1");
+    let broadcast = format!("{LINK}/broadcastLive/?site=newsite1&linkId=room-airi");
+    let broadcaster_args = ["open", &broadcast, "--live-for", "14000"];
+    let broadcaster = cli(&world, "airi", &broadcaster_args);
+    let player = async {
+        let (live_token, link_id) = live_on_air(&world).await;
+        let ui = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui");
+        let target = format!("{live_token}/{link_id}");
+        let args = [
+            "browser/whip.mjs",
+            "play",
+            &world.server.url(),
+            &token,
+            &target,
+            "5",
+        ];
+        tokio::process::Command::new("node")
+            .current_dir(&ui)
+            .args(args)
+            .stderr(Stdio::inherit())
+            .output()
+            .await
+    };
+    let ((liver, liver_status), played) = tokio::join!(broadcaster, player);
+    assert_eq!(liver_status, 0, "{liver:#?}");
+    let played = String::from_utf8_lossy(&played.expect("node runs").stdout).into_owned();
+    eprintln!("whep: {played}");
+    let report: Value =
+        serde_json::from_str(played.lines().last().unwrap_or_default()).expect("the player's JSON");
+    assert_eq!(report["status"], 201, "{report}");
+    assert!(
+        report["location"]
+            .as_str()
+            .unwrap()
+            .starts_with("/whep/session/")
+    );
+    assert!(report["framesDecoded"].as_u64().unwrap() > 30, "{report}");
+    assert!(report["audioPackets"].as_u64().unwrap() > 50, "{report}");
+    assert_eq!(report["deleteStatus"], 200, "{report}");
+    let joined = find(&liver, "live.joined").expect("the WHEP viewer was announced");
+    assert_eq!(joined["user_id"], "hanako");
+    let mut codes = Vec::new();
+    for _ in 0..50 {
+        codes = settled_codes_of(&world, "hanako").await;
+        if codes.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(codes, vec![31, 32, 33]);
     world.server.stop().await;
 }
 
