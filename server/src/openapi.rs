@@ -171,51 +171,55 @@ pub fn document() -> Value {
 
 /// The admin API's recordings (apart: one `json!` of everything outgrows the macro's recursion).
 /// The pages and files a browser or a phone fetches at the app-link address (chapter 6).
+/// A WHIP/WHEP endpoint: an SDP offer in, the answer and a session out.
+fn media_offer(summary: &str, parameters: &[&str]) -> Value {
+    let parameters: Vec<Value> = parameters
+        .iter()
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .collect();
+    json!({ "post": {
+        "summary": summary,
+        "security": [{ "session": [] }],
+        "parameters": parameters,
+        "requestBody": { "content": { "application/sdp": {} } },
+        "responses": {
+            "201": { "description": "SDP answer; Location names the session", "content": { "application/sdp": {} } },
+            "401": { "description": "No or unknown session token" },
+            "403": { "description": "The partner or the media refused (text)" },
+            "415": { "description": "The body is not application/sdp" } } } })
+}
+
+/// A WHIP/WHEP session: DELETE ends it; trickle ICE is not taken.
+fn media_session(ends: &str) -> Value {
+    let id =
+        json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }]);
+    json!({
+        "delete": { "summary": ends, "parameters": id,
+            "responses": { "200": { "description": "Ending" }, "404": { "description": "No such session" } } },
+        "patch": { "summary": "Trickle ICE: not taken", "parameters": id,
+            "responses": { "405": { "description": "Candidates belong in the offer" } } } })
+}
+
 fn app_link_paths() -> [(&'static str, Value); 7] {
     [
         (
             "/whep/live/{liveToken}/{linkId}",
-            json!({ "post": {
-            "summary": "WHEP: watch a live as the bearer's user; 31, then 32 once the media connection is up",
-            "security": [{ "session": [] }],
-            "parameters": [
-                { "name": "liveToken", "in": "path", "required": true, "schema": { "type": "string" } },
-                { "name": "linkId", "in": "path", "required": true, "schema": { "type": "string" } }],
-            "requestBody": { "content": { "application/sdp": {} } },
-            "responses": {
-                "201": { "description": "SDP answer; Location names the session", "content": { "application/sdp": {} } },
-                "401": { "description": "No or unknown session token" },
-                "403": { "description": "The partner or the media refused (text)" },
-                "415": { "description": "The body is not application/sdp" } } } }),
+            media_offer(
+                "WHEP: watch a live as the bearer's user; 31, then 32 once the media connection is up",
+                &["liveToken", "linkId"],
+            ),
         ),
-        (
-            "/whep/session/{id}",
-            json!({
-            "delete": { "summary": "Leave the live (33)", "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
-                "responses": { "200": { "description": "Leaving" }, "404": { "description": "No such session" } } },
-            "patch": { "summary": "Trickle ICE: not taken", "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
-                "responses": { "405": { "description": "Candidates belong in the offer" } } } }),
-        ),
+        ("/whep/session/{id}", media_session("Leave the live (33)")),
         (
             "/whip/live/{linkId}",
-            json!({ "post": {
-            "summary": "WHIP (RFC 9725): publish a live as the bearer's user; 11 and 12 follow",
-            "security": [{ "session": [] }],
-            "parameters": [{ "name": "linkId", "in": "path", "required": true, "schema": { "type": "string" } }],
-            "requestBody": { "content": { "application/sdp": {} } },
-            "responses": {
-                "201": { "description": "SDP answer; Location names the session", "content": { "application/sdp": {} } },
-                "401": { "description": "No or unknown session token" },
-                "403": { "description": "The partner or the media refused (text)" },
-                "415": { "description": "The body is not application/sdp" } } } }),
+            media_offer(
+                "WHIP (RFC 9725): publish a live as the bearer's user; 11 and 12 follow",
+                &["linkId"],
+            ),
         ),
         (
             "/whip/session/{id}",
-            json!({
-            "delete": { "summary": "End the WHIP live (13)", "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
-                "responses": { "200": { "description": "Ending" }, "404": { "description": "No such session" } } },
-            "patch": { "summary": "Trickle ICE: not taken", "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
-                "responses": { "405": { "description": "Candidates belong in the offer" } } } }),
+            media_session("End the WHIP live (13)"),
         ),
         (
             "/sbxapp/{function}/",
