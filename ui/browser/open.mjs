@@ -3,11 +3,12 @@
 // WebRTC has decoded pictures and heard sound, and prints what it measured
 // as one JSON line. Used by the Rust end-to-end tests of the web version.
 //
-//   node browser/open.mjs <url> <screenshot.png> <seconds> [--click <selector>]
+//   node browser/open.mjs <url> <screenshot.png> <seconds> [--click <selector>]...
+// (the clicks happen in order once media flows, 1.5 s apart)
 import { chromium } from "playwright-core";
 
 const [url, screenshot, seconds = "15", ...rest] = process.argv.slice(2);
-const clickAtEnd = rest[0] === "--click" ? rest[1] : undefined;
+const clicks = rest.filter((_, i) => rest[i - 1] === "--click");
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   args: [
@@ -38,8 +39,8 @@ try {
   await page.waitForTimeout(3000);
   stats = await page.evaluate(() => (window.nexmileStats ? window.nexmileStats() : {}));
   await page.screenshot({ path: screenshot });
-  if (clickAtEnd) {
-    await page.click(clickAtEnd);
+  for (const selector of clicks) {
+    await page.click(selector);
     await page.waitForTimeout(1500);
   }
 } catch (e) {

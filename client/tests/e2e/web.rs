@@ -12,8 +12,8 @@ use crate::lives::live_on_air;
 use crate::{World, cli, find, listen, register, world};
 
 /// Opens `path` on the server in Chromium for up to `seconds`, screenshots
-/// it into `target/e2e-screens/web/<name>.png`, then clicks `click`.
-async fn browser(world: &World, path: &str, name: &str, seconds: u32, click: &str) -> Value {
+/// it into `target/e2e-screens/web/<name>.png`, then clicks `clicks` in order.
+async fn browser(world: &World, path: &str, name: &str, seconds: u32, clicks: &[&str]) -> Value {
     let ui = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui");
     let screens = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-screens/web");
     std::fs::create_dir_all(&screens).expect("screenshot folder");
@@ -23,7 +23,7 @@ async fn browser(world: &World, path: &str, name: &str, seconds: u32, click: &st
         .arg(format!("{}{path}", world.server.url()))
         .arg(screens.join(format!("{name}.png")))
         .arg(seconds.to_string())
-        .args(["--click", click])
+        .args(clicks.iter().flat_map(|c| ["--click", c]))
         .stderr(Stdio::inherit())
         .output()
         .await
@@ -62,7 +62,9 @@ async fn a_browser_without_the_app_watches_a_live_broadcast_by_the_app() {
         let link = format!(
             "/sbxapp/viewLive/?site=newsite1&liveToken={token}&linkId={link_id}&uniqueId={unique}&allowWeb=1"
         );
-        browser(&world, &link, "live-viewer", 20, "[data-leave]").await
+        // A heart from the palette, then leave.
+        let clicks = ["[data-item='2/1']", "[data-leave]"];
+        browser(&world, &link, "live-viewer", 20, &clicks).await
     };
     let ((liver, liver_status), report) = tokio::join!(broadcaster, viewer);
     assert_eq!(liver_status, 0, "{liver:#?}");
@@ -90,15 +92,20 @@ async fn a_browser_without_the_app_watches_a_live_broadcast_by_the_app() {
     // the viewer's 31, 32 (after the first decoded picture) and 33.
     let joined = find(&liver, "live.joined").expect("the browser viewer arrived");
     assert_eq!(joined["user_id"], "taro");
+    // The heart from the browser's palette reached the broadcaster and cost taro 50 points.
+    let item = find(&liver, "live.item").expect("the browser's gift arrived");
+    assert_eq!(item["name"], "佐藤太郎");
+    assert_eq!(item["item"]["name"], "ハート");
     let mut codes = Vec::new();
     for _ in 0..50 {
         codes = crate::lives::settled_codes_of(&world, "taro").await;
-        if codes.len() >= 3 {
+        if codes.len() >= 4 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(codes, vec![31, 32, 33]);
+    assert_eq!(codes, vec![31, 32, 6, 33]);
+    assert_eq!(world.demo.points("taro").await, Some(450));
     world.server.stop().await;
 }
 
@@ -114,7 +121,7 @@ async fn a_browser_caller_and_an_app_callee_complete_a_video_call() {
     );
     let caller = async {
         tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-        browser(&world, &link, "call-caller", 15, "[data-end]").await
+        browser(&world, &link, "call-caller", 15, &["[data-end]"]).await
     };
     let ((callee, callee_status), report) = tokio::join!(
         listen(&world, "airi", "newsite1", &["--answer-after", "300"]),

@@ -4,7 +4,7 @@
 // proof that the server speaks standard WebRTC. Effects need the native
 // engine and are absent here; the screens say so.
 
-import { type Language, type MessageKey, messages, t } from "../i18n";
+import { duration, type Language, type MessageKey, messages, t } from "../i18n";
 import { frameCss, lineKind, linePieces, type LiveView, placeholderValues, reduceLive } from "../live";
 import "./web.css";
 
@@ -292,6 +292,25 @@ async function viewLive(signalling: Signalling): Promise<void> {
     if (fill) fill.innerHTML = comments;
     const count = app.querySelector("[data-viewers]");
     if (count) count.textContent = tr("live.viewers", { count: live.viewers });
+    const left = app.querySelector("[data-time-left]");
+    if (left) left.textContent = typeof live.timeLeftSec === "number" ? tr("live.timeLeft", { time: duration(language, live.timeLeftSec) }) : "";
+    const notice = app.querySelector("[data-notice]");
+    const n = live.notice;
+    if (notice) notice.textContent = !n ? "" : n.kind === "payment" ? tr("live.paymentDone", { points: n.points }) : n.text;
+    // The palette and the point purchases, as in the app's viewer panel.
+    const gifts = app.querySelector("[data-gifts]");
+    const key = `${live.gifts.map((g) => g.name).join()}|${live.favorite}`;
+    if (gifts && gifts.getAttribute("data-key") !== key) {
+      gifts.setAttribute("data-key", key);
+      gifts.innerHTML =
+        live.gifts
+          .map(
+            (g) => `<button data-item="${escape(g.category)}/${escape(g.item_no)}">${escape(g.name)}<small>${g.point > 0 ? tr("live.points", { points: g.point }) : tr("live.free")}</small></button>`,
+          )
+          .join("") +
+        live.quickPayments.map((q) => `<button data-pay="${q.paymentAmount}">${tr("live.buyPoints")}: ${escape(q.pointText)}</button>`).join("") +
+        `<button data-favorite>${live.favorite ? tr("live.favorited") : tr("live.favorite")}</button>`;
+    }
   };
   signalling.onMessage = async (m) => {
     if (m.type === "gift_catalogue") live = reduceLive(live, { event: "live.gifts", items: m.items }, Date.now());
@@ -311,8 +330,10 @@ async function viewLive(signalling: Signalling): Promise<void> {
         ${live.audioOnly ? `<div class="radio">${escape(live.liverName)} · ${tr("live.radio")}</div>` : ""}
         <div class="top"><b>${escape(live.title || live.liverName)}</b> <span class="badge">${tr("live.onAir")}</span> <span data-viewers></span></div>
         <div class="comments" data-comments></div></div>
+        <p class="notice" data-notice></p>
         <form class="comment-form" data-form><input data-comment maxlength="200" placeholder="${escape(live.commentGuide ?? tr("live.commentPlaceholder"))}"><button>${tr("live.send")}</button></form>
-        <p class="muted">${tr("web.noEffects")}</p><p class="quality" data-quality></p><button class="danger" data-leave>${tr("live.leave")}</button></div>`);
+        <div class="gifts" data-gifts></div>
+        <p class="muted">${tr("web.noEffects")} <span data-time-left></span></p><p class="quality" data-quality></p><button class="danger" data-leave>${tr("live.leave")}</button></div>`);
       app.querySelector("[data-form]")?.addEventListener("submit", (e) => {
         e.preventDefault();
         const input = app.querySelector("[data-comment]") as HTMLInputElement;
@@ -320,6 +341,20 @@ async function viewLive(signalling: Signalling): Promise<void> {
         input.value = "";
       });
       app.querySelector("[data-leave]")?.addEventListener("click", () => signalling.send({ type: "leave_live", live_token: liveToken }));
+      app.querySelector("[data-gifts]")?.addEventListener("click", (e) => {
+        const button = (e.target as HTMLElement).closest("button");
+        if (!button || !live) return;
+        if (button.dataset.item) {
+          const [category, item_no] = button.dataset.item.split("/");
+          signalling.send({ type: "live_item", live_token: liveToken, category, item_no });
+        } else if (button.dataset.pay) {
+          signalling.send({ type: "payment", live_token: liveToken, amount: Number(button.dataset.pay) });
+        } else if (button.hasAttribute("data-favorite")) {
+          live = { ...live, favorite: !live.favorite };
+          signalling.send({ type: "favorite", live_token: liveToken, favorite: live.favorite });
+          render();
+        }
+      });
       qualityLoop(() => app.querySelector("[data-quality]"));
       signalling.send({ type: "receive_live", live_token: liveToken, offer: await offer(pc) });
     }
