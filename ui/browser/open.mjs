@@ -26,6 +26,8 @@ page.on("pageerror", (e) => console_lines.push(`pageerror: ${e.message}`));
 let stats = {};
 const deadline = Date.now() + Number(seconds) * 1000;
 let redirectedTo = "";
+/// The page's text at the screenshot, before the clicks.
+let shown = "";
 try {
   await page.goto(url, { waitUntil: "load" });
   redirectedTo = page.url();
@@ -39,6 +41,7 @@ try {
   await page.waitForTimeout(3000);
   stats = await page.evaluate(() => (window.nexmileStats ? window.nexmileStats() : {}));
   await page.screenshot({ path: screenshot });
+  shown = await page.evaluate(() => document.body.innerText);
   for (const selector of clicks) {
     await page.click(selector);
     await page.waitForTimeout(1500);
@@ -47,5 +50,5 @@ try {
   console_lines.push(`driver: ${e.message}`);
 }
 const text = await page.evaluate(() => document.body.innerText).catch(() => "");
-console.log(JSON.stringify({ url: redirectedTo, stats, text, console: console_lines }));
+console.log(JSON.stringify({ url: redirectedTo, stats, shown, text, console: console_lines }));
 await browser.close();

@@ -92,6 +92,11 @@ async fn a_browser_without_the_app_watches_a_live_broadcast_by_the_app() {
     // the viewer's 31, 32 (after the first decoded picture) and 33.
     let joined = find(&liver, "live.joined").expect("the browser viewer arrived");
     assert_eq!(joined["user_id"], "taro");
+    // Recording was not allowed (no serviceOptions 2): the picture carried
+    // taro's ID and the time, and the page said why.
+    let shown = report["shown"].as_str().unwrap_or_default();
+    assert!(shown.contains("このOSでは録画を防げないため"), "{shown}");
+    assert!(shown.contains("taro"), "{shown}");
     // The heart from the browser's palette reached the broadcaster and cost taro 50 points.
     let item = find(&liver, "live.item").expect("the browser's gift arrived");
     assert_eq!(item["name"], "佐藤太郎");
@@ -154,5 +159,29 @@ async fn a_browser_caller_and_an_app_callee_complete_a_video_call() {
         media["audio_packets_received"].as_u64().unwrap() > 50,
         "{media}"
     );
+    world.server.stop().await;
+}
+
+/// The video test in the browser: its own picture and sound come back
+/// through the server's SFU and decode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_runs_the_video_test_through_the_server() {
+    let world = world(1.0).await;
+    register(&world).await;
+    let unique = world.demo.issue_unique_id("taro").await;
+    let link =
+        format!("/sbxapp/videoSetting/?site=newsite1&download=0&uniqueId={unique}&allowWeb=1");
+    let report = browser(&world, &link, "video-test", 15, &["[data-end]"]).await;
+    let stats = &report["stats"];
+    assert!(
+        stats["framesDecoded"].as_u64().unwrap_or(0) > 30,
+        "{report}"
+    );
+    assert!(
+        stats["audioLevel"].as_f64().unwrap_or(0.0) > 0.0,
+        "{report}"
+    );
+    let text = report["text"].as_str().unwrap_or_default();
+    assert!(text.contains("終了しました"), "ended by its button: {text}");
     world.server.stop().await;
 }

@@ -6,6 +6,7 @@
 
 import { duration, type Language, type MessageKey, messages, t } from "../i18n";
 import { frameCss, lineKind, linePieces, type LiveView, placeholderValues, reduceLive } from "../live";
+import { RECORDING_ALLOWED } from "../state";
 import "./web.css";
 
 const language: Language = navigator.language.toLowerCase().startsWith("ja") || !navigator.language.startsWith("en") ? "ja" : "en";
@@ -81,6 +82,7 @@ class Signalling {
     signalling.send({ type: "hello", protocol: 1, session_token: session, device: device() });
     const welcome = await signalling.next((m) => m.type === "welcome" || m.type === "error");
     if (welcome.type === "error") throw new Error(String(welcome.message));
+    me = String(welcome.user_id ?? "");
     return signalling;
   }
   send(message: Message): void {
@@ -126,6 +128,26 @@ async function mediaStats(pc: RTCPeerConnection | undefined) {
 }
 
 let current: RTCPeerConnection | undefined;
+/// This member's user ID at the site (the Welcome's), for the watermark.
+let me = "";
+
+/// A browser cannot keep its window out of screen recordings, so where the
+/// partner did not allow recording the remote picture carries the viewer's
+/// ID and the time, as the app does on Linux.
+function watermark(video: HTMLElement | null): void {
+  if (!video || video.parentElement?.querySelector(".watermark")) return;
+  const mark = document.createElement("div");
+  mark.className = "watermark";
+  mark.setAttribute("aria-hidden", "true");
+  const draw = () => (mark.textContent = `${me}  ${new Date().toLocaleString("ja-JP")}  `.repeat(40));
+  draw();
+  setInterval(draw, 1000);
+  video.insertAdjacentElement("afterend", mark);
+  const note = document.createElement("p");
+  note.className = "muted";
+  note.textContent = tr("protection.watermark");
+  mark.parentElement?.insertAdjacentElement("afterend", note);
+}
 
 /// Plays the remote picture and sound. Where the browser's autoplay policy
 /// refuses sound without a click, it plays muted and offers to unmute.
@@ -224,6 +246,7 @@ async function makeCall(signalling: Signalling): Promise<void> {
     <div class="call"><video data-remote autoplay playsinline></video><video data-local autoplay muted playsinline></video></div>
     <p class="quality" data-quality></p><button class="danger" data-end>${tr("incall.hangup")}</button>`);
   (app.querySelector("[data-local]") as HTMLVideoElement).srcObject = local;
+  if ((Number(prepared.options ?? 0) & RECORDING_ALLOWED) === 0) watermark(app.querySelector("[data-remote]"));
   const pc = (current = traced(new RTCPeerConnection()));
   local.getTracks().forEach((track) => pc.addTrack(track, local));
   showRemote(pc);
@@ -340,6 +363,7 @@ async function viewLive(signalling: Signalling): Promise<void> {
         if (input.value.trim()) signalling.send({ type: "live_comment", live_token: liveToken, text: input.value });
         input.value = "";
       });
+      if (!live.recordingAllowed) watermark(app.querySelector("[data-remote]"));
       app.querySelector("[data-leave]")?.addEventListener("click", () => signalling.send({ type: "leave_live", live_token: liveToken }));
       app.querySelector("[data-gifts]")?.addEventListener("click", (e) => {
         const button = (e.target as HTMLElement).closest("button");
