@@ -1,6 +1,6 @@
 //! What a browser sees when an app link was not taken by an installed app
-//! (chapter 6): the server hosts the app-link address, so the link lands
-//! here. With `allowWeb=1` the user continues in the web version; otherwise
+//! (chapter 6): the server hosts the app-link address (`[apps] link_path`,
+//! `/sbxapp` by default), so the link lands here. With `allowWeb=1` the user continues in the web version; otherwise
 //! the partner is told the app is missing (§6.2 アプリ未インストール報告)
 //! and the page says how to install it. `/.well-known/*` lets real Android
 //! and iOS devices open the installed app instead of this page.
@@ -196,11 +196,12 @@ pub async fn apple_app_site_association(State(ctx): State<Arc<Ctx>>) -> Response
     if ids.is_empty() {
         return StatusCode::NOT_FOUND.into_response();
     }
+    let paths = format!("{}/*", ctx.config.apps.link_path());
     let association: Value = json!({
         "applinks": {
             "details": [{
                 "appIDs": ids,
-                "components": [{ "/": "/sbxapp/*", "comment": "Nexmile app links (chapter 2)" }]
+                "components": [{ "/": paths, "comment": "Nexmile app links (chapter 2)" }]
             }]
         }
     });

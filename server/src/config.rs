@@ -39,6 +39,20 @@ pub struct AppsSection {
     pub ios_store_url: Option<String>,
     #[serde(default)]
     pub desktop_download_url: Option<String>,
+    /// The path of this host's app links (the https base's path), default
+    /// `/sbxapp` as in the spec's `https://sbx.stream-works.biz/sbxapp`.
+    #[serde(default)]
+    pub link_path: Option<String>,
+}
+
+impl AppsSection {
+    pub fn link_path(&self) -> &str {
+        self.link_path
+            .as_deref()
+            .map(|p| p.trim_end_matches('/'))
+            .filter(|p| p.starts_with('/') && p.len() > 1)
+            .unwrap_or("/sbxapp")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

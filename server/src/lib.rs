@@ -82,8 +82,14 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         )
         .route("/ws", get(ws::upgrade))
         .route("/api/activate", post(activate::activate))
-        .route("/sbxapp/{function}", get(app_pages::landing))
-        .route("/sbxapp/{function}/", get(app_pages::landing))
+        .route(
+            &format!("{}/{{function}}", ctx.config.apps.link_path()),
+            get(app_pages::landing),
+        )
+        .route(
+            &format!("{}/{{function}}/", ctx.config.apps.link_path()),
+            get(app_pages::landing),
+        )
         .route("/whip/live/{link_id}", post(whip::publish))
         .route("/whep/live/{live_token}/{link_id}", post(whip::watch))
         .route(
