@@ -4,7 +4,8 @@
 // as one JSON line. Used by the Rust end-to-end tests of the web version.
 //
 //   node browser/open.mjs <url> <screenshot.png> <seconds> [--click <selector>]...
-// (the clicks happen in order once media flows, 1.5 s apart)
+// (the clicks happen in order once media flows, 1.5 s apart; `--click wait:MS`
+// pauses instead)
 import { chromium } from "playwright-core";
 
 const [url, screenshot, seconds = "15", ...rest] = process.argv.slice(2);
@@ -43,6 +44,10 @@ try {
   await page.screenshot({ path: screenshot });
   shown = await page.evaluate(() => document.body.innerText);
   for (const selector of clicks) {
+    if (selector.startsWith("wait:")) {
+      await page.waitForTimeout(Number(selector.slice(5)));
+      continue;
+    }
     await page.click(selector);
     await page.waitForTimeout(1500);
   }

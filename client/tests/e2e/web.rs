@@ -164,3 +164,50 @@ async fn a_browser_runs_the_video_test_through_the_server() {
     assert!(text.contains("終了しました"), "ended by its button: {text}");
     world.server.stop().await;
 }
+
+/// A member broadcasts from the browser (broadcastLive with allowWeb=1): the
+/// preview, 配信開始, and the app watching the browser's camera.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_broadcasts_a_live_that_the_app_watches() {
+    let world = world(1.0).await;
+    register(&world).await;
+    let unique = world.demo.issue_unique_id("taro").await;
+    let link = format!(
+        "/sbxapp/broadcastLive/?site=newsite1&linkId=room-taro&uniqueId={unique}&allowWeb=1"
+    );
+    let clicks = ["[data-start]", "wait:9000", "[data-end]"];
+    let broadcaster = browser(&world, &link, "live-broadcaster", 3, &clicks);
+    let viewer = async {
+        let (token, link_id) = live_on_air(&world).await;
+        let view = format!(
+            "{}/viewLive/?site=newsite1&liveToken={token}&linkId={link_id}",
+            crate::LINK
+        );
+        cli(&world, "hanako", &["open", &view, "--live-for", "4000"]).await
+    };
+    let (report, (hanako, status)) = tokio::join!(broadcaster, viewer);
+    assert_eq!(status, 0, "{hanako:#?}");
+    assert!(
+        report["shown"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("配信開始"),
+        "{report}"
+    );
+    assert_eq!(
+        find(&hanako, "live.prepared").unwrap()["liver_name"],
+        "佐藤太郎"
+    );
+    let media = &find(&hanako, "live.media").expect("media summary")["media"];
+    eprintln!("the app received from the browser broadcaster: {media}");
+    assert!(media["frames_decoded"].as_u64().unwrap() > 20, "{media}");
+    assert!(
+        media["audio_packets_received"].as_u64().unwrap() > 50,
+        "{media}"
+    );
+    assert_eq!(
+        crate::lives::settled_codes_of(&world, "taro").await,
+        vec![11, 12, 13]
+    );
+    world.server.stop().await;
+}

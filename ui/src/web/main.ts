@@ -109,7 +109,7 @@ async function offer(pc: RTCPeerConnection): Promise<string> {
 
 /// What the tests (and the quality line) read: decoded pictures, sound level, codecs.
 async function mediaStats(pc: RTCPeerConnection | undefined) {
-  const out = { framesDecoded: 0, framesPerSecond: 0, audioLevel: 0, audioPackets: 0, rttMs: 0, codecs: [] as string[] };
+  const out = { framesDecoded: 0, framesPerSecond: 0, sendFps: 0, audioLevel: 0, audioPackets: 0, rttMs: 0, codecs: [] as string[] };
   if (!pc) return out;
   const report = await pc.getStats();
   report.forEach((s) => {
@@ -117,6 +117,7 @@ async function mediaStats(pc: RTCPeerConnection | undefined) {
       out.framesDecoded = s.framesDecoded ?? 0;
       out.framesPerSecond = s.framesPerSecond ?? 0;
     }
+    if (s.type === "outbound-rtp" && s.kind === "video") out.sendFps = s.framesPerSecond ?? 0;
     if (s.type === "inbound-rtp" && s.kind === "audio") {
       out.audioLevel = Math.max(out.audioLevel, s.audioLevel ?? 0);
       out.audioPackets = s.packetsReceived ?? 0;
@@ -206,7 +207,7 @@ function qualityLoop(element: () => HTMLElement | null): void {
     const target = element();
     if (!target || !current) return;
     const s = await mediaStats(current);
-    target.textContent = `${s.framesPerSecond} fps · RTT ${s.rttMs} ms · ${[...new Set(s.codecs)].join(", ")}`;
+    target.textContent = `${s.framesPerSecond || s.sendFps} fps · RTT ${s.rttMs} ms · ${[...new Set(s.codecs)].join(", ")}`;
   }, 1000);
 }
 
@@ -279,6 +280,80 @@ function liveReason(notice: Message): string {
   return key in messages[language] ? tr(key) : String(notice.reason ?? "");
 }
 
+/// What both sides' live screens show: the comments and the viewer count.
+function renderCommon(live: LiveView): void {
+  const fill = app.querySelector("[data-comments]");
+  if (fill) fill.innerHTML = commentsHtml(live);
+  const count = app.querySelector("[data-viewers]");
+  if (count) count.textContent = tr("live.viewers", { count: live.viewers });
+}
+
+/// The comment area's lines, each in its §5.4.2 frame and §5.4.3 wording.
+function commentsHtml(live: LiveView): string {
+  return live.comments
+    .map((c) => {
+      const { frame, wording } = lineKind(live.role, c);
+      const values = placeholderValues(c, live.liverName, (points) => tr("live.points", { points }));
+      const text = linePieces(live.appearance, wording, tr(`wording.${wording}`), values)
+        .map((p) => (p.placeholder === "Tran.UserName" ? `<b>${escape(p.text)}</b>` : escape(p.text)))
+        .join("");
+      return `<div class="comment" style="${frameCss(live.appearance, frame)}">${text}</div>`;
+    })
+    .join("");
+}
+
+/// The broadcaster: the partner's 11, the camera's preview through the
+/// server before the start, 12 on the start button, then comments, gifts
+/// and the viewer count; 配信終了 ends it (13).
+async function broadcastLive(signalling: Signalling): Promise<void> {
+  const local = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+  let live: LiveView | undefined;
+  let liveToken = "";
+  const pc = (current = traced(new RTCPeerConnection()));
+  local.getTracks().forEach((track) => pc.addTransceiver(track, { direction: "sendonly" }));
+  const render = () => {
+    if (!live) return;
+    renderCommon(live);
+    const badge = app.querySelector("[data-badge]");
+    if (badge) badge.textContent = live.phase === "onAir" ? tr("live.onAir") : tr("live.readyBadge");
+    const start = app.querySelector("[data-start]") as HTMLButtonElement | null;
+    if (start) start.hidden = live.phase === "onAir";
+  };
+  signalling.onMessage = async (m) => {
+    if (m.type === "media_answer") await pc.setRemoteDescription(JSON.parse(String(m.answer)));
+    if (m.type === "error") console.error(String(m.message));
+    if (m.type !== "live") return;
+    const notice = m.notice as Message & { kind: string };
+    if (notice.kind === "ended") return ended(pc, local, liveReason(notice));
+    const first = !live;
+    live = reduceLive(live, { ...notice, event: LIVE_EVENTS[notice.kind] ?? notice.kind }, Date.now());
+    if (first && live) {
+      liveToken = String(m.live_token);
+      show(`<div class="live"><div class="stage"><video data-local autoplay muted playsinline></video>
+        <div class="top"><b>${escape(live.title || live.liverName)}</b> <span class="badge" data-badge></span> <span data-viewers></span></div>
+        <div class="comments" data-comments></div></div>
+        <p class="muted">${tr("live.ready")} ${tr("web.noEffects")}</p>
+        <form class="comment-form" data-form><input data-comment maxlength="200" placeholder="${escape(tr("live.commentPlaceholder"))}"><button>${tr("live.send")}</button></form>
+        <p class="quality" data-quality></p>
+        <button class="primary" data-start>${tr("live.start")}</button> <button class="danger" data-end>${tr("live.end")}</button></div>`);
+      (app.querySelector("[data-local]") as HTMLVideoElement).srcObject = local;
+      app.querySelector("[data-start]")?.addEventListener("click", () => signalling.send({ type: "start_broadcast", live_token: liveToken }));
+      app.querySelector("[data-end]")?.addEventListener("click", () => signalling.send({ type: "leave_live", live_token: liveToken }));
+      app.querySelector("[data-form]")?.addEventListener("submit", (e) => {
+        e.preventDefault();
+        const input = app.querySelector("[data-comment]") as HTMLInputElement;
+        if (input.value.trim()) signalling.send({ type: "live_comment", live_token: liveToken, text: input.value });
+        input.value = "";
+      });
+      qualityLoop(() => app.querySelector("[data-quality]"));
+      // The media connects at once, so the preview runs through the server before the start.
+      signalling.send({ type: "broadcast_media", live_token: liveToken, offer: await offer(pc) });
+    }
+    render();
+  };
+  signalling.send({ type: "prepare_broadcast", link_id: params.get("linkId") ?? "" });
+}
+
 /// The engine's live notices, named as the app's events so the app's reducer reads them.
 const LIVE_EVENTS: Record<string, string> = {
   prepared: "live.prepared", on_air: "live.on_air", comment: "live.comment", item: "live.item", joined: "live.joined",
@@ -301,20 +376,7 @@ async function viewLive(signalling: Signalling): Promise<void> {
   );
   const render = () => {
     if (!live) return;
-    const comments = live.comments
-      .map((c) => {
-        const { frame, wording } = lineKind(live!.role, c);
-        const values = placeholderValues(c, live!.liverName, (points) => tr("live.points", { points }));
-        const text = linePieces(live!.appearance, wording, tr(`wording.${wording}`), values)
-          .map((p) => (p.placeholder === "Tran.UserName" ? `<b>${escape(p.text)}</b>` : escape(p.text)))
-          .join("");
-        return `<div class="comment" style="${frameCss(live!.appearance, frame)}">${text}</div>`;
-      })
-      .join("");
-    const fill = app.querySelector("[data-comments]");
-    if (fill) fill.innerHTML = comments;
-    const count = app.querySelector("[data-viewers]");
-    if (count) count.textContent = tr("live.viewers", { count: live.viewers });
+    renderCommon(live);
     const left = app.querySelector("[data-time-left]");
     if (left) left.textContent = typeof live.timeLeftSec === "number" ? tr("live.timeLeft", { time: duration(language, live.timeLeftSec) }) : "";
     const notice = app.querySelector("[data-notice]");
@@ -395,6 +457,7 @@ async function main(): Promise<void> {
     if (fn === "videoSetting") await videoTest(signalling);
     else if (fn === "makecall") await makeCall(signalling);
     else if (fn === "viewLive") await viewLive(signalling);
+    else if (fn === "broadcastLive") await broadcastLive(signalling);
     else show(`<p>${tr("web.unsupported")}</p>`);
   } catch (e) {
     fail(e instanceof Error ? e.message : String(e));
