@@ -174,6 +174,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         clock,
         effects: site_effects,
         video_tests: std::sync::Mutex::default(),
+        media_sessions: std::sync::Mutex::default(),
     });
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await

@@ -25,4 +25,6 @@ pub struct Ctx {
     pub effects: HashMap<String, SiteEffects>,
     /// The video tests running, one per connection.
     pub video_tests: std::sync::Mutex<HashMap<crate::hub::ConnId, crate::sfu::Leg>>,
+    /// WHIP/WHEP sessions by resource id: their hub connection and live.
+    pub media_sessions: std::sync::Mutex<HashMap<String, (crate::hub::ConnId, String)>>,
 }

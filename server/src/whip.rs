@@ -13,8 +13,7 @@
 //! bearer's user (31, then 32 once the media connection is up, since a WHEP
 //! player cannot report a decoded picture); DELETE on its session is 33.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -25,18 +24,12 @@ use nexmile_core::signal::{ClientMessage, DeviceInfo, LiveNotice, ServerMessage}
 use nexmile_core::wire::codes::OsType;
 use tokio::sync::mpsc;
 
-use crate::hub::{ConnId, ConnKind};
+use crate::hub::ConnKind;
 use crate::state::Ctx;
 use crate::ws::{disconnect, dispatch};
 
 /// How long the partner's 11 and the media answer may take.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// WHIP sessions by their resource id: the hub connection and its live.
-fn sessions() -> &'static Mutex<HashMap<String, (ConnId, String)>> {
-    static SESSIONS: OnceLock<Mutex<HashMap<String, (ConnId, String)>>> = OnceLock::new();
-    SESSIONS.get_or_init(Mutex::default)
-}
 
 fn problem(status: StatusCode, message: &str) -> Response {
     (
@@ -225,9 +218,9 @@ async fn open_session(ctx: Arc<Ctx>, headers: HeaderMap, offer: Bytes, role: Rol
         .await;
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
-    sessions()
+    ctx.media_sessions
         .lock()
-        .expect("whip lock")
+        .expect("sessions lock")
         .insert(id.clone(), (conn, live_token.clone()));
     let (ctx_end, id_end) = (Arc::clone(&ctx), id.clone());
     tokio::spawn(async move {
@@ -243,7 +236,11 @@ async fn open_session(ctx: Arc<Ctx>, headers: HeaderMap, offer: Bytes, role: Rol
                 break;
             }
         }
-        sessions().lock().expect("whip lock").remove(&id_end);
+        ctx_end
+            .media_sessions
+            .lock()
+            .expect("sessions lock")
+            .remove(&id_end);
         disconnect(&ctx_end, conn);
     });
     let location = if publishing {
@@ -269,7 +266,12 @@ async fn open_session(ctx: Arc<Ctx>, headers: HeaderMap, offer: Bytes, role: Rol
 /// `DELETE /whip/session/{id}`: the broadcaster ends the live (13);
 /// `DELETE /whep/session/{id}`: the viewer leaves it (33).
 pub async fn stop(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
-    let found = sessions().lock().expect("whip lock").get(&id).cloned();
+    let found = ctx
+        .media_sessions
+        .lock()
+        .expect("sessions lock")
+        .get(&id)
+        .cloned();
     let Some((conn, live_token)) = found else {
         return problem(StatusCode::NOT_FOUND, "no such WHIP session");
     };
