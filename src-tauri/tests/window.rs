@@ -300,6 +300,17 @@ struct Window {
 }
 
 impl Window {
+    /// The window after its first launch, with hanako registered at
+    /// newsite1 by her link (what the live tests start from).
+    async fn open_as_hanako(desktop: &Desktop, world: &World, profiles: &Path) -> Self {
+        let window = Self::open(desktop, world, profiles).await;
+        window.wait_text("050").await;
+        let register = "nexmile://activateExUser/?site=newsite1&user=hanako&pass=hanako-pw";
+        window.open_link(desktop, world, profiles, register).await;
+        window.wait_text("山田花子").await;
+        window
+    }
+
     async fn open(desktop: &Desktop, world: &World, profiles: &Path) -> Self {
         let (port, native_port) = (free_port(), free_port());
         let tauri_driver = desktop
@@ -729,13 +740,7 @@ async fn a_live_broadcast_from_the_window_reaches_a_viewer() {
         .expect("link");
     assert_eq!(airi.open(&activate, CallPlan::default()).await, 0);
 
-    let window = Window::open(&desktop, &world, &profiles).await;
-    window.wait_text("050").await;
-    let register = "nexmile://activateExUser/?site=newsite1&user=hanako&pass=hanako-pw";
-    window
-        .open_link(&desktop, &world, &profiles, register)
-        .await;
-    window.wait_text("山田花子").await;
+    let window = Window::open_as_hanako(&desktop, &world, &profiles).await;
 
     // The broadcastLive link: prepared, the preview runs, nothing is on air yet.
     let broadcast = "nexmile://broadcastLive/?site=newsite1&linkId=room-hanako&returnUrl=https%3A%2F%2Fexample.com%2Flives";
@@ -830,13 +835,7 @@ async fn a_viewer_watches_a_live_in_the_window_and_sends_a_gift() {
         airi.open(&broadcast, plan).await
     });
 
-    let window = Window::open(&desktop, &world, &profiles).await;
-    window.wait_text("050").await;
-    let register = "nexmile://activateExUser/?site=newsite1&user=hanako&pass=hanako-pw";
-    window
-        .open_link(&desktop, &world, &profiles, register)
-        .await;
-    window.wait_text("山田花子").await;
+    let window = Window::open_as_hanako(&desktop, &world, &profiles).await;
     let mut on_air = Vec::new();
     for _ in 0..100 {
         on_air = world.demo.lives_on_air().await;

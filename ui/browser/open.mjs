@@ -6,20 +6,11 @@
 //   node browser/open.mjs <url> <screenshot.png> <seconds> [--click <selector>]...
 // (the clicks happen in order once media flows, 1.5 s apart; `--click wait:MS`
 // pauses instead)
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const [url, screenshot, seconds = "15", ...rest] = process.argv.slice(2);
 const clicks = rest.filter((_, i) => rest[i - 1] === "--click");
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    // Host candidates as addresses, not mDNS names: the server is on this machine.
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--no-sandbox",
-  ],
-});
+const browser = await launchChromium();
 const page = await browser.newPage({ viewport: { width: 1100, height: 800 }, locale: "ja-JP" });
 const console_lines = [];
 page.on("console", (m) => console_lines.push(`${m.type()}: ${m.text()}`));

@@ -7,18 +7,10 @@
 //
 //   node browser/whip.mjs publish <server> <token> <linkId> <seconds>
 //   node browser/whip.mjs play <server> <token> <liveToken>/<linkId> <seconds>
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const [mode, server, token, target, seconds = "10"] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--no-sandbox",
-  ],
-});
+const browser = await launchChromium();
 const page = await browser.newPage();
 const log = [];
 page.on("console", (m) => log.push(m.text()));

@@ -27,8 +27,13 @@ function show(html: string): void {
 }
 
 function fail(message: string): void {
+  show(`<p class="error">${escape(tr("web.failed", { message }))}</p>${backToSite()}`);
+}
+
+/// サイトへ戻る, where the link gave an http(s) returnUrl.
+function backToSite(): string {
   const back = params.get("returnUrl");
-  show(`<p class="error">${escape(tr("web.failed", { message }))}</p>${back && /^https?:\/\//.test(back) ? `<a class="button" href="${escape(back)}">${tr("web.backToSite")}</a>` : ""}`);
+  return back && /^https?:\/\//.test(back) ? `<a class="button" href="${escape(back)}">${tr("web.backToSite")}</a>` : "";
 }
 
 /// The browser's device token, kept like the app keeps its own.
@@ -269,8 +274,7 @@ async function makeCall(signalling: Signalling): Promise<void> {
 function ended(pc: RTCPeerConnection, local?: MediaStream, why = ""): void {
   pc.close();
   local?.getTracks().forEach((t) => t.stop());
-  const back = params.get("returnUrl");
-  show(`<h1>${tr("web.ended")}</h1>${why ? `<p data-reason>${escape(why)}</p>` : ""}${back && /^https?:\/\//.test(back) ? `<a class="button" href="${escape(back)}">${tr("web.backToSite")}</a>` : ""}`);
+  show(`<h1>${tr("web.ended")}</h1>${why ? `<p data-reason>${escape(why)}</p>` : ""}${backToSite()}`);
 }
 
 /// Why a live ended for this viewer, in the app's words.
