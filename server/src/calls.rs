@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use nexmile_compat::skyway::{ContentType, Participant, Room, room_name};
 use nexmile_core::call::{
     Call, CallAction, CallEvent, CallRequest, Party, Phase, PreparedCall, RingOutcome,
 };
@@ -49,6 +50,10 @@ pub enum Command {
         points: i64,
         applied: oneshot::Sender<bool>,
     },
+    /// Who is in the call and what flows where, for the SkyWay surface.
+    Describe {
+        reply: oneshot::Sender<Room>,
+    },
     Event(CallEvent),
 }
 
@@ -88,6 +93,22 @@ impl Calls {
             }
         }
         false
+    }
+
+    /// Every running call as a room; one that does not answer within a
+    /// second is left out rather than holding the caller.
+    pub async fn rooms(&self) -> Vec<Room> {
+        let mut rooms = Vec::new();
+        for token in self.running_tokens() {
+            let (reply, answer) = oneshot::channel();
+            if self.send(&token, Command::Describe { reply })
+                && let Ok(Ok(room)) =
+                    tokio::time::timeout(std::time::Duration::from_secs(1), answer).await
+            {
+                rooms.push(room);
+            }
+        }
+        rooms
     }
 
     pub fn running_tokens(&self) -> Vec<String> {
@@ -331,6 +352,9 @@ impl CallActor {
                 }
                 let _ = applied.send(bills_user);
             }
+            Command::Describe { reply } => {
+                let _ = reply.send(self.room());
+            }
             Command::Event(event) => self.handle(event).await,
             // A message from a device that is not part of this call: ignored.
             _ => {}
@@ -353,6 +377,40 @@ impl CallActor {
                 self.handle(CallEvent::HungUp(party)).await;
             }
             LegEvent::Connected(_) => {}
+        }
+    }
+
+    /// The call as a SkyWay room: each side publishes once its media leg
+    /// is open, and receives the other's once both are (the SFU links them).
+    fn room(&self) -> Room {
+        let video = self
+            .call
+            .prepared()
+            .map_or(self.call.request().video, |p| p.service.video_call);
+        let kinds = if video {
+            vec![ContentType::Audio, ContentType::Video]
+        } else {
+            vec![ContentType::Audio]
+        };
+        let linked = self.legs.iter().all(Option::is_some);
+        let side = |index: usize, name: String| Participant {
+            name,
+            publishes: if self.legs[index].is_some() {
+                kinds.clone()
+            } else {
+                vec![]
+            },
+            receives_from: if linked { vec![1 - index] } else { vec![] },
+        };
+        let mut participants = vec![side(0, self.call.request().caller.user_id.clone())];
+        if let Some(callee) = self.callee.and_then(|conn| self.ctx.hub.view(conn)) {
+            participants.push(side(1, callee.device.user_id));
+        }
+        let site = self.site.as_ref().map_or("", |s| s.code.as_str());
+        Room {
+            id: self.token.clone(),
+            name: room_name(site, "call", &self.token),
+            participants,
         }
     }
 

@@ -15,6 +15,21 @@ pub struct Config {
     /// The mobile and desktop apps: app-link verification and install pages.
     #[serde(default)]
     pub apps: AppsSection,
+    /// The SkyWay Channel API surface (`/v1/json-rpc`); off without tokens.
+    #[serde(default)]
+    pub skyway: SkywaySection,
+}
+
+/// SkyWay Channel API: who may call it and how often.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkywaySection {
+    /// The SkyWay Admin Auth Tokens this deployment accepts (`Bearer …`).
+    #[serde(default)]
+    pub admin_tokens: Vec<String>,
+    /// Method calls allowed per calendar month (JST) before 429; none = no limit.
+    #[serde(default)]
+    pub monthly_limit: Option<u64>,
 }
 
 /// What the app-link pages and `/.well-known/*` say about the installed apps.

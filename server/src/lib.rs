@@ -17,6 +17,7 @@ pub mod partner;
 pub mod recording;
 pub mod sfu;
 pub mod site_owner;
+pub mod skyway;
 pub mod state;
 pub mod store;
 pub mod whip;
@@ -82,6 +83,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         )
         .route("/ws", get(ws::upgrade))
         .route("/api/activate", post(activate::activate))
+        .route("/v1/json-rpc", post(skyway::json_rpc))
         .route(
             &format!("{}/{{function}}", ctx.config.apps.link_path()),
             get(app_pages::landing),

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use nexmile_compat::skyway::{ContentType, Participant, Room, room_name};
 use nexmile_core::clock::UnixMillis;
 use nexmile_core::codec::encode_json_body;
 use nexmile_core::datetime::{JST, WireDateTime};
@@ -106,6 +107,10 @@ pub enum LiveCommand {
         comment: Option<String>,
         done: oneshot::Sender<bool>,
     },
+    /// Who is in the live and what flows where, for the SkyWay surface.
+    Describe {
+        reply: oneshot::Sender<Room>,
+    },
     Event(LiveEvent),
 }
 
@@ -157,6 +162,21 @@ impl Lives {
             }
         }
         false
+    }
+
+    /// Every running live as a room; one that does not answer within a
+    /// second (ending, or stuck) is left out rather than holding the caller.
+    pub async fn rooms(&self) -> Vec<Room> {
+        let mut rooms = Vec::new();
+        for token in self.running_tokens() {
+            let (reply, answer) = oneshot::channel();
+            if self.send(&token, LiveCommand::Describe { reply })
+                && let Ok(Ok(room)) = tokio::time::timeout(Duration::from_secs(1), answer).await
+            {
+                rooms.push(room);
+            }
+        }
+        rooms
     }
 
     pub fn running_tokens(&self) -> Vec<String> {
@@ -566,6 +586,9 @@ impl LiveActor {
                         .await;
                 }
             }
+            LiveCommand::Describe { reply } => {
+                let _ = reply.send(self.room());
+            }
             LiveCommand::Event(event) => self.handle(event).await,
             // Only the broadcaster starts, removes viewers or makes the live paid.
             LiveCommand::Start { .. }
@@ -679,6 +702,49 @@ impl LiveActor {
             &self.live.special_gifts(viewer),
             self.ctx.clock.now(),
         )
+    }
+
+    /// The live as a SkyWay room: the broadcaster publishes once its media
+    /// reached the server; each viewer with a media leg receives it.
+    fn room(&self) -> Room {
+        let user = |conn: ConnId| {
+            self.ctx
+                .hub
+                .view(conn)
+                .map(|v| v.device.user_id)
+                .unwrap_or_default()
+        };
+        let audio_only = self
+            .live
+            .prepared()
+            .and_then(|p| p.service.audio_only)
+            .unwrap_or(false);
+        let publishes = match (&self.source, audio_only) {
+            (None, _) => vec![],
+            (Some(_), true) => vec![ContentType::Audio],
+            (Some(_), false) => vec![ContentType::Audio, ContentType::Video],
+        };
+        let mut participants = vec![Participant {
+            name: user(self.broadcaster),
+            publishes,
+            receives_from: vec![],
+        }];
+        let mut viewers: Vec<(&ConnId, &ViewerConn)> = self.viewers.iter().collect();
+        viewers.sort_by_key(|(_, v)| v.id.0);
+        participants.extend(viewers.into_iter().map(|(conn, viewer)| Participant {
+            name: user(*conn),
+            publishes: vec![],
+            receives_from: if viewer.leg.is_some() {
+                vec![0]
+            } else {
+                vec![]
+            },
+        }));
+        Room {
+            id: self.token.clone(),
+            name: room_name(&self.site.code, "live", &self.live.setup().link_id),
+            participants,
+        }
     }
 
     /// The viewer who is `user_id` on one of its devices.

@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 use crate::store::{Attempt, CallRecord, OutboxEntry};
 
+mod compat;
+
 /// `result=0` or `result=<n>&message=<text>` (§3.3.1).
 fn partner_reply(description: &str) -> Value {
     json!({ "200": { "description": description,
@@ -163,8 +165,15 @@ pub fn document() -> Value {
             }
         }
     });
-    for (path, item) in recording_paths().into_iter().chain(app_link_paths()) {
+    for (path, item) in recording_paths()
+        .into_iter()
+        .chain(app_link_paths())
+        .chain(compat::paths())
+    {
         doc["paths"][path] = item;
+    }
+    for (name, scheme) in compat::security_schemes() {
+        doc["components"]["securitySchemes"][name] = scheme;
     }
     doc
 }

@@ -58,11 +58,22 @@ const MIGRATIONS: &[&str] = &[
         seen_at BIGINT NOT NULL,
         PRIMARY KEY (site, unique_id)
     )",
+    // SkyWay Channel API: channels made by createChannel, and calls per month.
+    "CREATE TABLE skyway_channels (
+        id TEXT PRIMARY KEY,
+        name TEXT UNIQUE,
+        metadata TEXT,
+        created_at BIGINT NOT NULL
+    )",
+    "CREATE TABLE skyway_usage (
+        month TEXT PRIMARY KEY,
+        calls BIGINT NOT NULL
+    )",
 ];
 
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
 }
 
 /// One activated device of a site's user.

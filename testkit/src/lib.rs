@@ -62,6 +62,9 @@ ios_app_ids = ["A1B2C3D4E5.jp.nexmile.app"]
 android_store_url = "https://play.google.com/store/apps/details?id=jp.nexmile.app"
 ios_store_url = "https://apps.apple.com/jp/app/nexmile/id6450000000"
 desktop_download_url = "https://nexmile.jp/download"
+[skyway]
+admin_tokens = ["skyway-admin-token"]
+monthly_limit = 100000
 [[site]]
 code = "newsite1"
 name = "デモサイト"

@@ -6,6 +6,7 @@ mod calls;
 mod effects;
 mod lives;
 mod not_installed;
+mod skyway;
 mod web;
 mod whip;
 

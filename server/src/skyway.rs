@@ -1,0 +1,200 @@
+//! The SkyWay Channel API surface (`POST /v1/json-rpc`): channels made by
+//! `createChannel` are stored; running calls and lives are channels too,
+//! described by their own tasks at the moment of asking. Every method call
+//! counts toward the deployment's monthly limit (429 beyond it).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use nexmile_compat::skyway::{
+    Answer, Body, Call, Channel, ChannelKey, ChannelSummary, ErrorObjectOwned, Id, Method, Room,
+    already_exists, internal_error, invalid_request, is_room_name, not_found, response,
+    unauthorized, usage_limit_exceeded,
+};
+use nexmile_core::datetime::{JST, WireDateTime};
+use nexmile_core::signature::secrets_equal;
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::state::Ctx;
+use crate::store::{Store, StoreError};
+
+pub async fn json_rpc(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: Bytes) -> Response {
+    let body = Body::parse(&body);
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let tokens = &ctx.config.skyway.admin_tokens;
+    if !given.is_some_and(|given| tokens.iter().any(|t| secrets_equal(t, given))) {
+        let refusal = response(body.first_id(), Err(unauthorized()));
+        return (StatusCode::UNAUTHORIZED, Json(refusal)).into_response();
+    }
+    let answers = match body {
+        Body::Refused(error) => return Json(response(Id::Null, Err(error))).into_response(),
+        Body::Single(call) => match answer(&ctx, call).await {
+            Some(one) => return Json(one).into_response(),
+            None => Vec::new(),
+        },
+        Body::Batch(calls) => {
+            let mut answers = Vec::new();
+            for call in calls {
+                answers.extend(answer(&ctx, call).await);
+            }
+            answers
+        }
+    };
+    // Notifications alone get no body (JSON-RPC 2.0 §6).
+    if answers.is_empty() {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        Json(Value::Array(answers)).into_response()
+    }
+}
+
+/// Carries out one call; `None` for a notification.
+async fn answer(ctx: &Ctx, call: Call) -> Option<Value> {
+    let (id, method) = match call {
+        Call::Request { id, method } => (Some(id), method),
+        Call::Notification { method } => (None, method),
+        Call::Invalid { id } => return Some(response(id, Err(invalid_request()))),
+    };
+    let outcome = match method {
+        Ok(method) => run(ctx, method).await,
+        Err(error) => Err(error),
+    };
+    id.map(|id| response(id, outcome))
+}
+
+async fn run(ctx: &Ctx, method: Method) -> Result<Answer, ErrorObjectOwned> {
+    let stored = |e: StoreError| internal_error(&e.to_string());
+    if let Some(limit) = ctx.config.skyway.monthly_limit {
+        let month = WireDateTime::from_unix_millis(ctx.clock.now(), JST).nexmile();
+        let used = count_call(&ctx.store, &month[..7]).await.map_err(stored)?;
+        if used > limit {
+            return Err(usage_limit_exceeded());
+        }
+    }
+    match method {
+        Method::Find(key) => match find(ctx, &key).await.map_err(stored)? {
+            Some(channel) => Ok(Answer::Found { channel }),
+            None => Err(not_found(&key)),
+        },
+        Method::Create { name, metadata } => {
+            let created = create(ctx, name, metadata).await?;
+            Ok(Answer::Created { channel: created })
+        }
+        Method::FindOrCreate { name, metadata } => {
+            let key = ChannelKey::Name(name.clone());
+            if let Some(channel) = find(ctx, &key).await.map_err(stored)? {
+                return Ok(Answer::Found { channel });
+            }
+            // Two callers racing for one name: the loser finds the winner's.
+            match create(ctx, Some(name), metadata).await {
+                Ok(summary) => Ok(Answer::Found {
+                    channel: empty(summary),
+                }),
+                Err(e) if e.code() == 409 => match find(ctx, &key).await.map_err(stored)? {
+                    Some(channel) => Ok(Answer::Found { channel }),
+                    None => Err(e),
+                },
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+fn empty(summary: ChannelSummary) -> Channel {
+    Channel {
+        summary,
+        members: Vec::new(),
+        publications: Vec::new(),
+        subscriptions: Vec::new(),
+    }
+}
+
+/// The running calls and lives first, then the stored channels.
+async fn find(ctx: &Ctx, key: &ChannelKey) -> Result<Option<Channel>, StoreError> {
+    let matches = |room: &Room| match key {
+        ChannelKey::Id(id) => room.id.eq_ignore_ascii_case(id),
+        ChannelKey::Name(name) => &room.name == name,
+    };
+    let mut rooms = ctx.calls.rooms().await;
+    rooms.extend(ctx.lives.rooms().await);
+    if let Some(room) = rooms.iter().find(|room| matches(room)) {
+        return Ok(Some(room.channel()));
+    }
+    let (column, value) = match key {
+        ChannelKey::Id(id) => ("id", id.to_ascii_lowercase()),
+        ChannelKey::Name(name) => ("name", name.clone()),
+    };
+    let row = sqlx::query(&format!(
+        "SELECT id, name, metadata FROM skyway_channels WHERE {column} = $1"
+    ))
+    .bind(value)
+    .fetch_optional(&ctx.store.pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let summary = ChannelSummary {
+        id: row.try_get("id").map_err(StoreError::from)?,
+        name: row.try_get("name").map_err(StoreError::from)?,
+        metadata: row.try_get("metadata").map_err(StoreError::from)?,
+    };
+    Ok(Some(empty(summary)))
+}
+
+async fn create(
+    ctx: &Ctx,
+    name: Option<String>,
+    metadata: Option<String>,
+) -> Result<ChannelSummary, ErrorObjectOwned> {
+    if let Some(name) = &name {
+        let taken = is_room_name(name)
+            || find(ctx, &ChannelKey::Name(name.clone()))
+                .await
+                .map_err(|e| internal_error(&e.to_string()))?
+                .is_some();
+        if taken {
+            return Err(already_exists(name));
+        }
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let inserted = sqlx::query(
+        "INSERT INTO skyway_channels (id, name, metadata, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&id)
+    .bind(&name)
+    .bind(&metadata)
+    .bind(ctx.clock.now().0)
+    .execute(&ctx.store.pool)
+    .await;
+    match inserted {
+        Ok(_) => Ok(ChannelSummary { id, name, metadata }),
+        Err(e)
+            if e.as_database_error()
+                .is_some_and(|d| d.is_unique_violation()) =>
+        {
+            Err(already_exists(name.as_deref().unwrap_or_default()))
+        }
+        Err(e) => Err(internal_error(&e.to_string())),
+    }
+}
+
+/// Counts one method call in `month` (`yyyy/MM`, JST); returns the month's total.
+async fn count_call(store: &Store, month: &str) -> Result<u64, StoreError> {
+    let calls: i64 = sqlx::query_scalar(
+        "INSERT INTO skyway_usage (month, calls) VALUES ($1, 1)
+         ON CONFLICT (month) DO UPDATE SET calls = skyway_usage.calls + 1
+         RETURNING calls",
+    )
+    .bind(month)
+    .fetch_one(&store.pool)
+    .await?;
+    Ok(u64::try_from(calls).unwrap_or(0))
+}
