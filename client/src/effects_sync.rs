@@ -91,10 +91,8 @@ pub struct EffectSync<'a> {
 
 impl<'a> EffectSync<'a> {
     pub fn new(server: &'a str, session_token: &'a str, dir: &'a Path) -> Self {
-        // reqwest's TLS without a built-in provider: ring, as the server uses.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         Self {
-            http: reqwest::Client::new(),
+            http: crate::http_client(),
             server: server.trim_end_matches('/'),
             session_token,
             dir,

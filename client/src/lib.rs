@@ -11,3 +11,11 @@ pub mod live_session;
 pub mod media_session;
 pub mod profiles;
 pub mod signalling;
+pub mod social_reader;
+
+/// An HTTP client. reqwest's TLS is built without a provider: ring, as the
+/// server uses, is installed first.
+pub(crate) fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}

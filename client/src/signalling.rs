@@ -29,9 +29,7 @@ pub async fn activate(
         url: url.clone(),
         detail: e.to_string(),
     };
-    // reqwest's TLS without a built-in provider: ring, as the server uses.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let response = reqwest::Client::new()
+    let response = crate::http_client()
         .post(&url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(serde_json::to_vec(request).expect("requests serialize"))

@@ -4,3 +4,4 @@
 //! own rooms; `nexmile-cli` follows social streams. No I/O here.
 
 pub mod skyway;
+pub mod socialstream;

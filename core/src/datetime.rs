@@ -31,6 +31,9 @@ pub const JST: UtcOffset = match UtcOffset::from_hms(9, 0, 0) {
     Err(_) => panic!("+09:00 is a valid offset"),
 };
 
+/// Coordinated Universal Time (the social stream's `createdAt`).
+pub const UTC: UtcOffset = UtcOffset::UTC;
+
 /// A date string in none of the accepted forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(

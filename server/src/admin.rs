@@ -27,7 +27,7 @@ fn fifty() -> i64 {
 
 type Reply = Result<Json<Value>, (StatusCode, Json<Value>)>;
 
-fn authorize(ctx: &Ctx, headers: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
+pub(crate) fn authorize(ctx: &Ctx, headers: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -18,6 +18,39 @@ pub struct Config {
     /// The SkyWay Channel API surface (`/v1/json-rpc`); off without tokens.
     #[serde(default)]
     pub skyway: SkywaySection,
+    /// The social stream feeds of lives' comments (`/socialstream/…`).
+    #[serde(default)]
+    pub socialstream: SocialStreamSection,
+}
+
+/// How readers of the social stream are paced.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocialStreamSection {
+    /// The refreshInterval (seconds) answered when the server is not busy.
+    #[serde(default = "ten")]
+    pub refresh_interval: u32,
+    /// Readers waiting at once beyond which the interval grows: one more
+    /// step of `refresh_interval` per this many (up to 60 s).
+    #[serde(default = "five_hundred")]
+    pub readers_per_step: u32,
+}
+
+impl Default for SocialStreamSection {
+    fn default() -> Self {
+        Self {
+            refresh_interval: ten(),
+            readers_per_step: five_hundred(),
+        }
+    }
+}
+
+fn ten() -> u32 {
+    10
+}
+
+fn five_hundred() -> u32 {
+    500
 }
 
 /// SkyWay Channel API: who may call it and how often.
@@ -137,6 +170,10 @@ pub struct SiteConfig {
     /// served to its users; relative paths are from the server's directory.
     #[serde(default)]
     pub effects_dir: Option<std::path::PathBuf>,
+    /// Whether the comments of this site's lives are readable by anyone
+    /// with the liveToken as a social stream (`/socialstream/get.json/<liveToken>/…`).
+    #[serde(default)]
+    pub social_stream: bool,
     /// The site's stamps and gifts for lives (`[[site.gift]]`), in
     /// registration order, with their visibility (§5.4.5).
     #[serde(default, rename = "gift")]

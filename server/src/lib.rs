@@ -18,6 +18,7 @@ pub mod recording;
 pub mod sfu;
 pub mod site_owner;
 pub mod skyway;
+pub mod socialstream;
 pub mod state;
 pub mod store;
 pub mod whip;
@@ -84,6 +85,30 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/api/activate", post(activate::activate))
         .route("/v1/json-rpc", post(skyway::json_rpc))
+        .route(
+            "/socialstream/get.json/{channel}/default",
+            get(socialstream::first),
+        )
+        .route(
+            "/socialstream/get.json/{channel}/timeslice/{range}/{refresh_interval}",
+            get(socialstream::timeslice),
+        )
+        .route(
+            "/admin/socialstream/{channel}/messages/{uid}/ignore",
+            post(socialstream::ignore_message),
+        )
+        .route(
+            "/admin/socialstream/{channel}/users/ignore",
+            post(socialstream::ignore_user),
+        )
+        .route(
+            "/admin/socialstream/{channel}/users/unignore",
+            post(socialstream::unignore_user),
+        )
+        .route(
+            "/admin/socialstream/{channel}/host",
+            post(socialstream::move_host),
+        )
         .route(
             &format!("{}/{{function}}", ctx.config.apps.link_path()),
             get(app_pages::landing),
@@ -171,6 +196,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         hub: Hub::default(),
         calls: Calls::default(),
         lives: lives::Lives::default(),
+        social: socialstream::SocialStreams::default(),
         outbox,
         partner,
         clock,

@@ -25,6 +25,7 @@ use crate::hub::{ConnId, ConnKind, ConnView};
 use crate::partner::REPLY_TIMEOUT;
 use crate::recording::Tracks;
 use crate::sfu::{Leg, LegEvent, Side};
+use crate::socialstream::Comment;
 use crate::state::Ctx;
 
 /// What reaches a live's task.
@@ -251,6 +252,9 @@ pub fn prepare_broadcast(ctx: &Arc<Ctx>, conn: ConnId, link_id: String) {
         },
         device: device_facts(&broadcaster),
     };
+    if site.social_stream {
+        ctx.social.open(&live_token);
+    }
     let (live, actions) = Live::new(setup, ctx.clock.now());
     let (tx, inbox) = mpsc::unbounded_channel();
     ctx.lives
@@ -838,6 +842,23 @@ impl LiveActor {
                     }
                 }
                 LiveAction::ToEveryone(notice) => {
+                    if let LiveNotice::Comment {
+                        name,
+                        text,
+                        from_broadcaster,
+                        image,
+                        ..
+                    } = &notice
+                    {
+                        let comment = Comment {
+                            name,
+                            text,
+                            from_broadcaster: *from_broadcaster,
+                            image: image.as_deref(),
+                        };
+                        let now = self.ctx.clock.now().0;
+                        self.ctx.social.comment(&self.token, now, &comment);
+                    }
                     self.tell(self.broadcaster, notice.clone());
                     for (conn, viewer) in &self.viewers {
                         if viewer.admitted {
@@ -889,6 +910,7 @@ impl LiveActor {
                         source.close();
                     }
                     self.ctx.hub.set_call(self.broadcaster, None);
+                    self.ctx.social.close(&self.token, self.ctx.clock.now().0);
                 }
             }
         }

@@ -18,6 +18,8 @@ pub struct Ctx {
     pub hub: Hub,
     pub calls: Calls,
     pub lives: crate::lives::Lives,
+    /// The lives' comments as social stream feeds.
+    pub social: crate::socialstream::SocialStreams,
     pub outbox: Outbox,
     pub partner: PartnerClient,
     pub clock: Clock,

@@ -65,6 +65,8 @@ desktop_download_url = "https://nexmile.jp/download"
 [skyway]
 admin_tokens = ["skyway-admin-token"]
 monthly_limit = 100000
+[socialstream]
+refresh_interval = 2
 [[site]]
 code = "newsite1"
 name = "デモサイト"
@@ -76,6 +78,7 @@ live_service_url = "{partner}/liveService"
 payment_url = "{partner}/payment"
 not_installed_url = "{partner}/notInstalled"
 effects_dir = "{effects}"
+social_stream = true
 [[site.gift]]
 kind = "stamp"
 category = "1"

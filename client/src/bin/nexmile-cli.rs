@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use nexmile_client::app::{CallPlan, Client, EXIT_FAILED, EffectChoice, emit};
 use nexmile_client::live_session::LivePlan;
 use nexmile_client::profiles::Profiles;
-use nexmile_client::{demo, link_report};
+use nexmile_client::{demo, link_report, social_reader};
 use nexmile_core::applink::{AppLinkParser, SiteCode};
 
 #[derive(Parser)]
@@ -149,6 +149,14 @@ enum Command {
     },
     /// Show app links and per-second billing at work (no server needed).
     Demo,
+    /// Follow a live's comments as a social stream and print the visible chat.
+    Socialstream {
+        /// The feed: http(s)://host/socialstream/get.json/<CHANNEL_ID>/default
+        url: String,
+        /// Stop after this many milliseconds and print the chat window.
+        #[arg(long = "for", value_name = "MS")]
+        stay_for: Option<u64>,
+    },
 }
 
 fn parser(bases: &[String]) -> Result<AppLinkParser, String> {
@@ -295,6 +303,14 @@ fn main() -> ExitCode {
             run_client(&cli, |client| async move {
                 client.listen(&site, plan, calls).await
             })
+        }
+        Command::Socialstream { url, stay_for } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime");
+            let stay_for = stay_for.map(Duration::from_millis);
+            ExitCode::from(runtime.block_on(social_reader::follow(url, stay_for)))
         }
         Command::Demo => match demo::run(&mut io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,

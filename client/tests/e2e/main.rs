@@ -7,6 +7,7 @@ mod effects;
 mod lives;
 mod not_installed;
 mod skyway;
+mod socialstream;
 mod web;
 mod whip;
 

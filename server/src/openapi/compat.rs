@@ -12,7 +12,96 @@ pub(super) fn security_schemes() -> [(&'static str, Value); 1] {
 }
 
 pub(super) fn paths() -> Vec<(&'static str, Value)> {
-    vec![("/v1/json-rpc", skyway())]
+    let mut paths = vec![("/v1/json-rpc", skyway())];
+    paths.extend(social_stream());
+    paths
+}
+
+fn path_params(names: &[&str]) -> Value {
+    names
+        .iter()
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .collect()
+}
+
+fn social_stream() -> Vec<(&'static str, Value)> {
+    let answer = json!({ "type": "object", "properties": {
+        "success": { "type": "boolean" },
+        "refreshInterval": { "type": "integer", "description": "Seconds; grows while many readers wait" },
+        "range": { "type": "array", "items": { "type": "integer" }, "minItems": 2, "maxItems": 2 },
+        "payload": { "type": "array", "items": { "type": "object", "description":
+            "type msg (uid, text, createdAt, isOwner, profilePictureUrl, profileNetwork, profileUserName, network), host, ignMsg, ignUser or unIgnUser" } } } });
+    let feed = |summary: &str, names: &[&str]| {
+        json!({ "get": {
+        "summary": summary,
+        "parameters": path_params(names),
+        "responses": {
+            "200": { "description": "The feed", "content": { "application/json": { "schema": answer } } },
+            "400": { "description": "RANGE or REFRESH_INTERVAL unusable ({success: false, error})" },
+            "404": { "description": "No such channel ({success: false, error})" } } } })
+    };
+    let moderation = |summary: &str, names: &[&str], body: Option<Value>| {
+        let mut operation = json!({
+            "summary": summary,
+            "security": [{ "admin": [] }],
+            "parameters": path_params(names),
+            "responses": {
+                "200": { "description": "Done: readers get it in their next slice" },
+                "401": { "description": "No or wrong admin token" },
+                "404": { "description": "No such channel or message" } } });
+        if let Some(body) = body {
+            operation["requestBody"] =
+                json!({ "content": { "application/json": { "schema": body } } });
+        }
+        json!({ "post": operation })
+    };
+    let who = json!({ "type": "object", "required": ["displayName"], "properties": { "displayName": { "type": "string" } } });
+    vec![
+        (
+            "/socialstream/get.json/{channel}/default",
+            feed(
+                "Social stream, first request: recent chat, range [0, now] (channel: the liveToken)",
+                &["channel"],
+            ),
+        ),
+        (
+            "/socialstream/get.json/{channel}/timeslice/{range}/{refresh_interval}",
+            feed(
+                "Social stream slice [RANGE, RANGE + REFRESH_INTERVAL], answered when it has ended",
+                &["channel", "range", "refresh_interval"],
+            ),
+        ),
+        (
+            "/admin/socialstream/{channel}/messages/{uid}/ignore",
+            moderation("Take a message down (ignMsg)", &["channel", "uid"], None),
+        ),
+        (
+            "/admin/socialstream/{channel}/users/ignore",
+            moderation(
+                "Hide a user's messages (ignUser)",
+                &["channel"],
+                Some(who.clone()),
+            ),
+        ),
+        (
+            "/admin/socialstream/{channel}/users/unignore",
+            moderation(
+                "Show a user's messages again (unIgnUser)",
+                &["channel"],
+                Some(who),
+            ),
+        ),
+        (
+            "/admin/socialstream/{channel}/host",
+            moderation(
+                "The channel moved: readers ask the new host (host)",
+                &["channel"],
+                Some(
+                    json!({ "type": "object", "required": ["host"], "properties": { "host": { "type": "string", "format": "uri" } } }),
+                ),
+            ),
+        ),
+    ]
 }
 
 fn skyway() -> Value {

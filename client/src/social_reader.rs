@@ -1,0 +1,99 @@
+//! `nexmile-cli socialstream URL`: follows a social stream feed by the
+//! document's polling rules (the I/O around `nexmile_compat`'s
+//! [`Follower`]) and prints the visible chat as it changes.
+
+use std::time::Duration;
+
+use nexmile_compat::socialstream::{Answer, Change, Chat, Follower};
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::app::{EXIT_FAILED, emit};
+
+/// An unusable answer (network, status, not the feed's JSON) is retried
+/// this many times in a row before the reader gives up.
+const ATTEMPTS: u32 = 5;
+
+fn shown(chat: &Chat) -> serde_json::Value {
+    json!({ "uid": chat.uid, "user": chat.profile_user_name, "text": chat.text,
+            "owner": chat.is_owner == 1, "created_at": chat.created_at })
+}
+
+/// Reads until `stay_for` has passed (or for ever); the exit status.
+pub async fn follow(url: &str, stay_for: Option<Duration>) -> u8 {
+    let Some(mut follower) = Follower::from_url(url) else {
+        emit(
+            "error",
+            json!({ "message": format!("{url} is not a social stream URL (…/socialstream/get.json/<CHANNEL_ID>/default)") }),
+        );
+        return EXIT_FAILED;
+    };
+    let http = crate::http_client();
+    let started = Instant::now();
+    let local_ms = || i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let deadline = stay_for.map(|d| started + d);
+    let mut failures = 0;
+    loop {
+        let (query, due_ms) = follower.next_query();
+        let due = started + Duration::from_millis(u64::try_from(due_ms).unwrap_or(0));
+        if deadline.is_some_and(|end| due >= end) {
+            break;
+        }
+        tokio::time::sleep_until(due).await;
+        follower.asking(local_ms());
+        let asked = async {
+            let reply = http.get(&query).send().await.map_err(|e| e.to_string())?;
+            let status = reply.status();
+            let body = reply.text().await.map_err(|e| e.to_string())?;
+            if !status.is_success() {
+                return Err(format!("HTTP {status}: {body}"));
+            }
+            serde_json::from_str::<Answer>(&body)
+                .map_err(|e| format!("not a social stream answer ({e}): {body:.200}"))
+        };
+        let answer = match deadline {
+            Some(end) => match tokio::time::timeout_at(end, asked).await {
+                Ok(answer) => answer,
+                Err(_) => break,
+            },
+            None => asked.await,
+        };
+        let answer = answer.and_then(|answer| match answer.success {
+            true => Ok(answer),
+            false => Err("the feed answered success: false".to_owned()),
+        });
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
+                failures += 1;
+                emit(
+                    "socialstream.error",
+                    json!({ "url": query, "message": e, "attempt": failures }),
+                );
+                if failures >= ATTEMPTS {
+                    return EXIT_FAILED;
+                }
+                tokio::time::sleep(Duration::from_secs(u64::from(failures))).await;
+                continue;
+            }
+        };
+        failures = 0;
+        emit(
+            "socialstream.answer",
+            json!({ "url": query, "range": answer.range, "refresh_interval": answer.refresh_interval, "entries": answer.payload.len() }),
+        );
+        for change in follower.answered(&answer) {
+            match change {
+                Change::Shown(chat) => emit("socialstream.message", shown(&chat)),
+                Change::Removed(chat) => emit("socialstream.removed", shown(&chat)),
+                Change::Moved(host) => emit("socialstream.host", json!({ "host": host })),
+            }
+        }
+    }
+    let window: Vec<_> = follower.window().iter().map(shown).collect();
+    emit(
+        "socialstream.window",
+        json!({ "host": follower.host(), "messages": window }),
+    );
+    0
+}

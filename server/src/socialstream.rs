@@ -1,0 +1,268 @@
+//! The social stream surface (`/socialstream/get.json/<CHANNEL_ID>/…`): a
+//! live's comments as the Ustream feed, read by polling, for sites that
+//! allow it. The channel id is the liveToken. A request for a slice still
+//! running is held until the slice ends (see `nexmile_compat::socialstream`);
+//! the number of readers held at once sets the refreshInterval answered.
+//! Moderators act through `/admin/socialstream/…`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nexmile_compat::socialstream::{
+    Answer, Chat, Feed, Network, PROVIDER, Slice, Uid, refresh_interval,
+};
+use nexmile_core::datetime::{UTC, WireDateTime};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::state::Ctx;
+
+/// How long a feed stays readable after its live ended (ms): readers
+/// behind by a few slices still get the last comments.
+const KEPT_AFTER_END_MS: i64 = 10 * 60 * 1000;
+
+struct Channel {
+    feed: Feed,
+    ended_at: Option<i64>,
+}
+
+/// Every live's feed, by channel id.
+#[derive(Default)]
+pub struct SocialStreams {
+    channels: Mutex<HashMap<String, Channel>>,
+    /// Readers whose request is held now: the load that slows everyone.
+    waiting: AtomicU32,
+}
+
+/// What a live tells its feed.
+pub struct Comment<'a> {
+    pub name: &'a str,
+    pub text: &'a str,
+    pub from_broadcaster: bool,
+    pub image: Option<&'a str>,
+}
+
+impl SocialStreams {
+    pub fn open(&self, channel: &str) {
+        self.channels.lock().expect("social lock").insert(
+            channel.to_owned(),
+            Channel {
+                feed: Feed::default(),
+                ended_at: None,
+            },
+        );
+    }
+
+    pub fn close(&self, channel: &str, now_ms: i64) {
+        let mut channels = self.channels.lock().expect("social lock");
+        if let Some(open) = channels.get_mut(channel) {
+            open.ended_at = Some(now_ms);
+        }
+        channels.retain(|_, c| c.ended_at.is_none_or(|at| now_ms - at < KEPT_AFTER_END_MS));
+    }
+
+    pub fn comment(&self, channel: &str, now_ms: i64, comment: &Comment<'_>) {
+        let created_at =
+            WireDateTime::from_unix_millis(nexmile_core::clock::UnixMillis(now_ms), UTC)
+                .imageflux_listing()
+                + "Z";
+        let chat = Chat {
+            uid: Uid::Number(0),
+            text: comment.text.to_owned(),
+            created_at,
+            is_owner: u8::from(comment.from_broadcaster),
+            profile_picture_url: comment.image.map(str::to_owned),
+            profile_network: PROVIDER.into(),
+            profile_user_name: comment.name.to_owned(),
+            network: vec![person(comment.name)],
+        };
+        self.with(channel, |feed| {
+            feed.chat(now_ms, chat);
+        });
+    }
+
+    fn with<T>(&self, channel: &str, act: impl FnOnce(&mut Feed) -> T) -> Option<T> {
+        self.channels
+            .lock()
+            .expect("social lock")
+            .get_mut(channel)
+            .map(|c| act(&mut c.feed))
+    }
+}
+
+fn person(name: &str) -> Network {
+    Network {
+        provider: PROVIDER.into(),
+        display_name: name.to_owned(),
+    }
+}
+
+impl Ctx {
+    /// The interval answered now: one more step per `readers_per_step` held.
+    fn refresh_interval(&self) -> u32 {
+        let section = &self.config.socialstream;
+        let waiting = self.social.waiting.load(Ordering::Relaxed);
+        refresh_interval(section.refresh_interval, waiting, section.readers_per_step)
+    }
+}
+
+fn feed_json(answer: &Answer) -> Response {
+    let mut reply = Json(answer).into_response();
+    // A public feed, read from any page.
+    reply.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    reply
+}
+
+fn refused(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "success": false, "error": message }))).into_response()
+}
+
+fn no_channel() -> Response {
+    refused(
+        StatusCode::NOT_FOUND,
+        "No such channel: it is not live, or its site does not publish comments.",
+    )
+}
+
+/// `GET /socialstream/get.json/{channel}/default`
+pub async fn first(State(ctx): State<Arc<Ctx>>, Path(channel): Path<String>) -> Response {
+    let now = ctx.clock.now().0;
+    let interval = ctx.refresh_interval();
+    match ctx.social.with(&channel, |feed| feed.first(now, interval)) {
+        Some(answer) => feed_json(&answer),
+        None => no_channel(),
+    }
+}
+
+/// `GET /socialstream/get.json/{channel}/timeslice/{range}/{refresh_interval}`
+pub async fn timeslice(
+    State(ctx): State<Arc<Ctx>>,
+    Path((channel, range, length)): Path<(String, String, String)>,
+) -> Response {
+    let (Ok(from), Ok(length)) = (range.parse::<u64>(), length.parse::<u32>()) else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "RANGE and REFRESH_INTERVAL are whole numbers: /timeslice/<previous range end>/<refreshInterval>.",
+        );
+    };
+    if !(1..=300).contains(&length) {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "REFRESH_INTERVAL is the refreshInterval answered before: 1 to 300 seconds.",
+        );
+    }
+    loop {
+        let now = ctx.clock.now().0;
+        let interval = ctx.refresh_interval();
+        let Some(slice) = ctx
+            .social
+            .with(&channel, |feed| feed.slice(from, length, now, interval))
+        else {
+            return no_channel();
+        };
+        match slice {
+            Slice::Answer(answer) => return feed_json(&answer),
+            Slice::WaitUntil(at) => {
+                let wait = Duration::from_millis(u64::try_from(at - now).unwrap_or(0));
+                ctx.social.waiting.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(ctx.clock.real(wait)).await;
+                ctx.social.waiting.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// A moderator's word on a user: the display name the feed shows.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Who {
+    display_name: String,
+}
+
+#[derive(Deserialize)]
+pub struct NewHost {
+    host: String,
+}
+
+/// `POST /admin/socialstream/{channel}/messages/{uid}/ignore`: ignMsg.
+pub async fn ignore_message(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    Path((channel, uid)): Path<(String, u64)>,
+) -> Response {
+    moderate(&ctx, &headers, &channel, |feed, now| {
+        feed.ignore_message(now, uid)
+    })
+}
+
+/// `POST /admin/socialstream/{channel}/users/ignore`: ignUser.
+pub async fn ignore_user(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+    Json(who): Json<Who>,
+) -> Response {
+    moderate(&ctx, &headers, &channel, |feed, now| {
+        feed.ignore_user(now, person(&who.display_name));
+        true
+    })
+}
+
+/// `POST /admin/socialstream/{channel}/users/unignore`: unIgnUser.
+pub async fn unignore_user(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+    Json(who): Json<Who>,
+) -> Response {
+    moderate(&ctx, &headers, &channel, |feed, now| {
+        feed.unignore_user(now, person(&who.display_name));
+        true
+    })
+}
+
+/// `POST /admin/socialstream/{channel}/host`: the channel moved; readers follow.
+pub async fn move_host(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+    Json(to): Json<NewHost>,
+) -> Response {
+    if reqwest::Url::parse(&to.host).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "host is the new server's http(s) URL, like http://socialstream2.example.jp",
+        );
+    }
+    moderate(&ctx, &headers, &channel, |feed, now| {
+        feed.move_to(now, to.host.clone());
+        true
+    })
+}
+
+fn moderate(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    channel: &str,
+    act: impl FnOnce(&mut Feed, i64) -> bool,
+) -> Response {
+    if let Err(refusal) = crate::admin::authorize(ctx, headers) {
+        return refusal.into_response();
+    }
+    let now = ctx.clock.now().0;
+    match ctx.social.with(channel, |feed| act(feed, now)) {
+        Some(true) => Json(json!({ "success": true })).into_response(),
+        Some(false) => refused(StatusCode::NOT_FOUND, "No such message in this channel."),
+        None => no_channel(),
+    }
+}
