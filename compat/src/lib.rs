@@ -3,5 +3,6 @@
 //! stream and the SkyWay Channel API. The server carries them out over its
 //! own rooms; `nexmile-cli` follows social streams. No I/O here.
 
+pub mod imageflux;
 pub mod skyway;
 pub mod socialstream;

@@ -21,6 +21,45 @@ pub struct Config {
     /// The social stream feeds of lives' comments (`/socialstream/…`).
     #[serde(default)]
     pub socialstream: SocialStreamSection,
+    /// The ImageFlux Live Streaming API surface (`/api/login`, `/api/schedule`, …).
+    #[serde(default)]
+    pub imageflux: ImageFluxSection,
+}
+
+/// ImageFlux: token lifetime and the systems (tenants) created at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageFluxSection {
+    /// How long a login token is good for.
+    #[serde(default = "a_day_in_seconds")]
+    pub token_ttl_seconds: u64,
+    /// Systems made at start if missing (their access code and master user);
+    /// later changes through the API are kept.
+    #[serde(default)]
+    pub system: Vec<ImageFluxSystem>,
+}
+
+impl Default for ImageFluxSection {
+    fn default() -> Self {
+        Self {
+            token_ttl_seconds: a_day_in_seconds(),
+            system: Vec::new(),
+        }
+    }
+}
+
+fn a_day_in_seconds() -> u64 {
+    24 * 60 * 60
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageFluxSystem {
+    pub name: String,
+    pub access_code: String,
+    pub master_name: String,
+    pub master_email: String,
+    pub master_password: String,
 }
 
 /// How readers of the social stream are paced.

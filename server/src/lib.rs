@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod effects;
 pub mod hub;
+pub mod imageflux;
 pub mod lives;
 pub mod openapi;
 pub mod outbox;
@@ -28,7 +29,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use nexmile_core::wire::site_owner::paths;
 use tokio::sync::oneshot;
 
@@ -85,6 +86,26 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/api/activate", post(activate::activate))
         .route("/v1/json-rpc", post(skyway::json_rpc))
+        .route("/api/login", post(imageflux::login))
+        .route(
+            "/api/schedule",
+            get(imageflux::list_schedules)
+                .post(imageflux::create_schedule)
+                .patch(imageflux::update_schedule)
+                .delete(imageflux::delete_schedule),
+        )
+        .route("/api/delivery", get(imageflux::delivery))
+        .route("/api/view", get(imageflux::view))
+        .route(
+            "/api/user",
+            get(imageflux::list_users)
+                .post(imageflux::create_user)
+                .patch(imageflux::update_user)
+                .delete(imageflux::delete_user),
+        )
+        .route("/api/password", patch(imageflux::change_password))
+        .route("/api/access-code", patch(imageflux::change_access_code))
+        .route("/api/chat", get(imageflux::chat).post(imageflux::send_chat))
         .route(
             "/socialstream/get.json/{channel}/default",
             get(socialstream::first),
@@ -178,6 +199,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let config = Arc::new(config);
     let store = Store::open(&config.server.database).await?;
     let clock = Clock::new(config.server.clock_rate);
+    imageflux::seed(&store, &config.imageflux.system, clock.now().0).await?;
     let partner = PartnerClient::new();
     let (outbox, outbox_worker) =
         Outbox::start(store.clone(), Arc::clone(&config), partner.clone(), clock);

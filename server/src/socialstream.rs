@@ -60,6 +60,18 @@ impl SocialStreams {
         );
     }
 
+    /// A scheduled channel's feed opens with its first chat message.
+    pub fn open_if_missing(&self, channel: &str) {
+        self.channels
+            .lock()
+            .expect("social lock")
+            .entry(channel.to_owned())
+            .or_insert_with(|| Channel {
+                feed: Feed::default(),
+                ended_at: None,
+            });
+    }
+
     pub fn close(&self, channel: &str, now_ms: i64) {
         let mut channels = self.channels.lock().expect("social lock");
         if let Some(open) = channels.get_mut(channel) {

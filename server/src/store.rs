@@ -69,6 +69,51 @@ const MIGRATIONS: &[&str] = &[
         month TEXT PRIMARY KEY,
         calls BIGINT NOT NULL
     )",
+    // ImageFlux Live Streaming API: systems (tenants), their users, login
+    // tokens (hashed), schedules and each schedule's chat.
+    "CREATE TABLE if_systems (
+        system_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        access_code_hash TEXT NOT NULL UNIQUE
+    )",
+    "CREATE TABLE if_users (
+        user_id BIGINT PRIMARY KEY,
+        system_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        email TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        is_master INTEGER NOT NULL,
+        perm_delivery INTEGER NOT NULL,
+        perm_view INTEGER NOT NULL,
+        perm_schedule INTEGER NOT NULL,
+        perm_user INTEGER NOT NULL,
+        created_at BIGINT NOT NULL,
+        UNIQUE (system_id, email)
+    )",
+    "CREATE TABLE if_tokens (
+        token_hash TEXT PRIMARY KEY,
+        user_id BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+    )",
+    "CREATE TABLE if_schedules (
+        schedule_id TEXT PRIMARY KEY,
+        system_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        start_at BIGINT NOT NULL,
+        end_at BIGINT NOT NULL,
+        params TEXT NOT NULL,
+        channel_id TEXT NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL
+    )",
+    "CREATE TABLE if_chat (
+        schedule_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        user_name TEXT NOT NULL,
+        body TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        PRIMARY KEY (schedule_id, seq)
+    )",
 ];
 
 #[derive(Clone)]

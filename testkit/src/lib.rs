@@ -67,6 +67,12 @@ admin_tokens = ["skyway-admin-token"]
 monthly_limit = 100000
 [socialstream]
 refresh_interval = 2
+[[imageflux.system]]
+name = "テスト配信システム"
+access_code = "0987654321"
+master_name = "管理者"
+master_email = "imageflux@example.com"
+master_password = "Password123"
 [[site]]
 code = "newsite1"
 name = "デモサイト"

@@ -4,6 +4,7 @@
 
 mod calls;
 mod effects;
+mod imageflux;
 mod lives;
 mod not_installed;
 mod skyway;

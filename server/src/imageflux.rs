@@ -1,0 +1,900 @@
+//! The ImageFlux Live Streaming API surface (`/api/login`, `/api/schedule`,
+//! `/api/delivery`, `/api/view`, `/api/user`, `/api/password`,
+//! `/api/access-code`, `/api/chat`). Rules and bodies are in
+//! `nexmile_compat::imageflux`; this is storage and HTTP. Fields are read
+//! from the query string and the JSON body alike (GET and DELETE callers put
+//! them in either). Each schedule has a channel: WHIP ingest (`sora_url`),
+//! HLS output (`playlist_url`) and its chat, which is also that channel's
+//! social stream.
+
+use std::sync::Arc;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use nexmile_compat::imageflux::{
+    self as rules, ApiError, Caller, Flag, HlsRung, Need, Permissions,
+};
+use nexmile_core::clock::UnixMillis;
+use nexmile_core::datetime::{JST, WireDateTime};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::config::ImageFluxSystem;
+use crate::socialstream::Comment;
+use crate::state::Ctx;
+use crate::store::{Store, StoreError};
+
+pub struct Reply(ApiError);
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        (status, Json(self.0.body())).into_response()
+    }
+}
+
+impl From<ApiError> for Reply {
+    fn from(e: ApiError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<sqlx::Error> for Reply {
+    fn from(e: sqlx::Error) -> Self {
+        Self(ApiError::Internal(format!("database: {e}")))
+    }
+}
+
+impl From<StoreError> for Reply {
+    fn from(e: StoreError) -> Self {
+        Self(ApiError::Internal(e.to_string()))
+    }
+}
+
+type Answer = Result<Json<Value>, Reply>;
+
+fn sha256(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn hash_password(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Internal(format!("password hashing: {e}")))
+}
+
+fn password_matches(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|hash| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+/// The request's fields: the query string's, then the JSON body's over them.
+struct Fields(Map<String, Value>);
+
+impl Fields {
+    fn read(query: Option<String>, body: &Bytes) -> Result<Self, ApiError> {
+        let mut fields: Map<String, Value> = query
+            .map(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !body.iter().all(u8::is_ascii_whitespace) {
+            match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Object(json)) => fields.extend(json),
+                Ok(Value::Null) => {}
+                Ok(_) => {
+                    return Err(ApiError::Malformed(
+                        "リクエストの本文はJSONオブジェクトにしてください。".into(),
+                    ));
+                }
+                Err(e) => {
+                    return Err(ApiError::Malformed(format!(
+                        "リクエストの本文をJSONとして読めません: {e}"
+                    )));
+                }
+            }
+        }
+        Ok(Self(fields))
+    }
+
+    fn text(&self, name: &'static str) -> Result<Option<String>, ApiError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(ApiError::Invalid {
+                field: name,
+                message: format!("{name} は文字列で指定してください。"),
+            }),
+        }
+    }
+
+    fn required_text(&self, name: &'static str) -> Result<String, ApiError> {
+        rules::required(name, self.text(name)?.filter(|s| !s.is_empty()))
+    }
+
+    fn flag(&self, name: &'static str) -> Result<Option<bool>, ApiError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => serde_json::from_value::<Flag>(value.clone())
+                .map(|f| Some(f.0))
+                .map_err(|_| ApiError::Invalid {
+                    field: name,
+                    message: format!("{name} は true か false で指定してください。"),
+                }),
+        }
+    }
+
+    fn user_id(&self) -> Result<i64, ApiError> {
+        self.required_text("user_id")?
+            .parse()
+            .map_err(|_| ApiError::Invalid {
+                field: "user_id",
+                message: "user_id は整数で指定してください。".into(),
+            })
+    }
+
+    /// A `Y/m/d H:i:s` (or either ImageFlux form) time, JST, as ms.
+    fn datetime(&self, name: &'static str) -> Result<Option<i64>, ApiError> {
+        self.text(name)?
+            .map(|text| {
+                WireDateTime::parse(&text)
+                    .map(|d| d.to_unix_millis(JST).0)
+                    .map_err(|e| ApiError::Invalid {
+                        field: name,
+                        message: format!("{name}: {e}"),
+                    })
+            })
+            .transpose()
+    }
+}
+
+fn jst(at: i64) -> WireDateTime {
+    WireDateTime::from_unix_millis(UnixMillis(at), JST)
+}
+
+/// Makes the configured systems that do not exist yet, with their master user.
+pub async fn seed(store: &Store, systems: &[ImageFluxSystem], now: i64) -> Result<(), StoreError> {
+    for system in systems {
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT system_id FROM if_systems WHERE name = $1")
+                .bind(&system.name)
+                .fetch_optional(&store.pool)
+                .await?;
+        if exists.is_some() {
+            continue;
+        }
+        let system_id = uuid::Uuid::new_v4().to_string();
+        let password = match hash_password(&system.master_password) {
+            Ok(hash) => hash,
+            Err(e) => {
+                tracing::error!("imageflux system {}: {e}", system.name);
+                continue;
+            }
+        };
+        sqlx::query(
+            "INSERT INTO if_systems (system_id, name, access_code_hash) VALUES ($1, $2, $3)",
+        )
+        .bind(&system_id)
+        .bind(&system.name)
+        .bind(sha256(&system.access_code))
+        .execute(&store.pool)
+        .await?;
+        insert_user(
+            store,
+            &system_id,
+            &system.master_name,
+            &system.master_email,
+            &password,
+            true,
+            Permissions {
+                delivery: true,
+                view: true,
+                schedule: true,
+                user: true,
+            },
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[expect(clippy::too_many_arguments, reason = "one row's columns")]
+async fn insert_user(
+    store: &Store,
+    system_id: &str,
+    name: &str,
+    email: &str,
+    password_hash: &str,
+    is_master: bool,
+    p: Permissions,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(user_id), 0) + 1 FROM if_users")
+        .fetch_one(&store.pool)
+        .await?;
+    sqlx::query(
+        "INSERT INTO if_users (user_id, system_id, name, email, password_hash, is_master,
+            perm_delivery, perm_view, perm_schedule, perm_user, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(next)
+    .bind(system_id)
+    .bind(name)
+    .bind(email)
+    .bind(password_hash)
+    .bind(i32::from(is_master))
+    .bind(i32::from(p.delivery))
+    .bind(i32::from(p.view))
+    .bind(i32::from(p.schedule))
+    .bind(i32::from(p.user))
+    .bind(now)
+    .execute(&store.pool)
+    .await?;
+    Ok(next)
+}
+
+/// The caller of a request: its token's user, in its system.
+pub struct Session {
+    pub caller: Caller,
+    pub system_id: String,
+    pub name: String,
+    token_hash: String,
+}
+
+pub async fn session(ctx: &Ctx, headers: &HeaderMap) -> Result<Session, Reply> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthenticated(
+            "Authorization: Bearer <token> がありません。/api/login で得たトークンを付けてください。",
+        ))?;
+    let token_hash = sha256(token);
+    let row = sqlx::query(
+        "SELECT t.expires_at, u.user_id, u.system_id, u.name, u.is_master,
+                u.perm_delivery, u.perm_view, u.perm_schedule, u.perm_user
+         FROM if_tokens t JOIN if_users u ON u.user_id = t.user_id
+         WHERE t.token_hash = $1",
+    )
+    .bind(&token_hash)
+    .fetch_optional(&ctx.store.pool)
+    .await?
+    .ok_or(ApiError::Unauthenticated("トークンが正しくありません。"))?;
+    let expires_at: i64 = row.try_get("expires_at")?;
+    if expires_at <= ctx.clock.now().0 {
+        return Err(ApiError::Unauthenticated(
+            "トークンの有効期限が切れています。ログインし直してください。",
+        )
+        .into());
+    }
+    let flag = |column: &str| row.try_get::<i32, _>(column).map(|v| v != 0);
+    Ok(Session {
+        caller: Caller {
+            user_id: row.try_get("user_id")?,
+            is_master: flag("is_master")?,
+            permissions: Permissions {
+                delivery: flag("perm_delivery")?,
+                view: flag("perm_view")?,
+                schedule: flag("perm_schedule")?,
+                user: flag("perm_user")?,
+            },
+        },
+        system_id: row.try_get("system_id")?,
+        name: row.try_get("name")?,
+        token_hash,
+    })
+}
+
+/// `POST /api/login`
+pub async fn login(State(ctx): State<Arc<Ctx>>, RawQuery(query): RawQuery, body: Bytes) -> Answer {
+    let fields = Fields::read(query, &body)?;
+    let email = fields.required_text("email")?;
+    let password = fields.required_text("password")?;
+    let access_code = fields.required_text("access_code")?;
+    let row = sqlx::query(
+        "SELECT u.user_id, u.password_hash FROM if_users u
+         JOIN if_systems s ON s.system_id = u.system_id
+         WHERE s.access_code_hash = $1 AND u.email = $2",
+    )
+    .bind(sha256(&access_code))
+    .bind(email.trim())
+    .fetch_optional(&ctx.store.pool)
+    .await?;
+    let Some(row) = row else {
+        return Err(ApiError::LoginFailed.into());
+    };
+    let stored: String = row.try_get("password_hash")?;
+    if !password_matches(&password, &stored) {
+        return Err(ApiError::LoginFailed.into());
+    }
+    let user_id: i64 = row.try_get("user_id")?;
+    let token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let now = ctx.clock.now().0;
+    let ttl = i64::try_from(ctx.config.imageflux.token_ttl_seconds).unwrap_or(i64::MAX / 2000);
+    let expires_at = now + ttl * 1000;
+    sqlx::query("DELETE FROM if_tokens WHERE expires_at <= $1")
+        .bind(now)
+        .execute(&ctx.store.pool)
+        .await?;
+    sqlx::query("INSERT INTO if_tokens (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
+        .bind(sha256(&token))
+        .bind(user_id)
+        .bind(expires_at)
+        .execute(&ctx.store.pool)
+        .await?;
+    Ok(Json(
+        json!({ "token": token, "expires_at": jst(expires_at).nexmile() }),
+    ))
+}
+
+/// One stored schedule.
+pub struct Schedule {
+    pub schedule_id: String,
+    pub system_id: String,
+    pub name: String,
+    pub start_at: i64,
+    pub end_at: i64,
+    pub ladder: Vec<HlsRung>,
+    pub channel_id: String,
+}
+
+fn schedule_of(row: &sqlx::any::AnyRow) -> Result<Schedule, sqlx::Error> {
+    let params: String = row.try_get("params")?;
+    Ok(Schedule {
+        schedule_id: row.try_get("schedule_id")?,
+        system_id: row.try_get("system_id")?,
+        name: row.try_get("name")?,
+        start_at: row.try_get("start_at")?,
+        end_at: row.try_get("end_at")?,
+        ladder: serde_json::from_str(&params).unwrap_or_else(|_| rules::default_ladder()),
+        channel_id: row.try_get("channel_id")?,
+    })
+}
+
+const SCHEDULE_COLUMNS: &str =
+    "schedule_id, system_id, name, start_at, end_at, params, channel_id, created_at, created_by";
+
+/// The schedule `schedule_id` of the caller's system.
+async fn schedule(ctx: &Ctx, session: &Session, fields: &Fields) -> Result<Schedule, Reply> {
+    let id = fields.required_text("schedule_id")?;
+    let row = sqlx::query(&format!(
+        "SELECT {SCHEDULE_COLUMNS} FROM if_schedules WHERE schedule_id = $1 AND system_id = $2"
+    ))
+    .bind(id.trim())
+    .bind(&session.system_id)
+    .fetch_optional(&ctx.store.pool)
+    .await?
+    .ok_or(ApiError::NotFound("そのスケジュールはありません。"))?;
+    Ok(schedule_of(&row)?)
+}
+
+/// The schedule on `channel_id`, whatever the system (WHIP, HLS, social stream).
+pub async fn schedule_on_channel(
+    store: &Store,
+    channel_id: &str,
+) -> Result<Option<Schedule>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {SCHEDULE_COLUMNS} FROM if_schedules WHERE channel_id = $1"
+    ))
+    .bind(channel_id)
+    .fetch_optional(&store.pool)
+    .await?;
+    Ok(row.as_ref().map(schedule_of).transpose()?)
+}
+
+/// `GET /api/schedule`
+pub async fn list_schedules(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Answer {
+    let session = session(&ctx, &headers).await?;
+    session.caller.may(Need::SeeSchedules)?;
+    let rows = sqlx::query(&format!(
+        "SELECT {SCHEDULE_COLUMNS} FROM if_schedules WHERE system_id = $1 ORDER BY start_at DESC"
+    ))
+    .bind(&session.system_id)
+    .fetch_all(&ctx.store.pool)
+    .await?;
+    let mut listed = Vec::new();
+    for row in rows {
+        let created_at: i64 = row.try_get("created_at")?;
+        let created_by: String = row.try_get("created_by")?;
+        let s = schedule_of(&row)?;
+        listed.push(json!({
+            "schedule_id": s.schedule_id,
+            "name": s.name,
+            "start_datetime": jst(s.start_at).imageflux_listing(),
+            "end_datetime": jst(s.end_at).imageflux_listing(),
+            "created_datetime": jst(created_at).imageflux_listing(),
+            "created_user_name": created_by,
+        }));
+    }
+    Ok(Json(Value::Array(listed)))
+}
+
+/// Refuses a range overlapping another schedule of the system.
+async fn refuse_overlap(
+    ctx: &Ctx,
+    system_id: &str,
+    (start, end): (i64, i64),
+    except: Option<&str>,
+) -> Result<(), Reply> {
+    let rows =
+        sqlx::query("SELECT schedule_id, start_at, end_at FROM if_schedules WHERE system_id = $1")
+            .bind(system_id)
+            .fetch_all(&ctx.store.pool)
+            .await?;
+    let mut others = Vec::new();
+    for row in rows {
+        let id: String = row.try_get("schedule_id")?;
+        if Some(id.as_str()) != except {
+            others.push((row.try_get("start_at")?, row.try_get("end_at")?));
+        }
+    }
+    if rules::overlaps(start, end, &others) {
+        return Err(
+            ApiError::Conflict("ほかのスケジュールと時間帯が重なっています。".into()).into(),
+        );
+    }
+    Ok(())
+}
+
+/// `POST /api/schedule`
+pub async fn create_schedule(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Answer {
+    let session = session(&ctx, &headers).await?;
+    session.caller.may(Need::Schedule)?;
+    let fields = Fields::read(query, &body)?;
+    let start = rules::required("start_datetime", fields.datetime("start_datetime")?)?;
+    let end = rules::required("end_datetime", fields.datetime("end_datetime")?)?;
+    let range = rules::time_range(start, end)?;
+    let name = rules::name("name", &fields.required_text("name")?)?;
+    let ladder = match fields.0.get("imageflux_params") {
+        None | Some(Value::Null) => rules::default_ladder(),
+        Some(value) => rules::ladder(value)?,
+    };
+    refuse_overlap(&ctx, &session.system_id, range, None).await?;
+    let schedule_id = uuid::Uuid::new_v4().to_string();
+    sqlx::query(&format!(
+        "INSERT INTO if_schedules ({SCHEDULE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ))
+    .bind(&schedule_id)
+    .bind(&session.system_id)
+    .bind(&name)
+    .bind(range.0)
+    .bind(range.1)
+    .bind(serde_json::to_string(&ladder).unwrap_or_default())
+    .bind(uuid::Uuid::new_v4().simple().to_string())
+    .bind(ctx.clock.now().0)
+    .bind(&session.name)
+    .execute(&ctx.store.pool)
+    .await?;
+    Ok(Json(json!({ "schedule_id": schedule_id })))
+}
+
+/// `PATCH /api/schedule`: the fields given change; the result is checked as a whole.
+pub async fn update_schedule(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Answer {
+    let session = session(&ctx, &headers).await?;
+    session.caller.may(Need::Schedule)?;
+    let fields = Fields::read(query, &body)?;
+    let current = schedule(&ctx, &session, &fields).await?;
+    let start = fields
+        .datetime("start_datetime")?
+        .unwrap_or(current.start_at);
+    let end = fields.datetime("end_datetime")?.unwrap_or(current.end_at);
+    let range = rules::time_range(start, end)?;
+    let name = match fields.text("name")? {
+        Some(name) => rules::name("name", &name)?,
+        None => current.name,
+    };
+    let ladder = match fields.0.get("imageflux_params") {
+        None | Some(Value::Null) => current.ladder,
+        Some(value) => rules::ladder(value)?,
+    };
+    refuse_overlap(&ctx, &session.system_id, range, Some(&current.schedule_id)).await?;
+    sqlx::query(
+        "UPDATE if_schedules SET name = $1, start_at = $2, end_at = $3, params = $4 WHERE schedule_id = $5",
+    )
+    .bind(&name)
+    .bind(range.0)
+    .bind(range.1)
+    .bind(serde_json::to_string(&ladder).unwrap_or_default())
+    .bind(&current.schedule_id)
+    .execute(&ctx.store.pool)
+    .await?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// `DELETE /api/schedule`: only before its start time.
+pub async fn delete_schedule(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Answer {
+    let session = session(&ctx, &headers).await?;
+    session.caller.may(Need::Schedule)?;
+    let fields = Fields::read(query, &body)?;
+    let current = schedule(&ctx, &session, &fields).await?;
+    if current.start_at <= ctx.clock.now().0 {
+        return Err(ApiError::Conflict(
+            "配信開始時間を過ぎたスケジュールは削除できません。".into(),
+        )
+        .into());
+    }
+    sqlx::query("DELETE FROM if_schedules WHERE schedule_id = $1")
+        .bind(&current.schedule_id)
+        .execute(&ctx.store.pool)
+        .await?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// `GET /api/delivery`: the channel and its WHIP ingest URL.
+pub async fn delivery(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Answer {
+    let session = session(&ctx, &headers).await?;
+    session.caller.may(Need::Delivery)?;
+    let fields = Fields::read(query, &body)?;
+    let s = schedule(&ctx, &session, &fields).await?;
+    let base = ctx.config.server.public_url.trim_end_matches('/');
+    Ok(Json(json!({
+        "channel_id": s.channel_id,
+        "sora_url": format!("{base}/whip/channel/{}", s.channel_id),
+    })))
+}
+
+/// `GET /api/view`: the channel's HLS playlist.
+pub async fn view(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Answer {
+    let session = session(&ctx, &headers).await?;
+    session.caller.may(Need::View)?;
+    let fields = Fields::read(query, &body)?;
+    let s = schedule(&ctx, &session, &fields).await?;
+    let base = ctx.config.server.public_url.trim_end_matches('/');
+    Ok(Json(json!({
+        "playlist_url": format!("{base}/hls/{}/index.m3u8", s.channel_id),
+    })))
+}
+
+/// `GET /api/user`
+pub async fn list_users(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Answer {
+    let session = session(&ctx, &headers).await?;
+    session.caller.may(Need::User)?;
+    let rows = sqlx::query(
+        "SELECT user_id, name, email, is_master, perm_delivery, perm_view, perm_schedule,
+                perm_user, created_at
+         FROM if_users WHERE system_id = $1 ORDER BY user_id",
+    )
+    .bind(&session.system_id)
+    .fetch_all(&ctx.store.pool)
+    .await?;
+    let mut users = Vec::new();
+    for row in rows {
+        let flag = |column: &str| row.try_get::<i32, _>(column).map(|v| v != 0);
+        let permissions = Permissions {
+            delivery: flag("perm_delivery")?,
+            view: flag("perm_view")?,
+            schedule: flag("perm_schedule")?,
+            user: flag("perm_user")?,
+        };
+        users.push(json!({
+            "user_id": row.try_get::<i64, _>("user_id")?,
+            "name": row.try_get::<String, _>("name")?,
+            "email": row.try_get::<String, _>("email")?,
+            "is_master": flag("is_master")?,
+            "created_datetime": jst(row.try_get("created_at")?).imageflux_plain(),
+            "permissions": permissions,
+        }));
+    }
+    Ok(Json(Value::Array(users)))
+}
+
+async fn email_taken(
+    ctx: &Ctx,
+    system_id: &str,
+    email: &str,
+    except: Option<i64>,
+) -> Result<bool, Reply> {
+    let owner: Option<i64> =
+        sqlx::query_scalar("SELECT user_id FROM if_users WHERE system_id = $1 AND email = $2")
+            .bind(system_id)
+            .bind(email)
+            .fetch_optional(&ctx.store.pool)
+            .await?;
+    Ok(owner.is_some_and(|id| Some(id) != except))
+}
+
+/// `POST /api/user`
+pub async fn create_user(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Answer {
+    let session = session(&ctx, &headers).await?;
+    session.caller.may(Need::User)?;
+    let fields = Fields::read(query, &body)?;
+    let name = rules::name("name", &fields.required_text("name")?)?;
+    let email = rules::email(&fields.required_text("email")?)?;
+    let password = fields.required_text("password")?;
+    let hash = hash_password(rules::password(&password)?)?;
+    let permissions = Permissions {
+        delivery: fields.flag("delivery")?.unwrap_or(false),
+        view: fields.flag("view")?.unwrap_or(false),
+        schedule: fields.flag("schedule")?.unwrap_or(false),
+        user: fields.flag("user")?.unwrap_or(false),
+    };
+    if email_taken(&ctx, &session.system_id, &email, None).await? {
+        return Err(ApiError::Conflict(format!("{email} はすでに登録されています。")).into());
+    }
+    let now = ctx.clock.now().0;
+    let user_id = insert_user(
+        &ctx.store,
+        &session.system_id,
+        &name,
+        &email,
+        &hash,
+        false,
+        permissions,
+        now,
+    )
+    .await?;
+    Ok(Json(json!({ "ok": true, "user_id": user_id })))
+}
+
+/// The user `user_id` of the caller's system, and whether it is a master.
+async fn user_in_system(ctx: &Ctx, session: &Session, user_id: i64) -> Result<bool, Reply> {
+    let is_master: Option<i32> =
+        sqlx::query_scalar("SELECT is_master FROM if_users WHERE user_id = $1 AND system_id = $2")
+            .bind(user_id)
+            .bind(&session.system_id)
+            .fetch_optional(&ctx.store.pool)
+            .await?;
+    let is_master = is_master.ok_or(ApiError::NotFound("そのユーザーはいません。"))?;
+    Ok(is_master != 0)
+}
+
+/// `PATCH /api/user`
+pub async fn update_user(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Answer {
+    let session = session(&ctx, &headers).await?;
+    session.caller.may(Need::User)?;
+    let fields = Fields::read(query, &body)?;
+    let user_id = fields.user_id()?;
+    if user_in_system(&ctx, &session, user_id).await? {
+        session.caller.may(Need::Master)?;
+    }
+    let pool = &ctx.store.pool;
+    if let Some(name) = fields.text("name")? {
+        let name = rules::name("name", &name)?;
+        sqlx::query("UPDATE if_users SET name = $1 WHERE user_id = $2")
+            .bind(name)
+            .bind(user_id)
+            .execute(pool)
+            .await?;
+    }
+    if let Some(email) = fields.text("email")? {
+        let email = rules::email(&email)?;
+        if email_taken(&ctx, &session.system_id, &email, Some(user_id)).await? {
+            return Err(ApiError::Conflict(format!("{email} はすでに登録されています。")).into());
+        }
+        sqlx::query("UPDATE if_users SET email = $1 WHERE user_id = $2")
+            .bind(email)
+            .bind(user_id)
+            .execute(pool)
+            .await?;
+    }
+    if let Some(password) = fields.text("password")? {
+        let hash = hash_password(rules::password(&password)?)?;
+        sqlx::query("UPDATE if_users SET password_hash = $1 WHERE user_id = $2")
+            .bind(hash)
+            .bind(user_id)
+            .execute(pool)
+            .await?;
+    }
+    for (field, column) in [
+        ("delivery", "perm_delivery"),
+        ("view", "perm_view"),
+        ("schedule", "perm_schedule"),
+        ("user", "perm_user"),
+    ] {
+        if let Some(allowed) = fields.flag(field)? {
+            sqlx::query(&format!(
+                "UPDATE if_users SET {column} = $1 WHERE user_id = $2"
+            ))
+            .bind(i32::from(allowed))
+            .bind(user_id)
+            .execute(pool)
+            .await?;
+        }
+    }
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// `DELETE /api/user`: never the master, never oneself; its tokens go too.
+pub async fn delete_user(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Answer {
+    let session = session(&ctx, &headers).await?;
+    session.caller.may(Need::User)?;
+    let fields = Fields::read(query, &body)?;
+    let user_id = fields.user_id()?;
+    if user_in_system(&ctx, &session, user_id).await? {
+        return Err(ApiError::Conflict("マスターユーザーは削除できません。".into()).into());
+    }
+    if user_id == session.caller.user_id {
+        return Err(ApiError::Conflict("自分自身は削除できません。".into()).into());
+    }
+    for table in ["if_tokens", "if_users"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+            .bind(user_id)
+            .execute(&ctx.store.pool)
+            .await?;
+    }
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// `PATCH /api/password`: the caller's own; its other tokens end.
+pub async fn change_password(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Answer {
+    let session = session(&ctx, &headers).await?;
+    let fields = Fields::read(query, &body)?;
+    let password = fields.required_text("password")?;
+    let hash = hash_password(rules::password(&password)?)?;
+    sqlx::query("UPDATE if_users SET password_hash = $1 WHERE user_id = $2")
+        .bind(hash)
+        .bind(session.caller.user_id)
+        .execute(&ctx.store.pool)
+        .await?;
+    sqlx::query("DELETE FROM if_tokens WHERE user_id = $1 AND token_hash <> $2")
+        .bind(session.caller.user_id)
+        .bind(&session.token_hash)
+        .execute(&ctx.store.pool)
+        .await?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// `PATCH /api/access-code`: the system's, by its master.
+pub async fn change_access_code(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Answer {
+    let session = session(&ctx, &headers).await?;
+    session.caller.may(Need::Master)?;
+    let fields = Fields::read(query, &body)?;
+    let code = fields.required_text("access_code")?;
+    let hash = sha256(rules::access_code(&code)?);
+    let owner: Option<String> =
+        sqlx::query_scalar("SELECT system_id FROM if_systems WHERE access_code_hash = $1")
+            .bind(&hash)
+            .fetch_optional(&ctx.store.pool)
+            .await?;
+    if owner.is_some_and(|id| id != session.system_id) {
+        return Err(ApiError::Conflict(
+            "そのアクセスコードは使えません。別の値にしてください。".into(),
+        )
+        .into());
+    }
+    sqlx::query("UPDATE if_systems SET access_code_hash = $1 WHERE system_id = $2")
+        .bind(hash)
+        .bind(&session.system_id)
+        .execute(&ctx.store.pool)
+        .await?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// `GET /api/chat`: the schedule's chat, oldest first.
+pub async fn chat(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Answer {
+    let session = session(&ctx, &headers).await?;
+    session.caller.may(Need::Chat)?;
+    let fields = Fields::read(query, &body)?;
+    let s = schedule(&ctx, &session, &fields).await?;
+    let rows = sqlx::query(
+        "SELECT seq, user_name, body, at FROM if_chat WHERE schedule_id = $1 ORDER BY seq",
+    )
+    .bind(&s.schedule_id)
+    .fetch_all(&ctx.store.pool)
+    .await?;
+    let mut chats = Vec::new();
+    for row in rows {
+        chats.push(json!({
+            "chat_id": row.try_get::<i64, _>("seq")?,
+            "user_name": row.try_get::<String, _>("user_name")?,
+            "body": row.try_get::<String, _>("body")?,
+            "created_datetime": jst(row.try_get("at")?).imageflux_plain(),
+        }));
+    }
+    Ok(Json(json!({ "ok": true, "chats": chats })))
+}
+
+/// `POST /api/chat`: stored, and on the channel's social stream.
+pub async fn send_chat(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Answer {
+    let session = session(&ctx, &headers).await?;
+    session.caller.may(Need::Chat)?;
+    let fields = Fields::read(query, &body)?;
+    let s = schedule(&ctx, &session, &fields).await?;
+    let text = rules::chat_body(&fields.required_text("body")?)?;
+    let now = ctx.clock.now().0;
+    let next: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM if_chat WHERE schedule_id = $1")
+            .bind(&s.schedule_id)
+            .fetch_one(&ctx.store.pool)
+            .await?;
+    sqlx::query(
+        "INSERT INTO if_chat (schedule_id, seq, user_name, body, at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&s.schedule_id)
+    .bind(next)
+    .bind(&session.name)
+    .bind(&text)
+    .bind(now)
+    .execute(&ctx.store.pool)
+    .await?;
+    ctx.social.open_if_missing(&s.channel_id);
+    let comment = Comment {
+        name: &session.name,
+        text: &text,
+        from_broadcaster: session.caller.permissions.delivery || session.caller.is_master,
+        image: None,
+    };
+    ctx.social.comment(&s.channel_id, now, &comment);
+    Ok(Json(json!({ "ok": true })))
+}
