@@ -271,6 +271,17 @@ pub fn fragment(sequence_number: u32, runs: &[Run]) -> Result<Vec<u8>, Fmp4Error
     Ok(out)
 }
 
+/// One cut fragment (moof + mdat): an HLS media segment, or the next part
+/// of a recording.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fragment {
+    pub bytes: Vec<u8>,
+    /// How long the first track's samples in it last.
+    pub seconds: f64,
+    /// Whether the first track's first sample is a sync sample (decoding can start here).
+    pub independent: bool,
+}
+
 /// Collects timed samples per track and cuts fragments. A sample's duration
 /// is the step to the next one of its track, so a sample is held until the
 /// next arrives; [`Fragmenter::finish`] gives the last ones the step before.
@@ -325,7 +336,7 @@ impl Fragmenter {
         decode_time: u64,
         sync: bool,
         data: Vec<u8>,
-    ) -> Result<Option<Vec<u8>>, Fmp4Error> {
+    ) -> Result<Option<Fragment>, Fmp4Error> {
         let index = self
             .tracks
             .iter()
@@ -363,7 +374,9 @@ impl Fragmenter {
     }
 
     /// The fragment of everything complete so far (held samples wait).
-    fn flush(&mut self) -> Result<Option<Vec<u8>>, Fmp4Error> {
+    fn flush(&mut self) -> Result<Option<Fragment>, Fmp4Error> {
+        let seconds = self.buffered_secs();
+        let independent = self.tracks[0].run.samples.first().is_some_and(|s| s.sync);
         let runs: Vec<Run> = self
             .tracks
             .iter_mut()
@@ -376,13 +389,17 @@ impl Fragmenter {
         if runs.iter().all(|r| r.samples.is_empty()) {
             return Ok(None);
         }
-        let out = fragment(self.sequence, &runs)?;
+        let bytes = fragment(self.sequence, &runs)?;
         self.sequence += 1;
-        Ok(Some(out))
+        Ok(Some(Fragment {
+            bytes,
+            seconds,
+            independent,
+        }))
     }
 
     /// The last fragment: held samples last as long as the step before them.
-    pub fn finish(&mut self) -> Result<Option<Vec<u8>>, Fmp4Error> {
+    pub fn finish(&mut self) -> Result<Option<Fragment>, Fmp4Error> {
         for track in &mut self.tracks {
             if let Some((time, sync, data)) = track.held.take() {
                 if track.run.samples.is_empty() {
@@ -403,7 +420,8 @@ impl Fragmenter {
         self.flush()
     }
 
-    fn buffered_secs(&self) -> f64 {
+    /// How much of the first track waits for the next cut, in seconds.
+    pub fn buffered_secs(&self) -> f64 {
         let track = &self.tracks[0];
         let ticks: u64 = track
             .run
@@ -444,10 +462,10 @@ mod tests {
                 .push(1, *at, true, vec![i as u8; 3])
                 .expect("push")
             {
-                fragments.push(f);
+                fragments.push(f.bytes);
             }
         }
-        fragments.extend(fragmenter.finish().expect("finish"));
+        fragments.extend(fragmenter.finish().expect("finish").map(|f| f.bytes));
         let mut times = Vec::new();
         let mut durations = Vec::new();
         for bytes in &fragments {

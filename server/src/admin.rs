@@ -259,3 +259,20 @@ pub async fn recording(
         Err(e) => internal(e).into_response(),
     }
 }
+
+/// A scheduled channel's HLS packaging figures (segments, their length, the
+/// delay from a segment's first picture to its publication).
+pub async fn hls(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+) -> Reply {
+    authorize(&ctx, &headers)?;
+    match ctx.hls.figures(&channel) {
+        Some(figures) => Ok(Json(json!(figures))),
+        None => Err((
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "そのチャンネルのHLSはありません。"})),
+        )),
+    }
+}

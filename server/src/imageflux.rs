@@ -162,7 +162,8 @@ impl Fields {
     }
 }
 
-fn jst(at: i64) -> WireDateTime {
+/// A stored time (ms) as the deployment's local (JST) date-time.
+pub(crate) fn jst(at: i64) -> WireDateTime {
     WireDateTime::from_unix_millis(UnixMillis(at), JST)
 }
 

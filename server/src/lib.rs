@@ -6,9 +6,11 @@ pub mod activate;
 pub mod admin;
 pub mod app_pages;
 pub mod calls;
+pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod effects;
+pub mod hls;
 pub mod hub;
 pub mod imageflux;
 pub mod lives;
@@ -94,6 +96,13 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
                 .patch(imageflux::update_schedule)
                 .delete(imageflux::delete_schedule),
         )
+        .route("/whip/channel/{channel_id}", post(channels::publish))
+        .route(
+            "/whip/channel-session/{id}",
+            axum::routing::delete(channels::stop).patch(whip::patch),
+        )
+        .route("/hls/{channel}/{file}", get(hls::file))
+        .route("/admin/hls/{channel}", get(admin::hls))
         .route("/api/delivery", get(imageflux::delivery))
         .route("/api/view", get(imageflux::view))
         .route(
@@ -219,6 +228,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         calls: Calls::default(),
         lives: lives::Lives::default(),
         social: socialstream::SocialStreams::default(),
+        hls: hls::HlsChannels::default(),
+        channels: channels::Channels::default(),
         outbox,
         partner,
         clock,

@@ -3,21 +3,22 @@
 //! radio) that any player or ffprobe reads.
 //!
 //! [`Recording`] is the sans-IO core: pictures and sound packets go in with
-//! their arrival time, the bytes to append to the file come out. Fragments are
-//! appended as the live goes on, so a crash loses at most the last seconds
-//! and the file is readable while the live still runs.
+//! their arrival time, the init segment and fragments come out. A recorder
+//! appends them to a file as the live goes on, so a crash loses at most the
+//! last seconds and the file is readable while the live still runs; the HLS
+//! packager serves each fragment as a media segment.
 
 use std::time::Duration;
 
 use h264_reader::nal::sps::SeqParameterSet;
 use h264_reader::rbsp::{BitReader, decode_nal};
-use nexmile_fmp4::{Fmp4Error, Fragmenter, TrackCodec, TrackConfig};
+use nexmile_fmp4::{Fmp4Error, Fragment, Fragmenter, TrackCodec, TrackConfig};
 
 /// The video track's clock (RTP's, so steps convert without rounding).
 const VIDEO_TIMESCALE: u32 = 90_000;
 const OPUS_RATE: u32 = 48_000;
-/// A fragment is cut at the first keyframe after this much, or at twice it.
-const FRAGMENT_SECS: f64 = 2.0;
+/// A recording's fragment is cut at the first keyframe after this much, or at twice it.
+pub const RECORDING_FRAGMENT_SECS: f64 = 2.0;
 /// Sound that arrives this much later than its packets add up to had a gap
 /// (loss, silence suppression): it is placed at its arrival instead, so the
 /// sound stays with the pictures.
@@ -41,9 +42,26 @@ pub enum Tracks {
     AudioOnly,
 }
 
+/// What comes out: the init segment once, then fragments.
+#[derive(Debug)]
+pub enum Piece {
+    Init(Vec<u8>),
+    Fragment(Fragment),
+}
+
+impl Piece {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Init(bytes) => bytes,
+            Self::Fragment(fragment) => &fragment.bytes,
+        }
+    }
+}
+
 /// One live's recording, from its first keyframe (radio: first sound).
 pub struct Recording {
     tracks: Tracks,
+    fragment_secs: f64,
     fragmenter: Option<Fragmenter>,
     /// Arrival of the first recorded media: the file's time zero.
     origin: Option<Duration>,
@@ -54,12 +72,16 @@ pub struct Recording {
     audio_next: Option<u64>,
     audio_packets: u64,
     dimensions: (u32, u32),
+    /// profile_idc, constraint flags, level_idc of the first keyframe's SPS.
+    avc_profile: Option<[u8; 3]>,
 }
 
 impl Recording {
-    pub fn new(tracks: Tracks) -> Self {
+    /// Fragments are cut at the first keyframe after `fragment_secs`, or at twice it.
+    pub fn new(tracks: Tracks, fragment_secs: f64) -> Self {
         Self {
             tracks,
+            fragment_secs,
             fragmenter: None,
             origin: None,
             video_time: 0,
@@ -67,6 +89,17 @@ impl Recording {
             audio_next: None,
             audio_packets: 0,
             dimensions: (0, 0),
+            avc_profile: None,
+        }
+    }
+
+    /// The tracks as RFC 6381 codecs (`avc3.42e01f,opus`), for HLS playlists.
+    pub fn codecs(&self) -> String {
+        match (self.tracks, self.avc_profile) {
+            (Tracks::AudioVideo, Some([profile, flags, level])) => {
+                format!("avc3.{profile:02x}{flags:02x}{level:02x},opus")
+            }
+            _ => "opus".into(),
         }
     }
 
@@ -83,19 +116,26 @@ impl Recording {
         self.dimensions
     }
 
+    /// Media waiting for the next cut, in seconds.
+    pub fn buffered_secs(&self) -> f64 {
+        self.fragmenter
+            .as_ref()
+            .map_or(0.0, Fragmenter::buffered_secs)
+    }
+
     /// Whether a keyframe is still awaited (the source should be asked for one).
     pub fn waiting_for_keyframe(&self) -> bool {
         self.tracks == Tracks::AudioVideo && self.fragmenter.is_none()
     }
 
     /// One Annex-B picture that lasted `step` since the previous one (the SFU's
-    /// RTP step), arrived at `arrival`. Returns bytes to append.
+    /// RTP step), arrived at `arrival`.
     pub fn on_video(
         &mut self,
         picture: &[u8],
         step: Duration,
         arrival: Duration,
-    ) -> Result<Vec<u8>, RecordingError> {
+    ) -> Result<Vec<Piece>, RecordingError> {
         if self.tracks == Tracks::AudioOnly {
             return Ok(Vec::new());
         }
@@ -108,9 +148,9 @@ impl Recording {
         match self.fragmenter {
             Some(_) => self.video_time += duration_in(step, VIDEO_TIMESCALE).max(1),
             None if keyframe => {
-                let fragmenter =
-                    Fragmenter::new(vec![self.video_track(&nals)?, opus_track(2)], FRAGMENT_SECS);
-                out.extend(fragmenter.init_segment()?);
+                let tracks = vec![self.video_track(&nals)?, opus_track(2)];
+                let fragmenter = Fragmenter::new(tracks, self.fragment_secs);
+                out.push(Piece::Init(fragmenter.init_segment()?));
                 self.fragmenter = Some(fragmenter);
                 self.origin = Some(arrival);
             }
@@ -127,7 +167,7 @@ impl Recording {
         out.extend(
             fragmenter
                 .push(1, self.video_time, keyframe, sample)?
-                .unwrap_or_default(),
+                .map(Piece::Fragment),
         );
         self.video_frames += 1;
         Ok(out)
@@ -139,7 +179,7 @@ impl Recording {
         &mut self,
         packet: &[u8],
         arrival: Duration,
-    ) -> Result<Vec<u8>, RecordingError> {
+    ) -> Result<Vec<Piece>, RecordingError> {
         let Some(samples) = opus::packet::get_nb_samples(packet, OPUS_RATE)
             .ok()
             .filter(|n| *n > 0)
@@ -153,8 +193,8 @@ impl Recording {
             Tracks::AudioOnly => 1,
         };
         if self.fragmenter.is_none() {
-            let fragmenter = Fragmenter::new(vec![opus_track(1)], FRAGMENT_SECS);
-            out.extend(fragmenter.init_segment()?);
+            let fragmenter = Fragmenter::new(vec![opus_track(1)], self.fragment_secs);
+            out.push(Piece::Init(fragmenter.init_segment()?));
             self.fragmenter = Some(fragmenter);
             self.origin = Some(arrival);
         }
@@ -169,17 +209,17 @@ impl Recording {
         out.extend(
             fragmenter
                 .push(track, at, true, packet.to_vec())?
-                .unwrap_or_default(),
+                .map(Piece::Fragment),
         );
         self.audio_packets += 1;
         Ok(out)
     }
 
     /// The last fragment.
-    pub fn finish(&mut self) -> Result<Vec<u8>, RecordingError> {
+    pub fn finish(&mut self) -> Result<Option<Fragment>, RecordingError> {
         match self.fragmenter.as_mut() {
-            Some(fragmenter) => Ok(fragmenter.finish()?.unwrap_or_default()),
-            None => Ok(Vec::new()),
+            Some(fragmenter) => Ok(fragmenter.finish()?),
+            None => Ok(None),
         }
     }
 
@@ -191,6 +231,7 @@ impl Recording {
                 .ok_or_else(|| RecordingError::Parameters(format!("no NAL unit of type {kind}")))
         };
         let (sps, pps) = (find(7)?, find(8)?);
+        self.avc_profile = sps.get(1..4).and_then(|b| b.try_into().ok());
         let rbsp = decode_nal(&sps).map_err(|e| RecordingError::Parameters(e.to_string()))?;
         let parsed = SeqParameterSet::from_bits(BitReader::new(&rbsp[..]))
             .map_err(|e| RecordingError::Parameters(format!("{e:?}")))?;

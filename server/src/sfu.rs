@@ -17,7 +17,8 @@ use nexmile_media::transport::{MediaKind, Peer, PeerConfig, PeerEvent, Transport
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-use crate::recording::{Recording, Tracks};
+use crate::hls::HlsChannel;
+use crate::recording::{Piece, RECORDING_FRAGMENT_SECS, Recording, Tracks};
 
 /// A side of a two-party room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +58,9 @@ type Sink = Arc<Mutex<Targets>>;
 
 /// A source asked for keyframes by many receivers asks its sender at most this often.
 const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(300);
+
+/// An HLS packager whose keyframe request went unanswered asks again after this.
+const KEYFRAME_REASK: Duration = Duration::from_millis(500);
 
 /// Media waiting for a slow leg; beyond it packets are dropped.
 const QUEUE: usize = 256;
@@ -143,6 +147,14 @@ impl Leg {
         tokio::spawn(recorder(inbox, path, tracks, source.input.clone()));
     }
 
+    /// Packages the source's media as HLS segments into `hls` until the
+    /// source closes, asking it for a keyframe just before each segment's end.
+    pub fn package(source: &Leg, hls: Arc<Mutex<HlsChannel>>) {
+        let (input, inbox) = mpsc::channel(RECORDER_QUEUE);
+        source.sink.lock().expect("sink lock").media.push(input);
+        tokio::spawn(packager(inbox, hls, source.input.clone()));
+    }
+
     pub fn close(&self) {
         let input = self.input.clone();
         tokio::spawn(async move {
@@ -195,26 +207,27 @@ async fn recorder(
     };
     let _ = source.try_send(LegInput::RequestKeyframe);
     let started = tokio::time::Instant::now();
-    let mut recording = Recording::new(tracks);
+    let mut recording = Recording::new(tracks, RECORDING_FRAGMENT_SECS);
     loop {
-        let written = match inbox.recv().await {
+        let pieces = match inbox.recv().await {
             None | Some(LegInput::Close) => break,
             Some(LegInput::Video { data, duration }) => {
-                let bytes = recording.on_video(&data, duration, started.elapsed());
+                let pieces = recording.on_video(&data, duration, started.elapsed());
                 if recording.waiting_for_keyframe() {
                     let _ = source.try_send(LegInput::RequestKeyframe);
                 }
-                bytes
+                pieces
             }
             Some(LegInput::Audio { data }) => recording.on_audio(&data, started.elapsed()),
             Some(LegInput::RequestKeyframe) => continue,
         };
-        match written {
-            Ok(bytes) if bytes.is_empty() => {}
-            Ok(bytes) => {
-                if let Err(e) = file.write_all(&bytes).await {
-                    tracing::error!("recording {}: {e}; the recording stops", path.display());
-                    return;
+        match pieces {
+            Ok(pieces) => {
+                for piece in pieces {
+                    if let Err(e) = file.write_all(piece.bytes()).await {
+                        tracing::error!("recording {}: {e}; the recording stops", path.display());
+                        return;
+                    }
                 }
             }
             // A broken keyframe: wait for the next (asked for above).
@@ -223,10 +236,12 @@ async fn recorder(
     }
     let last = recording.finish().unwrap_or_else(|e| {
         tracing::warn!("recording {}: {e}", path.display());
-        Vec::new()
+        None
     });
     if let Err(e) = async {
-        file.write_all(&last).await?;
+        if let Some(last) = last {
+            file.write_all(&last.bytes).await?;
+        }
         file.sync_all().await
     }
     .await
@@ -241,6 +256,65 @@ async fn recorder(
         recording.video_frames(),
         recording.audio_packets()
     );
+}
+
+async fn packager(
+    mut inbox: mpsc::Receiver<LegInput>,
+    hls: Arc<Mutex<HlsChannel>>,
+    source: mpsc::Sender<LegInput>,
+) {
+    let segment_secs = hls.lock().expect("hls lock").segment_secs();
+    let mut packaging = Recording::new(Tracks::AudioVideo, f64::from(segment_secs));
+    let started = tokio::time::Instant::now();
+    let _ = source.try_send(LegInput::RequestKeyframe);
+    // The arrival of the current segment's first picture, and when its
+    // closing keyframe was asked for.
+    let mut segment_began = Duration::ZERO;
+    let mut asked: Option<Duration> = None;
+    loop {
+        let now = started.elapsed();
+        let pieces = match inbox.recv().await {
+            None | Some(LegInput::Close) => break,
+            Some(LegInput::Video { data, duration }) => {
+                let pieces = packaging.on_video(&data, duration, now);
+                // Asked 400 ms ahead, the keyframe arrives about when the
+                // segment is due; a sender that let a request pass is asked again.
+                let due = packaging.buffered_secs() >= f64::from(segment_secs) - 0.4;
+                let ask_again = asked.is_none_or(|at| now.saturating_sub(at) >= KEYFRAME_REASK);
+                if packaging.waiting_for_keyframe() || (due && ask_again) {
+                    let _ = source.try_send(LegInput::RequestKeyframe);
+                    asked = Some(now);
+                }
+                pieces
+            }
+            Some(LegInput::Audio { data }) => packaging.on_audio(&data, now),
+            Some(LegInput::RequestKeyframe) => continue,
+        };
+        let Ok(pieces) = pieces.inspect_err(|e| tracing::warn!("hls: {e}")) else {
+            continue;
+        };
+        for piece in pieces {
+            let mut channel = hls.lock().expect("hls lock");
+            match piece {
+                Piece::Init(init) => {
+                    channel.start(init, packaging.codecs(), Some(packaging.dimensions()));
+                    segment_began = now;
+                }
+                Piece::Fragment(fragment) => {
+                    let waited = now.saturating_sub(segment_began).as_millis();
+                    channel.push(fragment, u64::try_from(waited).unwrap_or(u64::MAX));
+                    segment_began = now;
+                    asked = None;
+                }
+            }
+        }
+    }
+    let mut channel = hls.lock().expect("hls lock");
+    if let Ok(Some(last)) = packaging.finish() {
+        let waited = started.elapsed().saturating_sub(segment_began).as_millis();
+        channel.push(last, u64::try_from(waited).unwrap_or(u64::MAX));
+    }
+    channel.end();
 }
 
 async fn relay(

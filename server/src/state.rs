@@ -20,6 +20,9 @@ pub struct Ctx {
     pub lives: crate::lives::Lives,
     /// The lives' comments as social stream feeds.
     pub social: crate::socialstream::SocialStreams,
+    /// Scheduled channels' HLS output, and the channels on air.
+    pub hls: crate::hls::HlsChannels,
+    pub channels: crate::channels::Channels,
     pub outbox: Outbox,
     pub partner: PartnerClient,
     pub clock: Clock,

@@ -70,6 +70,17 @@ async fn next<T>(
         .unwrap_or_else(|_| Err("no answer in time".into()))
 }
 
+/// A WHIP/WHEP body (bare SDP) as the transport's offer (a JSON description).
+pub(crate) fn offer_description(sdp: &str) -> String {
+    serde_json::json!({ "type": "offer", "sdp": sdp }).to_string()
+}
+
+/// The transport's answer (a JSON description) as a WHIP/WHEP body (bare SDP).
+pub(crate) fn answer_sdp(description: &str) -> Result<String, String> {
+    let answer: serde_json::Value = serde_json::from_str(description).map_err(|e| e.to_string())?;
+    Ok(answer["sdp"].as_str().unwrap_or_default().to_owned())
+}
+
 /// What an HTTP media session does in a live.
 enum Role {
     /// WHIP: broadcast a new live under this linkId.
@@ -176,7 +187,7 @@ async fn open_session(ctx: Arc<Ctx>, headers: HeaderMap, offer: Bytes, role: Rol
             _ => None,
         })
         .await?;
-        let offer = serde_json::json!({ "type": "offer", "sdp": offer }).to_string();
+        let offer = offer_description(&offer);
         let live_token_for_media = live_token.clone();
         let media = if publishing {
             ClientMessage::BroadcastMedia {
@@ -195,9 +206,7 @@ async fn open_session(ctx: Arc<Ctx>, headers: HeaderMap, offer: Bytes, role: Rol
             _ => None,
         })
         .await?;
-        let answer: serde_json::Value = serde_json::from_str(&answer).map_err(|e| e.to_string())?;
-        let sdp = answer["sdp"].as_str().unwrap_or_default().to_owned();
-        Ok::<_, String>((live_token, sdp))
+        Ok::<_, String>((live_token, answer_sdp(&answer)?))
     };
     let (live_token, answer) = match setup.await {
         Ok(done) => done,

@@ -8,7 +8,9 @@ use nexmile_media::codec::{H264Encoder, OpusEncoder};
 use nexmile_media::frame::{AudioFrame, MediaTime};
 use nexmile_media::source::pattern::TestPattern;
 use nexmile_media::source::tone::{ToneShape, ToneSource};
-use nexmile_server::recording::{Recording, RecordingError, Tracks};
+use nexmile_server::recording::{
+    Piece, RECORDING_FRAGMENT_SECS, Recording, RecordingError, Tracks,
+};
 use nexmile_testkit::{ffprobe as probe, probed_number as number, probed_stream as stream};
 use serde_json::Value;
 
@@ -50,11 +52,18 @@ fn scratch(name: &str) -> std::path::PathBuf {
     dir.join(name)
 }
 
+/// A recorder's file: every piece's bytes in order.
+fn append(file: &mut Vec<u8>, pieces: Vec<Piece>) {
+    for piece in pieces {
+        file.extend_from_slice(piece.bytes());
+    }
+}
+
 #[test]
 fn a_live_with_pictures_and_sound_is_recorded_to_an_mp4_that_ffprobe_decodes() {
     let pictures = pictures(4, 320, 240);
     let sound = sound(4);
-    let mut recording = Recording::new(Tracks::AudioVideo);
+    let mut recording = Recording::new(Tracks::AudioVideo, RECORDING_FRAGMENT_SECS);
     let mut file = Vec::new();
     // Arrivals interleaved as on the wire: sound every 20 ms from the start,
     // pictures every 33 ms; the first 150 ms of sound precede any picture and
@@ -76,17 +85,24 @@ fn a_live_with_pictures_and_sound_is_recorded_to_an_mp4_that_ffprobe_decodes() {
     events.sort_by_key(|(at, ..)| *at);
     for (at, picture, packet) in events {
         if let Some(i) = picture {
-            file.extend(
+            append(
+                &mut file,
                 recording
                     .on_video(&pictures[i], picture_step, at)
                     .expect("video"),
             );
         }
         if let Some(i) = packet {
-            file.extend(recording.on_audio(&sound[i], at).expect("audio"));
+            append(&mut file, recording.on_audio(&sound[i], at).expect("audio"));
         }
     }
-    file.extend(recording.finish().expect("finish"));
+    file.extend(
+        recording
+            .finish()
+            .expect("finish")
+            .map(|f| f.bytes)
+            .unwrap_or_default(),
+    );
     assert_eq!(recording.dimensions(), (320, 240));
     assert_eq!(recording.video_frames(), 120);
     let path = scratch("live.mp4");
@@ -125,11 +141,11 @@ fn a_live_with_pictures_and_sound_is_recorded_to_an_mp4_that_ffprobe_decodes() {
 
 #[test]
 fn a_radio_live_is_recorded_as_sound_alone() {
-    let mut recording = Recording::new(Tracks::AudioOnly);
+    let mut recording = Recording::new(Tracks::AudioOnly, RECORDING_FRAGMENT_SECS);
     let mut file = Vec::new();
     for (i, packet) in sound(3).iter().enumerate() {
         let at = Duration::from_millis(20 * i as u64);
-        file.extend(recording.on_audio(packet, at).expect("audio"));
+        append(&mut file, recording.on_audio(packet, at).expect("audio"));
         // A picture sent by mistake is not recorded.
         assert!(
             recording
@@ -138,7 +154,13 @@ fn a_radio_live_is_recorded_as_sound_alone() {
                 .is_empty()
         );
     }
-    file.extend(recording.finish().expect("finish"));
+    file.extend(
+        recording
+            .finish()
+            .expect("finish")
+            .map(|f| f.bytes)
+            .unwrap_or_default(),
+    );
     let path = scratch("radio.mp4");
     std::fs::write(&path, &file).expect("write");
     let probe = probe(&path);
@@ -152,7 +174,7 @@ fn a_radio_live_is_recorded_as_sound_alone() {
 #[test]
 fn the_recording_waits_for_a_keyframe_and_refuses_one_without_usable_parameter_sets() {
     let pictures = pictures(1, 320, 240);
-    let mut recording = Recording::new(Tracks::AudioVideo);
+    let mut recording = Recording::new(Tracks::AudioVideo, RECORDING_FRAGMENT_SECS);
     let step = Duration::from_millis(33);
     // Joining mid-stream: a delta picture first is skipped, and so is sound.
     assert!(
@@ -184,7 +206,7 @@ fn the_recording_waits_for_a_keyframe_and_refuses_one_without_usable_parameter_s
     let start = recording
         .on_video(&pictures[0], step, step * 3)
         .expect("start");
-    assert_eq!(&start[4..8], b"ftyp");
+    assert!(matches!(&start[..], [Piece::Init(init)] if &init[4..8] == b"ftyp"));
     assert!(!recording.waiting_for_keyframe());
     // Garbage that is not an Opus packet is dropped.
     assert!(

@@ -7,6 +7,7 @@
 //
 //   node browser/whip.mjs publish <server> <token> <linkId> <seconds>
 //   node browser/whip.mjs play <server> <token> <liveToken>/<linkId> <seconds>
+//   node browser/whip.mjs ingest <server> <token> <WHIP URL> <seconds>
 import { launchChromium } from "./chromium.mjs";
 
 const [mode, server, token, target, seconds = "10"] = process.argv.slice(2);
@@ -20,7 +21,7 @@ try {
   result = await page.evaluate(
     async ({ mode, token, target }) => {
       const pc = new RTCPeerConnection();
-      if (mode === "publish") {
+      if (mode !== "play") {
         const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
         for (const track of media.getTracks()) pc.addTransceiver(track, { direction: "sendonly" });
       } else {
@@ -33,7 +34,11 @@ try {
         pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && resolve());
         setTimeout(resolve, 3000);
       });
-      const endpoint = mode === "publish" ? `/whip/live/${encodeURIComponent(target)}` : `/whep/live/${target}`;
+      const endpoint = {
+        publish: `/whip/live/${encodeURIComponent(target)}`,
+        play: `/whep/live/${target}`,
+        ingest: target,
+      }[mode];
       const reply = await fetch(endpoint, {
         method: "POST",
         headers: { "content-type": "application/sdp", authorization: `Bearer ${token}` },

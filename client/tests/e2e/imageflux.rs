@@ -556,3 +556,232 @@ async fn an_expired_token_is_refused_in_words() {
     server.stop().await;
     world.server.stop().await;
 }
+
+/// ffprobe (Debian's ffmpeg) on an HLS URL: streams, and frames counted.
+fn ffprobe_url(url: &str, count_frames: bool) -> Value {
+    let mut command = std::process::Command::new("ffprobe");
+    command.args([
+        "-v",
+        "error",
+        "-show_streams",
+        "-show_format",
+        "-of",
+        "json",
+    ]);
+    if count_frames {
+        command.arg("-count_frames");
+    }
+    let output = command.arg(url).output().expect("ffprobe runs");
+    let complaints = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && complaints.trim().is_empty(),
+        "ffprobe {url}: {complaints}"
+    );
+    serde_json::from_slice(&output.stdout).expect("ffprobe's JSON")
+}
+
+async fn node(args: &[&str]) -> Value {
+    let ui = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui");
+    let output = tokio::process::Command::new("node")
+        .current_dir(ui)
+        .args(args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .expect("node runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    serde_json::from_str(text.lines().last().unwrap_or_default())
+        .unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Waits until the media playlist lists `count` segments; returns it.
+async fn segments_listed(playlist: &str, count: usize) -> String {
+    let media = playlist.replace("index.m3u8", "stream.m3u8");
+    for _ in 0..300 {
+        if let Ok(reply) = reqwest::get(&media).await
+            && reply.status() == 200
+        {
+            let text = reply.text().await.unwrap();
+            if text.matches("#EXTINF").count() >= count {
+                return text;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{media} never listed {count} segments");
+}
+
+/// A scheduled live: Chromium publishes to the `sora_url` (WHIP) with an
+/// ImageFlux token, and the `playlist_url` plays in ffprobe and in hls.js
+/// while it runs; its segments follow the schedule's durationSeconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_live_published_over_whip_plays_as_hls() {
+    let world = world(1.0).await;
+    let master = Api::login(&world, "imageflux@example.com", "Password123").await;
+    let params = json!([{ "durationSeconds": 1, "startTimeOffset": -3,
+        "video": { "width": 640, "height": 480, "fps": 30, "bps": 1000000 }, "audio": { "bps": 64000 } }]);
+    let schedule = master
+        .ok("POST", "/api/schedule", json!({ "start_datetime": jst_in(-1), "end_datetime": jst_in(30), "name": "HLS配信", "imageflux_params": params }))
+        .await;
+    let id = schedule["schedule_id"].as_str().unwrap().to_owned();
+    let delivery = master
+        .ok(
+            "GET",
+            &format!("/api/delivery?schedule_id={id}"),
+            Value::Null,
+        )
+        .await;
+    let view = master
+        .ok("GET", &format!("/api/view?schedule_id={id}"), Value::Null)
+        .await;
+    let (ingest, playlist) = (
+        delivery["sora_url"].as_str().unwrap().to_owned(),
+        view["playlist_url"].as_str().unwrap().to_owned(),
+    );
+    let channel = delivery["channel_id"].as_str().unwrap().to_owned();
+    // Refusals first: no token, and a user without the delivery permission.
+    let offer = reqwest::Client::new()
+        .post(&ingest)
+        .header("content-type", "application/sdp")
+        .body("v=0\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(offer.status(), 401);
+    master
+        .ok("POST", "/api/user", json!({ "name": "視聴者", "email": "viewer@example.jp", "password": "Password123", "view": true }))
+        .await;
+    let viewer = Api::login(&world, "viewer@example.jp", "Password123").await;
+    let offer = reqwest::Client::new()
+        .post(&ingest)
+        .bearer_auth(viewer.token.as_deref().unwrap())
+        .header("content-type", "application/sdp")
+        .body("v=0\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(offer.status(), 403);
+
+    let token = master.token.clone().unwrap();
+    let server = world.server.url();
+    let publisher_args = ["browser/whip.mjs", "ingest", &server, &token, &ingest, "16"];
+    let publisher = node(&publisher_args);
+    let watch = async {
+        let listed = segments_listed(&playlist, 3).await;
+        eprintln!("the media playlist while on air:\n{listed}");
+        let url = playlist.clone();
+        let probe = tokio::task::spawn_blocking(move || ffprobe_url(&url, false))
+            .await
+            .unwrap();
+        let played = node(&["browser/hls.mjs", &playlist, "6"]).await;
+        (listed, probe, played)
+    };
+    let (published, (listed, probe, played)) = tokio::join!(publisher, watch);
+    eprintln!("publisher: {published}\nhls.js: {played}");
+    assert_eq!(published["status"], 201, "{published}");
+    assert_eq!(published["deleteStatus"], 200, "{published}");
+    assert!(listed.contains("#EXT-X-MAP:URI=\"init.mp4\""));
+    assert!(listed.contains("#EXT-X-START:TIME-OFFSET=-3"));
+    let streams = probe["streams"].as_array().unwrap();
+    let codecs: Vec<&str> = streams
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap())
+        .collect();
+    assert!(
+        codecs.contains(&"h264") && codecs.contains(&"opus"),
+        "{probe:#}"
+    );
+    let video = streams.iter().find(|s| s["codec_name"] == "h264").unwrap();
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(640), Some(480))
+    );
+    // hls.js played it: pictures and sound decoded, no fatal error.
+    assert_eq!(played["supported"], true, "{played}");
+    assert!(
+        !played["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("fatal")),
+        "{played}"
+    );
+    assert!(played["framesDecoded"].as_u64().unwrap() > 60, "{played}");
+    assert!(
+        played["audioBytesDecoded"].as_u64().unwrap() > 0,
+        "{played}"
+    );
+    assert_eq!(played["width"], 640);
+    // Off air: the playlist ends, and every listed segment decodes.
+    let ended = reqwest::get(playlist.replace("index.m3u8", "stream.m3u8"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(ended.contains("#EXT-X-ENDLIST"), "{ended}");
+    let url = playlist.clone();
+    let counted = tokio::task::spawn_blocking(move || ffprobe_url(&url, true))
+        .await
+        .unwrap();
+    let video = counted["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_name"] == "h264")
+        .unwrap();
+    let frames: u64 = video["nb_read_frames"].as_str().unwrap().parse().unwrap();
+    assert!(
+        frames > 100,
+        "{frames} pictures in the ended playlist's segments"
+    );
+    // The packaging figures: segments of about durationSeconds.
+    let figures: Value = reqwest::Client::new()
+        .get(format!("{server}/admin/hls/{channel}"))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    eprintln!("HLS packaging: {figures}");
+    let median = figures["median_segment_secs"].as_f64().unwrap();
+    assert!((0.9..1.6).contains(&median), "{figures}");
+    // A schedule that has not begun refuses its publisher in words.
+    let later = master
+        .ok(
+            "POST",
+            "/api/schedule",
+            json!({ "start_datetime": jst_in(120), "end_datetime": jst_in(180), "name": "あとで" }),
+        )
+        .await;
+    let later = master
+        .ok(
+            "GET",
+            &format!(
+                "/api/delivery?schedule_id={}",
+                later["schedule_id"].as_str().unwrap()
+            ),
+            Value::Null,
+        )
+        .await;
+    let early = reqwest::Client::new()
+        .post(later["sora_url"].as_str().unwrap())
+        .bearer_auth(&token)
+        .header("content-type", "application/sdp")
+        .body("v=0\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(early.status(), 409);
+    let said: Value = early.json().await.unwrap();
+    assert!(
+        said["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("配信時間外"),
+        "{said}"
+    );
+    world.server.stop().await;
+}

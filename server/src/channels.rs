@@ -1,0 +1,161 @@
+//! Scheduled channels (ImageFlux schedules) on air: a WHIP client publishes
+//! to the `sora_url` of `/api/delivery` with its ImageFlux token, from ten
+//! minutes before the schedule's start until its end; the SFU takes the
+//! stream and the HLS packager makes the channel's segments. The broadcast
+//! ends on DELETE of its session, when its media is lost, or at the
+//! schedule's end time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nexmile_compat::imageflux::{ApiError, Need};
+use tokio::sync::mpsc;
+
+use crate::imageflux::{Reply, jst, schedule_on_channel, session};
+use crate::sfu::{Leg, LegEvent, Side};
+use crate::state::Ctx;
+use crate::whip::{answer_sdp, offer_description};
+
+/// How early before its start a schedule may go on air (a rehearsal).
+const EARLY: Duration = Duration::from_secs(10 * 60);
+
+struct OnAir {
+    session: String,
+    leg: Leg,
+}
+
+/// The channels on air, by channel id.
+#[derive(Default)]
+pub struct Channels {
+    on_air: Mutex<HashMap<String, OnAir>>,
+}
+
+impl Channels {
+    fn stop(&self, channel: &str, session: Option<&str>) -> bool {
+        let mut on_air = self.on_air.lock().expect("channels lock");
+        let matches = on_air
+            .get(channel)
+            .is_some_and(|c| session.is_none_or(|s| c.session == s));
+        if matches && let Some(stopped) = on_air.remove(channel) {
+            stopped.leg.close();
+            tracing::info!("channel {channel}: off air");
+        }
+        matches
+    }
+
+    fn channel_of(&self, session: &str) -> Option<String> {
+        self.on_air
+            .lock()
+            .expect("channels lock")
+            .iter()
+            .find(|(_, c)| c.session == session)
+            .map(|(channel, _)| channel.clone())
+    }
+}
+
+/// `POST /whip/channel/{channel_id}`
+pub async fn publish(
+    State(ctx): State<Arc<Ctx>>,
+    Path(channel): Path<String>,
+    headers: HeaderMap,
+    offer: Bytes,
+) -> Result<Response, Reply> {
+    let sdp = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/sdp"));
+    if !sdp {
+        return Ok((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "The offer is sent as application/sdp (RFC 9725).",
+        )
+            .into_response());
+    }
+    let session = session(&ctx, &headers).await?;
+    session.caller.may(Need::Delivery)?;
+    let schedule = schedule_on_channel(&ctx.store, &channel)
+        .await?
+        .filter(|s| s.system_id == session.system_id)
+        .ok_or(ApiError::NotFound("そのチャンネルはありません。"))?;
+    let now = ctx.clock.now().0;
+    let opens = schedule.start_at - EARLY.as_millis() as i64;
+    if now < opens || now >= schedule.end_at {
+        return Err(ApiError::Conflict(format!(
+            "配信時間外です。{} から {} まで配信できます（開始10分前から）。",
+            jst(opens).nexmile(),
+            jst(schedule.end_at).nexmile()
+        ))
+        .into());
+    }
+    if ctx
+        .channels
+        .on_air
+        .lock()
+        .expect("channels lock")
+        .contains_key(&channel)
+    {
+        return Err(ApiError::Conflict("このチャンネルはすでに配信中です。".into()).into());
+    }
+    let offer = offer_description(&String::from_utf8_lossy(&offer));
+    let (events, mut lost) = mpsc::unbounded_channel();
+    let refused = |e: String| ApiError::Malformed(format!("SDPを受け付けられません: {e}"));
+    let (leg, answer) = Leg::open(&ctx.config.server.media_ips, &offer, Side::A, events)
+        .await
+        .map_err(|e| refused(e.to_string()))?;
+    let answer = answer_sdp(&answer).map_err(refused)?;
+    let rung = &schedule.ladder[0];
+    let hls = ctx
+        .hls
+        .open(&channel, rung.duration_seconds, rung.start_time_offset);
+    Leg::package(&leg, hls);
+    ctx.social.open_if_missing(&channel);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    ctx.channels.on_air.lock().expect("channels lock").insert(
+        channel.clone(),
+        OnAir {
+            session: id.clone(),
+            leg,
+        },
+    );
+    tracing::info!("channel {channel}: on air ({})", schedule.name);
+    // Off air when the media is lost or the schedule ends.
+    let until_end = Duration::from_millis(u64::try_from(schedule.end_at - now).unwrap_or(0));
+    let (watcher, session_id) = (Arc::clone(&ctx), id.clone());
+    tokio::spawn(async move {
+        let ended = tokio::time::sleep(watcher.clock.real(until_end));
+        tokio::pin!(ended);
+        loop {
+            tokio::select! {
+                () = &mut ended => break,
+                event = lost.recv() => match event {
+                    None | Some(LegEvent::Lost(_)) => break,
+                    Some(_) => {}
+                },
+            }
+        }
+        watcher.channels.stop(&channel, Some(&session_id));
+    });
+    let mut reply = (StatusCode::CREATED, answer).into_response();
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/sdp"),
+    );
+    if let Ok(location) = HeaderValue::from_str(&format!("/whip/channel-session/{id}")) {
+        headers.insert(header::LOCATION, location);
+    }
+    Ok(reply)
+}
+
+/// `DELETE /whip/channel-session/{id}`: the broadcast ends.
+pub async fn stop(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
+    match ctx.channels.channel_of(&id) {
+        Some(channel) if ctx.channels.stop(&channel, Some(&id)) => StatusCode::OK.into_response(),
+        _ => (StatusCode::NOT_FOUND, "No such WHIP session.").into_response(),
+    }
+}
