@@ -108,11 +108,7 @@ pub async fn publish(
         .await
         .map_err(|e| refused(e.to_string()))?;
     let answer = answer_sdp(&answer).map_err(refused)?;
-    let rung = &schedule.ladder[0];
-    let hls = ctx
-        .hls
-        .open(&channel, rung.duration_seconds, rung.start_time_offset);
-    Leg::package(&leg, hls);
+    Leg::package(&leg, ctx.hls.open(&channel, &schedule.ladder));
     ctx.social.open_if_missing(&channel);
     let id = uuid::Uuid::new_v4().simple().to_string();
     ctx.channels.on_air.lock().expect("channels lock").insert(

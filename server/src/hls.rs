@@ -1,12 +1,13 @@
 //! HLS output of a scheduled channel: the broadcaster's stream as the SFU
-//! relays it, packaged without transcoding into CMAF (fragmented MP4: H.264
-//! in `avc3`, Opus) segments of the schedule's `durationSeconds`, with a
-//! sliding live playlist, so any HTTP cache or CDN can serve the viewers.
+//! relays it, packaged into CMAF (fragmented MP4: H.264 in `avc3`, Opus)
+//! segments of the schedule's `durationSeconds`, one rendition per rung of
+//! its ladder (see `hls_packager`), with sliding live playlists, so any HTTP
+//! cache or CDN can serve the viewers.
 //!
-//! [`HlsChannel`] is the sans-IO state: pieces from the packager go in,
-//! playlists and segments come out. `GET /hls/{channel}/index.m3u8` (the
-//! multivariant playlist `/api/view` names), `stream.m3u8`, `init.mp4`,
-//! `<n>.m4s`.
+//! [`HlsChannel`] is one rendition's sans-IO state: pieces from the packager
+//! go in, playlists and segments come out. `GET /hls/{channel}/index.m3u8`
+//! (the multivariant playlist `/api/view` names), then per rendition
+//! `/hls/{channel}/{n}/stream.m3u8`, `init.mp4`, `<sequence>.m4s`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -16,8 +17,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use m3u8_rs::{Map, MasterPlaylist, MediaPlaylist, MediaSegment, Resolution, Start, VariantStream};
+use nexmile_compat::imageflux::HlsRung;
 use nexmile_fmp4::Fragment;
 
+use crate::hls_packager::Rendition;
 use crate::state::Ctx;
 
 /// Segments a playlist lists; a few more stay fetchable for players behind.
@@ -117,8 +120,9 @@ impl HlsChannel {
         }
     }
 
-    /// The multivariant playlist: the one rendition (the source as sent).
-    pub fn multivariant(&self) -> Option<String> {
+    /// This rendition in the multivariant playlist, once it has started:
+    /// its measured peak rate, or the rung's declared one if higher.
+    fn variant(&self, uri: String, rung: &HlsRung) -> Option<VariantStream> {
         self.init.as_ref()?;
         let peak = self
             .segments
@@ -126,25 +130,20 @@ impl HlsChannel {
             .map(|s| (s.bytes.len() as f64 * 8.0 / s.seconds.max(0.001)) as u64)
             .max()
             .unwrap_or(0);
-        let playlist = MasterPlaylist {
-            version: Some(7),
-            independent_segments: true,
-            variants: vec![VariantStream {
-                uri: "stream.m3u8".into(),
-                bandwidth: peak.max(self.bandwidth()).max(1),
-                average_bandwidth: Some(self.bandwidth()).filter(|b| *b > 0),
-                codecs: Some(self.codecs.clone()),
-                resolution: self.resolution.map(|(width, height)| Resolution {
-                    width: u64::from(width),
-                    height: u64::from(height),
-                }),
-                ..VariantStream::default()
-            }],
-            ..MasterPlaylist::default()
-        };
-        let mut out = Vec::new();
-        playlist.write_to(&mut out).ok()?;
-        String::from_utf8(out).ok()
+        let declared = rung.video.as_ref().map_or(0, |v| u64::from(v.bps))
+            + rung.audio.as_ref().map_or(0, |a| u64::from(a.bps));
+        Some(VariantStream {
+            uri,
+            bandwidth: peak.max(declared).max(self.bandwidth()).max(1),
+            average_bandwidth: Some(self.bandwidth()).filter(|b| *b > 0),
+            codecs: Some(self.codecs.clone()),
+            resolution: self.resolution.map(|(width, height)| Resolution {
+                width: u64::from(width),
+                height: u64::from(height),
+            }),
+            frame_rate: rung.video.as_ref().map(|v| f64::from(v.fps)),
+            ..VariantStream::default()
+        })
     }
 
     /// The media playlist: the newest segments, ended once the live is.
@@ -215,42 +214,94 @@ impl HlsChannel {
     }
 }
 
+/// A channel's renditions, in the schedule's rung order.
+type Ladder = Vec<(HlsRung, Arc<Mutex<HlsChannel>>)>;
+
 /// Every channel's HLS state, by channel id (kept after the live ends, so
-/// players see the end of the playlist).
+/// players see the end of the playlists).
 #[derive(Default)]
 pub struct HlsChannels {
-    channels: Mutex<HashMap<String, Arc<Mutex<HlsChannel>>>>,
+    channels: Mutex<HashMap<String, Ladder>>,
 }
 
 impl HlsChannels {
-    /// A fresh state for a channel going live (a new broadcast replaces the last).
-    pub fn open(
-        &self,
-        channel: &str,
-        segment_secs: u32,
-        start_offset: i32,
-    ) -> Arc<Mutex<HlsChannel>> {
-        let state = Arc::new(Mutex::new(HlsChannel::new(segment_secs, start_offset)));
+    /// Fresh renditions for a channel going live (a new broadcast replaces the last).
+    pub fn open(&self, channel: &str, rungs: &[HlsRung]) -> Vec<Rendition> {
+        let ladder: Ladder = rungs
+            .iter()
+            .map(|rung| {
+                let state = HlsChannel::new(rung.duration_seconds, rung.start_time_offset);
+                (rung.clone(), Arc::new(Mutex::new(state)))
+            })
+            .collect();
+        let renditions = ladder
+            .iter()
+            .map(|(rung, hls)| Rendition {
+                rung: rung.clone(),
+                hls: Arc::clone(hls),
+            })
+            .collect();
         self.channels
             .lock()
             .expect("hls lock")
-            .insert(channel.to_owned(), Arc::clone(&state));
-        state
+            .insert(channel.to_owned(), ladder);
+        renditions
     }
 
-    fn read<T>(&self, channel: &str, read: impl FnOnce(&HlsChannel) -> Option<T>) -> Option<T> {
-        let state = self
-            .channels
+    fn ladder(&self, channel: &str) -> Option<Ladder> {
+        self.channels
             .lock()
             .expect("hls lock")
             .get(channel)
-            .cloned()?;
-        let channel = state.lock().expect("hls channel lock");
-        read(&channel)
+            .cloned()
     }
 
-    pub fn figures(&self, channel: &str) -> Option<HlsFigures> {
-        self.read(channel, |c| Some(c.figures()))
+    fn read<T>(
+        &self,
+        channel: &str,
+        rendition: usize,
+        read: impl FnOnce(&HlsChannel) -> Option<T>,
+    ) -> Option<T> {
+        let ladder = self.ladder(channel)?;
+        let state = ladder.get(rendition)?.1.lock().expect("hls channel lock");
+        read(&state)
+    }
+
+    /// The multivariant playlist: every rendition that has started.
+    pub fn multivariant(&self, channel: &str) -> Option<String> {
+        let ladder = self.ladder(channel)?;
+        let variants: Vec<VariantStream> = ladder
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (rung, hls))| {
+                hls.lock()
+                    .expect("hls channel lock")
+                    .variant(format!("{i}/stream.m3u8"), rung)
+            })
+            .collect();
+        if variants.is_empty() {
+            return None;
+        }
+        let playlist = MasterPlaylist {
+            version: Some(7),
+            independent_segments: true,
+            variants,
+            ..MasterPlaylist::default()
+        };
+        let mut out = Vec::new();
+        playlist.write_to(&mut out).ok()?;
+        String::from_utf8(out).ok()
+    }
+
+    /// Each rendition's packaging figures, in rung order.
+    pub fn figures(&self, channel: &str) -> Option<Vec<HlsFigures>> {
+        let ladder = self.ladder(channel)?;
+        Some(
+            ladder
+                .iter()
+                .map(|(_, hls)| hls.lock().expect("hls channel lock").figures())
+                .collect(),
+        )
     }
 }
 
@@ -277,32 +328,43 @@ fn not_yet() -> Response {
         .into_response()
 }
 
-/// `GET /hls/{channel}/{file}`
-pub async fn file(
+const PLAYLIST: &str = "application/vnd.apple.mpegurl";
+
+/// `GET /hls/{channel}/index.m3u8`: the multivariant playlist.
+pub async fn index(
     State(ctx): State<Arc<Ctx>>,
     Path((channel, file)): Path<(String, String)>,
 ) -> Response {
-    const PLAYLIST: &str = "application/vnd.apple.mpegurl";
-    let found = match file.as_str() {
+    match file.as_str() {
         "index.m3u8" => ctx
             .hls
-            .read(&channel, HlsChannel::multivariant)
+            .multivariant(&channel)
             .map(|text| served(text, PLAYLIST, 1)),
-        "stream.m3u8" => ctx
-            .hls
-            .read(&channel, HlsChannel::media)
-            .map(|text| served(text, PLAYLIST, 1)),
-        "init.mp4" => ctx
-            .hls
-            .read(&channel, HlsChannel::init)
-            .map(|bytes| served(bytes, "video/mp4", 3600)),
+        _ => None,
+    }
+    .unwrap_or_else(not_yet)
+}
+
+/// `GET /hls/{channel}/{rendition}/{file}`: a rendition's playlist and segments.
+pub async fn file(
+    State(ctx): State<Arc<Ctx>>,
+    Path((channel, rendition, file)): Path<(String, usize, String)>,
+) -> Response {
+    let read = |f: &dyn Fn(&HlsChannel) -> Option<Response>| ctx.hls.read(&channel, rendition, f);
+    match file.as_str() {
+        "stream.m3u8" => read(&|c| c.media().map(|text| served(text, PLAYLIST, 1))),
+        "init.mp4" => read(&|c| c.init().map(|bytes| served(bytes, "video/mp4", 3600))),
         segment => segment
             .strip_suffix(".m4s")
             .and_then(|n| n.parse().ok())
-            .and_then(|n| ctx.hls.read(&channel, |c| c.segment(n)))
-            .map(|bytes| served(bytes, "video/iso.segment", 3600)),
-    };
-    found.unwrap_or_else(not_yet)
+            .and_then(|n: u64| {
+                read(&|c| {
+                    c.segment(n)
+                        .map(|bytes| served(bytes, "video/iso.segment", 3600))
+                })
+            }),
+    }
+    .unwrap_or_else(not_yet)
 }
 
 #[cfg(test)]
@@ -332,14 +394,16 @@ mod tests {
         assert!(media.contains("#EXT-X-START:TIME-OFFSET=-4"), "{media}");
         assert_eq!(media.matches("#EXTINF:2.1").count(), LISTED);
         assert!(!media.contains("#EXT-X-ENDLIST"));
-        let multivariant = channel.multivariant().unwrap();
-        assert!(
-            multivariant.contains("CODECS=\"avc3.42e01f,opus\""),
-            "{multivariant}"
+        let rung = nexmile_compat::imageflux::default_ladder().remove(0);
+        let variant = channel.variant("0/stream.m3u8".into(), &rung).unwrap();
+        assert_eq!(variant.codecs.as_deref(), Some("avc3.42e01f,opus"));
+        assert_eq!(
+            variant.resolution.map(|r| (r.width, r.height)),
+            Some((640, 480))
         );
-        assert!(
-            multivariant.contains("RESOLUTION=640x480"),
-            "{multivariant}"
+        assert_eq!(
+            variant.bandwidth, 2_564_000,
+            "the rung's rate, above the measured"
         );
         assert!(channel.segment(0).is_some() && channel.segment(8).is_none());
         channel.end();

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod effects;
 pub mod hls;
+pub mod hls_packager;
 pub mod hub;
 pub mod imageflux;
 pub mod lives;
@@ -101,7 +102,8 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
             "/whip/channel-session/{id}",
             axum::routing::delete(channels::stop).patch(whip::patch),
         )
-        .route("/hls/{channel}/{file}", get(hls::file))
+        .route("/hls/{channel}/{file}", get(hls::index))
+        .route("/hls/{channel}/{rendition}/{file}", get(hls::file))
         .route("/admin/hls/{channel}", get(admin::hls))
         .route("/api/delivery", get(imageflux::delivery))
         .route("/api/view", get(imageflux::view))

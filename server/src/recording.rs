@@ -232,12 +232,7 @@ impl Recording {
         };
         let (sps, pps) = (find(7)?, find(8)?);
         self.avc_profile = sps.get(1..4).and_then(|b| b.try_into().ok());
-        let rbsp = decode_nal(&sps).map_err(|e| RecordingError::Parameters(e.to_string()))?;
-        let parsed = SeqParameterSet::from_bits(BitReader::new(&rbsp[..]))
-            .map_err(|e| RecordingError::Parameters(format!("{e:?}")))?;
-        let (width, height) = parsed
-            .pixel_dimensions()
-            .map_err(|e| RecordingError::Parameters(format!("{e:?}")))?;
+        let (width, height) = sps_size(&sps)?;
         let size = |v: u32| {
             u16::try_from(v).map_err(|_| RecordingError::Parameters(format!("{width}x{height}")))
         };
@@ -254,6 +249,30 @@ impl Recording {
             codec,
         })
     }
+}
+
+/// The picture size an SPS (NAL unit without start code) declares.
+fn sps_size(sps: &[u8]) -> Result<(u32, u32), RecordingError> {
+    let rbsp = decode_nal(sps).map_err(|e| RecordingError::Parameters(e.to_string()))?;
+    let parsed = SeqParameterSet::from_bits(BitReader::new(&rbsp[..]))
+        .map_err(|e| RecordingError::Parameters(format!("{e:?}")))?;
+    parsed
+        .pixel_dimensions()
+        .map_err(|e| RecordingError::Parameters(format!("{e:?}")))
+}
+
+/// The picture size of a keyframe (an Annex-B access unit with its SPS);
+/// `None` for any other picture.
+pub fn keyframe_size(picture: &[u8]) -> Option<(u32, u32)> {
+    let nals: Vec<&[u8]> = openh264::nal_units(picture)
+        .map(without_start_code)
+        .filter(|nal| !nal.is_empty())
+        .collect();
+    if !nals.iter().any(|nal| nal_type(nal) == 5) {
+        return None;
+    }
+    let sps = nals.iter().find(|nal| nal_type(nal) == 7)?;
+    sps_size(sps).ok()
 }
 
 fn opus_track(id: u32) -> TrackConfig {

@@ -17,8 +17,8 @@ use nexmile_media::transport::{MediaKind, Peer, PeerConfig, PeerEvent, Transport
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-use crate::hls::HlsChannel;
-use crate::recording::{Piece, RECORDING_FRAGMENT_SECS, Recording, Tracks};
+use crate::hls_packager::Rendition;
+use crate::recording::{RECORDING_FRAGMENT_SECS, Recording, Tracks};
 
 /// A side of a two-party room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +38,9 @@ pub enum LegEvent {
     Connected(Side),
 }
 
+/// What a leg's task takes: media to send, or a request.
 #[derive(Clone)]
-enum LegInput {
+pub(crate) enum LegInput {
     Video { data: Vec<u8>, duration: Duration },
     Audio { data: Vec<u8> },
     RequestKeyframe,
@@ -58,9 +59,6 @@ type Sink = Arc<Mutex<Targets>>;
 
 /// A source asked for keyframes by many receivers asks its sender at most this often.
 const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(300);
-
-/// An HLS packager whose keyframe request went unanswered asks again after this.
-const KEYFRAME_REASK: Duration = Duration::from_millis(500);
 
 /// Media waiting for a slow leg; beyond it packets are dropped.
 const QUEUE: usize = 256;
@@ -142,17 +140,24 @@ impl Leg {
     /// Writes the source's media to `path` (a fragmented MP4) from its next
     /// keyframe until the source closes.
     pub fn record(source: &Leg, path: PathBuf, tracks: Tracks) {
-        let (input, inbox) = mpsc::channel(RECORDER_QUEUE);
-        source.sink.lock().expect("sink lock").media.push(input);
-        tokio::spawn(recorder(inbox, path, tracks, source.input.clone()));
+        let (inbox, asks) = Leg::tap(source);
+        tokio::spawn(recorder(inbox, path, tracks, asks));
     }
 
-    /// Packages the source's media as HLS segments into `hls` until the
-    /// source closes, asking it for a keyframe just before each segment's end.
-    pub fn package(source: &Leg, hls: Arc<Mutex<HlsChannel>>) {
+    /// Packages the source's media as HLS, one rendition per rung, on a
+    /// blocking thread (decoding and encoding are CPU work) until the source closes.
+    pub fn package(source: &Leg, renditions: Vec<Rendition>) {
+        let (inbox, asks) = Leg::tap(source);
+        tokio::task::spawn_blocking(move || crate::hls_packager::run(inbox, &asks, renditions));
+    }
+
+    /// The source's media, for a recorder or packager (a deep queue: a lost
+    /// picture spoils its output until the next keyframe), and where its
+    /// keyframe requests go.
+    fn tap(source: &Leg) -> (mpsc::Receiver<LegInput>, mpsc::Sender<LegInput>) {
         let (input, inbox) = mpsc::channel(RECORDER_QUEUE);
         source.sink.lock().expect("sink lock").media.push(input);
-        tokio::spawn(packager(inbox, hls, source.input.clone()));
+        (inbox, source.input.clone())
     }
 
     pub fn close(&self) {
@@ -256,65 +261,6 @@ async fn recorder(
         recording.video_frames(),
         recording.audio_packets()
     );
-}
-
-async fn packager(
-    mut inbox: mpsc::Receiver<LegInput>,
-    hls: Arc<Mutex<HlsChannel>>,
-    source: mpsc::Sender<LegInput>,
-) {
-    let segment_secs = hls.lock().expect("hls lock").segment_secs();
-    let mut packaging = Recording::new(Tracks::AudioVideo, f64::from(segment_secs));
-    let started = tokio::time::Instant::now();
-    let _ = source.try_send(LegInput::RequestKeyframe);
-    // The arrival of the current segment's first picture, and when its
-    // closing keyframe was asked for.
-    let mut segment_began = Duration::ZERO;
-    let mut asked: Option<Duration> = None;
-    loop {
-        let now = started.elapsed();
-        let pieces = match inbox.recv().await {
-            None | Some(LegInput::Close) => break,
-            Some(LegInput::Video { data, duration }) => {
-                let pieces = packaging.on_video(&data, duration, now);
-                // Asked 400 ms ahead, the keyframe arrives about when the
-                // segment is due; a sender that let a request pass is asked again.
-                let due = packaging.buffered_secs() >= f64::from(segment_secs) - 0.4;
-                let ask_again = asked.is_none_or(|at| now.saturating_sub(at) >= KEYFRAME_REASK);
-                if packaging.waiting_for_keyframe() || (due && ask_again) {
-                    let _ = source.try_send(LegInput::RequestKeyframe);
-                    asked = Some(now);
-                }
-                pieces
-            }
-            Some(LegInput::Audio { data }) => packaging.on_audio(&data, now),
-            Some(LegInput::RequestKeyframe) => continue,
-        };
-        let Ok(pieces) = pieces.inspect_err(|e| tracing::warn!("hls: {e}")) else {
-            continue;
-        };
-        for piece in pieces {
-            let mut channel = hls.lock().expect("hls lock");
-            match piece {
-                Piece::Init(init) => {
-                    channel.start(init, packaging.codecs(), Some(packaging.dimensions()));
-                    segment_began = now;
-                }
-                Piece::Fragment(fragment) => {
-                    let waited = now.saturating_sub(segment_began).as_millis();
-                    channel.push(fragment, u64::try_from(waited).unwrap_or(u64::MAX));
-                    segment_began = now;
-                    asked = None;
-                }
-            }
-        }
-    }
-    let mut channel = hls.lock().expect("hls lock");
-    if let Ok(Some(last)) = packaging.finish() {
-        let waited = started.elapsed().saturating_sub(segment_began).as_millis();
-        channel.push(last, u64::try_from(waited).unwrap_or(u64::MAX));
-    }
-    channel.end();
 }
 
 async fn relay(

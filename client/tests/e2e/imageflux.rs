@@ -596,7 +596,7 @@ async fn node(args: &[&str]) -> Value {
 
 /// Waits until the media playlist lists `count` segments; returns it.
 async fn segments_listed(playlist: &str, count: usize) -> String {
-    let media = playlist.replace("index.m3u8", "stream.m3u8");
+    let media = playlist.replace("index.m3u8", "0/stream.m3u8");
     for _ in 0..300 {
         if let Ok(reply) = reqwest::get(&media).await
             && reply.status() == 200
@@ -613,13 +613,18 @@ async fn segments_listed(playlist: &str, count: usize) -> String {
 
 /// A scheduled live: Chromium publishes to the `sora_url` (WHIP) with an
 /// ImageFlux token, and the `playlist_url` plays in ffprobe and in hls.js
-/// while it runs; its segments follow the schedule's durationSeconds.
+/// while it runs. The ladder is followed: the rung of the sender's size is
+/// passed through, the smaller one transcoded to its size and frame rate,
+/// both in segments of durationSeconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_live_published_over_whip_plays_as_hls() {
     let world = world(1.0).await;
     let master = Api::login(&world, "imageflux@example.com", "Password123").await;
-    let params = json!([{ "durationSeconds": 1, "startTimeOffset": -3,
-        "video": { "width": 640, "height": 480, "fps": 30, "bps": 1000000 }, "audio": { "bps": 64000 } }]);
+    let params = json!([
+        { "durationSeconds": 1, "startTimeOffset": -3,
+          "video": { "width": 640, "height": 480, "fps": 30, "bps": 1000000 }, "audio": { "bps": 64000 } },
+        { "durationSeconds": 1, "startTimeOffset": -3,
+          "video": { "width": 320, "height": 240, "fps": 12, "bps": 300000 }, "audio": { "bps": 32000 } }]);
     let schedule = master
         .ok("POST", "/api/schedule", json!({ "start_datetime": jst_in(-1), "end_datetime": jst_in(30), "name": "HLS配信", "imageflux_params": params }))
         .await;
@@ -711,9 +716,9 @@ async fn a_scheduled_live_published_over_whip_plays_as_hls() {
         played["audioBytesDecoded"].as_u64().unwrap() > 0,
         "{played}"
     );
-    assert_eq!(played["width"], 640);
+    assert_eq!(played["levels"].as_array().unwrap().len(), 2, "{played}");
     // Off air: the playlist ends, and every listed segment decodes.
-    let ended = reqwest::get(playlist.replace("index.m3u8", "stream.m3u8"))
+    let ended = reqwest::get(playlist.replace("index.m3u8", "0/stream.m3u8"))
         .await
         .unwrap()
         .text()
@@ -735,6 +740,37 @@ async fn a_scheduled_live_published_over_whip_plays_as_hls() {
         frames > 100,
         "{frames} pictures in the ended playlist's segments"
     );
+    // The transcoded rung: its size, about its frame rate, every picture decodable.
+    let small = playlist.replace("index.m3u8", "1/stream.m3u8");
+    let counted = tokio::task::spawn_blocking(move || ffprobe_url(&small, true))
+        .await
+        .unwrap();
+    let video = counted["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_name"] == "h264")
+        .unwrap();
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(320), Some(240)),
+        "{video}"
+    );
+    let frames: f64 = video["nb_read_frames"].as_str().unwrap().parse().unwrap();
+    let seconds: f64 = counted["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let fps = frames / seconds;
+    eprintln!("transcoded rung: {frames} pictures in {seconds} s = {fps:.1} fps");
+    assert!((9.0..14.0).contains(&fps), "{fps} fps for a 12 fps rung");
+    let multivariant = reqwest::get(&playlist).await.unwrap().text().await.unwrap();
+    eprintln!("{multivariant}");
+    assert!(
+        multivariant.contains("RESOLUTION=640x480") && multivariant.contains("RESOLUTION=320x240")
+    );
+    assert!(multivariant.contains("0/stream.m3u8") && multivariant.contains("1/stream.m3u8"));
     // The packaging figures: segments of about durationSeconds.
     let figures: Value = reqwest::Client::new()
         .get(format!("{server}/admin/hls/{channel}"))
@@ -746,8 +782,10 @@ async fn a_scheduled_live_published_over_whip_plays_as_hls() {
         .await
         .unwrap();
     eprintln!("HLS packaging: {figures}");
-    let median = figures["median_segment_secs"].as_f64().unwrap();
-    assert!((0.9..1.6).contains(&median), "{figures}");
+    for rendition in figures.as_array().unwrap() {
+        let median = rendition["median_segment_secs"].as_f64().unwrap();
+        assert!((0.9..1.6).contains(&median), "{figures}");
+    }
     // A schedule that has not begun refuses its publisher in words.
     let later = master
         .ok(

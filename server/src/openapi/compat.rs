@@ -267,16 +267,25 @@ fn imageflux() -> Vec<(&'static str, Value)> {
         (
             "/hls/{channel}/{file}",
             json!({ "get": {
-            "summary": "HLS of a scheduled channel: index.m3u8 (multivariant), stream.m3u8 (media), init.mp4, <n>.m4s (CMAF: H.264 avc3 + Opus)",
+            "summary": "HLS of a scheduled channel: index.m3u8, the multivariant playlist (one rendition per rung of imageflux_params)",
             "parameters": path_params(&["channel", "file"]),
             "responses": {
-                "200": { "description": "Playlist (application/vnd.apple.mpegurl) or segment (video/mp4, video/iso.segment); cacheable" },
+                "200": { "description": "application/vnd.apple.mpegurl" },
+                "404": { "description": "Not on air yet" } } } }),
+        ),
+        (
+            "/hls/{channel}/{rendition}/{file}",
+            json!({ "get": {
+            "summary": "One rendition: stream.m3u8 (media playlist), init.mp4, <sequence>.m4s (CMAF: H.264 avc3 + Opus); the rung of the sender's size is passed through, others transcoded",
+            "parameters": path_params(&["channel", "rendition", "file"]),
+            "responses": {
+                "200": { "description": "Playlist or segment (video/mp4, video/iso.segment); segments are cacheable for an hour" },
                 "404": { "description": "Not on air yet, or no such file" } } } }),
         ),
         (
             "/admin/hls/{channel}",
             json!({ "get": {
-            "summary": "A channel's HLS packaging figures (segments, median length, median delay from first picture to publication, bit rate)",
+            "summary": "A channel's HLS packaging figures per rendition (segments, median length, median delay from first picture to publication, bit rate)",
             "security": [{ "admin": [] }],
             "parameters": path_params(&["channel"]),
             "responses": { "200": { "description": "Figures" }, "401": { "description": "No or wrong admin token" }, "404": { "description": "No HLS for that channel" } } } }),
