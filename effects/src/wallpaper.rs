@@ -42,6 +42,16 @@ fn image_error(e: impl std::fmt::Display) -> WallpaperError {
     WallpaperError::Image(e.to_string())
 }
 
+/// What the model saw in a frame, before resampling and refinement.
+struct Inferred {
+    /// 256×256 person probabilities.
+    probability: Vec<f32>,
+    /// Where the picture lies in the letterboxed input: x, y, width, height.
+    region: (f32, f32, f32, f32),
+    /// The working size the mask is made at.
+    size: (usize, usize),
+}
+
 pub struct Wallpaper {
     model: Model,
     background: Background,
@@ -50,6 +60,9 @@ pub struct Wallpaper {
     mask: Option<(usize, usize, Vec<f32>)>,
     /// The last refined mask, reused on the frames between segmentations.
     refined: Option<(usize, usize, Vec<f32>)>,
+    /// A new inference waiting to be refined on the next frame: a
+    /// segmenting frame's work is spread over two.
+    pending: Option<Inferred>,
     frames: u64,
 }
 
@@ -65,8 +78,9 @@ fn working_size(frame: &VideoFrame) -> (usize, usize) {
     )
 }
 
-/// Segment every this many frames: a 30 fps camera gets a 15 fps mask, at
-/// most one frame behind the picture.
+/// Segment every this many frames: a 30 fps camera gets a 15 fps mask. The
+/// mask blended is inferred one or two frames earlier, and refined along
+/// the edges of the current frame or the one before.
 const SEGMENT_EVERY: u64 = 2;
 
 /// Box filter of radius `r` over a `w × h` grid (running sums, O(n)).
@@ -297,6 +311,7 @@ impl Wallpaper {
             scaler: Scaler::default(),
             mask: None,
             refined: None,
+            pending: None,
             frames: 0,
         })
     }
@@ -306,11 +321,8 @@ impl Wallpaper {
         self.background = background;
     }
 
-    /// The person probability (0–1) at half the picture's size, smoothed and refined.
-    fn person_mask(
-        &mut self,
-        frame: &VideoFrame,
-    ) -> Result<(usize, usize, Vec<f32>), WallpaperError> {
+    /// The model's person probability (0–1) for `frame`.
+    fn segment(&mut self, frame: &VideoFrame) -> Result<Inferred, WallpaperError> {
         // Segment: the picture letterboxed into 256×256, RGB 0..1.
         let longest = frame.width.max(frame.height) as f32;
         let fit = |side: u32| ((side as f32 * INPUT as f32 / longest).round() as u32).max(2) & !1;
@@ -321,19 +333,40 @@ impl Wallpaper {
         )
         .map_err(image_error)?;
         let (ox, oy) = ((INPUT - iw as usize) / 2, (INPUT - ih as usize) / 2);
-        let mut input = Array4::<f32>::zeros((1, INPUT, INPUT, 3));
-        for y in 0..ih as usize {
-            let row = &small.planes[0].data[y * small.planes[0].stride..];
-            for x in 0..iw as usize {
-                for c in 0..3 {
-                    input[[0, oy + y, ox + x, c]] = f32::from(row[x * 4 + c]) / 255.0;
+        // Filled row by row as flat slices rather than indexing the array per sample.
+        let mut data = vec![0f32; INPUT * INPUT * 3];
+        let (iw, ih) = (iw as usize, ih as usize);
+        let stride = small.planes[0].stride;
+        for y in 0..ih {
+            let row = &small.planes[0].data[y * stride..y * stride + iw * 4];
+            let start = ((oy + y) * INPUT + ox) * 3;
+            for (out, pixel) in data[start..start + iw * 3]
+                .chunks_exact_mut(3)
+                .zip(row.chunks_exact(4))
+            {
+                for (o, p) in out.iter_mut().zip(pixel) {
+                    *o = f32::from(*p) * (1.0 / 255.0);
                 }
             }
         }
-        let probability = self.model.run(input)?.swap_remove(0);
-        let (w, h) = working_size(frame);
-        let region = (ox as f32, oy as f32, iw as f32, ih as f32);
-        let mut mask = resample(&probability, INPUT, region, w, h);
+        let input = Array4::from_shape_vec((1, INPUT, INPUT, 3), data)
+            .map_err(|e| WallpaperError::Image(e.to_string()))?;
+        Ok(Inferred {
+            probability: self.model.run(input)?.swap_remove(0),
+            region: (ox as f32, oy as f32, iw as f32, ih as f32),
+            size: working_size(frame),
+        })
+    }
+
+    /// An inferred mask at the working size, smoothed over time and refined
+    /// along `frame`'s edges (the guided filter).
+    fn refine(
+        &mut self,
+        frame: &VideoFrame,
+        inferred: Inferred,
+    ) -> Result<(usize, usize, Vec<f32>), WallpaperError> {
+        let (w, h) = inferred.size;
+        let mut mask = resample(&inferred.probability, INPUT, inferred.region, w, h);
         if let Some((pw, ph, previous)) = &self.mask
             && (*pw, *ph) == (w, h)
         {
@@ -341,7 +374,6 @@ impl Wallpaper {
                 *m = *m * TEMPORAL_WEIGHT + p * (1.0 - TEMPORAL_WEIGHT);
             }
         }
-        self.mask = Some((w, h, mask.clone()));
         let half = self
             .scaler
             .scale(frame, (w as u32) & !1, (h as u32) & !1)
@@ -353,7 +385,9 @@ impl Wallpaper {
                 (0..w).map(move |x| f32::from(row[x.min(half.width as usize - 1)]) / 255.0)
             })
             .collect();
-        Ok((w, h, guided_filter(&guide, &mask, w, h)))
+        let refined = guided_filter(&guide, &mask, w, h);
+        self.mask = Some((w, h, mask));
+        Ok((w, h, refined))
     }
 
     fn background_for(&mut self, frame: &VideoFrame) -> Result<VideoFrame, WallpaperError> {
@@ -383,15 +417,35 @@ impl Wallpaper {
             return Err(WallpaperError::Format(frame.format));
         }
         let (w, h) = working_size(frame);
-        let stale = !self.frames.is_multiple_of(SEGMENT_EVERY);
+        let segmenting = self.frames.is_multiple_of(SEGMENT_EVERY);
         self.frames += 1;
-        let cached = self
-            .refined
-            .take()
-            .filter(|(cw, ch, _)| stale && (*cw, *ch) == (w, h));
-        let (mw, mh, mask) = match cached {
-            Some(refined) => refined,
-            None => self.person_mask(frame)?,
+        let fits = |m: &Option<(usize, usize, Vec<f32>)>| {
+            m.as_ref().is_some_and(|(cw, ch, _)| (*cw, *ch) == (w, h))
+        };
+        if self.pending.as_ref().is_some_and(|p| p.size != (w, h)) {
+            self.pending = None;
+        }
+        // The first frame (or a new size) segments and refines at once; then
+        // a segmenting frame only infers and blends with the last refined
+        // mask, and the next frame refines the new one along its own edges.
+        let refined = if fits(&self.refined) {
+            self.refined.take()
+        } else {
+            None
+        };
+        let (mw, mh, mask) = match refined {
+            None => {
+                let raw = self.segment(frame)?;
+                self.refine(frame, raw)?
+            }
+            Some(refined) if segmenting => {
+                self.pending = Some(self.segment(frame)?);
+                refined
+            }
+            Some(refined) => match self.pending.take() {
+                Some(raw) => self.refine(frame, raw)?,
+                None => refined,
+            },
         };
         let background = self.background_for(frame)?;
         // The refined mask up to full size, as bytes.
