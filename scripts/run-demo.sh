@@ -61,6 +61,40 @@ for r in json.load(sys.stdin)[-12:]:
 echo "--- the server's outbox (通話終了 is retried until delivered) ---"
 curl -fsS -H 'Authorization: Bearer demo-admin-token' 'http://127.0.0.1:7443/admin/outbox?limit=3'; echo
 
+# The compatible surfaces, as an operator of each would call them.
+echo "--- ImageFlux API: login, a schedule with a two-rung HLS ladder, its ingest and playlist ---"
+IF=http://127.0.0.1:7443/api
+IF_TOKEN=$(curl -fsS -X POST "$IF/login" -H 'content-type: application/json' \
+  -d '{"email":"imageflux@example.com","password":"Password123","access_code":"0987654321"}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+jst() { TZ=Asia/Tokyo date -d "$1" '+%Y/%m/%d %H:%M:%S'; }
+SCHEDULE=$(curl -fsS -X POST "$IF/schedule" -H "authorization: Bearer $IF_TOKEN" -H 'content-type: application/json' \
+  -d "{\"name\":\"デモ配信 $(date +%H%M%S)\",\"start_datetime\":\"$(jst '-1 min')\",\"end_datetime\":\"$(jst '+5 min')\",
+       \"imageflux_params\":[{\"durationSeconds\":2,\"startTimeOffset\":-4,\"video\":{\"width\":640,\"height\":480,\"fps\":30,\"bps\":1000000},\"audio\":{\"bps\":64000}},
+                            {\"durationSeconds\":2,\"startTimeOffset\":-4,\"video\":{\"width\":320,\"height\":240,\"fps\":15,\"bps\":300000},\"audio\":{\"bps\":32000}}]}" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["schedule_id"])')
+DELIVERY=$(curl -fsS "$IF/delivery?schedule_id=$SCHEDULE" -H "authorization: Bearer $IF_TOKEN"); echo "delivery: $DELIVERY"
+VIEW=$(curl -fsS "$IF/view?schedule_id=$SCHEDULE" -H "authorization: Bearer $IF_TOKEN"); echo "view:     $VIEW"
+INGEST=$(echo "$DELIVERY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sora_url"])')
+PLAYLIST=$(echo "$VIEW" | python3 -c 'import json,sys; print(json.load(sys.stdin)["playlist_url"])')
+CHANNEL=$(echo "$DELIVERY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["channel_id"])')
+curl -fsS -X POST "$IF/chat" -H "authorization: Bearer $IF_TOKEN" -H 'content-type: application/json' \
+  -d "{\"schedule_id\":\"$SCHEDULE\",\"body\":\"まもなく配信します\"}" >/dev/null
+echo "--- Chromium publishes 10 s over WHIP; ffprobe reads the HLS while it runs ---"
+(cd ui && node browser/whip.mjs ingest http://127.0.0.1:7443 "$IF_TOKEN" "$INGEST" 10 >"../$LOGS/whip.json") &
+WHIP=$!
+sleep 7
+ffprobe -v error -show_entries stream=codec_name,width,height -of compact "$PLAYLIST" || true
+wait $WHIP || true
+curl -fsS -H 'Authorization: Bearer demo-admin-token' "http://127.0.0.1:7443/admin/hls/$CHANNEL"; echo
+echo "--- the schedule's chat as a social stream ---"
+"$BIN/nexmile-cli" socialstream "http://127.0.0.1:7443/socialstream/get.json/$CHANNEL/default" --for 1500 || true
+echo "--- SkyWay Channel API (JSON-RPC 2.0): a batch ---"
+curl -fsS -X POST http://127.0.0.1:7443/v1/json-rpc -H 'authorization: Bearer demo-skyway-admin-token' \
+  -H 'content-type: application/json' \
+  -d '[{"jsonrpc":"2.0","id":1,"method":"findOrCreateChannel","params":{"name":"demo-room","metadata":"make run"}},
+       {"jsonrpc":"2.0","id":2,"method":"findChannel","params":{"name":"no-such-room"}}]'; echo
+
 # The desktop app, as hanako: in its own window when this machine has a
 # display, otherwise under Xvfb with screenshots of what it shows.
 APP_ENV=(NEXMILE_SERVER=http://127.0.0.1:7443 NEXMILE_PROFILES=var/app-profiles WEBKIT_DISABLE_DMABUF_RENDERER=1)

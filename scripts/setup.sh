@@ -143,3 +143,12 @@ if [ ! -x "$TAURI_DRIVER" ]; then
   echo "setup: installing tauri-driver"
   cargo install --quiet --locked tauri-driver --version 2.1.0 --root "$CACHE/tools"
 fi
+
+# Cargo's incremental caches grow without bound over many edit-and-build
+# rounds: 32 GB filled this machine's disk once. Past 8 GB they are dropped,
+# which costs one slower rebuild of the workspace's own crates.
+INCREMENTAL="${CARGO_TARGET_DIR:-$CACHE/target}/debug/incremental"
+if [ -d "$INCREMENTAL" ] && [ "$(du -s -BG "$INCREMENTAL" | cut -f1 | tr -d G)" -gt 8 ]; then
+  echo "setup: dropping $INCREMENTAL (over 8 GB)"
+  rm -rf "$INCREMENTAL"
+fi
