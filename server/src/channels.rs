@@ -14,6 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nexmile_compat::imageflux::{ApiError, Need};
+use nexmile_compat::skyway::{ContentType, Participant, Room, room_name};
 use tokio::sync::mpsc;
 
 use crate::imageflux::{Reply, jst, schedule_on_channel, session};
@@ -27,6 +28,8 @@ const EARLY: Duration = Duration::from_secs(10 * 60);
 struct OnAir {
     session: String,
     leg: Leg,
+    /// The ImageFlux user publishing.
+    publisher: String,
 }
 
 /// The channels on air, by channel id.
@@ -46,6 +49,26 @@ impl Channels {
             tracing::info!("channel {channel}: off air");
         }
         matches
+    }
+
+    /// Every channel on air as a SkyWay room: its publisher sends sound and
+    /// pictures to the SFU, which the HLS packager takes (not a member).
+    pub fn rooms(&self) -> Vec<Room> {
+        self.on_air
+            .lock()
+            .expect("channels lock")
+            .iter()
+            .map(|(channel, on_air)| Room {
+                id: uuid::Uuid::parse_str(channel)
+                    .map_or_else(|_| channel.clone(), |id| id.hyphenated().to_string()),
+                name: room_name("imageflux", "channel", channel),
+                participants: vec![Participant {
+                    name: on_air.publisher.clone(),
+                    publishes: vec![ContentType::Audio, ContentType::Video],
+                    receives_from: vec![],
+                }],
+            })
+            .collect()
     }
 
     fn channel_of(&self, session: &str) -> Option<String> {
@@ -116,6 +139,7 @@ pub async fn publish(
         OnAir {
             session: id.clone(),
             leg,
+            publisher: session.name.clone(),
         },
     );
     tracing::info!("channel {channel}: on air ({})", schedule.name);

@@ -1,6 +1,7 @@
 //! The SkyWay Channel API surface (`POST /v1/json-rpc`): channels made by
 //! `createChannel` are stored; running calls and lives are channels too,
-//! described by their own tasks at the moment of asking. Every method call
+//! described by their own tasks at the moment of asking, and so are the
+//! scheduled (ImageFlux) channels on air. Every method call
 //! counts toward the deployment's monthly limit (429 beyond it).
 
 use std::sync::Arc;
@@ -125,6 +126,7 @@ async fn find(ctx: &Ctx, key: &ChannelKey) -> Result<Option<Channel>, StoreError
     };
     let mut rooms = ctx.calls.rooms().await;
     rooms.extend(ctx.lives.rooms().await);
+    rooms.extend(ctx.channels.rooms());
     if let Some(room) = rooms.iter().find(|room| matches(room)) {
         return Ok(Some(room.channel()));
     }

@@ -674,6 +674,32 @@ async fn a_scheduled_live_published_over_whip_plays_as_hls() {
     let watch = async {
         let listed = segments_listed(&playlist, 3).await;
         eprintln!("the media playlist while on air:\n{listed}");
+        // On air, the channel is a SkyWay channel too: its publisher and the SFU.
+        let find = json!({ "jsonrpc": "2.0", "id": 1, "method": "findChannel",
+            "params": { "name": format!("nexmile:imageflux:channel:{channel}") } });
+        let answer: Value = reqwest::Client::new()
+            .post(format!("{}/v1/json-rpc", world.server.url()))
+            .bearer_auth("skyway-admin-token")
+            .json(&find)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let room = &answer["result"]["channel"];
+        let names: Vec<&Value> = room["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| &m["name"])
+            .collect();
+        assert_eq!(names, [&json!("管理者"), &Value::Null], "{answer}");
+        assert_eq!(
+            room["publications"].as_array().unwrap().len(),
+            4,
+            "{answer}"
+        );
         let url = playlist.clone();
         let probe = tokio::task::spawn_blocking(move || ffprobe_url(&url, false))
             .await
