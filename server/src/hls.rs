@@ -23,6 +23,9 @@ use nexmile_fmp4::Fragment;
 use crate::hls_packager::Rendition;
 use crate::state::Ctx;
 
+/// How long a channel's last segments stay served after it went off air.
+const KEPT_AFTER_END: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 /// Segments a playlist lists; a few more stay fetchable for players behind.
 const LISTED: usize = 6;
 const KEPT: usize = 12;
@@ -46,7 +49,8 @@ pub struct HlsChannel {
     next_sequence: u64,
     bytes_total: u64,
     seconds_total: f64,
-    ended: bool,
+    /// When the live went off air.
+    ended: Option<std::time::Instant>,
 }
 
 /// The packaging figures of a channel, for the administrator and the tests.
@@ -71,7 +75,7 @@ impl HlsChannel {
             next_sequence: 0,
             bytes_total: 0,
             seconds_total: 0.0,
-            ended: false,
+            ended: None,
         }
     }
 
@@ -103,7 +107,7 @@ impl HlsChannel {
     }
 
     pub fn end(&mut self) {
-        self.ended = true;
+        self.ended.get_or_insert_with(std::time::Instant::now);
     }
 
     fn listed(&self) -> impl Iterator<Item = &Segment> {
@@ -172,7 +176,7 @@ impl HlsChannel {
             target_duration: (longest.round() as u64).max(u64::from(self.segment_secs)),
             media_sequence: first.sequence,
             segments,
-            end_list: self.ended,
+            end_list: self.ended.is_some(),
             start: (self.start_offset < 0).then(|| Start {
                 time_offset: f64::from(self.start_offset),
                 ..Start::default()
@@ -225,7 +229,8 @@ pub struct HlsChannels {
 }
 
 impl HlsChannels {
-    /// Fresh renditions for a channel going live (a new broadcast replaces the last).
+    /// Fresh renditions for a channel going live (a new broadcast replaces
+    /// the last). Channels off air for [`KEPT_AFTER_END`] are dropped.
     pub fn open(&self, channel: &str, rungs: &[HlsRung]) -> Vec<Rendition> {
         let ladder: Ladder = rungs
             .iter()
@@ -241,10 +246,14 @@ impl HlsChannels {
                 hls: Arc::clone(hls),
             })
             .collect();
-        self.channels
-            .lock()
-            .expect("hls lock")
-            .insert(channel.to_owned(), ladder);
+        let mut channels = self.channels.lock().expect("hls lock");
+        channels.retain(|_, ladder| {
+            !ladder.iter().all(|(_, hls)| {
+                let ended = hls.lock().expect("hls channel lock").ended;
+                ended.is_some_and(|at| at.elapsed() > KEPT_AFTER_END)
+            })
+        });
+        channels.insert(channel.to_owned(), ladder);
         renditions
     }
 
