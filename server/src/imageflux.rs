@@ -303,6 +303,19 @@ pub async fn session(ctx: &Ctx, headers: &HeaderMap) -> Result<Session, Reply> {
     })
 }
 
+/// A call's caller, allowed `need`, and its fields.
+async fn request(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    need: Need,
+    query: Option<String>,
+    body: &Bytes,
+) -> Result<(Session, Fields), Reply> {
+    let session = session(ctx, headers).await?;
+    session.caller.may(need)?;
+    Ok((session, Fields::read(query, body)?))
+}
+
 /// `POST /api/login`
 pub async fn login(State(ctx): State<Arc<Ctx>>, RawQuery(query): RawQuery, body: Bytes) -> Answer {
     let fields = Fields::read(query, &body)?;
@@ -465,9 +478,7 @@ pub async fn create_schedule(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let session = session(&ctx, &headers).await?;
-    session.caller.may(Need::Schedule)?;
-    let fields = Fields::read(query, &body)?;
+    let (session, fields) = request(&ctx, &headers, Need::Schedule, query, &body).await?;
     let start = rules::required("start_datetime", fields.datetime("start_datetime")?)?;
     let end = rules::required("end_datetime", fields.datetime("end_datetime")?)?;
     let range = rules::time_range(start, end)?;
@@ -502,9 +513,7 @@ pub async fn update_schedule(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let session = session(&ctx, &headers).await?;
-    session.caller.may(Need::Schedule)?;
-    let fields = Fields::read(query, &body)?;
+    let (session, fields) = request(&ctx, &headers, Need::Schedule, query, &body).await?;
     let current = schedule(&ctx, &session, &fields).await?;
     let start = fields
         .datetime("start_datetime")?
@@ -540,9 +549,7 @@ pub async fn delete_schedule(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let session = session(&ctx, &headers).await?;
-    session.caller.may(Need::Schedule)?;
-    let fields = Fields::read(query, &body)?;
+    let (session, fields) = request(&ctx, &headers, Need::Schedule, query, &body).await?;
     let current = schedule(&ctx, &session, &fields).await?;
     if current.start_at <= ctx.clock.now().0 {
         return Err(ApiError::Conflict(
@@ -564,9 +571,7 @@ pub async fn delivery(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let session = session(&ctx, &headers).await?;
-    session.caller.may(Need::Delivery)?;
-    let fields = Fields::read(query, &body)?;
+    let (session, fields) = request(&ctx, &headers, Need::Delivery, query, &body).await?;
     let s = schedule(&ctx, &session, &fields).await?;
     let base = ctx.config.server.public_url.trim_end_matches('/');
     Ok(Json(json!({
@@ -582,9 +587,7 @@ pub async fn view(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let session = session(&ctx, &headers).await?;
-    session.caller.may(Need::View)?;
-    let fields = Fields::read(query, &body)?;
+    let (session, fields) = request(&ctx, &headers, Need::View, query, &body).await?;
     let s = schedule(&ctx, &session, &fields).await?;
     let base = ctx.config.server.public_url.trim_end_matches('/');
     Ok(Json(json!({
@@ -647,9 +650,7 @@ pub async fn create_user(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let session = session(&ctx, &headers).await?;
-    session.caller.may(Need::User)?;
-    let fields = Fields::read(query, &body)?;
+    let (session, fields) = request(&ctx, &headers, Need::User, query, &body).await?;
     let name = rules::name("name", &fields.required_text("name")?)?;
     let email = rules::email(&fields.required_text("email")?)?;
     let password = fields.required_text("password")?;
@@ -697,9 +698,7 @@ pub async fn update_user(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let session = session(&ctx, &headers).await?;
-    session.caller.may(Need::User)?;
-    let fields = Fields::read(query, &body)?;
+    let (session, fields) = request(&ctx, &headers, Need::User, query, &body).await?;
     let user_id = fields.user_id()?;
     if user_in_system(&ctx, &session, user_id).await? {
         session.caller.may(Need::Master)?;
@@ -758,9 +757,7 @@ pub async fn delete_user(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let session = session(&ctx, &headers).await?;
-    session.caller.may(Need::User)?;
-    let fields = Fields::read(query, &body)?;
+    let (session, fields) = request(&ctx, &headers, Need::User, query, &body).await?;
     let user_id = fields.user_id()?;
     if user_in_system(&ctx, &session, user_id).await? {
         return Err(ApiError::Conflict("マスターユーザーは削除できません。".into()).into());
@@ -808,9 +805,7 @@ pub async fn change_access_code(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let session = session(&ctx, &headers).await?;
-    session.caller.may(Need::Master)?;
-    let fields = Fields::read(query, &body)?;
+    let (session, fields) = request(&ctx, &headers, Need::Master, query, &body).await?;
     let code = fields.required_text("access_code")?;
     let hash = sha256(rules::access_code(&code)?);
     let owner: Option<String> =
@@ -839,9 +834,7 @@ pub async fn chat(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let session = session(&ctx, &headers).await?;
-    session.caller.may(Need::Chat)?;
-    let fields = Fields::read(query, &body)?;
+    let (session, fields) = request(&ctx, &headers, Need::Chat, query, &body).await?;
     let s = schedule(&ctx, &session, &fields).await?;
     let rows = sqlx::query(
         "SELECT seq, user_name, body, at FROM if_chat WHERE schedule_id = $1 ORDER BY seq",
@@ -868,9 +861,7 @@ pub async fn send_chat(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let session = session(&ctx, &headers).await?;
-    session.caller.may(Need::Chat)?;
-    let fields = Fields::read(query, &body)?;
+    let (session, fields) = request(&ctx, &headers, Need::Chat, query, &body).await?;
     let s = schedule(&ctx, &session, &fields).await?;
     let text = rules::chat_body(&fields.required_text("body")?)?;
     let now = ctx.clock.now().0;
