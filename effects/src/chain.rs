@@ -96,7 +96,7 @@ impl Refusal {
 
 #[derive(Default)]
 pub struct EffectChain {
-    /// One detection per frame, shared by the face filter and the mosaic.
+    /// Detection shared by the face filter and the mosaic.
     faces: Option<(FaceDetector, FaceTracker)>,
     wallpaper: Option<Wallpaper>,
     face_filter: Option<FaceFilter>,
@@ -178,7 +178,11 @@ impl EffectChain {
         let mut errors = Vec::new();
         let now_us = i64::try_from(now.0).unwrap_or(i64::MAX);
         // Faces are found on the camera's own picture, before any effect.
+        // Beside a wallpaper, only on the frames it does not segment, so no
+        // frame runs both models: the tracker holds the faces one frame.
+        let detect = self.wallpaper.as_ref().is_none_or(|w| !w.segments_next());
         let faces = match &mut self.faces {
+            Some((_, tracker)) if !detect => tracker.update(&[], now_us),
             Some((detector, tracker)) => match detector.detect(frame) {
                 Ok(found) => tracker.update(&found, now_us),
                 Err(e) => {

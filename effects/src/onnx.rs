@@ -81,6 +81,16 @@ impl Model {
         )
     }
 
+    /// MediaPipe selfie segmentation, landscape (144×256): the same mask
+    /// for 16:9 pictures without the letterbox's wasted rows.
+    pub fn selfie_segmentation_landscape() -> Result<Self, OnnxError> {
+        Self::load(
+            include_bytes!("../../assets/models/selfie_segmentation_landscape_144x256.onnx"),
+            "input_1",
+            &["segment_back"],
+        )
+    }
+
     /// A session on one thread: effects run per frame on the capture
     /// thread, where more threads would only compete with the encoder.
     fn load(

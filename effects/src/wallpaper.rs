@@ -1,7 +1,8 @@
 //! Wallpaper (背景設定): the person stays, the background becomes a blur, a
 //! picture or a colour.
 //!
-//! MediaPipe's selfie segmentation (256×256) gives a coarse person mask. It
+//! MediaPipe's selfie segmentation (256×256, or its 144×256 landscape form
+//! for wide pictures) gives a coarse person mask. It
 //! is smoothed over time (no flicker on still hair and shoulders) and refined
 //! with a guided filter that follows the picture's own edges (no halo), at
 //! a quarter of the picture's resolution, then scaled up and used to blend.
@@ -11,7 +12,11 @@ use ndarray::Array4;
 use nexmile_media::convert::{Scaler, convert};
 use nexmile_media::frame::{PixelFormat, VideoFrame};
 
-const INPUT: usize = 256;
+/// The models' input sizes, width × height.
+const SQUARE_INPUT: (usize, usize) = (256, 256);
+const LANDSCAPE_INPUT: (usize, usize) = (256, 144);
+/// Pictures at least this much wider than high use the landscape model (16:9 does, 4:3 does not).
+const LANDSCAPE_FROM: f32 = 1.5;
 /// Weight of the newest mask against the running one.
 const TEMPORAL_WEIGHT: f32 = 0.65;
 const GUIDE_RADIUS: usize = 4;
@@ -44,8 +49,10 @@ fn image_error(e: impl std::fmt::Display) -> WallpaperError {
 
 /// What the model saw in a frame, before resampling and refinement.
 struct Inferred {
-    /// 256×256 person probabilities.
+    /// Person probabilities over the model's input, row by row.
     probability: Vec<f32>,
+    /// The input's width.
+    input_width: usize,
     /// Where the picture lies in the letterboxed input: x, y, width, height.
     region: (f32, f32, f32, f32),
     /// The working size the mask is made at.
@@ -53,16 +60,14 @@ struct Inferred {
 }
 
 pub struct Wallpaper {
-    model: Model,
+    square: Model,
+    landscape: Model,
     background: Background,
     scaler: Scaler,
     /// The running mask at working resolution, with its size.
     mask: Option<(usize, usize, Vec<f32>)>,
     /// The last refined mask, reused on the frames between segmentations.
     refined: Option<(usize, usize, Vec<f32>)>,
-    /// A new inference waiting to be refined on the next frame: a
-    /// segmenting frame's work is spread over two.
-    pending: Option<Inferred>,
     frames: u64,
 }
 
@@ -78,9 +83,9 @@ fn working_size(frame: &VideoFrame) -> (usize, usize) {
     )
 }
 
-/// Segment every this many frames: a 30 fps camera gets a 15 fps mask. The
-/// mask blended is inferred one or two frames earlier, and refined along
-/// the edges of the current frame or the one before.
+/// Segment every this many frames: a 30 fps camera gets a 15 fps mask. A
+/// segmenting frame blends its own mask; the next one reuses it, so the
+/// mask is never more than one frame old.
 const SEGMENT_EVERY: u64 = 2;
 
 /// Box filter of radius `r` over a `w × h` grid (running sums, O(n)).
@@ -306,12 +311,12 @@ fn resample(src: &[f32], sw: usize, region: (f32, f32, f32, f32), w: usize, h: u
 impl Wallpaper {
     pub fn new(background: Background) -> Result<Self, WallpaperError> {
         Ok(Self {
-            model: Model::selfie_segmentation()?,
+            square: Model::selfie_segmentation()?,
+            landscape: Model::selfie_segmentation_landscape()?,
             background,
             scaler: Scaler::default(),
             mask: None,
             refined: None,
-            pending: None,
             frames: 0,
         })
     }
@@ -321,25 +326,42 @@ impl Wallpaper {
         self.background = background;
     }
 
+    /// Whether the next frame runs the model (the others reuse its mask):
+    /// the chain puts its other heavy work on the frames in between.
+    pub fn segments_next(&self) -> bool {
+        self.frames.is_multiple_of(SEGMENT_EVERY) || self.refined.is_none()
+    }
+
     /// The model's person probability (0–1) for `frame`.
     fn segment(&mut self, frame: &VideoFrame) -> Result<Inferred, WallpaperError> {
-        // Segment: the picture letterboxed into 256×256, RGB 0..1.
-        let longest = frame.width.max(frame.height) as f32;
-        let fit = |side: u32| ((side as f32 * INPUT as f32 / longest).round() as u32).max(2) & !1;
-        let (iw, ih) = (fit(frame.width), fit(frame.height));
+        let wide = frame.width as f32 >= frame.height as f32 * LANDSCAPE_FROM;
+        let (input_width, input_height) = if wide { LANDSCAPE_INPUT } else { SQUARE_INPUT };
+        // The picture letterboxed into the input, RGB 0..1.
+        let scale = (input_width as f32 / frame.width as f32)
+            .min(input_height as f32 / frame.height as f32);
+        let fit = |side: u32, most: usize| {
+            (((side as f32 * scale).round() as u32).max(2) & !1).min(most as u32)
+        };
+        let (iw, ih) = (
+            fit(frame.width, input_width),
+            fit(frame.height, input_height),
+        );
         let small = convert(
             &self.scaler.scale(frame, iw, ih).map_err(image_error)?,
             PixelFormat::Rgba,
         )
         .map_err(image_error)?;
-        let (ox, oy) = ((INPUT - iw as usize) / 2, (INPUT - ih as usize) / 2);
+        let (ox, oy) = (
+            (input_width - iw as usize) / 2,
+            (input_height - ih as usize) / 2,
+        );
         // Filled row by row as flat slices rather than indexing the array per sample.
-        let mut data = vec![0f32; INPUT * INPUT * 3];
+        let mut data = vec![0f32; input_width * input_height * 3];
         let (iw, ih) = (iw as usize, ih as usize);
         let stride = small.planes[0].stride;
         for y in 0..ih {
             let row = &small.planes[0].data[y * stride..y * stride + iw * 4];
-            let start = ((oy + y) * INPUT + ox) * 3;
+            let start = ((oy + y) * input_width + ox) * 3;
             for (out, pixel) in data[start..start + iw * 3]
                 .chunks_exact_mut(3)
                 .zip(row.chunks_exact(4))
@@ -349,10 +371,16 @@ impl Wallpaper {
                 }
             }
         }
-        let input = Array4::from_shape_vec((1, INPUT, INPUT, 3), data)
+        let input = Array4::from_shape_vec((1, input_height, input_width, 3), data)
             .map_err(|e| WallpaperError::Image(e.to_string()))?;
+        let model = if wide {
+            &mut self.landscape
+        } else {
+            &mut self.square
+        };
         Ok(Inferred {
-            probability: self.model.run(input)?.swap_remove(0),
+            probability: model.run(input)?.swap_remove(0),
+            input_width,
             region: (ox as f32, oy as f32, iw as f32, ih as f32),
             size: working_size(frame),
         })
@@ -366,7 +394,13 @@ impl Wallpaper {
         inferred: Inferred,
     ) -> Result<(usize, usize, Vec<f32>), WallpaperError> {
         let (w, h) = inferred.size;
-        let mut mask = resample(&inferred.probability, INPUT, inferred.region, w, h);
+        let mut mask = resample(
+            &inferred.probability,
+            inferred.input_width,
+            inferred.region,
+            w,
+            h,
+        );
         if let Some((pw, ph, previous)) = &self.mask
             && (*pw, *ph) == (w, h)
         {
@@ -417,35 +451,20 @@ impl Wallpaper {
             return Err(WallpaperError::Format(frame.format));
         }
         let (w, h) = working_size(frame);
-        let segmenting = self.frames.is_multiple_of(SEGMENT_EVERY);
+        let segmenting = self.segments_next();
         self.frames += 1;
-        let fits = |m: &Option<(usize, usize, Vec<f32>)>| {
-            m.as_ref().is_some_and(|(cw, ch, _)| (*cw, *ch) == (w, h))
-        };
-        if self.pending.as_ref().is_some_and(|p| p.size != (w, h)) {
-            self.pending = None;
-        }
-        // The first frame (or a new size) segments and refines at once; then
-        // a segmenting frame only infers and blends with the last refined
-        // mask, and the next frame refines the new one along its own edges.
-        let refined = if fits(&self.refined) {
-            self.refined.take()
-        } else {
-            None
-        };
+        let refined = self
+            .refined
+            .take()
+            .filter(|(cw, ch, _)| (*cw, *ch) == (w, h));
+        // A segmenting frame (or the first, or a new size) infers, refines
+        // along its own edges and blends the result; the next reuses it.
         let (mw, mh, mask) = match refined {
-            None => {
+            Some(refined) if !segmenting => refined,
+            _ => {
                 let raw = self.segment(frame)?;
                 self.refine(frame, raw)?
             }
-            Some(refined) if segmenting => {
-                self.pending = Some(self.segment(frame)?);
-                refined
-            }
-            Some(refined) => match self.pending.take() {
-                Some(raw) => self.refine(frame, raw)?,
-                None => refined,
-            },
         };
         let background = self.background_for(frame)?;
         // The refined mask up to full size, as bytes.

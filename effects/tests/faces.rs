@@ -172,6 +172,44 @@ fn the_wallpaper_replaces_the_background_and_keeps_the_person() {
     assert!(wallpaper.apply(&mut rgba).is_err());
 }
 
+/// How much of the person a blended pixel keeps: 1 the camera's, 0 the colour's.
+fn kept(
+    result: &VideoFrame,
+    original: &VideoFrame,
+    colour_luma: u8,
+    (x, y): (usize, usize),
+) -> f64 {
+    let (r, o) = (luma(result, x, y), luma(original, x, y));
+    (f64::from(r) - f64::from(colour_luma)) / (f64::from(o) - f64::from(colour_luma))
+}
+
+#[test]
+fn a_segmenting_frame_blends_its_own_mask_and_the_next_reuses_it() {
+    // 16:9, so the landscape model; the person jumps from left to right.
+    let (left, right) = (pasted(1280, 720, 0, 104), pasted(1280, 720, 768, 104));
+    let (left_face, right_face) = ((225, 234), (993, 234));
+    let blue = 41; // the luma of pure blue
+    let mut wallpaper = Wallpaper::new(Background::Colour([0, 0, 255])).unwrap();
+    assert!(wallpaper.segments_next());
+    for _ in 0..2 {
+        wallpaper.apply(&mut left.clone()).unwrap();
+    }
+    // Frame 3 segments (15 fps at 30) and blends its own mask: the face on
+    // the right is kept, the place the face left turns blue. Temporal
+    // smoothing carries a share of the old mask, so "mostly", not "all".
+    assert!(wallpaper.segments_next());
+    let mut third = right.clone();
+    wallpaper.apply(&mut third).unwrap();
+    assert!(kept(&third, &right, blue, right_face) > 0.5);
+    assert!(kept(&third, &left, blue, left_face) < 0.5);
+    // Frame 4 reuses frame 3's mask (one frame old), without inferring.
+    assert!(!wallpaper.segments_next());
+    let mut fourth = right.clone();
+    wallpaper.apply(&mut fourth).unwrap();
+    assert_eq!(fourth, third);
+    assert!(wallpaper.segments_next());
+}
+
 #[test]
 fn the_face_filter_puts_glasses_over_both_eyes() {
     let dir = std::env::temp_dir().join(format!("nexmile-glasses-{}", std::process::id()));

@@ -20,13 +20,20 @@ fn cache() -> PathBuf {
 /// The 512×512 astronaut photograph sampled to `side` × `side`, RGB mapped
 /// to [lo, hi].
 fn input(side: usize, lo: f32, hi: f32) -> Array4<f32> {
+    input_of(side, side, lo, hi)
+}
+
+/// The photograph's full width sampled to `width`, and as many of its
+/// middle rows, at the same step, as make `height`.
+fn input_of(width: usize, height: usize, lo: f32, hi: f32) -> Array4<f32> {
     let photo = image::open(cache().join("testdata/astronaut.png"))
         .unwrap()
         .into_rgb8();
-    let step = 512 / side;
-    Array4::from_shape_fn((1, side, side, 3), |(_, y, x, c)| {
-        let v = f32::from(photo.get_pixel((x * step) as u32, (y * step) as u32).0[c]) / 255.0;
-        lo + v * (hi - lo)
+    let step = 512 / width;
+    let top = (512 - height * step) / 2;
+    Array4::from_shape_fn((1, height, width, 3), |(_, y, x, c)| {
+        let pixel = photo.get_pixel((x * step) as u32, (top + y * step) as u32);
+        lo + f32::from(pixel.0[c]) / 255.0 * (hi - lo)
     })
 }
 
@@ -131,5 +138,34 @@ fn segmentation_mask_matches_onnx_runtime_python() {
         "{} {}",
         at(110, 60),
         at(240, 20)
+    );
+}
+
+#[test]
+fn landscape_segmentation_mask_matches_onnx_runtime_python() {
+    let x = input_of(256, 144, 0.0, 1.0);
+    let ours = Model::selfie_segmentation_landscape()
+        .unwrap()
+        .run(x.clone())
+        .unwrap();
+    let theirs = python_outputs(
+        "selfie_segmentation_landscape_144x256.onnx",
+        &x,
+        &["segment_back"],
+    );
+    let difference = worst(&ours, &theirs);
+    println!(
+        "landscape selfie segmentation: largest difference {difference:e} over {} values",
+        ours[0].len()
+    );
+    assert!(difference <= TOLERANCE);
+    assert_eq!(ours[0].len(), 256 * 144);
+    // The person's face (photo 220, 170) in, the wall (top right) out.
+    let at = |x: usize, y: usize| ours[0][y * 256 + x];
+    assert!(
+        at(110, 29) > 0.9 && at(240, 10) < 0.1,
+        "{} {}",
+        at(110, 29),
+        at(240, 10)
     );
 }
