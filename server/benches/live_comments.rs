@@ -19,6 +19,10 @@
 //! server's clock runs at 0.2× (150 s real), which stretches the comment
 //! interval to 2.5 s too: rounds are that far apart.
 //!
+//! Most of the run is the joins: each admission sends the whole ranking (one
+//! entry per viewer) to every viewer, so a thousand joins cost ~3×10⁸
+//! entries; the deadline above is sized for them.
+//!
 //! Printed: comments, deliveries (comments × 1,001 receivers: the viewers and
 //! the broadcaster), deliveries per second while a round is out, send →
 //! receipt latency (median, p99), and process CPU (/proc/self/stat: server,
@@ -53,7 +57,8 @@ const ROUNDS: u64 = 6;
 const IDLE: Duration = Duration::from_secs(5);
 const LINK_ID: &str = "radio-bench";
 const BROADCASTER: (&str, &str) = ("taro", "taro-pw");
-/// The demo's other members; airi and support charge for calls, not here.
+/// The demo's other members. taro charges nothing for calls, so the demo
+/// makes his live free: no viewer is billed each tick.
 const AUDIENCE: [(&str, &str); 4] = [
     ("hanako", "hanako-pw"),
     ("yuki", "yuki-pw"),
@@ -527,7 +532,7 @@ async fn bench() {
     );
     println!(
         "process CPU (server, partner demo and all clients): {cpu:?} over {:.1} s = {:.1}% of one core; \
-         the idle live (sound to {SENDERS} viewers, ticks): {:.1}%; {:.1} µs of CPU per delivery beyond it",
+         the idle live (its sound to {SENDERS} viewers and the recording, ticks): {:.1}%; {:.1} µs of CPU per delivery beyond it",
         span.as_secs_f64(),
         cpu.as_secs_f64() / span.as_secs_f64() * 100.0,
         idle_share * 100.0,
