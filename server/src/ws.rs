@@ -19,7 +19,12 @@ use crate::state::Ctx;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn upgrade(State(ctx): State<Arc<Ctx>>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| session(ctx, socket))
+    // tungstenite zero-fills its whole read buffer on each read attempt, and
+    // the session polls for input after every message it sends: the default
+    // 128 KiB made that 13 % of the CPU of a comment going to 1,000 viewers.
+    // Signalling messages are a few KiB; longer ones are read in more chunks.
+    ws.read_buffer_size(8 * 1024)
+        .on_upgrade(move |socket| session(ctx, socket))
 }
 
 async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
