@@ -210,14 +210,8 @@ async fn watch(mut peer: Peer, seen: Arc<Mutex<Seen>>, measuring: Arc<AtomicBool
     }
 }
 
-/// The broadcaster: its peer and the leg the SFU answers it with.
-async fn broadcast(
-    sfu: tokio::runtime::Handle,
-    pictures: Vec<Vec<u8>>,
-    sound: Vec<Vec<u8>>,
-    sent: Arc<AtomicU32>,
-    source: std::sync::mpsc::Sender<Leg>,
-) {
+/// A loopback peer and the SFU leg that answers its offer (opened on the SFU's runtime).
+async fn connect(sfu: &tokio::runtime::Handle, side: Side) -> (Peer, Leg) {
     let mut peer = Peer::new(PeerConfig {
         bind: vec![LOOPBACK],
         ..PeerConfig::default()
@@ -228,12 +222,24 @@ async fn broadcast(
     let (leg, answer) = sfu
         .spawn(async move {
             let (events, _) = mpsc::unbounded_channel::<LegEvent>();
-            Leg::open(&[LOOPBACK], &offer, Side::A, events).await
+            Leg::open(&[LOOPBACK], &offer, side, events).await
         })
         .await
         .unwrap()
         .unwrap();
     peer.accept_answer(&answer).await.unwrap();
+    (peer, leg)
+}
+
+/// The broadcaster: its peer and the leg the SFU answers it with.
+async fn broadcast(
+    sfu: tokio::runtime::Handle,
+    pictures: Vec<Vec<u8>>,
+    sound: Vec<Vec<u8>>,
+    sent: Arc<AtomicU32>,
+    source: std::sync::mpsc::Sender<Leg>,
+) {
+    let (peer, leg) = connect(&sfu, Side::A).await;
     source.send(leg).unwrap();
     let peer = Arc::new(peer);
     let audio_peer = Arc::clone(&peer);
@@ -262,22 +268,7 @@ async fn add_viewer(
     source: &Leg,
     measuring: &Arc<AtomicBool>,
 ) -> Viewer {
-    let mut peer = Peer::new(PeerConfig {
-        bind: vec![LOOPBACK],
-        ..PeerConfig::default()
-    })
-    .await
-    .unwrap();
-    let offer = peer.create_offer().await.unwrap();
-    let (leg, answer) = sfu
-        .spawn(async move {
-            let (events, _) = mpsc::unbounded_channel::<LegEvent>();
-            Leg::open(&[LOOPBACK], &offer, Side::B, events).await
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    peer.accept_answer(&answer).await.unwrap();
+    let (peer, leg) = connect(sfu, Side::B).await;
     Leg::fan_out(source, &leg);
     let seen = Arc::new(Mutex::new(Seen::default()));
     tokio::spawn(watch(peer, Arc::clone(&seen), Arc::clone(measuring)));
