@@ -55,8 +55,6 @@ struct Inferred {
     input_width: usize,
     /// Where the picture lies in the letterboxed input: x, y, width, height.
     region: (f32, f32, f32, f32),
-    /// The working size the mask is made at.
-    size: (usize, usize),
 }
 
 pub struct Wallpaper {
@@ -64,10 +62,11 @@ pub struct Wallpaper {
     landscape: Model,
     background: Background,
     scaler: Scaler,
-    /// The running mask at working resolution, with its size.
+    /// The running mask at half the working resolution, with its size.
     mask: Option<(usize, usize, Vec<f32>)>,
-    /// The last refined mask, reused on the frames between segmentations.
-    refined: Option<(usize, usize, Vec<f32>)>,
+    /// The last refined mask (bytes at the working size), reused on the
+    /// frames between segmentations.
+    refined: Option<(usize, usize, Vec<u8>)>,
     frames: u64,
     /// The mask at full and at chroma resolution, kept between frames.
     alpha: Vec<u8>,
@@ -94,8 +93,13 @@ const SEGMENT_EVERY: u64 = 2;
 /// Box filter of radius `r` over a `w × h` grid (running sums, O(n)).
 fn box_filter(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
     let mut rows = vec![0.0; w * h];
+    // The window's size at each column, as a factor: no division per sample.
+    let scale: Vec<f32> = (0..w)
+        .map(|x| 1.0 / ((x + r).min(w - 1) - x.saturating_sub(r) + 1) as f32)
+        .collect();
     for y in 0..h {
         let line = &src[y * w..(y + 1) * w];
+        let out = &mut rows[y * w..(y + 1) * w];
         let mut sum: f32 = line[..r.min(w)].iter().sum();
         for x in 0..w {
             if x + r < w {
@@ -104,8 +108,7 @@ fn box_filter(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
             if x > r {
                 sum -= line[x - r - 1];
             }
-            let count = (x + r).min(w - 1) - x.saturating_sub(r) + 1;
-            rows[y * w + x] = sum / count as f32;
+            out[x] = sum * scale[x];
         }
     }
     // Down the columns with whole rows at a time: a running row of sums,
@@ -133,13 +136,19 @@ fn box_filter(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
     out
 }
 
-/// He et al.'s guided filter: `mask` refined along the edges of `guide`.
-fn guided_filter(guide: &[f32], mask: &[f32], w: usize, h: usize) -> Vec<f32> {
+/// He et al.'s guided filter, the coefficients of its local linear model:
+/// `mask` ≈ a · `guide` + b over each window, averaged (mean a, mean b).
+fn guided_coefficients(
+    guide: &[f32],
+    mask: &[f32],
+    (w, h): (usize, usize),
+    radius: usize,
+) -> (Vec<f32>, Vec<f32>) {
     let product = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).collect::<Vec<f32>>();
-    let mean_i = box_filter(guide, w, h, GUIDE_RADIUS);
-    let mean_p = box_filter(mask, w, h, GUIDE_RADIUS);
-    let corr_ii = box_filter(&product(guide, guide), w, h, GUIDE_RADIUS);
-    let corr_ip = box_filter(&product(guide, mask), w, h, GUIDE_RADIUS);
+    let mean_i = box_filter(guide, w, h, radius);
+    let mean_p = box_filter(mask, w, h, radius);
+    let corr_ii = box_filter(&product(guide, guide), w, h, radius);
+    let corr_ip = box_filter(&product(guide, mask), w, h, radius);
     let mut a = vec![0.0; w * h];
     let mut b = vec![0.0; w * h];
     for i in 0..w * h {
@@ -148,13 +157,44 @@ fn guided_filter(guide: &[f32], mask: &[f32], w: usize, h: usize) -> Vec<f32> {
         a[i] = cov / (var + GUIDE_EPS);
         b[i] = mean_p[i] - a[i] * mean_i[i];
     }
-    let (mean_a, mean_b) = (
-        box_filter(&a, w, h, GUIDE_RADIUS),
-        box_filter(&b, w, h, GUIDE_RADIUS),
+    (box_filter(&a, w, h, radius), box_filter(&b, w, h, radius))
+}
+
+/// He and Sun's fast guided filter: `mask` (at half the size of `guide`,
+/// `w × h`) refined along the edges of `guide`, as bytes at `guide`'s size.
+/// The coefficients are found at half size — a quarter of the box filters'
+/// work — and applied with the full guide, so the edges still follow it.
+fn refine_along(guide: &[f32], mask: &[f32], (w, h): (usize, usize)) -> Vec<u8> {
+    let (hw, hh) = ((w / 2).max(1), (h / 2).max(1));
+    let half_guide = halve_f32(guide, (w, h));
+    let (mean_a, mean_b) =
+        guided_coefficients(&half_guide, mask, (hw, hh), (GUIDE_RADIUS / 2).max(1));
+    let whole = (0.0, 0.0, hw as f32, hh as f32);
+    let (a, b) = (
+        resample(&mean_a, hw, whole, w, h),
+        resample(&mean_b, hw, whole, w, h),
     );
-    (0..w * h)
-        .map(|i| (mean_a[i] * guide[i] + mean_b[i]).clamp(0.0, 1.0))
+    // `as` saturates: the clamp to 0..=255 comes with the conversion.
+    guide
+        .iter()
+        .zip(a.iter().zip(&b))
+        .map(|(i, (a, b))| ((a * i + b) * 255.0 + 0.5) as u8)
         .collect()
+}
+
+/// The mean of each 2×2 of a `w × h` grid (`w / 2 × h / 2`, at least 1 × 1).
+fn halve_f32(src: &[f32], (w, h): (usize, usize)) -> Vec<f32> {
+    let (hw, hh) = ((w / 2).max(1), (h / 2).max(1));
+    let mut out = Vec::with_capacity(hw * hh);
+    for y in 0..hh {
+        let top = &src[(2 * y).min(h - 1) * w..][..w];
+        let bottom = &src[(2 * y + 1).min(h - 1) * w..][..w];
+        out.extend((0..hw).map(|x| {
+            let (x0, x1) = ((2 * x).min(w - 1), (2 * x + 1).min(w - 1));
+            (top[x0] + top[x1] + bottom[x0] + bottom[x1]) * 0.25
+        }));
+    }
+    out
 }
 
 /// Where an output pixel samples a source axis: the lower neighbour, the
@@ -239,14 +279,18 @@ fn blend_row(row: &mut [u8], under: &[u8], alpha: &[u8]) {
     }
 }
 
-/// The mean of each 8×8 block of one 8-bit plane (`sw × sh` with
-/// `stride`): `sw / 8 × sh / 8` values (at least 1 × 1; a right or bottom
+/// The mean of each `n × n` block of one 8-bit plane (`sw × sh` with
+/// `stride`): `sw / n × sh / n` values (at least 1 × 1; a right or bottom
 /// rest narrower than a block is left out). Written by hand: one pass over
-/// the picture where three halvings read it three times; column sums of
-/// eight rows are added in u16 lanes the compiler vectorises.
-fn shrink_by_8(src: &[u8], (sw, sh, stride): (usize, usize, usize)) -> (Vec<u8>, usize, usize) {
-    let (tw, th) = ((sw / 8).max(1), (sh / 8).max(1));
-    let (bw, bh) = (sw.min(8), sh.min(8));
+/// the picture where repeated halvings read it again each time; column sums
+/// of `n` rows are added in u16 lanes the compiler vectorises.
+fn shrink_by(
+    src: &[u8],
+    (sw, sh, stride): (usize, usize, usize),
+    n: usize,
+) -> (Vec<u8>, usize, usize) {
+    let (tw, th) = ((sw / n).max(1), (sh / n).max(1));
+    let (bw, bh) = (sw.min(n), sh.min(n));
     let mut out = Vec::with_capacity(tw * th);
     let mut columns = vec![0u16; tw * bw];
     for ty in 0..th {
@@ -289,7 +333,7 @@ pub fn blur_background(frame: &VideoFrame) -> Result<VideoFrame, WallpaperError>
     .enumerate()
     {
         let source = &frame.planes[plane];
-        let (tiny, tw, th) = shrink_by_8(&source.data, (pw, ph, source.stride));
+        let (tiny, tw, th) = shrink_by(&source.data, (pw, ph, source.stride), 8);
         let dst_stride = out.planes[plane].stride;
         upscale_plane(
             &tiny,
@@ -348,10 +392,53 @@ impl Wallpaper {
         self.frames.is_multiple_of(SEGMENT_EVERY) || self.refined.is_none()
     }
 
-    /// The model's person probability (0–1) for `frame`.
-    fn segment(&mut self, frame: &VideoFrame) -> Result<Inferred, WallpaperError> {
+    /// `frame` at the working size, made once per segmenting frame: both the
+    /// model's input and the guided filter's guide come from it, so 720p is
+    /// read once. A picture four times the working size is shrunk by the
+    /// mean of each 4×4 (an area average) in one pass; others go through
+    /// the scaler.
+    fn working_picture(&mut self, frame: &VideoFrame) -> Result<VideoFrame, WallpaperError> {
+        let (w, h) = working_size(frame);
+        if (frame.width as usize, frame.height as usize) != (w * WORK_DIVISOR, h * WORK_DIVISOR) {
+            return self
+                .scaler
+                .scale(frame, w as u32, h as u32)
+                .map_err(image_error);
+        }
+        let mut work =
+            VideoFrame::filled(PixelFormat::I420, w as u32, h as u32, &[], frame.timestamp);
+        let sizes = [(w, h), (w / 2, h / 2), (w / 2, h / 2)];
+        for ((source, target), (pw, ph)) in frame.planes.iter().zip(&mut work.planes).zip(sizes) {
+            let (small, _, _) = shrink_by(
+                &source.data,
+                (pw * WORK_DIVISOR, ph * WORK_DIVISOR, source.stride),
+                WORK_DIVISOR,
+            );
+            for (row, out) in small
+                .chunks_exact(pw)
+                .zip(target.data.chunks_mut(target.stride))
+            {
+                out[..pw].copy_from_slice(row);
+            }
+        }
+        Ok(work)
+    }
+
+    /// The model's person probability (0–1) for `frame`, its input made
+    /// from the working picture `work` when that is at least the input's
+    /// size (720p: 320×180 for 256×144), from `frame` itself otherwise.
+    fn segment(
+        &mut self,
+        frame: &VideoFrame,
+        work: &VideoFrame,
+    ) -> Result<Inferred, WallpaperError> {
         let wide = frame.width as f32 >= frame.height as f32 * LANDSCAPE_FROM;
         let (input_width, input_height) = if wide { LANDSCAPE_INPUT } else { SQUARE_INPUT };
+        let frame = if work.width as usize >= input_width && work.height as usize >= input_height {
+            work
+        } else {
+            frame
+        };
         // The picture letterboxed into the input, RGB 0..1.
         let scale = (input_width as f32 / frame.width as f32)
             .min(input_height as f32 / frame.height as f32);
@@ -398,46 +485,38 @@ impl Wallpaper {
             probability: model.run(input)?.swap_remove(0),
             input_width,
             region: (ox as f32, oy as f32, iw as f32, ih as f32),
-            size: working_size(frame),
         })
     }
 
-    /// An inferred mask at the working size, smoothed over time and refined
-    /// along `frame`'s edges (the guided filter).
-    fn refine(
-        &mut self,
-        frame: &VideoFrame,
-        inferred: Inferred,
-    ) -> Result<(usize, usize, Vec<f32>), WallpaperError> {
-        let (w, h) = inferred.size;
+    /// An inferred mask at half the working size, smoothed over time, then
+    /// refined along the edges of the working picture `work` (the fast
+    /// guided filter): bytes at the working size.
+    fn refine(&mut self, work: &VideoFrame, inferred: Inferred) -> (usize, usize, Vec<u8>) {
+        let (w, h) = (work.width as usize, work.height as usize);
+        let (hw, hh) = ((w / 2).max(1), (h / 2).max(1));
         let mut mask = resample(
             &inferred.probability,
             inferred.input_width,
             inferred.region,
-            w,
-            h,
+            hw,
+            hh,
         );
         if let Some((pw, ph, previous)) = &self.mask
-            && (*pw, *ph) == (w, h)
+            && (*pw, *ph) == (hw, hh)
         {
             for (m, p) in mask.iter_mut().zip(previous) {
                 *m = *m * TEMPORAL_WEIGHT + p * (1.0 - TEMPORAL_WEIGHT);
             }
         }
-        let half = self
-            .scaler
-            .scale(frame, (w as u32) & !1, (h as u32) & !1)
-            .map_err(image_error)?;
-        let guide: Vec<f32> = (0..h)
-            .flat_map(|y| {
-                let row =
-                    &half.planes[0].data[y.min(half.height as usize - 1) * half.planes[0].stride..];
-                (0..w).map(move |x| f32::from(row[x.min(half.width as usize - 1)]) / 255.0)
-            })
-            .collect();
-        let refined = guided_filter(&guide, &mask, w, h);
-        self.mask = Some((w, h, mask));
-        Ok((w, h, refined))
+        let luma = &work.planes[0];
+        let mut guide = Vec::with_capacity(w * h);
+        for y in 0..h {
+            let row = &luma.data[y * luma.stride..y * luma.stride + w];
+            guide.extend(row.iter().map(|v| f32::from(*v) * (1.0 / 255.0)));
+        }
+        let refined = refine_along(&guide, &mask, (w, h));
+        self.mask = Some((hw, hh, mask));
+        (w, h, refined)
     }
 
     fn background_for(&mut self, frame: &VideoFrame) -> Result<VideoFrame, WallpaperError> {
@@ -475,22 +554,22 @@ impl Wallpaper {
             .filter(|(cw, ch, _)| (*cw, *ch) == (w, h));
         // A segmenting frame (or the first, or a new size) infers, refines
         // along its own edges and blends the result; the next reuses it.
-        let (mw, mh, mask) = match refined {
+        let (mw, mh, bytes) = match refined {
             Some(refined) if !segmenting => refined,
             _ => {
-                let raw = self.segment(frame)?;
-                self.refine(frame, raw)?
+                let work = self.working_picture(frame)?;
+                let raw = self.segment(frame, &work)?;
+                self.refine(&work, raw)
             }
         };
         let background = self.background_for(frame)?;
-        // The refined mask up to full size, as bytes.
-        let bytes: Vec<u8> = mask.iter().map(|m| (m * 255.0).round() as u8).collect();
-        self.refined = Some((mw, mh, mask));
         let (w, h) = (frame.width as usize, frame.height as usize);
-        // Reused: a fresh 720p buffer each frame is fresh pages to fault in.
+        // The refined mask up to full size. Reused: a fresh 720p buffer each
+        // frame is fresh pages to fault in.
         let alpha = &mut self.alpha;
         alpha.resize(w * h, 0);
         upscale_plane(&bytes, (mw, mh, mw), alpha, (w, h, w));
+        self.refined = Some((mw, mh, bytes));
         let (ys, bs) = (frame.planes[0].stride, background.planes[0].stride);
         for y in 0..h {
             blend_row(
@@ -597,14 +676,19 @@ mod tests {
                 src[y * 20 + x] = if x < 8 { 10 } else { (x * 10 + y) as u8 };
             }
         }
-        let (tiny, tw, th) = shrink_by_8(&src, (17, 9, 20));
+        let (tiny, tw, th) = shrink_by(&src, (17, 9, 20), 8);
         assert_eq!((tw, th), (2, 1));
         let second: u32 = (0..8)
             .flat_map(|y| (8..16).map(move |x| (x * 10 + y) as u32))
             .sum();
         assert_eq!(tiny, vec![10, ((second + 32) / 64) as u8]);
         // A picture smaller than a block becomes its own mean.
-        assert_eq!(shrink_by_8(&[0, 255, 255, 0], (2, 2, 2)), (vec![128], 1, 1));
+        assert_eq!(
+            shrink_by(&[0, 255, 255, 0], (2, 2, 2), 8),
+            (vec![128], 1, 1)
+        );
+        // Quarters, as the working picture is made.
+        assert_eq!(shrink_by(&[4; 32], (8, 4, 8), 4), (vec![4, 4], 2, 1));
     }
 
     #[test]
@@ -626,19 +710,25 @@ mod tests {
 
     #[test]
     fn the_guided_filter_snaps_a_blurry_mask_to_the_pictures_edge() {
-        // A sharp vertical edge in the picture at x = 10, a mask blurred across it.
-        let (w, h) = (20, 8);
+        // A sharp vertical edge in the picture at x = 20, a mask (at half
+        // size) blurred across it.
+        let (w, h) = (40, 16);
         let guide: Vec<f32> = (0..w * h)
-            .map(|i| if i % w < 10 { 0.1 } else { 0.9 })
+            .map(|i| if i % w < 20 { 0.1 } else { 0.9 })
             .collect();
-        let mask: Vec<f32> = (0..w * h)
-            .map(|i| ((i % w) as f32 - 5.0).clamp(0.0, 10.0) / 10.0)
+        let (hw, hh) = (w / 2, h / 2);
+        let mask: Vec<f32> = (0..hw * hh)
+            .map(|i| ((i % hw) as f32 - 5.0).clamp(0.0, 10.0) / 10.0)
             .collect();
-        let out = guided_filter(&guide, &mask, w, h);
-        let row = &out[3 * w..4 * w];
+        let out = refine_along(&guide, &mask, (w, h));
+        let row = &out[8 * w..9 * w];
+        // The blurred mask rises by a quarter over these two pixels each side
+        // of the edge (at half size, x 9 → 11); refined, by more.
+        let rise = f32::from(row[22]) - f32::from(row[17]);
         assert!(
-            row[12] - row[7] > mask[12] - mask[7],
+            rise > 0.25 * 255.0 * 1.5,
             "sharper across the edge: {row:?}"
         );
+        assert!(row[..10].iter().all(|v| *v < 40) && row[30..].iter().all(|v| *v > 215));
     }
 }

@@ -149,7 +149,10 @@ impl Call {
         let started = Instant::now();
         let mut sender = Peer::new(config.clone()).await.expect("sender");
         let mut receiver = Peer::new(config).await.expect("receiver");
-        let mut offer = sender.create_offer().await.expect("offer");
+        let mut offer = sender
+            .create_offer_with_control_channel()
+            .await
+            .expect("offer");
         let mut sender_port = 0;
         if let Some(relay) = relay {
             (offer, sender_port) =

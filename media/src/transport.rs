@@ -609,9 +609,16 @@ impl Peer {
         serde_json::to_string(&description).map_err(webrtc_error)
     }
 
-    /// The offer (JSON of an RTCSessionDescription, candidates included),
-    /// with a data channel for control messages.
+    /// The offer (JSON of an RTCSessionDescription, candidates included)
+    /// for media alone: what the server's SFU is offered. Without a data
+    /// channel there is no SCTP association for either side to keep.
     pub async fn create_offer(&mut self) -> Result<String, TransportError> {
+        self.offer().await
+    }
+
+    /// The offer with a data channel for control messages, for a direct
+    /// connection between two peers.
+    pub async fn create_offer_with_control_channel(&mut self) -> Result<String, TransportError> {
         let channel = self
             .pc
             .create_data_channel("nexmile-control", None)

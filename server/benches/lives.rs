@@ -1,8 +1,9 @@
 //! `cargo bench -p nexmile-server --bench lives`: one 720p broadcaster to N
 //! viewers through the server's SFU on loopback.
 //!
-//! The SFU legs (`nexmile_server::sfu::Leg`, exactly what a live uses) run on
-//! a runtime of one worker thread, so their CPU is one core's share, read per
+//! The live's media engine (`nexmile_server::live_media::LiveMedia`, exactly
+//! what a live uses: str0m, forwarding RTP as it came) runs on a runtime of
+//! one worker thread, so their CPU is one core's share, read per
 //! thread from /proc. The broadcaster (a real WebRTC peer sending openh264
 //! 720p at about 2 Mbps and Opus at 50 packets/s) has its own thread; the
 //! viewers (real WebRTC peers that reassemble each picture and count
@@ -30,7 +31,8 @@ use nexmile_media::reassembly::{AssemblerAction, FrameAssembler};
 use nexmile_media::source::pattern::TestPattern;
 use nexmile_media::source::tone::{ToneShape, ToneSource};
 use nexmile_media::transport::{MediaKind, Peer, PeerConfig, PeerEvent};
-use nexmile_server::sfu::{Leg, LegEvent, Side};
+use nexmile_server::live_media::{LiveMedia, Role};
+use nexmile_server::sfu::LegEvent;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
@@ -148,7 +150,6 @@ struct Seen {
 
 struct Viewer {
     seen: Arc<Mutex<Seen>>,
-    _leg: Leg,
 }
 
 /// A 16-bit RTP sequence number extended past its wraps.
@@ -210,8 +211,8 @@ async fn watch(mut peer: Peer, seen: Arc<Mutex<Seen>>, measuring: Arc<AtomicBool
     }
 }
 
-/// A loopback peer and the SFU leg that answers its offer (opened on the SFU's runtime).
-async fn connect(sfu: &tokio::runtime::Handle, side: Side) -> (Peer, Leg) {
+/// A loopback peer, answered by the live's media engine.
+async fn connect(media: &LiveMedia, role: Role) -> Peer {
     let mut peer = Peer::new(PeerConfig {
         bind: vec![LOOPBACK],
         ..PeerConfig::default()
@@ -219,28 +220,22 @@ async fn connect(sfu: &tokio::runtime::Handle, side: Side) -> (Peer, Leg) {
     .await
     .unwrap();
     let offer = peer.create_offer().await.unwrap();
-    let (leg, answer) = sfu
-        .spawn(async move {
-            let (events, _) = mpsc::unbounded_channel::<LegEvent>();
-            Leg::open(&[LOOPBACK], &offer, side, events).await
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let (events, _) = mpsc::unbounded_channel::<LegEvent>();
+    let (_, answer) = media.open(&offer, role, events).await.unwrap();
     peer.accept_answer(&answer).await.unwrap();
-    (peer, leg)
+    peer
 }
 
-/// The broadcaster: its peer and the leg the SFU answers it with.
+/// The broadcaster: its peer sends the stream once the engine answered it.
 async fn broadcast(
-    sfu: tokio::runtime::Handle,
+    media: Arc<LiveMedia>,
     pictures: Vec<Vec<u8>>,
     sound: Vec<Vec<u8>>,
     sent: Arc<AtomicU32>,
-    source: std::sync::mpsc::Sender<Leg>,
+    ready: std::sync::mpsc::Sender<()>,
 ) {
-    let (peer, leg) = connect(&sfu, Side::A).await;
-    source.send(leg).unwrap();
+    let peer = connect(&media, Role::Broadcaster).await;
+    ready.send(()).unwrap();
     let peer = Arc::new(peer);
     let audio_peer = Arc::clone(&peer);
     tokio::spawn(async move {
@@ -263,16 +258,11 @@ async fn broadcast(
     }
 }
 
-async fn add_viewer(
-    sfu: &tokio::runtime::Handle,
-    source: &Leg,
-    measuring: &Arc<AtomicBool>,
-) -> Viewer {
-    let (peer, leg) = connect(sfu, Side::B).await;
-    Leg::fan_out(source, &leg);
+async fn add_viewer(media: &LiveMedia, measuring: &Arc<AtomicBool>) -> Viewer {
+    let peer = connect(media, Role::Viewer).await;
     let seen = Arc::new(Mutex::new(Seen::default()));
     tokio::spawn(watch(peer, Arc::clone(&seen), Arc::clone(measuring)));
-    Viewer { seen, _leg: leg }
+    Viewer { seen }
 }
 
 struct Step {
@@ -372,15 +362,19 @@ fn main() {
     let viewers_runtime = runtime("viewers");
     let broadcaster = runtime("broadcaster");
     let sent = Arc::new(AtomicU32::new(0));
-    let (source_tx, source_rx) = std::sync::mpsc::channel();
+    let media = {
+        let _sfu = sfu.enter();
+        Arc::new(LiveMedia::start(&[LOOPBACK]).unwrap())
+    };
+    let (ready_tx, ready) = std::sync::mpsc::channel();
     broadcaster.spawn(broadcast(
-        sfu.handle().clone(),
+        Arc::clone(&media),
         pictures,
         sound,
         Arc::clone(&sent),
-        source_tx,
+        ready_tx,
     ));
-    let source = source_rx.recv().unwrap();
+    ready.recv().unwrap();
     let measuring = Arc::new(AtomicBool::new(false));
     let mut viewers: Vec<Viewer> = Vec::new();
     let mut passed: Option<Step> = None;
@@ -389,9 +383,7 @@ fn main() {
             // Ten at a time: joins overlap as real ones do, without a burst of handshakes.
             let batch = (target - viewers.len()).min(10);
             let joined = viewers_runtime.block_on(async {
-                let joins: Vec<_> = (0..batch)
-                    .map(|_| add_viewer(sfu.handle(), &source, &measuring))
-                    .collect();
+                let joins: Vec<_> = (0..batch).map(|_| add_viewer(&media, &measuring)).collect();
                 futures_util::future::join_all(joins).await
             });
             viewers.extend(joined);

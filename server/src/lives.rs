@@ -1,7 +1,8 @@
 //! The live service (chapter 5): one task per live owns core's [`Live`]
 //! state machine, feeds it what happens (the apps' messages, partner
-//! replies, media, the clock) and carries out its actions. The broadcaster's
-//! media leg is fanned out to one leg per admitted viewer.
+//! replies, media, the clock) and carries out its actions. Its media (the
+//! broadcaster's connection and one per admitted viewer) is a
+//! [`LiveMedia`] engine, which forwards the broadcaster's RTP to every viewer.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,9 +23,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::SiteConfig;
 use crate::hub::{ConnId, ConnKind, ConnView};
+use crate::live_media::{LegId, LiveMedia, Role};
 use crate::partner::REPLY_TIMEOUT;
 use crate::recording::Tracks;
-use crate::sfu::{Leg, LegEvent, Side};
+use crate::sfu::LegEvent;
 use crate::socialstream::Comment;
 use crate::state::Ctx;
 
@@ -268,6 +270,7 @@ pub fn prepare_broadcast(ctx: &Arc<Ctx>, conn: ConnId, link_id: String) {
         site,
         live,
         broadcaster: conn,
+        media: None,
         source: None,
         viewers: HashMap::new(),
         by_viewer: HashMap::new(),
@@ -284,7 +287,7 @@ struct ViewerConn {
     /// The palette it was last sent; resent when a catalogue period or a
     /// specialGift window opens or closes during the live.
     palette: Vec<nexmile_core::signal::GiftItem>,
-    leg: Option<Leg>,
+    leg: Option<LegId>,
 }
 
 struct LiveActor {
@@ -293,8 +296,10 @@ struct LiveActor {
     site: SiteConfig,
     live: Live,
     broadcaster: ConnId,
+    /// The live's media engine, started with the first connection.
+    media: Option<LiveMedia>,
     /// The broadcaster's media.
-    source: Option<Leg>,
+    source: Option<LegId>,
     viewers: HashMap<ConnId, ViewerConn>,
     by_viewer: HashMap<ViewerId, ConnId>,
     next_viewer: u64,
@@ -352,9 +357,19 @@ impl LiveActor {
         events
     }
 
-    async fn open_leg(&self, conn: ConnId, offer: &str) -> Option<Leg> {
+    async fn open_leg(&mut self, conn: ConnId, offer: &str, role: Role) -> Option<LegId> {
         let events = self.leg_events(conn);
-        match Leg::open(&self.ctx.config.server.media_ips, offer, Side::A, events).await {
+        if self.media.is_none() {
+            match LiveMedia::start(&self.ctx.config.server.media_ips) {
+                Ok(media) => self.media = Some(media),
+                Err(e) => tracing::error!("live {}: media: {e}", self.token),
+            }
+        }
+        let opened = match &self.media {
+            Some(media) => media.open(offer, role, events).await,
+            None => Err(nexmile_media::transport::TransportError::Closed),
+        };
+        match opened {
             Ok((leg, answer)) => {
                 self.ctx.hub.send(
                     conn,
@@ -385,7 +400,7 @@ impl LiveActor {
                 if self.live.phase() != LivePhase::Ready || self.source.is_some() {
                     return;
                 }
-                match self.open_leg(conn, &offer).await {
+                match self.open_leg(conn, &offer, Role::Broadcaster).await {
                     Some(leg) => self.source = Some(leg),
                     None => self.handle(LiveEvent::BroadcasterLost).await,
                 }
@@ -453,14 +468,16 @@ impl LiveActor {
                 if !ready {
                     return;
                 }
-                let leg = self.open_leg(conn, &offer).await;
-                let (Some(leg), Some(source)) = (leg, self.source.as_ref()) else {
+                let leg = match self.source {
+                    Some(_) => self.open_leg(conn, &offer, Role::Viewer).await,
+                    None => None,
+                };
+                let Some(leg) = leg else {
                     if let Some(id) = self.viewers.get(&conn).map(|v| v.id) {
                         self.handle(LiveEvent::ViewerLeft { viewer: id }).await;
                     }
                     return;
                 };
-                Leg::fan_out(source, &leg);
                 if let Some(viewer) = self.viewers.get_mut(&conn) {
                     viewer.leg = Some(leg);
                 }
@@ -817,11 +834,8 @@ impl LiveActor {
     fn release(&mut self, conn: ConnId) {
         if let Some(viewer) = self.viewers.remove(&conn) {
             self.by_viewer.remove(&viewer.id);
-            if let Some(leg) = viewer.leg {
-                if let Some(source) = &self.source {
-                    Leg::detach(source, &leg);
-                }
-                leg.close();
+            if let (Some(leg), Some(media)) = (viewer.leg, &self.media) {
+                media.close(leg);
             }
         }
         self.ctx.hub.set_call(conn, None);
@@ -883,7 +897,7 @@ impl LiveActor {
                     }
                 }
                 LiveAction::Record { audio_only } => {
-                    let Some(source) = self.source.as_ref() else {
+                    let (Some(_), Some(media)) = (self.source, &self.media) else {
                         continue;
                     };
                     let path = recording_path(
@@ -898,7 +912,7 @@ impl LiveActor {
                     } else {
                         Tracks::AudioVideo
                     };
-                    Leg::record(source, path, tracks);
+                    media.record(path, tracks);
                 }
                 LiveAction::Ended(reason) => {
                     tracing::info!("live {} ended: {reason:?}", self.token);
@@ -906,8 +920,8 @@ impl LiveActor {
                     for conn in conns {
                         self.release(conn);
                     }
-                    if let Some(source) = self.source.take() {
-                        source.close();
+                    if let (Some(source), Some(media)) = (self.source.take(), &self.media) {
+                        media.close(source);
                     }
                     self.ctx.hub.set_call(self.broadcaster, None);
                     self.ctx.social.close(&self.token, self.ctx.clock.now().0);

@@ -1,8 +1,9 @@
-//! The media relay every call and live passes through: one WebRTC connection
-//! (a leg) per participant, terminated at the server. Video arrives as RTP,
-//! is reassembled into whole pictures and sent on the legs it goes to (the
-//! other side of a call; every viewer of a live); Opus packets are passed on
-//! as they are. Each leg has its own congestion control, retransmissions and
+//! The media relay of calls, video tests and ingest channels: one WebRTC
+//! connection (a leg) per participant, terminated at the server, on the
+//! `webrtc` crate. Video arrives as RTP, is reassembled into whole pictures
+//! and sent on the legs it goes to (the other side of a call; the HLS
+//! packager); Opus packets are passed on as they are. Lives, which fan out
+//! to hundreds, run on [`crate::live_media`] instead. Each leg has its own congestion control, retransmissions and
 //! keyframe requests, and a bounded queue that drops rather than lets a slow
 //! receiver hold up the sender or the other receivers.
 
@@ -58,13 +59,13 @@ struct Targets {
 type Sink = Arc<Mutex<Targets>>;
 
 /// A source asked for keyframes by many receivers asks its sender at most this often.
-const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(300);
+pub(crate) const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(300);
 
 /// Media waiting for a slow leg; beyond it packets are dropped.
 const QUEUE: usize = 256;
 /// A recorder's queue: deeper, since a lost picture spoils the file until
 /// the next keyframe, and a disk stalls longer than a network leg.
-const RECORDER_QUEUE: usize = 2048;
+pub(crate) const RECORDER_QUEUE: usize = 2048;
 const VIDEO_CLOCK: u32 = 90_000;
 
 pub struct Leg {
@@ -114,36 +115,6 @@ impl Leg {
         let _ = self.input.try_send(LegInput::RequestKeyframe);
     }
 
-    /// A live's viewer: the source's media goes to it too (it sends none
-    /// back), and it starts with a keyframe asked of the broadcaster.
-    pub fn fan_out(source: &Leg, viewer: &Leg) {
-        viewer.route(Vec::new(), Some(source));
-        source
-            .sink
-            .lock()
-            .expect("sink lock")
-            .media
-            .push(viewer.input.clone());
-        let _ = source.input.try_send(LegInput::RequestKeyframe);
-    }
-
-    /// Stops sending the source's media to `viewer`.
-    pub fn detach(source: &Leg, viewer: &Leg) {
-        source
-            .sink
-            .lock()
-            .expect("sink lock")
-            .media
-            .retain(|target| !target.same_channel(&viewer.input));
-    }
-
-    /// Writes the source's media to `path` (a fragmented MP4) from its next
-    /// keyframe until the source closes.
-    pub fn record(source: &Leg, path: PathBuf, tracks: Tracks) {
-        let (inbox, asks) = Leg::tap(source);
-        tokio::spawn(recorder(inbox, path, tracks, asks));
-    }
-
     /// Packages the source's media as HLS, one rendition per rung, on a
     /// blocking thread (decoding and encoding are CPU work) until the source closes.
     pub fn package(source: &Leg, renditions: Vec<Rendition>) {
@@ -151,9 +122,9 @@ impl Leg {
         tokio::task::spawn_blocking(move || crate::hls_packager::run(inbox, &asks, renditions));
     }
 
-    /// The source's media, for a recorder or packager (a deep queue: a lost
-    /// picture spoils its output until the next keyframe), and where its
-    /// keyframe requests go.
+    /// The source's media, for a packager (a deep queue: a lost picture
+    /// spoils its output until the next keyframe), and where its keyframe
+    /// requests go.
     fn tap(source: &Leg) -> (mpsc::Receiver<LegInput>, mpsc::Sender<LegInput>) {
         let (input, inbox) = mpsc::channel(RECORDER_QUEUE);
         source.sink.lock().expect("sink lock").media.push(input);
@@ -189,7 +160,7 @@ fn ask_source(sink: &Sink) {
     }
 }
 
-async fn recorder(
+pub(crate) async fn recorder(
     mut inbox: mpsc::Receiver<LegInput>,
     path: PathBuf,
     tracks: Tracks,
@@ -263,6 +234,17 @@ async fn recorder(
     );
 }
 
+/// A picture lasts until the next one: the RTP clock's step from the last
+/// picture (`last`, updated), or a 30 fps picture's when the step is not plausible.
+pub(crate) fn picture_duration(last: &mut Option<u32>, timestamp: u32) -> Duration {
+    let step = last
+        .map(|last| timestamp.wrapping_sub(last))
+        .filter(|step| *step > 0 && *step < VIDEO_CLOCK)
+        .unwrap_or(VIDEO_CLOCK / 30);
+    *last = Some(timestamp);
+    Duration::from_micros(u64::from(step) * 1_000_000 / u64::from(VIDEO_CLOCK))
+}
+
 async fn relay(
     mut peer: Peer,
     side: Side,
@@ -324,14 +306,7 @@ async fn relay(
         for action in actions {
             match action {
                 AssemblerAction::Frame(frame) => {
-                    // The picture lasts until the next one: the RTP clock's step.
-                    let step = last_timestamp
-                        .map(|last| frame.rtp_timestamp.wrapping_sub(last))
-                        .filter(|step| *step > 0 && *step < VIDEO_CLOCK)
-                        .unwrap_or(VIDEO_CLOCK / 30);
-                    last_timestamp = Some(frame.rtp_timestamp);
-                    let duration =
-                        Duration::from_micros(u64::from(step) * 1_000_000 / u64::from(VIDEO_CLOCK));
+                    let duration = picture_duration(&mut last_timestamp, frame.rtp_timestamp);
                     forward(
                         &sink,
                         LegInput::Video {
