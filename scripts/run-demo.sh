@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: the server with its SQLite database, the demo partner site,
 # and two headless apps (nexmile-cli) that register by app link and make a
-# 20-second video call through the server. Prints the call report; with a
+# 20-second video call through the server, then a live with two viewers who
+# comment and send gifts. Prints the reports; with a
 # terminal attached, keeps the server and the site up until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +59,29 @@ for r in json.load(sys.stdin)[-12:]:
         try: kind = " callServiceTp=%s" % json.loads(body)["callServiceTp"]
         except Exception: pass
     print("%s %-4s %-14s%s signature=%s -> %s" % (r["at"], r["method"], r["path"], kind, r["signature"], r["replyStatus"]))'
+echo "--- a live: airi broadcasts, hanako and taro watch; they comment and hanako sends gifts ---"
+"${CLI[@]}" --profiles var/profiles/taro open "$LINK/activateExUser/?site=newsite1&user=taro&pass=taro-pw" >/dev/null
+"${CLI[@]}" --profiles var/profiles/airi open "$LINK/videoSetting/?site=newsite1&download=1" >/dev/null
+"${CLI[@]}" --profiles var/profiles/airi open "$LINK/broadcastLive/?site=newsite1&linkId=room-airi" \
+  --live-for 14000 >"$LOGS/liver.jsonl" &
+LIVER=$!
+LIVE_TOKEN=""
+for _ in $(seq 1 150); do
+  LIVE_TOKEN=$( (grep -o '"liveToken":"[^"]*"' "$LOGS/liver.jsonl" 2>/dev/null || true) | head -1 | cut -d'"' -f4)
+  [ -n "$LIVE_TOKEN" ] && break
+  sleep 0.1
+done
+VIEW="$LINK/viewLive/?site=newsite1&liveToken=$LIVE_TOKEN&linkId=room-airi"
+"${CLI[@]}" --profiles var/profiles/hanako open "$VIEW" --live-for 8000 \
+  --comment "こんばんは" --comment "今日も楽しみにしていました" --gift 2:1 --gift 9:1 >"$LOGS/viewer-hanako.jsonl" &
+HANAKO=$!
+"${CLI[@]}" --profiles var/profiles/taro open "$VIEW" --live-for 6000 --comment "はじめまして" >"$LOGS/viewer-taro.jsonl" &
+TARO=$!
+wait $HANAKO $TARO $LIVER || true
+echo "what the broadcaster saw:"
+grep -h '"event":"live\.\(on_air\|joined\|comment\|item\|gift_on_video\|ended\)"' "$LOGS/liver.jsonl" | cut -c1-200 || true
+echo "what each viewer received:"
+grep -h '"event":"live.media"' "$LOGS/viewer-hanako.jsonl" "$LOGS/viewer-taro.jsonl" || true
 echo "--- the server's outbox (通話終了 is retried until delivered) ---"
 curl -fsS -H 'Authorization: Bearer demo-admin-token' 'http://127.0.0.1:7443/admin/outbox?limit=3'; echo
 
