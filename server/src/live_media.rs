@@ -263,6 +263,36 @@ impl Leg {
     fn mid(&self, kind: MediaKind) -> Option<Mid> {
         self.mids.iter().find(|(k, _)| *k == kind).map(|(_, m)| *m)
     }
+
+    fn slot(&mut self, kind: MediaKind) -> &mut Option<Outgoing> {
+        match kind {
+            MediaKind::Audio => &mut self.audio,
+            MediaKind::Video => &mut self.video,
+        }
+    }
+
+    /// What this viewer's connection sends `kind` on, settled at its first
+    /// packet of that kind (`params`: the broadcaster's codec).
+    fn outgoing(&mut self, kind: MediaKind, params: PayloadParams) -> Option<&mut Outgoing> {
+        if self.slot(kind).is_none() {
+            let mid = self.mid(kind)?;
+            // The same codec; failing an exact match of its parameters (a
+            // browser's H.264 against an app's), the viewer's one of that
+            // codec: each side negotiated only the one H.264 the engine offers.
+            let config = self.rtc.codec_config();
+            let pt = config
+                .match_params(params)
+                .or_else(|| config.find(|p| p.spec().codec == params.spec().codec))?
+                .pt();
+            *self.slot(kind) = Some(Outgoing {
+                mid,
+                pt,
+                source: None,
+                last: 0,
+            });
+        }
+        self.slot(kind).as_mut()
+    }
 }
 
 /// What a leg's output asked of the engine.
@@ -427,39 +457,7 @@ fn write_to_viewer(leg: &mut Leg, packet: &str0m::rtp::RtpPacket, what: &Describ
         }
         leg.waiting_for_keyframe = false;
     }
-    let known = match what.kind {
-        MediaKind::Audio => leg.audio.is_some(),
-        MediaKind::Video => leg.video.is_some(),
-    };
-    if !known {
-        let mid = leg.mid(what.kind);
-        // The same codec; failing an exact match of its parameters (a
-        // browser's H.264 against an app's), the viewer's one of that codec:
-        // each side negotiated only the one H.264 the engine offers.
-        let config = leg.rtc.codec_config();
-        let pt = config
-            .match_params(what.params)
-            .or_else(|| config.find(|p| p.spec().codec == what.params.spec().codec))
-            .map(|p| p.pt());
-        let (Some(mid), Some(pt)) = (mid, pt) else {
-            return false;
-        };
-        let outgoing = Some(Outgoing {
-            mid,
-            pt,
-            source: None,
-            last: 0,
-        });
-        match what.kind {
-            MediaKind::Audio => leg.audio = outgoing,
-            MediaKind::Video => leg.video = outgoing,
-        }
-    }
-    let outgoing = match what.kind {
-        MediaKind::Audio => &mut leg.audio,
-        MediaKind::Video => &mut leg.video,
-    };
-    let Some(out) = outgoing else {
+    let Some(out) = leg.outgoing(what.kind, what.params) else {
         return false;
     };
     let Some(number) = out.number(packet.header.ssrc, *packet.seq_no) else {
