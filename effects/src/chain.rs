@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
 
 use nexmile_core::wire::codes::CallOption;
-use nexmile_media::convert::convert;
+use nexmile_media::convert::{Scaler, convert};
 use nexmile_media::frame::{MediaTime, PixelFormat, VideoFrame};
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,7 @@ use crate::face_filter::{FaceFilter, FacePackage};
 use crate::gift::GiftOverlay;
 use crate::mosaic::{Mosaic, MosaicSettings};
 use crate::wallpaper::{Background, Wallpaper};
+use crate::working::working_picture;
 
 /// What replaces the background, as saved in a profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +103,7 @@ pub struct EffectChain {
     face_filter: Option<FaceFilter>,
     mosaic: Option<Mosaic>,
     gifts: Vec<GiftOverlay>,
+    scaler: Scaler,
 }
 
 fn load_picture(path: &PathBuf) -> Result<VideoFrame, String> {
@@ -181,20 +183,36 @@ impl EffectChain {
         // Beside a wallpaper, only on the frames it does not segment, so no
         // frame runs both models: the tracker holds the faces one frame.
         let detect = self.wallpaper.as_ref().is_none_or(|w| !w.segments_next());
+        // The working picture, made once for the wallpaper and the detector.
+        // Where it cannot be made (not I420) each makes do without it.
+        let work = (detect && self.faces.is_some()
+            || self
+                .wallpaper
+                .as_ref()
+                .is_some_and(Wallpaper::needs_working_picture))
+        .then(|| working_picture(frame, &mut self.scaler).ok())
+        .flatten();
         let faces = match &mut self.faces {
             Some((_, tracker)) if !detect => tracker.update(&[], now_us),
-            Some((detector, tracker)) => match detector.detect(frame) {
-                Ok(found) => tracker.update(&found, now_us),
-                Err(e) => {
-                    errors.push(e.to_string());
-                    // Keep covering where faces were a moment ago.
-                    tracker.update(&[], now_us)
+            Some((detector, tracker)) => {
+                // The working picture serves if it still holds the detector's input.
+                let seen = work
+                    .as_ref()
+                    .filter(|w| w.width.max(w.height) as usize >= FaceDetector::INPUT)
+                    .unwrap_or(frame);
+                match detector.detect(seen) {
+                    Ok(found) => tracker.update(&found, now_us),
+                    Err(e) => {
+                        errors.push(e.to_string());
+                        // Keep covering where faces were a moment ago.
+                        tracker.update(&[], now_us)
+                    }
                 }
-            },
+            }
             None => Vec::new(),
         };
         if let Some(wallpaper) = &mut self.wallpaper
-            && let Err(e) = wallpaper.apply(frame)
+            && let Err(e) = wallpaper.apply_with(frame, work.as_ref())
         {
             errors.push(e.to_string());
         }

@@ -7,11 +7,8 @@
 use std::time::Duration;
 
 use crate::onnx::{Model, OnnxError};
-use ndarray::Array4;
 use nexmile_media::convert::{Scaler, convert};
 use nexmile_media::frame::{PixelFormat, VideoFrame};
-
-const INPUT: usize = 128;
 
 /// A face, in fractions of the picture (0.0–1.0), with its detection score
 /// and BlazeFace's six keypoints.
@@ -90,6 +87,9 @@ fn inference(e: impl std::fmt::Display) -> OnnxError {
 }
 
 impl FaceDetector {
+    /// The model's square input side.
+    pub const INPUT: usize = 128;
+
     pub fn new() -> Result<Self, OnnxError> {
         Ok(Self {
             model: Model::blazeface()?,
@@ -103,22 +103,32 @@ impl FaceDetector {
     pub fn detect(&mut self, frame: &VideoFrame) -> Result<Vec<FaceBox>, OnnxError> {
         // Fit the picture into 128×128 (even sides, for I420 scaling).
         let longest = frame.width.max(frame.height) as f32;
-        let fit = |side: u32| ((side as f32 * INPUT as f32 / longest).round() as u32).max(2) & !1;
+        let fit =
+            |side: u32| ((side as f32 * Self::INPUT as f32 / longest).round() as u32).max(2) & !1;
         let (w, h) = (fit(frame.width), fit(frame.height));
         let small = self.scaler.scale(frame, w, h).map_err(inference)?;
         let rgba = convert(&small, PixelFormat::Rgba).map_err(inference)?;
-        let (ox, oy) = ((INPUT - w as usize) / 2, (INPUT - h as usize) / 2);
-        // Letterbox in black, RGB scaled to [-1, 1].
-        let mut input = Array4::<f32>::from_elem((1, INPUT, INPUT, 3), -1.0);
+        let (ox, oy) = (
+            (Self::INPUT - w as usize) / 2,
+            (Self::INPUT - h as usize) / 2,
+        );
+        // Letterbox in black, RGB scaled to [-1, 1], into the held input.
+        let input = self.model.input_mut();
+        input.fill(-1.0);
+        let stride = rgba.planes[0].stride;
         for y in 0..h as usize {
-            let row = &rgba.planes[0].data[y * rgba.planes[0].stride..];
-            for x in 0..w as usize {
-                for c in 0..3 {
-                    input[[0, oy + y, ox + x, c]] = f32::from(row[x * 4 + c]) / 127.5 - 1.0;
+            let row = &rgba.planes[0].data[y * stride..][..w as usize * 4];
+            let start = ((oy + y) * Self::INPUT + ox) * 3;
+            for (out, pixel) in input[start..start + w as usize * 3]
+                .chunks_exact_mut(3)
+                .zip(row.chunks_exact(4))
+            {
+                for (o, p) in out.iter_mut().zip(pixel) {
+                    *o = f32::from(*p) / 127.5 - 1.0;
                 }
             }
         }
-        let outputs = self.model.run(input)?;
+        let outputs = self.model.infer()?;
         let mut scores: Vec<f32> = Vec::with_capacity(896);
         let mut boxes: Vec<[f32; 16]> = Vec::with_capacity(896);
         for (s, b) in [(&outputs[0], &outputs[2]), (&outputs[1], &outputs[3])] {
@@ -129,8 +139,11 @@ impl FaceDetector {
                 row
             }));
         }
-        let (fw, fh) = (w as f32 / INPUT as f32, h as f32 / INPUT as f32);
-        let (fx, fy) = (ox as f32 / INPUT as f32, oy as f32 / INPUT as f32);
+        let (fw, fh) = (w as f32 / Self::INPUT as f32, h as f32 / Self::INPUT as f32);
+        let (fx, fy) = (
+            ox as f32 / Self::INPUT as f32,
+            oy as f32 / Self::INPUT as f32,
+        );
         let mut found: Vec<FaceBox> = scores
             .iter()
             .zip(&boxes)
@@ -140,15 +153,18 @@ impl FaceDetector {
                 if score < self.threshold {
                     return None;
                 }
-                let (cx, cy) = (ax + b[0] / INPUT as f32, ay + b[1] / INPUT as f32);
-                let (bw, bh) = (b[2] / INPUT as f32, b[3] / INPUT as f32);
+                let (cx, cy) = (
+                    ax + b[0] / Self::INPUT as f32,
+                    ay + b[1] / Self::INPUT as f32,
+                );
+                let (bw, bh) = (b[2] / Self::INPUT as f32, b[3] / Self::INPUT as f32);
                 // From the square input back to the picture.
                 let to_x = |v: f32| ((v - fx) / fw).clamp(0.0, 1.0);
                 let to_y = |v: f32| ((v - fy) / fh).clamp(0.0, 1.0);
                 let keypoints = std::array::from_fn(|k| {
                     (
-                        to_x(ax + b[4 + 2 * k] / INPUT as f32),
-                        to_y(ay + b[5 + 2 * k] / INPUT as f32),
+                        to_x(ax + b[4 + 2 * k] / Self::INPUT as f32),
+                        to_y(ay + b[5 + 2 * k] / Self::INPUT as f32),
                     )
                 });
                 Some(FaceBox {

@@ -20,7 +20,7 @@ use nexmile_media::frame::{PixelFormat, VideoFrame};
 use serde::Deserialize;
 
 use crate::face::{FaceBox, keypoint};
-use crate::gift::draw;
+use crate::gift::PlacedSprite;
 
 /// Where on the face a sprite is centred.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -239,7 +239,11 @@ impl FaceFilter {
             let placed = transform(&sprite.image, scale, angle);
             let left_px = (centre.0 - placed.width() as f32 / 2.0).round() as i64;
             let top_px = (centre.1 - placed.height() as f32 / 2.0).round() as i64;
-            draw(frame, &placed, left_px, top_px);
+            if let Some(sprite) =
+                PlacedSprite::new(&placed, (left_px, top_px), (frame.width, frame.height))
+            {
+                sprite.draw(frame);
+            }
         }
     }
 }

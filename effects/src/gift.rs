@@ -16,6 +16,7 @@ use image::RgbaImage;
 use nexmile_media::frame::{MediaTime, PixelFormat, VideoFrame};
 
 use crate::animation::Animation;
+use crate::blend::blend_row;
 
 /// Where the gift goes, in fractions of the picture, so it lands in the same
 /// place at any resolution the bandwidth ladder picks.
@@ -37,6 +38,10 @@ pub enum GiftError {
     Scale(String),
 }
 
+/// Where a scaled frame was placed (top-left, picture size) and what it
+/// became there (`None`: off the picture).
+type Placed = ((i64, i64), (u32, u32), Option<PlacedSprite>);
+
 /// One gift playing on the outgoing video.
 pub struct GiftOverlay {
     animation: Arc<Animation>,
@@ -45,6 +50,8 @@ pub struct GiftOverlay {
     resizer: Resizer,
     /// The last scaled frame: (frame index, width, height, pixels).
     scaled: Option<(usize, u32, u32, RgbaImage)>,
+    /// That frame placed on the picture.
+    placed: Option<Placed>,
 }
 
 /// BT.601 limited range, the integer form libyuv and browsers use.
@@ -56,10 +63,6 @@ fn yuv(r: u8, g: u8, b: u8) -> (u8, u8, u8) {
     (y as u8, u as u8, v as u8)
 }
 
-fn blend(under: u8, over: u8, alpha: u32) -> u8 {
-    ((u32::from(over) * alpha + u32::from(under) * (255 - alpha) + 127) / 255) as u8
-}
-
 impl GiftOverlay {
     pub fn new(animation: Arc<Animation>, placement: Placement, started: MediaTime) -> Self {
         Self {
@@ -68,6 +71,7 @@ impl GiftOverlay {
             started,
             resizer: Resizer::new(),
             scaled: None,
+            placed: None,
         }
     }
 
@@ -87,7 +91,7 @@ impl GiftOverlay {
         let width =
             ((frame.width as f32 * self.placement.width).round() as u32).clamp(2, frame.width);
         let height = ((width as f32 * ah as f32 / aw as f32).round() as u32).clamp(2, frame.height);
-        self.scale(index, width, height)?;
+        let rescaled = self.scale(index, width, height)?;
         let Some((_, _, _, sprite)) = &self.scaled else {
             return Ok(true);
         };
@@ -95,13 +99,26 @@ impl GiftOverlay {
             (frame.width as f32 * self.placement.center_x - width as f32 / 2.0).round() as i64;
         let top =
             (frame.height as f32 * self.placement.center_y - height as f32 / 2.0).round() as i64;
-        draw(frame, sprite, left, top);
+        let key = ((left, top), (frame.width, frame.height));
+        let placed = match &mut self.placed {
+            Some((at, size, placed)) if !rescaled && (*at, *size) == key => placed,
+            slot => {
+                &mut slot
+                    .insert((key.0, key.1, PlacedSprite::new(sprite, key.0, key.1)))
+                    .2
+            }
+        };
+        if let Some(placed) = placed {
+            placed.draw(frame);
+        }
         Ok(true)
     }
 
-    fn scale(&mut self, index: usize, width: u32, height: u32) -> Result<(), GiftError> {
+    /// Scales the animation's frame `index` unless it is held already;
+    /// whether it was scaled anew.
+    fn scale(&mut self, index: usize, width: u32, height: u32) -> Result<bool, GiftError> {
         if matches!(&self.scaled, Some((i, w, h, _)) if (*i, *w, *h) == (index, width, height)) {
-            return Ok(());
+            return Ok(false);
         }
         let source = &self.animation.frames()[index].image;
         let scaled = if source.dimensions() == (width, height) {
@@ -127,56 +144,126 @@ impl GiftOverlay {
                 .ok_or_else(|| GiftError::Scale("buffer size".into()))?
         };
         self.scaled = Some((index, width, height, scaled));
-        Ok(())
+        Ok(true)
     }
 }
 
-/// Alpha-blends `sprite` onto the I420 `frame` with its top-left at
-/// (`left`, `top`), clipped to the picture.
-pub(crate) fn draw(frame: &mut VideoFrame, sprite: &RgbaImage, left: i64, top: i64) {
-    let (fw, fh) = (i64::from(frame.width), i64::from(frame.height));
-    let (sw, sh) = (i64::from(sprite.width()), i64::from(sprite.height()));
-    let (x0, y0) = (left.max(0), top.max(0));
-    let (x1, y1) = ((left + sw).min(fw), (top + sh).min(fh));
-    if x0 >= x1 || y0 >= y1 {
-        return;
-    }
-    let pixel = |x: i64, y: i64| -> Option<[u8; 4]> {
-        let (sx, sy) = (x - left, y - top);
-        (sx >= 0 && sy >= 0 && sx < sw && sy < sh).then(|| sprite.get_pixel(sx as u32, sy as u32).0)
-    };
-    let y_stride = frame.planes[0].stride;
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let [r, g, b, a] = pixel(x, y).expect("inside the clip");
-            if a == 0 {
-                continue;
-            }
-            let (luma, _, _) = yuv(r, g, b);
-            let at = y as usize * y_stride + x as usize;
-            frame.planes[0].data[at] = blend(frame.planes[0].data[at], luma, u32::from(a));
+/// A sprite in the picture's own terms for one place on it, clipped: luma
+/// per pixel and chroma per 2×2 block, each with how much of the picture
+/// shows through (255 − alpha, the block's coverage for chroma). Made once
+/// per scaled gift frame, it is then blended row by row in 16-bit lanes.
+pub(crate) struct PlacedSprite {
+    /// Top-left of the clipped luma area, and its size.
+    luma_at: (usize, usize),
+    luma_size: (usize, usize),
+    luma: Vec<u8>,
+    luma_through: Vec<u8>,
+    chroma_at: (usize, usize),
+    chroma_size: (usize, usize),
+    u: Vec<u8>,
+    v: Vec<u8>,
+    chroma_through: Vec<u8>,
+}
+
+impl PlacedSprite {
+    /// `sprite` with its top-left at (`left`, `top`) on a `width × height`
+    /// I420 picture; `None` if none of it lands on the picture.
+    pub(crate) fn new(
+        sprite: &RgbaImage,
+        (left, top): (i64, i64),
+        (width, height): (u32, u32),
+    ) -> Option<Self> {
+        let (fw, fh) = (i64::from(width), i64::from(height));
+        let (sw, sh) = (i64::from(sprite.width()), i64::from(sprite.height()));
+        let (x0, y0) = (left.max(0), top.max(0));
+        let (x1, y1) = ((left + sw).min(fw), (top + sh).min(fh));
+        if x0 >= x1 || y0 >= y1 {
+            return None;
         }
-    }
-    // Chroma: each 2×2 block takes the coverage-weighted colour of its pixels.
-    for cy in y0 / 2..(y1 + 1) / 2 {
-        for cx in x0 / 2..(x1 + 1) / 2 {
-            let (mut u_sum, mut v_sum, mut alpha_sum) = (0u32, 0u32, 0u32);
-            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                if let Some([r, g, b, a]) = pixel(cx * 2 + dx, cy * 2 + dy) {
-                    let (_, u, v) = yuv(r, g, b);
-                    u_sum += u32::from(u) * u32::from(a);
-                    v_sum += u32::from(v) * u32::from(a);
-                    alpha_sum += u32::from(a);
+        let pixel = |x: i64, y: i64| -> Option<[u8; 4]> {
+            let (sx, sy) = (x - left, y - top);
+            (sx >= 0 && sy >= 0 && sx < sw && sy < sh)
+                .then(|| sprite.get_pixel(sx as u32, sy as u32).0)
+        };
+        let (mut luma, mut luma_through) = (Vec::new(), Vec::new());
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let [r, g, b, a] = pixel(x, y).unwrap_or_default();
+                luma.push(yuv(r, g, b).0);
+                luma_through.push(255 - a);
+            }
+        }
+        // Chroma: each 2×2 block takes the coverage-weighted colour of its pixels.
+        let (cx0, cy0, cx1, cy1) = (x0 / 2, y0 / 2, (x1 + 1) / 2, (y1 + 1) / 2);
+        let (mut u, mut v, mut chroma_through) = (Vec::new(), Vec::new(), Vec::new());
+        for cy in cy0..cy1 {
+            for cx in cx0..cx1 {
+                let (mut u_sum, mut v_sum, mut alpha_sum) = (0u32, 0u32, 0u32);
+                for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                    if let Some([r, g, b, a]) = pixel(cx * 2 + dx, cy * 2 + dy) {
+                        let (_, pu, pv) = yuv(r, g, b);
+                        u_sum += u32::from(pu) * u32::from(a);
+                        v_sum += u32::from(pv) * u32::from(a);
+                        alpha_sum += u32::from(a);
+                    }
                 }
+                let (pu, pv) = match alpha_sum {
+                    0 => (128, 128),
+                    _ => ((u_sum / alpha_sum) as u8, (v_sum / alpha_sum) as u8),
+                };
+                u.push(pu);
+                v.push(pv);
+                chroma_through.push(255 - (alpha_sum / 4) as u8);
             }
-            if alpha_sum == 0 {
-                continue;
-            }
-            let coverage = alpha_sum / 4;
-            let (u, v) = ((u_sum / alpha_sum) as u8, (v_sum / alpha_sum) as u8);
-            for (plane, value) in [(1, u), (2, v)] {
-                let at = cy as usize * frame.planes[plane].stride + cx as usize;
-                frame.planes[plane].data[at] = blend(frame.planes[plane].data[at], value, coverage);
+        }
+        let at = |x: i64, y: i64| (x as usize, y as usize);
+        Some(Self {
+            luma_at: at(x0, y0),
+            luma_size: at(x1 - x0, y1 - y0),
+            luma,
+            luma_through,
+            chroma_at: at(cx0, cy0),
+            chroma_size: at(cx1 - cx0, cy1 - cy0),
+            u,
+            v,
+            chroma_through,
+        })
+    }
+
+    /// Blends the sprite onto `frame`, the I420 picture it was placed for.
+    pub(crate) fn draw(&self, frame: &mut VideoFrame) {
+        let planes = [
+            (
+                0,
+                self.luma_at,
+                self.luma_size,
+                &self.luma,
+                &self.luma_through,
+            ),
+            (
+                1,
+                self.chroma_at,
+                self.chroma_size,
+                &self.u,
+                &self.chroma_through,
+            ),
+            (
+                2,
+                self.chroma_at,
+                self.chroma_size,
+                &self.v,
+                &self.chroma_through,
+            ),
+        ];
+        for (plane, (x, y), (w, h), values, through) in planes {
+            let plane = &mut frame.planes[plane];
+            for row in 0..h {
+                let at = (y + row) * plane.stride + x;
+                blend_row(
+                    &mut plane.data[at..at + w],
+                    &values[row * w..(row + 1) * w],
+                    &through[row * w..(row + 1) * w],
+                );
             }
         }
     }

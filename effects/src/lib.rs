@@ -3,6 +3,7 @@
 //! effects issue.
 
 pub mod animation;
+pub mod blend;
 pub mod chain;
 pub mod face;
 pub mod face_filter;
@@ -10,3 +11,4 @@ pub mod gift;
 pub mod mosaic;
 pub mod onnx;
 pub mod wallpaper;
+pub mod working;

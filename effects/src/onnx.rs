@@ -58,8 +58,11 @@ fn environment() -> Result<&'static Environment, OnnxError> {
 /// its input and of the outputs the effects read.
 pub struct Model {
     session: Session,
-    input: &'static str,
+    input_name: &'static str,
     outputs: &'static [&'static str],
+    /// The input, NHWC, held between runs: filled in place each frame, so
+    /// no 100–400 KB buffer is allocated, faulted in and handed over anew.
+    input: Tensor<f32>,
 }
 
 impl Model {
@@ -67,7 +70,7 @@ impl Model {
     pub fn blazeface() -> Result<Self, OnnxError> {
         Self::load(
             include_bytes!("../../assets/models/blazeface_front_128.onnx"),
-            "input:0",
+            ("input:0", [128, 128]),
             &["Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0"],
         )
     }
@@ -76,7 +79,7 @@ impl Model {
     pub fn selfie_segmentation() -> Result<Self, OnnxError> {
         Self::load(
             include_bytes!("../../assets/models/selfie_segmentation_256.onnx"),
-            "input_1",
+            ("input_1", [256, 256]),
             &["activation_10"],
         )
     }
@@ -86,16 +89,17 @@ impl Model {
     pub fn selfie_segmentation_landscape() -> Result<Self, OnnxError> {
         Self::load(
             include_bytes!("../../assets/models/selfie_segmentation_landscape_144x256.onnx"),
-            "input_1",
+            ("input_1", [144, 256]),
             &["segment_back"],
         )
     }
 
     /// A session on one thread: effects run per frame on the capture
     /// thread, where more threads would only compete with the encoder.
+    /// `input` is the input's name and its height × width (RGB, batch 1).
     fn load(
         bytes: &[u8],
-        input: &'static str,
+        (input_name, [height, width]): (&'static str, [usize; 2]),
         outputs: &'static [&'static str],
     ) -> Result<Self, OnnxError> {
         let model = |e: ort::Error| OnnxError::Model(e.to_string());
@@ -105,21 +109,28 @@ impl Model {
             .map_err(|e| OnnxError::Model(e.to_string()))?
             .commit_from_memory(bytes)
             .map_err(model)?;
+        let input = Tensor::from_array(([1, height, width, 3], vec![0.0; height * width * 3]))
+            .map_err(model)?;
         Ok(Self {
             session,
-            input,
+            input_name,
             outputs,
+            input,
         })
     }
 
-    /// Runs the model on an NHWC input; the outputs, flattened, in the
+    /// The held input (NHWC, row by row, RGB interleaved), to fill before [`Self::infer`].
+    pub fn input_mut(&mut self) -> &mut [f32] {
+        self.input.extract_tensor_mut().1
+    }
+
+    /// Runs the model on the held input; the outputs, flattened, in the
     /// order of the constructor's doc.
-    pub fn run(&mut self, input: Array4<f32>) -> Result<Vec<Vec<f32>>, OnnxError> {
+    pub fn infer(&mut self) -> Result<Vec<Vec<f32>>, OnnxError> {
         let inference = |e: ort::Error| OnnxError::Inference(e.to_string());
-        let tensor = Tensor::from_array(input).map_err(inference)?;
         let outputs = self
             .session
-            .run(ort::inputs![self.input => tensor])
+            .run(ort::inputs![self.input_name => &self.input])
             .map_err(inference)?;
         self.outputs
             .iter()
@@ -130,5 +141,19 @@ impl Model {
                 Ok(values.to_vec())
             })
             .collect()
+    }
+
+    /// Runs the model on `input` (NHWC, the model's own shape).
+    pub fn run(&mut self, input: Array4<f32>) -> Result<Vec<Vec<f32>>, OnnxError> {
+        let held = self.input_mut();
+        if input.len() != held.len() {
+            return Err(OnnxError::Inference(format!(
+                "the input has {} values, the model takes {}",
+                input.len(),
+                held.len()
+            )));
+        }
+        held.iter_mut().zip(input.iter()).for_each(|(h, v)| *h = *v);
+        self.infer()
     }
 }

@@ -8,9 +8,12 @@
 //! a quarter of the picture's resolution, then scaled up and used to blend.
 
 use crate::onnx::{Model, OnnxError};
-use ndarray::Array4;
+use multiversion::multiversion;
 use nexmile_media::convert::{Scaler, convert};
 use nexmile_media::frame::{PixelFormat, VideoFrame};
+
+use crate::blend::blend_row;
+use crate::working::{shrink_by, working_picture, working_size};
 
 /// The models' input sizes, width × height.
 const SQUARE_INPUT: (usize, usize) = (256, 256);
@@ -64,25 +67,14 @@ pub struct Wallpaper {
     scaler: Scaler,
     /// The running mask at half the working resolution, with its size.
     mask: Option<(usize, usize, Vec<f32>)>,
-    /// The last refined mask (bytes at the working size), reused on the
-    /// frames between segmentations.
-    refined: Option<(usize, usize, Vec<u8>)>,
     frames: u64,
-    /// The mask at full and at chroma resolution, kept between frames.
+    /// The refined mask at full and at chroma resolution, reused on the
+    /// frames between segmentations, and the picture size it is for.
     alpha: Vec<u8>,
     chroma_alpha: Vec<u8>,
-}
-
-/// The mask is refined at a quarter of the picture's size (320×180 for
-/// 720p) — a quarter of the guided filter's cost at half size, with edges
-/// still following the picture — then scaled up for blending.
-const WORK_DIVISOR: usize = 4;
-
-fn working_size(frame: &VideoFrame) -> (usize, usize) {
-    (
-        (frame.width as usize / WORK_DIVISOR).max(2) & !1,
-        (frame.height as usize / WORK_DIVISOR).max(2) & !1,
-    )
+    alpha_size: Option<(u32, u32)>,
+    /// What is blended in behind the person, at the picture's size.
+    backdrop: Option<VideoFrame>,
 }
 
 /// Segment every this many frames: a 30 fps camera gets a 15 fps mask. A
@@ -91,6 +83,7 @@ fn working_size(frame: &VideoFrame) -> (usize, usize) {
 const SEGMENT_EVERY: u64 = 2;
 
 /// Box filter of radius `r` over a `w × h` grid (running sums, O(n)).
+#[multiversion(targets("x86_64+avx2"))]
 fn box_filter(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
     let mut rows = vec![0.0; w * h];
     // The window's size at each column, as a factor: no division per sample.
@@ -138,6 +131,7 @@ fn box_filter(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
 
 /// He et al.'s guided filter, the coefficients of its local linear model:
 /// `mask` ≈ a · `guide` + b over each window, averaged (mean a, mean b).
+#[multiversion(targets("x86_64+avx2"))]
 fn guided_coefficients(
     guide: &[f32],
     mask: &[f32],
@@ -161,28 +155,67 @@ fn guided_coefficients(
 }
 
 /// He and Sun's fast guided filter: `mask` (at half the size of `guide`,
-/// `w × h`) refined along the edges of `guide`, as bytes at `guide`'s size.
-/// The coefficients are found at half size — a quarter of the box filters'
-/// work — and applied with the full guide, so the edges still follow it.
+/// `w × h`, both even) refined along the edges of `guide`, as bytes at
+/// `guide`'s size. The coefficients are found at half size — a quarter of
+/// the box filters' work — and applied with the full guide, so the edges
+/// still follow it.
+#[multiversion(targets("x86_64+avx2"))]
 fn refine_along(guide: &[f32], mask: &[f32], (w, h): (usize, usize)) -> Vec<u8> {
-    let (hw, hh) = ((w / 2).max(1), (h / 2).max(1));
+    let (hw, hh) = (w / 2, h / 2);
+    debug_assert!(hw * 2 == w && hh * 2 == h && hw > 0 && hh > 0);
     let half_guide = halve_f32(guide, (w, h));
     let (mean_a, mean_b) =
         guided_coefficients(&half_guide, mask, (hw, hh), (GUIDE_RADIUS / 2).max(1));
-    let whole = (0.0, 0.0, hw as f32, hh as f32);
-    let (a, b) = (
-        resample(&mean_a, hw, whole, w, h),
-        resample(&mean_b, hw, whole, w, h),
-    );
-    // `as` saturates: the clamp to 0..=255 comes with the conversion.
-    guide
-        .iter()
-        .zip(a.iter().zip(&b))
-        .map(|(i, (a, b))| ((a * i + b) * 255.0 + 0.5) as u8)
-        .collect()
+    // The coefficients doubled row by row as they are applied: the two
+    // half-size rows an output row lies between, mixed down, then doubled
+    // across (no full-size a and b).
+    let mut out = Vec::with_capacity(w * h);
+    let (mut down, mut a_row, mut b_row) = (vec![0.0; hw], vec![0.0; w], vec![0.0; w]);
+    for y in 0..h {
+        let (near, far) = (
+            y / 2,
+            if y % 2 == 0 {
+                (y / 2).saturating_sub(1)
+            } else {
+                (y / 2 + 1).min(hh - 1)
+            },
+        );
+        for (coefficients, row) in [(&mean_a, &mut a_row), (&mean_b, &mut b_row)] {
+            let (n, f) = (
+                &coefficients[near * hw..][..hw],
+                &coefficients[far * hw..][..hw],
+            );
+            down.iter_mut()
+                .zip(n.iter().zip(f))
+                .for_each(|(d, (n, f))| *d = 0.75 * n + 0.25 * f);
+            double_across(&down, row);
+        }
+        // `as` saturates: the clamp to 0..=255 comes with the conversion.
+        out.extend(
+            guide[y * w..(y + 1) * w]
+                .iter()
+                .zip(a_row.iter().zip(&b_row))
+                .map(|(i, (a, b))| ((a * i + b) * 255.0 + 0.5) as u8),
+        );
+    }
+    out
+}
+
+/// A row doubled across by bilinear interpolation with pixel centres
+/// aligned (each output sample is ¾ of its own source and ¼ of the nearer
+/// neighbour, as OpenCV's INTER_LINEAR at 2×). `out` is twice `src`'s length.
+#[inline]
+fn double_across(src: &[f32], out: &mut [f32]) {
+    let n = src.len();
+    for (i, pair) in out.chunks_exact_mut(2).enumerate() {
+        let (left, right) = (src[i.saturating_sub(1)], src[(i + 1).min(n - 1)]);
+        pair[0] = 0.75 * src[i] + 0.25 * left;
+        pair[1] = 0.75 * src[i] + 0.25 * right;
+    }
 }
 
 /// The mean of each 2×2 of a `w × h` grid (`w / 2 × h / 2`, at least 1 × 1).
+#[multiversion(targets("x86_64+avx2"))]
 fn halve_f32(src: &[f32], (w, h): (usize, usize)) -> Vec<f32> {
     let (hw, hh) = ((w / 2).max(1), (h / 2).max(1));
     let mut out = Vec::with_capacity(hw * hh);
@@ -224,6 +257,7 @@ fn axis_map(source: usize, target: usize) -> Vec<(usize, usize, u32)> {
 /// row is interpolated across once, into a row of 1/256 steps, and every
 /// output row is then a vertical blend of two such rows, one multiply-add
 /// per pixel that the compiler vectorises.
+#[multiversion(targets("x86_64+avx2"))]
 fn upscale_plane(
     src: &[u8],
     (sw, sh, src_stride): (usize, usize, usize),
@@ -234,8 +268,11 @@ fn upscale_plane(
     // A source row across, in 1/256 steps: at most 255 × 256, a u16.
     let across = |row: usize, out: &mut [u16]| {
         let line = &src[row * src_stride..row * src_stride + sw];
-        for (o, &(low, high, t)) in out.iter_mut().zip(&columns) {
-            *o = (u32::from(line[low]) * (256 - t) + u32::from(line[high]) * t) as u16;
+        match (dw % sw == 0).then_some(dw / sw) {
+            Some(2) => across_by::<2>(line, out),
+            Some(4) => across_by::<4>(line, out),
+            Some(8) => across_by::<8>(line, out),
+            _ => across_by_table(line, &columns, out),
         }
     };
     let (mut upper, mut lower) = (vec![0u16; dw], vec![0u16; dw]);
@@ -268,81 +305,76 @@ fn upscale_plane(
     }
 }
 
-/// `row` over `under` by `alpha` (255: all `row`). Written by hand for
-/// 16-bit lanes: t = fg·a + bg·(255 − a) + 128 is at most 65,153, and
-/// (t + (t >> 8)) >> 8 is t / 255 rounded, exactly, without a division.
-fn blend_row(row: &mut [u8], under: &[u8], alpha: &[u8]) {
-    for ((pixel, &bg), &a) in row.iter_mut().zip(under).zip(alpha) {
-        let (a, fg, bg) = (u16::from(a), u16::from(*pixel), u16::from(bg));
-        let t = fg * a + bg * (255 - a) + 128;
-        *pixel = ((t + (t >> 8)) >> 8) as u8;
+/// A row across by the general table of [`axis_map`].
+#[inline]
+fn across_by_table(line: &[u8], columns: &[(usize, usize, u32)], out: &mut [u16]) {
+    for (o, &(low, high, t)) in out.iter_mut().zip(columns) {
+        *o = (u32::from(line[low]) * (256 - t) + u32::from(line[high]) * t) as u16;
     }
 }
 
-/// The mean of each `n × n` block of one 8-bit plane (`sw × sh` with
-/// `stride`): `sw / n × sh / n` values (at least 1 × 1; a right or bottom
-/// rest narrower than a block is left out). Written by hand: one pass over
-/// the picture where repeated halvings read it again each time; column sums
-/// of `n` rows are added in u16 lanes the compiler vectorises.
-fn shrink_by(
-    src: &[u8],
-    (sw, sh, stride): (usize, usize, usize),
-    n: usize,
-) -> (Vec<u8>, usize, usize) {
-    let (tw, th) = ((sw / n).max(1), (sh / n).max(1));
-    let (bw, bh) = (sw.min(n), sh.min(n));
-    let mut out = Vec::with_capacity(tw * th);
-    let mut columns = vec![0u16; tw * bw];
-    for ty in 0..th {
-        columns.iter_mut().for_each(|c| *c = 0);
-        for y in ty * bh..ty * bh + bh {
-            let row = &src[y * stride..y * stride + tw * bw];
-            for (c, v) in columns.iter_mut().zip(row) {
-                *c += u16::from(*v);
-            }
+/// A row across by a whole factor `K`: the table's values, without its
+/// per-sample lookups. Output `K·i + j` mixes sample `i` with its left
+/// neighbour (first half of the `K`) or its right one (second half) by a
+/// weight that depends on `j` only, so the loop vectorises.
+#[inline]
+fn across_by<const K: usize>(line: &[u8], out: &mut [u16]) {
+    // Sample i's own weight in 1/256: 256 − |2j + 1 − K| · 128 / K, exact
+    // for K = 2, 4, 8 (the table rounds to the same values).
+    let own: [u16; K] = std::array::from_fn(|j| (256 - (2 * j + 1).abs_diff(K) * 128 / K) as u16);
+    let last = line.len() - 1;
+    for (i, chunk) in out.chunks_exact_mut(K).enumerate() {
+        let here = u16::from(line[i]);
+        let (left, right) = (
+            u16::from(line[i.saturating_sub(1)]),
+            u16::from(line[(i + 1).min(last)]),
+        );
+        for (j, o) in chunk.iter_mut().enumerate() {
+            let other = if j < K / 2 { left } else { right };
+            *o = here * own[j] + other * (256 - own[j]);
         }
-        let area = (bw * bh) as u32;
-        out.extend(columns.chunks_exact(bw).map(|block| {
-            let sum: u32 = block.iter().map(|c| u32::from(*c)).sum();
-            ((sum + area / 2) / area) as u8
-        }));
     }
-    (out, tw, th)
 }
 
-/// The blurred background: each plane down to an eighth by block means and
-/// bilinearly back up — a wide, cheap blur.
+/// The blurred background of an I420 picture: an eighth of its size by
+/// block means, bilinearly back up — a wide, cheap blur.
 pub fn blur_background(frame: &VideoFrame) -> Result<VideoFrame, WallpaperError> {
     if frame.format != PixelFormat::I420 {
         return Err(WallpaperError::Format(frame.format));
     }
+    let work = working_picture(frame, &mut Scaler::default()).map_err(image_error)?;
     let mut out = VideoFrame::filled(
         PixelFormat::I420,
         frame.width,
         frame.height,
-        &[0, 128, 128],
+        &[],
         frame.timestamp,
     );
-    let (w, h) = (frame.width as usize, frame.height as usize);
-    for (plane, (pw, ph)) in [
-        (w, h),
-        (w.div_ceil(2), h.div_ceil(2)),
-        (w.div_ceil(2), h.div_ceil(2)),
-    ]
-    .into_iter()
-    .enumerate()
+    blur_into(&work, &mut out);
+    Ok(out)
+}
+
+/// The blur into `out` from the working picture `work` (a quarter of
+/// `out`'s size): each plane halved again by 2×2 means, then scaled up.
+fn blur_into(work: &VideoFrame, out: &mut VideoFrame) {
+    let (w, h) = (out.width as usize, out.height as usize);
+    let (ww, wh) = (work.width as usize, work.height as usize);
+    let sizes = [
+        ((ww, wh), (w, h)),
+        ((ww / 2, wh / 2), (w.div_ceil(2), h.div_ceil(2))),
+        ((ww / 2, wh / 2), (w.div_ceil(2), h.div_ceil(2))),
+    ];
+    for ((source, target), ((sw, sh), (pw, ph))) in
+        work.planes.iter().zip(&mut out.planes).zip(sizes)
     {
-        let source = &frame.planes[plane];
-        let (tiny, tw, th) = shrink_by(&source.data, (pw, ph, source.stride), 8);
-        let dst_stride = out.planes[plane].stride;
+        let (tiny, tw, th) = shrink_by(&source.data, (sw, sh, source.stride), 2);
         upscale_plane(
             &tiny,
             (tw, th, tw),
-            &mut out.planes[plane].data,
-            (pw, ph, dst_stride),
+            &mut target.data,
+            (pw, ph, target.stride),
         );
     }
-    Ok(out)
 }
 
 /// Bilinear sample of `src` (`sw × sh`) over the region (`x0`, `y0`, `cw`,
@@ -374,54 +406,24 @@ impl Wallpaper {
             background,
             scaler: Scaler::default(),
             mask: None,
-            refined: None,
             frames: 0,
             alpha: Vec::new(),
             chroma_alpha: Vec::new(),
+            alpha_size: None,
+            backdrop: None,
         })
     }
 
     /// Changes what is behind the person, keeping the running mask.
     pub fn set_background(&mut self, background: Background) {
         self.background = background;
+        self.backdrop = None;
     }
 
     /// Whether the next frame runs the model (the others reuse its mask):
     /// the chain puts its other heavy work on the frames in between.
     pub fn segments_next(&self) -> bool {
-        self.frames.is_multiple_of(SEGMENT_EVERY) || self.refined.is_none()
-    }
-
-    /// `frame` at the working size, made once per segmenting frame: both the
-    /// model's input and the guided filter's guide come from it, so 720p is
-    /// read once. A picture four times the working size is shrunk by the
-    /// mean of each 4×4 (an area average) in one pass; others go through
-    /// the scaler.
-    fn working_picture(&mut self, frame: &VideoFrame) -> Result<VideoFrame, WallpaperError> {
-        let (w, h) = working_size(frame);
-        if (frame.width as usize, frame.height as usize) != (w * WORK_DIVISOR, h * WORK_DIVISOR) {
-            return self
-                .scaler
-                .scale(frame, w as u32, h as u32)
-                .map_err(image_error);
-        }
-        let mut work =
-            VideoFrame::filled(PixelFormat::I420, w as u32, h as u32, &[], frame.timestamp);
-        let sizes = [(w, h), (w / 2, h / 2), (w / 2, h / 2)];
-        for ((source, target), (pw, ph)) in frame.planes.iter().zip(&mut work.planes).zip(sizes) {
-            let (small, _, _) = shrink_by(
-                &source.data,
-                (pw * WORK_DIVISOR, ph * WORK_DIVISOR, source.stride),
-                WORK_DIVISOR,
-            );
-            for (row, out) in small
-                .chunks_exact(pw)
-                .zip(target.data.chunks_mut(target.stride))
-            {
-                out[..pw].copy_from_slice(row);
-            }
-        }
-        Ok(work)
+        self.frames.is_multiple_of(SEGMENT_EVERY) || self.alpha_size.is_none()
     }
 
     /// The model's person probability (0–1) for `frame`, its input made
@@ -458,9 +460,18 @@ impl Wallpaper {
             (input_width - iw as usize) / 2,
             (input_height - ih as usize) / 2,
         );
-        // Filled row by row as flat slices rather than indexing the array per sample.
-        let mut data = vec![0f32; input_width * input_height * 3];
+        let model = if wide {
+            &mut self.landscape
+        } else {
+            &mut self.square
+        };
+        // Into the model's held input, row by row as flat slices; the
+        // letterbox (if any) is black.
+        let data = model.input_mut();
         let (iw, ih) = (iw as usize, ih as usize);
+        if (iw, ih) != (input_width, input_height) {
+            data.fill(0.0);
+        }
         let stride = small.planes[0].stride;
         for y in 0..ih {
             let row = &small.planes[0].data[y * stride..y * stride + iw * 4];
@@ -474,15 +485,8 @@ impl Wallpaper {
                 }
             }
         }
-        let input = Array4::from_shape_vec((1, input_height, input_width, 3), data)
-            .map_err(|e| WallpaperError::Image(e.to_string()))?;
-        let model = if wide {
-            &mut self.landscape
-        } else {
-            &mut self.square
-        };
         Ok(Inferred {
-            probability: model.run(input)?.swap_remove(0),
+            probability: model.infer()?.swap_remove(0),
             input_width,
             region: (ox as f32, oy as f32, iw as f32, ih as f32),
         })
@@ -519,95 +523,154 @@ impl Wallpaper {
         (w, h, refined)
     }
 
-    fn background_for(&mut self, frame: &VideoFrame) -> Result<VideoFrame, WallpaperError> {
+    /// Whether the next frame needs the working picture (to segment, or to
+    /// blur the background), so the chain can make it once for the face
+    /// detector too.
+    pub fn needs_working_picture(&self) -> bool {
+        self.segments_next() || matches!(self.background, Background::Blur)
+    }
+
+    /// Replaces the background of an outgoing I420 picture.
+    pub fn apply(&mut self, frame: &mut VideoFrame) -> Result<(), WallpaperError> {
+        self.apply_with(frame, None)
+    }
+
+    /// [`Self::apply`] with the frame's working picture when the caller has
+    /// made it already (one is made here if needed and not given).
+    pub fn apply_with(
+        &mut self,
+        frame: &mut VideoFrame,
+        work: Option<&VideoFrame>,
+    ) -> Result<(), WallpaperError> {
+        if frame.format != PixelFormat::I420 {
+            return Err(WallpaperError::Format(frame.format));
+        }
+        let size = (frame.width, frame.height);
+        // A segmenting frame (or the first, or a new size) infers, refines
+        // along its own edges and blends the result; the next reuses it.
+        let segmenting = self.segments_next() || self.alpha_size != Some(size);
+        self.frames += 1;
+        let (ww, wh) = working_size(frame);
+        let given = work.filter(|w| (w.width as usize, w.height as usize) == (ww, wh));
+        let made = match given {
+            None if segmenting || matches!(self.background, Background::Blur) => {
+                Some(working_picture(frame, &mut self.scaler).map_err(image_error)?)
+            }
+            _ => None,
+        };
+        let work = given.or(made.as_ref());
+        if segmenting {
+            let work = work.ok_or_else(|| image_error("no working picture"))?;
+            let raw = self.segment(frame, work)?;
+            let (mw, mh, bytes) = self.refine(work, raw);
+            // Kept between frames: a fresh 720p buffer each frame is fresh
+            // pages to fault in. The frames between reuse both as they are.
+            let (w, h) = (size.0 as usize, size.1 as usize);
+            self.alpha.resize(w * h, 0);
+            upscale_plane(&bytes, (mw, mh, mw), &mut self.alpha, (w, h, w));
+            halve_alpha(&self.alpha, (w, h), &mut self.chroma_alpha);
+            self.alpha_size = Some(size);
+        }
+        self.prepare_backdrop(frame, work)?;
+        let Some(backdrop) = &self.backdrop else {
+            return Err(image_error("no background"));
+        };
+        blend_planes(frame, backdrop, &self.alpha, &self.chroma_alpha);
+        Ok(())
+    }
+
+    /// The full-size background in `self.backdrop`: a colour or a picture
+    /// made once per size, the blur made afresh from the working picture.
+    fn prepare_backdrop(
+        &mut self,
+        frame: &VideoFrame,
+        work: Option<&VideoFrame>,
+    ) -> Result<(), WallpaperError> {
         let (w, h) = (frame.width, frame.height);
+        let fits = self
+            .backdrop
+            .as_ref()
+            .is_some_and(|b| (b.width, b.height) == (w, h));
         match &self.background {
-            Background::Blur => blur_background(frame),
+            Background::Blur => {
+                let work = work.ok_or_else(|| image_error("no working picture"))?;
+                let backdrop = match &mut self.backdrop {
+                    Some(backdrop) if fits => backdrop,
+                    slot => slot.insert(VideoFrame::filled(
+                        PixelFormat::I420,
+                        w,
+                        h,
+                        &[],
+                        frame.timestamp,
+                    )),
+                };
+                blur_into(work, backdrop);
+            }
+            _ if fits => {}
             Background::Colour([r, g, b]) => {
                 let (r, g, b) = (i32::from(*r), i32::from(*g), i32::from(*b));
                 let y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16;
                 let u = ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128;
                 let v = ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128;
-                Ok(VideoFrame::filled(
+                self.backdrop = Some(VideoFrame::filled(
                     PixelFormat::I420,
                     w,
                     h,
                     &[y as u8, u as u8, v as u8],
                     frame.timestamp,
-                ))
+                ));
             }
-            Background::Picture(picture) => self.scaler.scale(picture, w, h).map_err(image_error),
-        }
-    }
-
-    /// Replaces the background of an outgoing I420 picture.
-    pub fn apply(&mut self, frame: &mut VideoFrame) -> Result<(), WallpaperError> {
-        if frame.format != PixelFormat::I420 {
-            return Err(WallpaperError::Format(frame.format));
-        }
-        let (w, h) = working_size(frame);
-        let segmenting = self.segments_next();
-        self.frames += 1;
-        let refined = self
-            .refined
-            .take()
-            .filter(|(cw, ch, _)| (*cw, *ch) == (w, h));
-        // A segmenting frame (or the first, or a new size) infers, refines
-        // along its own edges and blends the result; the next reuses it.
-        let (mw, mh, bytes) = match refined {
-            Some(refined) if !segmenting => refined,
-            _ => {
-                let work = self.working_picture(frame)?;
-                let raw = self.segment(frame, &work)?;
-                self.refine(&work, raw)
-            }
-        };
-        let background = self.background_for(frame)?;
-        let (w, h) = (frame.width as usize, frame.height as usize);
-        // The refined mask up to full size. Reused: a fresh 720p buffer each
-        // frame is fresh pages to fault in.
-        let alpha = &mut self.alpha;
-        alpha.resize(w * h, 0);
-        upscale_plane(&bytes, (mw, mh, mw), alpha, (w, h, w));
-        self.refined = Some((mw, mh, bytes));
-        let (ys, bs) = (frame.planes[0].stride, background.planes[0].stride);
-        for y in 0..h {
-            blend_row(
-                &mut frame.planes[0].data[y * ys..y * ys + w],
-                &background.planes[0].data[y * bs..y * bs + w],
-                &alpha[y * w..(y + 1) * w],
-            );
-        }
-        // The alpha at chroma resolution (the mean of each 2×2), once for U and V.
-        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-        let chroma_alpha = &mut self.chroma_alpha;
-        chroma_alpha.clear();
-        for cy in 0..ch {
-            let (top, bottom) = (2 * cy, (2 * cy + 1).min(h - 1));
-            let (top, bottom) = (
-                &alpha[top * w..(top + 1) * w],
-                &alpha[bottom * w..(bottom + 1) * w],
-            );
-            chroma_alpha.extend((0..cw).map(|cx| {
-                let (x, x1) = (2 * cx, (2 * cx + 1).min(w - 1));
-                ((u32::from(top[x])
-                    + u32::from(top[x1])
-                    + u32::from(bottom[x])
-                    + u32::from(bottom[x1]))
-                    / 4) as u8
-            }));
-        }
-        for plane in 1..3 {
-            let (fs, bs) = (frame.planes[plane].stride, background.planes[plane].stride);
-            for cy in 0..ch {
-                blend_row(
-                    &mut frame.planes[plane].data[cy * fs..cy * fs + cw],
-                    &background.planes[plane].data[cy * bs..cy * bs + cw],
-                    &chroma_alpha[cy * cw..(cy + 1) * cw],
-                );
+            Background::Picture(picture) => {
+                self.backdrop = Some(self.scaler.scale(picture, w, h).map_err(image_error)?);
             }
         }
         Ok(())
+    }
+}
+
+/// The alpha at chroma resolution: the mean of each 2×2 of `alpha` (`w × h`).
+#[multiversion(targets("x86_64+avx2"))]
+fn halve_alpha(alpha: &[u8], (w, h): (usize, usize), out: &mut Vec<u8>) {
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    out.clear();
+    for cy in 0..ch {
+        let (top, bottom) = (2 * cy, (2 * cy + 1).min(h - 1));
+        let (top, bottom) = (
+            &alpha[top * w..(top + 1) * w],
+            &alpha[bottom * w..(bottom + 1) * w],
+        );
+        out.extend((0..cw).map(|cx| {
+            let (x, x1) = (2 * cx, (2 * cx + 1).min(w - 1));
+            ((u16::from(top[x])
+                + u16::from(top[x1])
+                + u16::from(bottom[x])
+                + u16::from(bottom[x1]))
+                / 4) as u8
+        }));
+    }
+}
+
+/// `frame` over `backdrop` by the full-size `alpha` (luma) and `chroma_alpha`.
+fn blend_planes(frame: &mut VideoFrame, backdrop: &VideoFrame, alpha: &[u8], chroma_alpha: &[u8]) {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    for (plane, (pw, ph, alpha)) in [
+        (w, h, alpha),
+        (cw, ch, chroma_alpha),
+        (cw, ch, chroma_alpha),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (fs, bs) = (frame.planes[plane].stride, backdrop.planes[plane].stride);
+        let (fg, bg) = (&mut frame.planes[plane].data, &backdrop.planes[plane].data);
+        for y in 0..ph {
+            blend_row(
+                &mut fg[y * fs..y * fs + pw],
+                &bg[y * bs..y * bs + pw],
+                &alpha[y * pw..(y + 1) * pw],
+            );
+        }
     }
 }
 
@@ -653,45 +716,6 @@ mod tests {
     }
 
     #[test]
-    fn blending_rounds_exactly_like_the_division() {
-        for a in 0..=255u8 {
-            let fg: Vec<u8> = (0..=255).collect();
-            let bg: Vec<u8> = (0..=255).rev().collect();
-            let mut row = fg.clone();
-            blend_row(&mut row, &bg, &vec![a; 256]);
-            for ((out, f), b) in row.iter().zip(&fg).zip(&bg) {
-                let exact =
-                    (f64::from(*f) * f64::from(a) + f64::from(*b) * f64::from(255 - a)) / 255.0;
-                assert_eq!(f64::from(*out), exact.round(), "fg {f} bg {b} alpha {a}");
-            }
-        }
-    }
-
-    #[test]
-    fn shrinking_takes_the_mean_of_each_block() {
-        // 17×9 with stride 20: two blocks across, one down, the rest left out.
-        let mut src = vec![0u8; 20 * 9];
-        for y in 0..9 {
-            for x in 0..17 {
-                src[y * 20 + x] = if x < 8 { 10 } else { (x * 10 + y) as u8 };
-            }
-        }
-        let (tiny, tw, th) = shrink_by(&src, (17, 9, 20), 8);
-        assert_eq!((tw, th), (2, 1));
-        let second: u32 = (0..8)
-            .flat_map(|y| (8..16).map(move |x| (x * 10 + y) as u32))
-            .sum();
-        assert_eq!(tiny, vec![10, ((second + 32) / 64) as u8]);
-        // A picture smaller than a block becomes its own mean.
-        assert_eq!(
-            shrink_by(&[0, 255, 255, 0], (2, 2, 2), 8),
-            (vec![128], 1, 1)
-        );
-        // Quarters, as the working picture is made.
-        assert_eq!(shrink_by(&[4; 32], (8, 4, 8), 4), (vec![4, 4], 2, 1));
-    }
-
-    #[test]
     fn box_filter_averages_its_window() {
         let ones = vec![1.0; 12];
         assert!(
@@ -706,6 +730,33 @@ mod tests {
             "centre sees one column of 3s in 3"
         );
         assert!((out[2] - 1.5).abs() < 1e-6, "corner window is 2×2");
+    }
+
+    #[test]
+    fn doubling_a_row_matches_the_general_bilinear_resample() {
+        let src: Vec<f32> = (0..9).map(|i| ((i * 7) % 5) as f32).collect();
+        let mut doubled = vec![0.0; 18];
+        double_across(&src, &mut doubled);
+        let general = resample(&src, 9, (0.0, 0.0, 9.0, 1.0), 18, 1);
+        for (d, g) in doubled.iter().zip(&general) {
+            assert!((d - g).abs() < 1e-5, "{doubled:?} vs {general:?}");
+        }
+    }
+
+    #[test]
+    fn whole_factor_rows_equal_the_general_table() {
+        let line: Vec<u8> = (0..23).map(|i| ((i * 53 + 7) % 256) as u8).collect();
+        for factor in [2, 4, 8] {
+            let width = line.len() * factor;
+            let (mut fast, mut table) = (vec![0u16; width], vec![0u16; width]);
+            match factor {
+                2 => across_by::<2>(&line, &mut fast),
+                4 => across_by::<4>(&line, &mut fast),
+                _ => across_by::<8>(&line, &mut fast),
+            }
+            across_by_table(&line, &axis_map(line.len(), width), &mut table);
+            assert_eq!(fast, table, "factor {factor}");
+        }
     }
 
     #[test]
