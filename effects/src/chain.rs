@@ -104,6 +104,8 @@ pub struct EffectChain {
     mosaic: Option<Mosaic>,
     gifts: Vec<GiftOverlay>,
     scaler: Scaler,
+    /// Detections so far: which of the picture's tiles the detector sees next.
+    detect_turns: usize,
 }
 
 fn load_picture(path: &PathBuf) -> Result<VideoFrame, String> {
@@ -195,12 +197,14 @@ impl EffectChain {
         let faces = match &mut self.faces {
             Some((_, tracker)) if !detect => tracker.update(&[], now_us),
             Some((detector, tracker)) => {
-                // The working picture serves if it still holds the detector's input.
+                // The working picture serves if its tiles (squares of its
+                // short side) still hold the detector's input.
                 let seen = work
                     .as_ref()
-                    .filter(|w| w.width.max(w.height) as usize >= FaceDetector::INPUT)
+                    .filter(|w| w.width.min(w.height) as usize >= FaceDetector::INPUT)
                     .unwrap_or(frame);
-                match detector.detect(seen) {
+                self.detect_turns += 1;
+                match detector.detect_turn(seen, self.detect_turns) {
                     Ok(found) => tracker.update(&found, now_us),
                     Err(e) => {
                         errors.push(e.to_string());

@@ -3,11 +3,13 @@
 
 use std::path::PathBuf;
 
+use nexmile_core::wire::codes::CallOption;
+use nexmile_effects::chain::{EffectChain, EffectSettings};
 use nexmile_effects::face::FaceDetector;
 use nexmile_effects::face_filter::{FaceFilter, FacePackage};
 use nexmile_effects::mosaic::{Mosaic, MosaicSettings};
 use nexmile_effects::wallpaper::{Background, Wallpaper};
-use nexmile_media::convert::convert;
+use nexmile_media::convert::{Scaler, convert};
 use nexmile_media::frame::{MediaTime, PixelFormat, VideoFrame};
 
 fn photo() -> VideoFrame {
@@ -24,7 +26,11 @@ fn photo() -> VideoFrame {
 
 /// The 512×512 photograph pasted at (`x`, `y`) into a grey picture.
 fn pasted(width: u32, height: u32, x: usize, y: usize) -> VideoFrame {
-    let photo = photo();
+    pasted_picture(&photo(), width, height, x, y)
+}
+
+/// `photo` pasted at (`x`, `y`) into a grey picture.
+fn pasted_picture(photo: &VideoFrame, width: u32, height: u32, x: usize, y: usize) -> VideoFrame {
     let mut frame = VideoFrame::filled(
         PixelFormat::I420,
         width,
@@ -99,6 +105,68 @@ fn finds_the_astronauts_face_and_maps_it_back_through_the_letterbox() {
     assert!(
         (shifted_cx - cx).abs() < 0.05 && (shifted_cy - cy).abs() < 0.05,
         "{wide:?}"
+    );
+}
+
+#[test]
+fn a_face_a_quarter_of_a_wide_picture_high_is_found_wherever_it_sits() {
+    // The photograph at 720×720 (the face about a quarter of the height) at
+    // the left, middle and right of a 1280×720 picture: letterboxed whole
+    // into the model's 128×128 the face would be 18 pixels high and missed.
+    let large = Scaler::default().scale(&photo(), 720, 720).unwrap();
+    let mut detector = FaceDetector::new().unwrap();
+    for x in [0, 280, 560] {
+        let frame = pasted_picture(&large, 1280, 720, x, 0);
+        let faces = detector.detect(&frame).unwrap();
+        assert_eq!(faces.len(), 1, "photograph at x = {x}: {faces:?}");
+        let centre = (faces[0].left + faces[0].right) / 2.0 * 1280.0;
+        let expected = x as f32 + 0.47 * 720.0;
+        assert!(
+            (centre - expected).abs() < 40.0,
+            "x = {x}: {centre} vs {expected}"
+        );
+        // Looked at one tile per call, as the chain does, one of the two
+        // turns finds it, at the same place.
+        let turns: Vec<_> = (0..2)
+            .flat_map(|turn| detector.detect_turn(&frame, turn).unwrap())
+            .collect();
+        assert!(
+            !turns.is_empty() && turns.iter().all(|f| f.iou(&faces[0]) > 0.5),
+            "{turns:?}"
+        );
+    }
+}
+
+#[test]
+fn the_chain_pixelates_a_face_in_a_wide_picture() {
+    let large = Scaler::default().scale(&photo(), 720, 720).unwrap();
+    let original = pasted_picture(&large, 1280, 720, 280, 0);
+    let settings = EffectSettings {
+        mosaic: Some(MosaicSettings::default()),
+        ..EffectSettings::default()
+    };
+    let (mut chain, refusals) = EffectChain::build(&settings, CallOption::all());
+    assert!(refusals.is_empty());
+    let mut frame = original.clone();
+    for i in 0..4 {
+        frame = original.clone();
+        assert!(chain.process(&mut frame, MediaTime(i * 33_333)).is_empty());
+    }
+    // The face (about x 530–700, y 90–280 here) is blocked out: inside
+    // its 16-pixel blocks, neighbours are equal.
+    let face = (540, 110, 680, 240);
+    let equal_neighbours = |frame: &VideoFrame| {
+        let stride = frame.planes[0].stride;
+        let pairs: Vec<bool> = (face.1..face.3)
+            .flat_map(|y| (face.0..face.2 - 1).map(move |x| y * stride + x))
+            .map(|at| frame.planes[0].data[at] == frame.planes[0].data[at + 1])
+            .collect();
+        pairs.iter().filter(|e| **e).count() as f64 / pairs.len() as f64
+    };
+    let (before, after) = (equal_neighbours(&original), equal_neighbours(&frame));
+    assert!(
+        before < 0.5 && after > 0.9,
+        "{before} before, {after} after"
     );
 }
 
