@@ -14,6 +14,7 @@ pub mod hls;
 pub mod hls_packager;
 pub mod hub;
 pub mod imageflux;
+mod keyframe_pacer;
 pub mod live_media;
 pub mod lives;
 pub mod openapi;

@@ -11,8 +11,8 @@
 //! `webrtc` crate's NACK responder, without RTX) are what our clients speak.
 //!
 //! A viewer who joins, or asks for a keyframe after a loss, gets nothing of
-//! the video until the next keyframe starts; requests from many viewers cost
-//! the broadcaster one keyframe per [`KEYFRAME_REQUEST_GAP`]. A viewer on a
+//! the video until the next keyframe starts; the requests of all viewers go
+//! to the broadcaster through one [`KeyframePacer`]. A viewer on a
 //! slow path loses its own packets in the network; nothing here waits for it.
 
 use std::collections::HashMap;
@@ -35,8 +35,9 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::keyframe_pacer::KeyframePacer;
 use crate::recording::Tracks;
-use crate::sfu::{KEYFRAME_REQUEST_GAP, LegEvent, LegInput, RECORDER_QUEUE, Side, recorder};
+use crate::sfu::{LegEvent, LegInput, RECORDER_QUEUE, Side, recorder};
 
 /// One media address: its socket, with quinn-udp's segmentation offload
 /// (several equal datagrams to one viewer in one send, GSO; several received
@@ -307,7 +308,7 @@ struct Engine {
     by_remote: HashMap<SocketAddr, LegId>,
     broadcaster: Option<LegId>,
     next_leg: u64,
-    last_keyframe_request: Option<Instant>,
+    keyframes: KeyframePacer,
     /// The broadcaster's pictures for recorders, reassembled only while one listens.
     taps: Vec<mpsc::Sender<LegInput>>,
     assembler: FrameAssembler<H264Depacketizer>,
@@ -316,10 +317,6 @@ struct Engine {
     /// The broadcaster's packets not yet forwarded.
     received: Vec<str0m::rtp::RtpPacket>,
     outbox: Outbox,
-    /// What the legs asked since the last flush.
-    keyframe_wanted: bool,
-    /// A keyframe request held back by the gap.
-    keyframe_deferred: bool,
     lost: Vec<LegId>,
 }
 
@@ -491,15 +488,13 @@ impl Engine {
             by_remote: HashMap::new(),
             broadcaster: None,
             next_leg: 0,
-            last_keyframe_request: None,
+            keyframes: KeyframePacer::default(),
             taps: Vec::new(),
             assembler: FrameAssembler::new(H264Depacketizer),
             last_timestamp: None,
             epoch: Instant::now(),
             received: Vec::new(),
             outbox: Outbox::default(),
-            keyframe_wanted: false,
-            keyframe_deferred: false,
             lost: Vec::new(),
         }
     }
@@ -525,10 +520,8 @@ impl Engine {
             if let Some(first) = self.received.first() {
                 deadline = deadline.min(first.timestamp + HOLD);
             }
-            if self.keyframe_deferred
-                && let Some(at) = self.last_keyframe_request
-            {
-                deadline = deadline.min(at + KEYFRAME_REQUEST_GAP);
+            if let Some(at) = self.keyframes.next_due(self.viewer_waiting()) {
+                deadline = deadline.min(at);
             }
             tokio::select! {
                 biased;
@@ -536,7 +529,7 @@ impl Engine {
                     None => break,
                     Some(command) => self.command(command),
                 },
-                Some(_) = asks.recv() => self.keyframe_wanted = true,
+                Some(_) = asks.recv() => self.keyframes.want(),
                 () = readable(&self.sockets) => self.receive_waiting(&mut inbound),
                 _ = tokio::time::sleep_until(deadline.into()) => self.timeouts(Instant::now()),
             }
@@ -590,7 +583,7 @@ impl Engine {
             Command::Close(id) => self.remove(id),
             Command::Record(tap) => {
                 self.taps.push(tap);
-                self.keyframe_wanted = true;
+                self.keyframes.want();
             }
         }
     }
@@ -680,18 +673,19 @@ impl Engine {
         }
     }
 
-    /// Asks the broadcaster for a keyframe, at most once per gap: a request
-    /// within the gap is made when it ends (a viewer who connects just
-    /// after a keyframe still gets one).
+    /// Whether a connected viewer with video still waits for its first
+    /// keyframe (the pacer then asks again until it comes).
+    fn viewer_waiting(&self) -> bool {
+        self.legs.values().any(|leg| {
+            leg.role == Role::Viewer
+                && leg.waiting_for_keyframe
+                && leg.mid(MediaKind::Video).is_some()
+                && leg.rtc.is_connected()
+        })
+    }
+
+    /// Sends the broadcaster a PLI; the pacer decided it is due.
     fn request_keyframe(&mut self, now: Instant) {
-        if self
-            .last_keyframe_request
-            .is_some_and(|at| now - at < KEYFRAME_REQUEST_GAP)
-        {
-            self.keyframe_deferred = true;
-            return;
-        }
-        self.keyframe_deferred = false;
         let Some(leg) = self.broadcaster.and_then(|id| self.legs.get_mut(&id)) else {
             return;
         };
@@ -700,7 +694,7 @@ impl Engine {
         };
         if let Some(stream) = leg.rtc.direct_api().stream_rx_by_mid(mid, None) {
             stream.request_keyframe(KeyframeRequestKind::Pli);
-            self.last_keyframe_request = Some(now);
+            self.keyframes.sent(now);
         }
         if let Some(id) = self.broadcaster {
             self.settle(id);
@@ -750,7 +744,7 @@ impl Engine {
         }
         if !self.taps.is_empty() {
             let actions = self.assembler.poll(self.now_us());
-            self.on_assembled(actions, now);
+            self.on_assembled(actions);
         }
     }
 
@@ -762,7 +756,7 @@ impl Engine {
         };
         for wanted in drain(leg, &self.sockets, &mut self.outbox, &mut self.received) {
             match wanted {
-                Wanted::Keyframe => self.keyframe_wanted = true,
+                Wanted::Keyframe => self.keyframes.want(),
                 Wanted::Lost => self.lost.push(id),
             }
         }
@@ -773,7 +767,7 @@ impl Engine {
     fn flush(&mut self) {
         let now = Instant::now();
         if !self.received.is_empty() && !self.holding(now) {
-            self.forward(now);
+            self.forward();
         }
         for id in std::mem::take(&mut self.lost) {
             if let Some(leg) = self.legs.get(&id) {
@@ -781,7 +775,7 @@ impl Engine {
             }
             self.remove(id);
         }
-        if std::mem::take(&mut self.keyframe_wanted) || self.keyframe_deferred {
+        if self.keyframes.due(now, self.viewer_waiting()) {
             self.request_keyframe(now);
         }
     }
@@ -797,7 +791,7 @@ impl Engine {
 
     /// The broadcaster's packets since the last flush to every viewer (each
     /// viewer written all of them, then drained once), and to the recorders.
-    fn forward(&mut self, now: Instant) {
+    fn forward(&mut self) {
         let mut packets = std::mem::take(&mut self.received);
         let Some(source) = self.broadcaster.and_then(|id| self.legs.get(&id)) else {
             packets.clear();
@@ -843,7 +837,7 @@ impl Engine {
             }
             for wanted in drain(leg, &self.sockets, &mut self.outbox, &mut none) {
                 match wanted {
-                    Wanted::Keyframe => self.keyframe_wanted = true,
+                    Wanted::Keyframe => self.keyframes.want(),
                     Wanted::Lost => self.lost.push(*id),
                 }
             }
@@ -851,7 +845,7 @@ impl Engine {
         if !self.taps.is_empty() {
             for (packet, what) in packets.iter().zip(&described) {
                 if let Some(what) = what {
-                    self.tap(what.kind, packet, now);
+                    self.tap(what.kind, packet);
                 }
             }
         }
@@ -863,7 +857,7 @@ impl Engine {
         i64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(i64::MAX)
     }
 
-    fn tap(&mut self, kind: MediaKind, packet: &str0m::rtp::RtpPacket, now: Instant) {
+    fn tap(&mut self, kind: MediaKind, packet: &str0m::rtp::RtpPacket) {
         match kind {
             MediaKind::Audio => {
                 let data = packet.payload.to_vec();
@@ -882,12 +876,12 @@ impl Engine {
                     },
                     self.now_us(),
                 );
-                self.on_assembled(actions, now);
+                self.on_assembled(actions);
             }
         }
     }
 
-    fn on_assembled(&mut self, actions: Vec<AssemblerAction>, now: Instant) {
+    fn on_assembled(&mut self, actions: Vec<AssemblerAction>) {
         for action in actions {
             match action {
                 AssemblerAction::Frame(frame) => {
@@ -901,7 +895,7 @@ impl Engine {
                         });
                     }
                 }
-                AssemblerAction::RequestKeyframe => self.request_keyframe(now),
+                AssemblerAction::RequestKeyframe => self.keyframes.want(),
                 // str0m asks for retransmissions itself.
                 AssemblerAction::Nack(_) => {}
             }

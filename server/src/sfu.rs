@@ -19,6 +19,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use crate::hls_packager::Rendition;
+use crate::keyframe_pacer::KeyframePacer;
 use crate::recording::{RECORDING_FRAGMENT_SECS, Recording, Tracks};
 
 /// A side of a two-party room.
@@ -57,9 +58,6 @@ struct Targets {
 }
 
 type Sink = Arc<Mutex<Targets>>;
-
-/// A source asked for keyframes by many receivers asks its sender at most this often.
-pub(crate) const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(300);
 
 /// Media waiting for a slow leg; beyond it packets are dropped.
 const QUEUE: usize = 256;
@@ -256,7 +254,8 @@ async fn relay(
     let mut housekeeping = tokio::time::interval(Duration::from_millis(10));
     let mut media_seen = false;
     let mut last_timestamp: Option<u32> = None;
-    let mut last_keyframe_request: Option<tokio::time::Instant> = None;
+    // Many viewers joining or losing pictures at once cost one keyframe.
+    let mut keyframes = KeyframePacer::default();
     loop {
         let mut actions = Vec::new();
         tokio::select! {
@@ -292,14 +291,7 @@ async fn relay(
                 Some(LegInput::Audio { data }) => {
                     let _ = peer.send_audio(&data, Duration::from_millis(20)).await;
                 }
-                Some(LegInput::RequestKeyframe) => {
-                    // Many viewers joining or losing pictures at once cost one keyframe.
-                    let now = tokio::time::Instant::now();
-                    if last_keyframe_request.is_none_or(|at| now - at >= KEYFRAME_REQUEST_GAP) {
-                        last_keyframe_request = Some(now);
-                        let _ = peer.request_keyframe().await;
-                    }
-                }
+                Some(LegInput::RequestKeyframe) => keyframes.want(),
             },
             _ = housekeeping.tick() => actions = assembler.poll(peer.now_us()),
         }
@@ -321,6 +313,12 @@ async fn relay(
                 // The transport's NACK interceptor asks for retransmissions itself.
                 AssemblerAction::Nack(_) => {}
             }
+        }
+        // A request held by the gap goes on a later turn (the housekeeping tick).
+        let now = std::time::Instant::now();
+        if keyframes.due(now, false) {
+            keyframes.sent(now);
+            let _ = peer.request_keyframe().await;
         }
     }
     let _ = peer.close().await;

@@ -164,6 +164,33 @@ impl Desktop {
             let mut password = daemon.stdin.take().expect("piped stdin");
             password.write_all(b"test-login").await.expect("password");
         }
+        // First this daemon must own the Secret Service name: asking for the
+        // service before that makes the bus start the system's own daemon
+        // (its activation file), which takes the name with a keyring that
+        // is not this one, and ours gives up ("another secret service is
+        // running"). NameHasOwner asks the bus without activating anything.
+        let mut owned = false;
+        for _ in 0..100 {
+            let answer = self
+                .tool("dbus-send")
+                .args([
+                    "--session",
+                    "--print-reply=literal",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.secrets",
+                ])
+                .output()
+                .await
+                .expect("dbus-send");
+            if String::from_utf8_lossy(&answer.stdout).contains("true") {
+                owned = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(owned, "gnome-keyring never took the Secret Service name");
         // Ready when a secret can be stored (the keyring is unlocked).
         for _ in 0..100 {
             let probe = self
