@@ -220,7 +220,7 @@ impl EffectChain {
         {
             errors.push(e.to_string());
         }
-        if let Some(filter) = &self.face_filter {
+        if let Some(filter) = &mut self.face_filter {
             filter.apply(frame, &faces);
         }
         if let Some(mosaic) = &self.mosaic

@@ -559,8 +559,8 @@ impl Wallpaper {
             _ => None,
         };
         let work = given.or(made.as_ref());
-        if segmenting {
-            let work = work.ok_or_else(|| image_error("no working picture"))?;
+        // (A segmenting frame always has its working picture, made above.)
+        if segmenting && let Some(work) = work {
             let raw = self.segment(frame, work)?;
             let (mw, mh, bytes) = self.refine(work, raw);
             // Kept between frames: a fresh 720p buffer each frame is fresh
