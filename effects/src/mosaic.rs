@@ -46,6 +46,8 @@ pub fn pixelate(frame: &mut VideoFrame, (x0, y0, x1, y1): (u32, u32, u32, u32), 
     let block = block.max(4) & !1;
     let (bx0, by0) = (x0 / block * block, y0 / block * block);
     let (x1, y1) = (x1.min(frame.width), y1.min(frame.height));
+    // Column sums of one band of blocks, and the band's row of means.
+    let (mut sums, mut means) = (Vec::new(), Vec::new());
     for (plane, scale) in [(0usize, 1u32), (1, 2), (2, 2)] {
         let (side, stride) = ((block / scale) as usize, frame.planes[plane].stride);
         let (pw, ph) = (
@@ -54,22 +56,33 @@ pub fn pixelate(frame: &mut VideoFrame, (x0, y0, x1, y1): (u32, u32, u32, u32), 
         );
         let (start_x, start_y) = ((bx0 / scale) as usize, (by0 / scale) as usize);
         let (end_x, end_y) = (x1.div_ceil(scale) as usize, y1.div_ceil(scale) as usize);
+        if start_x >= end_x || start_y >= end_y {
+            continue;
+        }
+        // The blocks cover whole blocks past the area's end (but not the plane's).
+        let right = (start_x + (end_x - start_x).div_ceil(side) * side).min(pw);
         let data = &mut frame.planes[plane].data;
         for top in (start_y..end_y).step_by(side) {
-            for left in (start_x..end_x).step_by(side) {
-                let (right, bottom) = ((left + side).min(pw), (top + side).min(ph));
-                let mut sum = 0u32;
-                for y in top..bottom {
-                    sum += data[y * stride + left..y * stride + right]
-                        .iter()
-                        .map(|v| u32::from(*v))
-                        .sum::<u32>();
+            let bottom = (top + side).min(ph);
+            // Whole rows added at once (vectorised), then each block's columns.
+            sums.clear();
+            sums.resize(right - start_x, 0u32);
+            for y in top..bottom {
+                let row = &data[y * stride + start_x..y * stride + right];
+                for (sum, v) in sums.iter_mut().zip(row) {
+                    *sum += u32::from(*v);
                 }
-                let count = ((right - left) * (bottom - top)) as u32;
-                let mean = ((sum + count / 2) / count) as u8; // rounded, as OpenCV's INTER_AREA
-                for y in top..bottom {
-                    data[y * stride + left..y * stride + right].fill(mean);
-                }
+            }
+            means.clear();
+            for columns in sums.chunks(side) {
+                let count = (columns.len() * (bottom - top)) as u32;
+                let sum: u32 = columns.iter().sum();
+                // Rounded, as OpenCV's INTER_AREA.
+                let mean = ((sum + count / 2) / count) as u8;
+                means.extend(std::iter::repeat_n(mean, columns.len()));
+            }
+            for y in top..bottom {
+                data[y * stride + start_x..y * stride + right].copy_from_slice(&means);
             }
         }
     }

@@ -571,7 +571,7 @@ impl Wallpaper {
             halve_alpha(&self.alpha, (w, h), &mut self.chroma_alpha);
             self.alpha_size = Some(size);
         }
-        self.prepare_backdrop(frame, work)?;
+        self.prepare_backdrop(frame, work, segmenting)?;
         let Some(backdrop) = &self.backdrop else {
             return Err(image_error("no background"));
         };
@@ -580,11 +580,16 @@ impl Wallpaper {
     }
 
     /// The full-size background in `self.backdrop`: a colour or a picture
-    /// made once per size, the blur made afresh from the working picture.
+    /// made once per size, the blur made afresh from the working picture on
+    /// the frames between segmentations. A segmenting frame shows the blur
+    /// of the frame before (33 ms older, under a blur nobody sees it), so
+    /// its cost is not added to the inference's: the two kinds of frame
+    /// then cost about the same.
     fn prepare_backdrop(
         &mut self,
         frame: &VideoFrame,
         work: Option<&VideoFrame>,
+        segmenting: bool,
     ) -> Result<(), WallpaperError> {
         let (w, h) = (frame.width, frame.height);
         let fits = self
@@ -592,6 +597,7 @@ impl Wallpaper {
             .as_ref()
             .is_some_and(|b| (b.width, b.height) == (w, h));
         match &self.background {
+            Background::Blur if segmenting && fits => {}
             Background::Blur => {
                 let work = work.ok_or_else(|| image_error("no working picture"))?;
                 let backdrop = match &mut self.backdrop {

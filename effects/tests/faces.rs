@@ -8,7 +8,7 @@ use nexmile_effects::chain::{EffectChain, EffectSettings};
 use nexmile_effects::face::FaceDetector;
 use nexmile_effects::face_filter::{FaceFilter, FacePackage};
 use nexmile_effects::mosaic::{Mosaic, MosaicSettings};
-use nexmile_effects::wallpaper::{Background, Wallpaper};
+use nexmile_effects::wallpaper::{Background, Wallpaper, blur_background};
 use nexmile_media::convert::{Scaler, convert};
 use nexmile_media::frame::{MediaTime, PixelFormat, VideoFrame};
 
@@ -276,6 +276,49 @@ fn a_segmenting_frame_blends_its_own_mask_and_the_next_reuses_it() {
     wallpaper.apply(&mut fourth).unwrap();
     assert_eq!(fourth, third);
     assert!(wallpaper.segments_next());
+}
+
+/// The mean luma difference of `a` and `b` over the 40×40 around `(x, y)`.
+fn patch_difference(a: &VideoFrame, b: &VideoFrame, (x, y): (usize, usize)) -> f64 {
+    let mut total = 0.0;
+    for py in y - 20..y + 20 {
+        for px in x - 20..x + 20 {
+            total += f64::from(luma(a, px, py).abs_diff(luma(b, px, py)));
+        }
+    }
+    total / 1600.0
+}
+
+#[test]
+fn a_segmenting_frame_shows_the_blur_made_on_the_frame_before() {
+    // The person jumps from left to right on frame 3, a segmenting frame:
+    // where the face was, its background is still frame 2's blur (the
+    // blurred face); on frame 4 it is that frame's own (no face there).
+    let (left, right) = (pasted(1280, 720, 0, 104), pasted(1280, 720, 768, 104));
+    let left_face = (225, 234);
+    let (blur_left, blur_right) = (
+        blur_background(&left).unwrap(),
+        blur_background(&right).unwrap(),
+    );
+    let mut wallpaper = Wallpaper::new(Background::Blur).unwrap();
+    for _ in 0..2 {
+        wallpaper.apply(&mut left.clone()).unwrap();
+    }
+    assert!(wallpaper.segments_next());
+    let mut third = right.clone();
+    wallpaper.apply(&mut third).unwrap();
+    let (to_left, to_right) = (
+        patch_difference(&third, &blur_left, left_face),
+        patch_difference(&third, &blur_right, left_face),
+    );
+    assert!(to_left < to_right, "frame 3: {to_left:.1} vs {to_right:.1}");
+    let mut fourth = right.clone();
+    wallpaper.apply(&mut fourth).unwrap();
+    let (to_left, to_right) = (
+        patch_difference(&fourth, &blur_left, left_face),
+        patch_difference(&fourth, &blur_right, left_face),
+    );
+    assert!(to_right < to_left, "frame 4: {to_left:.1} vs {to_right:.1}");
 }
 
 #[test]
