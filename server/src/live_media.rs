@@ -309,6 +309,8 @@ struct Engine {
     broadcaster: Option<LegId>,
     next_leg: u64,
     keyframes: KeyframePacer,
+    /// Whether a viewer waited for a keyframe at the last flush.
+    viewer_waiting: bool,
     /// The broadcaster's pictures for recorders, reassembled only while one listens.
     taps: Vec<mpsc::Sender<LegInput>>,
     assembler: FrameAssembler<H264Depacketizer>,
@@ -489,6 +491,7 @@ impl Engine {
             broadcaster: None,
             next_leg: 0,
             keyframes: KeyframePacer::default(),
+            viewer_waiting: false,
             taps: Vec::new(),
             assembler: FrameAssembler::new(H264Depacketizer),
             last_timestamp: None,
@@ -520,7 +523,7 @@ impl Engine {
             if let Some(first) = self.received.first() {
                 deadline = deadline.min(first.timestamp + HOLD);
             }
-            if let Some(at) = self.keyframes.next_due(self.viewer_waiting()) {
+            if let Some(at) = self.keyframes.next_due(self.viewer_waiting) {
                 deadline = deadline.min(at);
             }
             tokio::select! {
@@ -684,9 +687,13 @@ impl Engine {
         })
     }
 
-    /// Sends the broadcaster a PLI; the pacer decided it is due.
+    /// Sends the broadcaster a PLI; the pacer decided it is due. Without a
+    /// broadcaster's video yet the request stays due for when it comes.
     fn request_keyframe(&mut self, now: Instant) {
-        let Some(leg) = self.broadcaster.and_then(|id| self.legs.get_mut(&id)) else {
+        let Some(id) = self.broadcaster else {
+            return;
+        };
+        let Some(leg) = self.legs.get_mut(&id) else {
             return;
         };
         let Some(mid) = leg.mid(MediaKind::Video) else {
@@ -695,8 +702,6 @@ impl Engine {
         if let Some(stream) = leg.rtc.direct_api().stream_rx_by_mid(mid, None) {
             stream.request_keyframe(KeyframeRequestKind::Pli);
             self.keyframes.sent(now);
-        }
-        if let Some(id) = self.broadcaster {
             self.settle(id);
         }
     }
@@ -775,7 +780,8 @@ impl Engine {
             }
             self.remove(id);
         }
-        if self.keyframes.due(now, self.viewer_waiting()) {
+        self.viewer_waiting = self.viewer_waiting();
+        if self.keyframes.due(now, self.viewer_waiting) {
             self.request_keyframe(now);
         }
     }
