@@ -305,19 +305,19 @@ fn a_segmenting_frame_shows_the_blur_made_on_the_frame_before() {
         wallpaper.apply(&mut left.clone()).unwrap();
     }
     assert!(wallpaper.segments_next());
-    let mut third = right.clone();
-    wallpaper.apply(&mut third).unwrap();
-    let (to_left, to_right) = (
-        patch_difference(&third, &blur_left, left_face),
-        patch_difference(&third, &blur_right, left_face),
-    );
+    // How far the next frame's background where the face was lies from
+    // each blur: (to the left picture's, to the right picture's).
+    let mut next_frame = || {
+        let mut frame = right.clone();
+        wallpaper.apply(&mut frame).unwrap();
+        (
+            patch_difference(&frame, &blur_left, left_face),
+            patch_difference(&frame, &blur_right, left_face),
+        )
+    };
+    let (to_left, to_right) = next_frame();
     assert!(to_left < to_right, "frame 3: {to_left:.1} vs {to_right:.1}");
-    let mut fourth = right.clone();
-    wallpaper.apply(&mut fourth).unwrap();
-    let (to_left, to_right) = (
-        patch_difference(&fourth, &blur_left, left_face),
-        patch_difference(&fourth, &blur_right, left_face),
-    );
+    let (to_left, to_right) = next_frame();
     assert!(to_right < to_left, "frame 4: {to_left:.1} vs {to_right:.1}");
 }
 
