@@ -9,23 +9,33 @@ cd "$(dirname "$0")/.."
 cargo build --locked --quiet -p nexmile-server -p nexmile-partner-demo -p nexmile-client -p nexmile
 BIN="${CARGO_TARGET_DIR:-target}/debug"
 mkdir -p var
+# HTTPS everywhere, as in production: a certificate authority made once on
+# this machine (var/tls/ca.pem) issues the server's certificate for
+# 127.0.0.1 and localhost. Every client here trusts that authority: the apps
+# through NEXMILE_CA_FILE, curl with --cacert, Chromium by the key's pin.
+"$BIN/nexmile-server" --dev-certificates var/tls >/dev/null
+export NEXMILE_CA_FILE=var/tls/ca.pem
+NEXMILE=https://127.0.0.1:7443
+CURL=(curl -fsS --cacert var/tls/ca.pem)
 rm -rf var/profiles
 LOGS=var/logs; mkdir -p "$LOGS"
 
 "$BIN/nexmile-partner-demo" --listen 127.0.0.1:9000 --database sqlite://var/partner-demo.db \
-  --site-code newsite1 --api-key test.key --site-token site-token-1 \
-  --nexmile-url http://127.0.0.1:7443 >"$LOGS/partner-demo.log" 2>&1 &
+  --site-code newsite1 --api-key test.key --site-token site-token-1 --signing-secret demo-signing-secret \
+  --nexmile-url "$NEXMILE" --nexmile-ca var/tls/ca.pem >"$LOGS/partner-demo.log" 2>&1 &
 PARTNER=$!
 "$BIN/nexmile-server" --config config/nexmile.toml >"$LOGS/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER $PARTNER 2>/dev/null || true' EXIT
-for url in http://127.0.0.1:9000/users.json http://127.0.0.1:7443/health; do
-  for _ in $(seq 100); do curl -fsS "$url" >/dev/null 2>&1 && break; sleep 0.1; done
+for url in http://127.0.0.1:9000/users.json "$NEXMILE/health"; do
+  for _ in $(seq 100); do "${CURL[@]}" "$url" >/dev/null 2>&1 && break; sleep 0.1; done
 done
 echo "partner demo: http://127.0.0.1:9000/  (app links, request log at /log)"
-echo "server:       http://127.0.0.1:7443   (admin: Authorization: Bearer demo-admin-token)"
+echo "server:       $NEXMILE   (admin: Authorization: Bearer demo-admin-token; CA: var/tls/ca.pem)"
+echo "plain http:   $("${CURL[@]}" -o /dev/null -w '%{http_code} to %{redirect_url}' http://127.0.0.1:7080/health)"
+echo "HSTS:         $("${CURL[@]}" -D - -o /dev/null "$NEXMILE/health" | grep -i strict-transport | tr -d '\r')"
 
-CLI=("$BIN/nexmile-cli" --server http://127.0.0.1:7443)
+CLI=("$BIN/nexmile-cli" --server "$NEXMILE")
 LINK=https://sbx.stream-works.biz/sbxapp
 "${CLI[@]}" --profiles var/profiles/hanako open "$LINK/activateExUser/?site=newsite1&user=hanako&pass=hanako-pw"
 "${CLI[@]}" --profiles var/profiles/airi open "$LINK/activateExUser/?site=newsite1&user=airi&pass=airi-pw"
@@ -83,45 +93,45 @@ grep -h '"event":"live\.\(on_air\|joined\|comment\|item\|gift_on_video\|ended\)"
 echo "what each viewer received:"
 grep -h '"event":"live.media"' "$LOGS/viewer-hanako.jsonl" "$LOGS/viewer-taro.jsonl" || true
 echo "--- the server's outbox (通話終了 is retried until delivered) ---"
-curl -fsS -H 'Authorization: Bearer demo-admin-token' 'http://127.0.0.1:7443/admin/outbox?limit=3'; echo
+"${CURL[@]}" -H 'Authorization: Bearer demo-admin-token' "$NEXMILE/admin/outbox?limit=3"; echo
 
 # The compatible surfaces, as an operator of each would call them.
 echo "--- ImageFlux API: login, a schedule with a two-rung HLS ladder, its ingest and playlist ---"
-IF=http://127.0.0.1:7443/api
-IF_TOKEN=$(curl -fsS -X POST "$IF/login" -H 'content-type: application/json' \
+IF=$NEXMILE/api
+IF_TOKEN=$("${CURL[@]}" -X POST "$IF/login" -H 'content-type: application/json' \
   -d '{"email":"imageflux@example.com","password":"Password123","access_code":"0987654321"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 jst() { TZ=Asia/Tokyo date -d "$1" '+%Y/%m/%d %H:%M:%S'; }
-SCHEDULE=$(curl -fsS -X POST "$IF/schedule" -H "authorization: Bearer $IF_TOKEN" -H 'content-type: application/json' \
+SCHEDULE=$("${CURL[@]}" -X POST "$IF/schedule" -H "authorization: Bearer $IF_TOKEN" -H 'content-type: application/json' \
   -d "{\"name\":\"デモ配信 $(date +%H%M%S)\",\"start_datetime\":\"$(jst '-1 min')\",\"end_datetime\":\"$(jst '+5 min')\",
        \"imageflux_params\":[{\"durationSeconds\":2,\"startTimeOffset\":-4,\"video\":{\"width\":640,\"height\":480,\"fps\":30,\"bps\":1000000},\"audio\":{\"bps\":64000}},
                             {\"durationSeconds\":2,\"startTimeOffset\":-4,\"video\":{\"width\":320,\"height\":240,\"fps\":15,\"bps\":300000},\"audio\":{\"bps\":32000}}]}" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["schedule_id"])')
-DELIVERY=$(curl -fsS "$IF/delivery?schedule_id=$SCHEDULE" -H "authorization: Bearer $IF_TOKEN"); echo "delivery: $DELIVERY"
-VIEW=$(curl -fsS "$IF/view?schedule_id=$SCHEDULE" -H "authorization: Bearer $IF_TOKEN"); echo "view:     $VIEW"
+DELIVERY=$("${CURL[@]}" "$IF/delivery?schedule_id=$SCHEDULE" -H "authorization: Bearer $IF_TOKEN"); echo "delivery: $DELIVERY"
+VIEW=$("${CURL[@]}" "$IF/view?schedule_id=$SCHEDULE" -H "authorization: Bearer $IF_TOKEN"); echo "view:     $VIEW"
 INGEST=$(echo "$DELIVERY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sora_url"])')
 PLAYLIST=$(echo "$VIEW" | python3 -c 'import json,sys; print(json.load(sys.stdin)["playlist_url"])')
 CHANNEL=$(echo "$DELIVERY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["channel_id"])')
-curl -fsS -X POST "$IF/chat" -H "authorization: Bearer $IF_TOKEN" -H 'content-type: application/json' \
+"${CURL[@]}" -X POST "$IF/chat" -H "authorization: Bearer $IF_TOKEN" -H 'content-type: application/json' \
   -d "{\"schedule_id\":\"$SCHEDULE\",\"body\":\"まもなく配信します\"}" >/dev/null
 echo "--- Chromium publishes 10 s over WHIP; ffprobe reads the HLS while it runs ---"
-(cd ui && node browser/whip.mjs ingest http://127.0.0.1:7443 "$IF_TOKEN" "$INGEST" 10 >"../$LOGS/whip.json") &
+(cd ui && NEXMILE_SERVER_CERT=../var/tls/cert.pem node browser/whip.mjs ingest "$NEXMILE" "$IF_TOKEN" "$INGEST" 10 >"../$LOGS/whip.json") &
 WHIP=$!
 sleep 7
-ffprobe -v error -show_entries stream=codec_name,width,height -of compact "$PLAYLIST" || true
+ffprobe -v error -tls_verify 1 -ca_file var/tls/ca.pem -show_entries stream=codec_name,width,height -of compact "$PLAYLIST" || true
 wait $WHIP || true
-curl -fsS -H 'Authorization: Bearer demo-admin-token' "http://127.0.0.1:7443/admin/hls/$CHANNEL"; echo
+"${CURL[@]}" -H 'Authorization: Bearer demo-admin-token' "$NEXMILE/admin/hls/$CHANNEL"; echo
 echo "--- the schedule's chat as a social stream ---"
-"$BIN/nexmile-cli" socialstream "http://127.0.0.1:7443/socialstream/get.json/$CHANNEL/default" --for 1500 || true
+"$BIN/nexmile-cli" socialstream "$NEXMILE/socialstream/get.json/$CHANNEL/default" --for 1500 || true
 echo "--- SkyWay Channel API (JSON-RPC 2.0): a batch ---"
-curl -fsS -X POST http://127.0.0.1:7443/v1/json-rpc -H 'authorization: Bearer demo-skyway-admin-token' \
+"${CURL[@]}" -X POST "$NEXMILE/v1/json-rpc" -H 'authorization: Bearer demo-skyway-admin-token' \
   -H 'content-type: application/json' \
   -d '[{"jsonrpc":"2.0","id":1,"method":"findOrCreateChannel","params":{"name":"demo-room","metadata":"make run"}},
        {"jsonrpc":"2.0","id":2,"method":"findChannel","params":{"name":"no-such-room"}}]'; echo
 
 # The desktop app, as hanako: in its own window when this machine has a
 # display, otherwise under Xvfb with screenshots of what it shows.
-APP_ENV=(NEXMILE_SERVER=http://127.0.0.1:7443 NEXMILE_PROFILES=var/app-profiles WEBKIT_DISABLE_DMABUF_RENDERER=1)
+APP_ENV=(NEXMILE_SERVER="$NEXMILE" NEXMILE_CA_FILE="$PWD/var/tls/ca.pem" NEXMILE_PROFILES=var/app-profiles WEBKIT_DISABLE_DMABUF_RENDERER=1)
 rm -rf var/app-profiles
 ACTIVATE="nexmile://activateExUser/?site=newsite1&user=hanako&pass=hanako-pw"
 DOWNLOAD_LINK="nexmile://videoSetting/?site=newsite1&download=1"

@@ -24,11 +24,12 @@ set -euo pipefail
 #   gnome-keyring libsecret-tools  a real Secret Service on that bus: the tests see the tokens in a keychain
 #   ffmpeg                 ffprobe, an independent reader the server's live recordings are checked with
 #   chromium               a real browser for the web version's tests (Playwright drives /usr/bin/chromium)
+#   nginx                  the reverse proxy of docs/deploy/nginx.conf, which a test runs as documented
 PACKAGES=(
   build-essential pkg-config webkit2gtk-driver dbus-daemon dunst gnome-keyring libsecret-tools
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev
   libasound2-dev libv4l-dev libclang-dev cmake nasm libvpx-dev
-  libyuv-dev libwebrtc-audio-processing-dev apngdis ffmpeg chromium
+  libyuv-dev libwebrtc-audio-processing-dev apngdis ffmpeg chromium nginx
   xvfb xauth imagemagick curl fonts-noto-cjk
 )
 

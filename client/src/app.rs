@@ -23,6 +23,7 @@ use crate::effects_sync::EffectSync;
 use crate::live_session::LivePlan;
 use crate::media_session::{Display, MediaSession, MediaSwitches, SessionIo};
 use crate::profiles::{CallRecord, Profile, Profiles};
+use crate::server_url::ServerUrl;
 use crate::signalling::{Signalling, activate};
 
 /// Exit statuses of `open` and `listen`.
@@ -31,7 +32,7 @@ pub const EXIT_REFUSED: u8 = 3;
 pub const EXIT_FAILED: u8 = 1;
 
 pub struct Client {
-    pub server: String,
+    pub server: ServerUrl,
     pub profiles: Profiles,
     /// Addresses for media (ICE host candidates); empty = every interface.
     pub media_bind: Vec<IpAddr>,
@@ -52,7 +53,7 @@ pub struct Client {
 
 impl Client {
     /// A client with no window: events printed, no user actions.
-    pub fn headless(server: String, profiles: Profiles, media_bind: Vec<IpAddr>) -> Self {
+    pub fn headless(server: ServerUrl, profiles: Profiles, media_bind: Vec<IpAddr>) -> Self {
         Self {
             server,
             profiles,
@@ -181,9 +182,17 @@ impl Client {
     /// Carries out one app link to its end.
     pub async fn open(&self, link: &AppLink, plan: CallPlan) -> u8 {
         match &link.action {
-            AppLinkAction::ActivateExUser { credentials } => {
-                self.activate(&link.site, link.unique_id.clone(), credentials.as_ref())
-                    .await
+            AppLinkAction::ActivateExUser {
+                credentials,
+                named_user,
+            } => {
+                self.activate(
+                    &link.site,
+                    link.unique_id.clone(),
+                    credentials.as_ref(),
+                    named_user.as_deref(),
+                )
+                .await
             }
             AppLinkAction::MakeCall {
                 callee_id,
@@ -226,17 +235,25 @@ impl Client {
         site: &SiteCode,
         unique_id: Option<String>,
         credentials: Option<&nexmile_core::applink::Credentials>,
+        named_user: Option<&str>,
     ) -> u8 {
         let device = match self.device() {
             Ok(device) => device,
             Err(e) => return self.refused(&e),
         };
+        let device_secret = match self.profiles.registration_secret(site) {
+            Ok(secret) => secret.map(nexmile_core::secret::Secret::new),
+            Err(e) => return self.refused(&e.to_string()),
+        };
         let request = ActivateRequest {
             site: site.as_str().to_owned(),
             device,
             unique_id,
-            user_id: credentials.map(|c| c.user.clone()),
+            user_id: credentials
+                .map(|c| c.user.clone())
+                .or(named_user.map(str::to_owned)),
             user_pw: credentials.map(|c| c.pass.clone()),
+            device_secret,
         };
         match activate(&self.server, &request).await {
             Ok(ActivateReply::Activated {
@@ -246,6 +263,7 @@ impl Client {
                 name,
                 enable_download_effect,
                 phone_number,
+                device_secret,
             }) => {
                 let profile = Profile {
                     site: site.clone(),
@@ -256,6 +274,12 @@ impl Client {
                     phone_number,
                 };
                 let code = SiteCode::new(&site).unwrap_or_else(|_| SiteCode::nexmile());
+                // The secret first: a profile without it could never register again.
+                if let Some(secret) = device_secret
+                    && let Err(e) = self.profiles.save_registration_secret(&code, &secret)
+                {
+                    return self.refused(&e.to_string());
+                }
                 if let Err(e) = self.profiles.save(&code, &profile) {
                     return self.refused(&e.to_string());
                 }
@@ -281,7 +305,7 @@ impl Client {
             return Ok(profile);
         }
         if *site == SiteCode::nexmile()
-            && self.activate(site, None, None).await == EXIT_OK
+            && self.activate(site, None, None, None).await == EXIT_OK
             && let Some(profile) = self.profiles.load(site).map_err(|e| e.to_string())?
         {
             return Ok(profile);

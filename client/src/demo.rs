@@ -31,6 +31,7 @@ fn example_links() -> Vec<AppLink> {
                 user: "1234".into(),
                 pass: Secret::new("4567"),
             }),
+            named_user: None,
         }),
         link(AppLinkAction::VideoSetting {
             mode: VideoSettingMode::LoopbackTest,

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use nexmile_core::effects::{EffectFile, EffectManifest};
 use sha2::{Digest, Sha256};
 
+use crate::server_url::ServerUrl;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error("cannot reach the server: {0}")]
@@ -90,10 +92,10 @@ pub struct EffectSync<'a> {
 }
 
 impl<'a> EffectSync<'a> {
-    pub fn new(server: &'a str, session_token: &'a str, dir: &'a Path) -> Self {
+    pub fn new(server: &'a ServerUrl, session_token: &'a str, dir: &'a Path) -> Self {
         Self {
-            http: crate::http_client(),
-            server: server.trim_end_matches('/'),
+            http: server.http_client(),
+            server: server.http(),
             session_token,
             dir,
         }

@@ -10,12 +10,12 @@ pub mod link_report;
 pub mod live_session;
 pub mod media_session;
 pub mod profiles;
+pub mod server_url;
 pub mod signalling;
 pub mod social_reader;
 
-/// An HTTP client. reqwest's TLS is built without a provider: ring, as the
-/// server uses, is installed first.
-pub(crate) fn http_client() -> reqwest::Client {
+/// rustls is built without a provider: ring, as the server uses, is
+/// installed once (another part of the process may have done it already).
+pub(crate) fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
 }

@@ -98,6 +98,12 @@ fn session_secret(site: &SiteCode) -> String {
 
 const DEVICE_SECRET: &str = "device-token";
 
+/// The built-in site's registration secret: kept when its profile is
+/// removed, so that registering again keeps the same app phone number.
+fn registration_secret(site: &SiteCode) -> String {
+    format!("{}/device-secret", site.as_str())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     #[error("{path}: {source}")]
@@ -238,6 +244,23 @@ impl Profiles {
             .map_err(ProfileError::Secrets)?;
         let json = serde_json::to_vec_pretty(profile).expect("profiles serialize");
         write_private(&dir.join("profile.json"), &json)
+    }
+
+    /// The secret the server bound this installation's registration at `site` to.
+    pub fn registration_secret(&self, site: &SiteCode) -> Result<Option<String>, ProfileError> {
+        self.secrets
+            .get(&registration_secret(site))
+            .map_err(ProfileError::Secrets)
+    }
+
+    pub fn save_registration_secret(
+        &self,
+        site: &SiteCode,
+        secret: &str,
+    ) -> Result<(), ProfileError> {
+        self.secrets
+            .set(&registration_secret(site), secret)
+            .map_err(ProfileError::Secrets)
     }
 
     /// Forgets a site: its profile, settings, history and effect files.

@@ -6,6 +6,8 @@ use nexmile_core::signal::{
 };
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::server_url::ServerUrl;
+
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -21,15 +23,16 @@ pub enum SignallingError {
 
 /// `POST {server}/api/activate`.
 pub async fn activate(
-    server: &str,
+    server: &ServerUrl,
     request: &ActivateRequest,
 ) -> Result<ActivateReply, SignallingError> {
-    let url = format!("{}/api/activate", server.trim_end_matches('/'));
+    let url = format!("{}/api/activate", server.http());
     let unreachable = |e: reqwest::Error| SignallingError::Unreachable {
         url: url.clone(),
         detail: e.to_string(),
     };
-    let response = crate::http_client()
+    let response = server
+        .http_client()
         .post(&url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(serde_json::to_vec(request).expect("requests serialize"))
@@ -49,23 +52,22 @@ pub struct Signalling {
 impl Signalling {
     /// Opens `/ws`, says hello and waits for the welcome.
     pub async fn connect(
-        server: &str,
+        server: &ServerUrl,
         session_token: &str,
         device: DeviceInfo,
     ) -> Result<(Self, ServerMessage), SignallingError> {
-        let url = format!(
-            "{}/ws",
-            server
-                .trim_end_matches('/')
-                .replacen("http://", "ws://", 1)
-                .replacen("https://", "wss://", 1)
-        );
-        let (socket, _) = tokio_tungstenite::connect_async(&url).await.map_err(|e| {
-            SignallingError::Unreachable {
-                url: url.clone(),
-                detail: e.to_string(),
-            }
-        })?;
+        let url = server.websocket();
+        let unreachable = |detail: String| SignallingError::Unreachable {
+            url: url.clone(),
+            detail,
+        };
+        let connector = server
+            .tls_connector()
+            .map_err(|e| unreachable(e.to_string()))?;
+        let (socket, _) =
+            tokio_tungstenite::connect_async_tls_with_config(&url, None, true, Some(connector))
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
         let mut signalling = Self { socket };
         signalling
             .send(&ClientMessage::Hello {

@@ -20,7 +20,7 @@ fn shown(chat: &Chat) -> serde_json::Value {
 }
 
 /// Reads until `stay_for` has passed (or for ever); the exit status.
-pub async fn follow(url: &str, stay_for: Option<Duration>) -> u8 {
+pub async fn follow(url: &str, stay_for: Option<Duration>, http: reqwest::Client) -> u8 {
     let Some(mut follower) = Follower::from_url(url) else {
         emit(
             "error",
@@ -28,7 +28,6 @@ pub async fn follow(url: &str, stay_for: Option<Duration>) -> u8 {
         );
         return EXIT_FAILED;
     };
-    let http = crate::http_client();
     let started = Instant::now();
     let local_ms = || i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let deadline = stay_for.map(|d| started + d);

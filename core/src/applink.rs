@@ -142,6 +142,10 @@ pub enum AppLinkAction {
     /// `credentials` is absent when the link identifies the user by `uniqueId`.
     ActivateExUser {
         credentials: Option<Credentials>,
+        /// A `user` beside the `uniqueId` without `pass`: never taken on the
+        /// link's word, but sent so that the server refuses it when it is not
+        /// the user the partner vouched for (decision 14).
+        named_user: Option<String>,
     },
     VideoSetting {
         mode: VideoSettingMode,
@@ -440,6 +444,10 @@ impl AppLinkParser {
             AppLinkFunction::ActivateExUser => {
                 let user = query.optional(param::USER);
                 let pass = query.optional(param::PASS);
+                let named_user = match (&user, &pass) {
+                    (Some(user), None) if unique_id.is_some() => Some(user.clone()),
+                    _ => None,
+                };
                 let credentials = match (user, pass) {
                     (Some(user), Some(pass)) => Some(Credentials {
                         user,
@@ -460,7 +468,10 @@ impl AppLinkParser {
                     // A half pair beside a uniqueId: the uniqueId identifies the user.
                     _ => None,
                 };
-                AppLinkAction::ActivateExUser { credentials }
+                AppLinkAction::ActivateExUser {
+                    credentials,
+                    named_user,
+                }
             }
             AppLinkFunction::VideoSetting => AppLinkAction::VideoSetting {
                 mode: if query.required_zero_or_one(param::DOWNLOAD)? {
@@ -595,10 +606,15 @@ impl AppLink {
             pairs.push((param::RETURN_URL, return_url.to_string()));
         }
         match &self.action {
-            AppLinkAction::ActivateExUser { credentials } => {
+            AppLinkAction::ActivateExUser {
+                credentials,
+                named_user,
+            } => {
                 if let Some(c) = credentials {
                     pairs.push((param::USER, c.user.clone()));
                     pairs.push((param::PASS, c.pass.expose().to_owned()));
+                } else if let Some(user) = named_user {
+                    pairs.push((param::USER, user.clone()));
                 }
             }
             AppLinkAction::VideoSetting { mode } => pairs.push((
@@ -674,8 +690,15 @@ impl Serialize for ActionParams<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         match self.0 {
-            AppLinkAction::ActivateExUser { credentials } => {
-                map.serialize_entry(param::USER, &credentials.as_ref().map(|c| &c.user))?;
+            AppLinkAction::ActivateExUser {
+                credentials,
+                named_user,
+            } => {
+                let user = credentials
+                    .as_ref()
+                    .map(|c| &c.user)
+                    .or(named_user.as_ref());
+                map.serialize_entry(param::USER, &user)?;
                 map.serialize_entry(param::PASS, &credentials.as_ref().map(|_| REDACTED))?;
             }
             AppLinkAction::VideoSetting { mode } => {

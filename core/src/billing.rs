@@ -154,6 +154,21 @@ impl Ledger {
         u64::try_from((used + divisor - 1) / divisor).unwrap_or(u64::MAX)
     }
 
+    /// The first billing-unit boundary after `now` (the free trial's end, then
+    /// every unitSec): where the charge reaches a whole unit's price, a moment
+    /// a crash-safe record of the charge is taken. `None` when free.
+    pub fn next_unit_boundary(&self, now: UnixMillis) -> Option<UnixMillis> {
+        if self.is_free() {
+            return None;
+        }
+        if now < self.paid_from {
+            return Some(self.paid_from);
+        }
+        let unit_ms = u64::from(self.unit_sec) * 1000;
+        let units_done = now.millis_since(self.paid_from) / unit_ms;
+        Some(self.paid_from + Duration::from_millis((units_done + 1) * unit_ms))
+    }
+
     /// Chargeable seconds so far, rounded half up like talkingSec (chargeSec).
     pub fn charged_seconds(&self, now: UnixMillis) -> u64 {
         crate::clock::rounded_seconds(self.paid_from, now.max(self.paid_from))
@@ -235,6 +250,19 @@ mod tests {
     /// Ticks every second from the start; returns the second of exhaustion.
     fn run_until_exhausted(ledger: &mut Ledger, limit: i64) -> Option<i64> {
         (0..=limit).find(|s| ledger.tick(at(*s)).contains(&LedgerEvent::Exhausted))
+    }
+
+    #[test]
+    fn unit_boundaries_follow_the_free_trial_then_every_unit() {
+        let mut trial = charge(60, 100, 10, 50);
+        trial.free_trial_sec = 10;
+        let l = Ledger::new(&trial, T0);
+        assert_eq!(l.next_unit_boundary(at(0)), Some(at(10)));
+        assert_eq!(l.next_unit_boundary(at(10)), Some(at(70)));
+        assert_eq!(l.next_unit_boundary(at(69)), Some(at(70)));
+        assert_eq!(l.next_unit_boundary(at(70)), Some(at(130)));
+        let free = Ledger::new(&charge(0, 100, 10, 50), T0);
+        assert_eq!(free.next_unit_boundary(at(5)), None);
     }
 
     #[test]

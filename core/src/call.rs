@@ -230,6 +230,29 @@ impl Call {
         self.ledger.as_ref().map_or(0, |l| l.used_points(now))
     }
 
+    /// The 通話終了 (6) the partner would get if the server stopped at `now`:
+    /// what a crash-safe record keeps, so that a server that dies still
+    /// reports the call, with the reason a server stop gives (4 管理者切断 once
+    /// connected, −9 強制終了 before). `None` when no 6 would be sent.
+    pub fn provisional_end_report(&self, now: UnixMillis) -> Option<CallServiceRequest> {
+        let mut stopped = self.clone();
+        stopped
+            .handle(CallEvent::Administrator, now)
+            .into_iter()
+            .find_map(|action| match action {
+                CallAction::Partner {
+                    request,
+                    retried: true,
+                } => Some(*request),
+                _ => None,
+            })
+    }
+
+    /// The next billing-unit boundary of a connected, charged call.
+    pub fn next_unit_boundary(&self, now: UnixMillis) -> Option<UnixMillis> {
+        self.ledger.as_ref()?.next_unit_boundary(now)
+    }
+
     /// The next moment a [`CallEvent::Tick`] matters (a deadline).
     pub fn next_deadline(&self) -> Option<UnixMillis> {
         self.deadline
@@ -633,6 +656,29 @@ mod tests {
             call.handle(CallEvent::HungUp(Party::Caller), at(6_000))
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_provisional_end_report_is_the_6_a_server_stop_would_send() {
+        let call = connected(1_000);
+        let report = call.provisional_end_report(at(31_500)).unwrap();
+        assert_eq!(report.call_service_type, CallServiceType::End);
+        report.check().unwrap();
+        let overview = report.call_overview.unwrap();
+        // Connected at 1.5 s: 30 s of talk, 50 points at 100 per minute.
+        assert_eq!(overview.terminate_reason, TerminateReason::Administrator);
+        assert_eq!((overview.talking_sec, overview.talking_point), (30, 50));
+        // Taking it changes nothing: the call goes on and ends as it will.
+        assert_eq!(call.phase(), Phase::Connected);
+        assert_eq!(call.next_unit_boundary(at(31_500)), Some(at(61_500)));
+        // Before the connection a stop is the server's failure, −9.
+        let early = ringing(1_000).provisional_end_report(at(400)).unwrap();
+        assert_eq!(
+            early.call_overview.unwrap().terminate_reason,
+            TerminateReason::InternalError
+        );
+        // Before a prepare there is nothing to report.
+        assert_eq!(new_call().provisional_end_report(at(100)), None);
     }
 
     #[test]

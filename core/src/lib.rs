@@ -15,12 +15,14 @@
 //! - [`call`]: one 1:1 call as a state machine (chapter 4).
 //! - [`live`]: one live with its viewers as a state machine (chapter 5).
 //! - [`retry`]: the retry schedule of requests marked 再送.
+//! - [`checkpoint`]: when a running service records its charge, crash-safe.
 //! - [`signal`]: the app ↔ server signalling messages.
 //! - [`signature`]: the request ID and HMAC headers on requests to partners.
 
 pub mod applink;
 pub mod billing;
 pub mod call;
+pub mod checkpoint;
 pub mod clock;
 pub mod codec;
 pub mod datetime;

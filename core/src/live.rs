@@ -196,6 +196,9 @@ pub enum LiveEvent {
     EndPressed,
     /// The broadcaster's app or connection is gone.
     BroadcasterLost,
+    /// The server is shutting down (SIGTERM, Ctrl-C): the live and every
+    /// viewing end now, each reported.
+    ServerStopping,
     /// A viewLive link reached the server.
     ViewerJoined {
         viewer: ViewerId,
@@ -503,6 +506,34 @@ impl Live {
     }
 
     /// Whether `user_id` is a viewer of this live now (UpdateUserBalance).
+    /// The end reports (29 or 13, and each admitted viewer's 33) the partner
+    /// would get if the server stopped at `now`: what a crash-safe record
+    /// keeps, so that a server that dies still reports the live and every
+    /// viewing with their seconds and points so far.
+    pub fn provisional_end_reports(&self, now: UnixMillis) -> Vec<LiveServiceRequest> {
+        let mut stopped = self.clone();
+        stopped
+            .handle(LiveEvent::ServerStopping, now)
+            .into_iter()
+            .filter_map(|action| match action {
+                LiveAction::Partner {
+                    request,
+                    retried: true,
+                    ..
+                } => Some(*request),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The soonest billing-unit boundary among the paid viewers.
+    pub fn next_unit_boundary(&self, now: UnixMillis) -> Option<UnixMillis> {
+        self.viewers
+            .values()
+            .filter_map(|v| v.ledger.as_ref()?.next_unit_boundary(now))
+            .min()
+    }
+
     pub fn viewer_of(&self, user_id: &str) -> Option<ViewerId> {
         self.viewers
             .iter()
@@ -606,6 +637,7 @@ impl Live {
             LiveEvent::StartPressed => Vec::new(),
             LiveEvent::EndPressed => self.end(LiveEndReason::BroadcasterEnded, None, now),
             LiveEvent::BroadcasterLost => self.end(LiveEndReason::BroadcasterLost, None, now),
+            LiveEvent::ServerStopping => self.end(LiveEndReason::ServerStopping, None, now),
             LiveEvent::ViewerJoined {
                 viewer,
                 user_id,

@@ -45,6 +45,15 @@ pub struct ActivateRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub user_pw: Option<Secret>,
+    /// The built-in site: the secret the server gave this installation at its
+    /// first registration, which every later registration must show (the
+    /// device token, which every partner sees, proves nothing).
+    #[serde(
+        default,
+        serialize_with = "expose_secret",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub device_secret: Option<Secret>,
 }
 
 /// The answer to [`ActivateRequest`]: a profile, or the words to show.
@@ -62,6 +71,10 @@ pub enum ActivateReply {
         /// The built-in site's users are called by this number.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         phone_number: Option<String>,
+        /// The built-in site, first registration only: the secret to keep in
+        /// the keychain and show at every later registration.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_secret: Option<String>,
     },
     Refused {
         message: String,
@@ -247,6 +260,9 @@ pub enum LiveEndReason {
     /// An administrator removed the broadcaster or the viewer (§5.3.7, §5.3.18).
     RemovedByAdministrator,
     ServerError,
+    /// The server was stopped for maintenance (SIGTERM): every live and
+    /// viewing ended and was reported.
+    ServerStopping,
 }
 
 /// A viewer's totals when its viewing ended (33's figures).
@@ -608,8 +624,10 @@ mod tests {
             unique_id: None,
             user_id: Some("hanako".into()),
             user_pw: Some(Secret::new("hanako-pw")),
+            device_secret: Some(Secret::new("d3v1c3-s3cr3t")),
         };
         assert!(!format!("{r:?}").contains("hanako-pw"));
+        assert!(!format!("{r:?}").contains("d3v1c3-s3cr3t"));
         let json = serde_json::to_string(&r).unwrap();
         assert!(json.contains(r#""user_pw":"hanako-pw""#));
         assert_eq!(serde_json::from_str::<ActivateRequest>(&json).unwrap(), r);

@@ -1,18 +1,24 @@
 //! Signed, idempotent requests to partner servers (beyond the spec's siteKey).
 //!
-//! Every request the Nexmile server makes to a partner carries three headers a
+//! Every request the Nexmile server makes to a partner carries headers a
 //! partner may ignore:
 //!
 //! ```text
 //! X-Nexmile-Request-Id: 6f1c…            same on every retry of one request
 //! X-Nexmile-Timestamp:  1732320000        Unix seconds when this try was sent
-//! X-Nexmile-Signature:  v1=<hex>          HMAC-SHA256(api_key, "{timestamp}.{request id}.{payload}")
+//! X-Nexmile-Signature:  v2=<hex>[,v2=<hex>]
 //! ```
 //!
-//! `payload` is the POST body as sent (the percent-encoded JSON) or, for GET
-//! requests, the query string after `?`. A partner recomputes the HMAC with
-//! its siteApiKey, compares in constant time and refuses timestamps more than
-//! [`MAX_SKEW_SECS`] away from its clock; it de-duplicates on the request ID.
+//! Each `v2` is HMAC-SHA256(signing secret,
+//! `"{timestamp}.{request id}.{METHOD}.{host}.{path and query}.{body}"`), one
+//! per secret the site has configured (two while a secret is rotated). The
+//! secret is the site's own: unlike the siteApiKey it never travels in a
+//! request, and the signature covers where the request goes, not only what it
+//! says. A partner recomputes it with its secret for the method, the `Host`
+//! it was addressed by, the path and raw query it received and the body as
+//! received, accepts any one match (compared in constant time), refuses
+//! timestamps more than [`MAX_SKEW_SECS`] from its clock, and de-duplicates
+//! on the request ID.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -25,28 +31,66 @@ pub const MAX_SKEW_SECS: i64 = 300;
 
 type HmacSha256 = Hmac<Sha256>;
 
-fn mac(api_key: &str, timestamp: i64, request_id: &str, payload: &str) -> HmacSha256 {
+/// What a signature covers of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedRequest<'a> {
+    /// `GET` or `POST`.
+    pub method: &'a str,
+    /// `host` or `host:port`, as in the URL and the `Host` header.
+    pub host: &'a str,
+    /// `/path?query`, the query exactly as sent.
+    pub path_and_query: &'a str,
+    /// The body exactly as sent; empty for a GET.
+    pub body: &'a str,
+}
+
+fn mac(secret: &str, timestamp: i64, request_id: &str, request: &SignedRequest) -> HmacSha256 {
     let mut mac =
-        HmacSha256::new_from_slice(api_key.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(request_id.as_bytes());
-    mac.update(b".");
-    mac.update(payload.as_bytes());
+        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    for (index, part) in [
+        timestamp.to_string().as_str(),
+        request_id,
+        request.method,
+        request.host,
+        request.path_and_query,
+        request.body,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if index > 0 {
+            mac.update(b".");
+        }
+        mac.update(part.as_bytes());
+    }
     mac
 }
 
-/// The `X-Nexmile-Signature` value for one try of a request.
-pub fn sign(api_key: &str, timestamp: i64, request_id: &str, payload: &str) -> String {
-    let tag = mac(api_key, timestamp, request_id, payload)
-        .finalize()
-        .into_bytes();
-    format!("v1={}", hex::encode(tag))
+/// The `X-Nexmile-Signature` value for one try of a request: a `v2=` per
+/// secret; `None` without secrets (the request then goes unsigned).
+pub fn sign(
+    secrets: &[String],
+    timestamp: i64,
+    request_id: &str,
+    request: &SignedRequest,
+) -> Option<String> {
+    (!secrets.is_empty()).then(|| {
+        secrets
+            .iter()
+            .map(|secret| {
+                let tag = mac(secret, timestamp, request_id, request)
+                    .finalize()
+                    .into_bytes();
+                format!("v2={}", hex::encode(tag))
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
-    #[error("the signature header is not `v1=<64 hex digits>`")]
+    #[error("the signature header is not `v2=<64 hex digits>`, comma-separated")]
     Malformed,
     #[error("the timestamp is more than {MAX_SKEW_SECS} s away from now")]
     Stale,
@@ -54,26 +98,41 @@ pub enum SignatureError {
     Mismatch,
 }
 
-/// Checks a received request's signature, in constant time, against `now` (Unix seconds).
+/// Checks a received request's signature header, in constant time, against
+/// `now` (Unix seconds): one of its `v2` values must match one of `secrets`.
 pub fn verify(
-    api_key: &str,
+    secrets: &[&str],
     timestamp: i64,
     request_id: &str,
-    payload: &str,
-    signature: &str,
+    request: &SignedRequest,
+    header: &str,
     now: i64,
 ) -> Result<(), SignatureError> {
-    let tag = signature
-        .strip_prefix("v1=")
-        .and_then(|hex_tag| hex::decode(hex_tag).ok())
-        .filter(|tag| tag.len() == 32)
-        .ok_or(SignatureError::Malformed)?;
+    let tags = header
+        .split(',')
+        .map(|one| {
+            one.trim()
+                .strip_prefix("v2=")
+                .and_then(|hex_tag| hex::decode(hex_tag).ok())
+                .filter(|tag| tag.len() == 32)
+                .ok_or(SignatureError::Malformed)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if (now - timestamp).abs() > MAX_SKEW_SECS {
         return Err(SignatureError::Stale);
     }
-    mac(api_key, timestamp, request_id, payload)
-        .verify_slice(&tag)
-        .map_err(|_| SignatureError::Mismatch)
+    let matched = secrets.iter().any(|secret| {
+        tags.iter().any(|tag| {
+            mac(secret, timestamp, request_id, request)
+                .verify_slice(tag)
+                .is_ok()
+        })
+    });
+    if matched {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 /// Compares two secrets (siteKey, tokens) without leaking where they differ.
@@ -87,85 +146,113 @@ pub fn secrets_equal(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
 
+    const POST: SignedRequest = SignedRequest {
+        method: "POST",
+        host: "partner.example:8443",
+        path_and_query: "/CallService?siteKey=test.key",
+        body: "%7B%7D",
+    };
+
     #[test]
     fn a_signature_verifies_and_any_change_breaks_it() {
-        let sig = sign("test.key", 1_700_000_000, "req-1", "result=0");
-        assert!(sig.starts_with("v1=") && sig.len() == 3 + 64, "{sig}");
-        let ok = |key, ts, id, body, now| verify(key, ts, id, body, &sig, now);
+        let secrets = vec!["s3cret".to_owned()];
+        let header = sign(&secrets, 1_700_000_000, "req-1", &POST).unwrap();
+        assert!(
+            header.starts_with("v2=") && header.len() == 3 + 64,
+            "{header}"
+        );
+        let check = |secret: &str, ts, id, request: &SignedRequest, now| {
+            verify(&[secret], ts, id, request, &header, now)
+        };
         assert_eq!(
-            ok(
-                "test.key",
-                1_700_000_000,
-                "req-1",
-                "result=0",
-                1_700_000_010
-            ),
+            check("s3cret", 1_700_000_000, "req-1", &POST, 1_700_000_010),
             Ok(())
         );
+        let mismatch = Err(SignatureError::Mismatch);
         assert_eq!(
-            ok(
-                "other.key",
-                1_700_000_000,
-                "req-1",
-                "result=0",
-                1_700_000_000
-            ),
-            Err(SignatureError::Mismatch)
+            check("other", 1_700_000_000, "req-1", &POST, 1_700_000_000),
+            mismatch
         );
         assert_eq!(
-            ok(
-                "test.key",
-                1_700_000_000,
-                "req-2",
-                "result=0",
-                1_700_000_000
-            ),
-            Err(SignatureError::Mismatch)
+            check("s3cret", 1_700_000_001, "req-1", &POST, 1_700_000_000),
+            mismatch
         );
         assert_eq!(
-            ok(
-                "test.key",
-                1_700_000_000,
-                "req-1",
-                "result=1",
-                1_700_000_000
-            ),
-            Err(SignatureError::Mismatch)
+            check("s3cret", 1_700_000_000, "req-2", &POST, 1_700_000_000),
+            mismatch
         );
+        // Replayed to another method, host, path, query or with another body.
+        for moved in [
+            SignedRequest {
+                method: "GET",
+                ..POST
+            },
+            SignedRequest {
+                host: "partner.example",
+                ..POST
+            },
+            SignedRequest {
+                path_and_query: "/payment?siteKey=test.key",
+                ..POST
+            },
+            SignedRequest {
+                path_and_query: "/CallService?siteKey=test.kex",
+                ..POST
+            },
+            SignedRequest {
+                body: "%7B%20%7D",
+                ..POST
+            },
+        ] {
+            assert_eq!(
+                check("s3cret", 1_700_000_000, "req-1", &moved, 1_700_000_000),
+                mismatch
+            );
+        }
         assert_eq!(
-            ok(
-                "test.key",
-                1_700_000_000,
-                "req-1",
-                "result=0",
-                1_700_000_301
-            ),
+            check("s3cret", 1_700_000_000, "req-1", &POST, 1_700_000_301),
             Err(SignatureError::Stale)
         );
         assert_eq!(
-            verify("k", 0, "r", "", "sha1=00", 0),
+            verify(&["k"], 0, "r", &POST, "v1=00", 0),
             Err(SignatureError::Malformed)
+        );
+        assert_eq!(sign(&[], 0, "r", &POST), None, "no secret, no signature");
+    }
+
+    #[test]
+    fn during_a_rotation_either_secret_verifies() {
+        let both = vec!["new".to_owned(), "old".to_owned()];
+        let header = sign(&both, 10, "r", &POST).unwrap();
+        assert_eq!(header.matches("v2=").count(), 2);
+        assert_eq!(verify(&["old"], 10, "r", &POST, &header, 10), Ok(()));
+        assert_eq!(verify(&["new"], 10, "r", &POST, &header, 10), Ok(()));
+        assert_eq!(
+            verify(&["older"], 10, "r", &POST, &header, 10),
+            Err(SignatureError::Mismatch)
         );
     }
 
     #[test]
     fn matches_an_independent_hmac_sha256() {
-        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
-        // Our message is "{ts}.{id}.{payload}"; choose parts that spell it.
-        let sig = sign("Jefe", 0, "what do ya want for nothing?", "x");
-        let mut direct = HmacSha256::new_from_slice(b"Jefe").unwrap();
-        direct.update(b"0.what do ya want for nothing?.x");
-        assert_eq!(
-            sig,
-            format!("v1={}", hex::encode(direct.finalize().into_bytes()))
-        );
-        let rfc = {
-            let mut m = HmacSha256::new_from_slice(b"Jefe").unwrap();
-            m.update(b"what do ya want for nothing?");
-            hex::encode(m.finalize().into_bytes())
+        let request = SignedRequest {
+            method: "GET",
+            host: "h",
+            path_and_query: "/p?q=1",
+            body: "",
         };
+        let header = sign(&["Jefe".to_owned()], 0, "id", &request).unwrap();
+        let mut direct = HmacSha256::new_from_slice(b"Jefe").unwrap();
+        direct.update(b"0.id.GET.h./p?q=1.");
         assert_eq!(
-            rfc,
+            header,
+            format!("v2={}", hex::encode(direct.finalize().into_bytes()))
+        );
+        // The primitive itself: RFC 4231 test case 2.
+        let mut rfc = HmacSha256::new_from_slice(b"Jefe").unwrap();
+        rfc.update(b"what do ya want for nothing?");
+        assert_eq!(
+            hex::encode(rfc.finalize().into_bytes()),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }

@@ -28,7 +28,8 @@ fn the_spec_example_registers_a_user() {
             credentials: Some(Credentials {
                 user: "XXXXXXXX".into(),
                 pass: Secret::new("YYYY")
-            })
+            }),
+            named_user: None,
         }
     );
     assert!(!link.allow_web);
@@ -90,7 +91,10 @@ fn each_function_with_its_own_parameters() {
     let by_id = parse(&format!("{BASE}/activateExUser/?site=s1&uniqueId=u-1")).unwrap();
     assert_eq!(
         by_id.action,
-        AppLinkAction::ActivateExUser { credentials: None }
+        AppLinkAction::ActivateExUser {
+            credentials: None,
+            named_user: None,
+        }
     );
 }
 
@@ -288,11 +292,23 @@ fn activate_needs_unique_id_or_user_and_pass() {
     assert_eq!(e.parameter(), Some("uniqueId"));
     assert!(parse(&format!("{BASE}/activateExUser/?site=s&uniqueId=u")).is_ok());
     assert!(parse(&format!("{BASE}/activateExUser/?site=s&user=u&pass=p")).is_ok());
-    // Half a pair beside a uniqueId: the uniqueId identifies the user.
+    // Half a pair beside a uniqueId: the uniqueId identifies the user; the
+    // named user goes along only for the server to check (decision 14).
     let half = parse(&format!("{BASE}/activateExUser/?site=s&uniqueId=u&user=x")).unwrap();
     assert_eq!(
         half.action,
-        AppLinkAction::ActivateExUser { credentials: None }
+        AppLinkAction::ActivateExUser {
+            credentials: None,
+            named_user: Some("x".into()),
+        }
+    );
+    let pass_only = parse(&format!("{BASE}/activateExUser/?site=s&uniqueId=u&pass=p")).unwrap();
+    assert_eq!(
+        pass_only.action,
+        AppLinkAction::ActivateExUser {
+            credentials: None,
+            named_user: None,
+        }
     );
 }
 
@@ -422,7 +438,8 @@ fn action() -> impl Strategy<Value = AppLinkAction> {
             credentials: c.map(|(user, pass)| Credentials {
                 user,
                 pass: Secret::new(pass)
-            })
+            }),
+            named_user: None,
         }),
         any::<bool>().prop_map(|d| AppLinkAction::VideoSetting {
             mode: if d {
@@ -463,7 +480,10 @@ proptest! {
         let site = SiteCode::new(&format!("s{site}")).unwrap();
         // activateExUser needs some identity.
         let unique_id = match &action {
-            AppLinkAction::ActivateExUser { credentials: None } => unique_id.or(Some("u".into())),
+            AppLinkAction::ActivateExUser {
+                    credentials: None,
+                    named_user: None,
+                } => unique_id.or(Some("u".into())),
             _ => unique_id,
         };
         let link = AppLink {

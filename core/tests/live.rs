@@ -502,6 +502,45 @@ fn a_paid_viewer_is_billed_each_minute_and_cut_off_when_points_run_out() {
     assert!(view_end["chargeStartTime"].is_string());
 }
 
+#[test]
+fn the_provisional_reports_are_what_a_server_stop_would_send() {
+    let mut live = on_air(json!({}));
+    watching(&mut live, 1, "hanako", 40, 1_000, 20);
+    watching(&mut live, 2, "taro", 40, 1_000, 21);
+    let reports = live.provisional_end_reports(at(50));
+    let codes: Vec<LiveServiceType> = reports
+        .iter()
+        .map(|r| r.request.live_service_type())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            LiveServiceType::ViewEnd,
+            LiveServiceType::ViewEnd,
+            LiveServiceType::BroadcastEnd
+        ]
+    );
+    let hanako = serde_json::to_value(&reports[0]).unwrap();
+    // Watching (and charged) from 22 s: 28 s, 40 points a minute → 19 points.
+    assert_eq!(
+        (&hanako["liveSec"], &hanako["point"]),
+        (&json!(28), &json!(19))
+    );
+    // Taking them changes nothing: the live and both viewers go on.
+    assert_eq!(live.phase(), LivePhase::OnAir);
+    assert_eq!(live.audience(), 2);
+    // The next minute boundary of the first paid viewer.
+    assert_eq!(live.next_unit_boundary(at(50)), Some(at(82)));
+    // A stop ends everything, each reported, the broadcaster told why.
+    let stopped = live.handle(LiveEvent::ServerStopping, at(50));
+    assert_eq!(requests(&stopped).len(), 3);
+    assert!(
+        stopped
+            .iter()
+            .any(|a| matches!(a, LiveAction::Ended(LiveEndReason::ServerStopping)))
+    );
+}
+
 /// The reply the first awaited request among `actions` is waiting for.
 fn awaited_of(actions: &[LiveAction]) -> Awaited {
     requests(actions)

@@ -17,8 +17,14 @@ pub struct DemoConfig {
     pub api_key: String,
     /// siteToken: the site's fixed ID in requests both ways.
     pub site_token: String,
+    /// The secret the Nexmile server signs this site's requests with (its
+    /// `signing_secrets`); it never travels in a request.
+    pub signing_secret: Option<String>,
     /// The Nexmile server, for UpdateUserBalance after an auto-charge.
     pub nexmile_url: String,
+    /// A PEM certificate authority that vouches for the Nexmile server besides
+    /// the system's roots (a private deployment; the tests' own CA).
+    pub nexmile_ca: Option<String>,
     /// The https base of app links (`None`: the spec's); `nexmile://` for the custom scheme.
     pub app_link_base: Option<String>,
     /// callService.callingTimeout: ringing time, 10–180 s.
@@ -35,7 +41,9 @@ impl Default for DemoConfig {
             site_code: "newsite1".into(),
             api_key: "test.key".into(),
             site_token: "site-token-1".into(),
-            nexmile_url: "http://127.0.0.1:7443".into(),
+            signing_secret: None,
+            nexmile_url: "https://127.0.0.1:7443".into(),
+            nexmile_ca: None,
             app_link_base: None,
             calling_timeout_sec: 30,
             auto_charge_points: 1000,
@@ -63,7 +71,9 @@ impl fmt::Debug for DemoConfig {
             .field("site_code", &self.site_code)
             .field("api_key", &nexmile_core::secret::REDACTED)
             .field("site_token", &self.site_token)
+            .field("signing_secret", &nexmile_core::secret::REDACTED)
             .field("nexmile_url", &self.nexmile_url)
+            .field("nexmile_ca", &self.nexmile_ca.is_some())
             .field("app_link_base", &self.app_link_base)
             .field("calling_timeout_sec", &self.calling_timeout_sec)
             .field("auto_charge_points", &self.auto_charge_points)

@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use nexmile_core::codec::encode_refused_reply;
-use nexmile_core::signature::REQUEST_ID_HEADER;
+use nexmile_core::signature::{REQUEST_ID_HEADER, SignedRequest};
 
 use crate::faults::{Fault, FaultEndpoint, FaultKind, HELD_REQUEST};
 use crate::reply::Reply;
@@ -32,14 +32,29 @@ pub(crate) async fn partner_edge(
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or("").to_owned();
     let body_text = String::from_utf8_lossy(&body).into_owned();
-    // The signed payload: the POST body as sent, or the raw query of a GET.
-    let payload = if parts.method == Method::POST {
-        &body_text
-    } else {
-        &query
-    };
     let at = now();
-    let signature = SignatureCheck::of(&parts.headers, &site.config.api_key, payload, at.0 / 1000);
+    let host = parts
+        .headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let signed = SignedRequest {
+        method: parts.method.as_str(),
+        host,
+        path_and_query,
+        body: if parts.method == Method::POST {
+            &body_text
+        } else {
+            ""
+        },
+    };
+    let signature = SignatureCheck::of(
+        &parts.headers,
+        site.config.signing_secret.as_deref(),
+        &signed,
+        at.0 / 1000,
+    );
     if signature == SignatureCheck::Unsigned {
         tracing::info!(%path, "unsigned request (no X-Nexmile-Signature): accepted");
     }

@@ -23,9 +23,16 @@ struct Args {
     api_key: String,
     #[arg(long, default_value_t = DemoConfig::default().site_token)]
     site_token: String,
+    /// The secret the Nexmile server signs this site's requests with.
+    #[arg(long, env = "NEXMILE_SIGNING_SECRET")]
+    signing_secret: Option<String>,
     /// The Nexmile server, for UpdateUserBalance.
     #[arg(long, default_value_t = DemoConfig::default().nexmile_url)]
     nexmile_url: String,
+    /// A PEM certificate authority that vouches for the Nexmile server besides
+    /// the system's roots (`make run`'s development CA).
+    #[arg(long, value_name = "PEM")]
+    nexmile_ca: Option<std::path::PathBuf>,
     /// The https base of app links (default: the spec's); `nexmile://` for the custom scheme.
     #[arg(long)]
     app_link_base: Option<String>,
@@ -46,13 +53,23 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let nexmile_ca = match args.nexmile_ca.as_deref().map(std::fs::read_to_string) {
+        None => None,
+        Some(Ok(pem)) => Some(pem),
+        Some(Err(e)) => {
+            eprintln!("nexmile-partner-demo: --nexmile-ca: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let config = DemoConfig {
         listen: args.listen,
         database: args.database,
         site_code: args.site_code,
         api_key: args.api_key,
         site_token: args.site_token,
+        signing_secret: args.signing_secret,
         nexmile_url: args.nexmile_url,
+        nexmile_ca,
         app_link_base: args.app_link_base,
         calling_timeout_sec: args.calling_timeout,
         auto_charge_points: args.auto_charge_points,

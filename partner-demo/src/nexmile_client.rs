@@ -39,9 +39,14 @@ fn install_crypto_provider() {
 impl NexmileClient {
     pub fn new(config: &DemoConfig) -> Result<Self, DemoError> {
         install_crypto_provider();
+        let extra_roots = match &config.nexmile_ca {
+            Some(pem) => vec![reqwest::Certificate::from_pem(pem.as_bytes())?],
+            None => Vec::new(),
+        };
         Ok(Self {
             http: reqwest::Client::builder()
                 .timeout(REQUEST_TIMEOUT)
+                .tls_certs_merge(extra_roots)
                 .build()?,
             base: config.nexmile_url.trim_end_matches('/').to_owned(),
             api_key: config.api_key.clone(),

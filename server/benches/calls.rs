@@ -44,6 +44,7 @@ async fn session(server: &str, n: u8) -> String {
         unique_id: None,
         user_id: Some("hanako".into()),
         user_pw: Some(nexmile_core::secret::Secret::new("hanako-pw")),
+        device_secret: None,
     };
     let reply: ActivateReply = reqwest::Client::new()
         .post(format!("{server}/api/activate"))

@@ -99,16 +99,28 @@ fn device(n: usize) -> DeviceInfo {
     }
 }
 
-async fn session(server: String, n: usize, (user, password): (&str, &str)) -> String {
+/// The server as every participant reaches it: HTTPS and WSS, trusting the
+/// world's test certificate authority.
+#[derive(Clone)]
+struct Server {
+    http: reqwest::Client,
+    url: String,
+    wss: String,
+    tls: tokio_tungstenite::Connector,
+}
+
+async fn session(server: Server, n: usize, (user, password): (&str, &str)) -> String {
     let request = ActivateRequest {
         site: "newsite1".into(),
         device: device(n),
         unique_id: None,
         user_id: Some(user.into()),
         user_pw: Some(nexmile_core::secret::Secret::new(password)),
+        device_secret: None,
     };
-    let reply: ActivateReply = reqwest::Client::new()
-        .post(format!("{server}/api/activate"))
+    let reply: ActivateReply = server
+        .http
+        .post(format!("{}/api/activate", server.url))
         .json(&request)
         .send()
         .await
@@ -189,9 +201,15 @@ fn media_answer(message: ServerMessage) -> Option<String> {
     }
 }
 
-async fn connect(server: &str, session_token: String, n: usize) -> Socket {
-    let url = server.replace("http://", "ws://") + "/ws";
-    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+async fn connect(server: &Server, session_token: String, n: usize) -> Socket {
+    let (mut socket, _) = tokio_tungstenite::connect_async_tls_with_config(
+        &server.wss,
+        None,
+        true,
+        Some(server.tls.clone()),
+    )
+    .await
+    .unwrap();
     let hello = ClientMessage::Hello {
         protocol: PROTOCOL_VERSION,
         session_token,
@@ -229,7 +247,7 @@ fn sound() -> Vec<Vec<u8>> {
 
 /// The broadcaster prepares the live, sends its sound and goes on air; the
 /// sound plays on in a task of its own.
-async fn go_on_air(server: &str, session_token: String) -> Socket {
+async fn go_on_air(server: &Server, session_token: String) -> Socket {
     let mut socket = connect(server, session_token, 0).await;
     let prepare = ClientMessage::PrepareBroadcast {
         link_id: LINK_ID.into(),
@@ -284,7 +302,7 @@ async fn listen(mut peer: Peer, heard: oneshot::Sender<()>) {
 }
 
 struct Live {
-    server: String,
+    server: Server,
     token: String,
     link_id: String,
 }
@@ -399,7 +417,13 @@ async fn wait_for(what: &str, limit: Duration, done: impl Fn() -> bool) {
 
 async fn bench() {
     let world = nexmile_testkit::world(CLOCK_RATE).await;
-    let server = world.server.url();
+    let (wss, tls) = world.websocket();
+    let server = Server {
+        http: world.http(),
+        url: world.server.url(),
+        wss,
+        tls,
+    };
     let began = Instant::now();
     let sessions: Vec<String> = stream::iter(0..=VIEWERS)
         .map(|n| {

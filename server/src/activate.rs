@@ -2,38 +2,64 @@
 //! vouched for by the partner's auth URL; the built-in site `nexmile` gives
 //! each device an app phone number.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
 use nexmile_core::codec::PartnerFailure;
 use nexmile_core::signal::{ActivateReply, ActivateRequest};
+use nexmile_core::signature::secrets_equal;
 use nexmile_core::wire::auth::{AuthReply, AuthRequest};
 
+use crate::limits::{Costly, client_ip};
 use crate::partner::REPLY_TIMEOUT;
 use crate::state::Ctx;
 use crate::store::Device;
 
 pub async fn activate(
     State(ctx): State<Arc<Ctx>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Json(request): Json<ActivateRequest>,
 ) -> Json<ActivateReply> {
+    let ip = client_ip(peer.ip(), &headers, &ctx.config.server.trusted_proxies);
+    let device = request.device.device_token.to_string();
+    if let Err(message) = ctx.limits.check(Costly::Activation, ip, &device) {
+        return Json(ActivateReply::Refused { message });
+    }
     let outcome = if request.site == "nexmile" {
         activate_builtin(&ctx, &request).await
     } else {
         activate_at_partner(&ctx, &request).await
     };
     Json(match outcome {
-        Ok(device) => ActivateReply::Activated {
+        Ok((device, device_secret)) => ActivateReply::Activated {
             site: device.site,
             session_token: device.session_token,
             user_id: device.user_id,
             name: device.name,
             enable_download_effect: device.enable_download_effect,
             phone_number: device.phone_number,
+            device_secret,
         },
         Err(message) => ActivateReply::Refused { message },
     })
+}
+
+/// 256 random bits as hex: a session token or a device secret.
+fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    hex::encode(bytes)
+}
+
+/// What the store keeps of a secret: its SHA-256, never the secret.
+fn secret_hash(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 fn server_error(e: impl std::fmt::Display) -> String {
@@ -59,34 +85,79 @@ async fn new_phone_number(ctx: &Ctx) -> Result<String, String> {
     Err(server_error("no free phone number after 20 tries"))
 }
 
-async fn activate_builtin(ctx: &Ctx, request: &ActivateRequest) -> Result<Device, String> {
+/// The built-in site binds its phone number to a secret the server gives
+/// the installation at its first registration. A later registration of the
+/// same device token must show it: the device token is sent to every
+/// partner, so on its own it proves nothing (security review H1).
+async fn activate_builtin(
+    ctx: &Ctx,
+    request: &ActivateRequest,
+) -> Result<(Device, Option<String>), String> {
+    if !ctx.config.server.builtin_site {
+        return Err("このサーバでは Nexmile 番号の登録を受け付けていません。".into());
+    }
     let token = request.device.device_token.to_string();
     let existing = ctx
         .store
         .device("nexmile", &token)
         .await
         .map_err(server_error)?;
-    let phone = match existing.and_then(|d| d.phone_number) {
-        Some(phone) => phone,
-        None => new_phone_number(ctx).await?,
+    let (phone, issued) = match existing {
+        Some(device) => {
+            let shown = request
+                .device_secret
+                .as_ref()
+                .map(|s| secret_hash(s.expose()));
+            let proven = match (&device.secret_hash, shown) {
+                (Some(kept), Some(shown)) => secrets_equal(kept, &shown),
+                // Registered before secrets existed: this registration binds one.
+                (None, _) => true,
+                (Some(_), None) => false,
+            };
+            if !proven {
+                tracing::warn!("built-in site: re-registration of {token} without its secret");
+                return Err(
+                    "この端末の Nexmile 番号は登録時の鍵と一致しません。アプリを再インストールした場合は新しい番号で登録し直してください。"
+                        .into(),
+                );
+            }
+            let issued = device.secret_hash.is_none().then(new_secret);
+            let phone = match device.phone_number {
+                Some(phone) => phone,
+                None => new_phone_number(ctx).await?,
+            };
+            (phone, issued)
+        }
+        None => (new_phone_number(ctx).await?, Some(new_secret())),
+    };
+    let kept_hash = match &issued {
+        Some(secret) => Some(secret_hash(secret)),
+        None => request
+            .device_secret
+            .as_ref()
+            .map(|s| secret_hash(s.expose())),
     };
     let device = Device {
         site: "nexmile".into(),
         device_token: token,
         user_id: phone.clone(),
         name: request.device.device_name.clone(),
-        session_token: uuid::Uuid::new_v4().to_string(),
+        session_token: new_secret(),
         enable_download_effect: true,
         phone_number: Some(phone),
+        secret_hash: kept_hash,
     };
     ctx.store
         .save_device(&device, ctx.clock.now().0)
         .await
         .map_err(server_error)?;
-    Ok(device)
+    Ok((device, issued))
 }
 
-async fn activate_at_partner(ctx: &Ctx, request: &ActivateRequest) -> Result<Device, String> {
+async fn activate_at_partner(
+    ctx: &Ctx,
+    request: &ActivateRequest,
+) -> Result<(Device, Option<String>), String> {
     let Some(site) = ctx.config.site(&request.site) else {
         return Err(format!(
             "サイトコード「{}」は登録されていません。",
@@ -115,21 +186,21 @@ async fn activate_at_partner(ctx: &Ctx, request: &ActivateRequest) -> Result<Dev
             tracing::info!("auth at {}: {failure}", site.code);
             failure.user_message_ja()
         })?;
-    // Decision 14: the link's user, else the partner's, else the uniqueId.
-    let user_id = request
-        .user_id
-        .clone()
-        .or(reply.user_id.clone())
-        .or(request.unique_id.clone())
-        .unwrap_or_default();
+    let user_id = reply
+        .vouched_identity(request.unique_id.as_deref(), request.user_id.as_deref())
+        .map_err(|refusal| {
+            tracing::warn!("auth at {}: {refusal:?}", site.code);
+            refusal.to_string()
+        })?;
     let device = Device {
         site: site.code.clone(),
         device_token: request.device.device_token.to_string(),
         name: reply.name.clone().unwrap_or_else(|| user_id.clone()),
         user_id,
-        session_token: uuid::Uuid::new_v4().to_string(),
+        session_token: new_secret(),
         enable_download_effect: reply.enable_download_effect,
         phone_number: None,
+        secret_hash: None,
     };
     ctx.store
         .save_device(&device, ctx.clock.now().0)
@@ -141,5 +212,5 @@ async fn activate_at_partner(ctx: &Ctx, request: &ActivateRequest) -> Result<Dev
             .await
             .map_err(server_error)?;
     }
-    Ok(device)
+    Ok((device, None))
 }

@@ -10,6 +10,7 @@ use nexmile_compat::skyway::{ContentType, Participant, Room, room_name};
 use nexmile_core::call::{
     Call, CallAction, CallEvent, CallRequest, Party, Phase, PreparedCall, RingOutcome,
 };
+use nexmile_core::checkpoint::CheckpointSchedule;
 use nexmile_core::codec::{PartnerFailure, PartnerReply, encode_json_body};
 use nexmile_core::signal::{CallDetails, ServerMessage};
 use nexmile_core::wire::call::{CallParty, CallServiceRequest};
@@ -22,6 +23,7 @@ use crate::hub::ConnId;
 use crate::partner::REPLY_TIMEOUT;
 use crate::sfu::{Leg, LegEvent, Side};
 use crate::state::Ctx;
+use crate::store::{CallEnd, PendingReport};
 
 /// What reaches a call's task.
 pub enum Command {
@@ -57,6 +59,9 @@ pub enum Command {
     Event(CallEvent),
 }
 
+/// How long a partner's request waits for a call's or live's task.
+pub(crate) const ACTOR_WAIT: Duration = Duration::from_secs(1);
+
 /// The calls now running, by callToken.
 #[derive(Default)]
 pub struct Calls {
@@ -88,11 +93,29 @@ impl Calls {
                 points,
                 applied,
             };
-            if tx.send(command).is_ok() && answer.await.unwrap_or(false) {
+            // A call busy for longer than a second is not this user's.
+            if tx.send(command).is_ok()
+                && matches!(tokio::time::timeout(ACTOR_WAIT, answer).await, Ok(Ok(true)))
+            {
                 return true;
             }
         }
         false
+    }
+
+    /// Ends every running call as an administrator would (4 once connected,
+    /// −9 before) and waits until each has stored its end report, up to
+    /// `limit`: for a server that is stopping.
+    pub async fn stop_all(&self, limit: Duration) {
+        for token in self.running_tokens() {
+            self.send(&token, Command::Administrator);
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        while !self.running.lock().expect("calls lock").is_empty()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Every running call as a room; one that does not answer within a
@@ -200,6 +223,7 @@ pub async fn make_call(ctx: &Arc<Ctx>, conn: ConnId, request: MakeCall) {
         arrived: [false, false],
         tx,
         leg_tx,
+        checkpoints: CheckpointSchedule::default(),
     };
     if actor.site.is_none() {
         // The built-in site has no partner: the server prepares the call itself.
@@ -225,6 +249,8 @@ struct CallActor {
     arrived: [bool; 2],
     tx: mpsc::UnboundedSender<Command>,
     leg_tx: mpsc::UnboundedSender<LegEvent>,
+    /// When the call next records its end report as of now (crash-safe billing).
+    checkpoints: CheckpointSchedule,
 }
 
 fn side_index(side: Side) -> usize {
@@ -266,6 +292,7 @@ impl CallActor {
                 _ = tick.tick() => {
                     self.handle(CallEvent::Tick).await;
                     self.report_billing();
+                    self.checkpoint().await;
                 }
             }
         }
@@ -555,7 +582,97 @@ impl CallActor {
         })
     }
 
-    fn send_partner(&self, request: CallServiceRequest, retried: bool) {
+    /// Records the 6 the partner gets if the server dies now, when one is due
+    /// (every 4 s and after each billing-unit boundary).
+    async fn checkpoint(&mut self) {
+        let now = self.ctx.clock.now();
+        if self.call.phase() == Phase::Ended || !self.checkpoints.due(now) {
+            return;
+        }
+        let (Some(site), Some(report)) = (&self.site, self.call.provisional_end_report(now)) else {
+            return;
+        };
+        let Some(url) = &site.call_service_url else {
+            return;
+        };
+        let pending = PendingReport {
+            key: format!("call/{}", self.token),
+            site: site.code.clone(),
+            url: url.clone(),
+            reason: report
+                .call_overview
+                .as_ref()
+                .map(|o| i32::from(o.terminate_reason as i8)),
+            body: encode_json_body(&report),
+        };
+        match self
+            .ctx
+            .store
+            .checkpoint(&self.token, &[pending], now.0)
+            .await
+        {
+            Ok(()) => self
+                .checkpoints
+                .recorded(now, self.call.next_unit_boundary(now)),
+            Err(e) => tracing::error!("call {}: checkpoint not stored: {e}", self.token),
+        }
+    }
+
+    /// Before anyone hears that the call ended: its 通話終了 (6) queued in the
+    /// outbox and its end written, in one transaction.
+    async fn settle(&self, actions: &[CallAction]) {
+        let Some((reason, overview)) = actions.iter().find_map(|a| match a {
+            CallAction::Ended {
+                reason, overview, ..
+            } => Some((*reason, overview)),
+            _ => None,
+        }) else {
+            return;
+        };
+        let report = actions.iter().find_map(|a| match a {
+            CallAction::Partner {
+                request,
+                retried: true,
+            } => Some(request),
+            _ => None,
+        });
+        let mut entries = Vec::new();
+        if let (Some(request), Some(site)) = (report, &self.site)
+            && let Some(url) = &site.call_service_url
+        {
+            if let Err(e) = request.check() {
+                tracing::error!("call {}: {e}", self.token);
+            }
+            let entry = self
+                .ctx
+                .outbox
+                .entry(&site.code, url, encode_json_body(request.as_ref()));
+            entries.push((format!("call/{}", self.token), entry));
+        }
+        let overview = overview
+            .as_ref()
+            .and_then(|o| serde_json::to_string(o).ok());
+        let end = CallEnd {
+            call_token: &self.token,
+            reason: i32::from(reason as i8),
+            overview: overview.as_deref(),
+            at: self.ctx.clock.now().0,
+        };
+        match self
+            .ctx
+            .store
+            .settle(&self.token, &entries, true, Some(&end))
+            .await
+        {
+            Ok(()) if !entries.is_empty() => self.ctx.outbox.wake(),
+            Ok(()) => {}
+            // Its last checkpoint stays, and is reported at the next start.
+            Err(e) => tracing::error!("call {}: end not stored: {e}", self.token),
+        }
+    }
+
+    /// Sends a request that expects a reply (1, 3) or only a status (4, 5).
+    fn send_partner(&self, request: CallServiceRequest) {
         let Some(site) = self.site.clone() else {
             // The built-in site: its start needs no partner's consent.
             if request.call_service_type == CallServiceType::Start {
@@ -575,15 +692,6 @@ impl CallActor {
         }
         let body = encode_json_body(&request);
         let kind = request.call_service_type;
-        if retried {
-            let outbox = self.ctx.outbox.clone();
-            tokio::spawn(async move {
-                if let Err(e) = outbox.enqueue(&site.code, &url, body).await {
-                    tracing::error!("outbox: {e}");
-                }
-            });
-            return;
-        }
         let client = self.ctx.partner.clone();
         let tx = self.tx.clone();
         tokio::spawn(async move {
@@ -612,9 +720,15 @@ impl CallActor {
     }
 
     async fn execute(&mut self, actions: Vec<CallAction>) {
+        self.settle(&actions).await;
         for action in actions {
             match action {
-                CallAction::Partner { request, retried } => self.send_partner(*request, retried),
+                CallAction::Partner {
+                    request,
+                    retried: false,
+                } => self.send_partner(*request),
+                // 6: stored by settle, with the call's end.
+                CallAction::Partner { retried: true, .. } => {}
                 CallAction::Prepared => {
                     if let Some(details) = self.details(Party::Caller) {
                         self.ctx
@@ -685,20 +799,6 @@ impl CallActor {
                         .lock()
                         .expect("calls lock")
                         .remove(&self.token);
-                    let overview = overview.and_then(|o| serde_json::to_string(&o).ok());
-                    if let Err(e) = self
-                        .ctx
-                        .store
-                        .call_ended(
-                            &self.token,
-                            i32::from(reason as i8),
-                            overview.as_deref(),
-                            self.ctx.clock.now().0,
-                        )
-                        .await
-                    {
-                        tracing::error!("call {}: {e}", self.token);
-                    }
                 }
             }
         }

@@ -24,6 +24,9 @@ pub struct Config {
     /// The ImageFlux Live Streaming API surface (`/api/login`, `/api/schedule`, …).
     #[serde(default)]
     pub imageflux: ImageFluxSection,
+    /// Rates and connection counts allowed per address and per device.
+    #[serde(default)]
+    pub limits: crate::limits::LimitsSection,
 }
 
 /// ImageFlux: token lifetime and the systems (tenants) created at start.
@@ -165,6 +168,46 @@ pub struct ServerSection {
     /// The web version's built files (`ui/dist-web`), served under `/web/`.
     #[serde(default = "default_web_dir")]
     pub web_dir: std::path::PathBuf,
+    /// HTTPS and WSS served by the server itself. Without it the server
+    /// speaks plain HTTP, for a TLS-terminating reverse proxy in front of it
+    /// (`docs/deploy/`), or on loopback.
+    #[serde(default)]
+    pub tls: Option<TlsSection>,
+    /// Reverse proxies in front of the server: from these peers the client's
+    /// address is the last one in `X-Forwarded-For` (for the limits).
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Whether the built-in site `nexmile` (app phone numbers, no partner)
+    /// registers devices; a deployment for partner sites only turns it off.
+    #[serde(default = "yes")]
+    pub builtin_site: bool,
+    /// `Strict-Transport-Security: max-age=…` on every answer when
+    /// `public_url` is https (directly or through a proxy); 0 sends none.
+    #[serde(default = "a_year_in_seconds")]
+    pub hsts_max_age: u64,
+}
+
+/// The certificate the server presents, reloaded when either file changes
+/// (a renewal by certbot or an ACME client needs no restart).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM: the certificate, then its chain.
+    pub cert: std::path::PathBuf,
+    /// PEM: the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: std::path::PathBuf,
+    /// A plain-HTTP listener that answers every request with a permanent
+    /// redirect to the same path at `public_url` (usually port 80).
+    #[serde(default)]
+    pub redirect_listen: Option<SocketAddr>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn a_year_in_seconds() -> u64 {
+    365 * 24 * 60 * 60
 }
 
 fn default_web_dir() -> std::path::PathBuf {
@@ -196,6 +239,11 @@ pub struct SiteConfig {
     pub api_key: String,
     /// siteToken.
     pub token: String,
+    /// HMAC keys of `X-Nexmile-Signature` (shared with the partner, never
+    /// sent): every request carries a signature with each, so while a
+    /// secret is rotated list the new and the old. None: requests go unsigned.
+    #[serde(default)]
+    pub signing_secrets: Vec<String>,
     pub auth_url: String,
     #[serde(default)]
     pub call_service_url: Option<String>,

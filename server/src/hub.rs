@@ -1,6 +1,7 @@
 //! The signalling connections now open: one per profile of each device.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,6 +11,22 @@ use tokio::sync::mpsc;
 use crate::store::Device;
 
 pub type ConnId = u64;
+
+/// Messages waiting for one connection. A reader this far behind is not
+/// reading: it is closed rather than buffered without end.
+pub const OUTGOING_QUEUE: usize = 1024;
+
+/// A connection's outgoing queue.
+pub fn outgoing() -> (mpsc::Sender<ServerMessage>, mpsc::Receiver<ServerMessage>) {
+    mpsc::channel(OUTGOING_QUEUE)
+}
+
+/// How many connections one address and one device may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnCaps {
+    pub per_ip: usize,
+    pub per_device: usize,
+}
 
 /// What is at the other end of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +42,9 @@ struct Conn {
     kind: ConnKind,
     device: Device,
     info: DeviceInfo,
-    tx: mpsc::UnboundedSender<ServerMessage>,
+    ip: IpAddr,
+    /// `None` once the queue overflowed: the session then ends.
+    tx: Option<mpsc::Sender<ServerMessage>>,
     /// The call this device is in or ringing for.
     call: Option<String>,
 }
@@ -46,24 +65,65 @@ pub struct ConnView {
     pub call: Option<String>,
 }
 
+impl Conn {
+    /// Queues `message`; a full queue closes the connection's queue.
+    fn push(&mut self, id: ConnId, message: ServerMessage) -> bool {
+        let Some(tx) = &self.tx else {
+            return false;
+        };
+        match tx.try_send(message) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(
+                    "connection {id} ({}) reads too slowly: {OUTGOING_QUEUE} messages waiting, closed",
+                    self.ip
+                );
+                self.tx = None;
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
 impl Hub {
+    /// Registers a connection, unless its address or device already holds
+    /// as many as `caps` allows (the words for the refusal).
     pub fn register(
         &self,
         kind: ConnKind,
         device: Device,
         info: DeviceInfo,
-        tx: mpsc::UnboundedSender<ServerMessage>,
-    ) -> ConnId {
+        ip: IpAddr,
+        tx: mpsc::Sender<ServerMessage>,
+        caps: ConnCaps,
+    ) -> Result<ConnId, String> {
+        let mut conns = self.conns.lock().expect("hub lock");
+        let from_ip = conns.values().filter(|c| c.ip == ip).count();
+        let of_device = conns
+            .values()
+            .filter(|c| {
+                c.device.site == device.site && c.device.device_token == device.device_token
+            })
+            .count();
+        if from_ip >= caps.per_ip || of_device >= caps.per_device {
+            tracing::warn!(%ip, from_ip, of_device, "connection refused: too many");
+            return Err(
+                "接続が多すぎます。ほかのウィンドウや端末を閉じてからもう一度お試しください。"
+                    .into(),
+            );
+        }
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let conn = Conn {
             kind,
             device,
             info,
-            tx,
+            ip,
+            tx: Some(tx),
             call: None,
         };
-        self.conns.lock().expect("hub lock").insert(id, conn);
-        id
+        conns.insert(id, conn);
+        Ok(id)
     }
 
     /// Forgets a connection; returns the call it was in.
@@ -76,8 +136,8 @@ impl Hub {
     }
 
     pub fn send(&self, id: ConnId, message: ServerMessage) {
-        if let Some(conn) = self.conns.lock().expect("hub lock").get(&id) {
-            let _ = conn.tx.send(message);
+        if let Some(conn) = self.conns.lock().expect("hub lock").get_mut(&id) {
+            conn.push(id, message);
         }
     }
 
@@ -127,11 +187,11 @@ impl Hub {
 
     /// Sends to every connection of the users at `site`; returns how many got it.
     pub fn send_to_users(&self, site: &str, user_ids: &[String], message: &ServerMessage) -> usize {
-        let conns = self.conns.lock().expect("hub lock");
+        let mut conns = self.conns.lock().expect("hub lock");
         conns
-            .values()
-            .filter(|c| c.device.site == site && user_ids.contains(&c.device.user_id))
-            .filter(|c| c.tx.send(message.clone()).is_ok())
+            .iter_mut()
+            .filter(|(_, c)| c.device.site == site && user_ids.contains(&c.device.user_id))
+            .filter_map(|(id, c)| c.push(*id, message.clone()).then_some(()))
             .count()
     }
 }

@@ -15,6 +15,7 @@ pub mod hls_packager;
 pub mod hub;
 pub mod imageflux;
 mod keyframe_pacer;
+pub mod limits;
 pub mod live_media;
 pub mod lives;
 pub mod openapi;
@@ -27,6 +28,7 @@ pub mod skyway;
 pub mod socialstream;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod whip;
 pub mod ws;
 
@@ -53,6 +55,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Effects(#[from] effects::EffectsError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -63,22 +67,63 @@ pub enum StartError {
 /// A server that is running; dropping it does not stop it, [`RunningServer::stop`] does.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where the plain-HTTP redirect listens, when `[server.tls]` asks for one.
+    pub redirect_addr: Option<SocketAddr>,
+    tls: bool,
+    ctx: Arc<Ctx>,
     shutdown: oneshot::Sender<()>,
     served: tokio::task::JoinHandle<()>,
-    outbox_worker: tokio::task::JoinHandle<()>,
+    /// The outbox worker, the certificate watcher and the redirect listener.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
+    /// `https://addr` when the server serves TLS itself, else `http://addr`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
-    /// Stops accepting, ends the outbox worker; what is pending stays stored.
+    /// Ends every call and live with a reason (calls 4 once connected, −9
+    /// before; lives "server stopping"), waits until each end report is
+    /// stored in the outbox, then stops accepting and ends the outbox worker:
+    /// what is pending stays stored for the next start.
     pub async fn stop(self) {
+        let limit = std::time::Duration::from_secs(10);
+        tokio::join!(
+            self.ctx.lives.stop_all(limit),
+            self.ctx.calls.stop_all(limit)
+        );
         let _ = self.shutdown.send(());
-        self.outbox_worker.abort();
+        for task in &self.background {
+            task.abort();
+        }
         let _ = self.served.await;
     }
+}
+
+/// `Strict-Transport-Security` on every answer of a server whose public
+/// address is https: browsers then never try it over plain HTTP again.
+fn with_hsts(router: Router, config: &Config) -> Router {
+    let max_age = config.server.hsts_max_age;
+    if max_age == 0 || !config.server.public_url.starts_with("https://") {
+        return router;
+    }
+    let value = axum::http::HeaderValue::from_str(&format!("max-age={max_age}"))
+        .expect("digits are a header value");
+    router.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+        axum::http::header::STRICT_TRANSPORT_SECURITY,
+        value,
+    ))
+}
+
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), StartError> {
+    let listen_error = |source| StartError::Listen { addr, source };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(listen_error)?;
+    let bound = listener.local_addr().map_err(listen_error)?;
+    Ok((listener, bound))
 }
 
 pub fn router(ctx: Arc<Ctx>) -> Router {
@@ -213,6 +258,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let store = Store::open(&config.server.database).await?;
     let clock = Clock::new(config.server.clock_rate);
     imageflux::seed(&store, &config.imageflux.system, clock.now().0).await?;
+    // What a server that died left running: its last checkpoints become the
+    // end reports, queued before the outbox worker starts.
+    let recovered = store.recover(clock.now().0).await?;
+    if recovered != store::Recovered::default() {
+        tracing::warn!(
+            "the previous run ended without closing its services: {} end reports queued from their last checkpoints, {} calls closed",
+            recovered.reports,
+            recovered.calls
+        );
+    }
     let partner = PartnerClient::new();
     let (outbox, outbox_worker) =
         Outbox::start(store.clone(), Arc::clone(&config), partner.clone(), clock);
@@ -237,34 +292,75 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         outbox,
         partner,
         clock,
+        limits: limits::Limits::new(&config.limits),
+        balance_updates: tokio::sync::Mutex::default(),
         effects: site_effects,
         video_tests: std::sync::Mutex::default(),
         media_sessions: std::sync::Mutex::default(),
     });
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: config.server.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Listen {
-        addr: config.server.listen,
-        source,
-    })?;
+    let (listener, addr) = bind(config.server.listen).await?;
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let app = router(ctx);
-    let served = tokio::spawn(async move {
-        let serving = axum::serve(listener, app).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        if let Err(e) = serving.await {
-            tracing::error!("server: {e}");
+    let app = with_hsts(router(Arc::clone(&ctx)), &config)
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let mut background = vec![outbox_worker];
+    let forgetting = Arc::clone(&ctx);
+    background.push(tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            forgetting.limits.forget_idle();
         }
-    });
+    }));
+    let mut redirect_addr = None;
+    let served = match &config.server.tls {
+        None => tokio::spawn(async move {
+            let serving = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serving.await {
+                tracing::error!("server: {e}");
+            }
+        }),
+        Some(files) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let certificate = tls::load(files).await?;
+            background.push(tls::watch(certificate.clone(), files.clone()));
+            if let Some(plain) = files.redirect_listen {
+                let (redirect_listener, bound) = bind(plain).await?;
+                redirect_addr = Some(bound);
+                let redirect =
+                    with_hsts(tls::redirect_to_https(&config.server.public_url), &config);
+                background.push(tokio::spawn(async move {
+                    if let Err(e) = axum::serve(redirect_listener, redirect).await {
+                        tracing::error!("http redirect: {e}");
+                    }
+                }));
+            }
+            let listener = listener
+                .into_std()
+                .map_err(|source| StartError::Listen { addr, source })?;
+            let serving = axum_server::from_tcp_rustls(listener, certificate)
+                .map_err(|source| StartError::Listen { addr, source })?;
+            let handle = axum_server::Handle::new();
+            let stopping = handle.clone();
+            tokio::spawn(async move {
+                let _ = stopped.await;
+                stopping.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+            });
+            tokio::spawn(async move {
+                if let Err(e) = serving.handle(handle).serve(app).await {
+                    tracing::error!("server: {e}");
+                }
+            })
+        }
+    };
     Ok(RunningServer {
         addr,
+        redirect_addr,
+        tls: config.server.tls.is_some(),
+        ctx,
         shutdown,
         served,
-        outbox_worker,
+        background,
     })
 }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nexmile_compat::skyway::{ContentType, Participant, Room, room_name};
+use nexmile_core::checkpoint::CheckpointSchedule;
 use nexmile_core::clock::UnixMillis;
 use nexmile_core::codec::encode_json_body;
 use nexmile_core::datetime::{JST, WireDateTime};
@@ -17,7 +18,9 @@ use nexmile_core::live::{
     DeviceFacts, Live, LiveAction, LiveEvent, LivePhase, LiveSetup, Speaker, ViewerId,
 };
 use nexmile_core::signal::{LiveEndReason, LiveNotice, ServerMessage};
-use nexmile_core::wire::live::Liver;
+use nexmile_core::wire::live::{
+    BroadcastAbort, BroadcastEnd, LiveRequest, LiveServiceRequest, Liver,
+};
 use nexmile_core::wire::payment::{PAYMENT_TIMEOUT, PaymentReply, PaymentRequest};
 use tokio::sync::{mpsc, oneshot};
 
@@ -29,6 +32,7 @@ use crate::recording::Tracks;
 use crate::sfu::LegEvent;
 use crate::socialstream::Comment;
 use crate::state::Ctx;
+use crate::store::PendingReport;
 
 /// What reaches a live's task.
 pub enum LiveCommand {
@@ -125,6 +129,21 @@ pub struct Lives {
 }
 
 impl Lives {
+    /// Ends every running live and viewing (13 or 29, and 33 each) and
+    /// waits until each has stored its end reports, up to `limit`: for a
+    /// server that is stopping.
+    pub async fn stop_all(&self, limit: Duration) {
+        for token in self.running_tokens() {
+            self.send(&token, LiveCommand::Event(LiveEvent::ServerStopping));
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        while !self.running.lock().expect("lives lock").is_empty()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn send(&self, live_token: &str, command: LiveCommand) -> bool {
         let running = self.running.lock().expect("lives lock");
         running
@@ -139,7 +158,11 @@ impl Lives {
         command: impl FnOnce(oneshot::Sender<bool>) -> LiveCommand,
     ) -> bool {
         let (tx, answer) = oneshot::channel();
-        self.send(live_token, command(tx)) && answer.await.unwrap_or(false)
+        self.send(live_token, command(tx))
+            && matches!(
+                tokio::time::timeout(crate::calls::ACTOR_WAIT, answer).await,
+                Ok(Ok(true))
+            )
     }
 
     /// Offers a balance change to every live of `site`; true if one has that user watching.
@@ -276,6 +299,7 @@ pub fn prepare_broadcast(ctx: &Arc<Ctx>, conn: ConnId, link_id: String) {
         by_viewer: HashMap::new(),
         next_viewer: 0,
         tx,
+        checkpoints: CheckpointSchedule::default(),
     };
     tokio::spawn(actor.run(inbox, actions));
 }
@@ -304,6 +328,24 @@ struct LiveActor {
     by_viewer: HashMap<ViewerId, ConnId>,
     next_viewer: u64,
     tx: mpsc::UnboundedSender<LiveCommand>,
+    /// When the live next records its end reports as of now (crash-safe billing).
+    checkpoints: CheckpointSchedule,
+}
+
+/// The running record a live's end report replaces: one for the live (13
+/// or 29) and one per viewing (33).
+fn report_key(request: &LiveServiceRequest) -> String {
+    match &request.request {
+        LiveRequest::ViewEnd(end) => format!(
+            "view/{}/{}/{}",
+            end.live.live_token, end.live.user_id, end.live.link_id
+        ),
+        LiveRequest::BroadcastEnd(BroadcastEnd { live, .. })
+        | LiveRequest::BroadcastAbort(BroadcastAbort { live, .. }) => {
+            format!("live/{}", live.live_token)
+        }
+        other => format!("other/{:?}", other.live_service_type()),
+    }
 }
 
 impl LiveActor {
@@ -320,6 +362,7 @@ impl LiveActor {
                 _ = tick.tick() => {
                     self.handle(LiveEvent::Tick).await;
                     self.refresh_palettes();
+                    self.checkpoint().await;
                 }
             }
         }
@@ -789,30 +832,99 @@ impl LiveActor {
         );
     }
 
-    fn send_partner(
-        &self,
-        request: nexmile_core::wire::live::LiveServiceRequest,
-        retried: bool,
-        awaited: Option<nexmile_core::live::Awaited>,
-    ) {
-        let Some(url) = self.site.live_service_url.clone() else {
-            return;
-        };
-        let body = encode_json_body(&request);
-        let site = self.site.clone();
-        if retried {
-            let outbox = self.ctx.outbox.clone();
-            tokio::spawn(async move {
-                if let Err(e) = outbox.enqueue(&site.code, &url, body).await {
-                    tracing::error!("outbox: {e}");
-                }
-            });
+    /// Records the reports the partner gets if the server dies now (the
+    /// live's 13 or 29, each viewing's 33), when due: every 4 s and after
+    /// each paid viewer's billing-unit boundary.
+    async fn checkpoint(&mut self) {
+        let now = self.ctx.clock.now();
+        if self.live.phase() == LivePhase::Ended || !self.checkpoints.due(now) {
             return;
         }
+        let Some(url) = &self.site.live_service_url else {
+            return;
+        };
+        let pending: Vec<PendingReport> = self
+            .live
+            .provisional_end_reports(now)
+            .iter()
+            .map(|request| PendingReport {
+                key: report_key(request),
+                site: self.site.code.clone(),
+                url: url.clone(),
+                body: encode_json_body(request),
+                reason: None,
+            })
+            .collect();
+        match self
+            .ctx
+            .store
+            .checkpoint(&self.token, &pending, now.0)
+            .await
+        {
+            Ok(()) => self
+                .checkpoints
+                .recorded(now, self.live.next_unit_boundary(now)),
+            Err(e) => tracing::error!("live {}: checkpoint not stored: {e}", self.token),
+        }
+    }
+
+    /// Before anyone hears of an ending: the end reports among `actions`
+    /// (33s, and 13 or 29) queued in the outbox in one transaction that also
+    /// clears their running records (all of them when the live ends).
+    /// Returns whether the outbox has new entries to send.
+    async fn settle(&self, actions: &[LiveAction]) -> bool {
+        let Some(url) = &self.site.live_service_url else {
+            return false;
+        };
+        let entries: Vec<_> = actions
+            .iter()
+            .filter_map(|action| match action {
+                LiveAction::Partner {
+                    request,
+                    retried: true,
+                    ..
+                } => Some((
+                    report_key(request),
+                    self.ctx
+                        .outbox
+                        .entry(&self.site.code, url, encode_json_body(request.as_ref())),
+                )),
+                _ => None,
+            })
+            .collect();
+        let live_ended = actions.iter().any(|a| matches!(a, LiveAction::Ended(_)));
+        if entries.is_empty() && !live_ended {
+            return false;
+        }
+        match self
+            .ctx
+            .store
+            .settle(&self.token, &entries, live_ended, None)
+            .await
+        {
+            Ok(()) => !entries.is_empty(),
+            // The last checkpoint stays, and is reported at the next start.
+            Err(e) => {
+                tracing::error!("live {}: end reports not stored: {e}", self.token);
+                false
+            }
+        }
+    }
+
+    /// Sends a request that expects a reply or only a status; the task
+    /// ends once the partner answered (or did not in time).
+    fn send_partner(
+        &self,
+        request: LiveServiceRequest,
+        awaited: Option<nexmile_core::live::Awaited>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let url = self.site.live_service_url.clone()?;
+        let body = encode_json_body(&request);
+        let site = self.site.clone();
         let client = self.ctx.partner.clone();
         let tx = self.tx.clone();
         let kind = request.request.live_service_type();
-        tokio::spawn(async move {
+        Some(tokio::spawn(async move {
             let request_id = uuid::Uuid::new_v4().to_string();
             let reply = client
                 .post(&site, &url, &body, &request_id, REPLY_TIMEOUT)
@@ -828,7 +940,7 @@ impl LiveActor {
                     }
                 }
             }
-        });
+        }))
     }
 
     fn release(&mut self, conn: ConnId) {
@@ -842,13 +954,17 @@ impl LiveActor {
     }
 
     async fn execute(&mut self, actions: Vec<LiveAction>) {
+        let queued = self.settle(&actions).await;
+        let mut sent = Vec::new();
         for action in actions {
             match action {
                 LiveAction::Partner {
                     request,
-                    retried,
+                    retried: false,
                     awaited,
-                } => self.send_partner(*request, retried, awaited),
+                } => sent.extend(self.send_partner(*request, awaited)),
+                // 13, 29 and 33: stored by settle, before anyone was told.
+                LiveAction::Partner { retried: true, .. } => {}
                 LiveAction::ToBroadcaster(notice) => self.tell(self.broadcaster, notice),
                 LiveAction::ToViewer(id, notice) => {
                     if let Some(conn) = self.by_viewer.get(&id) {
@@ -927,6 +1043,17 @@ impl LiveActor {
                     self.ctx.social.close(&self.token, self.ctx.clock.now().0);
                 }
             }
+        }
+        // The partner hears the queued reports after the requests of the
+        // same moment were answered: 96 before the 13 it leads to.
+        if queued {
+            let outbox = self.ctx.outbox.clone();
+            tokio::spawn(async move {
+                for request in sent {
+                    let _ = request.await;
+                }
+                outbox.wake();
+            });
         }
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::partner::{PartnerClient, REPLY_TIMEOUT};
-use crate::store::{Attempt, OutboxEntry, Store, StoreError};
+use crate::store::{Attempt, OutboxEntry, Store};
 
 #[derive(Clone)]
 pub struct Outbox {
@@ -38,10 +38,12 @@ impl Outbox {
         (outbox, worker)
     }
 
-    /// Stores a request for `url` of `site` and returns its request ID.
-    pub async fn enqueue(&self, site: &str, url: &str, body: String) -> Result<String, StoreError> {
+    /// A new request for `url` of `site`, due now, with its request ID; the
+    /// caller stores it (with what else must be written in the same
+    /// transaction) and then [`Self::wake`]s the worker.
+    pub fn entry(&self, site: &str, url: &str, body: String) -> OutboxEntry {
         let now = self.clock.now().0;
-        let entry = OutboxEntry {
+        OutboxEntry {
             request_id: uuid::Uuid::new_v4().to_string(),
             site: site.to_owned(),
             url: url.to_owned(),
@@ -50,10 +52,12 @@ impl Outbox {
             failures: 0,
             next_try: now,
             state: "pending".into(),
-        };
-        self.store.enqueue(&entry).await?;
+        }
+    }
+
+    /// Tells the worker that entries were stored.
+    pub fn wake(&self) {
         self.wake.notify_one();
-        Ok(entry.request_id)
     }
 
     async fn run(self, config: Arc<Config>, client: PartnerClient) {

@@ -80,6 +80,23 @@ pub async fn update_user_balance(
     if !secrets_equal(&update.site_token, &site.token) {
         return refused("siteToken が siteKey のサイトと一致しません。");
     }
+    // One at a time, so that a retry racing its original finds its answer.
+    let _one_at_a_time = ctx.balance_updates.lock().await;
+    match ctx.store.balance_update(&site.code, &update.sid).await {
+        Ok(Some(answer)) => {
+            tracing::info!(
+                "UpdateUserBalance {} sid={} repeated: the first answer, nothing changed",
+                site.code,
+                update.sid
+            );
+            return answer;
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!("UpdateUserBalance: {e}");
+            return refused("サーバでエラーが発生しました。");
+        }
+    }
     tracing::info!(
         "UpdateUserBalance {} sid={} {:+}",
         site.code,
@@ -87,14 +104,25 @@ pub async fn update_user_balance(
         update.adjustment()
     );
     let (user, points) = (&update.user_id, update.adjustment());
-    if ctx.calls.adjust(&site.code, user, points).await
+    let answer = if ctx.calls.adjust(&site.code, user, points).await
         || ctx.lives.adjust(&site.code, user, points).await
     {
-        "result=0".into()
+        "result=0".to_owned()
     } else {
         // §7.2.1: the request is only for users in a service now.
         refused("このユーザは現在サービスを利用していません。")
+    };
+    // Only a change made is kept: a refusal (nobody in a service) changes
+    // nothing, and the same sid may be tried again once the service runs.
+    if answer == "result=0"
+        && let Err(e) = ctx
+            .store
+            .save_balance_update(&site.code, &update.sid, &answer, ctx.clock.now().0)
+            .await
+    {
+        tracing::error!("UpdateUserBalance sid={}: not recorded: {e}", update.sid);
     }
+    answer
 }
 
 /// §7.3 ギフト一覧ダンプ: `result=0&json=<the site's gifts>`. No gift is

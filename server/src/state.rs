@@ -26,6 +26,10 @@ pub struct Ctx {
     pub outbox: Outbox,
     pub partner: PartnerClient,
     pub clock: Clock,
+    /// UpdateUserBalance requests are answered one at a time (idempotency by sid).
+    pub balance_updates: tokio::sync::Mutex<()>,
+    /// Rates per address and device (activation, calls, video tests).
+    pub limits: crate::limits::Limits,
     /// Effect files by site code.
     pub effects: HashMap<String, SiteEffects>,
     /// The video tests running, one per connection.

@@ -114,7 +114,61 @@ const MIGRATIONS: &[&str] = &[
         at BIGINT NOT NULL,
         PRIMARY KEY (schedule_id, seq)
     )",
+    // Crash-safe billing: the end report (6, 13, 29, 33) each running call,
+    // live and viewing would send if the server stopped now, replaced at
+    // every checkpoint; moved into the outbox when the service ends, or at
+    // the next start when the server died.
+    "CREATE TABLE running_reports (
+        report_key TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        site TEXT NOT NULL,
+        url TEXT NOT NULL,
+        body TEXT NOT NULL,
+        reason INTEGER,
+        recorded_at BIGINT NOT NULL
+    )",
+    "CREATE INDEX running_reports_owner ON running_reports (owner)",
+    // The built-in site: the SHA-256 of the secret bound to a device.
+    "ALTER TABLE devices ADD COLUMN secret_hash TEXT",
+    // §7.2 UpdateUserBalance, idempotent by sid: the first answer is kept.
+    "CREATE TABLE balance_updates (
+        site TEXT NOT NULL,
+        sid TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        PRIMARY KEY (site, sid)
+    )",
 ];
+
+/// A report that a running service would send if the server stopped now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingReport {
+    /// `call/<callToken>`, `live/<liveToken>` or `view/<liveToken>/<user>/<linkId>`.
+    pub key: String,
+    pub site: String,
+    pub url: String,
+    pub body: String,
+    /// A call's terminateReason in the report, kept for the calls table.
+    pub reason: Option<i32>,
+}
+
+/// How a call ended, written with its end report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallEnd<'a> {
+    pub call_token: &'a str,
+    pub reason: i32,
+    pub overview: Option<&'a str>,
+    pub at: i64,
+}
+
+/// What a start found of services a dead server left running.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// End reports moved into the outbox.
+    pub reports: usize,
+    /// Calls marked ended (with or without a report).
+    pub calls: usize,
+}
 
 #[derive(Clone)]
 pub struct Store {
@@ -131,6 +185,8 @@ pub struct Device {
     pub session_token: String,
     pub enable_download_effect: bool,
     pub phone_number: Option<String>,
+    /// The built-in site: SHA-256 (hex) of the device's registration secret.
+    pub secret_hash: Option<String>,
 }
 
 /// One request waiting in (or gone from) the outbox.
@@ -165,6 +221,7 @@ fn device_of(row: &sqlx::any::AnyRow) -> Result<Device, sqlx::Error> {
         session_token: row.try_get("session_token")?,
         enable_download_effect: row.try_get::<i32, _>("enable_download_effect")? != 0,
         phone_number: row.try_get("phone_number")?,
+        secret_hash: row.try_get("secret_hash")?,
     })
 }
 
@@ -181,8 +238,7 @@ fn entry_of(row: &sqlx::any::AnyRow) -> Result<OutboxEntry, sqlx::Error> {
     })
 }
 
-const DEVICE_COLUMNS: &str =
-    "site, device_token, user_id, name, session_token, enable_download_effect, phone_number";
+const DEVICE_COLUMNS: &str = "site, device_token, user_id, name, session_token, enable_download_effect, phone_number, secret_hash";
 const OUTBOX_COLUMNS: &str = "request_id, site, url, body, first_try, failures, next_try, state";
 
 impl Store {
@@ -205,6 +261,24 @@ impl Store {
         let connections = if url.contains(":memory:") { 1 } else { 8 };
         let pool = AnyPoolOptions::new()
             .max_connections(connections)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    if conn.backend_name() == "SQLite" {
+                        // WAL: readers never wait for the writer, and a commit
+                        // is one append. FULL: a committed end report survives
+                        // a power cut, not only a crash. A writer waits up to
+                        // 30 s for another instead of failing at once.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA busy_timeout = 30000",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await?;
         let store = Self { pool };
@@ -241,7 +315,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(&format!(
-            "INSERT INTO devices ({DEVICE_COLUMNS}, activated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            "INSERT INTO devices ({DEVICE_COLUMNS}, activated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
         .bind(&device.site)
         .bind(&device.device_token)
@@ -250,6 +324,7 @@ impl Store {
         .bind(&device.session_token)
         .bind(i32::from(device.enable_download_effect))
         .bind(device.phone_number.clone())
+        .bind(device.secret_hash.clone())
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -363,21 +438,153 @@ impl Store {
         Ok(())
     }
 
-    pub async fn call_ended(
+    /// Replaces the records of `owner` (a call or live token) with `reports`:
+    /// what the partner gets if the server dies before they are settled.
+    pub async fn checkpoint(
         &self,
-        call_token: &str,
-        reason: i32,
-        overview: Option<&str>,
+        owner: &str,
+        reports: &[PendingReport],
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE calls SET reason = $1, overview = $2, ended_at = $3 WHERE call_token = $4",
+        retry_busy(|| async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("DELETE FROM running_reports WHERE owner = $1")
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?;
+            for report in reports {
+                insert_running(&mut tx, owner, report, now).await?;
+            }
+            tx.commit().await
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Settles end reports in one transaction: queued in the outbox, their
+    /// running records gone (all of `owner`'s when `service_ended`), and a
+    /// call's end written. Nobody is told the call ended before this returns,
+    /// and a report is either running or queued, never both nor neither.
+    pub async fn settle(
+        &self,
+        owner: &str,
+        reports: &[(String, OutboxEntry)],
+        service_ended: bool,
+        call_end: Option<&CallEnd<'_>>,
+    ) -> Result<(), StoreError> {
+        retry_busy(|| async {
+            let mut tx = self.pool.begin().await?;
+            for (key, entry) in reports {
+                insert_outbox(&mut tx, entry).await?;
+                sqlx::query("DELETE FROM running_reports WHERE report_key = $1")
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if service_ended {
+                sqlx::query("DELETE FROM running_reports WHERE owner = $1")
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some(end) = call_end {
+                update_call_end(&mut tx, end).await?;
+            }
+            tx.commit().await
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// At start: every report a dead server left running goes to the
+    /// outbox as recorded (`first_try` now), and every call it left open
+    /// is marked ended: with its report's reason, or −9 when it had none.
+    pub async fn recover(&self, now: i64) -> Result<Recovered, StoreError> {
+        let recovered = retry_busy(|| async {
+            let mut tx = self.pool.begin().await?;
+            let rows = sqlx::query(
+                "SELECT report_key, owner, site, url, body, reason, recorded_at FROM running_reports",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut recovered = Recovered::default();
+            for row in &rows {
+                let owner: String = row.try_get("owner")?;
+                let entry = OutboxEntry {
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                    site: row.try_get("site")?,
+                    url: row.try_get("url")?,
+                    body: row.try_get("body")?,
+                    first_try: now,
+                    failures: 0,
+                    next_try: now,
+                    state: "pending".into(),
+                };
+                insert_outbox(&mut tx, &entry).await?;
+                recovered.reports += 1;
+                if let Some(reason) = row.try_get::<Option<i32>, _>("reason")? {
+                    let at: i64 = row.try_get("recorded_at")?;
+                    let end = CallEnd {
+                        call_token: &owner,
+                        reason,
+                        overview: None,
+                        at,
+                    };
+                    update_call_end(&mut tx, &end).await?;
+                }
+            }
+            sqlx::query("DELETE FROM running_reports")
+                .execute(&mut *tx)
+                .await?;
+            let open = sqlx::query(
+                "UPDATE calls SET reason = $1, ended_at = $2 WHERE ended_at IS NULL",
+            )
+            .bind(-9)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            recovered.calls = usize::try_from(open.rows_affected()).unwrap_or(0)
+                + rows.iter().filter(|r| r.try_get::<Option<i32>, _>("reason").ok().flatten().is_some()).count();
+            tx.commit().await?;
+            Ok(recovered)
+        })
+        .await?;
+        Ok(recovered)
+    }
+
+    /// The answer already given to UpdateUserBalance `sid` of `site`.
+    pub async fn balance_update(
+        &self,
+        site: &str,
+        sid: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT answer FROM balance_updates WHERE site = $1 AND sid = $2")
+                .bind(site)
+                .bind(sid)
+                .fetch_optional(&self.pool)
+                .await?,
         )
-        .bind(reason)
-        .bind(overview.map(str::to_owned))
-        .bind(now)
-        .bind(call_token)
-        .execute(&self.pool)
+    }
+
+    pub async fn save_balance_update(
+        &self,
+        site: &str,
+        sid: &str,
+        answer: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        retry_busy(|| async {
+            sqlx::query(
+                "INSERT INTO balance_updates (site, sid, answer, at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(site)
+            .bind(sid)
+            .bind(answer)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+        })
         .await?;
         Ok(())
     }
@@ -411,18 +618,11 @@ impl Store {
     }
 
     pub async fn enqueue(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
-        sqlx::query(&format!(
-            "INSERT INTO outbox ({OUTBOX_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        ))
-        .bind(&entry.request_id)
-        .bind(&entry.site)
-        .bind(&entry.url)
-        .bind(&entry.body)
-        .bind(entry.first_try)
-        .bind(i32::try_from(entry.failures).unwrap_or(i32::MAX))
-        .bind(entry.next_try)
-        .bind(&entry.state)
-        .execute(&self.pool)
+        retry_busy(|| async {
+            let mut tx = self.pool.begin().await?;
+            insert_outbox(&mut tx, entry).await?;
+            tx.commit().await
+        })
         .await?;
         Ok(())
     }
@@ -508,6 +708,86 @@ impl Store {
         }
         Ok(result)
     }
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+async fn insert_outbox(tx: &mut Tx, entry: &OutboxEntry) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO outbox ({OUTBOX_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ))
+    .bind(&entry.request_id)
+    .bind(&entry.site)
+    .bind(&entry.url)
+    .bind(&entry.body)
+    .bind(entry.first_try)
+    .bind(i32::try_from(entry.failures).unwrap_or(i32::MAX))
+    .bind(entry.next_try)
+    .bind(&entry.state)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_running(
+    tx: &mut Tx,
+    owner: &str,
+    report: &PendingReport,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO running_reports (report_key, owner, site, url, body, reason, recorded_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&report.key)
+    .bind(owner)
+    .bind(&report.site)
+    .bind(&report.url)
+    .bind(&report.body)
+    .bind(report.reason)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn update_call_end(tx: &mut Tx, end: &CallEnd<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE calls SET reason = $1, overview = $2, ended_at = $3 WHERE call_token = $4")
+        .bind(end.reason)
+        .bind(end.overview.map(str::to_owned))
+        .bind(end.at)
+        .bind(end.call_token)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Runs a write again when SQLite answered "database is locked" (another
+/// writer held it past the busy timeout, or a snapshot went stale): a billing
+/// write is retried, never dropped. Other errors return at once.
+async fn retry_busy<T, F, Fut>(mut write: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut pause = std::time::Duration::from_millis(20);
+    for _ in 0..6 {
+        match write().await {
+            Err(sqlx::Error::Database(e)) if is_busy(e.code().as_deref()) => {
+                tracing::warn!("database busy, retrying in {pause:?}: {e}");
+                tokio::time::sleep(pause).await;
+                pause *= 3;
+            }
+            other => return other,
+        }
+    }
+    write().await
+}
+
+/// SQLITE_BUSY (5), SQLITE_LOCKED (6) and their extended codes.
+fn is_busy(code: Option<&str>) -> bool {
+    code.and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 /// One call as stored.

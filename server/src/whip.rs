@@ -13,18 +13,20 @@
 //! bearer's user (31, then 32 once the media connection is up, since a WHEP
 //! player cannot report a decoded picture); DELETE on its session is 33.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nexmile_core::signal::{ClientMessage, DeviceInfo, LiveNotice, ServerMessage};
 use nexmile_core::wire::codes::OsType;
 use tokio::sync::mpsc;
 
-use crate::hub::ConnKind;
+use crate::hub::{ConnCaps, ConnKind};
+use crate::limits::client_ip;
 use crate::state::Ctx;
 use crate::ws::{disconnect, dispatch};
 
@@ -42,7 +44,7 @@ fn problem(status: StatusCode, message: &str) -> Response {
 
 /// Waits for the first message `pick` takes; an error or the live's end first is a refusal.
 async fn next<T>(
-    messages: &mut mpsc::UnboundedReceiver<ServerMessage>,
+    messages: &mut mpsc::Receiver<ServerMessage>,
     mut pick: impl FnMut(ServerMessage) -> Option<T>,
 ) -> Result<T, String> {
     let wait = async {
@@ -91,21 +93,26 @@ enum Role {
 
 pub async fn publish(
     State(ctx): State<Arc<Ctx>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(link_id): Path<String>,
     headers: HeaderMap,
     offer: Bytes,
 ) -> Response {
-    open_session(ctx, headers, offer, Role::Publish { link_id }).await
+    let ip = client_ip(peer.ip(), &headers, &ctx.config.server.trusted_proxies);
+    open_session(ctx, ip, headers, offer, Role::Publish { link_id }).await
 }
 
 pub async fn watch(
     State(ctx): State<Arc<Ctx>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path((live_token, link_id)): Path<(String, String)>,
     headers: HeaderMap,
     offer: Bytes,
 ) -> Response {
+    let ip = client_ip(peer.ip(), &headers, &ctx.config.server.trusted_proxies);
     open_session(
         ctx,
+        ip,
         headers,
         offer,
         Role::Watch {
@@ -116,7 +123,13 @@ pub async fn watch(
     .await
 }
 
-async fn open_session(ctx: Arc<Ctx>, headers: HeaderMap, offer: Bytes, role: Role) -> Response {
+async fn open_session(
+    ctx: Arc<Ctx>,
+    ip: IpAddr,
+    headers: HeaderMap,
+    offer: Bytes,
+    role: Role,
+) -> Response {
     let is_sdp = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -164,8 +177,15 @@ async fn open_session(ctx: Arc<Ctx>, headers: HeaderMap, offer: Bytes, role: Rol
             .collect(),
         os_version: String::new(),
     };
-    let (tx, mut messages) = mpsc::unbounded_channel();
-    let conn = ctx.hub.register(ConnKind::Http, device, info, tx);
+    let (tx, mut messages) = crate::hub::outgoing();
+    let caps = ConnCaps {
+        per_ip: ctx.limits.section.connections_per_ip,
+        per_device: ctx.limits.section.connections_per_device,
+    };
+    let conn = match ctx.hub.register(ConnKind::Http, device, info, ip, tx, caps) {
+        Ok(conn) => conn,
+        Err(message) => return problem(StatusCode::TOO_MANY_REQUESTS, &message),
+    };
     let publishing = matches!(role, Role::Publish { .. });
     let setup = async {
         let first = match role {

@@ -1,35 +1,62 @@
 //! The signalling WebSocket (`/ws`): `hello` with a session token first,
 //! then call messages both ways (see `nexmile_core::signal`).
 
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
+use governor::{Quota, RateLimiter};
 use nexmile_core::signal::{ClientMessage, PROTOCOL_VERSION, ServerMessage};
-use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::calls::{self, Command, MakeCall};
-use crate::hub::{ConnId, ConnKind};
+use crate::hub::{ConnCaps, ConnId, ConnKind};
+use crate::limits::{Costly, client_ip};
 use crate::lives::{self, LiveCommand};
 use crate::sfu::{Leg, Side};
 use crate::state::Ctx;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest message or frame read, before and after `hello`: an SDP
+/// offer with every codec is under 16 KiB, a comment under 1 KiB.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+/// A ping this often; a peer heard nothing from for [`SILENCE_LIMIT`] is
+/// gone (a half-open TCP connection never says so).
+const PING_EVERY: Duration = Duration::from_secs(20);
+const SILENCE_LIMIT: Duration = Duration::from_secs(50);
+/// A write that does not finish by then means a peer that stopped reading.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages over the rate are refused; this many refused in a row end the connection.
+const FLOOD_LIMIT: u32 = 200;
 
-pub async fn upgrade(State(ctx): State<Arc<Ctx>>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(ctx): State<Arc<Ctx>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let ip = client_ip(peer.ip(), &headers, &ctx.config.server.trusted_proxies);
     // tungstenite zero-fills its whole read buffer on each read attempt, and
     // the session polls for input after every message it sends: the default
     // 128 KiB made that 13 % of the CPU of a comment going to 1,000 viewers.
     // Signalling messages are a few KiB; longer ones are read in more chunks.
     ws.read_buffer_size(8 * 1024)
-        .on_upgrade(move |socket| session(ctx, socket))
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| session(ctx, socket, ip))
 }
 
 async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
     let text = serde_json::to_string(message).expect("server messages serialize");
-    socket.send(Message::Text(text.into())).await.is_ok()
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await,
+        Ok(Ok(()))
+    )
 }
 
 async fn refuse(mut socket: WebSocket, message: &str) {
@@ -43,7 +70,7 @@ async fn refuse(mut socket: WebSocket, message: &str) {
     let _ = socket.send(Message::Close(None)).await;
 }
 
-async fn session(ctx: Arc<Ctx>, mut socket: WebSocket) {
+async fn session(ctx: Arc<Ctx>, mut socket: WebSocket, ip: IpAddr) {
     let first = tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await;
     let Ok(Some(Ok(Message::Text(text)))) = first else {
         return refuse(socket, "最初に hello を送ってください。").await;
@@ -77,31 +104,86 @@ async fn session(ctx: Arc<Ctx>, mut socket: WebSocket) {
             return refuse(socket, "サーバでエラーが発生しました。").await;
         }
     };
-    let (tx, mut outgoing) = mpsc::unbounded_channel();
+    if device.site == "nexmile" && !ctx.config.server.builtin_site {
+        return refuse(socket, "このサーバでは Nexmile 番号は使えません。").await;
+    }
+    let (tx, mut outgoing) = crate::hub::outgoing();
     let welcome = ServerMessage::Welcome {
         protocol: PROTOCOL_VERSION,
         user_id: device.user_id.clone(),
         name: device.name.clone(),
         phone_number: device.phone_number.clone(),
     };
-    let conn = ctx.hub.register(ConnKind::App, device, info, tx);
+    let device_token = device.device_token.clone();
+    let limits = &ctx.limits.section;
+    let caps = ConnCaps {
+        per_ip: limits.connections_per_ip,
+        per_device: limits.connections_per_device,
+    };
+    let conn = match ctx.hub.register(ConnKind::App, device, info, ip, tx, caps) {
+        Ok(conn) => conn,
+        Err(message) => return refuse(socket, &message).await,
+    };
+    let rate = NonZeroU32::new(limits.messages_per_second.max(1)).expect("at least one");
+    let flood = RateLimiter::direct(
+        Quota::per_second(rate).allow_burst(rate.saturating_mul(NonZeroU32::new(2).expect("two"))),
+    );
+    let mut refused_in_a_row = 0;
+    let mut heard = Instant::now();
+    let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     if send(&mut socket, &welcome).await {
         loop {
             tokio::select! {
-                incoming = socket.recv() => match incoming {
-                    Some(Ok(Message::Text(text))) => {
-                        match serde_json::from_str::<ClientMessage>(&text) {
-                            Ok(message) => dispatch(&ctx, conn, message).await,
-                            Err(e) => ctx.hub.send(conn, ServerMessage::Error {
-                                message: format!("メッセージを読み取れませんでした: {e}"),
-                            }),
+                incoming = socket.recv() => {
+                    heard = Instant::now();
+                    match incoming {
+                        Some(Ok(Message::Text(text))) => {
+                            if flood.check().is_err() {
+                                refused_in_a_row += 1;
+                                if refused_in_a_row >= FLOOD_LIMIT {
+                                    tracing::warn!(%ip, "connection {conn} flooded the server: closed");
+                                    break;
+                                }
+                                continue;
+                            }
+                            refused_in_a_row = 0;
+                            match serde_json::from_str::<ClientMessage>(&text) {
+                                Ok(message) => {
+                                    if let Err(words) = costly_allowed(&ctx, &message, ip, &device_token) {
+                                        ctx.hub.send(conn, ServerMessage::Error { message: words });
+                                        continue;
+                                    }
+                                    dispatch(&ctx, conn, message).await;
+                                }
+                                Err(e) => ctx.hub.send(conn, ServerMessage::Error {
+                                    message: format!("メッセージを読み取れませんでした: {e}"),
+                                }),
+                            }
+                        }
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                        Some(Ok(_)) => {}
+                    }
+                },
+                message = outgoing.recv() => match message {
+                    Some(message) => {
+                        if !send(&mut socket, &message).await {
+                            break;
                         }
                     }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(_)) => {}
+                    // The queue overflowed: a reader that does not read.
+                    None => break,
                 },
-                Some(message) = outgoing.recv() => {
-                    if !send(&mut socket, &message).await {
+                _ = ping.tick() => {
+                    if heard.elapsed() > SILENCE_LIMIT {
+                        tracing::info!(%ip, "connection {conn} silent for {SILENCE_LIMIT:?}: closed");
+                        break;
+                    }
+                    let pinged = tokio::time::timeout(
+                        SEND_TIMEOUT,
+                        socket.send(Message::Ping(Vec::new().into())),
+                    )
+                    .await;
+                    if !matches!(pinged, Ok(Ok(()))) {
                         break;
                     }
                 }
@@ -109,6 +191,22 @@ async fn session(ctx: Arc<Ctx>, mut socket: WebSocket) {
         }
     }
     disconnect(&ctx, conn);
+}
+
+/// A call or a video test costs the server media and the partner a
+/// request: limited per address and per device.
+fn costly_allowed(
+    ctx: &Ctx,
+    message: &ClientMessage,
+    ip: IpAddr,
+    device_token: &str,
+) -> Result<(), String> {
+    let what = match message {
+        ClientMessage::MakeCall { .. } => Costly::Call,
+        ClientMessage::StartVideoTest { .. } => Costly::VideoTest,
+        _ => return Ok(()),
+    };
+    ctx.limits.check(what, ip, device_token)
 }
 
 /// A connection is gone: its video test ends, and its call or live hears so.
@@ -239,7 +337,7 @@ const VIDEO_TEST: &str = "video-test";
 async fn start_video_test(ctx: &Arc<Ctx>, conn: ConnId, offer: &str) {
     end_video_test(ctx, conn);
     // The leg reports nothing the test needs: its end is the connection's.
-    let (events, _) = mpsc::unbounded_channel();
+    let (events, _) = tokio::sync::mpsc::unbounded_channel();
     match Leg::open(&ctx.config.server.media_ips, offer, Side::A, events).await {
         Ok((leg, answer)) => {
             leg.echo();

@@ -1,7 +1,7 @@
 //! The store on its engines: SQLite always, PostgreSQL too when `DATABASE_URL`
 //! names one (the same queries run on both through sqlx's Any driver).
 
-use nexmile_server::store::{Attempt, Device, OutboxEntry, Store};
+use nexmile_server::store::{Attempt, CallEnd, Device, OutboxEntry, PendingReport, Store};
 
 async fn exercise(store: &Store, tag: &str) {
     let device = Device {
@@ -12,6 +12,7 @@ async fn exercise(store: &Store, tag: &str) {
         session_token: format!("session-{tag}"),
         enable_download_effect: true,
         phone_number: Some(format!("050{tag}")),
+        secret_hash: Some("ab".repeat(32)),
     };
     store.save_device(&device, 1).await.unwrap();
     assert_eq!(
@@ -47,10 +48,13 @@ async fn exercise(store: &Store, tag: &str) {
         .call_started(&call, &device.site, "hanako", "airi", 10)
         .await
         .unwrap();
-    store
-        .call_ended(&call, -2, Some(r#"{"terminateReason":-2}"#), 20)
-        .await
-        .unwrap();
+    let end = CallEnd {
+        call_token: &call,
+        reason: -2,
+        overview: Some(r#"{"terminateReason":-2}"#),
+        at: 20,
+    };
+    store.settle(&call, &[], true, Some(&end)).await.unwrap();
     let recent = store.recent_calls(100).await.unwrap();
     let record = recent.iter().find(|c| c.call_token == call).unwrap();
     assert_eq!((record.reason, record.ended_at), (Some(-2), Some(20)));
@@ -100,6 +104,82 @@ async fn exercise(store: &Store, tag: &str) {
         .unwrap();
     assert_eq!(stored, &entry);
     assert_eq!(attempts, &vec![attempt]);
+
+    // A running call checkpointed twice, then the server dies: the next
+    // start queues the latest record once and closes the call.
+    let running = format!("running-{tag}");
+    store
+        .call_started(&running, &device.site, "hanako", "airi", 30)
+        .await
+        .unwrap();
+    let report = PendingReport {
+        key: format!("call/{running}"),
+        site: device.site.clone(),
+        url: "http://partner/CallService".into(),
+        body: format!("first-{tag}"),
+        reason: Some(4),
+    };
+    store
+        .checkpoint(&running, std::slice::from_ref(&report), 31)
+        .await
+        .unwrap();
+    let latest = PendingReport {
+        body: format!("latest-{tag}"),
+        ..report
+    };
+    store.checkpoint(&running, &[latest], 36).await.unwrap();
+    let recovered = store.recover(40).await.unwrap();
+    assert!(
+        recovered.reports >= 1 && recovered.calls >= 1,
+        "{recovered:?}"
+    );
+    let queued = |body: String| {
+        let store = store.clone();
+        async move {
+            store
+                .due(40)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.body == body)
+                .count()
+        }
+    };
+    assert_eq!(queued(format!("latest-{tag}")).await, 1);
+    assert_eq!(queued(format!("first-{tag}")).await, 0);
+    let recent = store.recent_calls(100).await.unwrap();
+    let record = recent.iter().find(|c| c.call_token == running).unwrap();
+    assert_eq!((record.reason, record.ended_at), (Some(4), Some(36)));
+    // Recovered once: a second start finds nothing of it.
+    store.recover(41).await.unwrap();
+    assert_eq!(queued(format!("latest-{tag}")).await, 1);
+
+    // A settled report leaves no record behind to recover.
+    let settled = format!("settled-{tag}");
+    let pending = PendingReport {
+        key: format!("call/{settled}"),
+        site: device.site.clone(),
+        url: "http://partner/CallService".into(),
+        body: format!("provisional-{tag}"),
+        reason: Some(4),
+    };
+    store.checkpoint(&settled, &[pending], 50).await.unwrap();
+    let final_report = OutboxEntry {
+        request_id: format!("final-{tag}"),
+        body: format!("final-{tag}"),
+        ..entry.clone()
+    };
+    store
+        .settle(
+            &settled,
+            &[(format!("call/{settled}"), final_report)],
+            true,
+            None,
+        )
+        .await
+        .unwrap();
+    store.recover(60).await.unwrap();
+    assert_eq!(queued(format!("provisional-{tag}")).await, 0);
 }
 
 #[tokio::test]

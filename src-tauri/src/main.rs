@@ -21,6 +21,7 @@ use engine::{EffectCatalogue, EffectChoiceView, Engine, Overview};
 use nexmile_client::app::{Client, UserAction};
 use nexmile_client::media_session::{Display, MediaSwitches};
 use nexmile_client::profiles::Profiles;
+use nexmile_client::server_url::ServerUrl;
 use nexmile_core::applink::AppLinkParser;
 use tauri::{Manager, State};
 use tauri_plugin_deep_link::DeepLinkExt;
@@ -158,12 +159,13 @@ fn setup(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
         serde_json::json!({ "event": "secrets", "store": kind })
     );
     let profiles = Profiles::with_secrets(root, secrets)?;
-    let local = url::Url::parse(&server)
-        .ok()
-        .and_then(|u| u.host_str().map(|h| h == "127.0.0.1" || h == "localhost"))
-        .unwrap_or(false);
+    let mut server = ServerUrl::parse(&server)?;
+    // A private deployment's certificate authority, trusted beside the system's.
+    if let Some(ca) = std::env::var_os("NEXMILE_CA_FILE") {
+        server = server.trusting(std::path::Path::new(&ca))?;
+    }
     // A server on this machine is reached on loopback only (the demo and tests).
-    let media_bind = if local {
+    let media_bind = if server.is_loopback() {
         vec![IpAddr::from([127, 0, 0, 1])]
     } else {
         Vec::new()

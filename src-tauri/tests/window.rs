@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use nexmile_client::app::{CallPlan, Client};
 use nexmile_client::profiles::Profiles;
+use nexmile_client::server_url::ServerUrl;
 use nexmile_core::applink::AppLinkParser;
 use nexmile_testkit::{World, free_port, world};
 use serde_json::{Value, json};
@@ -84,6 +85,7 @@ impl Desktop {
             .env("DISPLAY", &self.display)
             .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
             .env("NEXMILE_SERVER", world.server.url())
+            .env("NEXMILE_CA_FILE", &world.tls.ca)
             .env("NEXMILE_PROFILES", profiles)
             // Tests keep off any keychain of the machine.
             .env("NEXMILE_SECRETS", "file")
@@ -488,8 +490,11 @@ impl Window {
 
 /// airi's headless app, with her profile in the world's scratch folder.
 fn airi_app(world: &World) -> Client {
+    let server = ServerUrl::parse(&world.server.url())
+        .and_then(|url| url.trusting(&world.tls.ca))
+        .expect("the test server's address");
     Client::headless(
-        world.server.url(),
+        server,
         Profiles::open(world.root.join("airi")).expect("profiles"),
         vec![std::net::IpAddr::from([127, 0, 0, 1])],
     )

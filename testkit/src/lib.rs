@@ -1,6 +1,7 @@
-//! The partner demo and the server started inside a test's process over
-//! real HTTP on free ports, with a scratch directory for profiles and the
-//! server's database: what every end-to-end test starts from.
+//! The partner demo and the server started inside a test's process on free
+//! ports, the server over HTTPS and WSS with a certificate from a
+//! certificate authority made for the test, with a scratch directory for
+//! profiles and the server's database: what every end-to-end test starts from.
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
@@ -8,12 +9,15 @@ use std::path::PathBuf;
 use nexmile_partner_demo::{DemoConfig, PartnerDemo};
 use nexmile_server::RunningServer;
 use nexmile_server::config::Config;
+use nexmile_server::tls::{DevCertificateFiles, DevCertificates};
 
 pub struct World {
     pub demo: PartnerDemo,
     pub server: RunningServer,
     pub root: PathBuf,
     pub config: String,
+    /// The test's certificate authority (`ca`), the server's certificate and key.
+    pub tls: DevCertificateFiles,
 }
 
 pub fn free_port() -> u16 {
@@ -29,15 +33,44 @@ pub async fn world(clock_rate: f64) -> World {
 
 /// [`world`] with more `[[site.gift]]` entries (TOML) in the demo site's catalogue.
 pub async fn world_with_gifts(clock_rate: f64, gifts: &str) -> World {
+    let parts = parts(clock_rate, gifts).await;
+    let server = nexmile_server::start(Config::parse(&parts.config).expect("config"))
+        .await
+        .expect("server");
+    World {
+        demo: parts.demo,
+        server,
+        root: parts.root,
+        config: parts.config,
+        tls: parts.tls,
+    }
+}
+
+/// Everything of a world but the running server.
+struct Parts {
+    demo: PartnerDemo,
+    root: PathBuf,
+    config: String,
+    tls: DevCertificateFiles,
+    port: u16,
+}
+
+async fn parts(clock_rate: f64, gifts: &str) -> Parts {
     let port = free_port();
+    let root = std::env::temp_dir().join(format!("nexmile-e2e-{}", uuid_like()));
+    let tls = DevCertificates::issue(&["127.0.0.1", "localhost"])
+        .expect("a test certificate authority")
+        .write(&root.join("tls"))
+        .expect("the test's certificates written");
     let demo = PartnerDemo::start(DemoConfig {
-        nexmile_url: format!("http://127.0.0.1:{port}"),
+        nexmile_url: format!("https://127.0.0.1:{port}"),
+        nexmile_ca: Some(std::fs::read_to_string(&tls.ca).expect("the test CA")),
+        signing_secret: Some("test-signing-secret".into()),
         calling_timeout_sec: 10,
         ..DemoConfig::in_memory()
     })
     .await
     .expect("partner demo");
-    let root = std::env::temp_dir().join(format!("nexmile-e2e-{}", uuid_like()));
     let partner = demo.url();
     // A copy of the demo site's effect files, which a test may change.
     let effects = root.join("site-effects");
@@ -49,12 +82,15 @@ pub async fn world_with_gifts(clock_rate: f64, gifts: &str) -> World {
         r#"
 [server]
 listen = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
+public_url = "https://127.0.0.1:{port}"
 database = "sqlite://{db}"
 admin_token = "admin-secret"
 clock_rate = {clock_rate}
 recordings = "{recordings}"
 web_dir = "{web}"
+[server.tls]
+cert = "{cert}"
+key = "{key}"
 [apps]
 android_package = "jp.nexmile.app"
 android_sha256_cert_fingerprints = ["14:6D:E9:83:C5:73:06:50:D8:EE:B9:95:2F:34:FC:64:16:A0:83:42:E6:1D:BE:A8:8A:04:96:B2:3F:CF:44:E5"]
@@ -78,6 +114,7 @@ code = "newsite1"
 name = "デモサイト"
 api_key = "test.key"
 token = "site-token-1"
+signing_secrets = ["test-signing-secret"]
 auth_url = "{partner}/auth"
 call_service_url = "{partner}/CallService"
 live_service_url = "{partner}/liveService"
@@ -124,28 +161,167 @@ token = "other-token"
 auth_url = "{partner}/auth"
 "#,
         db = root.join("nexmile.db").display(),
+        cert = tls.cert.display(),
+        key = tls.key.display(),
         effects = effects.display(),
         recordings = root.join("recordings").display(),
         web = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../ui/dist-web")
             .display(),
     );
-    let server = nexmile_server::start(Config::parse(&text).expect("config"))
-        .await
-        .expect("server");
-    World {
+    Parts {
         demo,
-        server,
         root,
         config: text,
+        tls,
+        port,
     }
 }
 
+/// A world whose server is a process of its own (the `nexmile-server`
+/// binary), which a test can kill with SIGKILL or stop with SIGTERM and
+/// start again on the same port, database and configuration.
+pub struct ServerProcess {
+    pub demo: PartnerDemo,
+    pub root: PathBuf,
+    pub tls: DevCertificateFiles,
+    pub url: String,
+    binary: PathBuf,
+    config: PathBuf,
+    running: Option<std::process::Child>,
+}
+
+impl ServerProcess {
+    pub async fn start(binary: PathBuf, clock_rate: f64) -> Self {
+        assert!(
+            binary.exists(),
+            "{} is missing: `cargo test --workspace` builds it (or `cargo build -p nexmile-server`)",
+            binary.display()
+        );
+        let parts = parts(clock_rate, "").await;
+        let config = parts.root.join("nexmile.toml");
+        std::fs::write(&config, &parts.config).expect("the server's configuration");
+        let mut world = Self {
+            demo: parts.demo,
+            root: parts.root,
+            tls: parts.tls,
+            url: format!("https://127.0.0.1:{}", parts.port),
+            binary,
+            config,
+            running: None,
+        };
+        world.start_server().await;
+        world
+    }
+
+    /// Starts the server and waits until it answers `/health`.
+    pub async fn start_server(&mut self) {
+        assert!(self.running.is_none(), "the server is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.join("server.log"))
+            .expect("the server's log");
+        let child = std::process::Command::new(&self.binary)
+            .arg("--config")
+            .arg(&self.config)
+            .env("RUST_LOG", "nexmile_server=info")
+            .stdout(log.try_clone().expect("the log"))
+            .stderr(log)
+            .spawn()
+            .expect("nexmile-server starts");
+        self.running = Some(child);
+        let http = self.http();
+        for _ in 0..300 {
+            if http
+                .get(format!("{}/health", self.url))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the server did not come up: {}", self.log());
+    }
+
+    /// SIGKILL: the process ends at once, as in a crash or an OOM kill.
+    pub fn kill(&mut self) {
+        let mut child = self.running.take().expect("a running server");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("the killed server");
+    }
+
+    /// SIGTERM, as systemd stops it; returns once the process has exited.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.running.take().expect("a running server");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill(1)");
+        assert!(sent.success(), "SIGTERM not sent");
+        child.wait().expect("the stopped server")
+    }
+
+    /// What the server has printed in all its runs.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default()
+    }
+
+    /// An HTTP client that trusts the test's certificate authority.
+    pub fn http(&self) -> reqwest::Client {
+        trusting_http(&self.tls.ca)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.running.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn trusting_http(ca: &std::path::Path) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ca = std::fs::read(ca).expect("the test CA");
+    reqwest::Client::builder()
+        .tls_certs_merge([reqwest::Certificate::from_pem(&ca).expect("a PEM CA")])
+        .build()
+        .expect("an HTTP client")
+}
+
 impl World {
+    /// An HTTP client that trusts the test's certificate authority.
+    pub fn http(&self) -> reqwest::Client {
+        trusting_http(&self.tls.ca)
+    }
+
+    /// `wss://…/ws` of the server, and a connector that trusts the test's CA.
+    pub fn websocket(&self) -> (String, tokio_tungstenite::Connector) {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&self.tls.ca).expect("the test CA") {
+            roots.add(cert.expect("a PEM CA")).expect("a usable CA");
+        }
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let url = self.server.url().replacen("https://", "wss://", 1) + "/ws";
+        (
+            url,
+            tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(config)),
+        )
+    }
+
     /// A partner's request to the server's chapter 7 endpoints
     /// (`/SiteOwner/...`), as the site with `site_key` sends it; the reply's text.
     pub async fn site_owner(&self, path: &str, site_key: &str, body: &str) -> String {
-        reqwest::Client::new()
+        self.http()
             .post(format!("{}{path}?siteKey={site_key}", self.server.url()))
             .header("content-type", "application/json")
             .body(body.to_owned())

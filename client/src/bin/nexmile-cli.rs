@@ -10,15 +10,20 @@ use clap::{Parser, Subcommand};
 use nexmile_client::app::{CallPlan, Client, EXIT_FAILED, EffectChoice, emit};
 use nexmile_client::live_session::LivePlan;
 use nexmile_client::profiles::Profiles;
+use nexmile_client::server_url::ServerUrl;
 use nexmile_client::{demo, link_report, social_reader};
 use nexmile_core::applink::{AppLinkParser, SiteCode};
 
 #[derive(Parser)]
 #[command(name = "nexmile-cli", version, about = "Headless Nexmile client")]
 struct Cli {
-    /// The Nexmile server.
-    #[arg(long, global = true, default_value = "http://127.0.0.1:7443")]
+    /// The Nexmile server: https, or http to this machine only.
+    #[arg(long, global = true, default_value = "https://127.0.0.1:7443")]
     server: String,
+    /// A PEM certificate authority to trust for the server besides the
+    /// system's (a private deployment's CA; `make run`'s development CA).
+    #[arg(long, global = true, value_name = "PEM", env = "NEXMILE_CA_FILE")]
+    ca_file: Option<PathBuf>,
     /// Where the profiles (one per site code) are kept.
     #[arg(long, global = true, value_name = "DIR")]
     profiles: Option<PathBuf>,
@@ -177,16 +182,16 @@ fn client(cli: &Cli) -> Result<Client, String> {
             .join(".local/share/nexmile/profiles")
     });
     let profiles = Profiles::open(root).map_err(|e| e.to_string())?;
-    let local_server = url::Url::parse(&cli.server)
-        .ok()
-        .and_then(|u| u.host_str().map(|h| h == "127.0.0.1" || h == "localhost"))
-        .unwrap_or(false);
-    let media_bind = if cli.bind.is_empty() && local_server {
+    let mut server = ServerUrl::parse(&cli.server).map_err(|e| e.to_string())?;
+    if let Some(ca) = &cli.ca_file {
+        server = server.trusting(ca).map_err(|e| e.to_string())?;
+    }
+    let media_bind = if cli.bind.is_empty() && server.is_loopback() {
         vec![IpAddr::from([127, 0, 0, 1])]
     } else {
         cli.bind.clone()
     };
-    Ok(Client::headless(cli.server.clone(), profiles, media_bind))
+    Ok(Client::headless(server, profiles, media_bind))
 }
 
 /// Builds the client from the global options and runs `session` with it to its exit status.
@@ -310,7 +315,25 @@ fn main() -> ExitCode {
                 .build()
                 .expect("a tokio runtime");
             let stay_for = stay_for.map(Duration::from_millis);
-            ExitCode::from(runtime.block_on(social_reader::follow(url, stay_for)))
+            // The feed's server is trusted as the Nexmile server would be.
+            let mut trust = match ServerUrl::parse(url) {
+                Ok(server) => server,
+                Err(e) => {
+                    emit("error", serde_json::json!({ "message": e.to_string() }));
+                    return ExitCode::from(EXIT_FAILED);
+                }
+            };
+            if let Some(ca) = &cli.ca_file {
+                trust = match trust.trusting(ca) {
+                    Ok(trust) => trust,
+                    Err(e) => {
+                        emit("error", serde_json::json!({ "message": e.to_string() }));
+                        return ExitCode::from(EXIT_FAILED);
+                    }
+                };
+            }
+            let http = trust.http_client();
+            ExitCode::from(runtime.block_on(social_reader::follow(url, stay_for, http)))
         }
         Command::Demo => match demo::run(&mut io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,

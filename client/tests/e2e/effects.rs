@@ -92,6 +92,7 @@ async fn a_profile_gets_the_sites_effects_and_then_only_what_changed() {
         server,
         root,
         config,
+        tls,
     } = world;
     server.stop().await;
     let server = nexmile_server::start(nexmile_server::config::Config::parse(&config).unwrap())
@@ -102,6 +103,7 @@ async fn a_profile_gets_the_sites_effects_and_then_only_what_changed() {
         server,
         root,
         config,
+        tls,
     };
     let (diff, status, _) = sync(&world, "hanako").await;
     assert_eq!(status, 0);
@@ -144,7 +146,8 @@ async fn face_filters_only_for_users_the_partner_allows() {
     let token = crate::session_token(&world, "yuki", "newsite1");
     let token = token.as_str();
     let get = |path: &str| {
-        reqwest::Client::new()
+        world
+            .http()
             .get(format!("{}/api/effects/files/{path}", world.server.url()))
             .bearer_auth(token)
             .send()
@@ -158,7 +161,8 @@ async fn face_filters_only_for_users_the_partner_allows() {
     );
     assert_eq!(get("../nexmile.db").await.unwrap().status(), 404);
     assert_eq!(get("README.md").await.unwrap().status(), 404);
-    let anonymous = reqwest::Client::new()
+    let anonymous = world
+        .http()
         .get(format!("{}/api/effects/manifest", world.server.url()))
         .send()
         .await

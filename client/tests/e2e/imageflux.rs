@@ -17,7 +17,7 @@ impl Api {
     pub(crate) fn new(world: &World) -> Self {
         Self {
             base: world.server.url(),
-            http: reqwest::Client::new(),
+            http: world.http(),
             token: None,
         }
     }
@@ -276,7 +276,8 @@ async fn login_tokens_and_schedules_follow_the_document() {
         format!("{}/hls/{channel}/index.m3u8", world.server.url())
     );
     // Malformed JSON is a 400 that says so.
-    let raw = reqwest::Client::new()
+    let raw = world
+        .http()
         .post(format!("{}/api/schedule", world.server.url()))
         .bearer_auth(master.token.as_deref().unwrap())
         .header("content-type", "application/json")
@@ -468,16 +469,19 @@ async fn users_permissions_passwords_access_codes_and_chat() {
             Value::Null,
         )
         .await;
-    let feed: Value = reqwest::get(format!(
-        "{}/socialstream/get.json/{}/default",
-        world.server.url(),
-        delivery["channel_id"].as_str().unwrap()
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let feed: Value = world
+        .http()
+        .get(format!(
+            "{}/socialstream/get.json/{}/default",
+            world.server.url(),
+            delivery["channel_id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(feed["payload"][0]["text"], "ようこそ", "{feed}");
     assert_eq!(feed["payload"][0]["isOwner"], 1);
 
@@ -558,8 +562,10 @@ async fn an_expired_token_is_refused_in_words() {
 }
 
 /// ffprobe (Debian's ffmpeg) on an HLS URL: streams, and frames counted.
-fn ffprobe_url(url: &str, count_frames: bool) -> Value {
+/// The server's certificate is checked against the test's authority `ca`.
+fn ffprobe_url(url: &str, ca: &std::path::Path, count_frames: bool) -> Value {
     let mut command = std::process::Command::new("ffprobe");
+    command.args(["-tls_verify", "1", "-ca_file"]).arg(ca);
     command.args([
         "-v",
         "error",
@@ -580,10 +586,11 @@ fn ffprobe_url(url: &str, count_frames: bool) -> Value {
     serde_json::from_slice(&output.stdout).expect("ffprobe's JSON")
 }
 
-async fn node(args: &[&str]) -> Value {
+async fn node(world: &World, args: &[&str]) -> Value {
     let ui = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui");
     let output = tokio::process::Command::new("node")
         .current_dir(ui)
+        .env("NEXMILE_SERVER_CERT", &world.tls.cert)
         .args(args)
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -595,10 +602,10 @@ async fn node(args: &[&str]) -> Value {
 }
 
 /// Waits until the media playlist lists `count` segments; returns it.
-async fn segments_listed(playlist: &str, count: usize) -> String {
+async fn segments_listed(world: &World, playlist: &str, count: usize) -> String {
     let media = playlist.replace("index.m3u8", "0/stream.m3u8");
     for _ in 0..300 {
-        if let Ok(reply) = reqwest::get(&media).await
+        if let Ok(reply) = world.http().get(&media).send().await
             && reply.status() == 200
         {
             let text = reply.text().await.unwrap();
@@ -645,7 +652,8 @@ async fn a_scheduled_live_published_over_whip_plays_as_hls() {
     );
     let channel = delivery["channel_id"].as_str().unwrap().to_owned();
     // Refusals first: no token, and a user without the delivery permission.
-    let offer = reqwest::Client::new()
+    let offer = world
+        .http()
         .post(&ingest)
         .header("content-type", "application/sdp")
         .body("v=0\r\n")
@@ -657,7 +665,8 @@ async fn a_scheduled_live_published_over_whip_plays_as_hls() {
         .ok("POST", "/api/user", json!({ "name": "視聴者", "email": "viewer@example.jp", "password": "Password123", "view": true }))
         .await;
     let viewer = Api::login(&world, "viewer@example.jp", "Password123").await;
-    let offer = reqwest::Client::new()
+    let offer = world
+        .http()
         .post(&ingest)
         .bearer_auth(viewer.token.as_deref().unwrap())
         .header("content-type", "application/sdp")
@@ -670,14 +679,15 @@ async fn a_scheduled_live_published_over_whip_plays_as_hls() {
     let token = master.token.clone().unwrap();
     let server = world.server.url();
     let publisher_args = ["browser/whip.mjs", "ingest", &server, &token, &ingest, "16"];
-    let publisher = node(&publisher_args);
+    let publisher = node(&world, &publisher_args);
     let watch = async {
-        let listed = segments_listed(&playlist, 3).await;
+        let listed = segments_listed(&world, &playlist, 3).await;
         eprintln!("the media playlist while on air:\n{listed}");
         // On air, the channel is a SkyWay channel too: its publisher and the SFU.
         let find = json!({ "jsonrpc": "2.0", "id": 1, "method": "findChannel",
             "params": { "name": format!("nexmile:imageflux:channel:{channel}") } });
-        let answer: Value = reqwest::Client::new()
+        let answer: Value = world
+            .http()
             .post(format!("{}/v1/json-rpc", world.server.url()))
             .bearer_auth("skyway-admin-token")
             .json(&find)
@@ -701,10 +711,13 @@ async fn a_scheduled_live_published_over_whip_plays_as_hls() {
             "{answer}"
         );
         let url = playlist.clone();
-        let probe = tokio::task::spawn_blocking(move || ffprobe_url(&url, false))
-            .await
-            .unwrap();
-        let played = node(&["browser/hls.mjs", &playlist, "6"]).await;
+        let probe = tokio::task::spawn_blocking({
+            let ca = world.tls.ca.clone();
+            move || ffprobe_url(&url, &ca, false)
+        })
+        .await
+        .unwrap();
+        let played = node(&world, &["browser/hls.mjs", &playlist, "6"]).await;
         (listed, probe, played)
     };
     let (published, (listed, probe, played)) = tokio::join!(publisher, watch);
@@ -744,7 +757,10 @@ async fn a_scheduled_live_published_over_whip_plays_as_hls() {
     );
     assert_eq!(played["levels"].as_array().unwrap().len(), 2, "{played}");
     // Off air: the playlist ends, and every listed segment decodes.
-    let ended = reqwest::get(playlist.replace("index.m3u8", "0/stream.m3u8"))
+    let ended = world
+        .http()
+        .get(playlist.replace("index.m3u8", "0/stream.m3u8"))
+        .send()
         .await
         .unwrap()
         .text()
@@ -752,9 +768,12 @@ async fn a_scheduled_live_published_over_whip_plays_as_hls() {
         .unwrap();
     assert!(ended.contains("#EXT-X-ENDLIST"), "{ended}");
     let url = playlist.clone();
-    let counted = tokio::task::spawn_blocking(move || ffprobe_url(&url, true))
-        .await
-        .unwrap();
+    let counted = tokio::task::spawn_blocking({
+        let ca = world.tls.ca.clone();
+        move || ffprobe_url(&url, &ca, true)
+    })
+    .await
+    .unwrap();
     let video = counted["streams"]
         .as_array()
         .unwrap()
@@ -768,9 +787,12 @@ async fn a_scheduled_live_published_over_whip_plays_as_hls() {
     );
     // The transcoded rung: its size, about its frame rate, every picture decodable.
     let small = playlist.replace("index.m3u8", "1/stream.m3u8");
-    let counted = tokio::task::spawn_blocking(move || ffprobe_url(&small, true))
-        .await
-        .unwrap();
+    let counted = tokio::task::spawn_blocking({
+        let ca = world.tls.ca.clone();
+        move || ffprobe_url(&small, &ca, true)
+    })
+    .await
+    .unwrap();
     let video = counted["streams"]
         .as_array()
         .unwrap()
@@ -791,14 +813,23 @@ async fn a_scheduled_live_published_over_whip_plays_as_hls() {
     let fps = frames / seconds;
     eprintln!("transcoded rung: {frames} pictures in {seconds} s = {fps:.1} fps");
     assert!((9.0..14.0).contains(&fps), "{fps} fps for a 12 fps rung");
-    let multivariant = reqwest::get(&playlist).await.unwrap().text().await.unwrap();
+    let multivariant = world
+        .http()
+        .get(&playlist)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     eprintln!("{multivariant}");
     assert!(
         multivariant.contains("RESOLUTION=640x480") && multivariant.contains("RESOLUTION=320x240")
     );
     assert!(multivariant.contains("0/stream.m3u8") && multivariant.contains("1/stream.m3u8"));
     // The packaging figures: segments of about durationSeconds.
-    let figures: Value = reqwest::Client::new()
+    let figures: Value = world
+        .http()
         .get(format!("{server}/admin/hls/{channel}"))
         .bearer_auth("admin-secret")
         .send()
@@ -830,7 +861,8 @@ async fn a_scheduled_live_published_over_whip_plays_as_hls() {
             Value::Null,
         )
         .await;
-    let early = reqwest::Client::new()
+    let early = world
+        .http()
         .post(later["sora_url"].as_str().unwrap())
         .bearer_auth(&token)
         .header("content-type", "application/sdp")

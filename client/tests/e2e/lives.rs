@@ -280,7 +280,8 @@ async fn a_live_reaches_two_viewers_with_comments_and_a_gift_and_every_request_i
 
 /// POST to the administrator API with the test server's token.
 async fn admin(world: &World, path: &str, comment: &str) -> reqwest::StatusCode {
-    reqwest::Client::new()
+    world
+        .http()
         .post(format!("{}{path}", world.server.url()))
         .bearer_auth("admin-secret")
         .header("content-type", "application/json")
@@ -294,7 +295,7 @@ async fn admin(world: &World, path: &str, comment: &str) -> reqwest::StatusCode 
 /// The live's recording (serverSideRecording: the demo records every live),
 /// once the recorder has closed it, downloaded through the admin API.
 async fn recording_of(world: &World, link_id: &str) -> std::path::PathBuf {
-    let http = reqwest::Client::new();
+    let http = world.http();
     let listing = || async {
         let list: Value = http
             .get(format!("{}/admin/recordings", world.server.url()))

@@ -3,10 +3,13 @@
 //! server's relay on loopback.
 
 mod calls;
+mod crash;
 mod effects;
 mod imageflux;
 mod lives;
 mod not_installed;
+mod proxy;
+mod security;
 mod skyway;
 mod socialstream;
 mod web;
@@ -22,11 +25,31 @@ pub(crate) use nexmile_testkit::{World, world};
 
 /// Runs nexmile-cli with a profile directory; returns its events and exit status.
 pub(crate) async fn cli(world: &World, profile: &str, args: &[&str]) -> (Vec<Value>, i32) {
+    let server = Server {
+        url: world.server.url(),
+        root: world.root.clone(),
+        ca: world.tls.ca.clone(),
+    };
+    cli_at(&server, profile, args).await
+}
+
+/// Where a nexmile-cli connects: the server, its CA, the profiles' folder.
+#[derive(Clone)]
+pub(crate) struct Server {
+    pub url: String,
+    pub root: std::path::PathBuf,
+    pub ca: std::path::PathBuf,
+}
+
+/// [`cli`] against any server.
+pub(crate) async fn cli_at(server: &Server, profile: &str, args: &[&str]) -> (Vec<Value>, i32) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nexmile-cli"))
         .arg("--server")
-        .arg(world.server.url())
+        .arg(&server.url)
         .arg("--profiles")
-        .arg(world.root.join(profile))
+        .arg(server.root.join(profile))
+        .arg("--ca-file")
+        .arg(&server.ca)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

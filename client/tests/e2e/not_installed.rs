@@ -13,9 +13,12 @@ use crate::{World, register, world};
 const ANDROID_UA: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36";
 const IPHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
 
-fn http() -> reqwest::Client {
+/// A browser's view: redirects are looked at, not followed; the test's CA trusted.
+fn http(world: &World) -> reqwest::Client {
+    let ca = std::fs::read(&world.tls.ca).expect("the test CA");
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .tls_certs_merge([reqwest::Certificate::from_pem(&ca).expect("a PEM CA")])
         .build()
         .expect("client")
 }
@@ -25,7 +28,7 @@ async fn open(
     path: &str,
     ua: &str,
 ) -> (reqwest::StatusCode, String, Option<String>) {
-    let reply = http()
+    let reply = http(world)
         .get(format!("{}{path}", world.server.url()))
         .header("user-agent", ua)
         .send()
@@ -158,10 +161,12 @@ async fn a_link_the_app_did_not_take_reports_the_missing_app_and_offers_the_stor
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_well_known_files_follow_the_android_and_apple_formats() {
     let world = world(1.0).await;
+    let client = http(&world);
     let fetch = |path: &'static str| {
         let url = format!("{}{path}", world.server.url());
+        let client = client.clone();
         async move {
-            let reply = http().get(url).send().await.expect("answers");
+            let reply = client.get(url).send().await.expect("answers");
             // Both platforms refuse redirects and want JSON.
             assert_eq!(reply.status(), 200, "{path}");
             let kind = reply.headers()["content-type"].to_str().unwrap().to_owned();

@@ -12,8 +12,9 @@ use crate::{LINK, World, cli, register, world};
 
 const TOKEN: &str = "skyway-admin-token";
 
-async fn rpc_as(url: &str, token: &str, body: &str) -> (u16, Value) {
-    let reply = reqwest::Client::new()
+async fn rpc_as(world: &World, url: &str, token: &str, body: &str) -> (u16, Value) {
+    let reply = world
+        .http()
         .post(format!("{url}/v1/json-rpc"))
         .bearer_auth(token)
         .header("content-type", "application/json")
@@ -27,7 +28,7 @@ async fn rpc_as(url: &str, token: &str, body: &str) -> (u16, Value) {
 }
 
 async fn rpc(world: &World, body: Value) -> Value {
-    let (status, answer) = rpc_as(&world.server.url(), TOKEN, &body.to_string()).await;
+    let (status, answer) = rpc_as(world, &world.server.url(), TOKEN, &body.to_string()).await;
     assert_eq!(status, 200, "{answer}");
     answer
 }
@@ -111,10 +112,10 @@ async fn the_documents_requests_answer_as_documented() {
 
     // JSON-RPC's own errors.
     let url = world.server.url();
-    let (_, parse) = rpc_as(&url, TOKEN, "{\"jsonrpc\": \"2.0\", \"method\"").await;
+    let (_, parse) = rpc_as(&world, &url, TOKEN, "{\"jsonrpc\": \"2.0\", \"method\"").await;
     assert_eq!(parse["error"]["code"], -32700, "{parse}");
     assert_eq!(parse["id"], Value::Null);
-    let (_, empty) = rpc_as(&url, TOKEN, "[]").await;
+    let (_, empty) = rpc_as(&world, &url, TOKEN, "[]").await;
     assert_eq!(empty["error"]["code"], -32600, "{empty}");
     let bad_params = rpc(&world, json!({ "jsonrpc": "2.0", "id": 5, "method": "findChannel", "params": { "id": "not-a-uuid" } })).await;
     assert_eq!(bad_params["error"]["code"], -32602, "{bad_params}");
@@ -124,7 +125,8 @@ async fn the_documents_requests_answer_as_documented() {
     )
     .await;
     assert_eq!(no_name["error"]["code"], -32602, "{no_name}");
-    let notification_only = reqwest::Client::new()
+    let notification_only = world
+        .http()
         .post(format!("{url}/v1/json-rpc"))
         .bearer_auth(TOKEN)
         .body(r#"{"jsonrpc":"2.0","method":"createChannel","params":{}}"#)
@@ -135,13 +137,14 @@ async fn the_documents_requests_answer_as_documented() {
 
     // A wrong or missing admin token: 401 in the HTTP status and in the body.
     let find = r#"{ "jsonrpc": "2.0", "id": 0, "method": "findChannel", "params": { "name": "sample-channel" } }"#;
-    let (status, refused) = rpc_as(&url, "wrong-token", find).await;
+    let (status, refused) = rpc_as(&world, &url, "wrong-token", find).await;
     assert_eq!(status, 401);
     assert_eq!(
         refused,
         json!({ "jsonrpc": "2.0", "id": 0, "error": { "code": 401, "message": "Verify admin token failed" } })
     );
-    let anonymous = reqwest::Client::new()
+    let anonymous = world
+        .http()
         .post(format!("{url}/v1/json-rpc"))
         .body(find)
         .send()
@@ -163,7 +166,7 @@ async fn the_documents_requests_answer_as_documented() {
         .await
         .unwrap();
     for n in 1..=4 {
-        let (_, answer) = rpc_as(&limited.url(), TOKEN, find).await;
+        let (_, answer) = rpc_as(&world, &limited.url(), TOKEN, find).await;
         let code = &answer["error"]["code"];
         if n <= 3 {
             assert_eq!(*code, 404, "call {n}: {answer}");

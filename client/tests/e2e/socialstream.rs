@@ -11,7 +11,8 @@ use crate::lives::live_on_air;
 use crate::{LINK, World, cli, register, world};
 
 async fn admin(world: &World, path: &str, body: Value) -> Value {
-    let reply = reqwest::Client::new()
+    let reply = world
+        .http()
         .post(format!("{}{path}", world.server.url()))
         .bearer_auth("admin-secret")
         .json(&body)
@@ -23,14 +24,22 @@ async fn admin(world: &World, path: &str, body: Value) -> Value {
 }
 
 /// The feed's first answer, as any reader gets it.
-async fn first(url: &str) -> Value {
-    reqwest::get(url).await.unwrap().json().await.unwrap()
+async fn first(world: &World, url: &str) -> Value {
+    world
+        .http()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// The uid of the visible message with `text`, once the feed has it.
-async fn uid_of(url: &str, text: &str) -> u64 {
+async fn uid_of(world: &World, url: &str, text: &str) -> u64 {
     for _ in 0..200 {
-        let answer = first(url).await;
+        let answer = first(world, url).await;
         let found = answer["payload"]
             .as_array()
             .unwrap()
@@ -91,7 +100,7 @@ async fn a_reader_follows_a_lives_comments_through_moderation_and_a_host_move() 
         let reader_args = ["socialstream", &url, "--for", "13000"];
         let reader = cli(&world, "reader", &reader_args);
         let moderator = async {
-            let spam = uid_of(&url, "スパム").await;
+            let spam = uid_of(&world, &url, "スパム").await;
             let channel = format!("/admin/socialstream/{token}");
             admin(
                 &world,
@@ -102,8 +111,8 @@ async fn a_reader_follows_a_lives_comments_through_moderation_and_a_host_move() 
             // The channel moves to the same server under another name.
             let moved = world.server.url().replace("127.0.0.1", "localhost");
             admin(&world, &format!("{channel}/host"), json!({ "host": moved })).await;
-            uid_of(&url, "また来ます").await;
-            let viewer_name = first(&url).await["payload"]
+            uid_of(&world, &url, "また来ます").await;
+            let viewer_name = first(&world, &url).await["payload"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -191,7 +200,10 @@ async fn a_reader_follows_a_lives_comments_through_moderation_and_a_host_move() 
 async fn the_feed_refuses_what_it_cannot_answer_in_words() {
     let world = world(1.0).await;
     let base = format!("{}/socialstream/get.json", world.server.url());
-    let unknown = reqwest::get(format!("{base}/no-such-live/default"))
+    let unknown = world
+        .http()
+        .get(format!("{base}/no-such-live/default"))
+        .send()
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
@@ -203,7 +215,12 @@ async fn the_feed_refuses_what_it_cannot_answer_in_words() {
         "timeslice/100/0",
         "timeslice/100/100000",
     ] {
-        let reply = reqwest::get(format!("{base}/x/{bad}")).await.unwrap();
+        let reply = world
+            .http()
+            .get(format!("{base}/x/{bad}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(reply.status(), 400, "{bad}");
         let body: Value = reply.json().await.unwrap();
         assert_eq!(body["success"], false, "{bad}");

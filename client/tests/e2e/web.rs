@@ -19,6 +19,7 @@ async fn browser(world: &World, path: &str, name: &str, seconds: u32, clicks: &[
     std::fs::create_dir_all(&screens).expect("screenshot folder");
     let out = tokio::process::Command::new("node")
         .current_dir(&ui)
+        .env("NEXMILE_SERVER_CERT", &world.tls.cert)
         .arg("browser/open.mjs")
         .arg(format!("{}{path}", world.server.url()))
         .arg(screens.join(format!("{name}.png")))

@@ -21,6 +21,7 @@ async fn a_whip_publisher_broadcasts_a_live_that_the_app_watches() {
     let ui = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui");
     let publisher = tokio::process::Command::new("node")
         .current_dir(&ui)
+        .env("NEXMILE_SERVER_CERT", &world.tls.cert)
         .args([
             "browser/whip.mjs",
             "publish",
@@ -93,6 +94,7 @@ async fn a_whep_player_watches_a_live_that_the_app_broadcasts() {
         ];
         tokio::process::Command::new("node")
             .current_dir(&ui)
+            .env("NEXMILE_SERVER_CERT", &world.tls.cert)
             .args(args)
             .stderr(Stdio::inherit())
             .output()
@@ -132,7 +134,7 @@ async fn a_whep_player_watches_a_live_that_the_app_broadcasts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whip_refuses_a_missing_token_a_wrong_body_and_trickle() {
     let world = world(1.0).await;
-    let http = reqwest::Client::new();
+    let http = world.http();
     let url = format!("{}/whip/live/room", world.server.url());
     let no_token = http
         .post(&url)

@@ -65,6 +65,28 @@ impl AuthReply {
         })
     }
 
+    /// Decision 14: who the registering user is, only ever what the partner
+    /// vouched for. With a `uniqueId` it is the reply's `userId`, else the
+    /// uniqueId itself; with `user`/`pass` it is that user, whose password the
+    /// partner just accepted. A link's `user` that differs from the vouched
+    /// identity is refused, never taken on the link's word.
+    pub fn vouched_identity(
+        &self,
+        unique_id: Option<&str>,
+        link_user: Option<&str>,
+    ) -> Result<String, IdentityMismatch> {
+        let vouched = match (unique_id, link_user) {
+            (Some(unique_id), _) => self.user_id.as_deref().unwrap_or(unique_id),
+            (None, Some(user)) => user,
+            (None, None) => return Err(IdentityMismatch::NobodyNamed),
+        };
+        let mismatch = |named: Option<&str>| named.is_some_and(|n| n != vouched);
+        if mismatch(link_user) || mismatch(self.user_id.as_deref()) {
+            return Err(IdentityMismatch::Differs);
+        }
+        Ok(vouched.to_owned())
+    }
+
     /// The reply as a partner writes it: `result=0&enableDownloadEffect=1&…`.
     pub fn encode(&self) -> String {
         #[derive(Serialize)]
@@ -84,6 +106,19 @@ impl AuthReply {
             name: self.name.as_deref(),
         })
     }
+}
+
+/// Why a registration was refused although the partner accepted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityMismatch {
+    /// The link's `user`, or the reply's `userId`, names someone other than
+    /// the user the partner authenticated.
+    #[error(
+        "リンクのユーザが連携先サイトの認証したユーザと一致しません。サイトのページからやり直してください。"
+    )]
+    Differs,
+    #[error("ユーザを特定できません（uniqueId または user と pass が必要です）。")]
+    NobodyNamed,
 }
 
 /// §6.2 ③ the report sent to `not_installed_url` when a link reached the
@@ -169,6 +204,52 @@ mod tests {
         );
         let refused = AuthReply::parse("result=1&message=%E4%BC%9A%E5%93%A1%E7%99%BB%E9%8C%B2%E3%81%8C%E5%BF%85%E8%A6%81%E3%81%A7%E3%81%99").unwrap_err();
         assert_eq!(refused.user_message_ja(), "会員登録が必要です");
+    }
+
+    #[test]
+    fn identity_is_what_the_partner_vouched_for_never_the_links_word() {
+        let named = |id: &str| AuthReply {
+            user_id: Some(id.into()),
+            ..AuthReply::default()
+        };
+        let silent = AuthReply::default();
+        // uniqueId: the reply's userId, else the uniqueId itself.
+        assert_eq!(
+            named("u-7").vouched_identity(Some("one-time"), None),
+            Ok("u-7".into())
+        );
+        assert_eq!(silent.vouched_identity(Some("u-8"), None), Ok("u-8".into()));
+        // C1: own uniqueId plus another user's `user` is refused.
+        assert_eq!(
+            named("attacker").vouched_identity(Some("one-time"), Some("victim")),
+            Err(IdentityMismatch::Differs)
+        );
+        assert_eq!(
+            silent.vouched_identity(Some("attacker"), Some("victim")),
+            Err(IdentityMismatch::Differs)
+        );
+        // The same user given twice is fine.
+        assert_eq!(
+            named("hanako").vouched_identity(Some("one-time"), Some("hanako")),
+            Ok("hanako".into())
+        );
+        // user/pass: that user, and a reply naming someone else is refused.
+        assert_eq!(
+            silent.vouched_identity(None, Some("taro")),
+            Ok("taro".into())
+        );
+        assert_eq!(
+            named("taro").vouched_identity(None, Some("taro")),
+            Ok("taro".into())
+        );
+        assert_eq!(
+            named("jiro").vouched_identity(None, Some("taro")),
+            Err(IdentityMismatch::Differs)
+        );
+        assert_eq!(
+            silent.vouched_identity(None, None),
+            Err(IdentityMismatch::NobodyNamed)
+        );
     }
 
     #[test]

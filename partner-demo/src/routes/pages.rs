@@ -135,7 +135,10 @@ async fn links_for(
             en: "register in the app (one-time ID)".into(),
             url: link(
                 Some(unique_id),
-                AppLinkAction::ActivateExUser { credentials: None },
+                AppLinkAction::ActivateExUser {
+                    credentials: None,
+                    named_user: None,
+                },
             ),
         },
         LabelledLink {
@@ -148,6 +151,7 @@ async fn links_for(
                         user: user.user_id.clone(),
                         pass: Secret::new(user.password.clone()),
                     }),
+                    named_user: None,
                 },
             ),
         },

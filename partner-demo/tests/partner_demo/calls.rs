@@ -4,7 +4,7 @@ use nexmile_core::codec::{PartnerFailure, PartnerReply, encode_json_body};
 use nexmile_core::wire::codes::{CallOption, CallServiceType, ServiceChargeType};
 use nexmile_core::wire::site_service::SiteService;
 
-use crate::support::{API_KEY, call_request, signed_headers, start};
+use crate::support::{API_KEY, call_request, signed_call_service, start};
 
 fn service_of(body: &str) -> SiteService {
     PartnerReply::parse_accepted(body)
@@ -169,14 +169,22 @@ async fn a_retried_call_end_is_charged_once() {
     let body = encode_json_body(&end);
     for _try in 0..3 {
         let (status, reply) = site
-            .call_service_with(&body, API_KEY, &signed_headers("req-end-1", &body))
+            .call_service_with(
+                &body,
+                API_KEY,
+                &signed_call_service(&site, "req-end-1", &body),
+            )
             .await;
         assert_eq!((status, reply.as_str()), (200, ""));
     }
     assert_eq!(site.demo.points("hanako").await, Some(1000 - 250));
     // The same call under a new request ID is still the same call.
     let (status, _) = site
-        .call_service_with(&body, API_KEY, &signed_headers("req-end-2", &body))
+        .call_service_with(
+            &body,
+            API_KEY,
+            &signed_call_service(&site, "req-end-2", &body),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(site.demo.points("hanako").await, Some(750));

@@ -5,25 +5,31 @@ use std::time::{Duration, Instant};
 use nexmile_core::codec::{
     DEFAULT_REFUSAL_MESSAGE, PartnerFailure, PartnerReply, encode_json_body,
 };
-use nexmile_core::signature::{REQUEST_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use nexmile_core::signature::{REQUEST_ID_HEADER, SIGNATURE_HEADER};
 use nexmile_core::wire::auth::AuthReply;
 use nexmile_core::wire::codes::CallServiceType;
 use nexmile_core::wire::payment::PaymentReply;
 use nexmile_partner_demo::{Fault, FaultEndpoint, FaultKind};
 
-use crate::support::{API_KEY, auth_query, call_request, signed_headers, start};
+use crate::support::{
+    API_KEY, auth_query, call_request, signed_call_service, signed_headers, start,
+};
 
 #[tokio::test]
 async fn a_good_signature_is_accepted_and_a_bad_one_rejected() {
     let site = start().await;
     let path = auth_query(API_KEY, "userId=taro&userPw=taro-pw");
-    let query = path.split_once('?').unwrap().1;
-    let (status, body) = site.get_with(&path, &signed_headers("req-a", query)).await;
+    let (status, body) = site
+        .get_with(&path, &signed_headers(&site, "req-a", "GET", &path, ""))
+        .await;
     assert_eq!(status, 200);
     assert!(AuthReply::parse(&body).is_ok(), "{body}");
 
     let (status, body) = site
-        .get_with(&path, &signed_headers("req-b", "a different query"))
+        .get_with(
+            &path,
+            &signed_headers(&site, "req-b", "GET", "/auth?a-different=query", ""),
+        )
         .await;
     assert_eq!(status, 401);
     assert_eq!(
@@ -33,17 +39,11 @@ async fn a_good_signature_is_accepted_and_a_bad_one_rejected() {
     // A signature without its timestamp is no signature.
     let headers = vec![
         (REQUEST_ID_HEADER, "req-c".to_owned()),
-        (SIGNATURE_HEADER, "v1=00".to_owned()),
+        (SIGNATURE_HEADER, "v2=00".to_owned()),
     ];
     assert_eq!(site.get_with(&path, &headers).await.0, 401);
-    let stale = vec![
-        (REQUEST_ID_HEADER, "req-d".to_owned()),
-        (TIMESTAMP_HEADER, "1000".to_owned()),
-        (
-            SIGNATURE_HEADER,
-            nexmile_core::signature::sign(API_KEY, 1000, "req-d", query),
-        ),
-    ];
+    let mut stale = signed_headers(&site, "req-d", "GET", &path, "");
+    stale[1].1 = "1000".to_owned();
     assert_eq!(site.get_with(&path, &stale).await.0, 401);
 
     // POSTs sign their body as sent.
@@ -53,9 +53,9 @@ async fn a_good_signature_is_accepted_and_a_bad_one_rejected() {
         "hanako",
         "airi",
     ));
-    let good = signed_headers("req-e", &body);
+    let good = signed_call_service(&site, "req-e", &body);
     assert_eq!(site.call_service_with(&body, API_KEY, &good).await.0, 200);
-    let for_other_body = signed_headers("req-f", "x");
+    let for_other_body = signed_call_service(&site, "req-f", "x");
     assert_eq!(
         site.call_service_with(&body, API_KEY, &for_other_body)
             .await

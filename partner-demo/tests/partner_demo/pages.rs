@@ -47,7 +47,10 @@ async fn the_top_page_links_parse_back_and_their_one_time_ids_work() {
         .filter(|l| {
             matches!(
                 l.action,
-                AppLinkAction::ActivateExUser { credentials: None }
+                AppLinkAction::ActivateExUser {
+                    credentials: None,
+                    named_user: None,
+                }
             )
         })
         .filter_map(|l| l.unique_id.as_deref())
@@ -61,6 +64,7 @@ async fn the_top_page_links_parse_back_and_their_one_time_ids_work() {
     let with_password = parsed.iter().find_map(|l| match &l.action {
         AppLinkAction::ActivateExUser {
             credentials: Some(c),
+            ..
         } if c.user == "yuki" => Some(c.pass.expose().to_owned()),
         _ => None,
     });

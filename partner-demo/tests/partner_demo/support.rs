@@ -2,12 +2,16 @@
 
 use nexmile_core::codec::encode_json_body;
 use nexmile_core::datetime::WireDateTime;
-use nexmile_core::signature::{REQUEST_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+use nexmile_core::signature::{
+    REQUEST_ID_HEADER, SIGNATURE_HEADER, SignedRequest, TIMESTAMP_HEADER, sign,
+};
 use nexmile_core::wire::call::{CallOverview, CallParty, CallServiceRequest};
 use nexmile_core::wire::codes::{CallServiceType, TerminateReason, UaType};
 use nexmile_partner_demo::{DemoConfig, PartnerDemo};
 
 pub const API_KEY: &str = "test.key";
+/// The secret the tests sign with, as the Nexmile server would.
+pub const SIGNING_SECRET: &str = "demo-test-signing-secret";
 pub const DEVICE_TOKEN: &str = "106f7a7d-e11c-4f05-8e8c-54b459aa202e";
 
 pub struct TestSite {
@@ -25,24 +29,52 @@ pub async fn start() -> TestSite {
     start_with(DemoConfig::in_memory()).await
 }
 
-pub async fn start_with(config: DemoConfig) -> TestSite {
+pub async fn start_with(mut config: DemoConfig) -> TestSite {
+    config
+        .signing_secret
+        .get_or_insert_with(|| SIGNING_SECRET.into());
     TestSite {
         demo: PartnerDemo::start(config).await.expect("the demo starts"),
         http: http_client(),
     }
 }
 
-/// The three signature headers for one try of a request.
-pub fn signed_headers(request_id: &str, payload: &str) -> Vec<(&'static str, String)> {
+/// The three signature headers for one try of `method path_and_query` to
+/// `site` with `body` (empty for a GET).
+pub fn signed_headers(
+    site: &TestSite,
+    request_id: &str,
+    method: &str,
+    path_and_query: &str,
+    body: &str,
+) -> Vec<(&'static str, String)> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
+    let host = site.demo.addr().to_string();
+    let request = SignedRequest {
+        method,
+        host: &host,
+        path_and_query,
+        body,
+    };
+    let signature = sign(&[SIGNING_SECRET.to_owned()], now, request_id, &request).unwrap();
     vec![
         (REQUEST_ID_HEADER, request_id.to_owned()),
         (TIMESTAMP_HEADER, now.to_string()),
-        (SIGNATURE_HEADER, sign(API_KEY, now, request_id, payload)),
+        (SIGNATURE_HEADER, signature),
     ]
+}
+
+/// [`signed_headers`] for a CallService POST of `body`.
+pub fn signed_call_service(
+    site: &TestSite,
+    request_id: &str,
+    body: &str,
+) -> Vec<(&'static str, String)> {
+    let path = format!("/CallService?siteKey={API_KEY}");
+    signed_headers(site, request_id, "POST", &path, body)
 }
 
 impl TestSite {

@@ -1,0 +1,157 @@
+//! Attacks on identity: what a member of a site must not be able to do to
+//! another member (decision 14, security review C1).
+
+use nexmile_core::signal::{ActivateReply, ActivateRequest, DeviceInfo};
+use nexmile_core::wire::codes::OsType;
+
+use crate::{LINK, World, cli, find, world};
+
+/// `POST /api/activate` at the built-in site as device `token`, showing `secret`.
+async fn activate_builtin(world: &World, token: &str, secret: Option<&str>) -> ActivateReply {
+    let request = ActivateRequest {
+        site: "nexmile".into(),
+        device: DeviceInfo {
+            device_token: token.parse().unwrap(),
+            app_version: "01.00.00".into(),
+            os_type: OsType::Browser,
+            device_name: "test".into(),
+            os_version: "test".into(),
+        },
+        unique_id: None,
+        user_id: None,
+        user_pw: None,
+        device_secret: secret.map(nexmile_core::secret::Secret::new),
+    };
+    world
+        .http()
+        .post(format!("{}/api/activate", world.server.url()))
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The server's first answer to a `hello` with `session_token`.
+async fn hello(world: &World, session_token: &str) -> nexmile_core::signal::ServerMessage {
+    use futures_util::{SinkExt, StreamExt};
+    use nexmile_core::signal::{ClientMessage, PROTOCOL_VERSION};
+    use tokio_tungstenite::tungstenite::Message;
+    let (url, tls) = world.websocket();
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async_tls_with_config(&url, None, false, Some(tls))
+            .await
+            .unwrap();
+    let hello = ClientMessage::Hello {
+        protocol: PROTOCOL_VERSION,
+        session_token: session_token.to_owned(),
+        device: DeviceInfo {
+            device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".parse().unwrap(),
+            app_version: "01.00.00".into(),
+            os_type: OsType::Browser,
+            device_name: "test".into(),
+            os_version: "test".into(),
+        },
+    };
+    socket
+        .send(Message::Text(serde_json::to_string(&hello).unwrap().into()))
+        .await
+        .unwrap();
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
+            Some(Ok(_)) => {}
+            other => panic!("no answer to hello: {other:?}"),
+        }
+    }
+}
+
+/// H1: the device token is sent to every partner, so it proves nothing.
+/// Re-registering a device at the built-in site needs the secret the server
+/// gave it; without it nobody takes the device's number or ends its session.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_known_device_token_does_not_take_a_built_in_number() {
+    let world = world(1.0).await;
+    let token = "0d3c5e1a-7b2f-4c11-9e4d-5a6b7c8d9e0f";
+    let ActivateReply::Activated {
+        phone_number: Some(number),
+        device_secret: Some(secret),
+        session_token,
+        ..
+    } = activate_builtin(&world, token, None).await
+    else {
+        panic!("the first registration gives a number and a secret");
+    };
+    for attempt in [None, Some("0".repeat(64).as_str())] {
+        match activate_builtin(&world, token, attempt).await {
+            ActivateReply::Refused { message } => {
+                assert!(message.contains("鍵と一致しません"), "{message}")
+            }
+            other => panic!("{attempt:?} took the number: {other:?}"),
+        }
+    }
+    // The owner's session still works, and the owner re-registers with the
+    // secret: the same number, a new session, no new secret.
+    let welcome = hello(&world, &session_token).await;
+    assert!(
+        matches!(welcome, nexmile_core::signal::ServerMessage::Welcome { .. }),
+        "{welcome:?}"
+    );
+    match activate_builtin(&world, token, Some(&secret)).await {
+        ActivateReply::Activated {
+            phone_number,
+            device_secret,
+            session_token: renewed,
+            ..
+        } => {
+            assert_eq!(phone_number.as_deref(), Some(number.as_str()));
+            assert_eq!(device_secret, None, "issued once");
+            assert_ne!(renewed, session_token);
+        }
+        other => panic!("the owner was refused: {other:?}"),
+    }
+}
+
+/// C1: a member redeems their own one-time ID but names another member as
+/// `user`. The partner vouched only for the ID's owner, so the server refuses,
+/// and the victim's calls never reach the attacker.
+#[tokio::test(flavor = "multi_thread")]
+async fn own_unique_id_with_another_users_name_is_refused() {
+    let world = world(1.0).await;
+    let own = world.demo.issue_unique_id("taro").await;
+    let (events, status) = cli(
+        &world,
+        "attacker",
+        &[
+            "open",
+            &format!("{LINK}/activateExUser/?site=newsite1&uniqueId={own}&user=hanako"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 3, "{events:?}");
+    let refused = find(&events, "refused").expect("a refusal");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("認証したユーザと一致しません"),
+        "{refused}"
+    );
+    assert!(find(&events, "activated").is_none());
+
+    // The same one-time ID with its owner's own name is fine.
+    let own = world.demo.issue_unique_id("taro").await;
+    let (events, status) = cli(
+        &world,
+        "taro",
+        &[
+            "open",
+            &format!("{LINK}/activateExUser/?site=newsite1&uniqueId={own}&user=taro"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 0, "{events:?}");
+    assert_eq!(find(&events, "activated").unwrap()["userId"], "taro");
+}
