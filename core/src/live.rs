@@ -34,12 +34,20 @@ use crate::wire::live::{
     ViewerUpdate, comment_length,
 };
 use crate::wire::site_service::{LiveService, ServiceCharge, SiteService, User};
+use unicode_segmentation::UnicodeSegmentation;
 
 /// How long an admitted viewer has to receive the first picture (or, for
 /// radio, sound) before the viewing counts as failed (§5.3.11).
 pub const VIEW_MEDIA_DEADLINE: Duration = Duration::from_secs(30);
 /// The longest comment accepted, in characters.
 pub const COMMENT_MAX_CHARS: u32 = 200;
+/// Bytes a comment may take, checked before its characters are counted: 200
+/// characters of anything fit (200 flags of 28 bytes are 5.6 KiB);
+/// megabytes of combining marks stacked on one character (which counts
+/// once) do not.
+pub const COMMENT_MAX_BYTES: usize = 8192;
+/// Bytes one character may take (a family emoji is 25, a flag 28).
+pub const COMMENT_MAX_CHAR_BYTES: usize = 64;
 
 /// A viewer's session, numbered by the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -1139,6 +1147,13 @@ impl Live {
             return tell("配信中のみコメントできます。");
         }
         let text = text.trim().to_owned();
+        if text.len() > COMMENT_MAX_BYTES
+            || text
+                .graphemes(true)
+                .any(|character| character.len() > COMMENT_MAX_CHAR_BYTES)
+        {
+            return tell("コメントが長すぎるか、使えない文字が含まれています。");
+        }
         let length = comment_length(&text);
         if length == 0 {
             return tell("コメントが空です。");

@@ -452,6 +452,14 @@ fn comments_keep_the_partners_interval_and_long_ones_are_paid() {
     // Empty and too long comments never reach the partner.
     assert!(requests(&say(&mut live, "   ", at(40))).is_empty());
     assert!(requests(&say(&mut live, &"あ".repeat(201), at(42))).is_empty());
+    // M5: one character carrying a megabyte of combining marks counts as one
+    // character, but is refused by its size before anything else.
+    let stacked = format!("a{}", "\u{301}".repeat(500_000));
+    assert!(requests(&say(&mut live, &stacked, at(44))).is_empty());
+    // 200 family emoji (25 bytes each) are a comment like any other.
+    let families = "👨\u{200d}👩\u{200d}👧\u{200d}👦".repeat(200);
+    assert_eq!(families.len(), 5_000);
+    assert_eq!(requests(&say(&mut live, &families, at(46))).len(), 1);
     // A refusal by the partner is told to the writer only.
     let Some((_, _, Some(awaited))) = requests(&long).pop() else {
         panic!()
