@@ -59,6 +59,13 @@ pub const GIVE_UP_AFTER: Duration = Duration::from_millis(400);
 pub const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(500);
 /// A jump this large is a new stream (or a restart), not a hole to repair.
 const MAX_GAP: u64 = 1000;
+/// What may wait for a frame to complete: a 1080p keyframe is a few hundred
+/// packets and under 1 MiB. A sender that never sets the marker bit or never
+/// starts a keyframe would otherwise fill memory (security review H5): past
+/// any of these the buffer is dropped and a keyframe requested.
+pub const MAX_BUFFERED_PACKETS: usize = 2048;
+pub const MAX_BUFFERED_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_PACKET_AGE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AssemblerStats {
@@ -69,6 +76,8 @@ pub struct AssemblerStats {
     pub skipped_frames_gaps: u64,
     pub keyframe_requests: u64,
     pub malformed: u64,
+    /// Times the buffer was dropped for holding too much, or for too long.
+    pub overflows: u64,
 }
 
 struct Missing {
@@ -80,6 +89,9 @@ struct Missing {
 pub struct FrameAssembler<D> {
     depacketizer: D,
     packets: BTreeMap<u64, RtpPacket>,
+    /// When each buffered packet arrived (µs), by extended sequence.
+    arrived: BTreeMap<u64, i64>,
+    buffered_bytes: usize,
     missing: BTreeMap<u64, Missing>,
     /// Extended sequence of the next packet a frame must start at; `None`
     /// until a keyframe start is seen (at the beginning and after a give-up).
@@ -94,6 +106,8 @@ impl<D: Depacketizer> FrameAssembler<D> {
         Self {
             depacketizer,
             packets: BTreeMap::new(),
+            arrived: BTreeMap::new(),
+            buffered_bytes: 0,
             missing: BTreeMap::new(),
             next: None,
             highest: None,
@@ -142,11 +156,17 @@ impl<D: Depacketizer> FrameAssembler<D> {
         }
         if self.next.is_none() && self.depacketizer.starts_keyframe(&packet.payload) {
             self.next = Some(ext);
-            // Holes before the resume point no longer matter.
+            // Packets and holes before the resume point no longer matter.
             self.missing.retain(|seq, _| *seq > ext);
+            self.keep_from(ext);
         }
+        self.buffered_bytes += packet.payload.len();
+        self.arrived.insert(ext, now_us);
         self.packets.insert(ext, packet);
         self.emit_frames(now_us, &mut actions);
+        if self.packets.len() > MAX_BUFFERED_PACKETS || self.buffered_bytes > MAX_BUFFERED_BYTES {
+            self.overflow(now_us, &mut actions);
+        }
         if self.next.is_none() {
             self.request_keyframe(now_us, &mut actions);
         }
@@ -154,10 +174,39 @@ impl<D: Depacketizer> FrameAssembler<D> {
     }
 
     fn reset(&mut self) {
+        self.drop_buffer();
+        self.highest = None;
+    }
+
+    fn drop_buffer(&mut self) {
         self.packets.clear();
+        self.arrived.clear();
+        self.buffered_bytes = 0;
         self.missing.clear();
         self.next = None;
-        self.highest = None;
+    }
+
+    /// Too much waits, or too long: nothing buffered can become a frame in
+    /// time. Start over at the next keyframe, and ask for one.
+    fn overflow(&mut self, now_us: i64, actions: &mut Vec<AssemblerAction>) {
+        self.stats.overflows += 1;
+        self.drop_buffer();
+        self.request_keyframe(now_us, actions);
+    }
+
+    fn take(&mut self, seq: u64) -> Option<RtpPacket> {
+        let packet = self.packets.remove(&seq)?;
+        self.arrived.remove(&seq);
+        self.buffered_bytes -= packet.payload.len();
+        Some(packet)
+    }
+
+    /// Keeps only the buffered packets from `seq` on.
+    fn keep_from(&mut self, seq: u64) {
+        let older: Vec<u64> = self.packets.range(..seq).map(|(s, _)| *s).collect();
+        for old in older {
+            self.take(old);
+        }
     }
 
     /// Emits every complete frame starting at `next`.
@@ -171,9 +220,7 @@ impl<D: Depacketizer> FrameAssembler<D> {
                     Some(_) => end += 1,
                 }
             }
-            let frame: Vec<RtpPacket> = (start..=end)
-                .filter_map(|s| self.packets.remove(&s))
-                .collect();
+            let frame: Vec<RtpPacket> = (start..=end).filter_map(|s| self.take(s)).collect();
             self.next = Some(end + 1);
             let keyframe = self.depacketizer.starts_keyframe(&frame[0].payload);
             let payloads: Vec<&[u8]> = frame.iter().map(|p| p.payload.as_slice()).collect();
@@ -214,6 +261,16 @@ impl<D: Depacketizer> FrameAssembler<D> {
     /// Time passes: re-NACK holes, give up on old ones. Call every ~10 ms.
     pub fn poll(&mut self, now_us: i64) -> Vec<AssemblerAction> {
         let mut actions = Vec::new();
+        let max_age = i64::try_from(MAX_PACKET_AGE.as_micros()).unwrap_or(i64::MAX);
+        if self
+            .arrived
+            .values()
+            .next()
+            .is_some_and(|oldest| now_us - oldest > max_age)
+        {
+            self.overflow(now_us, &mut actions);
+            return actions;
+        }
         let give_up = i64::try_from(GIVE_UP_AFTER.as_micros()).unwrap_or(i64::MAX);
         let interval = i64::try_from(NACK_INTERVAL.as_micros()).unwrap_or(i64::MAX);
         let expired = self.next.is_some_and(|next| {
@@ -224,8 +281,6 @@ impl<D: Depacketizer> FrameAssembler<D> {
         if expired {
             // Skip the broken frames and wait for a keyframe.
             self.stats.skipped_frames_gaps += 1;
-            self.next = None;
-            self.missing.clear();
             let resume = self
                 .packets
                 .iter()
@@ -233,12 +288,13 @@ impl<D: Depacketizer> FrameAssembler<D> {
                 .map(|(s, _)| *s);
             match resume {
                 Some(seq) => {
-                    self.packets.retain(|s, _| *s >= seq);
+                    self.missing.clear();
+                    self.keep_from(seq);
                     self.next = Some(seq);
                     self.emit_frames(now_us, &mut actions);
                 }
                 None => {
-                    self.packets.clear();
+                    self.drop_buffer();
                     self.request_keyframe(now_us, &mut actions);
                 }
             }
@@ -385,6 +441,63 @@ mod tests {
             1
         );
         assert_eq!(frames(&out), [10]);
+    }
+
+    #[test]
+    fn a_sender_that_never_ends_a_frame_cannot_fill_memory() {
+        let mut a = FrameAssembler::new(Toy);
+        let mut out = Vec::new();
+        // A keyframe start, then 10,000 packets and never a marker bit.
+        for seq in 0..10_000u16 {
+            let mut p = packet(seq);
+            p.marker = false;
+            out.extend(a.insert(p, i64::from(seq) * 10));
+            assert!(a.packets.len() <= MAX_BUFFERED_PACKETS);
+        }
+        assert!(a.stats().overflows >= 4, "{:?}", a.stats());
+        assert!(out.contains(&AssemblerAction::RequestKeyframe));
+        assert!(frames(&out).is_empty());
+        // Big payloads: the byte cap comes first.
+        let mut b = FrameAssembler::new(Toy);
+        for seq in 0..10u16 {
+            let mut p = packet(seq * 3);
+            p.marker = false;
+            p.payload = vec![1; 1024 * 1024];
+            b.insert(p, 0);
+            assert!(b.buffered_bytes <= MAX_BUFFERED_BYTES);
+        }
+        assert!(b.stats().overflows >= 1);
+        // What waits longer than a second is dropped at the next poll.
+        let mut c = FrameAssembler::new(Toy);
+        c.insert(packet(0), 0);
+        assert!(
+            c.poll(900_000)
+                .iter()
+                .all(|x| *x != AssemblerAction::RequestKeyframe)
+        );
+        let late = c.poll(1_100_000);
+        assert!(late.contains(&AssemblerAction::RequestKeyframe));
+        assert_eq!((c.packets.len(), c.buffered_bytes), (0, 0));
+        // Joining mid-stream: what came before the first keyframe is let go
+        // when it starts, so it cannot age the stream that follows.
+        let mut d = FrameAssembler::new(Toy);
+        (3..30).for_each(|s| drop(d.insert(packet(s), 0)));
+        d.insert(packet(30), 0);
+        assert_eq!(d.packets.len(), 1);
+        let on_time: Vec<_> = (31..36)
+            .flat_map(|s| d.insert(packet(s), 900_000))
+            .collect();
+        assert_eq!(frames(&on_time), [10, 11]);
+        assert!(
+            d.poll(1_500_000)
+                .iter()
+                .all(|x| *x != AssemblerAction::RequestKeyframe)
+        );
+        // And it still assembles a whole stream afterwards.
+        let resumed: Vec<_> = (30..36)
+            .flat_map(|s| c.insert(packet(s), 1_200_000))
+            .collect();
+        assert_eq!(frames(&resumed), [10, 11]);
     }
 
     #[test]
