@@ -155,3 +155,100 @@ async fn own_unique_id_with_another_users_name_is_refused() {
     assert_eq!(status, 0, "{events:?}");
     assert_eq!(find(&events, "activated").unwrap()["userId"], "taro");
 }
+
+/// A WebSocket to the server's `/ws`, trusting the test's CA.
+async fn socket(
+    world: &World,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let (url, tls) = world.websocket();
+    tokio_tungstenite::connect_async_tls_with_config(&url, None, false, Some(tls))
+        .await
+        .unwrap()
+        .0
+}
+
+/// H3: a hello far over the 64 KiB message cap is never parsed, and the
+/// server ends the connection without a welcome.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_hello_is_refused_unread() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let world = world(1.0).await;
+    let mut socket = socket(&world).await;
+    let huge = format!(
+        r#"{{"type":"hello","pad":"{}"}}"#,
+        "x".repeat(4 * 1024 * 1024)
+    );
+    let _ = socket.send(Message::Text(huge.into())).await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(frame) = socket.next().await {
+            match frame {
+                Ok(Message::Text(text)) => {
+                    assert!(!text.contains("welcome"), "{text}");
+                }
+                Ok(Message::Close(_)) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection stayed open");
+}
+
+/// A flood of messages from a registered app: beyond 30 a second (60 at
+/// once) they are refused unanswered, and a flood that goes on is closed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_flood_is_cut_short_and_closed() {
+    use futures_util::{SinkExt, StreamExt};
+    use nexmile_core::signal::{ClientMessage, PROTOCOL_VERSION};
+    use tokio_tungstenite::tungstenite::Message;
+    let world = world(1.0).await;
+    crate::register(&world).await;
+    let session_token = crate::session_token(&world, "hanako", "newsite1");
+    let mut socket = socket(&world).await;
+    let text = |m: &ClientMessage| Message::Text(serde_json::to_string(m).unwrap().into());
+    let hello = ClientMessage::Hello {
+        protocol: PROTOCOL_VERSION,
+        session_token,
+        device: DeviceInfo {
+            device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".parse().unwrap(),
+            app_version: "01.00.00".into(),
+            os_type: OsType::Browser,
+            device_name: "flood".into(),
+            os_version: "test".into(),
+        },
+    };
+    socket.send(text(&hello)).await.unwrap();
+    // Each would be answered "this live is not on air".
+    let leave = ClientMessage::LeaveLive {
+        live_token: "no-such-live".into(),
+    };
+    let (mut sink, mut stream) = socket.split();
+    let flood = async move {
+        for _ in 0..2_000 {
+            if sink.send(text(&leave)).await.is_err() {
+                break;
+            }
+        }
+    };
+    let read = async move {
+        let mut answers = 0;
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while let Some(frame) = stream.next().await {
+                match frame {
+                    Ok(Message::Text(_)) => answers += 1,
+                    Ok(Message::Close(_)) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        (answers, closed.is_ok())
+    };
+    let ((), (answers, closed)) = tokio::join!(flood, read);
+    eprintln!("flood: {answers} answers, then closed: {closed}");
+    assert!(closed, "the flooding connection stayed open");
+    // The welcome and at most the burst (60) plus a few refills answered
+    // (fewer when the close comes before the queued answers go out).
+    assert!(answers <= 80, "{answers} answers");
+}
