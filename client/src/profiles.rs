@@ -79,7 +79,7 @@ impl SecretStore for FileSecrets {
     }
 
     fn set(&self, name: &str, value: &str) -> Result<(), String> {
-        fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
+        create_private_dir(&self.dir).map_err(|e| e.to_string())?;
         write_private(&self.path(name), value.as_bytes()).map_err(|e| e.to_string())
     }
 
@@ -130,7 +130,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ProfileError + '_ {
 }
 
 /// Writes `bytes` to `path` through a temporary file, readable by the owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ProfileError> {
+/// Writes a file only its owner can read (0600), whole or not at all.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ProfileError> {
     let temporary = path.with_extension("tmp");
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -140,6 +141,18 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ProfileError> {
     file.write_all(bytes).map_err(io(&temporary))?;
     file.sync_all().map_err(io(&temporary))?;
     fs::rename(&temporary, path).map_err(io(path))
+}
+
+/// A folder of secrets only its owner can enter (0700), made if missing and
+/// narrowed if it was made wider.
+pub fn create_private_dir(dir: &Path) -> Result<(), ProfileError> {
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
+    }
+    Ok(())
 }
 
 /// A JSON file of a profile: `None` when it does not exist yet.

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, rand_core::RngCore};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use nexmile_client::profiles::SecretStore;
+use nexmile_client::profiles::{SecretStore, create_private_dir, write_private};
 use sha2::Sha256;
 
 /// The keychain's service name for every Nexmile secret.
@@ -85,14 +85,16 @@ fn user() -> String {
 impl EncryptedFile {
     /// The file under `dir`, keyed to `machine` and `user`.
     pub fn open(dir: &Path, machine: &str, user: &str) -> Result<Self, String> {
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        // Owner-only: the key derives from the salt and facts other local
+        // accounts can read (security review M9).
+        create_private_dir(dir).map_err(|e| e.to_string())?;
         let salt_path = dir.join("secrets.salt");
         let salt = match std::fs::read(&salt_path) {
             Ok(salt) if salt.len() == 16 => salt,
             _ => {
                 let mut salt = vec![0u8; 16];
                 OsRng.fill_bytes(&mut salt);
-                std::fs::write(&salt_path, &salt).map_err(|e| e.to_string())?;
+                write_private(&salt_path, &salt).map_err(|e| e.to_string())?;
                 salt
             }
         };
@@ -138,9 +140,7 @@ impl EncryptedFile {
                 .encrypt(&nonce, plain.as_slice())
                 .map_err(|e| e.to_string())?,
         );
-        let temporary = self.path.with_extension("tmp");
-        std::fs::write(&temporary, sealed).map_err(|e| e.to_string())?;
-        std::fs::rename(&temporary, &self.path).map_err(|e| e.to_string())
+        write_private(&self.path, &sealed).map_err(|e| e.to_string())
     }
 }
 
@@ -202,6 +202,12 @@ mod tests {
             Some("s3cr3t-token")
         );
         let on_disk = std::fs::read(dir.join("secrets.enc")).unwrap();
+        // M9: nobody but the owner can read the salt or the file, or list the folder.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("secrets.salt")), 0o600);
+        assert_eq!(mode(&dir.join("secrets.enc")), 0o600);
         assert!(
             !on_disk.windows(12).any(|w| w == b"s3cr3t-token"),
             "the file holds no plain text"
