@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nexmile_core::applink::{AppLink, AppLinkAction, SiteCode, VideoSettingMode};
+use nexmile_core::effects::is_contained_path;
 use nexmile_core::signal::{
     ActivateReply, ActivateRequest, ClientMessage, DeviceInfo, ServerMessage,
 };
@@ -378,9 +379,16 @@ impl Client {
                         _ => return Err(format!("--wallpaper {spec}: the colour is #rrggbb")),
                     }
                 }
-                Some(("picture", file)) => Some(WallpaperSetting::Picture {
-                    path: files.join(file),
-                }),
+                Some(("picture", file)) if is_contained_path(file) => {
+                    Some(WallpaperSetting::Picture {
+                        path: files.join(file),
+                    })
+                }
+                Some(("picture", file)) => {
+                    return Err(format!(
+                        "--wallpaper picture:{file}: not a file of the site's effects"
+                    ));
+                }
                 _ => {
                     return Err(format!(
                         "--wallpaper {spec}: blur, colour:#rrggbb or picture:<file>"
@@ -397,10 +405,15 @@ impl Client {
             }),
             Some(other) => return Err(format!("--mosaic {other}: faces or whole")),
         };
-        let face_filter = choice
-            .face_filter
-            .as_deref()
-            .map(|name| files.join("face-filters").join(name));
+        let face_filter = match choice.face_filter.as_deref() {
+            None => None,
+            Some(name) if is_contained_path(name) => Some(files.join("face-filters").join(name)),
+            Some(name) => {
+                return Err(format!(
+                    "--face-filter {name}: not a face filter of the site's effects"
+                ));
+            }
+        };
         Ok(Some(EffectSettings {
             wallpaper,
             mosaic,

@@ -150,6 +150,13 @@ impl<'a> EffectSync<'a> {
                 ));
                 continue;
             }
+            if !file.has_valid_sha256() {
+                report.failed.push((
+                    file.path.clone(),
+                    "the manifest's SHA-256 is malformed".into(),
+                ));
+                continue;
+            }
             let local = self.dir.join(&file.path);
             wanted.insert(local.clone());
             if sha256_of(&local).as_deref() == Some(file.sha256.as_str()) {
@@ -229,6 +236,15 @@ impl<'a> EffectSync<'a> {
                 0
             };
             while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+                // A server that sends more than the manifest said cannot fill the disk.
+                if got + chunk.len() as u64 > file.size {
+                    drop(out);
+                    let _ = std::fs::remove_file(&part);
+                    return Err(format!(
+                        "the server sent more than the manifest's {} bytes",
+                        file.size
+                    ));
+                }
                 out.write_all(&chunk).map_err(|e| e.to_string())?;
                 got += chunk.len() as u64;
                 report.bytes_fetched += chunk.len() as u64;
@@ -250,7 +266,7 @@ impl<'a> EffectSync<'a> {
         }
         Err(format!(
             "the downloaded file does not match its SHA-256 ({}…)",
-            &file.sha256[..12.min(file.sha256.len())]
+            &file.sha256[..12]
         ))
     }
 }

@@ -443,6 +443,14 @@ impl LiveRun<'_> {
         ) else {
             return;
         };
+        // The gift's file name comes from the server: it must stay in the effects.
+        if !nexmile_core::effects::is_contained_path(&file) {
+            self.client.events.emit(
+                "live.gift_on_video",
+                json!({ "file": file, "error": "not a file of the site's effects" }),
+            );
+            return;
+        }
         let path = self.client.profiles.effects_dir(&self.site).join(&file);
         let (gifts, events, cache) = (
             media.gift_sender(),

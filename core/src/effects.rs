@@ -47,15 +47,37 @@ pub struct EffectFile {
 }
 
 impl EffectFile {
-    /// A path that stays inside the folder it is joined to: relative, no
-    /// `..`, no empty or hidden parts. The app checks this before writing.
+    /// A path that stays inside the folder it is joined to (see
+    /// [`is_contained_path`]). The app checks this before writing.
     pub fn has_safe_path(&self) -> bool {
-        !self.path.starts_with('/')
-            && self
-                .path
-                .split('/')
-                .all(|part| !part.is_empty() && !part.starts_with('.') && !part.contains('\\'))
+        is_contained_path(&self.path)
     }
+
+    /// The SHA-256 is 64 lower-case hex digits, so it can be shown and compared.
+    pub fn has_valid_sha256(&self) -> bool {
+        self.sha256.len() == 64
+            && self
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+}
+
+/// A `/`-separated path that stays inside whatever folder it is joined to, on
+/// every platform: each part is 1–128 of `[A-Za-z0-9._-]` and does not start
+/// with a dot. This allow-list refuses `..`, absolute paths, Windows drive
+/// prefixes (`C:`), UNC and device names' separators (`\\`), alternate data
+/// streams (`:`) and empty parts, which a deny-list easily misses.
+pub fn is_contained_path(path: &str) -> bool {
+    !path.is_empty()
+        && path.len() <= 512
+        && path.split('/').all(|part| {
+            (1..=128).contains(&part.len())
+                && !part.starts_with('.')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -133,8 +155,30 @@ mod tests {
             "gifts//x",
             "gifts/.hidden",
             "a\\b",
+            "C:/Users/x/AppData/Roaming/x.bat",
+            "c:x.bat",
+            "gifts/heart.png:stream",
+            "//server/share/x",
+            "",
+            "gifts/",
+            "gifts/ハート.png",
+            "gifts/a b.png",
         ] {
             assert!(!file(bad, "").has_safe_path(), "{bad}");
+        }
+        assert!(is_contained_path("face-filters/cat_2/ears.v2.png"));
+    }
+
+    #[test]
+    fn only_64_lower_hex_digits_are_a_sha256() {
+        assert!(file("a", &"0a".repeat(32)).has_valid_sha256());
+        for bad in [
+            "",
+            "0A".repeat(32).as_str(),
+            &"é".repeat(32),
+            &"0".repeat(63),
+        ] {
+            assert!(!file("a", bad).has_valid_sha256(), "{bad}");
         }
     }
 }

@@ -51,6 +51,46 @@ struct Manifest {
     sprites: Vec<SpriteEntry>,
 }
 
+impl Manifest {
+    /// A package's `manifest.json`, checked before any sprite is read: each
+    /// file stays inside the package (a downloaded package must not reach
+    /// outside its folder), each size and offset is a usable number.
+    fn parse(text: &str, path: &Path) -> Result<Self, PackageError> {
+        let manifest: Self = serde_json::from_str(text).map_err(|e| PackageError::Manifest {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        for entry in &manifest.sprites {
+            if !nexmile_core::effects::is_contained_path(&entry.file) {
+                return Err(PackageError::OutsidePackage(entry.file.clone()));
+            }
+            let problem = if !(entry.width > 0.0 && entry.width < 20.0) {
+                Some(format!("width {} is not 0–20 eye distances", entry.width))
+            } else if !(entry.offset.0.abs() < 20.0 && entry.offset.1.abs() < 20.0) {
+                Some(format!(
+                    "offset {:?} is not within 20 eye distances",
+                    entry.offset
+                ))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(PackageError::Manifest {
+                    path: path.to_owned(),
+                    reason: format!("{}: {problem}", entry.file),
+                });
+            }
+        }
+        Ok(manifest)
+    }
+}
+
+/// Checks the text of a package's `manifest.json` as [`FacePackage::load`]
+/// does before it reads any sprite (the fuzzing target's entry).
+pub fn check_manifest(text: &str) -> Result<(), PackageError> {
+    Manifest::parse(text, Path::new("manifest.json")).map(|_| ())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
     #[error("cannot read {path}: {reason}")]
@@ -83,19 +123,11 @@ impl FacePackage {
             path: manifest_path.clone(),
             reason: e.to_string(),
         })?;
-        let manifest: Manifest =
-            serde_json::from_str(&text).map_err(|e| PackageError::Manifest {
-                path: manifest_path.clone(),
-                reason: e.to_string(),
-            })?;
+        let manifest = Manifest::parse(&text, &manifest_path)?;
         let sprites = manifest
             .sprites
             .into_iter()
             .map(|entry| {
-                // A downloaded package must not reach outside its folder.
-                if entry.file.contains("..") || Path::new(&entry.file).is_absolute() {
-                    return Err(PackageError::OutsidePackage(entry.file));
-                }
                 let path = dir.join(&entry.file);
                 let image = image::open(&path)
                     .map_err(|e| PackageError::Sprite {
@@ -103,15 +135,6 @@ impl FacePackage {
                         reason: e.to_string(),
                     })?
                     .into_rgba8();
-                if !(entry.width > 0.0 && entry.width < 20.0) {
-                    return Err(PackageError::Manifest {
-                        path: manifest_path.clone(),
-                        reason: format!(
-                            "{}: width {} is not 0–20 eye distances",
-                            entry.file, entry.width
-                        ),
-                    });
-                }
                 Ok(Sprite {
                     texture: Texture::new(&image),
                     anchor: entry.anchor,

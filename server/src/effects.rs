@@ -71,6 +71,12 @@ impl SiteEffects {
             let Some(kind) = EffectKind::of_path(&name) else {
                 continue;
             };
+            if !nexmile_core::effects::is_contained_path(&name) {
+                tracing::warn!(
+                    "effects of {site}: {name} is left out; names are letters, digits, '.', '_' and '-'"
+                );
+                continue;
+            }
             let bytes = std::fs::read(&path).map_err(error(&path))?;
             files.insert(
                 name.clone(),

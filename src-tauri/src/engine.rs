@@ -26,6 +26,9 @@ pub struct Engine {
     running: Mutex<Option<JoinHandle<()>>>,
     /// Online as the active profile's user, for incoming calls.
     listening: Mutex<Option<JoinHandle<()>>>,
+    /// A link from outside waiting for the person's yes: any web page can
+    /// open a link, so it must not ring, spend, film or log in unasked.
+    awaiting_consent: Mutex<Option<AppLink>>,
     pub feed: FeedAddress,
     online: Arc<AtomicBool>,
     /// Links also arrive on the window's and D-Bus's threads, outside the runtime.
@@ -126,6 +129,7 @@ impl Engine {
             parser,
             running: Mutex::default(),
             listening: Mutex::default(),
+            awaiting_consent: Mutex::default(),
             feed,
             online,
             runtime,
@@ -209,7 +213,59 @@ impl Engine {
             );
             return;
         }
+        if self.needs_consent(&parsed) {
+            let (callee, video) = match &parsed.action {
+                AppLinkAction::MakeCall {
+                    callee_id, video, ..
+                } => (Some(callee_id.clone()), *video),
+                _ => (None, false),
+            };
+            self.client.events.emit(
+                "link.confirm",
+                json!({ "function": parsed.action.function().spec_name(), "site": parsed.site.as_str(),
+                        "callee": callee, "video": video }),
+            );
+            *self.awaiting_consent.lock().expect("consent lock") = Some(parsed);
+            return;
+        }
         self.run(parsed);
+    }
+
+    /// Whether a link from outside is asked about first: it rings someone,
+    /// may spend points (a paid live bills from the start), turns on the
+    /// camera for a live, or replaces a registration the app already has.
+    /// The video test and effect downloads stay on this machine and run at once.
+    fn needs_consent(&self, link: &AppLink) -> bool {
+        match link.action {
+            AppLinkAction::MakeCall { .. }
+            | AppLinkAction::BroadcastLive { .. }
+            | AppLinkAction::ViewLive { .. } => true,
+            AppLinkAction::ActivateExUser { .. } => {
+                !matches!(self.client.profiles.load(&link.site), Ok(None))
+            }
+            AppLinkAction::VideoSetting { .. } => false,
+        }
+    }
+
+    /// The person's answer to `link.confirm`: yes carries the link out, no
+    /// forgets it. A second link asked about in between replaced the first.
+    pub fn confirm_link(self: &Arc<Self>, accepted: bool) {
+        let Some(link) = self.awaiting_consent.lock().expect("consent lock").take() else {
+            return;
+        };
+        if !accepted {
+            self.client.events.emit(
+                "link.declined",
+                json!({ "function": link.action.function().spec_name(), "site": link.site.as_str() }),
+            );
+        } else if self.busy() {
+            self.client.events.emit(
+                "link.busy",
+                json!({ "function": link.action.function().spec_name() }),
+            );
+        } else {
+            self.run(link);
+        }
     }
 
     fn run(self: &Arc<Self>, link: AppLink) {

@@ -43,6 +43,12 @@ fn open_page(app: tauri::AppHandle, target: String) {
     window_events::open_target(&app, &target);
 }
 
+/// The person's yes or no to a link opened from outside.
+#[tauri::command]
+fn confirm_link(engine: EngineState<'_>, accepted: bool) {
+    engine.confirm_link(accepted);
+}
+
 #[tauri::command]
 fn video_test(engine: EngineState<'_>) {
     engine.video_test();
@@ -181,7 +187,7 @@ fn setup(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
     client.video_size = (1280, 720);
     client.capture = nexmile_client::capture_feed::CaptureChoice::Devices;
     client.device_name = format!("Nexmile for {}", std::env::consts::OS);
-    let token = client.profiles.device_token()?.to_string();
+    let token = video_feed::run_token();
     let timings = Arc::new(video_feed::DisplayTimings::default());
     let feed = tauri::async_runtime::block_on(video_feed::serve(
         Arc::clone(&display),
@@ -242,6 +248,7 @@ fn main() {
         .invoke_handler(tauri::generate_handler![
             overview,
             open_page,
+            confirm_link,
             video_test,
             answer,
             decline,

@@ -23,6 +23,7 @@ use futures_util::{SinkExt, StreamExt};
 use nexmile_client::media_session::{Display, Picture};
 use nexmile_media::convert::{Scaler, convert};
 use nexmile_media::frame::{MediaTime, PixelFormat, VideoFrame};
+use subtle::ConstantTimeEq;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
@@ -85,6 +86,25 @@ pub struct FeedAddress {
     pub port: u16,
     pub token: String,
 }
+
+/// A fresh 256-bit token for this run of the app, in hex. Only the app's own
+/// webview learns it (through `overview`); it is not the device token, which
+/// every partner sees.
+pub fn run_token() -> String {
+    use chacha20poly1305::aead::{OsRng, rand_core::RngCore};
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The origins of the app's own webview: `tauri://localhost` (Linux, macOS)
+/// and `http(s)://tauri.localhost` (Windows). A web page in a browser has
+/// its own origin, which the browser always sends with a WebSocket.
+const WEBVIEW_ORIGINS: [&str; 3] = [
+    "tauri://localhost",
+    "http://tauri.localhost",
+    "https://tauri.localhost",
+];
 
 /// Serves the display's two streams on loopback until the app ends.
 pub async fn serve(
@@ -158,8 +178,20 @@ fn choose(display: &Display, request: &Request, token: &str) -> Result<Wanted, &
             _ => {}
         }
     }
-    // Other programs on this machine must not watch the call.
-    if given_token.as_deref() != Some(token) {
+    // Web pages must not watch the call: browsers let them open WebSockets to
+    // loopback, but always name their origin.
+    let origin = request
+        .headers()
+        .get(tokio_tungstenite::tungstenite::http::header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or(""));
+    if origin.is_some_and(|o| !WEBVIEW_ORIGINS.contains(&o)) {
+        return Err("only the app's own window may connect");
+    }
+    // Nor other programs on this machine: the token is this run's secret,
+    // compared in constant time.
+    let matches =
+        given_token.is_some_and(|given| bool::from(given.as_bytes().ct_eq(token.as_bytes())));
+    if !matches {
         return Err("wrong token");
     }
     let pictures = match uri.path() {
@@ -304,6 +336,49 @@ mod tests {
         assert_eq!(&rgba[16..20], &[0, 0, 0, 255]);
         let i420 = encode(&frame, FeedFormat::I420).unwrap();
         assert_eq!(i420.len(), 16 + 64 * 36 * 3 / 2);
+    }
+
+    /// The feed as a web page or another program would try it.
+    #[tokio::test]
+    async fn only_the_app_window_with_this_runs_token_may_watch() {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let token = run_token();
+        assert_eq!(token.len(), 64);
+        assert_ne!(token, run_token(), "a fresh token every run");
+        let address = serve(Arc::new(Display::default()), token.clone(), Arc::default())
+            .await
+            .unwrap();
+        let status = |token: &str, origin: Option<&str>| {
+            let url = format!(
+                "ws://127.0.0.1:{}/remote?token={token}&format=rgba",
+                address.port
+            );
+            let mut request = url.into_client_request().unwrap();
+            if let Some(origin) = origin {
+                request
+                    .headers_mut()
+                    .insert("origin", origin.parse().unwrap());
+            }
+            async move {
+                match tokio_tungstenite::connect_async(request).await {
+                    Ok((_, response)) => response.status().as_u16(),
+                    Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                        response.status().as_u16()
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        };
+        assert_eq!(status(&token, Some("tauri://localhost")).await, 101);
+        assert_eq!(status(&token, Some("http://tauri.localhost")).await, 101);
+        // A page elsewhere, even one that learnt the token, is refused.
+        assert_eq!(status(&token, Some("https://evil.example")).await, 403);
+        assert_eq!(status(&token, Some("null")).await, 403);
+        // A wrong or missing token, from the right origin too.
+        let mut wrong = token.clone();
+        wrong.replace_range(63.., "x");
+        assert_eq!(status(&wrong, Some("tauri://localhost")).await, 403);
+        assert_eq!(status("", None).await, 403);
     }
 
     #[test]

@@ -637,15 +637,22 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
     window.screenshot(&desktop, "3-bad-link").await;
     window.click("[data-action='home']").await;
 
-    // A call to airi, opened while the app runs.
+    // A call to airi, opened while the app runs. Any page can open a link,
+    // so the app first asks, naming the site and whom it would ring; a no
+    // rings nobody.
+    let call_airi = "nexmile://makecall/?site=newsite1&calleeId=airi&video=1&returnUrl=https%3A%2F%2Fexample.com%2Fmypage";
     window
-        .open_link(
-            &desktop,
-            &world,
-            &profiles,
-            "nexmile://makecall/?site=newsite1&calleeId=airi&video=1&returnUrl=https%3A%2F%2Fexample.com%2Fmypage",
-        )
+        .open_link(&desktop, &world, &profiles, call_airi)
         .await;
+    window.wait_text("サイト「newsite1」からの依頼").await;
+    window.wait_text("airi さんにビデオ通話で発信します").await;
+    window.screenshot(&desktop, "3b-confirm-call").await;
+    window.click("[data-action='decline-link']").await;
+    window.wait_text("アプリ電話番号").await;
+    window
+        .open_link(&desktop, &world, &profiles, call_airi)
+        .await;
+    window.click("[data-action='confirm-link']").await;
     window.wait_text("呼び出し中").await;
     window.screenshot(&desktop, "4-ringing").await;
     window.wait_text("通話時間").await;
@@ -779,6 +786,9 @@ async fn a_live_broadcast_from_the_window_reaches_a_viewer() {
     window
         .open_link(&desktop, &world, &profiles, broadcast)
         .await;
+    // The camera turns on only after she says yes.
+    window.wait_text("カメラとマイクをオンにして").await;
+    window.click("[data-action='confirm-link']").await;
     window.wait_css("[data-action='live-start']").await;
     window.wait_text("配信前のプレビュー").await;
     window.wait_picture("local").await;
@@ -881,6 +891,8 @@ async fn a_viewer_watches_a_live_in_the_window_and_sends_a_gift() {
         "nexmile://viewLive/?site=newsite1&liveToken={token}&linkId={link_id}&returnUrl=https%3A%2F%2Fexample.com%2Flives"
     );
     window.open_link(&desktop, &world, &profiles, &view).await;
+    window.wait_text("ライブを視聴します").await;
+    window.click("[data-action='confirm-link']").await;
     window.wait_text("星野あいりのライブ").await;
     window.wait_picture("remote").await;
     // hanako's 1000 points unlock the hidden fireworks; airi's price shows as time left.

@@ -310,6 +310,23 @@ function messageScreen(title: string, body: string, detail?: string): string {
     ${closingButtons()}</div></main>`;
 }
 
+/// A link from outside, named by its site and what it would do, before it runs.
+function confirmScreen(): string {
+  if (state.screen.kind !== "confirmLink") return "";
+  const s = state.screen;
+  const body =
+    s.function === "makecall"
+      ? tr("confirm.makecall", { callee: s.callee ?? "", kind: tr(s.video ? "confirm.video" : "confirm.voice") })
+      : tr(`confirm.${s.function}` as MessageKey);
+  return `${header()}<main class="center"><div class="card message confirm">
+    <h1>${escape(tr("confirm.title", { site: s.site }))}</h1><p>${escape(body)}</p>
+    <p class="muted small">${escape(tr("confirm.hint"))}</p>
+    <div class="buttons">
+      <button class="primary" data-action="confirm-link">${tr("confirm.yes")}</button>
+      <button data-action="decline-link">${tr("confirm.no")}</button>
+    </div></div></main>`;
+}
+
 function workingScreen(): string {
   if (state.screen.kind !== "working") return "";
   const s = state.screen;
@@ -535,6 +552,8 @@ function screenHtml(): string {
       return liveEndedScreen(s.ended);
     case "refused":
       return messageScreen(tr("refused.title"), s.message);
+    case "confirmLink":
+      return confirmScreen();
     case "linkError":
       return messageScreen(
         tr("link.invalid.title"),
@@ -688,6 +707,10 @@ root.addEventListener("click", async (event) => {
       }
       break;
     }
+    case "confirm-link":
+    case "decline-link":
+      await invoke("confirm_link", { accepted: action === "confirm-link" });
+      break;
     case "video-test":
       await loadCatalogue();
       await invoke("video_test");

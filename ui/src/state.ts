@@ -66,6 +66,8 @@ export interface CallView {
 export type Screen =
   | { kind: "home"; notice?: string }
   | { kind: "linkError"; message: string; parameter?: string | null }
+  /// A link opened from outside that rings, spends, films or logs in: asked first.
+  | { kind: "confirmLink"; function: string; site: string; callee?: string | null; video: boolean }
   | { kind: "working"; task: "activate" | "download" | "call" | "live"; progress?: number; result?: string }
   | { kind: "live"; live: LiveView }
   | { kind: "liveEnded"; ended: LiveEnded }
@@ -104,7 +106,7 @@ export interface PushView {
 export const PUSH_LIMIT = 10;
 
 /// Screens a clicked notification may leave: nothing is running on them.
-const IDLE_SCREENS: Screen["kind"][] = ["home", "ended", "refused", "linkError"];
+const IDLE_SCREENS: Screen["kind"][] = ["home", "ended", "refused", "linkError", "confirmLink"];
 
 export const initialState: AppState = {
   screen: { kind: "home" },
@@ -160,6 +162,19 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
         ...state,
         screen: { kind: "linkError", message: String(e.message ?? ""), parameter: e.parameter as string | null },
       };
+    case "link.confirm":
+      return {
+        ...state,
+        screen: {
+          kind: "confirmLink",
+          function: String(e.function ?? ""),
+          site: String(e.site ?? ""),
+          callee: (e.callee as string | null | undefined) ?? null,
+          video: Boolean(e.video),
+        },
+      };
+    case "link.declined":
+      return screen.kind === "confirmLink" ? { ...state, screen: { kind: "home" } } : state;
     case "link.opened": {
       const returnUrl = (e.returnUrl as string | null) ?? null;
       const base = { ...state, returnUrl, quality: [], refused: [], devices: undefined };

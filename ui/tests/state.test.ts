@@ -63,6 +63,14 @@ describe("links and downloads", () => {
     expect(state.screen).toEqual({ kind: "linkError", message: "site is missing", parameter: "site" });
   });
 
+  it("asks before a link from outside rings someone, and forgets it on no", () => {
+    const asked = reduce(initialState, { event: "link.confirm", function: "makecall", site: "newsite1", callee: "airi", video: true }, 0);
+    expect(asked.screen).toEqual({ kind: "confirmLink", function: "makecall", site: "newsite1", callee: "airi", video: true });
+    expect(reduce(asked, { event: "link.declined", function: "makecall", site: "newsite1" }, 1).screen).toEqual({ kind: "home" });
+    // Yes: the engine carries the link out and the call's screens follow.
+    expect(reduce(asked, { event: "link.opened", function: "makecall", site: "newsite1" }, 1).screen).toEqual({ kind: "working", task: "call" });
+  });
+
   it("shows the download's progress and its result until dismissed", () => {
     const state = run([
       [{ event: "link.opened", function: "videoSetting", site: "newsite1", download: true }, 0],

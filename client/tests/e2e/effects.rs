@@ -217,6 +217,30 @@ async fn broken_downloads_resume_and_bad_files_never_take_their_place() {
         "a bad file never takes its place"
     );
     assert!(!dir.join("gifts/heart.png.part").exists());
+
+    // A server that sends more than the manifest says is cut off at its size:
+    // nothing beyond it reaches the disk.
+    let sakura = world.root.join("site-effects/wallpapers/sakura.png");
+    let mut grown = std::fs::read(&sakura).unwrap();
+    grown.resize(grown.len() * 8, 0);
+    std::fs::write(&sakura, &grown).unwrap();
+    std::fs::remove_file(dir.join("wallpapers/sakura.png")).unwrap();
+    let (report, status, _) = sync(&world, "hanako").await;
+    assert_eq!(status, 1);
+    let failed = report["failed"].as_array().unwrap();
+    let sakura_failed = failed
+        .iter()
+        .find(|f| f[0] == "wallpapers/sakura.png")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(
+        sakura_failed[1]
+            .as_str()
+            .unwrap()
+            .contains("more than the manifest"),
+        "{report}"
+    );
+    assert!(!dir.join("wallpapers/sakura.png").exists());
+    assert!(!dir.join("wallpapers/sakura.png.part").exists());
     world.server.stop().await;
 }
 
