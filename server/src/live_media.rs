@@ -302,10 +302,40 @@ enum Wanted {
     Lost,
 }
 
+/// The ufrag a STUN message is addressed to: the part of its USERNAME before
+/// the colon (RFC 8445 §7.2.2, the receiver's fragment first), or `None` for
+/// anything that is not a STUN message with one. Read by hand because
+/// str0m's STUN parser is not public API, and this is a few bounds checks.
+fn stun_username_target(datagram: &[u8]) -> Option<&str> {
+    const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
+    const USERNAME: u16 = 0x0006;
+    // RFC 8489 §5: two zero bits, a type, a length, the cookie, a transaction ID.
+    if datagram.len() < 20 || datagram[0] & 0xc0 != 0 || datagram[4..8] != MAGIC_COOKIE {
+        return None;
+    }
+    let length = usize::from(u16::from_be_bytes([datagram[2], datagram[3]]));
+    let mut attributes = datagram.get(20..20 + length)?;
+    while attributes.len() >= 4 {
+        let kind = u16::from_be_bytes([attributes[0], attributes[1]]);
+        let size = usize::from(u16::from_be_bytes([attributes[2], attributes[3]]));
+        let value = attributes.get(4..4 + size)?;
+        if kind == USERNAME {
+            let username = std::str::from_utf8(value).ok()?;
+            return username.split_once(':').map(|(target, _)| target);
+        }
+        // Values are padded to four bytes.
+        attributes = attributes.get((4 + size).next_multiple_of(4)..)?;
+    }
+    None
+}
+
 struct Engine {
     sockets: Vec<Socket>,
     legs: HashMap<LegId, Leg>,
     by_remote: HashMap<SocketAddr, LegId>,
+    /// Each leg by its local ICE username fragment, which a client's STUN
+    /// checks name: how a new address finds its leg.
+    by_ufrag: HashMap<String, LegId>,
     broadcaster: Option<LegId>,
     next_leg: u64,
     keyframes: KeyframePacer,
@@ -488,6 +518,7 @@ impl Engine {
             sockets,
             legs: HashMap::new(),
             by_remote: HashMap::new(),
+            by_ufrag: HashMap::new(),
             broadcaster: None,
             next_leg: 0,
             keyframes: KeyframePacer::default(),
@@ -633,6 +664,8 @@ impl Engine {
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| bad(&e))?;
         let id = LegId(self.next_leg);
         self.next_leg += 1;
+        self.by_ufrag
+            .insert(rtc.direct_api().local_ice_credentials().ufrag, id);
         let mut leg = Leg {
             rtc,
             role,
@@ -667,6 +700,7 @@ impl Engine {
             drain(&mut leg, &self.sockets, &mut self.outbox, &mut received);
         }
         self.by_remote.retain(|_, leg| *leg != id);
+        self.by_ufrag.retain(|_, leg| *leg != id);
         if self.broadcaster == Some(id) {
             self.broadcaster = None;
             // The recorders finish their files.
@@ -717,14 +751,25 @@ impl Engine {
         let input = Input::Receive(now, receive);
         let id = match self.by_remote.get(&source) {
             Some(id) => *id,
-            // A new address: only its STUN check (our ICE credentials) says whose it is.
-            None => match self.legs.iter().find(|(_, leg)| leg.rtc.accepts(&input)) {
-                Some((id, _)) => {
-                    self.by_remote.insert(source, *id);
-                    *id
+            // A new address: only a STUN check naming one of our ICE
+            // username fragments introduces it, and only that leg checks its
+            // integrity. A spoofed datagram costs one lookup, not an HMAC per
+            // viewer; anything else from an unknown address is dropped.
+            None => {
+                let Some(&id) = stun_username_target(datagram).and_then(|u| self.by_ufrag.get(u))
+                else {
+                    return;
+                };
+                if !self
+                    .legs
+                    .get(&id)
+                    .is_some_and(|leg| leg.rtc.accepts(&input))
+                {
+                    return;
                 }
-                None => return,
-            },
+                self.by_remote.insert(source, id);
+                id
+            }
         };
         if let Some(leg) = self.legs.get_mut(&id)
             && let Err(e) = leg.rtc.handle_input(input)
@@ -928,6 +973,45 @@ async fn readable(sockets: &[Socket]) {
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+
+    /// A STUN binding request with these attributes (type, value).
+    fn stun(attributes: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (kind, value) in attributes {
+            body.extend_from_slice(&kind.to_be_bytes());
+            body.extend_from_slice(&(value.len() as u16).to_be_bytes());
+            body.extend_from_slice(value);
+            body.resize(body.len().next_multiple_of(4), 0);
+        }
+        let mut message = vec![0x00, 0x01];
+        message.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        message.extend_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+        message.extend_from_slice(&[7; 12]);
+        message.extend_from_slice(&body);
+        message
+    }
+
+    #[test]
+    fn a_stun_check_names_the_leg_by_its_ufrag_and_nothing_else_does() {
+        // PRIORITY before USERNAME (a value that needs no padding), then a padded one.
+        let check = stun(&[(0x0024, &[0, 0, 0, 1]), (0x0006, b"srv1:cli")]);
+        assert_eq!(stun_username_target(&check), Some("srv1"));
+        let padded = stun(&[(0x0006, b"abc:de"), (0x0008, &[0; 20])]);
+        assert_eq!(stun_username_target(&padded), Some("abc"));
+        // No USERNAME (an indication), no colon, RTP, DTLS, a cut-off message,
+        // a length past the end, an attribute past the end: nobody's.
+        assert_eq!(stun_username_target(&stun(&[(0x0024, &[0; 4])])), None);
+        assert_eq!(stun_username_target(&stun(&[(0x0006, b"nocolon")])), None);
+        assert_eq!(stun_username_target(&[0x80, 0x60, 0, 1, 0, 0, 0, 0]), None);
+        assert_eq!(stun_username_target(&[22, 254, 253, 0, 0]), None);
+        assert_eq!(stun_username_target(&check[..30]), None);
+        let mut lying = check.clone();
+        lying[3] = 0xff;
+        assert_eq!(stun_username_target(&lying), None);
+        let mut overlong = stun(&[(0x0006, b"a:b")]);
+        overlong[23] = 200;
+        assert_eq!(stun_username_target(&overlong), None);
+    }
 
     #[test]
     fn numbering_starts_at_one_skips_older_retransmissions_and_goes_on_across_streams() {
