@@ -326,9 +326,20 @@ impl Client {
             user_id,
             name,
             phone_number,
+            session_token,
             ..
         } = welcome
         {
+            if let Some(session_token) = session_token {
+                // The server rotated the token: keep the new one.
+                let renewed = Profile {
+                    session_token,
+                    ..profile
+                };
+                if let Err(e) = self.profiles.save(site, &renewed) {
+                    self.emit("session.not_saved", json!({ "message": e.to_string() }));
+                }
+            }
             self.emit(
                 "online",
                 json!({"site": site.as_str(), "userId": user_id, "name": name, "phoneNumber": phone_number}),

@@ -376,7 +376,7 @@ impl LiveRun<'_> {
                         Step::Item(category, item_no) => ClientMessage::LiveItem { live_token, category, item_no },
                         Step::PaidSwitch(unit_price) => ClientMessage::PaidSwitch { live_token, unit_price },
                         Step::Remove(user_id) => ClientMessage::RemoveViewer { live_token, user_id },
-                        Step::Pay(amount) => ClientMessage::Payment { live_token, amount },
+                        Step::Pay(amount) => ClientMessage::Payment { live_token, amount, payment_id: Some(new_payment_id()) },
                     };
                     self.send(signalling, message).await;
                 }
@@ -410,7 +410,8 @@ impl LiveRun<'_> {
                     }
                     Ok(UserAction::Pay(amount)) => {
                         if let Some(live_token) = self.token.clone() {
-                            self.send(signalling, ClientMessage::Payment { live_token, amount }).await;
+                            let payment_id = Some(new_payment_id());
+                            self.send(signalling, ClientMessage::Payment { live_token, amount, payment_id }).await;
                         }
                     }
                     Ok(UserAction::Favorite(favorite)) => {
@@ -503,4 +504,10 @@ impl LiveRun<'_> {
                 .await;
         }
     }
+}
+
+/// A new purchase's ID: random, so that the server and the partner can tell
+/// a repeat of the same purchase from a second one.
+fn new_payment_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }

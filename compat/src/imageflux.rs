@@ -136,6 +136,8 @@ pub enum ApiError {
     NotFound(&'static str),
     /// 409: overlapping schedule, taken email, started schedule, …
     Conflict(String),
+    /// 429: too many logins from one address or for one account.
+    TooManyAttempts,
     /// 500
     Internal(String),
 }
@@ -149,6 +151,7 @@ impl ApiError {
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
+            Self::TooManyAttempts => 429,
             Self::Internal(_) => 500,
         }
     }
@@ -166,6 +169,11 @@ impl ApiError {
             Self::Forbidden(m) => ("forbidden", (*m).to_owned(), None),
             Self::NotFound(m) => ("not_found", (*m).to_owned(), None),
             Self::Conflict(m) => ("conflict", m.clone(), None),
+            Self::TooManyAttempts => (
+                "too_many_attempts",
+                "ログインの試行が多すぎます。しばらくしてからもう一度お試しください。".to_owned(),
+                None,
+            ),
             Self::Internal(m) => ("internal_error", m.clone(), None),
         };
         let mut error = serde_json::json!({ "code": code, "message": message });
@@ -179,6 +187,94 @@ impl ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.status(), self.body())
+    }
+}
+
+/// The request's fields: the query string's, then the JSON body's over them.
+pub struct Fields(serde_json::Map<String, serde_json::Value>);
+
+impl Fields {
+    pub fn read(query: Option<&str>, body: &[u8]) -> Result<Self, ApiError> {
+        let mut fields: serde_json::Map<String, serde_json::Value> = query
+            .map(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !body.iter().all(u8::is_ascii_whitespace) {
+            match serde_json::from_slice::<serde_json::Value>(body) {
+                Ok(serde_json::Value::Object(json)) => fields.extend(json),
+                Ok(serde_json::Value::Null) => {}
+                Ok(_) => {
+                    return Err(ApiError::Malformed(
+                        "リクエストの本文はJSONオブジェクトにしてください。".into(),
+                    ));
+                }
+                Err(e) => {
+                    return Err(ApiError::Malformed(format!(
+                        "リクエストの本文をJSONとして読めません: {e}"
+                    )));
+                }
+            }
+        }
+        Ok(Self(fields))
+    }
+
+    /// A field as sent, JSON or text.
+    pub fn get(&self, name: &str) -> Option<&serde_json::Value> {
+        self.0.get(name)
+    }
+
+    pub fn text(&self, name: &'static str) -> Result<Option<String>, ApiError> {
+        match self.0.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(ApiError::Invalid {
+                field: name,
+                message: format!("{name} は文字列で指定してください。"),
+            }),
+        }
+    }
+
+    pub fn required_text(&self, name: &'static str) -> Result<String, ApiError> {
+        required(name, self.text(name)?.filter(|s| !s.is_empty()))
+    }
+
+    pub fn flag(&self, name: &'static str) -> Result<Option<bool>, ApiError> {
+        match self.0.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(value) => serde_json::from_value::<Flag>(value.clone())
+                .map(|f| Some(f.0))
+                .map_err(|_| ApiError::Invalid {
+                    field: name,
+                    message: format!("{name} は true か false で指定してください。"),
+                }),
+        }
+    }
+
+    pub fn user_id(&self) -> Result<i64, ApiError> {
+        self.required_text("user_id")?
+            .parse()
+            .map_err(|_| ApiError::Invalid {
+                field: "user_id",
+                message: "user_id は整数で指定してください。".into(),
+            })
+    }
+
+    /// A `Y/m/d H:i:s` (or either ImageFlux form) time, JST, as ms.
+    pub fn datetime(&self, name: &'static str) -> Result<Option<i64>, ApiError> {
+        self.text(name)?
+            .map(|text| {
+                nexmile_core::datetime::WireDateTime::parse(&text)
+                    .map(|d| d.to_unix_millis(nexmile_core::datetime::JST).0)
+                    .map_err(|e| ApiError::Invalid {
+                        field: name,
+                        message: format!("{name}: {e}"),
+                    })
+            })
+            .transpose()
     }
 }
 

@@ -452,6 +452,11 @@ pub enum ClientMessage {
     Payment {
         live_token: String,
         amount: u32,
+        /// Chosen by the client for each purchase and kept on resends: the
+        /// server has one payment per viewer in flight and passes the ID on
+        /// to the partner (`paymentId`) to recognise a repeat.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        payment_id: Option<String>,
     },
 }
 
@@ -464,6 +469,10 @@ pub enum ServerMessage {
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         phone_number: Option<String>,
+        /// A new session token that replaces the one the hello showed (the
+        /// old one keeps working for a while); the app saves it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_token: Option<String>,
     },
     /// The partner accepted 架電準備; the caller may start.
     CallPrepared(CallDetails),

@@ -15,6 +15,7 @@ use nexmile_core::wire::auth::{AuthReply, AuthRequest};
 
 use crate::limits::{Costly, client_ip};
 use crate::partner::REPLY_TIMEOUT;
+use crate::sessions::{new_secret, secret_hash};
 use crate::state::Ctx;
 use crate::store::Device;
 
@@ -35,9 +36,13 @@ pub async fn activate(
         activate_at_partner(&ctx, &request).await
     };
     Json(match outcome {
-        Ok((device, device_secret)) => ActivateReply::Activated {
+        Ok(Activated {
+            device,
+            session_token,
+            device_secret,
+        }) => ActivateReply::Activated {
             site: device.site,
-            session_token: device.session_token,
+            session_token,
             user_id: device.user_id,
             name: device.name,
             enable_download_effect: device.enable_download_effect,
@@ -48,18 +53,12 @@ pub async fn activate(
     })
 }
 
-/// 256 random bits as hex: a session token or a device secret.
-fn new_secret() -> String {
-    let mut bytes = [0u8; 32];
-    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    hex::encode(bytes)
-}
-
-/// What the store keeps of a secret: its SHA-256, never the secret.
-fn secret_hash(secret: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(secret.as_bytes()))
+/// A device saved with a new session token, which the app alone learns.
+struct Activated {
+    device: Device,
+    session_token: String,
+    /// The built-in site's registration secret, when this registration issued one.
+    device_secret: Option<String>,
 }
 
 fn server_error(e: impl std::fmt::Display) -> String {
@@ -89,10 +88,7 @@ async fn new_phone_number(ctx: &Ctx) -> Result<String, String> {
 /// the installation at its first registration. A later registration of the
 /// same device token must show it: the device token is sent to every
 /// partner, so on its own it proves nothing (security review H1).
-async fn activate_builtin(
-    ctx: &Ctx,
-    request: &ActivateRequest,
-) -> Result<(Device, Option<String>), String> {
+async fn activate_builtin(ctx: &Ctx, request: &ActivateRequest) -> Result<Activated, String> {
     if !ctx.config.server.builtin_site {
         return Err("このサーバでは Nexmile 番号の登録を受け付けていません。".into());
     }
@@ -137,12 +133,13 @@ async fn activate_builtin(
             .as_ref()
             .map(|s| secret_hash(s.expose())),
     };
+    let session_token = new_secret();
     let device = Device {
         site: "nexmile".into(),
         device_token: token,
         user_id: phone.clone(),
         name: request.device.device_name.clone(),
-        session_token: new_secret(),
+        session_hash: secret_hash(&session_token),
         enable_download_effect: true,
         phone_number: Some(phone),
         secret_hash: kept_hash,
@@ -151,13 +148,14 @@ async fn activate_builtin(
         .save_device(&device, ctx.clock.now().0)
         .await
         .map_err(server_error)?;
-    Ok((device, issued))
+    Ok(Activated {
+        device,
+        session_token,
+        device_secret: issued,
+    })
 }
 
-async fn activate_at_partner(
-    ctx: &Ctx,
-    request: &ActivateRequest,
-) -> Result<(Device, Option<String>), String> {
+async fn activate_at_partner(ctx: &Ctx, request: &ActivateRequest) -> Result<Activated, String> {
     let Some(site) = ctx.config.site(&request.site) else {
         return Err(format!(
             "サイトコード「{}」は登録されていません。",
@@ -192,12 +190,13 @@ async fn activate_at_partner(
             tracing::warn!("auth at {}: {refusal:?}", site.code);
             refusal.to_string()
         })?;
+    let session_token = new_secret();
     let device = Device {
         site: site.code.clone(),
         device_token: request.device.device_token.to_string(),
         name: reply.name.clone().unwrap_or_else(|| user_id.clone()),
         user_id,
-        session_token: new_secret(),
+        session_hash: secret_hash(&session_token),
         enable_download_effect: reply.enable_download_effect,
         phone_number: None,
         secret_hash: None,
@@ -212,5 +211,9 @@ async fn activate_at_partner(
             .await
             .map_err(server_error)?;
     }
-    Ok((device, None))
+    Ok(Activated {
+        device,
+        session_token,
+        device_secret: None,
+    })
 }

@@ -179,6 +179,27 @@ pub async fn disconnect(
     }
 }
 
+/// Signs a site's user out of every device (security review M13): their
+/// session tokens stop working and their open connections close; the app
+/// must register again through the site.
+pub async fn revoke_sessions(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    Path((site, user_id)): Path<(String, String)>,
+) -> Reply {
+    authorize(&ctx, &headers)?;
+    let revoked = ctx
+        .store
+        .revoke_sessions(&site, &user_id)
+        .await
+        .map_err(internal)?;
+    let closed = ctx.hub.close_user(&site, &user_id);
+    tracing::info!(
+        "administrator revoked {site}/{user_id}: {revoked} devices, {closed} connections"
+    );
+    Ok(Json(json!({ "revoked": revoked, "closed": closed })))
+}
+
 /// The recorded lives (serverSideRecording), newest first.
 pub async fn recordings(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Reply {
     authorize(&ctx, &headers)?;

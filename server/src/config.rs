@@ -40,6 +40,11 @@ pub struct ImageFluxSection {
     /// later changes through the API are kept.
     #[serde(default)]
     pub system: Vec<ImageFluxSystem>,
+    /// The key access codes are hashed under (HMAC-SHA256); without it one
+    /// is made at first start and kept in the database. Kept apart from the
+    /// database, it keeps a stolen copy from being searched for codes.
+    #[serde(default)]
+    pub access_code_key: Option<String>,
 }
 
 impl Default for ImageFluxSection {
@@ -47,6 +52,7 @@ impl Default for ImageFluxSection {
         Self {
             token_ttl_seconds: a_day_in_seconds(),
             system: Vec::new(),
+            access_code_key: None,
         }
     }
 }
@@ -158,6 +164,18 @@ pub struct ServerSection {
     /// `Authorization: Bearer <token>` for `/admin/*`; without it the admin API is off.
     #[serde(default)]
     pub admin_token: Option<String>,
+    /// Where `/admin/*` is served instead of `listen` (e.g. a loopback or
+    /// private-network address), with the same TLS; the public listener then
+    /// answers 404 there. Without it `/admin/*` shares `listen`.
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
+    /// A device's session token works this many days after it was issued;
+    /// an app in use gets a new one well before (see below).
+    #[serde(default = "ninety")]
+    pub session_ttl_days: u32,
+    /// A hello with a token older than this gets a new one in the welcome.
+    #[serde(default = "a_day_in_seconds")]
+    pub session_rotate_after_sec: u64,
     /// How fast the server's clock runs against real time: 1 in production;
     /// tests run billing and deadlines faster with a larger rate.
     #[serde(default = "one")]
@@ -204,6 +222,10 @@ pub struct TlsSection {
 
 fn yes() -> bool {
     true
+}
+
+fn ninety() -> u32 {
+    90
 }
 
 fn a_year_in_seconds() -> u64 {

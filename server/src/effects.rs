@@ -120,8 +120,8 @@ async fn device_of(ctx: &Ctx, headers: &HeaderMap) -> Result<Device, Response> {
             .into_response()
     };
     match token {
-        Some(token) => match ctx.store.device_by_session(token).await {
-            Ok(Some(device)) => Ok(device),
+        Some(token) => match crate::sessions::device_of_token(ctx, token).await {
+            Ok(Some((device, _))) => Ok(device),
             Ok(None) => Err(unauthorised()),
             Err(e) => {
                 tracing::error!("{e}");

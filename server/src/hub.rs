@@ -126,6 +126,22 @@ impl Hub {
         Ok(id)
     }
 
+    /// Closes every connection of a site's user (their sessions were
+    /// revoked): dropping the queue ends each session's loop. How many.
+    pub fn close_user(&self, site: &str, user_id: &str) -> usize {
+        let mut conns = self.conns.lock().expect("hub lock");
+        let mut closed = 0;
+        for conn in conns.values_mut() {
+            if conn.device.site == site
+                && conn.device.user_id == user_id
+                && conn.tx.take().is_some()
+            {
+                closed += 1;
+            }
+        }
+        closed
+    }
+
     /// Forgets a connection; returns the call it was in.
     pub fn unregister(&self, id: ConnId) -> Option<String> {
         self.conns

@@ -13,15 +13,15 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use nexmile_compat::imageflux::{
-    self as rules, ApiError, Caller, Flag, HlsRung, Need, Permissions,
+    self as rules, ApiError, Caller, Fields, HlsRung, Need, Permissions,
 };
 use nexmile_core::clock::UnixMillis;
 use nexmile_core::datetime::{JST, WireDateTime};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -63,7 +63,7 @@ fn sha256(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-fn hash_password(password: &str) -> Result<String, ApiError> {
+fn hash_password_now(password: &str) -> Result<String, ApiError> {
     let salt = SaltString::generate(&mut OsRng);
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -71,94 +71,78 @@ fn hash_password(password: &str) -> Result<String, ApiError> {
         .map_err(|e| ApiError::Internal(format!("password hashing: {e}")))
 }
 
-fn password_matches(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|hash| {
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
+/// Argon2 costs tens of milliseconds of CPU: it runs on the blocking pool,
+/// so the async workers go on carrying calls meanwhile.
+async fn hash_password(password: &str) -> Result<String, ApiError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_password_now(&password))
+        .await
+        .map_err(|e| ApiError::Internal(format!("password hashing: {e}")))?
+}
+
+/// What a login that matches no user verifies against, so that a miss costs
+/// the same time as a hit and the timing tells nothing.
+fn stand_in_hash() -> &'static str {
+    static STAND_IN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    STAND_IN.get_or_init(|| {
+        hash_password_now(&uuid::Uuid::new_v4().to_string()).expect("argon2 hashes a password")
     })
 }
 
-/// The request's fields: the query string's, then the JSON body's over them.
-struct Fields(Map<String, Value>);
+/// Whether `password` is the one `stored` hashes; with no stored hash the
+/// same work is done and the answer is no.
+async fn password_matches(password: &str, stored: Option<String>) -> bool {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let found = stored.is_some();
+        let stored = stored.unwrap_or_else(|| stand_in_hash().to_owned());
+        let matches = PasswordHash::new(&stored).is_ok_and(|hash| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        });
+        found && matches
+    })
+    .await
+    .unwrap_or(false)
+}
 
-impl Fields {
-    fn read(query: Option<String>, body: &Bytes) -> Result<Self, ApiError> {
-        let mut fields: Map<String, Value> = query
-            .map(|q| {
-                form_urlencoded::parse(q.as_bytes())
-                    .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if !body.iter().all(u8::is_ascii_whitespace) {
-            match serde_json::from_slice::<Value>(body) {
-                Ok(Value::Object(json)) => fields.extend(json),
-                Ok(Value::Null) => {}
-                Ok(_) => {
-                    return Err(ApiError::Malformed(
-                        "リクエストの本文はJSONオブジェクトにしてください。".into(),
-                    ));
-                }
-                Err(e) => {
-                    return Err(ApiError::Malformed(format!(
-                        "リクエストの本文をJSONとして読めません: {e}"
-                    )));
-                }
+/// Access codes are kept as HMAC-SHA256 under a server key (M16): a copy of
+/// the database without the key cannot be searched for short codes. The
+/// key is `[imageflux] access_code_key`, or one made at first start and
+/// kept in the database.
+pub struct AccessCodes {
+    key: Vec<u8>,
+}
+
+impl AccessCodes {
+    pub async fn load(
+        store: &Store,
+        section: &crate::config::ImageFluxSection,
+    ) -> Result<Self, StoreError> {
+        let key = match &section.access_code_key {
+            Some(key) => key.clone(),
+            None => {
+                store
+                    .server_key("imageflux-access-codes", &crate::sessions::new_secret())
+                    .await?
             }
-        }
-        Ok(Self(fields))
+        };
+        Ok(Self {
+            key: key.into_bytes(),
+        })
     }
 
-    fn text(&self, name: &'static str) -> Result<Option<String>, ApiError> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(_) => Err(ApiError::Invalid {
-                field: name,
-                message: format!("{name} は文字列で指定してください。"),
-            }),
-        }
+    pub fn hash(&self, code: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
+        mac.update(code.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
     }
 
-    fn required_text(&self, name: &'static str) -> Result<String, ApiError> {
-        rules::required(name, self.text(name)?.filter(|s| !s.is_empty()))
-    }
-
-    fn flag(&self, name: &'static str) -> Result<Option<bool>, ApiError> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(value) => serde_json::from_value::<Flag>(value.clone())
-                .map(|f| Some(f.0))
-                .map_err(|_| ApiError::Invalid {
-                    field: name,
-                    message: format!("{name} は true か false で指定してください。"),
-                }),
-        }
-    }
-
-    fn user_id(&self) -> Result<i64, ApiError> {
-        self.required_text("user_id")?
-            .parse()
-            .map_err(|_| ApiError::Invalid {
-                field: "user_id",
-                message: "user_id は整数で指定してください。".into(),
-            })
-    }
-
-    /// A `Y/m/d H:i:s` (or either ImageFlux form) time, JST, as ms.
-    fn datetime(&self, name: &'static str) -> Result<Option<i64>, ApiError> {
-        self.text(name)?
-            .map(|text| {
-                WireDateTime::parse(&text)
-                    .map(|d| d.to_unix_millis(JST).0)
-                    .map_err(|e| ApiError::Invalid {
-                        field: name,
-                        message: format!("{name}: {e}"),
-                    })
-            })
-            .transpose()
+    /// The unkeyed SHA-256 earlier versions stored; replaced at the next login.
+    fn legacy_hash(code: &str) -> String {
+        sha256(code)
     }
 }
 
@@ -168,7 +152,12 @@ pub(crate) fn jst(at: i64) -> WireDateTime {
 }
 
 /// Makes the configured systems that do not exist yet, with their master user.
-pub async fn seed(store: &Store, systems: &[ImageFluxSystem], now: i64) -> Result<(), StoreError> {
+pub async fn seed(
+    store: &Store,
+    codes: &AccessCodes,
+    systems: &[ImageFluxSystem],
+    now: i64,
+) -> Result<(), StoreError> {
     for system in systems {
         let exists: Option<String> =
             sqlx::query_scalar("SELECT system_id FROM if_systems WHERE name = $1")
@@ -179,7 +168,7 @@ pub async fn seed(store: &Store, systems: &[ImageFluxSystem], now: i64) -> Resul
             continue;
         }
         let system_id = uuid::Uuid::new_v4().to_string();
-        let password = match hash_password(&system.master_password) {
+        let password = match hash_password(&system.master_password).await {
             Ok(hash) => hash,
             Err(e) => {
                 tracing::error!("imageflux system {}: {e}", system.name);
@@ -191,7 +180,7 @@ pub async fn seed(store: &Store, systems: &[ImageFluxSystem], now: i64) -> Resul
         )
         .bind(&system_id)
         .bind(&system.name)
-        .bind(sha256(&system.access_code))
+        .bind(codes.hash(&system.access_code))
         .execute(&store.pool)
         .await?;
         insert_user(
@@ -313,30 +302,72 @@ async fn request(
 ) -> Result<(Session, Fields), Reply> {
     let session = session(ctx, headers).await?;
     session.caller.may(need)?;
-    Ok((session, Fields::read(query, body)?))
+    Ok((session, Fields::read(query.as_deref(), body)?))
 }
 
-/// `POST /api/login`
-pub async fn login(State(ctx): State<Arc<Ctx>>, RawQuery(query): RawQuery, body: Bytes) -> Answer {
-    let fields = Fields::read(query, &body)?;
-    let email = fields.required_text("email")?;
-    let password = fields.required_text("password")?;
-    let access_code = fields.required_text("access_code")?;
-    let row = sqlx::query(
-        "SELECT u.user_id, u.password_hash FROM if_users u
+/// The user an email names in the system an access code (hashed) names.
+async fn login_row(
+    ctx: &Ctx,
+    code_hash: &str,
+    email: &str,
+) -> Result<Option<sqlx::any::AnyRow>, StoreError> {
+    Ok(sqlx::query(
+        "SELECT u.user_id, u.system_id, u.password_hash FROM if_users u
          JOIN if_systems s ON s.system_id = u.system_id
          WHERE s.access_code_hash = $1 AND u.email = $2",
     )
-    .bind(sha256(&access_code))
-    .bind(email.trim())
+    .bind(code_hash)
+    .bind(email)
     .fetch_optional(&ctx.store.pool)
-    .await?;
-    let Some(row) = row else {
+    .await?)
+}
+
+/// `POST /api/login`: throttled per address and per account; a wrong
+/// email, code or password all cost one argon2 verification.
+pub async fn login(
+    State(ctx): State<Arc<Ctx>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Answer {
+    let fields = Fields::read(query.as_deref(), &body)?;
+    let email = fields.required_text("email")?;
+    let password = fields.required_text("password")?;
+    let access_code = fields.required_text("access_code")?;
+    let email = email.trim();
+    let ip = crate::limits::client_ip(peer.ip(), &headers, &ctx.config.server.trusted_proxies);
+    let account = email.to_lowercase();
+    if ctx
+        .limits
+        .check(crate::limits::Costly::Login, ip, &account)
+        .is_err()
+    {
+        return Err(ApiError::TooManyAttempts.into());
+    }
+    let keyed = ctx.access_codes.hash(&access_code);
+    let (row, legacy) = match login_row(&ctx, &keyed, email).await? {
+        Some(row) => (Some(row), false),
+        None => {
+            let old = login_row(&ctx, &AccessCodes::legacy_hash(&access_code), email).await?;
+            let legacy = old.is_some();
+            (old, legacy)
+        }
+    };
+    let stored = row
+        .as_ref()
+        .map(|row| row.try_get::<String, _>("password_hash"))
+        .transpose()?;
+    let matched = password_matches(&password, stored).await;
+    let Some(row) = row.filter(|_| matched) else {
         return Err(ApiError::LoginFailed.into());
     };
-    let stored: String = row.try_get("password_hash")?;
-    if !password_matches(&password, &stored) {
-        return Err(ApiError::LoginFailed.into());
+    if legacy {
+        sqlx::query("UPDATE if_systems SET access_code_hash = $1 WHERE system_id = $2")
+            .bind(&keyed)
+            .bind(row.try_get::<String, _>("system_id")?)
+            .execute(&ctx.store.pool)
+            .await?;
     }
     let user_id: i64 = row.try_get("user_id")?;
     let token = format!(
@@ -483,7 +514,7 @@ pub async fn create_schedule(
     let end = rules::required("end_datetime", fields.datetime("end_datetime")?)?;
     let range = rules::time_range(start, end)?;
     let name = rules::name("name", &fields.required_text("name")?)?;
-    let ladder = match fields.0.get("imageflux_params") {
+    let ladder = match fields.get("imageflux_params") {
         None | Some(Value::Null) => rules::default_ladder(),
         Some(value) => rules::ladder(value)?,
     };
@@ -524,7 +555,7 @@ pub async fn update_schedule(
         Some(name) => rules::name("name", &name)?,
         None => current.name,
     };
-    let ladder = match fields.0.get("imageflux_params") {
+    let ladder = match fields.get("imageflux_params") {
         None | Some(Value::Null) => current.ladder,
         Some(value) => rules::ladder(value)?,
     };
@@ -654,7 +685,7 @@ pub async fn create_user(
     let name = rules::name("name", &fields.required_text("name")?)?;
     let email = rules::email(&fields.required_text("email")?)?;
     let password = fields.required_text("password")?;
-    let hash = hash_password(rules::password(&password)?)?;
+    let hash = hash_password(rules::password(&password)?).await?;
     let permissions = Permissions {
         delivery: fields.flag("delivery")?.unwrap_or(false),
         view: fields.flag("view")?.unwrap_or(false),
@@ -724,7 +755,7 @@ pub async fn update_user(
             .await?;
     }
     if let Some(password) = fields.text("password")? {
-        let hash = hash_password(rules::password(&password)?)?;
+        let hash = hash_password(rules::password(&password)?).await?;
         sqlx::query("UPDATE if_users SET password_hash = $1 WHERE user_id = $2")
             .bind(hash)
             .bind(user_id)
@@ -782,9 +813,9 @@ pub async fn change_password(
     body: Bytes,
 ) -> Answer {
     let session = session(&ctx, &headers).await?;
-    let fields = Fields::read(query, &body)?;
+    let fields = Fields::read(query.as_deref(), &body)?;
     let password = fields.required_text("password")?;
-    let hash = hash_password(rules::password(&password)?)?;
+    let hash = hash_password(rules::password(&password)?).await?;
     sqlx::query("UPDATE if_users SET password_hash = $1 WHERE user_id = $2")
         .bind(hash)
         .bind(session.caller.user_id)
@@ -807,12 +838,28 @@ pub async fn change_access_code(
 ) -> Answer {
     let (session, fields) = request(&ctx, &headers, Need::Master, query, &body).await?;
     let code = fields.required_text("access_code")?;
-    let hash = sha256(rules::access_code(&code)?);
-    let owner: Option<String> =
-        sqlx::query_scalar("SELECT system_id FROM if_systems WHERE access_code_hash = $1")
-            .bind(&hash)
-            .fetch_optional(&ctx.store.pool)
-            .await?;
+    let code = rules::access_code(&code)?;
+    // One try a few seconds per account, as logins: a master cannot sweep
+    // other systems' codes through the uniqueness check.
+    if ctx
+        .limits
+        .check(
+            crate::limits::Costly::Login,
+            std::net::IpAddr::from([0, 0, 0, 0]),
+            &format!("access-code/{}", session.system_id),
+        )
+        .is_err()
+    {
+        return Err(ApiError::TooManyAttempts.into());
+    }
+    let hash = ctx.access_codes.hash(code);
+    let owner: Option<String> = sqlx::query_scalar(
+        "SELECT system_id FROM if_systems WHERE access_code_hash = $1 OR access_code_hash = $2",
+    )
+    .bind(&hash)
+    .bind(AccessCodes::legacy_hash(code))
+    .fetch_optional(&ctx.store.pool)
+    .await?;
     if owner.is_some_and(|id| id != session.system_id) {
         return Err(ApiError::Conflict(
             "そのアクセスコードは使えません。別の値にしてください。".into(),

@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod outbox;
 pub mod partner;
 pub mod recording;
+pub mod sessions;
 pub mod sfu;
 pub mod site_owner;
 pub mod skyway;
@@ -38,7 +39,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, patch, post};
 use nexmile_core::wire::site_owner::paths;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
 use crate::calls::Calls;
 use crate::clock::Clock;
@@ -69,9 +70,11 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Where the plain-HTTP redirect listens, when `[server.tls]` asks for one.
     pub redirect_addr: Option<SocketAddr>,
+    /// Where `/admin/*` is served, when `admin_listen` gives it its own address.
+    pub admin_addr: Option<SocketAddr>,
     tls: bool,
     ctx: Arc<Ctx>,
-    shutdown: oneshot::Sender<()>,
+    shutdown: watch::Sender<bool>,
     served: tokio::task::JoinHandle<()>,
     /// The outbox worker, the certificate watcher and the redirect listener.
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -94,7 +97,7 @@ impl RunningServer {
             self.ctx.lives.stop_all(limit),
             self.ctx.calls.stop_all(limit)
         );
-        let _ = self.shutdown.send(());
+        let _ = self.shutdown.send(true);
         for task in &self.background {
             task.abort();
         }
@@ -126,7 +129,184 @@ async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr),
     Ok((listener, bound))
 }
 
+/// Every route, with the hardening layers: the public ones, and the
+/// administrator's too unless `[server] admin_listen` gives them their own
+/// address (see [`admin_router`]).
+/// Serves `app` on `listener`, over TLS when a certificate is given, until
+/// `stopped` turns true (then ongoing requests get 10 s to finish).
+fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    certificate: Option<axum_server::tls_rustls::RustlsConfig>,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, StartError> {
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let Some(certificate) = certificate else {
+        return Ok(tokio::spawn(async move {
+            let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            });
+            if let Err(e) = serving.await {
+                tracing::error!("server: {e}");
+            }
+        }));
+    };
+    let addr = listener.local_addr().ok();
+    let listen_error = |source| StartError::Listen {
+        addr: addr.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+        source,
+    };
+    let listener = listener.into_std().map_err(listen_error)?;
+    let serving = axum_server::from_tcp_rustls(listener, certificate).map_err(listen_error)?;
+    let handle = axum_server::Handle::new();
+    let stopping = handle.clone();
+    tokio::spawn(async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+        stopping.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    Ok(tokio::spawn(async move {
+        if let Err(e) = serving.handle(handle).serve(app).await {
+            tracing::error!("server: {e}");
+        }
+    }))
+}
+
 pub fn router(ctx: Arc<Ctx>) -> Router {
+    let routes = public_routes(&ctx);
+    let routes = if ctx.config.server.admin_listen.is_none() {
+        routes.merge(admin_routes())
+    } else {
+        routes
+    };
+    let quick = bounded_in_time(routes.with_state(Arc::clone(&ctx)));
+    protected(quick.merge(long_polls().with_state(ctx)))
+}
+
+/// `/admin/*` alone, for the administrator's own listener.
+pub fn admin_router(ctx: Arc<Ctx>) -> Router {
+    protected(bounded_in_time(admin_routes().with_state(ctx)))
+}
+
+fn admin_routes() -> Router<Arc<Ctx>> {
+    Router::new()
+        .route(
+            "/admin/sites/{site}/users/{user_id}/revoke",
+            post(admin::revoke_sessions),
+        )
+        .route("/admin/hls/{channel}", get(admin::hls))
+        .route(
+            "/admin/socialstream/{channel}/messages/{uid}/ignore",
+            post(socialstream::ignore_message),
+        )
+        .route(
+            "/admin/socialstream/{channel}/users/ignore",
+            post(socialstream::ignore_user),
+        )
+        .route(
+            "/admin/socialstream/{channel}/users/unignore",
+            post(socialstream::unignore_user),
+        )
+        .route(
+            "/admin/socialstream/{channel}/host",
+            post(socialstream::move_host),
+        )
+        .route("/admin/outbox", get(admin::outbox))
+        .route("/admin/calls", get(admin::calls))
+        .route("/admin/lives", get(admin::lives))
+        .route("/admin/recordings", get(admin::recordings))
+        .route("/admin/recordings/{site}/{file}", get(admin::recording))
+        .route(
+            "/admin/lives/{live_token}/disconnect",
+            post(admin::remove_broadcaster),
+        )
+        .route(
+            "/admin/lives/{live_token}/viewers/{user_id}/disconnect",
+            post(admin::remove_viewer),
+        )
+        .route(
+            "/admin/lives/{live_token}/message",
+            post(admin::message_broadcaster),
+        )
+        .route(
+            "/admin/calls/{call_token}/disconnect",
+            post(admin::disconnect),
+        )
+}
+
+/// The socialstream reader's long poll holds a request up to 300 s by
+/// design: it keeps out of the request timeout and the concurrency limit,
+/// and has its own cap of held readers.
+fn long_polls() -> Router<Arc<Ctx>> {
+    Router::new().route(
+        "/socialstream/get.json/{channel}/timeslice/{range}/{refresh_interval}",
+        get(socialstream::timeslice),
+    )
+}
+
+/// At most this many requests are handled at once; more wait for a slot
+/// (WebSocket upgrades hold one only until the 101 answer).
+const CONCURRENT_REQUESTS: usize = 512;
+/// A handler that has not answered by then gets 408; the slowest legitimate
+/// ones wait for a partner (8 s) or a WHIP set-up (20 s).
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Every body the server takes is JSON, SDP or a form: 64 KiB is ample, and
+/// bounds what an anonymous client makes the server hold.
+const BODY_LIMIT: usize = 64 * 1024;
+/// Pages may run only their own scripts, load their own styles (and the
+/// install pages' inline sheet), show pictures from partner sites, and
+/// never be framed by another site (clickjacking).
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https:; media-src 'self' blob:; \
+connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// A timeout and a concurrency limit for requests that answer at once.
+fn bounded_in_time(router: Router) -> Router {
+    router
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            CONCURRENT_REQUESTS,
+        ))
+}
+
+/// An explicit body limit and the security headers, on every answer. HSTS
+/// is added by the caller that knows the public address.
+fn protected(router: Router) -> Router {
+    use axum::http::{HeaderValue, Response, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let html_only = |value: &'static str| {
+        move |response: &Response<axum::body::Body>| {
+            let is_html = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+            is_html.then(|| HeaderValue::from_static(value))
+        }
+    };
+    router
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            html_only(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            html_only("DENY"),
+        ))
+}
+
+fn public_routes(ctx: &Ctx) -> Router<Arc<Ctx>> {
     let mut router = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route(
@@ -151,7 +331,6 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         )
         .route("/hls/{channel}/{file}", get(hls::index))
         .route("/hls/{channel}/{rendition}/{file}", get(hls::file))
-        .route("/admin/hls/{channel}", get(admin::hls))
         .route("/api/delivery", get(imageflux::delivery))
         .route("/api/view", get(imageflux::view))
         .route(
@@ -167,26 +346,6 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route(
             "/socialstream/get.json/{channel}/default",
             get(socialstream::first),
-        )
-        .route(
-            "/socialstream/get.json/{channel}/timeslice/{range}/{refresh_interval}",
-            get(socialstream::timeslice),
-        )
-        .route(
-            "/admin/socialstream/{channel}/messages/{uid}/ignore",
-            post(socialstream::ignore_message),
-        )
-        .route(
-            "/admin/socialstream/{channel}/users/ignore",
-            post(socialstream::ignore_user),
-        )
-        .route(
-            "/admin/socialstream/{channel}/users/unignore",
-            post(socialstream::unignore_user),
-        )
-        .route(
-            "/admin/socialstream/{channel}/host",
-            post(socialstream::move_host),
         )
         .route(
             &format!("{}/{{function}}", ctx.config.apps.link_path()),
@@ -217,27 +376,6 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route(
             paths::UPDATE_USER_BALANCE,
             post(site_owner::update_user_balance),
-        )
-        .route("/admin/outbox", get(admin::outbox))
-        .route("/admin/calls", get(admin::calls))
-        .route("/admin/lives", get(admin::lives))
-        .route("/admin/recordings", get(admin::recordings))
-        .route("/admin/recordings/{site}/{file}", get(admin::recording))
-        .route(
-            "/admin/lives/{live_token}/disconnect",
-            post(admin::remove_broadcaster),
-        )
-        .route(
-            "/admin/lives/{live_token}/viewers/{user_id}/disconnect",
-            post(admin::remove_viewer),
-        )
-        .route(
-            "/admin/lives/{live_token}/message",
-            post(admin::message_broadcaster),
-        )
-        .route(
-            "/admin/calls/{call_token}/disconnect",
-            post(admin::disconnect),
         );
     // The web version: its assets, and its page for every /web/<function>/.
     let web = &ctx.config.server.web_dir;
@@ -249,7 +387,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
     for path in paths::DUMP_GIFT {
         router = router.route(path, post(site_owner::dump_gift).get(site_owner::dump_gift));
     }
-    router.with_state(ctx)
+    router
 }
 
 /// Opens the database, starts the outbox worker and serves HTTP + WebSocket.
@@ -257,7 +395,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let config = Arc::new(config);
     let store = Store::open(&config.server.database).await?;
     let clock = Clock::new(config.server.clock_rate);
-    imageflux::seed(&store, &config.imageflux.system, clock.now().0).await?;
+    let access_codes = imageflux::AccessCodes::load(&store, &config.imageflux).await?;
+    imageflux::seed(
+        &store,
+        &access_codes,
+        &config.imageflux.system,
+        clock.now().0,
+    )
+    .await?;
     // What a server that died left running: its last checkpoints become the
     // end reports, queued before the outbox worker starts.
     let recovered = store.recover(clock.now().0).await?;
@@ -293,15 +438,15 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         partner,
         clock,
         limits: limits::Limits::new(&config.limits),
+        access_codes,
         balance_updates: tokio::sync::Mutex::default(),
         effects: site_effects,
         video_tests: std::sync::Mutex::default(),
         media_sessions: std::sync::Mutex::default(),
     });
     let (listener, addr) = bind(config.server.listen).await?;
-    let (shutdown, stopped) = oneshot::channel::<()>();
-    let app = with_hsts(router(Arc::clone(&ctx)), &config)
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let (shutdown, stopped) = watch::channel(false);
+    let app = with_hsts(router(Arc::clone(&ctx)), &config);
     let mut background = vec![outbox_worker];
     let forgetting = Arc::clone(&ctx);
     background.push(tokio::spawn(async move {
@@ -312,15 +457,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         }
     }));
     let mut redirect_addr = None;
-    let served = match &config.server.tls {
-        None => tokio::spawn(async move {
-            let serving = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serving.await {
-                tracing::error!("server: {e}");
-            }
-        }),
+    let certificate = match &config.server.tls {
+        None => None,
         Some(files) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let certificate = tls::load(files).await?;
@@ -336,27 +474,26 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
                     }
                 }));
             }
-            let listener = listener
-                .into_std()
-                .map_err(|source| StartError::Listen { addr, source })?;
-            let serving = axum_server::from_tcp_rustls(listener, certificate)
-                .map_err(|source| StartError::Listen { addr, source })?;
-            let handle = axum_server::Handle::new();
-            let stopping = handle.clone();
-            tokio::spawn(async move {
-                let _ = stopped.await;
-                stopping.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-            });
-            tokio::spawn(async move {
-                if let Err(e) = serving.handle(handle).serve(app).await {
-                    tracing::error!("server: {e}");
-                }
-            })
+            Some(certificate)
         }
     };
+    let mut admin_addr = None;
+    if let Some(admin) = config.server.admin_listen {
+        let (admin_listener, bound) = bind(admin).await?;
+        admin_addr = Some(bound);
+        let admin_app = with_hsts(admin_router(Arc::clone(&ctx)), &config);
+        background.push(serve(
+            admin_listener,
+            admin_app,
+            certificate.clone(),
+            stopped.clone(),
+        )?);
+    }
+    let served = serve(listener, app, certificate, stopped)?;
     Ok(RunningServer {
         addr,
         redirect_addr,
+        admin_addr,
         tls: config.server.tls.is_some(),
         ctx,
         shutdown,

@@ -22,6 +22,9 @@ pub struct LimitsSection {
     pub calls_per_minute_per_device: u32,
     pub video_tests_per_minute_per_ip: u32,
     pub video_tests_per_minute_per_device: u32,
+    /// ImageFlux logins (`POST /api/login`), right or wrong.
+    pub logins_per_minute_per_ip: u32,
+    pub logins_per_minute_per_account: u32,
     /// Open signalling connections of one address, and of one device.
     pub connections_per_ip: usize,
     pub connections_per_device: usize,
@@ -38,6 +41,8 @@ impl Default for LimitsSection {
             calls_per_minute_per_device: 60,
             video_tests_per_minute_per_ip: 120,
             video_tests_per_minute_per_device: 6,
+            logins_per_minute_per_ip: 60,
+            logins_per_minute_per_account: 10,
             connections_per_ip: 1000,
             connections_per_device: 8,
             messages_per_second: 30,
@@ -51,6 +56,8 @@ pub enum Costly {
     Activation,
     Call,
     VideoTest,
+    /// Keyed by the account (the email) instead of a device.
+    Login,
 }
 
 struct PerKey {
@@ -79,6 +86,7 @@ pub struct Limits {
     activation: PerKey,
     call: PerKey,
     video_test: PerKey,
+    login: PerKey,
     pub section: LimitsSection,
 }
 
@@ -97,6 +105,10 @@ impl Limits {
                 section.video_tests_per_minute_per_ip,
                 section.video_tests_per_minute_per_device,
             ),
+            login: PerKey::new(
+                section.logins_per_minute_per_ip,
+                section.logins_per_minute_per_account,
+            ),
             section: section.clone(),
         }
     }
@@ -108,6 +120,7 @@ impl Limits {
             Costly::Activation => &self.activation,
             Costly::Call => &self.call,
             Costly::VideoTest => &self.video_test,
+            Costly::Login => &self.login,
         };
         if limiter.ip.check_key(&ip).is_err()
             || limiter.device.check_key(&device.to_owned()).is_err()
@@ -121,6 +134,9 @@ impl Limits {
                 Costly::VideoTest => {
                     "ビデオテストの開始が多すぎます。しばらくしてからもう一度お試しください。"
                 }
+                Costly::Login => {
+                    "ログインの試行が多すぎます。しばらくしてからもう一度お試しください。"
+                }
             }
             .into());
         }
@@ -130,7 +146,7 @@ impl Limits {
     /// Forgets keys whose limits are back to full, so that addresses and
     /// devices seen once do not stay in memory.
     pub fn forget_idle(&self) {
-        for limiter in [&self.activation, &self.call, &self.video_test] {
+        for limiter in [&self.activation, &self.call, &self.video_test, &self.login] {
             limiter.ip.retain_recent();
             limiter.device.retain_recent();
         }

@@ -97,10 +97,16 @@ pub enum LiveCommand {
         conn: ConnId,
         favorite: bool,
     },
-    /// A viewer's real-time payment of `amount` (§5.3.16).
+    /// A viewer's real-time payment of `amount` (§5.3.16), named by the
+    /// client so that a repeated click or resend is the same payment.
     Payment {
         conn: ConnId,
         amount: u32,
+        payment_id: String,
+    },
+    /// The partner answered (or failed) a viewer's payment: another may start.
+    PaymentSettled {
+        viewer: ViewerId,
     },
     /// UpdateUserBalance for `user_id`: applied if that user watches this live.
     Adjust {
@@ -298,6 +304,7 @@ pub fn prepare_broadcast(ctx: &Arc<Ctx>, conn: ConnId, link_id: String) {
         viewers: HashMap::new(),
         by_viewer: HashMap::new(),
         next_viewer: 0,
+        payments: HashMap::new(),
         tx,
         checkpoints: CheckpointSchedule::default(),
     };
@@ -327,6 +334,9 @@ struct LiveActor {
     viewers: HashMap<ConnId, ViewerConn>,
     by_viewer: HashMap<ViewerId, ConnId>,
     next_viewer: u64,
+    /// The payment each viewer has in flight at the partner, by its ID: one
+    /// at a time, so a double click never pays twice.
+    payments: HashMap<ViewerId, String>,
     tx: mpsc::UnboundedSender<LiveCommand>,
     /// When the live next records its end reports as of now (crash-safe billing).
     checkpoints: CheckpointSchedule,
@@ -623,7 +633,14 @@ impl LiveActor {
                     self.handle(LiveEvent::Favorite { viewer, favorite }).await;
                 }
             }
-            LiveCommand::Payment { conn, amount } => self.pay(conn, amount),
+            LiveCommand::Payment {
+                conn,
+                amount,
+                payment_id,
+            } => self.pay(conn, amount, payment_id),
+            LiveCommand::PaymentSettled { viewer } => {
+                self.payments.remove(&viewer);
+            }
             LiveCommand::Adjust {
                 user_id,
                 points,
@@ -664,7 +681,7 @@ impl LiveActor {
 
     /// §5.3.16: the partner's payment URL is asked (up to 180 s, off this
     /// task); the points it reports reach the viewer's ledger and 36 follows.
-    fn pay(&self, conn: ConnId, amount: u32) {
+    fn pay(&mut self, conn: ConnId, amount: u32, payment_id: String) {
         let refuse = |message: &str| {
             self.tell(
                 conn,
@@ -683,6 +700,16 @@ impl LiveActor {
         if !self.live.quick_payments(viewer).contains(&amount) {
             return refuse("この金額ではポイントを購入できません。");
         }
+        match self.payments.get(&viewer) {
+            // The same payment again (a resend): it is already on its way.
+            Some(pending) if *pending == payment_id => return,
+            Some(_) => {
+                return refuse(
+                    "前のポイント購入を処理しています。完了してからもう一度お試しください。",
+                );
+            }
+            None => {}
+        }
         let Some(url) = self.site.payment_url.clone() else {
             return refuse("このサイトではポイントを購入できません。");
         };
@@ -692,8 +719,10 @@ impl LiveActor {
             link_id,
             user_id,
             payment: amount,
+            payment_id: Some(payment_id.clone()),
         }
         .to_query();
+        self.payments.insert(viewer, payment_id);
         let (client, site, tx, ctx) = (
             self.ctx.partner.clone(),
             self.site.clone(),
@@ -707,6 +736,7 @@ impl LiveActor {
                 .await
                 .and_then(|delivery| delivery.accepted_body())
                 .and_then(|body| PaymentReply::parse(&body));
+            let _ = tx.send(LiveCommand::PaymentSettled { viewer });
             match paid {
                 Ok(reply) => {
                     let event = LiveEvent::PaymentDone {

@@ -120,6 +120,17 @@ pub fn document() -> Value {
                     "200": { "description": "Ended" },
                     "401": { "description": "No or wrong admin token" },
                     "404": { "description": "Not running" } } } },
+            "/admin/sites/{site}/users/{userId}/revoke": { "post": {
+                "summary": "Signs a site's user out of every device: the session tokens stop working and open connections close",
+                "security": [{ "admin": [] }],
+                "parameters": [
+                    { "name": "site", "in": "path", "required": true, "schema": { "type": "string" } },
+                    { "name": "userId", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": {
+                    "200": { "description": "How many devices were signed out and connections closed", "content": { "application/json": { "schema": {
+                        "type": "object", "required": ["revoked", "closed"], "properties": {
+                            "revoked": { "type": "integer" }, "closed": { "type": "integer" } } } } } },
+                    "401": { "description": "No or wrong admin token" } } } },
             "/admin/lives": { "get": {
                 "summary": "The lives running now, by liveToken",
                 "security": [{ "admin": [] }],

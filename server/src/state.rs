@@ -28,6 +28,8 @@ pub struct Ctx {
     pub clock: Clock,
     /// UpdateUserBalance requests are answered one at a time (idempotency by sid).
     pub balance_updates: tokio::sync::Mutex<()>,
+    /// How ImageFlux access codes are hashed.
+    pub access_codes: crate::imageflux::AccessCodes,
     /// Rates per address and device (activation, calls, video tests).
     pub limits: crate::limits::Limits,
     /// Effect files by site code.

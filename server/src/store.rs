@@ -138,7 +138,25 @@ const MIGRATIONS: &[&str] = &[
         at BIGINT NOT NULL,
         PRIMARY KEY (site, sid)
     )",
+    // Session tokens (M13): `session_token` holds the SHA-256 of the current
+    // token from here on; the one a rotation replaced works until
+    // `previous_valid_until`.
+    "ALTER TABLE devices ADD COLUMN session_issued_at BIGINT",
+    "ALTER TABLE devices ADD COLUMN previous_session TEXT",
+    "ALTER TABLE devices ADD COLUMN previous_valid_until BIGINT",
+    "CREATE INDEX devices_previous_session ON devices (previous_session)",
+    HASH_SESSION_TOKENS,
+    // Keys the server makes for itself at first need (e.g. the access codes' HMAC key).
+    "CREATE TABLE server_keys (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )",
 ];
+
+/// A step done in Rust rather than SQL (SQL has no portable SHA-256): the
+/// tokens stored in clear by earlier versions are replaced by their hashes,
+/// so devices stay signed in across the upgrade.
+const HASH_SESSION_TOKENS: &str = "-- hash the session tokens kept in clear";
 
 /// A report that a running service would send if the server stopped now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,7 +200,8 @@ pub struct Device {
     pub device_token: String,
     pub user_id: String,
     pub name: String,
-    pub session_token: String,
+    /// SHA-256 (hex) of the current session token (see `sessions`).
+    pub session_hash: String,
     pub enable_download_effect: bool,
     pub phone_number: Option<String>,
     /// The built-in site: SHA-256 (hex) of the device's registration secret.
@@ -218,7 +237,7 @@ fn device_of(row: &sqlx::any::AnyRow) -> Result<Device, sqlx::Error> {
         device_token: row.try_get("device_token")?,
         user_id: row.try_get("user_id")?,
         name: row.try_get("name")?,
-        session_token: row.try_get("session_token")?,
+        session_hash: row.try_get("session_token")?,
         enable_download_effect: row.try_get::<i32, _>("enable_download_effect")? != 0,
         phone_number: row.try_get("phone_number")?,
         secret_hash: row.try_get("secret_hash")?,
@@ -282,11 +301,12 @@ impl Store {
             .connect(&url)
             .await?;
         let store = Self { pool };
-        store.migrate().await?;
+        store.migrate(MIGRATIONS.len()).await?;
         Ok(store)
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
+    /// Runs the schema steps not yet run, up to the first `until`.
+    async fn migrate(&self, until: usize) -> Result<(), StoreError> {
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             .execute(&self.pool)
             .await?;
@@ -294,9 +314,29 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         let done = usize::try_from(done.unwrap_or(0)).unwrap_or(0);
-        for (index, step) in MIGRATIONS.iter().enumerate().skip(done) {
+        for (index, step) in MIGRATIONS.iter().enumerate().take(until).skip(done) {
             let mut tx = self.pool.begin().await?;
-            sqlx::query(step).execute(&mut *tx).await?;
+            if *step == HASH_SESSION_TOKENS {
+                let rows = sqlx::query(
+                    "SELECT site, device_token, session_token, activated_at FROM devices",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                for row in rows {
+                    let clear: String = row.try_get("session_token")?;
+                    sqlx::query(
+                        "UPDATE devices SET session_token = $1, session_issued_at = $2 WHERE site = $3 AND device_token = $4",
+                    )
+                    .bind(crate::sessions::secret_hash(&clear))
+                    .bind(row.try_get::<i64, _>("activated_at")?)
+                    .bind(row.try_get::<String, _>("site")?)
+                    .bind(row.try_get::<String, _>("device_token")?)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            } else {
+                sqlx::query(step).execute(&mut *tx).await?;
+            }
             sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
                 .bind(i32::try_from(index + 1).unwrap_or(i32::MAX))
                 .execute(&mut *tx)
@@ -304,6 +344,24 @@ impl Store {
             tx.commit().await?;
         }
         Ok(())
+    }
+
+    /// The server key called `name`: `fresh` if none was kept yet (then
+    /// kept), else the one kept, also when another server made it first.
+    pub async fn server_key(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO server_keys (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(fresh)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM server_keys WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Records (or replaces) a device's activation at a site.
@@ -315,13 +373,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(&format!(
-            "INSERT INTO devices ({DEVICE_COLUMNS}, activated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO devices ({DEVICE_COLUMNS}, activated_at, session_issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)"
         ))
         .bind(&device.site)
         .bind(&device.device_token)
         .bind(&device.user_id)
         .bind(&device.name)
-        .bind(&device.session_token)
+        .bind(&device.session_hash)
         .bind(i32::from(device.enable_download_effect))
         .bind(device.phone_number.clone())
         .bind(device.secret_hash.clone())
@@ -373,17 +431,81 @@ impl Store {
         )
     }
 
+    /// The device whose current session token hashes to `hash` and was
+    /// issued after `issued_after`, or whose replaced one does and is still
+    /// in its grace at `now`.
     pub async fn device_by_session(
         &self,
-        session_token: &str,
-    ) -> Result<Option<Device>, StoreError> {
+        hash: &str,
+        issued_after: i64,
+        now: i64,
+    ) -> Result<Option<(Device, crate::sessions::Shown)>, StoreError> {
+        use crate::sessions::Shown;
         let row = sqlx::query(&format!(
-            "SELECT {DEVICE_COLUMNS} FROM devices WHERE session_token = $1"
+            "SELECT {DEVICE_COLUMNS}, session_issued_at FROM devices
+             WHERE (session_token = $1 AND session_issued_at > $2)
+                OR (previous_session = $1 AND previous_valid_until > $3)"
         ))
-        .bind(session_token)
+        .bind(hash)
+        .bind(issued_after)
+        .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(device_of).transpose()?)
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let device = device_of(&row)?;
+        let shown = if device.session_hash == hash {
+            Shown::Current {
+                issued_at: row.try_get("session_issued_at")?,
+            }
+        } else {
+            Shown::Replaced
+        };
+        Ok(Some((device, shown)))
+    }
+
+    /// Replaces `device`'s current token (if it is still the one `device`
+    /// holds: another connection may have rotated it first) by `new_hash`;
+    /// the old one works until `grace_until`. Whether it was replaced.
+    pub async fn rotate_session(
+        &self,
+        device: &Device,
+        new_hash: &str,
+        now: i64,
+        grace_until: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE devices SET previous_session = session_token, previous_valid_until = $1,
+                 session_token = $2, session_issued_at = $3
+             WHERE site = $4 AND device_token = $5 AND session_token = $6",
+        )
+        .bind(grace_until)
+        .bind(new_hash)
+        .bind(now)
+        .bind(&device.site)
+        .bind(&device.device_token)
+        .bind(&device.session_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Revokes every session token of a site's user (an administrator's
+    /// decision): the app must register again through the site. Returns how
+    /// many devices were signed out.
+    pub async fn revoke_sessions(&self, site: &str, user_id: &str) -> Result<u64, StoreError> {
+        // The column is NOT NULL UNIQUE: a value no hash can equal (hashes are hex).
+        let done = sqlx::query(
+            "UPDATE devices SET session_token = 'revoked:' || site || ':' || device_token,
+                 previous_session = NULL, previous_valid_until = NULL
+             WHERE site = $1 AND user_id = $2",
+        )
+        .bind(site)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn device(
@@ -801,4 +923,50 @@ pub struct CallRecord {
     pub overview: Option<serde_json::Value>,
     pub created_at: i64,
     pub ended_at: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database of the version before hashing, with a token in clear:
+    /// after the upgrade the same token still signs the device in.
+    #[tokio::test]
+    async fn tokens_kept_in_clear_are_hashed_by_the_upgrade() {
+        install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let store = Store { pool };
+        let before = MIGRATIONS
+            .iter()
+            .position(|step| step.contains("session_issued_at"))
+            .unwrap();
+        store.migrate(before).await.unwrap();
+        sqlx::query(
+            "INSERT INTO devices (site, device_token, user_id, name, session_token, enable_download_effect, activated_at)
+             VALUES ('s', 'd', 'hanako', 'Hanako', 'clear-token', 1, 500)",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        store.migrate(MIGRATIONS.len()).await.unwrap();
+        let hash = crate::sessions::secret_hash("clear-token");
+        let (device, shown) = store
+            .device_by_session(&hash, 0, 1_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(device.user_id, "hanako");
+        assert_eq!(shown, crate::sessions::Shown::Current { issued_at: 500 });
+        assert_eq!(
+            store
+                .device_by_session("clear-token", 0, 1_000)
+                .await
+                .unwrap(),
+            None
+        );
+    }
 }

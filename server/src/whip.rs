@@ -145,8 +145,8 @@ async fn open_session(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let device = match ctx.store.device_by_session(token).await {
-        Ok(Some(device)) => device,
+    let device = match crate::sessions::device_of_token(&ctx, token).await {
+        Ok(Some((device, _))) => device,
         Ok(None) => {
             return problem(
                 StatusCode::UNAUTHORIZED,

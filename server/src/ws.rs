@@ -90,8 +90,8 @@ async fn session(ctx: Arc<Ctx>, mut socket: WebSocket, ip: IpAddr) {
         )
         .await;
     }
-    let device = match ctx.store.device_by_session(&session_token).await {
-        Ok(Some(device)) => device,
+    let (device, shown) = match crate::sessions::device_of_token(&ctx, &session_token).await {
+        Ok(Some(found)) => found,
         Ok(None) => {
             return refuse(
                 socket,
@@ -107,12 +107,20 @@ async fn session(ctx: Arc<Ctx>, mut socket: WebSocket, ip: IpAddr) {
     if device.site == "nexmile" && !ctx.config.server.builtin_site {
         return refuse(socket, "このサーバでは Nexmile 番号は使えません。").await;
     }
+    // A failed rotation keeps the shown token, which stays valid.
+    let rotated = crate::sessions::rotate_if_due(&ctx, &device, shown)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!("session rotation: {e}");
+            None
+        });
     let (tx, mut outgoing) = crate::hub::outgoing();
     let welcome = ServerMessage::Welcome {
         protocol: PROTOCOL_VERSION,
         user_id: device.user_id.clone(),
         name: device.name.clone(),
         phone_number: device.phone_number.clone(),
+        session_token: rotated,
     };
     let device_token = device.device_token.clone();
     let limits = &ctx.limits.section;
@@ -311,8 +319,21 @@ fn dispatch_live(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
             live_token,
             favorite,
         } => (live_token, LiveCommand::Favorite { conn, favorite }),
-        ClientMessage::Payment { live_token, amount } => {
-            (live_token, LiveCommand::Payment { conn, amount })
+        ClientMessage::Payment {
+            live_token,
+            amount,
+            payment_id,
+        } => {
+            // Clients before payment IDs: each message is its own payment.
+            let payment_id = payment_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            (
+                live_token,
+                LiveCommand::Payment {
+                    conn,
+                    amount,
+                    payment_id,
+                },
+            )
         }
         _ => return,
     };

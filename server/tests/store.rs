@@ -4,37 +4,75 @@
 use nexmile_server::store::{Attempt, CallEnd, Device, OutboxEntry, PendingReport, Store};
 
 async fn exercise(store: &Store, tag: &str) {
+    use nexmile_server::sessions::{Shown, secret_hash};
     let device = Device {
         site: format!("site-{tag}"),
         device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".into(),
         user_id: "hanako".into(),
         name: "山田花子".into(),
-        session_token: format!("session-{tag}"),
+        session_hash: secret_hash(&format!("session-{tag}")),
         enable_download_effect: true,
         phone_number: Some(format!("050{tag}")),
         secret_hash: Some("ab".repeat(32)),
     };
-    store.save_device(&device, 1).await.unwrap();
+    store.save_device(&device, 1_000).await.unwrap();
+    let found = |hash: String, issued_after: i64, now: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .device_by_session(&hash, issued_after, now)
+                .await
+                .unwrap()
+        }
+    };
     assert_eq!(
-        store
-            .device_by_session(&device.session_token)
-            .await
-            .unwrap(),
-        Some(device.clone())
+        found(device.session_hash.clone(), 0, 2_000).await,
+        Some((device.clone(), Shown::Current { issued_at: 1_000 }))
     );
+    // Expired: issued before the oldest time still valid.
+    assert_eq!(found(device.session_hash.clone(), 1_000, 2_000).await, None);
+    // A rotation: the new token is current, the old one works until its grace ends.
+    let rotated = secret_hash(&format!("rotated-{tag}"));
+    assert!(
+        store
+            .rotate_session(&device, &rotated, 5_000, 9_000)
+            .await
+            .unwrap()
+    );
+    // Rotating from the old token again does nothing (another connection did it).
+    assert!(
+        !store
+            .rotate_session(&device, "ff", 5_001, 9_000)
+            .await
+            .unwrap()
+    );
+    let renewed = Device {
+        session_hash: rotated.clone(),
+        ..device.clone()
+    };
+    assert_eq!(
+        found(rotated.clone(), 0, 6_000).await,
+        Some((renewed.clone(), Shown::Current { issued_at: 5_000 }))
+    );
+    assert_eq!(
+        found(device.session_hash.clone(), 0, 8_999).await,
+        Some((renewed.clone(), Shown::Replaced))
+    );
+    assert_eq!(found(device.session_hash.clone(), 0, 9_000).await, None);
+    // An administrator's revocation ends both at once.
+    assert_eq!(
+        store.revoke_sessions(&device.site, "hanako").await.unwrap(),
+        1
+    );
+    assert_eq!(found(rotated, 0, 6_000).await, None);
+    assert_eq!(found(device.session_hash.clone(), 0, 6_000).await, None);
     // Activating again replaces the session, not adds a device.
     let again = Device {
-        session_token: format!("session2-{tag}"),
+        session_hash: secret_hash(&format!("session2-{tag}")),
         ..device.clone()
     };
     store.save_device(&again, 2).await.unwrap();
-    assert_eq!(
-        store
-            .device_by_session(&device.session_token)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(found(device.session_hash.clone(), 0, 3).await, None);
     assert_eq!(
         store
             .device_by_phone(&device.site, device.phone_number.as_deref().unwrap())
@@ -191,7 +229,7 @@ async fn sqlite_file_keeps_everything_across_reopening() {
     let reopened = Store::open(&url).await.unwrap();
     assert!(
         reopened
-            .device_by_session("session2-a")
+            .device_by_session(&nexmile_server::sessions::secret_hash("session2-a"), 0, 3)
             .await
             .unwrap()
             .is_some()

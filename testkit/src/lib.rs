@@ -294,6 +294,32 @@ fn trusting_http(ca: &std::path::Path) -> reqwest::Client {
 }
 
 impl World {
+    /// The same world with its server stopped and started again on the same
+    /// address and database, with `lines` added to its `[server]` section.
+    pub async fn restarted_with(self, lines: &str) -> World {
+        self.restarted_with_config(|config| {
+            config.replacen("[server]\n", &format!("[server]\n{lines}\n"), 1)
+        })
+        .await
+    }
+
+    /// The same world with its server stopped and started again with the
+    /// configuration `edit` makes of the current one.
+    pub async fn restarted_with_config(self, edit: impl FnOnce(&str) -> String) -> World {
+        let config = edit(&self.config);
+        self.server.stop().await;
+        let server = nexmile_server::start(Config::parse(&config).expect("config"))
+            .await
+            .expect("server");
+        World {
+            demo: self.demo,
+            server,
+            root: self.root,
+            config,
+            tls: self.tls,
+        }
+    }
+
     /// An HTTP client that trusts the test's certificate authority.
     pub fn http(&self) -> reqwest::Client {
         trusting_http(&self.tls.ca)

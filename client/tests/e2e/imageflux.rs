@@ -881,3 +881,47 @@ async fn a_scheduled_live_published_over_whip_plays_as_hls() {
     );
     world.server.stop().await;
 }
+
+/// M16: password guessing is throttled per account: after a burst of
+/// wrong tries the account answers 429 (right password or not), while
+/// another account from the same address still logs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_is_throttled_per_account() {
+    let world = world(1.0).await;
+    let master = Api::login(&world, "imageflux@example.com", "Password123").await;
+    master
+        .ok(
+            "POST",
+            "/api/user",
+            json!({ "name": "別の人", "email": "other@example.jp", "password": "Password123" }),
+        )
+        .await;
+    let anonymous = Api::new(&world);
+    let try_login = |email: &'static str, password: &'static str| {
+        anonymous.call(
+            "POST",
+            "/api/login",
+            json!({ "email": email, "password": password, "access_code": "0987654321" }),
+        )
+    };
+    // The burst is five a minute per account (the master's login was one):
+    // a loop of guesses meets 429 within a few more tries.
+    let mut wrong = 0;
+    let refused = loop {
+        let (status, answer) = try_login("imageflux@example.com", "Guess0000").await;
+        match (status, error_of(&answer).0) {
+            (401, "login_failed") => wrong += 1,
+            (429, "too_many_attempts") => break true,
+            other => panic!("{other:?}"),
+        }
+        if wrong > 10 {
+            break false;
+        }
+    };
+    assert!(refused && wrong >= 4, "{wrong} wrong tries before 429");
+    let (status, _) = try_login("imageflux@example.com", "Password123").await;
+    assert_eq!(status, 429, "the account waits, even with its password");
+    let (status, answer) = try_login("other@example.jp", "Password123").await;
+    assert_eq!(status, 200, "{answer}");
+    world.server.stop().await;
+}

@@ -596,3 +596,56 @@ async fn a_gift_whose_period_starts_mid_live_reaches_the_palette_of_a_viewer_wat
     );
     world.server.stop().await;
 }
+
+/// M6: one payment per viewer in flight. While the partner sits on the
+/// first purchase, a second click is refused in words instead of paying twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_purchase_waits_for_the_first() {
+    use nexmile_partner_demo::{Fault, FaultEndpoint, FaultKind};
+    let world = world(1.0).await;
+    register(&world).await;
+    world
+        .demo
+        .set_fault(Fault {
+            endpoint: FaultEndpoint::Payment,
+            call_service_type: None,
+            kind: FaultKind::Timeout,
+            message: None,
+            times: Some(1),
+        })
+        .await;
+    let broadcast = format!("{LINK}/broadcastLive/?site=newsite1&linkId=room-airi");
+    let broadcaster_args = ["open", &broadcast, "--live-for", "9000"];
+    let broadcaster = cli(&world, "airi", &broadcaster_args);
+    let viewer = async {
+        let (token, link_id) = live_on_air(&world).await;
+        let view = format!("{LINK}/viewLive/?site=newsite1&liveToken={token}&linkId={link_id}");
+        cli(
+            &world,
+            "hanako",
+            &[
+                "open",
+                &view,
+                "--live-for",
+                "5000",
+                "--pay",
+                "300",
+                "--pay",
+                "300",
+            ],
+        )
+        .await
+    };
+    let ((_, airi_status), (hanako, hanako_status)) = tokio::join!(broadcaster, viewer);
+    assert_eq!((airi_status, hanako_status), (0, 0), "{hanako:?}");
+    assert!(
+        all(&hanako, "live.refused").iter().any(|r| r["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("前のポイント購入を処理しています"))),
+        "{hanako:?}"
+    );
+    // Neither purchase was paid: the first is held by the partner, the second refused.
+    assert!(find(&hanako, "live.payment").is_none(), "{hanako:?}");
+    assert_eq!(world.demo.points("hanako").await, Some(1000));
+    world.server.stop().await;
+}

@@ -5,6 +5,7 @@
 mod calls;
 mod crash;
 mod effects;
+mod hardening;
 mod imageflux;
 mod lives;
 mod not_installed;

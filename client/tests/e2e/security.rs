@@ -7,7 +7,7 @@ use nexmile_core::wire::codes::OsType;
 use crate::{LINK, World, cli, find, world};
 
 /// `POST /api/activate` at the built-in site as device `token`, showing `secret`.
-async fn activate_builtin(world: &World, token: &str, secret: Option<&str>) -> ActivateReply {
+pub(crate) async fn activate_builtin(world: &World, token: &str, secret: Option<&str>) -> ActivateReply {
     let request = ActivateRequest {
         site: "nexmile".into(),
         device: DeviceInfo {
@@ -35,7 +35,7 @@ async fn activate_builtin(world: &World, token: &str, secret: Option<&str>) -> A
 }
 
 /// The server's first answer to a `hello` with `session_token`.
-async fn hello(world: &World, session_token: &str) -> nexmile_core::signal::ServerMessage {
+pub(crate) async fn hello(world: &World, session_token: &str) -> nexmile_core::signal::ServerMessage {
     use futures_util::{SinkExt, StreamExt};
     use nexmile_core::signal::{ClientMessage, PROTOCOL_VERSION};
     use tokio_tungstenite::tungstenite::Message;
@@ -157,7 +157,7 @@ async fn own_unique_id_with_another_users_name_is_refused() {
 }
 
 /// A WebSocket to the server's `/ws`, trusting the test's CA.
-async fn socket(
+pub(crate) async fn socket(
     world: &World,
 ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     let (url, tls) = world.websocket();
@@ -251,4 +251,99 @@ async fn a_message_flood_is_cut_short_and_closed() {
     // The welcome and at most the burst (60) plus a few refills answered
     // (fewer when the close comes before the queued answers go out).
     assert!(answers <= 80, "{answers} answers");
+}
+
+/// M13: a hello with a token old enough (here: any) gets a new one; the old
+/// one still works for a grace period but is not rotated again; an
+/// administrator's revocation closes the user's connections and ends every
+/// token of theirs. The app saves a rotated token and goes on with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn session_tokens_rotate_and_an_administrator_revokes_them() {
+    use futures_util::{SinkExt, StreamExt};
+    use nexmile_core::signal::{ClientMessage, PROTOCOL_VERSION, ServerMessage};
+    use tokio_tungstenite::tungstenite::Message;
+    let world = world(1.0).await;
+    crate::register(&world).await;
+    let world = world.restarted_with("session_rotate_after_sec = 0").await;
+    let first = crate::session_token(&world, "hanako", "newsite1");
+    let rotated = |welcome: ServerMessage| match welcome {
+        ServerMessage::Welcome { session_token, .. } => session_token,
+        other => panic!("not welcomed: {other:?}"),
+    };
+    // The app is given a new token at its hello, saves it and signs in
+    // with it next time.
+    let video_test = format!("{LINK}/videoSetting/?site=newsite1&download=0");
+    let (events, status) = cli(
+        &world,
+        "hanako",
+        &["open", &video_test, "--duration", "500"],
+    )
+    .await;
+    assert_eq!(status, 0, "{events:?}");
+    let second = crate::session_token(&world, "hanako", "newsite1");
+    assert_ne!(second, first);
+    // The replaced token still works (an app that did not save in time),
+    // and rotates nothing: the second stays the current one.
+    assert_eq!(rotated(hello(&world, &first).await), None);
+    let third = rotated(hello(&world, &second).await).expect("a new token");
+    assert_ne!(third, second);
+    // Only the last replaced token has a grace: the first is over.
+    assert!(matches!(
+        hello(&world, &first).await,
+        ServerMessage::Error { .. }
+    ));
+
+    // hanako is connected when the administrator revokes her sessions.
+    let mut connected = socket(&world).await;
+    let hello_with = |token: &str| {
+        Message::Text(
+            serde_json::to_string(&ClientMessage::Hello {
+                protocol: PROTOCOL_VERSION,
+                session_token: token.to_owned(),
+                device: DeviceInfo {
+                    device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".parse().unwrap(),
+                    app_version: "01.00.00".into(),
+                    os_type: OsType::Browser,
+                    device_name: "test".into(),
+                    os_version: "test".into(),
+                },
+            })
+            .unwrap()
+            .into(),
+        )
+    };
+    connected.send(hello_with(&third)).await.unwrap();
+    assert!(matches!(connected.next().await, Some(Ok(Message::Text(_)))));
+    let revoked: serde_json::Value = world
+        .http()
+        .post(format!(
+            "{}/admin/sites/newsite1/users/hanako/revoke",
+            world.server.url()
+        ))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(revoked["revoked"].as_u64() >= Some(1), "{revoked}");
+    assert!(revoked["closed"].as_u64() >= Some(1), "{revoked}");
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match connected.next().await {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the revoked connection stayed open");
+    for token in [&second, &third] {
+        assert!(
+            matches!(hello(&world, token).await, ServerMessage::Error { .. }),
+            "a revoked token still works"
+        );
+    }
+    world.server.stop().await;
 }

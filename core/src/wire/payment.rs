@@ -21,6 +21,10 @@ pub struct PaymentRequest {
     pub user_id: String,
     /// The amount the viewer chose (a quickPayments paymentAmount).
     pub payment: u32,
+    /// Nexmile's ID of this purchase, the same on a repeat (an addition to
+    /// §5.3.16 that a partner may use to pay once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
 }
 
 impl PaymentRequest {
@@ -98,8 +102,22 @@ mod tests {
             link_id: "L".into(),
             user_id: "u".into(),
             payment: 1000,
+            payment_id: None,
         }
         .to_query();
         assert_eq!(q, "siteKey=k&liveToken=lt&linkId=L&userId=u&payment=1000");
+        let q = PaymentRequest {
+            site_key: "k".into(),
+            live_token: "lt".into(),
+            link_id: "L".into(),
+            user_id: "u".into(),
+            payment: 1000,
+            payment_id: Some("p-7".into()),
+        }
+        .to_query();
+        assert_eq!(
+            q,
+            "siteKey=k&liveToken=lt&linkId=L&userId=u&payment=1000&paymentId=p-7"
+        );
     }
 }

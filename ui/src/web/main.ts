@@ -438,7 +438,7 @@ async function viewLive(signalling: Signalling): Promise<void> {
           const [category, item_no] = button.dataset.item.split("/");
           signalling.send({ type: "live_item", live_token: liveToken, category, item_no });
         } else if (button.dataset.pay) {
-          signalling.send({ type: "payment", live_token: liveToken, amount: Number(button.dataset.pay) });
+          signalling.send({ type: "payment", live_token: liveToken, amount: Number(button.dataset.pay), payment_id: crypto.randomUUID() });
         } else if (button.hasAttribute("data-favorite")) {
           live = { ...live, favorite: !live.favorite };
           signalling.send({ type: "favorite", live_token: liveToken, favorite: live.favorite });
