@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -135,6 +136,31 @@ fn feed_json(answer: &Answer) -> Response {
     reply
 }
 
+/// At most this many timeslice requests are held at once (each holds a
+/// connection up to 300 s); more are told to come back (M10).
+const HELD_READERS_CAP: u32 = 10_000;
+
+/// One held timeslice request, counted while it waits; a reader that goes
+/// away mid-wait (the future is dropped) is uncounted too.
+struct HeldReader<'a>(&'a AtomicU32);
+
+impl<'a> HeldReader<'a> {
+    fn take(waiting: &'a AtomicU32) -> Option<Self> {
+        waiting
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < HELD_READERS_CAP).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(waiting))
+    }
+}
+
+impl Drop for HeldReader<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 fn refused(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "success": false, "error": message }))).into_response()
 }
@@ -185,10 +211,14 @@ pub async fn timeslice(
         match slice {
             Slice::Answer(answer) => return feed_json(&answer),
             Slice::WaitUntil(at) => {
+                let Some(_held) = HeldReader::take(&ctx.social.waiting) else {
+                    return refused(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Too many readers are waiting: ask again after refreshInterval.",
+                    );
+                };
                 let wait = Duration::from_millis(u64::try_from(at - now).unwrap_or(0));
-                ctx.social.waiting.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(ctx.clock.real(wait)).await;
-                ctx.social.waiting.fetch_sub(1, Ordering::Relaxed);
             }
         }
     }
@@ -222,8 +252,12 @@ pub async fn ignore_user(
     State(ctx): State<Arc<Ctx>>,
     headers: HeaderMap,
     Path(channel): Path<String>,
-    Json(who): Json<Who>,
+    who: Result<Json<Who>, JsonRejection>,
 ) -> Response {
+    let who = match authorized_body(&ctx, &headers, who) {
+        Ok(who) => who,
+        Err(refusal) => return *refusal,
+    };
     moderate(&ctx, &headers, &channel, |feed, now| {
         feed.ignore_user(now, person(&who.display_name));
         true
@@ -235,8 +269,12 @@ pub async fn unignore_user(
     State(ctx): State<Arc<Ctx>>,
     headers: HeaderMap,
     Path(channel): Path<String>,
-    Json(who): Json<Who>,
+    who: Result<Json<Who>, JsonRejection>,
 ) -> Response {
+    let who = match authorized_body(&ctx, &headers, who) {
+        Ok(who) => who,
+        Err(refusal) => return *refusal,
+    };
     moderate(&ctx, &headers, &channel, |feed, now| {
         feed.unignore_user(now, person(&who.display_name));
         true
@@ -248,8 +286,12 @@ pub async fn move_host(
     State(ctx): State<Arc<Ctx>>,
     headers: HeaderMap,
     Path(channel): Path<String>,
-    Json(to): Json<NewHost>,
+    to: Result<Json<NewHost>, JsonRejection>,
 ) -> Response {
+    let to = match authorized_body(&ctx, &headers, to) {
+        Ok(to) => to,
+        Err(refusal) => return *refusal,
+    };
     if reqwest::Url::parse(&to.host).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
         return refused(
             StatusCode::BAD_REQUEST,
@@ -260,6 +302,18 @@ pub async fn move_host(
         feed.move_to(now, to.host.clone());
         true
     })
+}
+
+/// A moderation request's body, read only once the administrator is known:
+/// a stranger learns nothing of what the body should look like.
+fn authorized_body<T>(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    body: Result<Json<T>, JsonRejection>,
+) -> Result<T, Box<Response>> {
+    crate::admin::authorize(ctx, headers).map_err(|refusal| Box::new(refusal.into_response()))?;
+    body.map(|Json(body)| body)
+        .map_err(|rejection| Box::new(refused(rejection.status(), &rejection.body_text())))
 }
 
 fn moderate(
@@ -276,5 +330,28 @@ fn moderate(
         Some(true) => Json(json!({ "success": true })).into_response(),
         Some(false) => refused(StatusCode::NOT_FOUND, "No such message in this channel."),
         None => no_channel(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_readers_are_capped_and_a_reader_that_leaves_is_uncounted() {
+        let waiting = AtomicU32::new(HELD_READERS_CAP - 1);
+        let last = HeldReader::take(&waiting).expect("one more fits");
+        assert!(HeldReader::take(&waiting).is_none(), "the cap holds");
+        drop(last);
+        assert_eq!(waiting.load(Ordering::Relaxed), HELD_READERS_CAP - 1);
+        // A request dropped while it waits (the reader hung up) gives its place back.
+        let mut held = Box::pin(async {
+            let _held = HeldReader::take(&waiting);
+            std::future::pending::<()>().await;
+        });
+        assert!(futures_util::FutureExt::now_or_never(held.as_mut()).is_none());
+        assert_eq!(waiting.load(Ordering::Relaxed), HELD_READERS_CAP);
+        drop(held);
+        assert_eq!(waiting.load(Ordering::Relaxed), HELD_READERS_CAP - 1);
     }
 }
