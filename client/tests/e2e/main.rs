@@ -2,6 +2,7 @@
 //! HTTP, `nexmile-cli` processes as the apps, real WebRTC media through the
 //! server's relay on loopback.
 
+mod authorization;
 mod calls;
 mod crash;
 mod effects;

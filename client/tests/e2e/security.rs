@@ -7,7 +7,11 @@ use nexmile_core::wire::codes::OsType;
 use crate::{LINK, World, cli, find, world};
 
 /// `POST /api/activate` at the built-in site as device `token`, showing `secret`.
-pub(crate) async fn activate_builtin(world: &World, token: &str, secret: Option<&str>) -> ActivateReply {
+pub(crate) async fn activate_builtin(
+    world: &World,
+    token: &str,
+    secret: Option<&str>,
+) -> ActivateReply {
     let request = ActivateRequest {
         site: "nexmile".into(),
         device: DeviceInfo {
@@ -35,7 +39,10 @@ pub(crate) async fn activate_builtin(world: &World, token: &str, secret: Option<
 }
 
 /// The server's first answer to a `hello` with `session_token`.
-pub(crate) async fn hello(world: &World, session_token: &str) -> nexmile_core::signal::ServerMessage {
+pub(crate) async fn hello(
+    world: &World,
+    session_token: &str,
+) -> nexmile_core::signal::ServerMessage {
     use futures_util::{SinkExt, StreamExt};
     use nexmile_core::signal::{ClientMessage, PROTOCOL_VERSION};
     use tokio_tungstenite::tungstenite::Message;
