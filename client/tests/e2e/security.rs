@@ -354,3 +354,162 @@ async fn session_tokens_rotate_and_an_administrator_revokes_them() {
     }
     world.server.stop().await;
 }
+
+/// H3: an app that stops reading while the server has much to tell it (here
+/// its partner pushes 20 KiB messages) is closed once its queue is full,
+/// instead of having every message kept for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_that_never_reads_is_closed_not_buffered() {
+    use futures_util::{SinkExt, StreamExt};
+    use nexmile_core::signal::{ClientMessage, PROTOCOL_VERSION};
+    use tokio_tungstenite::tungstenite::Message;
+    let world = world(1.0).await;
+    crate::register(&world).await;
+    let session_token = crate::session_token(&world, "hanako", "newsite1");
+    let mut socket = socket(&world).await;
+    let hello = ClientMessage::Hello {
+        protocol: PROTOCOL_VERSION,
+        session_token,
+        device: DeviceInfo {
+            device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".parse().unwrap(),
+            app_version: "01.00.00".into(),
+            os_type: OsType::Browser,
+            device_name: "never reads".into(),
+            os_version: "test".into(),
+        },
+    };
+    socket
+        .send(Message::Text(serde_json::to_string(&hello).unwrap().into()))
+        .await
+        .unwrap();
+    // 3,000 pushes of 20 KiB (60 MB) while the app reads nothing.
+    const PUSHES: usize = 3_000;
+    let body =
+        serde_json::json!({ "title": "大量", "body": "あ".repeat(6_800), "userIds": ["hanako"] });
+    let http = world.http();
+    for _ in 0..PUSHES {
+        let answer = http
+            .post(format!(
+                "{}/SiteOwner/PushMessage?siteKey=test.key",
+                world.server.url()
+            ))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(answer.starts_with("result=0"), "{answer}");
+    }
+    // Reading now finds what the kernel's buffers held, then the end: far
+    // fewer than were pushed.
+    let mut received = 0;
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(frame) = socket.next().await {
+            match frame {
+                Ok(Message::Text(_)) => received += 1,
+                Ok(Message::Close(_)) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    eprintln!("a reader that never read: {received} of {PUSHES} pushes, then closed");
+    assert!(closed.is_ok(), "the connection stayed open");
+    assert!(received < PUSHES, "every push was kept for it: {received}");
+    world.server.stop().await;
+}
+
+/// H3: a half-open connection (the network between went silent: no FIN, no
+/// pong) is dropped by the server within 60 s. A proxy in the test carries
+/// the connection and then stops forwarding either way.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_half_open_connection_is_dropped_within_a_minute() {
+    use futures_util::SinkExt;
+    use nexmile_core::signal::{ClientMessage, PROTOCOL_VERSION};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let world = world(1.0).await;
+    crate::register(&world).await;
+    let session_token = crate::session_token(&world, "hanako", "newsite1");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = listener.local_addr().unwrap();
+    let server = world.server.addr;
+    let silent = Arc::new(AtomicBool::new(false));
+    // The server's side of the path: when it sees end of stream, it closed.
+    let (server_closed_tx, server_closed) = tokio::sync::oneshot::channel::<std::time::Instant>();
+    let path = {
+        let silent = Arc::clone(&silent);
+        tokio::spawn(async move {
+            let (mut client, _) = listener.accept().await.unwrap();
+            let mut upstream = tokio::net::TcpStream::connect(server).await.unwrap();
+            let mut closed = Some(server_closed_tx);
+            let (mut from_client, mut from_server) = ([0u8; 16_384], [0u8; 16_384]);
+            loop {
+                tokio::select! {
+                    n = client.read(&mut from_client) => match n {
+                        Ok(n) if n > 0 => {
+                            if !silent.load(Ordering::Relaxed) {
+                                upstream.write_all(&from_client[..n]).await.unwrap();
+                            }
+                        }
+                        _ => std::future::pending::<()>().await,
+                    },
+                    n = upstream.read(&mut from_server) => match n {
+                        Ok(n) if n > 0 => {
+                            if !silent.load(Ordering::Relaxed) {
+                                client.write_all(&from_server[..n]).await.unwrap();
+                            }
+                        }
+                        // The server hung up: what the test waits for.
+                        _ => {
+                            if let Some(closed) = closed.take() {
+                                let _ = closed.send(std::time::Instant::now());
+                            }
+                            std::future::pending::<()>().await;
+                        }
+                    },
+                }
+            }
+        })
+    };
+    let (_, tls) = world.websocket();
+    let (mut socket, _) = tokio_tungstenite::connect_async_tls_with_config(
+        format!("wss://127.0.0.1:{}/ws", proxy.port()),
+        None,
+        false,
+        Some(tls),
+    )
+    .await
+    .unwrap();
+    let hello = ClientMessage::Hello {
+        protocol: PROTOCOL_VERSION,
+        session_token,
+        device: DeviceInfo {
+            device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".parse().unwrap(),
+            app_version: "01.00.00".into(),
+            os_type: OsType::Browser,
+            device_name: "half-open".into(),
+            os_version: "test".into(),
+        },
+    };
+    socket
+        .send(Message::Text(serde_json::to_string(&hello).unwrap().into()))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    // The path goes silent: nothing more either way, and nobody closes it.
+    silent.store(true, Ordering::Relaxed);
+    let since = std::time::Instant::now();
+    let dropped = tokio::time::timeout(std::time::Duration::from_secs(60), server_closed)
+        .await
+        .expect("the server kept a half-open connection past a minute")
+        .unwrap();
+    eprintln!("half-open connection dropped after {:?}", dropped - since);
+    path.abort();
+    drop(socket);
+    world.server.stop().await;
+}
