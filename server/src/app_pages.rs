@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, html};
@@ -24,6 +24,7 @@ use crate::state::Ctx;
 /// `GET /sbxapp/{function}/?…`: the link the app did not take.
 pub async fn landing(
     State(ctx): State<Arc<Ctx>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Path(function): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -49,7 +50,10 @@ pub async fn landing(
         .unwrap_or_default()
         .to_owned();
     let os = OsType::from_user_agent(&ua);
-    if let (Some(url), Some(unique_id)) = (site.not_installed_url.clone(), link.unique_id.clone()) {
+    let ip = crate::limits::client_ip(peer.ip(), &headers, &ctx.config.server.trusted_proxies);
+    if let (Some(url), Some(unique_id)) = (site.not_installed_url.clone(), link.unique_id.clone())
+        && ctx.limits.report_not_installed(ip, &site.code, &unique_id)
+    {
         let user_id = ctx
             .store
             .user_of_unique_id(&site.code, &unique_id)

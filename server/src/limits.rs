@@ -87,6 +87,8 @@ pub struct Limits {
     call: PerKey,
     video_test: PerKey,
     login: PerKey,
+    /// §6.2 reports to partners, one per uniqueId in ten minutes.
+    not_installed: DefaultKeyedRateLimiter<String>,
     pub section: LimitsSection,
 }
 
@@ -109,8 +111,24 @@ impl Limits {
                 section.logins_per_minute_per_ip,
                 section.logins_per_minute_per_account,
             ),
+            not_installed: RateLimiter::keyed(
+                Quota::with_period(std::time::Duration::from_secs(600))
+                    .expect("a period")
+                    .allow_burst(NonZeroU32::MIN),
+            ),
             section: section.clone(),
         }
+    }
+
+    /// Whether a visit to the not-installed page sends the partner its §6.2
+    /// report: once per site and uniqueId in ten minutes (a reloaded page is
+    /// the same member), and within the address's activation budget, so an
+    /// anonymous loop cannot make the server flood a partner (M10).
+    pub fn report_not_installed(&self, ip: IpAddr, site: &str, unique_id: &str) -> bool {
+        self.not_installed
+            .check_key(&format!("{site}/{unique_id}"))
+            .is_ok()
+            && self.activation.ip.check_key(&ip).is_ok()
     }
 
     /// `Err` with the words for the user when `ip` or `device` has done
@@ -150,6 +168,7 @@ impl Limits {
             limiter.ip.retain_recent();
             limiter.device.retain_recent();
         }
+        self.not_installed.retain_recent();
     }
 }
 
@@ -204,6 +223,24 @@ mod tests {
             })
             .count();
         assert_eq!(allowed, 10, "a burst of 40 / 4");
+    }
+
+    #[test]
+    fn a_not_installed_report_goes_once_per_member_and_within_the_address_budget() {
+        let limits = Limits::new(&LimitsSection {
+            activations_per_minute_per_ip: 20,
+            ..LimitsSection::default()
+        });
+        let ip: IpAddr = "192.0.2.8".parse().unwrap();
+        assert!(limits.report_not_installed(ip, "newsite1", "u-1"));
+        // The same member reloading the page: no second report.
+        assert!(!limits.report_not_installed(ip, "newsite1", "u-1"));
+        assert!(limits.report_not_installed(ip, "othersite", "u-1"));
+        // A loop of fresh uniqueIds from one address soon stops reaching partners.
+        let sent = (0..20)
+            .filter(|n| limits.report_not_installed(ip, "newsite1", &format!("x{n}")))
+            .count();
+        assert!(sent < 5, "{sent} of 20 reported");
     }
 
     #[test]
