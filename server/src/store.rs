@@ -146,6 +146,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE devices ADD COLUMN previous_valid_until BIGINT",
     "CREATE INDEX devices_previous_session ON devices (previous_session)",
     HASH_SESSION_TOKENS,
+    // The outbox: a worker's claim on an entry it is delivering (M3).
+    "ALTER TABLE outbox ADD COLUMN locked_until BIGINT",
     // Keys the server makes for itself at first need (e.g. the access codes' HMAC key).
     "CREATE TABLE server_keys (
         name TEXT PRIMARY KEY,
@@ -750,14 +752,54 @@ impl Store {
     }
 
     /// Pending entries due by `now`, oldest first.
-    pub async fn due(&self, now: i64) -> Result<Vec<OutboxEntry>, StoreError> {
+    /// Claims at most `limit` pending entries due at `now`, oldest first,
+    /// that no worker holds, for the worker to deliver until `lease_until`:
+    /// another server on the same database skips them meanwhile, and a
+    /// worker that died lets them go when the lease ends.
+    pub async fn claim_due(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND next_try <= $1 ORDER BY next_try"
+            "UPDATE outbox SET locked_until = $1
+             WHERE request_id IN (
+                 SELECT request_id FROM outbox
+                 WHERE state = 'pending' AND next_try <= $2
+                   AND (locked_until IS NULL OR locked_until <= $2)
+                 ORDER BY next_try LIMIT $3)
+               AND state = 'pending' AND (locked_until IS NULL OR locked_until <= $2)
+             RETURNING {OUTBOX_COLUMNS}"
         ))
+        .bind(lease_until)
         .bind(now)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(entry_of).collect::<Result<_, _>>()?)
+        let mut entries = rows.iter().map(entry_of).collect::<Result<Vec<_>, _>>()?;
+        entries.sort_by_key(|e| e.next_try);
+        Ok(entries)
+    }
+
+    /// Forgets delivered and dropped entries, and their attempts, first
+    /// tried before `before`; how many entries went.
+    pub async fn prune_outbox(&self, before: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM outbox_attempts WHERE request_id IN (
+                 SELECT request_id FROM outbox WHERE state <> 'pending' AND first_try < $1)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        let gone = sqlx::query("DELETE FROM outbox WHERE state <> 'pending' AND first_try < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(gone)
     }
 
     /// When the next pending entry is due.
@@ -787,7 +829,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE outbox SET failures = $1, next_try = $2, state = $3 WHERE request_id = $4",
+            "UPDATE outbox SET failures = $1, next_try = $2, state = $3, locked_until = NULL WHERE request_id = $4",
         )
         .bind(i32::try_from(entry.failures).unwrap_or(i32::MAX))
         .bind(entry.next_try)

@@ -111,13 +111,28 @@ async fn exercise(store: &Store, tag: &str) {
     store.enqueue(&entry).await.unwrap();
     assert!(
         store
-            .due(999)
+            .claim_due(999, 999, 100)
             .await
             .unwrap()
             .iter()
             .all(|e| e.request_id != entry.request_id)
     );
-    assert!(store.due(1_000).await.unwrap().contains(&entry));
+    assert!(
+        store
+            .claim_due(1_000, 1_500, 100)
+            .await
+            .unwrap()
+            .contains(&entry)
+    );
+    // Claimed: no other worker gets it until the lease ends.
+    assert!(
+        store
+            .claim_due(1_200, 1_200, 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.request_id != entry.request_id)
+    );
     entry.failures = 1;
     entry.next_try = 2_000;
     let attempt = Attempt {
@@ -129,7 +144,7 @@ async fn exercise(store: &Store, tag: &str) {
     store.record_attempt(&entry, &attempt).await.unwrap();
     assert!(
         store
-            .due(1_999)
+            .claim_due(1_999, 1_999, 100)
             .await
             .unwrap()
             .iter()
@@ -142,6 +157,29 @@ async fn exercise(store: &Store, tag: &str) {
         .unwrap();
     assert_eq!(stored, &entry);
     assert_eq!(attempts, &vec![attempt]);
+    // Pruning keeps what is pending, and what was first tried after the cut.
+    let listed = |store: Store, id: String| async move {
+        store
+            .outbox(100_000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|(e, _)| e.request_id == id)
+    };
+    store.prune_outbox(10_000).await.unwrap();
+    assert!(listed(store.clone(), entry.request_id.clone()).await);
+    entry.state = "delivered".into();
+    let delivered = Attempt {
+        at: 2_000,
+        status: 200,
+        latency_ms: 5,
+        error: None,
+    };
+    store.record_attempt(&entry, &delivered).await.unwrap();
+    store.prune_outbox(1_000).await.unwrap();
+    assert!(listed(store.clone(), entry.request_id.clone()).await);
+    store.prune_outbox(10_000).await.unwrap();
+    assert!(!listed(store.clone(), entry.request_id.clone()).await);
 
     // A running call checkpointed twice, then the server dies: the next
     // start queues the latest record once and closes the call.
@@ -175,7 +213,7 @@ async fn exercise(store: &Store, tag: &str) {
         let store = store.clone();
         async move {
             store
-                .due(40)
+                .claim_due(40, 40, 1_000)
                 .await
                 .unwrap()
                 .into_iter()
