@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR
 NEXMILE_CACHE ?= $(HOME)/.cache/nexmile
 export NEXMILE_CACHE
 
-.PHONY: run test setup package
+.PHONY: run test setup package fuzz
 
 setup:
 	./scripts/setup.sh
@@ -28,3 +28,8 @@ test: setup
 # under $(CARGO_TARGET_DIR)/release/bundle (set-up provides the bundler's tools).
 package: setup
 	ui/node_modules/.bin/tauri build --bundles deb,appimage
+
+# Coverage-guided fuzzing of every parser of untrusted bytes (afl++), never
+# in CI: FUZZ_SECONDS per target (default 300). See scripts/fuzz.sh.
+fuzz: setup
+	./scripts/fuzz.sh
