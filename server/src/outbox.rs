@@ -2,32 +2,26 @@
 //! the first try, retried on core's schedule until a 2xx, dropped after 6 h,
 //! every try recorded. A restarted server carries on where it stopped.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-
 use nexmile_core::clock::UnixMillis;
 use nexmile_core::retry::{RetryState, RetryVerdict};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::partner::{PartnerClient, REPLY_TIMEOUT};
 use crate::store::{Attempt, OutboxEntry, Store};
 
-/// Entries claimed at once, and how long a claim lasts (server clock): the
-/// worst batch, one dead site's 32 entries four at a time at 8 s each, takes
-/// 64 s.
-const BATCH: i64 = 32;
+/// How long a claim on an entry lasts (server clock): far beyond one try
+/// (8 s), short enough that a dead server's entries are soon sent by another.
 const LEASE_MS: i64 = 2 * 60 * 1000;
-/// Deliveries in flight at once, and for one site.
-const AT_ONCE: usize = 16;
-const PER_SITE_AT_ONCE: usize = 4;
+/// Deliveries in flight at once for one site.
+const PER_SITE_AT_ONCE: i64 = 4;
 /// Delivered and dropped entries are kept a week for `/admin/outbox`.
 const KEEP_MS: i64 = 7 * 24 * 60 * 60 * 1000;
-const PRUNE_EVERY_MS: i64 = 60 * 60 * 1000;
+const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Clone)]
 pub struct Outbox {
@@ -37,7 +31,10 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// The outbox and its worker, which starts with whatever a previous run left pending.
+    /// The outbox and its workers, which start with whatever a previous run
+    /// left pending: one per configured site, so that one dead partner (8 s
+    /// a try) holds up only its own reports, and a pruner. Aborting the
+    /// returned task stops them all.
     pub fn start(
         store: Store,
         config: Arc<Config>,
@@ -49,8 +46,20 @@ impl Outbox {
             wake: Arc::new(Notify::new()),
             clock,
         };
-        let worker = tokio::spawn(outbox.clone().run(config, client));
-        (outbox, worker)
+        let workers = outbox.clone();
+        let handle = tokio::spawn(async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for site in &config.site {
+                let worker = workers.clone();
+                let (code, config, client) =
+                    (site.code.clone(), Arc::clone(&config), client.clone());
+                tasks.spawn(async move { worker.run_site(&code, &config, &client).await });
+            }
+            tasks.spawn(workers.clone().prune());
+            workers.warn_of_unconfigured(&config).await;
+            while tasks.join_next().await.is_some() {}
+        });
+        (outbox, handle)
     }
 
     /// A new request for `url` of `site`, due now, with its request ID; the
@@ -70,30 +79,37 @@ impl Outbox {
         }
     }
 
-    /// Tells the worker that entries were stored.
+    /// Tells the workers that entries were stored.
     pub fn wake(&self) {
-        self.wake.notify_one();
+        self.wake.notify_waiters();
     }
 
-    async fn run(self, config: Arc<Config>, client: PartnerClient) {
-        let mut pruned_at = i64::MIN;
+    /// Delivers `site`'s due entries, a few at a time, until the server stops.
+    async fn run_site(&self, site: &str, config: &Config, client: &PartnerClient) {
         loop {
+            // Listening before looking, so a wake during the look is not lost.
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             let now = self.clock.now().0;
-            match self.store.claim_due(now, now + LEASE_MS, BATCH).await {
-                Ok(entries) => self.deliver_all(entries, &config, &client).await,
-                Err(e) => tracing::error!("outbox: {e}"),
-            }
-            if now.saturating_sub(pruned_at) >= PRUNE_EVERY_MS {
-                pruned_at = now;
-                match self.store.prune_outbox(now - KEEP_MS).await {
-                    Ok(0) => {}
-                    Ok(gone) => {
-                        tracing::info!("outbox: {gone} finished entries older than 7 days pruned")
-                    }
-                    Err(e) => tracing::error!("outbox: {e}"),
+            match self
+                .store
+                .claim_due(site, now, now + LEASE_MS, PER_SITE_AT_ONCE)
+                .await
+            {
+                Ok(entries) if !entries.is_empty() => {
+                    futures_util::future::join_all(
+                        entries
+                            .into_iter()
+                            .map(|entry| self.deliver(entry, config, client)),
+                    )
+                    .await;
+                    continue;
                 }
+                Ok(_) => {}
+                Err(e) => tracing::error!("outbox of {site}: {e}"),
             }
-            let wait = match self.store.next_due().await {
+            let wait = match self.store.next_due(site).await {
                 Ok(Some(next)) => {
                     Duration::from_millis(u64::try_from(next - self.clock.now().0).unwrap_or(0))
                 }
@@ -101,36 +117,39 @@ impl Outbox {
             };
             let wait = self.clock.real(wait).min(Duration::from_secs(5));
             tokio::select! {
-                () = self.wake.notified() => {}
+                () = woken => {}
                 () = tokio::time::sleep(wait) => {}
             }
         }
     }
 
-    /// Delivers a claimed batch: sites side by side, a few entries of one
-    /// site at a time, so one dead partner (8 s a try) holds up only its own
-    /// reports.
-    async fn deliver_all(
-        &self,
-        entries: Vec<OutboxEntry>,
-        config: &Config,
-        client: &PartnerClient,
-    ) {
-        let mut per_site: HashMap<String, Arc<Semaphore>> = HashMap::new();
-        for entry in &entries {
-            per_site
-                .entry(entry.site.clone())
-                .or_insert_with(|| Arc::new(Semaphore::new(PER_SITE_AT_ONCE)));
-        }
-        futures_util::stream::iter(entries)
-            .for_each_concurrent(AT_ONCE, |entry| {
-                let slots = Arc::clone(&per_site[&entry.site]);
-                async move {
-                    let _slot = slots.acquire_owned().await;
-                    self.deliver(entry, config, client).await;
+    /// Forgets finished entries older than a week, every hour.
+    async fn prune(self) {
+        let mut every = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            every.tick().await;
+            let before = self.clock.now().0 - KEEP_MS;
+            match self.store.prune_outbox(before).await {
+                Ok(0) => {}
+                Ok(gone) => {
+                    tracing::info!("outbox: {gone} finished entries older than 7 days pruned")
                 }
-            })
-            .await;
+                Err(e) => tracing::error!("outbox: {e}"),
+            }
+        }
+    }
+
+    /// Pending entries of a site no longer configured cannot be sent: said
+    /// once at start, and kept for when the site comes back.
+    async fn warn_of_unconfigured(&self, config: &Config) {
+        match self.store.sites_pending().await {
+            Ok(sites) => {
+                for site in sites.iter().filter(|s| config.site(s).is_none()) {
+                    tracing::warn!("outbox: reports pending for {site}, which is not configured");
+                }
+            }
+            Err(e) => tracing::error!("outbox: {e}"),
+        }
     }
 
     async fn deliver(&self, mut entry: OutboxEntry, config: &Config, client: &PartnerClient) {

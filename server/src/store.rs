@@ -752,12 +752,13 @@ impl Store {
     }
 
     /// Pending entries due by `now`, oldest first.
-    /// Claims at most `limit` pending entries due at `now`, oldest first,
-    /// that no worker holds, for the worker to deliver until `lease_until`:
-    /// another server on the same database skips them meanwhile, and a
-    /// worker that died lets them go when the lease ends.
+    /// Claims at most `limit` of `site`'s pending entries due at `now`,
+    /// oldest first, that no worker holds, for the worker to deliver until
+    /// `lease_until`: another server on the same database skips them
+    /// meanwhile, and a worker that died lets them go when the lease ends.
     pub async fn claim_due(
         &self,
+        site: &str,
         now: i64,
         lease_until: i64,
         limit: i64,
@@ -766,7 +767,7 @@ impl Store {
             "UPDATE outbox SET locked_until = $1
              WHERE request_id IN (
                  SELECT request_id FROM outbox
-                 WHERE state = 'pending' AND next_try <= $2
+                 WHERE site = $4 AND state = 'pending' AND next_try <= $2
                    AND (locked_until IS NULL OR locked_until <= $2)
                  ORDER BY next_try LIMIT $3)
                AND state = 'pending' AND (locked_until IS NULL OR locked_until <= $2)
@@ -775,11 +776,21 @@ impl Store {
         .bind(lease_until)
         .bind(now)
         .bind(limit)
+        .bind(site)
         .fetch_all(&self.pool)
         .await?;
         let mut entries = rows.iter().map(entry_of).collect::<Result<Vec<_>, _>>()?;
         entries.sort_by_key(|e| e.next_try);
         Ok(entries)
+    }
+
+    /// The sites that have pending entries.
+    pub async fn sites_pending(&self) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT DISTINCT site FROM outbox WHERE state = 'pending'")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// Forgets delivered and dropped entries, and their attempts, first
@@ -802,13 +813,14 @@ impl Store {
         Ok(gone)
     }
 
-    /// When the next pending entry is due.
-    pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT MIN(next_try) FROM outbox WHERE state = 'pending'")
-                .fetch_one(&self.pool)
-                .await?,
+    /// When `site`'s next pending entry is due.
+    pub async fn next_due(&self, site: &str) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(next_try) FROM outbox WHERE site = $1 AND state = 'pending'",
         )
+        .bind(site)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Records one try and the entry's new state, together.

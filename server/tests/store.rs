@@ -111,7 +111,7 @@ async fn exercise(store: &Store, tag: &str) {
     store.enqueue(&entry).await.unwrap();
     assert!(
         store
-            .claim_due(999, 999, 100)
+            .claim_due(&device.site, 999, 999, 100)
             .await
             .unwrap()
             .iter()
@@ -119,7 +119,7 @@ async fn exercise(store: &Store, tag: &str) {
     );
     assert!(
         store
-            .claim_due(1_000, 1_500, 100)
+            .claim_due(&device.site, 1_000, 1_500, 100)
             .await
             .unwrap()
             .contains(&entry)
@@ -127,7 +127,7 @@ async fn exercise(store: &Store, tag: &str) {
     // Claimed: no other worker gets it until the lease ends.
     assert!(
         store
-            .claim_due(1_200, 1_200, 100)
+            .claim_due(&device.site, 1_200, 1_200, 100)
             .await
             .unwrap()
             .iter()
@@ -144,7 +144,7 @@ async fn exercise(store: &Store, tag: &str) {
     store.record_attempt(&entry, &attempt).await.unwrap();
     assert!(
         store
-            .claim_due(1_999, 1_999, 100)
+            .claim_due(&device.site, 1_999, 1_999, 100)
             .await
             .unwrap()
             .iter()
@@ -210,10 +210,10 @@ async fn exercise(store: &Store, tag: &str) {
         "{recovered:?}"
     );
     let queued = |body: String| {
-        let store = store.clone();
+        let (store, site) = (store.clone(), device.site.clone());
         async move {
             store
-                .claim_due(40, 40, 1_000)
+                .claim_due(&site, 40, 40, 1_000)
                 .await
                 .unwrap()
                 .into_iter()
