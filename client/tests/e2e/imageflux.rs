@@ -700,7 +700,7 @@ async fn a_scheduled_live_published_over_whip_plays_as_hls() {
         let room = &answer["result"]["channel"];
         let names: Vec<&Value> = room["members"]
             .as_array()
-            .unwrap()
+            .unwrap_or_else(|| panic!("findChannel: {answer}"))
             .iter()
             .map(|m| &m["name"])
             .collect();
