@@ -214,8 +214,11 @@ fn media_session(ends: &str) -> Value {
     let id =
         json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }]);
     json!({
-        "delete": { "summary": ends, "parameters": id,
-            "responses": { "200": { "description": "Ending" }, "404": { "description": "No such session" } } },
+        "delete": { "summary": ends, "parameters": id, "security": [{ "session": [] }],
+            "responses": { "200": { "description": "Ending" },
+                "401": { "description": "No valid session token (the one the POST carried)" },
+                "403": { "description": "Another device's session" },
+                "404": { "description": "No such session" } } },
         "patch": { "summary": "Trickle ICE: not taken", "parameters": id,
             "responses": { "405": { "description": "Candidates belong in the offer" } } } })
 }

@@ -294,7 +294,28 @@ async fn open_session(
 
 /// `DELETE /whip/session/{id}`: the broadcaster ends the live (13);
 /// `DELETE /whep/session/{id}`: the viewer leaves it (33).
-pub async fn stop(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
+pub async fn stop(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    // RFC 9725: the DELETE carries the bearer token of the POST that made
+    // the session; knowing its address is not enough (security review L2).
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let shown = match crate::sessions::device_of_token(&ctx, token).await {
+        Ok(Some((device, _))) => device,
+        Ok(None) => {
+            return problem(
+                StatusCode::UNAUTHORIZED,
+                "the session token the session was made with is required",
+            );
+        }
+        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
     let found = ctx
         .media_sessions
         .lock()
@@ -304,6 +325,13 @@ pub async fn stop(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Respon
     let Some((conn, live_token)) = found else {
         return problem(StatusCode::NOT_FOUND, "no such WHIP session");
     };
+    let owner = ctx.hub.view(conn).map(|view| view.device);
+    if !owner.is_some_and(|o| o.site == shown.site && o.device_token == shown.device_token) {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "this session belongs to another device",
+        );
+    }
     dispatch(&ctx, conn, ClientMessage::LeaveLive { live_token }).await;
     StatusCode::OK.into_response()
 }

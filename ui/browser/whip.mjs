@@ -47,7 +47,7 @@ try {
       const answer = await reply.text();
       if (reply.status !== 201) return { status: reply.status, error: answer };
       await pc.setRemoteDescription({ type: "answer", sdp: answer });
-      window.whip = { pc, location: reply.headers.get("location") };
+      window.whip = { pc, location: reply.headers.get("location"), token };
       return {
         status: reply.status,
         location: reply.headers.get("location"),
@@ -69,7 +69,9 @@ try {
           if (s.type === "inbound-rtp" && s.kind === "audio") out.audioPackets = s.packetsReceived ?? 0;
           if (s.type === "codec") out.codecs.push(s.mimeType);
         });
-        out.deleteStatus = (await fetch(window.whip.location, { method: "DELETE" })).status;
+        // RFC 9725: the DELETE carries the POST's bearer token.
+        const bearer = { authorization: `Bearer ${window.whip.token}` };
+        out.deleteStatus = (await fetch(window.whip.location, { method: "DELETE", headers: bearer })).status;
         out.connection = window.whip.pc.connectionState;
         return out;
       }),

@@ -159,8 +159,19 @@ async fn whip_refuses_a_missing_token_a_wrong_body_and_trickle() {
         .await
         .expect("answers");
     assert_eq!(trickle.status(), 405);
+    // Ending a session needs the bearer token that made it (RFC 9725, L2):
+    // without one it is 401 before anything is looked up; with one, an
+    // unknown session is 404.
+    let anonymous = http
+        .delete(format!("{}/whip/session/unknown", world.server.url()))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(anonymous.status(), 401);
+    crate::register(&world).await;
     let gone = http
         .delete(format!("{}/whip/session/unknown", world.server.url()))
+        .bearer_auth(crate::session_token(&world, "hanako", "newsite1"))
         .send()
         .await
         .expect("answers");
