@@ -309,6 +309,12 @@ pub enum ConfigError {
     },
     #[error("site code {0:?} is configured twice or is the built-in `nexmile`")]
     DuplicateSite(String),
+    #[error("site {site:?}: its {what} is empty or the same as another site's")]
+    SiteCredential { site: String, what: &'static str },
+    #[error(
+        "admin_token is empty: give a long random one, or leave it out to turn the admin API off"
+    )]
+    EmptyAdminToken,
     #[error("clock_rate must be positive")]
     ClockRate,
 }
@@ -334,10 +340,35 @@ impl Config {
             source: Box::new(source),
         })?;
         let mut codes = std::collections::HashSet::from(["nexmile"]);
+        let mut credentials = std::collections::HashSet::new();
         for site in &config.site {
             if !codes.insert(site.code.as_str()) {
                 return Err(ConfigError::DuplicateSite(site.code.clone()));
             }
+            // A partner is known by its api_key (siteKey) and token: an empty
+            // or shared one would let one site act as another (review L4).
+            for (what, value) in [("api_key", &site.api_key), ("token", &site.token)] {
+                if value.trim().is_empty() || !credentials.insert(value.as_str()) {
+                    return Err(ConfigError::SiteCredential {
+                        site: site.code.clone(),
+                        what,
+                    });
+                }
+            }
+            if site.signing_secrets.iter().any(|s| s.trim().is_empty()) {
+                return Err(ConfigError::SiteCredential {
+                    site: site.code.clone(),
+                    what: "signing_secrets",
+                });
+            }
+        }
+        if config
+            .server
+            .admin_token
+            .as_ref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(ConfigError::EmptyAdminToken);
         }
         if config.server.clock_rate.is_nan() || config.server.clock_rate <= 0.0 {
             return Err(ConfigError::ClockRate);
@@ -390,6 +421,21 @@ not_installed_url = "http://127.0.0.1:9000/notInstalled"
         let e = Config::parse("[server]\nlisten = 1").unwrap_err();
         assert!(e.to_string().contains("listen"), "{e}");
         let twice = "[server]\nlisten=\"127.0.0.1:1\"\npublic_url=\"x\"\ndatabase=\"sqlite::memory:\"\n[[site]]\ncode=\"nexmile\"\napi_key=\"k\"\ntoken=\"t\"\nauth_url=\"u\"\n";
+        let shared = "[server]\nlisten=\"127.0.0.1:1\"\npublic_url=\"x\"\ndatabase=\"sqlite::memory:\"\n\
+            [[site]]\ncode=\"a\"\napi_key=\"k\"\ntoken=\"t1\"\nauth_url=\"u\"\n\
+            [[site]]\ncode=\"b\"\napi_key=\"k\"\ntoken=\"t2\"\nauth_url=\"u\"\n";
+        assert!(matches!(
+            Config::parse(shared),
+            Err(ConfigError::SiteCredential {
+                what: "api_key",
+                ..
+            })
+        ));
+        let empty = shared.replace("api_key=\"k\"\ntoken=\"t2\"", "api_key=\"k2\"\ntoken=\" \"");
+        assert!(matches!(
+            Config::parse(&empty),
+            Err(ConfigError::SiteCredential { what: "token", .. })
+        ));
         assert!(matches!(
             Config::parse(twice),
             Err(ConfigError::DuplicateSite(_))
