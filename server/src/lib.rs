@@ -101,6 +101,8 @@ impl RunningServer {
         for task in &self.background {
             task.abort();
         }
+        // Deliveries cut short keep their entries; the next start sends them.
+        self.ctx.outbox.release().await;
         let _ = self.served.await;
     }
 }

@@ -28,6 +28,9 @@ pub struct Outbox {
     store: Store,
     wake: Arc<Notify>,
     clock: Clock,
+    /// This server's name on the leases it takes, so that it can give them
+    /// back when it stops.
+    instance: Arc<str>,
 }
 
 impl Outbox {
@@ -45,6 +48,7 @@ impl Outbox {
             store,
             wake: Arc::new(Notify::new()),
             clock,
+            instance: uuid::Uuid::new_v4().to_string().into(),
         };
         let workers = outbox.clone();
         let handle = tokio::spawn(async move {
@@ -79,6 +83,14 @@ impl Outbox {
         }
     }
 
+    /// Gives back the claims of a stopped worker, so that the entries it was
+    /// delivering go out at the next start instead of when the lease ends.
+    pub async fn release(&self) {
+        if let Err(e) = self.store.release_claims(&self.instance).await {
+            tracing::error!("outbox: {e}");
+        }
+    }
+
     /// Tells the workers that entries were stored.
     pub fn wake(&self) {
         self.wake.notify_waiters();
@@ -94,7 +106,7 @@ impl Outbox {
             let now = self.clock.now().0;
             match self
                 .store
-                .claim_due(site, now, now + LEASE_MS, PER_SITE_AT_ONCE)
+                .claim_due(site, &self.instance, now, now + LEASE_MS, PER_SITE_AT_ONCE)
                 .await
             {
                 Ok(entries) if !entries.is_empty() => {

@@ -148,6 +148,7 @@ const MIGRATIONS: &[&str] = &[
     HASH_SESSION_TOKENS,
     // The outbox: a worker's claim on an entry it is delivering (M3).
     "ALTER TABLE outbox ADD COLUMN locked_until BIGINT",
+    "ALTER TABLE outbox ADD COLUMN locked_by TEXT",
     // Keys the server makes for itself at first need (e.g. the access codes' HMAC key).
     "CREATE TABLE server_keys (
         name TEXT PRIMARY KEY,
@@ -759,12 +760,13 @@ impl Store {
     pub async fn claim_due(
         &self,
         site: &str,
+        worker: &str,
         now: i64,
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let rows = sqlx::query(&format!(
-            "UPDATE outbox SET locked_until = $1
+            "UPDATE outbox SET locked_until = $1, locked_by = $5
              WHERE request_id IN (
                  SELECT request_id FROM outbox
                  WHERE site = $4 AND state = 'pending' AND next_try <= $2
@@ -777,11 +779,21 @@ impl Store {
         .bind(now)
         .bind(limit)
         .bind(site)
+        .bind(worker)
         .fetch_all(&self.pool)
         .await?;
         let mut entries = rows.iter().map(entry_of).collect::<Result<Vec<_>, _>>()?;
         entries.sort_by_key(|e| e.next_try);
         Ok(entries)
+    }
+
+    /// Ends every claim `worker` holds (a server that stops gives them back).
+    pub async fn release_claims(&self, worker: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET locked_until = NULL, locked_by = NULL WHERE locked_by = $1")
+            .bind(worker)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// The sites that have pending entries.
@@ -841,7 +853,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE outbox SET failures = $1, next_try = $2, state = $3, locked_until = NULL WHERE request_id = $4",
+            "UPDATE outbox SET failures = $1, next_try = $2, state = $3, locked_until = NULL, locked_by = NULL WHERE request_id = $4",
         )
         .bind(i32::try_from(entry.failures).unwrap_or(i32::MAX))
         .bind(entry.next_try)

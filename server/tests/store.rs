@@ -111,7 +111,7 @@ async fn exercise(store: &Store, tag: &str) {
     store.enqueue(&entry).await.unwrap();
     assert!(
         store
-            .claim_due(&device.site, 999, 999, 100)
+            .claim_due(&device.site, "w1", 999, 999, 100)
             .await
             .unwrap()
             .iter()
@@ -119,19 +119,38 @@ async fn exercise(store: &Store, tag: &str) {
     );
     assert!(
         store
-            .claim_due(&device.site, 1_000, 1_500, 100)
+            .claim_due(&device.site, "w1", 1_000, 1_500, 100)
             .await
             .unwrap()
             .contains(&entry)
     );
-    // Claimed: no other worker gets it until the lease ends.
+    // Claimed: no other worker gets it until the lease ends, or until the
+    // worker that holds it gives it back (a server that stops).
     assert!(
         store
-            .claim_due(&device.site, 1_200, 1_200, 100)
+            .claim_due(&device.site, "w2", 1_200, 1_200, 100)
             .await
             .unwrap()
             .iter()
             .all(|e| e.request_id != entry.request_id)
+    );
+    store.release_claims("w2").await.unwrap();
+    assert!(
+        store
+            .claim_due(&device.site, "w2", 1_200, 1_200, 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.request_id != entry.request_id),
+        "only the holder's claims are given back"
+    );
+    store.release_claims("w1").await.unwrap();
+    assert!(
+        store
+            .claim_due(&device.site, "w2", 1_200, 1_200, 100)
+            .await
+            .unwrap()
+            .contains(&entry)
     );
     entry.failures = 1;
     entry.next_try = 2_000;
@@ -144,7 +163,7 @@ async fn exercise(store: &Store, tag: &str) {
     store.record_attempt(&entry, &attempt).await.unwrap();
     assert!(
         store
-            .claim_due(&device.site, 1_999, 1_999, 100)
+            .claim_due(&device.site, "w1", 1_999, 1_999, 100)
             .await
             .unwrap()
             .iter()
@@ -213,7 +232,7 @@ async fn exercise(store: &Store, tag: &str) {
         let (store, site) = (store.clone(), device.site.clone());
         async move {
             store
-                .claim_due(&site, 40, 40, 1_000)
+                .claim_due(&site, "w1", 40, 40, 1_000)
                 .await
                 .unwrap()
                 .into_iter()
