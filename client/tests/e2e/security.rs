@@ -6,6 +6,17 @@ use nexmile_core::wire::codes::OsType;
 
 use crate::{LINK, World, cli, find, world};
 
+/// The browser device every attack here connects as, named `name`.
+fn test_device(name: &str) -> DeviceInfo {
+    DeviceInfo {
+        device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".parse().unwrap(),
+        app_version: "01.00.00".into(),
+        os_type: OsType::Browser,
+        device_name: name.into(),
+        os_version: "test".into(),
+    }
+}
+
 /// `POST /api/activate` at the built-in site as device `token`, showing `secret`.
 pub(crate) async fn activate_builtin(
     world: &World,
@@ -54,13 +65,7 @@ pub(crate) async fn hello(
     let hello = ClientMessage::Hello {
         protocol: PROTOCOL_VERSION,
         session_token: session_token.to_owned(),
-        device: DeviceInfo {
-            device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".parse().unwrap(),
-            app_version: "01.00.00".into(),
-            os_type: OsType::Browser,
-            device_name: "test".into(),
-            os_version: "test".into(),
-        },
+        device: test_device("test"),
     };
     socket
         .send(Message::Text(serde_json::to_string(&hello).unwrap().into()))
@@ -217,13 +222,7 @@ async fn a_message_flood_is_cut_short_and_closed() {
     let hello = ClientMessage::Hello {
         protocol: PROTOCOL_VERSION,
         session_token,
-        device: DeviceInfo {
-            device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".parse().unwrap(),
-            app_version: "01.00.00".into(),
-            os_type: OsType::Browser,
-            device_name: "flood".into(),
-            os_version: "test".into(),
-        },
+        device: test_device("flood"),
     };
     socket.send(text(&hello)).await.unwrap();
     // Each would be answered "this live is not on air".
@@ -307,13 +306,7 @@ async fn session_tokens_rotate_and_an_administrator_revokes_them() {
             serde_json::to_string(&ClientMessage::Hello {
                 protocol: PROTOCOL_VERSION,
                 session_token: token.to_owned(),
-                device: DeviceInfo {
-                    device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".parse().unwrap(),
-                    app_version: "01.00.00".into(),
-                    os_type: OsType::Browser,
-                    device_name: "test".into(),
-                    os_version: "test".into(),
-                },
+                device: test_device("test"),
             })
             .unwrap()
             .into(),
@@ -370,13 +363,7 @@ async fn a_reader_that_never_reads_is_closed_not_buffered() {
     let hello = ClientMessage::Hello {
         protocol: PROTOCOL_VERSION,
         session_token,
-        device: DeviceInfo {
-            device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".parse().unwrap(),
-            app_version: "01.00.00".into(),
-            os_type: OsType::Browser,
-            device_name: "never reads".into(),
-            os_version: "test".into(),
-        },
+        device: test_device("never reads"),
     };
     socket
         .send(Message::Text(serde_json::to_string(&hello).unwrap().into()))
@@ -488,13 +475,7 @@ async fn a_half_open_connection_is_dropped_within_a_minute() {
     let hello = ClientMessage::Hello {
         protocol: PROTOCOL_VERSION,
         session_token,
-        device: DeviceInfo {
-            device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".parse().unwrap(),
-            app_version: "01.00.00".into(),
-            os_type: OsType::Browser,
-            device_name: "half-open".into(),
-            os_version: "test".into(),
-        },
+        device: test_device("half-open"),
     };
     socket
         .send(Message::Text(serde_json::to_string(&hello).unwrap().into()))
