@@ -25,12 +25,15 @@ set -euo pipefail
 #   ffmpeg                 ffprobe, an independent reader the server's live recordings are checked with
 #   chromium               a real browser for the web version's tests (Playwright drives /usr/bin/chromium)
 #   nginx                  the reverse proxy of docs/deploy/nginx.conf, which a test runs as documented
+#   pulseaudio pulseaudio-utils libasound2-plugins  real sound devices in tests: a private sound
+#                          server with null sinks, reached through ALSA's pulse plugin as cpal opens it
 PACKAGES=(
   build-essential pkg-config webkit2gtk-driver dbus-daemon dunst gnome-keyring libsecret-tools
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev
   libasound2-dev libv4l-dev libclang-dev cmake nasm libvpx-dev
   libyuv-dev libwebrtc-audio-processing-dev apngdis ffmpeg chromium nginx
   xvfb xauth imagemagick curl fonts-noto-cjk
+  pulseaudio pulseaudio-utils libasound2-plugins
 )
 
 # The window's screens (ui/) are built with Vite and tested with Vitest:

@@ -26,6 +26,7 @@ use crate::media_session::{Display, MediaSession, MediaSwitches, SessionIo};
 use crate::profiles::{CallRecord, Profile, Profiles};
 use crate::server_url::ServerUrl;
 use crate::signalling::{Signalling, activate};
+use nexmile_media::sound_out::SoundOutput;
 
 /// Exit statuses of `open` and `listen`.
 pub const EXIT_OK: u8 = 0;
@@ -436,11 +437,25 @@ impl Client {
         &self,
         reports: mpsc::UnboundedSender<nexmile_media::quality::QualityReport>,
     ) -> SessionIo {
+        // The devices as chosen in the active profile's settings now, so a
+        // choice made between calls applies to the next one.
+        let (capture, output) = match &self.capture {
+            CaptureChoice::Devices(_) => {
+                let settings = self
+                    .profiles
+                    .device_settings(&self.profiles.active())
+                    .unwrap_or_default();
+                let speaker = SoundOutput::Speaker(settings.speaker.clone());
+                (CaptureChoice::Devices(settings), speaker)
+            }
+            other => (other.clone(), SoundOutput::Nowhere),
+        };
         SessionIo {
             reports,
             display: self.display.clone(),
             switches: self.switches.subscribe(),
-            capture: self.capture,
+            capture,
+            output,
             events: self.events.clone(),
             first_media: None,
             expect_incoming: true,

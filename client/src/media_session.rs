@@ -1,19 +1,22 @@
 //! The media of one call on the app's side: the camera and microphone (or
 //! the stamped test pattern and tone) through the effects, encoded and sent
-//! at the pace capture gives them; the other side's pictures and sound
-//! received, decoded and measured; a quality report every second.
+//! at the pace capture gives them; the other side's sound played out on the
+//! speaker through the jitter buffer, its pictures decoded and shown in step
+//! with that sound; a quality report every second.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use nexmile_effects::chain::{ChainSender, ChainSlot, EffectChain};
 use nexmile_effects::gift::GiftOverlay;
+use nexmile_media::audio_processing::{AudioProcessor, Stages};
 use nexmile_media::capture::CameraRequest;
-use nexmile_media::codec::{H264Encoder, OpusDecoder, OpusEncoder};
+use nexmile_media::codec::{H264Encoder, OpusEncoder};
 use nexmile_media::convert::Scaler;
 use nexmile_media::frame::{MediaTime, VideoFrame};
 use nexmile_media::quality::{QualityReport, StatsSnapshot};
 use nexmile_media::receiver::{Received, VideoReceiver};
+use nexmile_media::sound_out::{SoundOut, SoundOutput};
 use nexmile_media::source::pattern::read_stamp;
 use nexmile_media::transport::{MediaKind, Peer, PeerEvent};
 use serde::Serialize;
@@ -37,6 +40,18 @@ pub struct MediaSummary {
     pub effects_ms_median: Option<f64>,
     /// Effect passes that failed on a picture (the picture went on unchanged).
     pub effect_errors: u64,
+    /// Received sound: intervals played from packets, rebuilt from FEC,
+    /// concealed, and the playout buffer's runs dry.
+    pub audio_decoded: u64,
+    pub audio_fec_recovered: u64,
+    pub audio_concealed: u64,
+    pub audio_underruns: u64,
+    /// The jitter buffer's target depth at the end.
+    pub jitter_target_ms: f64,
+    /// Arrival to the speaker (jitter buffer and device queue), median.
+    pub audio_delay_ms_median: Option<f64>,
+    /// When pictures were shown against their sound, median (+ later).
+    pub av_offset_ms_median: Option<f64>,
 }
 
 /// The newest picture of a stream, for a window to show; `None` when the
@@ -90,6 +105,8 @@ pub struct SessionIo {
     pub display: Option<Arc<Display>>,
     pub switches: watch::Receiver<MediaSwitches>,
     pub capture: CaptureChoice,
+    /// Where the other side's sound is played.
+    pub output: SoundOutput,
     /// Told which camera and microphone are in use (`devices`), and of every change.
     pub events: Arc<dyn EventSink>,
     /// Fired once the first picture (`Video`) or sound (`Audio`) was decoded.
@@ -155,6 +172,7 @@ async fn run(
         display,
         switches,
         capture,
+        output,
         events,
         mut first_media,
         expect_incoming,
@@ -165,24 +183,48 @@ async fn run(
         height,
         fps: 30,
     };
+    // The echo canceller's two halves: the speaker's thread feeds it what
+    // is played, the microphone's thread takes that echo out.
+    let processor = match &capture {
+        CaptureChoice::Devices(settings) => AudioProcessor::new(Stages {
+            echo_cancellation: true,
+            noise_suppression: settings.noise_suppression,
+            gain_control: settings.gain_control,
+        })
+        .ok(),
+        CaptureChoice::Synthetic | CaptureChoice::ReceiveOnly => None,
+    };
+    let render = processor.as_ref().map(AudioProcessor::render_side);
+    let Ok((playout, mut speaker)) = SoundOut::start(output, render) else {
+        return MediaSummary::default();
+    };
     let CaptureFeed {
         video: mut captured,
         audio: mut sound,
         mut sources,
-    } = CaptureFeed::open(capture, request, switches.clone(), send_video).await;
-    let tell_sources = |sources: &watch::Receiver<_>| {
-        events.emit("devices", json!(*sources.borrow()));
+        level: microphone_level,
+    } = CaptureFeed::open(capture, request, switches.clone(), send_video, processor).await;
+    let tell_sources = |sources: &watch::Receiver<_>, speaker: &watch::Receiver<_>| {
+        let sources: serde_json::Value = json!(*sources.borrow());
+        let mut fields = sources;
+        fields["speaker"] = json!(*speaker.borrow());
+        events.emit("devices", fields);
     };
-    tell_sources(&sources);
+    tell_sources(&sources, &speaker);
     let mut scaler = Scaler::default();
-    let (Ok(mut encoder), Ok(mut opus), Ok(mut video), Ok(mut opus_decoder)) = (
+    let (Ok(mut encoder), Ok(mut opus), Ok(mut video)) = (
         H264Encoder::new(800_000, 30.0),
         OpusEncoder::new(32_000),
         VideoReceiver::new(),
-        OpusDecoder::new(),
     ) else {
         return MediaSummary::default();
     };
+    // Decoded pictures wait here until their sound is played (lip sync).
+    let mut held: std::collections::VecDeque<(tokio::time::Instant, VideoFrame)> =
+        std::collections::VecDeque::new();
+    let mut audio_delays = Vec::new();
+    let mut av_offsets = Vec::new();
+    let mut meter_tick = tokio::time::interval(Duration::from_millis(100));
     let mut summary = MediaSummary::default();
     let mut delays = Vec::new();
     let mut effect_times = Vec::new();
@@ -251,8 +293,22 @@ async fn run(
                 }
                 pcm.clear();
             }
-            Ok(()) = sources.changed() => tell_sources(&sources),
-            _ = housekeeping.tick() => received = video.poll(peer.now_us()),
+            Ok(()) = sources.changed() => tell_sources(&sources, &speaker),
+            Ok(()) = speaker.changed() => tell_sources(&sources, &speaker),
+            _ = meter_tick.tick(), if display.is_some() => {
+                // The window's microphone meter; muted reads as silence.
+                let dbfs = if switches.borrow().microphone { *microphone_level.borrow() } else { -120.0 };
+                events.emit("microphoneLevel", json!({ "dbfs": (dbfs * 10.0).round() / 10.0 }));
+            }
+            _ = housekeeping.tick() => {
+                received = video.poll(peer.now_us());
+                if playout.report().stats.decoded > 0
+                    && first_media.as_ref().is_some_and(|(_, kind)| *kind == MediaKind::Audio)
+                    && let Some((fired, _)) = first_media.take()
+                {
+                    let _ = fired.send(());
+                }
+            }
             Some(gift) = gifts.recv() => chain.add_gift(gift),
             _ = report_tick.tick() => {
                 let now = peer.stats().await;
@@ -270,14 +326,9 @@ async fn run(
                     video_packets += 1;
                     received = video.on_packet(packet, arrival_us);
                 }
-                Some(PeerEvent::Rtp { kind: MediaKind::Audio, packet, .. }) => {
+                Some(PeerEvent::Rtp { kind: MediaKind::Audio, packet, arrival_us }) => {
                     summary.audio_packets_received += 1;
-                    if opus_decoder.decode(&packet.payload, 960).is_ok()
-                        && first_media.as_ref().is_some_and(|(_, kind)| *kind == MediaKind::Audio)
-                        && let Some((fired, _)) = first_media.take()
-                    {
-                        let _ = fired.send(());
-                    }
+                    playout.push(packet.sequence, packet.timestamp, packet.payload, arrival_us);
                 }
                 Some(PeerEvent::KeyframeRequested) => encoder.request_keyframe(),
                 // Samples written before the connection is up are dropped by the
@@ -305,8 +356,29 @@ async fn run(
                 delays.push(delay.as_secs_f64() * 1000.0);
             }
         }
-        if let (Some(display), Some(newest)) = (&display, received.pictures.pop()) {
-            display.remote.send_replace(Some(Arc::new(newest)));
+        // A picture is shown when its sound is heard: after the sound's
+        // own delay from arrival to the speaker.
+        let audio_delay = playout.report().delay;
+        if let Some(newest) = received.pictures.pop() {
+            audio_delays.push(audio_delay.as_secs_f64() * 1000.0);
+            if display.is_some() {
+                held.push_back((tokio::time::Instant::now() + audio_delay, newest));
+            } else {
+                // Headless: shown nowhere, so on arrival, ahead of its sound.
+                av_offsets.push(-audio_delay.as_secs_f64() * 1000.0);
+            }
+        }
+        let now = tokio::time::Instant::now();
+        while let Some((due, _)) = held.front()
+            && *due <= now
+            && let Some((due, picture)) = held.pop_front()
+        {
+            av_offsets.push((now - due).as_secs_f64() * 1000.0);
+            if let Some(display) = &display
+                && held.front().is_none_or(|(next, _)| *next > now)
+            {
+                display.remote.send_replace(Some(Arc::new(picture)));
+            }
         }
         if received.request_keyframe {
             let _ = peer.request_keyframe().await;
@@ -318,6 +390,17 @@ async fn run(
         display.remote.send_replace(None);
     }
     summary.video_packets_received = video_packets;
+    let heard = playout.report();
+    drop(playout);
+    summary.audio_decoded = heard.stats.decoded;
+    summary.audio_fec_recovered = heard.stats.fec_recovered;
+    summary.audio_concealed = heard.stats.concealed;
+    summary.audio_underruns = heard.stats.jitter.underruns;
+    summary.jitter_target_ms = heard.stats.jitter.target_delay.as_secs_f64() * 1000.0;
+    audio_delays.sort_by(f64::total_cmp);
+    summary.audio_delay_ms_median = percentile(&audio_delays, 50);
+    av_offsets.sort_by(f64::total_cmp);
+    summary.av_offset_ms_median = percentile(&av_offsets, 50);
     delays.sort_by(f64::total_cmp);
     summary.latency_ms_median = percentile(&delays, 50);
     summary.latency_ms_p95 = percentile(&delays, 95);

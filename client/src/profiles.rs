@@ -27,6 +27,31 @@ pub struct Profile {
     pub phone_number: Option<String>,
 }
 
+/// The devices and sound processing chosen in the settings, remembered per profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeviceSettings {
+    /// By name; `None` is the system's default.
+    pub camera: Option<String>,
+    pub microphone: Option<String>,
+    pub speaker: Option<String>,
+    pub noise_suppression: bool,
+    pub gain_control: bool,
+}
+
+impl Default for DeviceSettings {
+    /// The system's devices, with noise suppression and gain control on.
+    fn default() -> Self {
+        Self {
+            camera: None,
+            microphone: None,
+            speaker: None,
+            noise_suppression: true,
+            gain_control: true,
+        }
+    }
+}
+
 /// One finished call in a profile's history (the home screen's recent calls).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -232,6 +257,22 @@ impl Profiles {
         write_private(&dir.join("effect-settings.json"), &json)
     }
 
+    /// The devices chosen for this profile (the system's defaults at first).
+    pub fn device_settings(&self, site: &SiteCode) -> Result<DeviceSettings, ProfileError> {
+        Ok(read_json(self.dir(site).join("device-settings.json"))?.unwrap_or_default())
+    }
+
+    pub fn save_device_settings(
+        &self,
+        site: &SiteCode,
+        settings: &DeviceSettings,
+    ) -> Result<(), ProfileError> {
+        let dir = self.dir(site);
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let json = serde_json::to_vec_pretty(settings).expect("settings serialize");
+        write_private(&dir.join("device-settings.json"), &json)
+    }
+
     pub fn load(&self, site: &SiteCode) -> Result<Option<Profile>, ProfileError> {
         let Some(mut profile) = read_json::<Profile>(self.dir(site).join("profile.json"))? else {
             return Ok(None);
@@ -346,6 +387,51 @@ impl Profiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_choices_are_remembered_per_profile() {
+        let dir = std::env::temp_dir().join(format!("nexmile-profiles-{}", uuid::Uuid::new_v4()));
+        let profiles = Profiles::open(&dir).unwrap();
+        let (one, two) = (
+            SiteCode::new("newsite1").unwrap(),
+            SiteCode::new("othersite").unwrap(),
+        );
+        let fresh = profiles.device_settings(&one).unwrap();
+        assert_eq!(fresh, DeviceSettings::default());
+        assert!(
+            fresh.noise_suppression && fresh.gain_control,
+            "on by default"
+        );
+        let chosen = DeviceSettings {
+            microphone: Some("USB headset".into()),
+            speaker: Some("USB headset".into()),
+            gain_control: false,
+            ..DeviceSettings::default()
+        };
+        profiles.save_device_settings(&one, &chosen).unwrap();
+        assert_eq!(profiles.device_settings(&one).unwrap(), chosen);
+        assert_eq!(
+            profiles.device_settings(&two).unwrap(),
+            DeviceSettings::default()
+        );
+        // A file from an older version with fewer fields keeps the defaults for the rest.
+        fs::write(
+            dir.join("othersite/device-settings.json"),
+            r#"{"camera":"cam"}"#,
+        )
+        .or_else(|_| {
+            fs::create_dir_all(dir.join("othersite"))?;
+            fs::write(
+                dir.join("othersite/device-settings.json"),
+                r#"{"camera":"cam"}"#,
+            )
+        })
+        .unwrap();
+        let older = profiles.device_settings(&two).unwrap();
+        assert_eq!(older.camera.as_deref(), Some("cam"));
+        assert!(older.noise_suppression);
+        let _ = fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn profiles_are_separate_per_site_and_the_device_token_is_shared() {

@@ -3,8 +3,8 @@
 //! Real devices are opened on their own thread (nokhwa's camera is not
 //! `Send`; cpal calls back on the audio thread) and hand frames over a
 //! one-slot channel that keeps the newest, so a slow consumer never makes
-//! capture fall behind. Where no device exists, [`open_camera`] and
-//! [`open_microphone`] return the synthetic source and say why.
+//! capture fall behind. A missing or busy device is an error that says so;
+//! the synthetic sources are only ever chosen explicitly (tests).
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread;
@@ -17,6 +17,7 @@ use nokhwa::utils::{
 };
 
 use crate::frame::{AudioFrame, MediaTime, PixelFormat, Plane, VideoFrame};
+use crate::resample::MonoResampler;
 use crate::source::pattern::TestPattern;
 use crate::source::tone::{ToneShape, ToneSource};
 
@@ -365,24 +366,20 @@ impl VideoSource for DeviceCamera {
     }
 }
 
-/// The first camera, or the test pattern if there is none or it fails to
-/// open; the second value says why the pattern was chosen.
-pub fn open_camera(request: CameraRequest) -> (Box<dyn VideoSource>, Option<CaptureError>) {
-    let attempt = match list_cameras().first() {
-        None => Err(CaptureError::NoDevice("camera")),
-        Some(device) => DeviceCamera::open(device.index, request),
-    };
-    match attempt {
-        Ok(camera) => (Box::new(camera), None),
-        Err(why) => {
-            let fallback = SyntheticCamera::new(request)
-                .or_else(|_| SyntheticCamera::new(CameraRequest::default()));
-            (
-                Box::new(fallback.expect("the default test pattern size is valid")),
-                Some(why),
-            )
-        }
+/// The camera called `name`, or the first one for `None`. A named camera
+/// that is not connected is an error, so the caller can say so and choose
+/// the default instead.
+pub fn open_camera(
+    request: CameraRequest,
+    name: Option<&str>,
+) -> Result<Box<dyn VideoSource>, CaptureError> {
+    let cameras = list_cameras();
+    let device = match name {
+        None => cameras.first(),
+        Some(wanted) => cameras.iter().find(|c| c.name == wanted),
     }
+    .ok_or(CaptureError::NoDevice("camera"))?;
+    Ok(Box::new(DeviceCamera::open(device.index, request)?))
 }
 
 /// The tone as a microphone.
@@ -415,66 +412,106 @@ impl AudioSource for SyntheticMicrophone {
     }
 }
 
-/// A real microphone through cpal, resampled by the OS to 48 kHz mono.
+/// A real microphone through cpal, as 48 kHz mono: asked of the device
+/// directly, or mixed down and resampled from its own format.
 pub struct DeviceMicrophone {
     name: String,
-    samples: Receiver<Vec<i16>>,
-    pending: Vec<i16>,
+    samples: Receiver<Vec<f32>>,
+    pending: Vec<f32>,
+    resampler: Option<MonoResampler>,
+    converted: Vec<f32>,
     // Dropping the stream stops capture.
     _stream: cpal::Stream,
 }
 
-fn audio_error(name: &str, e: &cpal::Error) -> CaptureError {
-    match e.kind() {
-        cpal::ErrorKind::DeviceBusy => CaptureError::Busy {
-            kind: "microphone",
-            name: name.to_owned(),
-        },
-        cpal::ErrorKind::DeviceNotAvailable => CaptureError::NoDevice("microphone"),
-        _ => CaptureError::CannotOpen {
-            kind: "microphone",
-            name: name.to_owned(),
-            reason: e.to_string(),
-        },
+fn find_input(name: Option<&str>) -> Result<cpal::Device, CaptureError> {
+    let host = cpal::default_host();
+    match name {
+        None => host.default_input_device(),
+        Some(wanted) => host.input_devices().ok().and_then(|mut devices| {
+            devices.find(|d| crate::speaker::device_name(d).as_deref() == Some(wanted))
+        }),
     }
+    .ok_or(CaptureError::NoDevice("microphone"))
+}
+
+/// Builds a stream of `T` samples that hands over mono f32 (channels averaged).
+fn input_stream<T>(
+    device: &cpal::Device,
+    config: cpal::StreamConfig,
+    tx: SyncSender<Vec<f32>>,
+) -> Result<cpal::Stream, cpal::Error>
+where
+    T: cpal::SizedSample,
+    f32: cpal::FromSample<T>,
+{
+    let channels = usize::from(config.channels.max(1));
+    device.build_input_stream::<T, _, _>(
+        config,
+        move |data: &[T], _| {
+            let mono = data
+                .chunks_exact(channels)
+                .map(|frame| {
+                    frame
+                        .iter()
+                        .map(|s| <f32 as cpal::FromSample<T>>::from_sample_(*s))
+                        .sum::<f32>()
+                        / channels as f32
+                })
+                .collect();
+            let _ = tx.try_send(mono);
+        },
+        |_| {},
+        None,
+    )
 }
 
 impl DeviceMicrophone {
-    /// The system's default microphone.
-    pub fn open_default() -> Result<Self, CaptureError> {
-        let host = cpal::default_host();
-        let device = host
-            .default_input_device()
-            .ok_or(CaptureError::NoDevice("microphone"))?;
-        let name = device
-            .description()
-            .map(|d| d.name().to_owned())
-            .unwrap_or_else(|_| "default".into());
+    /// The microphone called `name`, or the system's default for `None`.
+    pub fn open(name: Option<&str>) -> Result<Self, CaptureError> {
+        let device = find_input(name)?;
+        let name = crate::speaker::device_name(&device).unwrap_or_else(|| "default".into());
         // No sound card still yields a "default" device; its config tells.
-        device
+        let supported = device
             .default_input_config()
-            .map_err(|e| audio_error(&name, &e))?;
-        let config = cpal::StreamConfig {
+            .map_err(|e| crate::speaker::device_error("microphone", &name, &e))?;
+        let (tx, samples) = mpsc::sync_channel::<Vec<f32>>(64);
+        let direct = cpal::StreamConfig {
             channels: 1,
             sample_rate: AudioFrame::RATE,
             buffer_size: cpal::BufferSize::Default,
         };
-        let (tx, samples) = mpsc::sync_channel::<Vec<i16>>(64);
-        let stream = device
-            .build_input_stream::<i16, _, _>(
-                config,
-                move |data, _| {
-                    let _ = tx.try_send(data.to_vec());
-                },
-                |_| {},
-                None,
-            )
-            .map_err(|e| audio_error(&name, &e))?;
-        stream.play().map_err(|e| audio_error(&name, &e))?;
+        // 48 kHz mono where the device gives it; else its own format, converted here.
+        let (stream, resampler) = match input_stream::<f32>(&device, direct, tx.clone()) {
+            Ok(stream) => (stream, None),
+            Err(_) => {
+                let config = supported.config();
+                let stream = match supported.sample_format() {
+                    cpal::SampleFormat::I16 => input_stream::<i16>(&device, config, tx),
+                    cpal::SampleFormat::I32 => input_stream::<i32>(&device, config, tx),
+                    _ => input_stream::<f32>(&device, config, tx),
+                }
+                .map_err(|e| crate::speaker::device_error("microphone", &name, &e))?;
+                let resampler = (config.sample_rate != AudioFrame::RATE)
+                    .then(|| MonoResampler::new(config.sample_rate, AudioFrame::RATE))
+                    .transpose()
+                    .map_err(|reason| CaptureError::CannotOpen {
+                        kind: "microphone",
+                        name: name.clone(),
+                        reason,
+                    })?;
+                (stream, resampler)
+            }
+        };
+        stream
+            .play()
+            .map_err(|e| crate::speaker::device_error("microphone", &name, &e))?;
         Ok(Self {
             name,
             samples,
             pending: Vec::new(),
+            resampler,
+            converted: Vec::new(),
             _stream: stream,
         })
     }
@@ -495,27 +532,26 @@ impl AudioSource for DeviceMicrophone {
                 .samples
                 .recv_timeout(Duration::from_secs(2))
                 .map_err(|_| CaptureError::Stopped("microphone"))?;
-            self.pending.extend(chunk);
+            match &mut self.resampler {
+                None => self.pending.extend(chunk),
+                Some(resampler) => {
+                    self.converted.clear();
+                    resampler.process(&chunk, &mut self.converted);
+                    self.pending.extend_from_slice(&self.converted);
+                }
+            }
         }
-        let samples: Vec<i16> = self.pending.drain(..AudioFrame::SAMPLES_PER_10MS).collect();
+        let samples: Vec<i16> = self
+            .pending
+            .drain(..AudioFrame::SAMPLES_PER_10MS)
+            .map(|s| (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+            .collect();
         Ok(AudioFrame {
             sample_rate: AudioFrame::RATE,
             channels: 1,
             samples,
             timestamp: MediaTime::now(),
         })
-    }
-}
-
-/// The default microphone, or the tone if there is none; the second value
-/// says why the tone was chosen.
-pub fn open_microphone() -> (Box<dyn AudioSource>, Option<CaptureError>) {
-    match DeviceMicrophone::open_default() {
-        Ok(mic) => (Box::new(mic), None),
-        Err(why) => (
-            Box::new(SyntheticMicrophone::new(ToneShape::Steady { hz: 440.0 })),
-            Some(why),
-        ),
     }
 }
 
@@ -543,15 +579,13 @@ mod tests {
     }
 
     #[test]
-    fn missing_devices_fall_back_to_synthetic_sources_and_say_why() {
-        // On a machine with a camera and a microphone this checks the real path instead.
-        let (camera, why) = open_camera(CameraRequest::default());
-        assert_eq!(camera.info().synthetic, why.is_some());
-        if let Some(why) = why {
-            assert!(!why.to_string().is_empty());
-        }
-        let (mic, why) = open_microphone();
-        assert_eq!(mic.synthetic(), why.is_some());
+    fn a_device_that_is_not_there_is_an_error_that_says_so() {
+        let missing = Some("Nexmile no such device");
+        let camera = open_camera(CameraRequest::default(), missing).err();
+        assert_eq!(camera, Some(CaptureError::NoDevice("camera")));
+        let microphone = DeviceMicrophone::open(missing).err();
+        assert_eq!(microphone, Some(CaptureError::NoDevice("microphone")));
+        assert!(crate::speaker::Speaker::open(missing).is_err());
     }
 
     #[test]

@@ -185,7 +185,15 @@ fn setup(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
     });
     client.display = Some(Arc::clone(&display));
     client.video_size = (1280, 720);
-    client.capture = nexmile_client::capture_feed::CaptureChoice::Devices;
+    // The system's devices; the stamped test pattern and tone only when a
+    // test asks for them explicitly.
+    client.capture = if std::env::var_os("NEXMILE_TEST_SOURCES").is_some() {
+        nexmile_client::capture_feed::CaptureChoice::Synthetic
+    } else {
+        nexmile_client::capture_feed::CaptureChoice::Devices(
+            nexmile_client::profiles::DeviceSettings::default(),
+        )
+    };
     client.device_name = format!("Nexmile for {}", std::env::consts::OS);
     let token = video_feed::run_token();
     let timings = Arc::new(video_feed::DisplayTimings::default());

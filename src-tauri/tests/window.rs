@@ -26,6 +26,9 @@ struct Desktop {
     _bus: Child,
     display: String,
     bus: String,
+    /// A sound server's environment: the app uses the system's devices
+    /// through it. Without one, the app sends the test pattern and tone.
+    sound: Option<Vec<(String, String)>>,
 }
 
 async fn first_line(child: &mut Child) -> String {
@@ -68,6 +71,7 @@ async fn desktop() -> Desktop {
         _bus: bus,
         display,
         bus: bus_address,
+        sound: None,
     }
 }
 
@@ -91,6 +95,16 @@ impl Desktop {
             .env("NEXMILE_SECRETS", "file")
             // Software rendering: Xvfb has no GPU.
             .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+        match &self.sound {
+            Some(env) => {
+                command.envs(env.iter().map(|(k, v)| (k, v)));
+            }
+            // The stamped test pattern and tone, asked for explicitly: the
+            // pictures these tests check.
+            None => {
+                command.env("NEXMILE_TEST_SOURCES", "1");
+            }
+        }
         command
     }
 
@@ -580,22 +594,17 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
     window
         .wait_css(".verdict.good, .verdict.fair, .verdict.poor")
         .await;
-    // The screen names the camera, or says that a test picture stands in and why.
+    // The screen names the sources in use: here the test pattern and tone asked for.
     let devices = window
         .wait_script(
             "const t = document.querySelector(\"[data-bind='devices']\").textContent; \
              return t.includes('カメラ') && t.includes('マイク') ? t : null;",
         )
         .await;
-    if std::fs::read_dir("/dev").is_ok_and(|d| {
-        !d.flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with("video"))
-    }) {
-        assert!(
-            devices.contains("カメラを使えないため、テスト映像を送っています"),
-            "{devices}"
-        );
-    }
+    assert!(
+        devices.contains("カメラ: Nexmile test pattern"),
+        "{devices}"
+    );
     window.screenshot(&desktop, "2-video-test").await;
     // A green wallpaper chosen in the test replaces the background at once
     // (the test pattern has no person: all of it is background).

@@ -3,6 +3,8 @@
 //! certificate authority made for the test, with a scratch directory for
 //! profiles and the server's database: what every end-to-end test starts from.
 
+pub mod sound;
+
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use nexmile_client::app::{CallPlan, Client, EXIT_FAILED, EffectChoice, emit};
+use nexmile_client::capture_feed::CaptureChoice;
 use nexmile_client::live_session::LivePlan;
+use nexmile_client::profiles::DeviceSettings;
 use nexmile_client::profiles::Profiles;
 use nexmile_client::server_url::ServerUrl;
 use nexmile_client::{demo, link_report, social_reader};
@@ -34,6 +36,11 @@ struct Cli {
     /// Another https app-link base to accept besides the spec's (repeatable).
     #[arg(long = "base", global = true, value_name = "URL")]
     bases: Vec<String>,
+    /// Use the system's camera, microphone and speaker (as chosen in the
+    /// profile's settings) instead of the stamped test pattern and tone,
+    /// and play the other side's sound.
+    #[arg(long, global = true)]
+    devices: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -191,7 +198,11 @@ fn client(cli: &Cli) -> Result<Client, String> {
     } else {
         cli.bind.clone()
     };
-    Ok(Client::headless(server, profiles, media_bind))
+    let mut client = Client::headless(server, profiles, media_bind);
+    if cli.devices {
+        client.capture = CaptureChoice::Devices(DeviceSettings::default());
+    }
+    Ok(client)
 }
 
 /// Builds the client from the global options and runs `session` with it to its exit status.

@@ -14,6 +14,7 @@ mod proxy;
 mod security;
 mod skyway;
 mod socialstream;
+mod sound;
 mod web;
 mod whip;
 
@@ -45,7 +46,18 @@ pub(crate) struct Server {
 
 /// [`cli`] against any server.
 pub(crate) async fn cli_at(server: &Server, profile: &str, args: &[&str]) -> (Vec<Value>, i32) {
+    cli_with_env(server, profile, args, &[]).await
+}
+
+/// [`cli_at`] with more environment (a sound server, its devices).
+pub(crate) async fn cli_with_env(
+    server: &Server,
+    profile: &str,
+    args: &[&str],
+    env: &[(String, String)],
+) -> (Vec<Value>, i32) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nexmile-cli"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .arg("--server")
         .arg(&server.url)
         .arg("--profiles")

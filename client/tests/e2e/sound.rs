@@ -1,0 +1,175 @@
+//! Calls on real sound devices: a private PulseAudio server, each app's
+//! microphone a null sink's monitor that the test feeds, each app's speaker
+//! a null sink that the test records, reached through ALSA's pulse plugin
+//! as cpal opens them (`nexmile-cli --devices`).
+
+use std::time::Duration;
+
+use nexmile_testkit::sound::{RATE, SoundServer};
+use serde_json::Value;
+
+use crate::{LINK, Server, World, cli_with_env, find, register, world};
+
+/// Speech-like test sound: bursts of a gliding tone with two harmonics, of
+/// pseudo-random lengths and gaps (`seed` makes each talker's pattern its
+/// own, so the envelopes of two talkers do not correlate).
+fn talker(seed: u64, seconds: f64, base_hz: f64) -> Vec<i16> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let total = (seconds * f64::from(RATE)) as usize;
+    let mut out = Vec::with_capacity(total);
+    let mut phase = 0.0f64;
+    while out.len() < total {
+        let burst = 8_000 + (next() % 12_000) as usize;
+        let gap = 4_000 + (next() % 10_000) as usize;
+        let glide = 1.0 + (next() % 100) as f64 / 200.0;
+        for i in 0..burst {
+            let t = i as f64 / burst as f64;
+            let hz = base_hz * (1.0 + (glide - 1.0) * t);
+            phase += hz * std::f64::consts::TAU / f64::from(RATE);
+            let envelope = (t * std::f64::consts::PI).sin().powf(0.3);
+            let v = phase.sin() + 0.5 * (2.0 * phase).sin() + 0.25 * (3.0 * phase).sin();
+            out.push((v * envelope * 6_000.0) as i16);
+        }
+        out.extend(std::iter::repeat_n(0, gap));
+    }
+    out.truncate(total);
+    out
+}
+
+/// Energy per 10 ms.
+fn envelope(samples: &[i16]) -> Vec<f64> {
+    samples
+        .chunks(480)
+        .map(|c| (c.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / c.len() as f64).sqrt())
+        .collect()
+}
+
+/// The best correlation of `heard`'s envelope with `said`'s over delays of
+/// 0..2 s, and that delay.
+fn best_match(said: &[i16], heard: &[i16]) -> (f64, Duration) {
+    let (a, b) = (envelope(said), envelope(heard));
+    let mut best = (f64::MIN, 0);
+    for lag in 0..200.min(b.len()) {
+        let n = a.len().min(b.len() - lag);
+        if n < 100 {
+            break;
+        }
+        let (x, y) = (&a[..n], &b[lag..lag + n]);
+        let (mx, my) = (
+            x.iter().sum::<f64>() / n as f64,
+            y.iter().sum::<f64>() / n as f64,
+        );
+        let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+        for (p, q) in x.iter().zip(y) {
+            sxy += (p - mx) * (q - my);
+            sxx += (p - mx).powi(2);
+            syy += (q - my).powi(2);
+        }
+        let r = sxy / (sxx * syy).sqrt().max(1e-9);
+        if r > best.0 {
+            best = (r, lag);
+        }
+    }
+    (best.0, Duration::from_millis(best.1 as u64 * 10))
+}
+
+fn device_env(sound: &SoundServer, app: &str) -> Vec<(String, String)> {
+    let mut env = sound.env();
+    env.push(("PULSE_SOURCE".into(), format!("{app}_mic.monitor")));
+    env.push(("PULSE_SINK".into(), format!("{app}_spk")));
+    env
+}
+
+fn server(world: &World) -> Server {
+    Server {
+        url: world.server.url(),
+        root: world.root.clone(),
+        ca: world.tls.ca.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_on_real_sound_devices_is_heard_both_ways() {
+    let world = world(1.0).await;
+    register(&world).await;
+    let sound = SoundServer::start();
+    for app in ["hanako", "airi"] {
+        sound.add_sink(&format!("{app}_mic"));
+        sound.add_sink(&format!("{app}_spk"));
+    }
+    let (hanako_says, airi_says) = (talker(1, 12.0, 220.0), talker(2, 12.0, 330.0));
+    let hanako_heard = sound.record("hanako_spk.monitor");
+    let airi_heard = sound.record("airi_spk.monitor");
+    let _hanako_mouth = sound.play("hanako_mic", &hanako_says);
+    let _airi_mouth = sound.play("airi_mic", &airi_says);
+    let server = server(&world);
+    let (hanako_env, airi_env) = (device_env(&sound, "hanako"), device_env(&sound, "airi"));
+    let link = format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=0");
+    let ((airi, airi_status), (hanako, hanako_status)) = tokio::join!(
+        cli_with_env(
+            &server,
+            "airi",
+            &[
+                "--devices",
+                "listen",
+                "--site",
+                "newsite1",
+                "--calls",
+                "1",
+                "--answer-after",
+                "500"
+            ],
+            &airi_env,
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            cli_with_env(
+                &server,
+                "hanako",
+                &["--devices", "open", &link, "--hangup-after", "8000"],
+                &hanako_env,
+            )
+            .await
+        },
+    );
+    assert_eq!(hanako_status, 0, "{hanako:#?}");
+    assert_eq!(airi_status, 0, "{airi:#?}");
+    let (hanako_heard, airi_heard) = (hanako_heard.stop(), airi_heard.stop());
+    for (who, events) in [("hanako", &hanako), ("airi", &airi)] {
+        let devices: Vec<&Value> = events.iter().filter(|e| e["event"] == "devices").collect();
+        let last = devices.last().expect("the devices in use are told");
+        assert!(
+            !last["microphone"]["name"].as_str().unwrap().is_empty(),
+            "{who}: {last}"
+        );
+        assert!(
+            !last["speaker"]["name"].as_str().unwrap().is_empty(),
+            "{who}: {last}"
+        );
+        for told in &devices {
+            assert_eq!(told["microphone"]["synthetic"], false, "{who}: {told}");
+            assert_eq!(told["microphone"]["problem"], Value::Null, "{who}: {told}");
+            assert_eq!(told["speaker"]["problem"], Value::Null, "{who}: {told}");
+        }
+        let media = &find(events, "call.ended").unwrap()["media"];
+        assert!(
+            media["audio_decoded"].as_u64().unwrap() > 200,
+            "{who}: {media}"
+        );
+        eprintln!("{who}: {media}");
+    }
+    // Each hears the other, a short while after it was said.
+    let (r, delay) = best_match(&hanako_says, &airi_heard);
+    eprintln!("airi hears hanako: r = {r:.2} at {delay:?}");
+    assert!(r > 0.6, "airi hears hanako: r = {r:.2}");
+    let (r, delay) = best_match(&airi_says, &hanako_heard);
+    eprintln!("hanako hears airi: r = {r:.2} at {delay:?}");
+    assert!(r > 0.6, "hanako hears airi: r = {r:.2}");
+    world.server.stop().await;
+}
