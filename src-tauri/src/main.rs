@@ -6,6 +6,7 @@
 // No console window beside the app on Windows.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod devices;
 mod engine;
 mod feed_bench;
 mod keychain;
@@ -141,6 +142,27 @@ fn set_effects(engine: EngineState<'_>, choice: EffectChoiceView) -> Result<(), 
     engine.set_effects(choice)
 }
 
+/// The cameras, microphones and speakers, and the active profile's choice.
+#[tauri::command]
+fn device_list(engine: EngineState<'_>) -> devices::DeviceList {
+    devices::list(&engine.client.profiles)
+}
+
+/// Remembers the devices chosen in the settings for the active profile; the next call uses them.
+#[tauri::command]
+fn set_devices(
+    engine: EngineState<'_>,
+    settings: nexmile_client::profiles::DeviceSettings,
+) -> Result<(), String> {
+    devices::choose(&engine.client.profiles, &settings)
+}
+
+/// The settings' speaker test: a chime on the chosen speaker.
+#[tauri::command]
+fn speaker_test(speaker: Option<String>) -> Result<String, String> {
+    devices::test_sound(speaker.as_deref())
+}
+
 /// Whether the windows can be kept out of screen captures here
 /// (Windows 10 2004+ and macOS honour it; Linux has no such protection).
 #[tauri::command]
@@ -267,6 +289,9 @@ fn main() {
             remove_profile,
             effect_catalogue,
             set_effects,
+            device_list,
+            set_devices,
+            speaker_test,
             protect_window,
         ])
         .run(tauri::generate_context!())

@@ -11,6 +11,7 @@ use nexmile_client::app::{CallPlan, Client};
 use nexmile_client::profiles::Profiles;
 use nexmile_client::server_url::ServerUrl;
 use nexmile_core::applink::AppLinkParser;
+use nexmile_testkit::sound::{SoundServer, level_dbfs, tone_share};
 use nexmile_testkit::{World, free_port, world};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -669,6 +670,12 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
     window.wait_text("視聴者IDと時刻").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     window.screenshot(&desktop, "5-in-call").await;
+    // Muting shows on the meter, and unmuting brings it back.
+    window.click("[data-action='mic']").await;
+    window.wait_text("マイクはミュート中です").await;
+    window.screenshot(&desktop, "5b-muted").await;
+    window.click("[data-action='mic']").await;
+    window.wait_text("マイクの音量").await;
     window.click("[data-action='hangup']").await;
     window.wait_text("通話が終了しました").await;
     window.wait_text("サイトへ戻る").await;
@@ -929,4 +936,134 @@ async fn a_viewer_watches_a_live_in_the_window_and_sends_a_gift() {
     broadcaster.abort();
     // The heart cost hanako 50 of her 1000 points; the viewing stayed in its free trial.
     assert_eq!(world.demo.points("hanako").await, Some(950));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sound_devices_are_chosen_tested_and_metered_in_the_window() {
+    let world = world(1.0).await;
+    let sound = SoundServer::start();
+    sound.add_sink("hanako_mic");
+    sound.add_sink("hanako_spk");
+    let mut env = sound.env();
+    env.push(("PULSE_SOURCE".into(), "hanako_mic.monitor".into()));
+    env.push(("PULSE_SINK".into(), "hanako_spk".into()));
+    let mut desktop = desktop().await;
+    desktop.sound = Some(env);
+    let profiles = world.root.join("desktop-profiles");
+    let window = Window::open_as_hanako(&desktop, &world, &profiles).await;
+
+    // The settings list the sound server's devices; a choice is remembered for the profile.
+    window.click("[data-action='devices']").await;
+    window.wait_text("カメラ・マイク・スピーカー").await;
+    let speakers = window
+        .wait_script(
+            "const o = [...document.querySelectorAll(\"select[data-device='speaker'] option\")]; \
+             return o.length > 1 ? o.map((x) => x.textContent).join('|') : null;",
+        )
+        .await;
+    assert!(speakers.starts_with("システムの既定|"), "{speakers}");
+    assert!(speakers.contains("PulseAudio"), "{speakers}");
+    assert!(
+        !speakers.contains("Rate Converter"),
+        "no ALSA plugins: {speakers}"
+    );
+    window
+        .driver
+        .execute(
+            "const s = document.querySelector(\"select[data-device='speaker']\"); \
+             s.value = [...s.options].find((o) => o.textContent.includes('PulseAudio')).value; \
+             s.dispatchEvent(new Event('change', { bubbles: true })); return s.value;",
+        )
+        .await
+        .expect("a speaker is chosen");
+    window.click("input[data-device='noiseSuppression']").await;
+    let saved = profiles.join("newsite1/device-settings.json");
+    let mut remembered = Value::Null;
+    for _ in 0..100 {
+        remembered = std::fs::read_to_string(&saved)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        if remembered["noiseSuppression"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        remembered["speaker"], "PulseAudio Sound Server",
+        "{remembered}"
+    );
+    assert_eq!(remembered["noiseSuppression"], false, "{remembered}");
+    assert_eq!(remembered["gainControl"], true, "{remembered}");
+
+    // The speaker test rings on that speaker, where the test records it.
+    let recording = sound.record("hanako_spk.monitor");
+    window.click("[data-action='speaker-test']").await;
+    window
+        .wait_text("「PulseAudio Sound Server」でテスト音を鳴らしました")
+        .await;
+    window.screenshot(&desktop, "sound-1-settings").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let chime = recording.stop();
+    let loudest = chime.chunks(4800).map(level_dbfs).fold(f64::MIN, f64::max);
+    assert!(loudest > -30.0, "the chime was heard: {loudest:.1} dBFS");
+    let first_note = chime
+        .chunks(4800)
+        .find(|c| level_dbfs(c) > -30.0)
+        .map_or(0.0, |c| tone_share(c, 1318.5));
+    assert!(first_note > 0.5, "the chime's first note: {first_note:.2}");
+
+    // The video test: a voice at the microphone moves the meter, and comes
+    // back from the server to the speaker. No camera on this machine: the
+    // screen says so, and no test picture is sent in its place.
+    let voice: Vec<i16> = (0..48_000 * 20)
+        .map(|i| {
+            let on = (i / 9_600) % 3 != 2;
+            let t = f64::from(i) / 48_000.0;
+            if on {
+                ((t * 440.0 * std::f64::consts::TAU).sin() * 8_000.0) as i16
+            } else {
+                0
+            }
+        })
+        .collect();
+    let _mouth = sound.play("hanako_mic", &voice);
+    window.click("[data-action='video-test']").await;
+    window.wait_text("ビデオテスト").await;
+    let width = window
+        .wait_script(
+            "const b = document.querySelector(\"[data-meter='mic']\"); \
+             return b && parseInt(b.style.width) >= 40 ? b.style.width : null;",
+        )
+        .await;
+    eprintln!("the meter reads {width}");
+    window
+        .wait_text("スピーカー: PulseAudio Sound Server")
+        .await;
+    if std::fs::read_dir("/dev").is_ok_and(|d| {
+        !d.flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("video"))
+    }) {
+        window
+            .wait_text("カメラを使えません。映像は送っていません")
+            .await;
+    }
+    window.screenshot(&desktop, "sound-2-video-test").await;
+    let back = sound.record("hanako_spk.monitor");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let heard = back.stop();
+    let level = level_dbfs(&heard);
+    assert!(
+        level > -40.0,
+        "her own voice back from the server: {level:.1} dBFS"
+    );
+    window.click("[data-action='hangup']").await;
+
+    // The same settings in English.
+    window.wait_text("アプリ電話番号").await;
+    window.click("[data-action='language']").await;
+    window.wait_text("Camera, microphone and speaker").await;
+    window.wait_text("Play a test sound").await;
+    window.screenshot(&desktop, "sound-3-settings-en").await;
+    window.driver.close().await;
 }

@@ -12,6 +12,7 @@ const ja = {
   "home.noRecent": "まだ通話はありません",
   "home.videoTest": "ビデオテスト",
   "home.effects": "エフェクト設定",
+  "home.devices": "音声とカメラの設定",
   "home.remove": "このサイトを削除",
   "home.removeConfirm": "「{site}」の登録と設定、ダウンロードしたファイルを削除します。よろしいですか？",
   "home.online": "オンライン（着信を受けられます）",
@@ -128,8 +129,26 @@ const ja = {
   "test.saved": "エフェクトの設定は保存され、この後の通話とライブに使われます。",
   "devices.camera": "カメラ: {name}",
   "devices.microphone": "マイク: {name}",
-  "devices.noCamera": "カメラを使えないため、テスト映像を送っています",
-  "devices.noMicrophone": "マイクを使えないため、テスト音を送っています",
+  "devices.speaker": "スピーカー: {name}",
+  "devices.noCamera": "カメラを使えません。映像は送っていません",
+  "devices.noMicrophone": "マイクを使えません。音声は送っていません",
+  "devices.noSpeaker": "スピーカーを使えません。相手の声は聞こえません",
+  "devices.cameraSwitched": "選んだカメラを使えないため「{name}」に切り替えました",
+  "devices.microphoneSwitched": "選んだマイクを使えないため「{name}」に切り替えました",
+  "devices.speakerSwitched": "選んだスピーカーを使えないため「{name}」に切り替えました",
+  "devices.title": "カメラ・マイク・スピーカー",
+  "devices.cameraLabel": "カメラ",
+  "devices.microphoneLabel": "マイク",
+  "devices.speakerLabel": "スピーカー",
+  "devices.systemDefault": "システムの既定",
+  "devices.noiseSuppression": "ノイズ抑制",
+  "devices.gainControl": "音量の自動調整",
+  "devices.speakerTest": "テスト音を鳴らす",
+  "devices.speakerTestPlayed": "「{name}」でテスト音を鳴らしました",
+  "devices.speakerTestFailed": "テスト音を鳴らせませんでした: {why}",
+  "devices.appliesNext": "選んだ機器と音声処理は次の通話から使われます。",
+  "devices.micLevel": "マイクの音量",
+  "devices.muted": "マイクはミュート中です",
   "devices.problem.no_device": "接続されていません",
   "devices.problem.busy": "ほかのアプリが使用中です",
   "devices.problem.cannot_open": "開けませんでした",
@@ -205,6 +224,7 @@ const en: Record<MessageKey, string> = {
   "home.noRecent": "No calls yet",
   "home.videoTest": "Video test",
   "home.effects": "Effects",
+  "home.devices": "Sound and camera",
   "home.remove": "Remove this site",
   "home.removeConfirm": "Remove \"{site}\" with its settings and downloaded files?",
   "home.online": "Online (you can receive calls)",
@@ -321,8 +341,26 @@ const en: Record<MessageKey, string> = {
   "test.saved": "Effect settings are saved and used in later calls and lives.",
   "devices.camera": "Camera: {name}",
   "devices.microphone": "Microphone: {name}",
-  "devices.noCamera": "No camera can be used: a test picture is sent instead",
-  "devices.noMicrophone": "No microphone can be used: a test tone is sent instead",
+  "devices.speaker": "Speaker: {name}",
+  "devices.noCamera": "No camera can be used: no picture is sent",
+  "devices.noMicrophone": "No microphone can be used: no sound is sent",
+  "devices.noSpeaker": "No speaker can be used: you cannot hear the other side",
+  "devices.cameraSwitched": "The chosen camera cannot be used, so {name} is used",
+  "devices.microphoneSwitched": "The chosen microphone cannot be used, so {name} is used",
+  "devices.speakerSwitched": "The chosen speaker cannot be used, so {name} is used",
+  "devices.title": "Camera, microphone and speaker",
+  "devices.cameraLabel": "Camera",
+  "devices.microphoneLabel": "Microphone",
+  "devices.speakerLabel": "Speaker",
+  "devices.systemDefault": "System default",
+  "devices.noiseSuppression": "Noise suppression",
+  "devices.gainControl": "Automatic gain control",
+  "devices.speakerTest": "Play a test sound",
+  "devices.speakerTestPlayed": "A test sound was played on {name}",
+  "devices.speakerTestFailed": "The test sound could not be played: {why}",
+  "devices.appliesNext": "The chosen devices and sound processing are used from the next call.",
+  "devices.micLevel": "Microphone level",
+  "devices.muted": "Your microphone is muted",
   "devices.problem.no_device": "none is connected",
   "devices.problem.busy": "another app is using it",
   "devices.problem.cannot_open": "it could not be opened",
@@ -409,12 +447,14 @@ export function duration(language: Language, totalSec: number): string {
     : t(language, "call.seconds", { s });
 }
 
-/// A camera or microphone the engine captures from (its `devices` event).
+/// A camera or microphone the engine captures from, or the speaker it
+/// plays on (the `devices` event).
 export interface SourceInUse {
+  /// Empty when no device is in use.
   name: string;
-  synthetic: boolean;
-  /// Why a test source stands in for the device (the system's words), and
-  /// its code for the words of the screen's language.
+  synthetic?: boolean;
+  /// Why the chosen device is not the one in use, or why none is (the
+  /// system's words), and its code for the words of the screen's language.
   reason: string | null;
   problem?: string | null;
 }
@@ -422,24 +462,28 @@ export interface SourceInUse {
 export interface Devices {
   camera: SourceInUse;
   microphone: SourceInUse;
+  speaker?: SourceInUse;
 }
 
-/// What the screen says about the capture devices: one line each, the
-/// device's name, or that a test source stands in and why (only the latter
-/// when `onlyMissing`).
-export function devicesText(language: Language, devices: Devices, onlyMissing = false): string[] {
-  const line = (source: SourceInUse, named: MessageKey, missing: MessageKey): string | undefined => {
+/// What the screen says about the devices: one line each, the device's
+/// name, that another one took over and why, or that none can be used and
+/// why (only the last two when `onlyProblems`).
+export function devicesText(language: Language, devices: Devices, onlyProblems = false): string[] {
+  type Kind = "camera" | "microphone" | "speaker";
+  const missing: Record<Kind, MessageKey> = { camera: "devices.noCamera", microphone: "devices.noMicrophone", speaker: "devices.noSpeaker" };
+  const line = (kind: Kind, source: SourceInUse | undefined): string | undefined => {
+    if (!source) return undefined;
     if (source.reason) {
       const key = `devices.problem.${source.problem}` as MessageKey;
       const why = key in messages[language] ? t(language, key) : source.reason;
-      return `${t(language, missing)} (${why})`;
+      const said = source.name ? t(language, `devices.${kind}Switched` as MessageKey, { name: source.name }) : t(language, missing[kind]);
+      return `${said} (${why})`;
     }
-    return source.name && !onlyMissing ? t(language, named, { name: source.name }) : undefined;
+    return source.name && !onlyProblems ? t(language, `devices.${kind}` as MessageKey, { name: source.name }) : undefined;
   };
-  return [
-    line(devices.camera, "devices.camera", "devices.noCamera"),
-    line(devices.microphone, "devices.microphone", "devices.noMicrophone"),
-  ].filter((l): l is string => l !== undefined);
+  return [line("camera", devices.camera), line("microphone", devices.microphone), line("speaker", devices.speaker)].filter(
+    (l): l is string => l !== undefined,
+  );
 }
 
 export function reasonText(language: Language, reason: number): string {

@@ -41,6 +41,10 @@ let state: AppState = initialState;
 let overview: Overview | null = null;
 let catalogue: Catalogue | null = null;
 let showEffects = false;
+/// The settings' device pickers: what there is and what the profile chose.
+let deviceList: DeviceList | null = null;
+let showDevices = false;
+let speakerTestSaid = "";
 let switches = { microphone: true, camera: true };
 /// Whether the window is kept out of captures on this system (set per call).
 let windowProtected = false;
@@ -62,6 +66,26 @@ function activeProfile() {
 async function refresh(): Promise<void> {
   overview = await invoke<Overview>("overview");
   state = { ...state, online: overview.online };
+  render(true);
+}
+
+interface DeviceSettings {
+  camera: string | null;
+  microphone: string | null;
+  speaker: string | null;
+  noiseSuppression: boolean;
+  gainControl: boolean;
+}
+
+interface DeviceList {
+  cameras: string[];
+  microphones: string[];
+  speakers: string[];
+  chosen: DeviceSettings;
+}
+
+async function loadDevices(): Promise<void> {
+  deviceList = await invoke<DeviceList>("device_list");
   render(true);
 }
 
@@ -141,8 +165,10 @@ function homeScreen(): string {
       <div class="actions">
         <button class="primary" data-action="video-test">${tr("home.videoTest")}</button>
         <button data-action="effects">${tr("home.effects")}</button>
+        <button data-action="devices">${tr("home.devices")}</button>
       </div>
       ${showEffects ? effectsPanel() : ""}
+      ${showDevices ? devicePanel() : ""}
       <div class="card"><h2>${tr("home.recent")}</h2>${recent ? `<ul class="recent">${recent}</ul>` : `<p class="muted">${tr("home.noRecent")}</p>`}</div>
       <p class="muted small">${tr("home.hint")}</p>
       ${overview ? `<p class="muted small" data-testid="secrets">${tr(overview.secrets === "keychain" ? "home.secretsKeychain" : "home.secretsFile")}</p>` : ""}
@@ -169,6 +195,33 @@ const ICONS = {
 
 function icon(name: keyof typeof ICONS): string {
   return `<svg viewBox="0 0 24 24" width="28" height="28" fill="currentColor" aria-hidden="true">${ICONS[name]}</svg>`;
+}
+
+function devicePicker(kind: "camera" | "microphone" | "speaker", names: string[], chosen: string | null): string {
+  // A remembered device that is not connected now stays listed, so the choice is not lost silently.
+  const all = chosen && !names.includes(chosen) ? [...names, chosen] : names;
+  const options = [`<option value="">${tr("devices.systemDefault")}</option>`, ...all.map((n) => `<option value="${escape(n)}" ${n === chosen ? "selected" : ""}>${escape(n)}</option>`)].join("");
+  return `<label class="picker"><span>${tr(`devices.${kind}Label` as MessageKey)}</span><select data-device="${kind}">${options}</select></label>`;
+}
+
+function devicePanel(): string {
+  if (!deviceList) return `<div class="card devices-panel"><p class="muted">…</p></div>`;
+  const c = deviceList.chosen;
+  const toggle = (key: "noiseSuppression" | "gainControl") =>
+    `<label class="toggle"><input type="checkbox" data-device="${key}" ${c[key] ? "checked" : ""}><span>${tr(`devices.${key}` as MessageKey)}</span></label>`;
+  return `<div class="card devices-panel"><h2>${tr("devices.title")}</h2>
+    ${devicePicker("camera", deviceList.cameras, c.camera)}
+    ${devicePicker("microphone", deviceList.microphones, c.microphone)}
+    ${devicePicker("speaker", deviceList.speakers, c.speaker)}
+    <div class="toggles">${toggle("noiseSuppression")}${toggle("gainControl")}</div>
+    <button data-action="speaker-test">${tr("devices.speakerTest")}</button>
+    <p class="muted small" data-bind="speaker-test">${escape(speakerTestSaid)}</p>
+    <p class="muted small">${tr("devices.appliesNext")}</p></div>`;
+}
+
+/// The microphone's level as the engine sends it, −60…0 dBFS across the bar.
+function micMeter(): string {
+  return `<div class="meter" title="${tr("devices.micLevel")}"><span class="meter-label" data-bind="meter-label">${tr("devices.micLevel")}</span><div class="meter-bar"><i data-meter="mic"></i></div></div>`;
 }
 
 function effectsPanel(): string {
@@ -222,10 +275,11 @@ function videoTestScreen(): string {
         <figure><canvas data-video="remote" class="video empty"></canvas><figcaption>${tr("test.returned")}</figcaption></figure>
       </div>
       <p class="muted small devices" data-bind="devices"></p>
+      ${micMeter()}
       ${qualityBlock()}
       <button class="danger wide" data-action="hangup">${tr("test.end")}</button>
     </section>
-    <aside>${effectsPanel()}</aside>
+    <aside>${devicePanel()}${effectsPanel()}</aside>
   </main>`;
 }
 
@@ -273,6 +327,7 @@ function inCallScreen(call: CallView): string {
     <div class="protection">${protectionText(call)}</div>
     <div class="warn floating devices" data-bind="missing-devices"></div>
     ${state.refused.length ? `<div class="warn floating">${tr("effects.refused", { list: state.refused.join(" / ") })}</div>` : ""}
+    <div class="call-meter">${micMeter()}</div>
     <div class="toolbar">
       <button class="round ${switches.microphone ? "" : "off"}" data-action="mic" title="${switches.microphone ? tr("incall.mute") : tr("incall.unmute")}">${icon(switches.microphone ? "mic" : "micOff")}</button>
       <button class="round ${switches.camera ? "" : "off"}" data-action="camera" title="${switches.camera ? tr("incall.cameraOff") : tr("incall.cameraOn")}">${icon(switches.camera ? "camera" : "cameraOff")}</button>
@@ -622,6 +677,12 @@ function patch(): void {
     // In a call only a missing device is worth the space.
     bind("missing-devices", devicesText(language, state.devices, true).join(" · "));
   }
+  const level = switches.microphone ? (state.micLevelDbfs ?? -120) : -120;
+  root.querySelectorAll<HTMLElement>('[data-meter="mic"]').forEach((bar) => {
+    bar.style.width = `${Math.round(Math.min(1, Math.max(0, (level + 60) / 60)) * 100)}%`;
+  });
+  bind("meter-label", switches.microphone ? tr("devices.micLevel") : tr("devices.muted"));
+  bind("speaker-test", speakerTestSaid);
   if (s.kind === "outgoing") {
     const left = ringingLeft(s.call, now);
     bind("ringing", left === undefined ? tr("outgoing.preparing") : tr("outgoing.ringing", { sec: left }));
@@ -647,7 +708,7 @@ function liveKey(): string {
 }
 
 function render(rebuild = false): void {
-  const key = `${state.screen.kind}:${language}:${showEffects}:${liveKey()}`;
+  const key = `${state.screen.kind}:${language}:${showEffects}:${showDevices}:${liveKey()}`;
   if (rebuild || key !== builtFor) {
     root.innerHTML = screenHtml();
     builtFor = key;
@@ -684,6 +745,16 @@ root.addEventListener("keydown", (event) => {
   }
 });
 
+// A device picked or a sound-processing switch flipped: remembered for the profile at once.
+root.addEventListener("change", async (event) => {
+  const input = event.target as HTMLInputElement | HTMLSelectElement;
+  const field = input.dataset.device;
+  if (!field || !deviceList) return;
+  const value = input instanceof HTMLInputElement && input.type === "checkbox" ? input.checked : input.value || null;
+  deviceList = { ...deviceList, chosen: { ...deviceList.chosen, [field]: value } };
+  await invoke("set_devices", { settings: deviceList.chosen });
+});
+
 root.addEventListener("click", async (event) => {
   const target = (event.target as HTMLElement).closest<HTMLElement>("[data-action]");
   if (!target) return;
@@ -713,12 +784,27 @@ root.addEventListener("click", async (event) => {
       break;
     case "video-test":
       await loadCatalogue();
+      await loadDevices();
       await invoke("video_test");
       break;
     case "effects":
       showEffects = !showEffects;
       if (showEffects) await loadCatalogue();
       render(true);
+      break;
+    case "devices":
+      showDevices = !showDevices;
+      if (showDevices) await loadDevices();
+      render(true);
+      break;
+    case "speaker-test":
+      try {
+        const name = await invoke<string>("speaker_test", { speaker: deviceList?.chosen.speaker ?? null });
+        speakerTestSaid = tr("devices.speakerTestPlayed", { name });
+      } catch (why) {
+        speakerTestSaid = tr("devices.speakerTestFailed", { why: String(why) });
+      }
+      patch();
       break;
     case "effect":
       await chooseEffect(target.dataset.group ?? "", target.dataset.value ?? "");

@@ -87,8 +87,10 @@ export interface AppState {
   quality: Quality[];
   /// Effects that the partner does not allow in this call, said by the engine.
   refused: string[];
-  /// The camera and microphone of the running test or call.
+  /// The camera, microphone and speaker of the running test or call.
   devices?: Devices;
+  /// The microphone's level after processing, dBFS (the meter), while a test or call runs.
+  micLevelDbfs?: number;
   /// The partner's push messages (§7.1), newest first.
   pushes: PushView[];
 }
@@ -177,7 +179,7 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
       return screen.kind === "confirmLink" ? { ...state, screen: { kind: "home" } } : state;
     case "link.opened": {
       const returnUrl = (e.returnUrl as string | null) ?? null;
-      const base = { ...state, returnUrl, quality: [], refused: [], devices: undefined };
+      const base = { ...state, returnUrl, quality: [], refused: [], devices: undefined, micLevelDbfs: undefined };
       switch (e.function) {
         case "activateExUser":
           return { ...base, screen: { kind: "working", task: "activate" } };
@@ -220,7 +222,12 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
       };
     }
     case "devices":
-      return { ...state, devices: { camera: e.camera as SourceInUse, microphone: e.microphone as SourceInUse } };
+      return {
+        ...state,
+        devices: { camera: e.camera as SourceInUse, microphone: e.microphone as SourceInUse, speaker: e.speaker as SourceInUse | undefined },
+      };
+    case "microphoneLevel":
+      return { ...state, micLevelDbfs: e.dbfs as number };
     case "quality": {
       const quality = [...state.quality, e as unknown as Quality].slice(-QUALITY_WINDOW);
       return { ...state, quality };

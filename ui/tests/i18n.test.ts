@@ -20,23 +20,26 @@ describe("words", () => {
     expect(reasonText("en", 42)).toBe("Something went wrong");
   });
 
-  it("names the devices in use and says why a test source stands in", () => {
+  it("names the devices in use and says why one is missing or replaced", () => {
     const devices = {
-      camera: { name: "Nexmile test pattern", synthetic: true, reason: "no camera is connected", problem: "no_device" },
+      camera: { name: "", synthetic: false, reason: "no camera is connected", problem: "no_device" },
       microphone: { name: "USB Audio", synthetic: false, reason: null },
+      speaker: { name: "default", reason: "the speaker stopped delivering", problem: "stopped" },
     };
     expect(devicesText("ja", devices)).toEqual([
-      "カメラを使えないため、テスト映像を送っています (接続されていません)",
+      "カメラを使えません。映像は送っていません (接続されていません)",
       "マイク: USB Audio",
+      "選んだスピーカーを使えないため「default」に切り替えました (途中で止まりました)",
     ]);
     expect(devicesText("en", devices, true)).toEqual([
-      "No camera can be used: a test picture is sent instead (none is connected)",
+      "No camera can be used: no picture is sent (none is connected)",
+      "The chosen speaker cannot be used, so default is used (it stopped)",
     ]);
     // A problem the screen has no words for is said in the system's.
     const odd = { ...devices, camera: { ...devices.camera, problem: "new_kind" } };
-    expect(devicesText("en", odd, true)).toEqual(["No camera can be used: a test picture is sent instead (no camera is connected)"]);
-    // A camera switched off before the call is not named (not opened yet).
-    expect(devicesText("en", { ...devices, camera: { name: "", synthetic: false, reason: null } })).toEqual([
+    expect(devicesText("en", odd, true)[0]).toBe("No camera can be used: no picture is sent (no camera is connected)");
+    // A camera switched off before the call is not named (not opened yet); no speaker event, no line.
+    expect(devicesText("en", { camera: { name: "", synthetic: false, reason: null }, microphone: devices.microphone })).toEqual([
       "Microphone: USB Audio",
     ]);
   });
