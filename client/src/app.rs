@@ -436,15 +436,13 @@ impl Client {
     pub(crate) fn session_io(
         &self,
         reports: mpsc::UnboundedSender<nexmile_media::quality::QualityReport>,
+        site: &SiteCode,
     ) -> SessionIo {
-        // The devices as chosen in the active profile's settings now, so a
-        // choice made between calls applies to the next one.
+        // The devices as chosen in the site's profile now, so a choice
+        // made between calls applies to the next one.
         let (capture, output) = match &self.capture {
             CaptureChoice::Devices(_) => {
-                let settings = self
-                    .profiles
-                    .device_settings(&self.profiles.active())
-                    .unwrap_or_default();
+                let settings = self.profiles.device_settings(site).unwrap_or_default();
                 let speaker = SoundOutput::Speaker(settings.speaker.clone());
                 (CaptureChoice::Devices(settings), speaker)
             }
@@ -530,7 +528,12 @@ impl Client {
         }
         let (reports_tx, mut reports) = mpsc::unbounded_channel();
         let mut actions = self.actions.subscribe();
-        let media = MediaSession::start(peer, self.video_size, chain, self.session_io(reports_tx));
+        let media = MediaSession::start(
+            peer,
+            self.video_size,
+            chain,
+            self.session_io(reports_tx, site),
+        );
         let until = plan.test_duration.map(|d| tokio::time::Instant::now() + d);
         loop {
             tokio::select! {
@@ -862,7 +865,7 @@ impl<'a> CallRun<'a> {
                             peer,
                             self.client.video_size,
                             self.chain.take(),
-                            self.client.session_io(self.reports_tx.clone()),
+                            self.client.session_io(self.reports_tx.clone(), self.site),
                         ));
                     }
                 }

@@ -231,7 +231,7 @@ impl LiveRun<'_> {
             self.emit("error", json!({ "message": e.to_string() }));
             return false;
         }
-        let mut io = self.client.session_io(self.reports_tx.clone());
+        let mut io = self.client.session_io(self.reports_tx.clone(), &self.site);
         io.expect_incoming = self.role == LiveRole::Viewer;
         // A radio live carries sound alone (§5.3.1 audioOnly).
         io.send_video = !self.audio_only;

@@ -68,6 +68,10 @@ impl AudioPlayout {
         let samples =
             usize::try_from(self.interval().as_micros() * u128::from(AudioFrame::RATE) / 1_000_000)
                 .unwrap_or(960);
+        if !self.arrived {
+            // Nothing was ever sent (a broadcaster's own playout): silence, no underrun.
+            return vec![0; samples];
+        }
         let decoded = match self.jitter.pop() {
             Playout::Packet(packet) => {
                 self.begun = true;

@@ -221,10 +221,22 @@ fn run(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        if let Some(why) = speaker.as_ref().and_then(Speaker::failure) {
-            // Gone mid-call: the default speaker takes over, and the window says so.
-            speaker = Speaker::open(None).ok();
-            told.send_replace(in_use(speaker.as_ref(), Some(&why)));
+        if let Some(why) = speaker.as_mut().and_then(Speaker::failure) {
+            // The stream broke. The same device again, if it is still there
+            // (a sound server's passing error); else the default one takes
+            // over, and the window says so.
+            let before = told.borrow().clone();
+            drop(speaker.take());
+            let (again, _) = open(output);
+            match again {
+                Some(device) if device.name() == before.name => {
+                    speaker = Some(device);
+                }
+                _ => {
+                    speaker = Speaker::open(None).ok();
+                    told.send_replace(in_use(speaker.as_ref(), Some(&why)));
+                }
+            }
             due = Instant::now();
         }
         match &mut speaker {

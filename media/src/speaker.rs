@@ -94,6 +94,16 @@ pub struct Speaker {
     resampler: Option<MonoResampler>,
     converted: Vec<f32>,
     interleaved: Vec<f32>,
+    /// Device callbacks so far, and when their count last moved: a device
+    /// that stops calling back without an error (a sound server that
+    /// dropped the stream) is a failed device too.
+    callbacks: Arc<AtomicU64>,
+    last_callbacks: u64,
+    last_progress: std::time::Instant,
+    /// Underruns the device reported, and their count a second ago: a
+    /// stream whose server side is gone underruns on every period.
+    xruns: Arc<AtomicU64>,
+    xruns_at_check: (u64, std::time::Instant),
     /// Device callbacks that found the ring short, and the device's own
     /// underruns (each heard as a click or a gap).
     starved: Arc<AtomicU64>,
@@ -118,27 +128,35 @@ impl Speaker {
         let (ring, consumer) = rtrb::RingBuffer::new(capacity);
         let starved = Arc::new(AtomicU64::new(0));
         let (failed, failures) = mpsc::channel();
+        let xruns = Arc::new(AtomicU64::new(0));
         let mut config = supported.config();
         // 10 ms device periods where the device allows: the ring, not the
         // device, holds playout's margin, so the device's own queue stays short.
         if let cpal::SupportedBufferSize::Range { min, max } = supported.buffer_size() {
-            config.buffer_size = cpal::BufferSize::Fixed((rate / 100).clamp(*min, *max));
+            config.buffer_size = cpal::BufferSize::Fixed((rate / 50).clamp(*min, *max));
         }
+        let callbacks = Arc::new(AtomicU64::new(0));
         let feed = Feed {
             ring: consumer,
             starved: starved.clone(),
+            callbacks: callbacks.clone(),
         };
         let on_error = {
-            let name = name.clone();
             let starved = starved.clone();
+            let xruns = xruns.clone();
             move |e: cpal::Error| match e.kind() {
                 // A glitch, not a failure: the stream goes on.
                 cpal::ErrorKind::Xrun => {
                     starved.fetch_add(1, Ordering::Relaxed);
+                    xruns.fetch_add(1, Ordering::Relaxed);
                 }
                 cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied => {}
+                // Gone, or the stream broke: the device stopped playing.
+                cpal::ErrorKind::DeviceNotAvailable => {
+                    let _ = failed.send(CaptureError::NoDevice("speaker"));
+                }
                 _ => {
-                    let _ = failed.send(device_error("speaker", &name, &e));
+                    let _ = failed.send(CaptureError::Stopped("speaker"));
                 }
             }
         };
@@ -174,6 +192,11 @@ impl Speaker {
             resampler,
             converted: Vec::new(),
             interleaved: Vec::new(),
+            callbacks,
+            last_callbacks: 0,
+            last_progress: std::time::Instant::now(),
+            xruns,
+            xruns_at_check: (0, std::time::Instant::now()),
             starved,
             failures,
             _stream: stream,
@@ -221,15 +244,41 @@ impl Speaker {
     }
 
     /// The device failed (unplugged, taken away), if it did.
-    pub fn failure(&self) -> Option<CaptureError> {
-        self.failures.try_recv().ok()
+    pub fn failure(&mut self) -> Option<CaptureError> {
+        if let Ok(why) = self.failures.try_recv() {
+            return Some(why);
+        }
+        let (before, since) = self.xruns_at_check;
+        if since.elapsed() >= Duration::from_secs(1) {
+            let xruns = self.xruns.load(Ordering::Relaxed);
+            self.xruns_at_check = (xruns, std::time::Instant::now());
+            if xruns - before > XRUNS_OF_A_DEAD_STREAM {
+                return Some(CaptureError::Stopped("speaker"));
+            }
+        }
+        let now = self.callbacks.load(Ordering::Relaxed);
+        if now != self.last_callbacks {
+            self.last_callbacks = now;
+            self.last_progress = std::time::Instant::now();
+        } else if self.last_progress.elapsed() > STALL {
+            return Some(CaptureError::Stopped("speaker"));
+        }
+        None
     }
 }
+
+/// More underruns than this in a second is a stream that no longer plays
+/// (a loaded machine gives a few).
+const XRUNS_OF_A_DEAD_STREAM: u64 = 20;
+
+/// A device silent this long has stopped (its periods are 10–100 ms).
+const STALL: Duration = Duration::from_millis(1500);
 
 /// What the device's callback reads from.
 struct Feed {
     ring: rtrb::Consumer<f32>,
     starved: Arc<AtomicU64>,
+    callbacks: Arc<AtomicU64>,
 }
 
 fn build<T>(
@@ -245,6 +294,7 @@ where
     device.build_output_stream::<T, _, _>(
         config,
         move |data: &mut [T], _| {
+            feed.callbacks.fetch_add(1, Ordering::Relaxed);
             scratch.resize(data.len(), 0.0);
             let (popped, _) = feed.ring.pop_partial_slice(&mut scratch);
             let got = popped.len();

@@ -86,8 +86,7 @@ impl SoundServer {
     }
 
     /// Adds a mono 48 kHz speaker called `name`; its microphone side is `<name>.monitor`.
-    /// Returns the module's index, for [`SoundServer::unplug`].
-    pub fn add_sink(&self, name: &str) -> String {
+    pub fn add_sink(&self, name: &str) {
         let out = self.pactl(&[
             "load-module",
             "module-null-sink",
@@ -100,17 +99,24 @@ impl SoundServer {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
-    /// Removes a sink added by [`SoundServer::add_sink`], as if unplugged.
-    pub fn unplug(&self, module: &str) {
-        let out = self.pactl(&["unload-module", module]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    /// An ALSA device called `description` in pickers (as apps on this
+    /// server's `HOME` see it) that plays into `sink` of another sound
+    /// server: a headset of its own, unplugged by dropping that server.
+    pub fn alsa_speaker(&self, id: &str, description: &str, on: &SoundServer, sink: &str) {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(".asoundrc"))
+            .expect("the sound server's .asoundrc");
+        writeln!(
+            file,
+            "pcm.{id} {{ type pulse; server \"unix:{}\"; device {sink}; hint {{ show on; description \"{description}\" }} }}",
+            on.dir.join("native").display()
+        )
+        .expect("written");
     }
 
     /// Routes what `source` hears into `sink` after `delay`, attenuated by

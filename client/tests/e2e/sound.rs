@@ -173,3 +173,92 @@ async fn a_call_on_real_sound_devices_is_heard_both_ways() {
     assert!(r > 0.6, "hanako hears airi: r = {r:.2}");
     world.server.stop().await;
 }
+
+/// A headset pulled out in a call: the sound moves to the default speaker,
+/// and the app says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unplugged_speaker_gives_way_to_the_default_and_the_app_says_so() {
+    let world = world(1.0).await;
+    register(&world).await;
+    let sound = SoundServer::start();
+    for app in ["hanako", "airi"] {
+        sound.add_sink(&format!("{app}_mic"));
+        sound.add_sink(&format!("{app}_spk"));
+    }
+    // The headset is a sound server of its own: pulling it out takes its
+    // streams with it, as a USB headset's card does.
+    let headset = SoundServer::start();
+    headset.add_sink("headset");
+    sound.alsa_speaker("headset", "Nexmile test headset", &headset, "headset");
+    let profiles = nexmile_client::profiles::Profiles::open(world.root.join("airi")).unwrap();
+    let site = nexmile_core::applink::SiteCode::new("newsite1").unwrap();
+    let chosen = nexmile_client::profiles::DeviceSettings {
+        speaker: Some("Nexmile test headset".into()),
+        ..Default::default()
+    };
+    profiles.save_device_settings(&site, &chosen).unwrap();
+    let hanako_says = talker(3, 12.0, 220.0);
+    let on_headset = headset.record("headset.monitor");
+    let on_default = sound.record("airi_spk.monitor");
+    let _mouth = sound.play("hanako_mic", &hanako_says);
+    let server = server(&world);
+    let (hanako_env, airi_env) = (device_env(&sound, "hanako"), device_env(&sound, "airi"));
+    let link = format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=0");
+    let unplug = async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let heard = on_headset.stop();
+        drop(headset);
+        heard
+    };
+    let ((airi, airi_status), (hanako, hanako_status), headset_heard) = tokio::join!(
+        cli_with_env(
+            &server,
+            "airi",
+            &[
+                "--devices",
+                "listen",
+                "--site",
+                "newsite1",
+                "--calls",
+                "1",
+                "--answer-after",
+                "300"
+            ],
+            &airi_env,
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            cli_with_env(
+                &server,
+                "hanako",
+                &["--devices", "open", &link, "--hangup-after", "9000"],
+                &hanako_env,
+            )
+            .await
+        },
+        unplug,
+    );
+    assert_eq!(hanako_status, 0, "{hanako:#?}");
+    assert_eq!(airi_status, 0, "{airi:#?}");
+    let speakers: Vec<&Value> = airi
+        .iter()
+        .filter(|e| e["event"] == "devices")
+        .map(|e| &e["speaker"])
+        .filter(|s| s["name"] != "")
+        .collect();
+    assert_eq!(speakers[0]["name"], "Nexmile test headset", "{speakers:?}");
+    assert_eq!(speakers[0]["problem"], Value::Null, "{speakers:?}");
+    let last = speakers.last().unwrap();
+    assert_eq!(last["name"], "Default Audio Device", "{speakers:?}");
+    assert!(last["problem"].is_string(), "the change is said: {last}");
+    // The voice was on the headset until it went, then on the default speaker.
+    let default_heard = on_default.stop();
+    let loud = |pcm: &[i16]| {
+        pcm.chunks(4800)
+            .filter(|c| nexmile_testkit::sound::level_dbfs(c) > -40.0)
+            .count()
+    };
+    assert!(loud(&headset_heard) >= 5, "heard on the headset first");
+    assert!(loud(&default_heard) >= 5, "then on the default speaker");
+    world.server.stop().await;
+}
