@@ -59,6 +59,61 @@ struct Arrived {
     arrival_us: i64,
 }
 
+/// Loss and jitter laid on received sound before the jitter buffer, for
+/// the sound benchmark on machines without `tc netem`:
+/// `NEXMILE_IMPAIR_RECEIVED_AUDIO=loss_percent,jitter_ms` (e.g. `5,30`).
+/// Each packet is lost with that chance, or else delayed by 0..jitter ms
+/// (so packets also arrive out of order).
+struct Impairment {
+    loss: f64,
+    jitter: Duration,
+    random: u64,
+    held: Vec<(Instant, Arrived)>,
+}
+
+impl Impairment {
+    fn from_env() -> Option<Self> {
+        let spec = std::env::var("NEXMILE_IMPAIR_RECEIVED_AUDIO").ok()?;
+        let (loss, jitter) = spec.split_once(',')?;
+        Some(Self {
+            loss: loss.trim().parse::<f64>().ok()? / 100.0,
+            jitter: Duration::from_millis(jitter.trim().parse().ok()?),
+            random: 0x2545_F491_4F6C_DD1D,
+            held: Vec::new(),
+        })
+    }
+
+    /// Uniform in 0..1 (xorshift: reproducible from run to run).
+    fn next(&mut self) -> f64 {
+        self.random ^= self.random << 13;
+        self.random ^= self.random >> 7;
+        self.random ^= self.random << 17;
+        (self.random >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn arrive(&mut self, packet: Arrived) {
+        if self.next() < self.loss {
+            return;
+        }
+        let delay = self.jitter.mul_f64(self.next());
+        self.held.push((Instant::now() + delay, packet));
+    }
+
+    /// The packets whose delay is over, with their arrival moved to now.
+    fn due(&mut self, clock: Instant) -> Vec<Arrived> {
+        let now = Instant::now();
+        let (due, held): (Vec<_>, Vec<_>) = self.held.drain(..).partition(|(at, _)| *at <= now);
+        self.held = held;
+        due.into_iter()
+            .map(|(_, mut packet)| {
+                packet.arrival_us =
+                    i64::try_from(now.duration_since(clock).as_micros()).unwrap_or(0);
+                packet
+            })
+            .collect()
+    }
+}
+
 /// How much playout keeps queued for the device beyond its own buffer:
 /// two device periods, enough for a late wake-up of this thread.
 const DEVICE_MARGIN: Duration = Duration::from_millis(30);
@@ -204,22 +259,29 @@ fn run(
 ) {
     let (mut speaker, why) = open(output);
     told.send_replace(in_use(speaker.as_ref(), why.as_ref()));
+    let mut impairment = Impairment::from_env();
+    let clock = Instant::now();
     // With no device the clock paces playout.
     let mut due = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        match arrived.recv_timeout(WAKE) {
-            Ok(first) => {
-                for packet in std::iter::once(first).chain(arrived.try_iter()) {
-                    playing.playout.push(
-                        packet.seq,
-                        packet.timestamp,
-                        packet.payload,
-                        packet.arrival_us,
-                    );
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {}
+        let mut fresh = match arrived.recv_timeout(WAKE) {
+            Ok(first) => std::iter::once(first).chain(arrived.try_iter()).collect(),
+            Err(RecvTimeoutError::Timeout) => Vec::new(),
             Err(RecvTimeoutError::Disconnected) => return,
+        };
+        if let Some(impairment) = &mut impairment {
+            for packet in fresh.drain(..) {
+                impairment.arrive(packet);
+            }
+            fresh = impairment.due(clock);
+        }
+        for packet in fresh {
+            playing.playout.push(
+                packet.seq,
+                packet.timestamp,
+                packet.payload,
+                packet.arrival_us,
+            );
         }
         if let Some(why) = speaker.as_mut().and_then(Speaker::failure) {
             // The stream broke. The same device again, if it is still there

@@ -138,21 +138,23 @@ impl SoundServer {
             String::from_utf8_lossy(&out.stderr)
         );
         let module = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        // The loopback's stream into the sink carries the module's index.
-        let inputs = self.pactl(&["list", "short", "sink-inputs"]);
+        // The loopback's stream into the sink is owned by the module.
+        let inputs = self.pactl(&["list", "sink-inputs"]);
         let listing = String::from_utf8_lossy(&inputs.stdout);
-        if let Some(input) = listing
-            .lines()
-            .map(|l| l.split('\t').collect::<Vec<_>>())
-            .find(|f| f.get(2) == Some(&module.as_str()))
-            .and_then(|f| f.first().map(|s| (*s).to_owned()))
-        {
-            let out = self.pactl(&["set-sink-input-volume", &input, &format!("{gain_db}dB")]);
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        let mut input = None;
+        for line in listing.lines().map(str::trim) {
+            if let Some(index) = line.strip_prefix("Sink Input #") {
+                input = Some(index.to_owned());
+            } else if line == format!("Owner Module: {module}")
+                && let Some(input) = &input
+            {
+                let out = self.pactl(&["set-sink-input-volume", input, &format!("{gain_db}dB")]);
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
         }
         module
     }

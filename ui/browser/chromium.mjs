@@ -18,11 +18,16 @@ function trustedServerKey() {
   return [`--ignore-certificate-errors-spki-list=${pin}`];
 }
 
+// NEXMILE_REAL_DEVICES=1 (the sound benchmark) keeps the system's sound
+// devices (PulseAudio, as PULSE_SERVER/PULSE_SOURCE/PULSE_SINK say) and lets
+// the page play sound: Playwright mutes headless browsers by default.
 export function launchChromium() {
+  const real = process.env.NEXMILE_REAL_DEVICES === "1";
   return chromium.launch({
     executablePath: "/usr/bin/chromium",
+    ignoreDefaultArgs: real ? ["--mute-audio"] : [],
     args: [
-      "--use-fake-device-for-media-stream",
+      ...(real ? ["--autoplay-policy=no-user-gesture-required"] : ["--use-fake-device-for-media-stream"]),
       "--use-fake-ui-for-media-stream",
       "--disable-features=WebRtcHideLocalIpsWithMdns",
       "--no-sandbox",
