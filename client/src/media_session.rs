@@ -48,6 +48,8 @@ pub struct MediaSummary {
     pub audio_underruns: u64,
     /// The jitter buffer's target depth at the end.
     pub jitter_target_ms: f64,
+    /// Times the speaker found nothing queued or underran (each a click or gap).
+    pub speaker_starved: u64,
     /// Arrival to the speaker (jitter buffer and device queue), median.
     pub audio_delay_ms_median: Option<f64>,
     /// When pictures were shown against their sound, median (+ later).
@@ -397,6 +399,7 @@ async fn run(
     summary.audio_concealed = heard.stats.concealed;
     summary.audio_underruns = heard.stats.jitter.underruns;
     summary.jitter_target_ms = heard.stats.jitter.target_delay.as_secs_f64() * 1000.0;
+    summary.speaker_starved = heard.device_starved;
     audio_delays.sort_by(f64::total_cmp);
     summary.audio_delay_ms_median = percentile(&audio_delays, 50);
     av_offsets.sort_by(f64::total_cmp);

@@ -117,9 +117,22 @@ impl Speaker {
     pub fn open(name: Option<&str>) -> Result<Self, CaptureError> {
         let device = find_output(name)?;
         let name = device_name(&device).unwrap_or_else(|| "default".into());
-        let supported = device
+        let default = device
             .default_output_config()
             .map_err(|e| device_error("speaker", &name, &e))?;
+        // 48 kHz where the device takes it in its default format: no
+        // resampling here, and none in a sound server running at 48 kHz.
+        let supported = device
+            .supported_output_configs()
+            .ok()
+            .and_then(|mut configs| {
+                configs.find(|c| {
+                    c.channels() == default.channels()
+                        && c.sample_format() == default.sample_format()
+                        && (c.min_sample_rate()..=c.max_sample_rate()).contains(&AudioFrame::RATE)
+                })
+            })
+            .map_or(default, |c| c.with_sample_rate(AudioFrame::RATE));
         let rate = supported.sample_rate();
         let channels = usize::from(supported.channels());
         let capacity = usize::try_from(u128::from(rate) * RING.as_millis() / 1000)
