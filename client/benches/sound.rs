@@ -148,6 +148,14 @@ async fn main() {
     let b = async {
         tokio::time::sleep(Duration::from_millis(800)).await;
         if receiver == "chromium" {
+            sound.remap_source("b_mic.monitor", "b_mic_in");
+            let b_env: Vec<(String, String)> = b_env
+                .iter()
+                .map(|(k, v)| match k.as_str() {
+                    "PULSE_SOURCE" => (k.clone(), "b_mic_in".to_owned()),
+                    _ => (k.clone(), v.clone()),
+                })
+                .collect();
             let unique = world.demo.issue_unique_id("taro").await;
             let url = format!(
                 "{}/sbxapp/makecall/?site=newsite1&calleeId=airi&video=0&uniqueId={unique}&allowWeb=1",
@@ -191,7 +199,14 @@ async fn main() {
         tokio::time::sleep(talk / 2 + Duration::from_secs(1)).await;
         drop((a_mouth, b_mouth));
     };
-    tokio::join!(a, b, talkers);
+    let whole = async { tokio::join!(a, b, talkers) };
+    if tokio::time::timeout(talk + Duration::from_secs(60), whole)
+        .await
+        .is_err()
+    {
+        eprintln!("the call did not complete; see {}", out.display());
+        std::process::exit(1);
+    }
     write_pcm(&out.join("a_heard.raw"), &a_heard.stop());
     write_pcm(&out.join("b_heard.raw"), &b_heard.stop());
     write_pcm(&out.join("b_mic.raw"), &b_mic.stop());

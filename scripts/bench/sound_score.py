@@ -75,6 +75,13 @@ def main(run):
     ref16 = resample_poly(ref[:n], 1, 3)
     deg16 = resample_poly(deg[:n], 1, 3)
     mos = pesq(16000, ref16 / 32768, deg16 / 32768, "wb")
+    # And by halves: the first without double talk, the second with B talking over A.
+    middle = segs[len(segs) // 2][0]
+    halves = []
+    for lo, hi in [(first, middle), (middle, last)]:
+        r, d = said[lo:hi], b_heard[lo + overall : hi + overall]
+        m = min(len(r), len(d))
+        halves.append(round(float(pesq(16000, resample_poly(r[:m], 1, 3) / 32768, resample_poly(d[:m], 1, 3) / 32768, "wb")), 2))
     # Echo: what entered B's microphone from its speaker, against what came
     # back to A's speaker, over frames where A talks and B does not. The
     # first half has no double talk; B talks over the second.
@@ -102,6 +109,8 @@ def main(run):
         json.dumps(
             {
                 "pesq_wb": round(float(mos), 2),
+                "pesq_wb_first_half": halves[0],
+                "pesq_wb_second_half": halves[1],
                 "mouth_to_ear_ms_median": round(float(np.median(delays)), 1) if len(delays) else None,
                 "mouth_to_ear_ms_p95": round(float(np.percentile(delays, 95)), 1) if len(delays) else None,
                 "sentences": len(delays),

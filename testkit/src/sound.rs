@@ -119,6 +119,22 @@ impl SoundServer {
         .expect("written");
     }
 
+    /// A plain source `name` that hears what `master` (a monitor) hears:
+    /// Chromium offers no monitor as a microphone.
+    pub fn remap_source(&self, master: &str, name: &str) {
+        let out = self.pactl(&[
+            "load-module",
+            "module-remap-source",
+            &format!("master={master}"),
+            &format!("source_name={name}"),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Routes what `source` hears into `sink` after `delay`, attenuated by
     /// `gain_db` (a speaker heard by a microphone in the same room).
     /// Returns the module's index.
