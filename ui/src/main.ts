@@ -44,7 +44,16 @@ let showEffects = false;
 /// The settings' device pickers: what there is and what the profile chose.
 let deviceList: DeviceList | null = null;
 let showDevices = false;
-let speakerTestSaid = "";
+/// The last speaker test: the speaker that played it, or why none could.
+let speakerTest: { played: string } | { failed: string } | null = null;
+
+/// The speaker test's outcome in the screen's language (it may change after the click).
+function speakerTestText(): string {
+  if (!speakerTest) return "";
+  return "played" in speakerTest
+    ? tr("devices.speakerTestPlayed", { name: speakerTest.played })
+    : tr("devices.speakerTestFailed", { why: speakerTest.failed });
+}
 let switches = { microphone: true, camera: true };
 /// Whether the window is kept out of captures on this system (set per call).
 let windowProtected = false;
@@ -215,7 +224,7 @@ function devicePanel(): string {
     ${devicePicker("speaker", deviceList.speakers, c.speaker)}
     <div class="toggles">${toggle("noiseSuppression")}${toggle("gainControl")}</div>
     <button data-action="speaker-test">${tr("devices.speakerTest")}</button>
-    <p class="muted small" data-bind="speaker-test">${escape(speakerTestSaid)}</p>
+    <p class="muted small" data-bind="speaker-test">${escape(speakerTestText())}</p>
     <p class="muted small">${tr("devices.appliesNext")}</p></div>`;
 }
 
@@ -682,7 +691,7 @@ function patch(): void {
     bar.style.width = `${Math.round(Math.min(1, Math.max(0, (level + 60) / 60)) * 100)}%`;
   });
   bind("meter-label", switches.microphone ? tr("devices.micLevel") : tr("devices.muted"));
-  bind("speaker-test", speakerTestSaid);
+  bind("speaker-test", speakerTestText());
   if (s.kind === "outgoing") {
     const left = ringingLeft(s.call, now);
     bind("ringing", left === undefined ? tr("outgoing.preparing") : tr("outgoing.ringing", { sec: left }));
@@ -800,9 +809,9 @@ root.addEventListener("click", async (event) => {
     case "speaker-test":
       try {
         const name = await invoke<string>("speaker_test", { speaker: deviceList?.chosen.speaker ?? null });
-        speakerTestSaid = tr("devices.speakerTestPlayed", { name });
+        speakerTest = { played: name };
       } catch (why) {
-        speakerTestSaid = tr("devices.speakerTestFailed", { why: String(why) });
+        speakerTest = { failed: String(why) };
       }
       patch();
       break;
