@@ -76,8 +76,11 @@ pub struct RunningServer {
     ctx: Arc<Ctx>,
     shutdown: watch::Sender<bool>,
     served: tokio::task::JoinHandle<()>,
-    /// The outbox worker, the certificate watcher and the redirect listener.
+    /// The certificate watcher, the redirect and admin listeners, the
+    /// limits' sweeper: aborted at stop.
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// The outbox's workers: stopped, not aborted (see `Outbox::stop`).
+    outbox_workers: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -102,7 +105,7 @@ impl RunningServer {
             task.abort();
         }
         // Deliveries cut short keep their entries; the next start sends them.
-        self.ctx.outbox.release().await;
+        self.ctx.outbox.stop(self.outbox_workers).await;
         let _ = self.served.await;
     }
 }
@@ -416,7 +419,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         );
     }
     let partner = PartnerClient::new();
-    let (outbox, outbox_worker) =
+    let (outbox, outbox_workers) =
         Outbox::start(store.clone(), Arc::clone(&config), partner.clone(), clock);
     let mut site_effects = std::collections::HashMap::new();
     for site in &config.site {
@@ -449,7 +452,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let (listener, addr) = bind(config.server.listen).await?;
     let (shutdown, stopped) = watch::channel(false);
     let app = with_hsts(router(Arc::clone(&ctx)), &config);
-    let mut background = vec![outbox_worker];
+    let mut background = Vec::new();
     let forgetting = Arc::clone(&ctx);
     background.push(tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -501,5 +504,6 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         shutdown,
         served,
         background,
+        outbox_workers,
     })
 }

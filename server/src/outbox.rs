@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use nexmile_core::clock::UnixMillis;
 use nexmile_core::retry::{RetryState, RetryVerdict};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -31,13 +31,16 @@ pub struct Outbox {
     /// This server's name on the leases it takes, so that it can give them
     /// back when it stops.
     instance: Arc<str>,
+    /// Set when the server stops: the workers leave between two store
+    /// operations, never inside one (see [`Self::stop`]).
+    stopping: watch::Sender<bool>,
 }
 
 impl Outbox {
     /// The outbox and its workers, which start with whatever a previous run
     /// left pending: one per configured site, so that one dead partner (8 s
     /// a try) holds up only its own reports, and a pruner. Aborting the
-    /// returned task stops them all.
+    /// returned task ends once [`Self::stop`] has stopped them all.
     pub fn start(
         store: Store,
         config: Arc<Config>,
@@ -49,6 +52,7 @@ impl Outbox {
             wake: Arc::new(Notify::new()),
             clock,
             instance: uuid::Uuid::new_v4().to_string().into(),
+            stopping: watch::channel(false).0,
         };
         let workers = outbox.clone();
         let handle = tokio::spawn(async move {
@@ -83,12 +87,29 @@ impl Outbox {
         }
     }
 
-    /// Gives back the claims of a stopped worker, so that the entries it was
-    /// delivering go out at the next start instead of when the lease ends.
-    pub async fn release(&self) {
+    /// Stops the workers, then gives back their claims, so that the entries
+    /// they were delivering go out at the next start instead of when the
+    /// lease ends (2 min). A delivery in flight is cut short; a store
+    /// operation is not: a claim cancelled by an abort could still be
+    /// written after the release, leaving its entry leased to a server that
+    /// is gone (found by the SIGTERM half of the crash test, under load).
+    pub async fn stop(&self, workers: tokio::task::JoinHandle<()>) {
+        self.stopping.send_replace(true);
+        if tokio::time::timeout(Duration::from_secs(5), workers)
+            .await
+            .is_err()
+        {
+            tracing::warn!("outbox: the workers did not stop within 5 s");
+        }
         if let Err(e) = self.store.release_claims(&self.instance).await {
             tracing::error!("outbox: {e}");
         }
+    }
+
+    /// Resolves once the server is stopping.
+    async fn stopped(&self) {
+        let mut stopping = self.stopping.subscribe();
+        let _ = stopping.wait_for(|stop| *stop).await;
     }
 
     /// Tells the workers that entries were stored.
@@ -98,7 +119,7 @@ impl Outbox {
 
     /// Delivers `site`'s due entries, a few at a time, until the server stops.
     async fn run_site(&self, site: &str, config: &Config, client: &PartnerClient) {
-        loop {
+        while !*self.stopping.borrow() {
             // Listening before looking, so a wake during the look is not lost.
             let woken = self.wake.notified();
             tokio::pin!(woken);
@@ -131,6 +152,7 @@ impl Outbox {
             tokio::select! {
                 () = woken => {}
                 () = tokio::time::sleep(wait) => {}
+                () = self.stopped() => {}
             }
         }
     }
@@ -139,7 +161,10 @@ impl Outbox {
     async fn prune(self) {
         let mut every = tokio::time::interval(PRUNE_EVERY);
         loop {
-            every.tick().await;
+            tokio::select! {
+                _ = every.tick() => {}
+                () = self.stopped() => return,
+            }
             let before = self.clock.now().0 - KEEP_MS;
             match self.store.prune_outbox(before).await {
                 Ok(0) => {}
@@ -167,16 +192,21 @@ impl Outbox {
     async fn deliver(&self, mut entry: OutboxEntry, config: &Config, client: &PartnerClient) {
         let at = self.clock.now();
         let outcome = match config.site(&entry.site) {
-            Some(site) => client
-                .post(
+            Some(site) => {
+                let post = client.post(
                     site,
                     &entry.url,
                     &entry.body,
                     &entry.request_id,
                     REPLY_TIMEOUT,
-                )
-                .await
-                .map_err(|f| f.to_string()),
+                );
+                // Stopping cuts the try short; its claim is given back and
+                // the next start sends it again (same request ID).
+                tokio::select! {
+                    outcome = post => outcome.map_err(|f| f.to_string()),
+                    () = self.stopped() => return,
+                }
+            }
             None => Err(format!("site {} is no longer configured", entry.site)),
         };
         let attempt = match &outcome {
