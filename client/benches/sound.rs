@@ -70,13 +70,6 @@ async fn cli(
     let _ = child.wait().await;
 }
 
-fn device_env(sound: &SoundServer, app: &str) -> Vec<(String, String)> {
-    let mut env = sound.env();
-    env.push(("PULSE_SOURCE".into(), format!("{app}_mic.monitor")));
-    env.push(("PULSE_SINK".into(), format!("{app}_spk")));
-    env
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args()
@@ -117,10 +110,7 @@ async fn main() {
         }
     }
     let sound = SoundServer::start();
-    for app in ["a", "b"] {
-        sound.add_sink(&format!("{app}_mic"));
-        sound.add_sink(&format!("{app}_spk"));
-    }
+    let (a_env, b_env) = (sound.app_devices("a"), sound.app_devices("b"));
     // B's room: its speaker heard by its microphone.
     sound.loop_back("b_spk.monitor", "b_mic", Duration::from_millis(50), -10.0);
     let talk = Duration::from_millis(speech_a.len() as u64 * 1000 / 48_000);
@@ -129,7 +119,6 @@ async fn main() {
     let b_heard = sound.record("b_spk.monitor");
     let b_mic = sound.record("b_mic.monitor");
     let a_mic = sound.record("a_mic.monitor");
-    let (a_env, b_env) = (device_env(&sound, "a"), device_env(&sound, "b"));
     let a = cli(
         &world,
         "a",

@@ -101,10 +101,24 @@ impl SoundServer {
         );
     }
 
+    /// A microphone and a speaker for the app called `app`: null sinks
+    /// `<app>_mic` (the test plays into it; the app hears its monitor) and
+    /// `<app>_spk` (the test records its monitor). Returns the environment
+    /// that routes the app's default devices there.
+    pub fn app_devices(&self, app: &str) -> Vec<(String, String)> {
+        self.add_sink(&format!("{app}_mic"));
+        self.add_sink(&format!("{app}_spk"));
+        let mut env = self.env();
+        env.push(("PULSE_SOURCE".into(), format!("{app}_mic.monitor")));
+        env.push(("PULSE_SINK".into(), format!("{app}_spk")));
+        env
+    }
+
     /// An ALSA device called `description` in pickers (as apps on this
-    /// server's `HOME` see it) that plays into `sink` of another sound
-    /// server: a headset of its own, unplugged by dropping that server.
-    pub fn alsa_speaker(&self, id: &str, description: &str, on: &SoundServer, sink: &str) {
+    /// server's `HOME` see it) that plays into, or records from, `device` (a
+    /// sink or a source) of another sound server: a headset of its own,
+    /// unplugged by dropping that server.
+    pub fn alsa_device(&self, id: &str, description: &str, on: &SoundServer, device: &str) {
         use std::io::Write as _;
         let mut file = std::fs::OpenOptions::new()
             .create(true)
@@ -113,7 +127,7 @@ impl SoundServer {
             .expect("the sound server's .asoundrc");
         writeln!(
             file,
-            "pcm.{id} {{ type pulse; server \"unix:{}\"; device {sink}; hint {{ show on; description \"{description}\" }} }}",
+            "pcm.{id} {{ type pulse; server \"unix:{}\"; device {device}; hint {{ show on; description \"{description}\" }} }}",
             on.dir.join("native").display()
         )
         .expect("written");

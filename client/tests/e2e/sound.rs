@@ -79,13 +79,6 @@ fn best_match(said: &[i16], heard: &[i16]) -> (f64, Duration) {
     (best.0, Duration::from_millis(best.1 as u64 * 10))
 }
 
-fn device_env(sound: &SoundServer, app: &str) -> Vec<(String, String)> {
-    let mut env = sound.env();
-    env.push(("PULSE_SOURCE".into(), format!("{app}_mic.monitor")));
-    env.push(("PULSE_SINK".into(), format!("{app}_spk")));
-    env
-}
-
 fn server(world: &World) -> Server {
     Server {
         url: world.server.url(),
@@ -99,17 +92,13 @@ async fn a_call_on_real_sound_devices_is_heard_both_ways() {
     let world = world(1.0).await;
     register(&world).await;
     let sound = SoundServer::start();
-    for app in ["hanako", "airi"] {
-        sound.add_sink(&format!("{app}_mic"));
-        sound.add_sink(&format!("{app}_spk"));
-    }
+    let (hanako_env, airi_env) = (sound.app_devices("hanako"), sound.app_devices("airi"));
     let (hanako_says, airi_says) = (talker(1, 12.0, 220.0), talker(2, 12.0, 330.0));
     let hanako_heard = sound.record("hanako_spk.monitor");
     let airi_heard = sound.record("airi_spk.monitor");
     let _hanako_mouth = sound.play("hanako_mic", &hanako_says);
     let _airi_mouth = sound.play("airi_mic", &airi_says);
     let server = server(&world);
-    let (hanako_env, airi_env) = (device_env(&sound, "hanako"), device_env(&sound, "airi"));
     let link = format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=0");
     let ((airi, airi_status), (hanako, hanako_status)) = tokio::join!(
         cli_with_env(
@@ -174,6 +163,41 @@ async fn a_call_on_real_sound_devices_is_heard_both_ways() {
     world.server.stop().await;
 }
 
+/// Hanako calls Airi for 9 s on the sound server's devices (each app's
+/// environment) while `meanwhile` runs; Airi's events and what
+/// `meanwhile` gave.
+async fn a_voice_call<T>(
+    world: &World,
+    hanako_env: &[(String, String)],
+    airi_env: &[(String, String)],
+    meanwhile: impl std::future::Future<Output = T>,
+) -> (Vec<Value>, T) {
+    let server = server(world);
+    let link = format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=0");
+    let listen = [
+        "--devices",
+        "listen",
+        "--site",
+        "newsite1",
+        "--calls",
+        "1",
+        "--answer-after",
+        "300",
+    ];
+    let ((airi, airi_status), (hanako, hanako_status), meanwhile) = tokio::join!(
+        cli_with_env(&server, "airi", &listen, airi_env),
+        async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            let call = ["--devices", "open", &link, "--hangup-after", "9000"];
+            cli_with_env(&server, "hanako", &call, hanako_env).await
+        },
+        meanwhile,
+    );
+    assert_eq!(hanako_status, 0, "{hanako:#?}");
+    assert_eq!(airi_status, 0, "{airi:#?}");
+    (airi, meanwhile)
+}
+
 /// A headset pulled out in a call: the sound moves to the default speaker,
 /// and the app says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,15 +205,12 @@ async fn an_unplugged_speaker_gives_way_to_the_default_and_the_app_says_so() {
     let world = world(1.0).await;
     register(&world).await;
     let sound = SoundServer::start();
-    for app in ["hanako", "airi"] {
-        sound.add_sink(&format!("{app}_mic"));
-        sound.add_sink(&format!("{app}_spk"));
-    }
+    let (hanako_env, airi_env) = (sound.app_devices("hanako"), sound.app_devices("airi"));
     // The headset is a sound server of its own: pulling it out takes its
     // streams with it, as a USB headset's card does.
     let headset = SoundServer::start();
     headset.add_sink("headset");
-    sound.alsa_speaker("headset", "Nexmile test headset", &headset, "headset");
+    sound.alsa_device("headset", "Nexmile test headset", &headset, "headset");
     let profiles = nexmile_client::profiles::Profiles::open(world.root.join("airi")).unwrap();
     let site = nexmile_core::applink::SiteCode::new("newsite1").unwrap();
     let chosen = nexmile_client::profiles::DeviceSettings {
@@ -201,45 +222,13 @@ async fn an_unplugged_speaker_gives_way_to_the_default_and_the_app_says_so() {
     let on_headset = headset.record("headset.monitor");
     let on_default = sound.record("airi_spk.monitor");
     let _mouth = sound.play("hanako_mic", &hanako_says);
-    let server = server(&world);
-    let (hanako_env, airi_env) = (device_env(&sound, "hanako"), device_env(&sound, "airi"));
-    let link = format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=0");
     let unplug = async {
         tokio::time::sleep(Duration::from_secs(5)).await;
         let heard = on_headset.stop();
         drop(headset);
         heard
     };
-    let ((airi, airi_status), (hanako, hanako_status), headset_heard) = tokio::join!(
-        cli_with_env(
-            &server,
-            "airi",
-            &[
-                "--devices",
-                "listen",
-                "--site",
-                "newsite1",
-                "--calls",
-                "1",
-                "--answer-after",
-                "300"
-            ],
-            &airi_env,
-        ),
-        async {
-            tokio::time::sleep(Duration::from_millis(800)).await;
-            cli_with_env(
-                &server,
-                "hanako",
-                &["--devices", "open", &link, "--hangup-after", "9000"],
-                &hanako_env,
-            )
-            .await
-        },
-        unplug,
-    );
-    assert_eq!(hanako_status, 0, "{hanako:#?}");
-    assert_eq!(airi_status, 0, "{airi:#?}");
+    let (airi, headset_heard) = a_voice_call(&world, &hanako_env, &airi_env, unplug).await;
     let speakers: Vec<&Value> = airi
         .iter()
         .filter(|e| e["event"] == "devices")
@@ -260,5 +249,69 @@ async fn an_unplugged_speaker_gives_way_to_the_default_and_the_app_says_so() {
     };
     assert!(loud(&headset_heard) >= 5, "heard on the headset first");
     assert!(loud(&default_heard) >= 5, "then on the default speaker");
+    world.server.stop().await;
+}
+
+/// A headset microphone pulled out in a call: the default microphone takes
+/// over, the app says so, and the other side goes on hearing the user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unplugged_microphone_gives_way_to_the_default_and_the_app_says_so() {
+    let world = world(1.0).await;
+    register(&world).await;
+    let sound = SoundServer::start();
+    let (hanako_env, airi_env) = (sound.app_devices("hanako"), sound.app_devices("airi"));
+    let headset = SoundServer::start();
+    headset.add_sink("headset_mic");
+    sound.alsa_device(
+        "headset_mic",
+        "Nexmile test headset microphone",
+        &headset,
+        "headset_mic.monitor",
+    );
+    let profiles = nexmile_client::profiles::Profiles::open(world.root.join("airi")).unwrap();
+    let site = nexmile_core::applink::SiteCode::new("newsite1").unwrap();
+    let chosen = nexmile_client::profiles::DeviceSettings {
+        microphone: Some("Nexmile test headset microphone".into()),
+        ..Default::default()
+    };
+    profiles.save_device_settings(&site, &chosen).unwrap();
+    // Airi talks into the headset and, once it is gone, into the laptop's
+    // own microphone (the default); Hanako hears both.
+    let _into_headset = headset.play("headset_mic", &talker(5, 12.0, 180.0));
+    let _into_default = sound.play("airi_mic", &talker(6, 12.0, 260.0));
+    let hanako_hears = sound.record("hanako_spk.monitor");
+    let recording_began = tokio::time::Instant::now();
+    let unplugged = async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(headset);
+        tokio::time::Instant::now()
+    };
+    let (airi, unplugged_at) = a_voice_call(&world, &hanako_env, &airi_env, unplugged).await;
+    let microphones: Vec<&Value> = airi
+        .iter()
+        .filter(|e| e["event"] == "devices")
+        .map(|e| &e["microphone"])
+        .collect();
+    assert_eq!(
+        microphones[0]["name"], "Nexmile test headset microphone",
+        "{microphones:?}"
+    );
+    assert_eq!(microphones[0]["problem"], Value::Null, "{microphones:?}");
+    let last = microphones.last().unwrap();
+    assert_eq!(last["name"], "Default Audio Device", "{microphones:?}");
+    assert!(last["problem"].is_string(), "the change is said: {last}");
+    // Hanako goes on hearing Airi once the default microphone has taken
+    // over (the change takes up to the 2 s a silent microphone is given).
+    let heard = hanako_hears.stop();
+    let switched = (unplugged_at - recording_began + Duration::from_secs(2)).as_secs_f64();
+    let after = &heard[((switched * f64::from(RATE)) as usize).min(heard.len())..];
+    let loud = after
+        .chunks(4800)
+        .filter(|c| nexmile_testkit::sound::level_dbfs(c) > -40.0)
+        .count();
+    assert!(
+        loud >= 10,
+        "Airi is heard after the headset went: {loud} loud 0.1 s"
+    );
     world.server.stop().await;
 }
