@@ -159,6 +159,9 @@ impl SoundServer {
             &format!("source={source}"),
             &format!("sink={sink}"),
             &format!("latency_msec={}", delay.as_millis()),
+            // A room's echo path has one delay: no rate adjustment (both
+            // ends run on this server's one clock, so nothing drifts).
+            "adjust_time=0",
             "source_dont_move=true",
             "sink_dont_move=true",
         ]);
