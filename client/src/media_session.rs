@@ -16,6 +16,7 @@ use nexmile_media::convert::Scaler;
 use nexmile_media::frame::{MediaTime, VideoFrame};
 use nexmile_media::quality::{QualityReport, StatsSnapshot};
 use nexmile_media::receiver::{Received, VideoReceiver};
+use nexmile_media::smoothness::SmoothnessMeter;
 use nexmile_media::sound_out::{SoundOut, SoundOutput};
 use nexmile_media::source::pattern::read_stamp;
 use nexmile_media::transport::{MediaKind, Peer, PeerEvent};
@@ -54,6 +55,12 @@ pub struct MediaSummary {
     pub audio_delay_ms_median: Option<f64>,
     /// When pictures were shown against their sound, median (+ later).
     pub av_offset_ms_median: Option<f64>,
+    /// Gaps between decoded pictures over three median gaps, and their
+    /// total length.
+    pub freezes: u64,
+    pub frozen_ms: f64,
+    /// Numbered pictures (the synthetic camera's) that never arrived.
+    pub pictures_missing: u64,
 }
 
 /// The newest picture of a stream, for a window to show; `None` when the
@@ -229,6 +236,8 @@ async fn run(
     let mut meter_tick = tokio::time::interval(Duration::from_millis(100));
     let mut summary = MediaSummary::default();
     let mut delays = Vec::new();
+    let mut smoothness = SmoothnessMeter::default();
+    let began = tokio::time::Instant::now();
     let mut effect_times = Vec::new();
     let frame_interval = Duration::from_secs(1) / request.fps;
     let audio_interval = Duration::from_millis(20);
@@ -353,10 +362,12 @@ async fn run(
         for picture in &received.pictures {
             peer.count_decoded_frame();
             summary.frames_decoded += 1;
-            if let Some(stamp) = read_stamp(picture) {
+            let stamp = read_stamp(picture);
+            if let Some(stamp) = &stamp {
                 let delay = MediaTime::now().saturating_since(stamp.captured);
                 delays.push(delay.as_secs_f64() * 1000.0);
             }
+            smoothness.picture(began.elapsed(), stamp.map(|s| s.sequence));
         }
         // A picture is shown when its sound is heard: after the sound's
         // own delay from arrival to the speaker.
@@ -392,6 +403,10 @@ async fn run(
         display.remote.send_replace(None);
     }
     summary.video_packets_received = video_packets;
+    let smooth = smoothness.report();
+    summary.freezes = smooth.freezes;
+    summary.frozen_ms = smooth.frozen.as_secs_f64() * 1000.0;
+    summary.pictures_missing = smooth.pictures_missing;
     let heard = playout.report();
     drop(playout);
     summary.audio_decoded = heard.stats.decoded;

@@ -16,6 +16,7 @@ pub mod reassembly;
 pub mod receiver;
 pub mod resample;
 pub mod sequence;
+pub mod smoothness;
 pub mod sound_out;
 pub mod source;
 pub mod speaker;
