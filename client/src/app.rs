@@ -38,6 +38,8 @@ pub struct Client {
     pub profiles: Profiles,
     /// Addresses for media (ICE host candidates); empty = every interface.
     pub media_bind: Vec<IpAddr>,
+    /// Offer RTX for video (see `PeerConfig::retransmission`).
+    pub retransmission: bool,
     pub video_size: (u32, u32),
     /// Where each step is told: printed lines (cli) or the window's events.
     pub events: Arc<dyn EventSink>,
@@ -60,6 +62,7 @@ impl Client {
             server,
             profiles,
             media_bind,
+            retransmission: false,
             video_size: (640, 360),
             events: Arc::new(PrintedEvents),
             actions: broadcast::channel(16).0,
@@ -352,6 +355,7 @@ impl Client {
     pub(crate) async fn new_peer(&self) -> Result<(Peer, String), String> {
         let mut peer = Peer::new(PeerConfig {
             bind: self.media_bind.clone(),
+            retransmission: self.retransmission,
             ..PeerConfig::default()
         })
         .await

@@ -29,7 +29,7 @@ use rtc::peer_connection::configuration::interceptor_registry::{
     CongestionFeedback, configure_congestion_control, register_default_interceptors,
 };
 use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine,
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_RTX, MediaEngine,
 };
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::{RTCIceCandidateType, RTCIceProtocol};
@@ -37,7 +37,7 @@ use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpEncodingParameters, RTCRtpRtxParameters, RtpCodecKind,
 };
 use rtc::statistics::StatsSelector;
 use rtc::statistics::report::RTCStatsReportEntry;
@@ -89,6 +89,14 @@ pub struct PeerConfig {
     pub initial_bitrate: u32,
     pub min_bitrate: u32,
     pub max_bitrate: u32,
+    /// Offer retransmission on its own stream (RTX, RFC 4588) for video, as
+    /// browsers do; str0m (the lives' engine) resends only so. Off, a NACKed
+    /// packet is resent on the original stream, to peers that do that (the
+    /// server's call legs). Off by default until it measures better: behind
+    /// 5 % loss an app viewer of a live lost 35–67 pictures of 360 with it
+    /// and 119–170 without on a quiet machine, but 254 against 193 with the
+    /// whole test suite running beside it (client/tests/e2e/loss.rs).
+    pub retransmission: bool,
 }
 
 impl Default for PeerConfig {
@@ -100,6 +108,7 @@ impl Default for PeerConfig {
             initial_bitrate: 1_200_000,
             min_bitrate: 100_000,
             max_bitrate: 4_000_000,
+            retransmission: false,
         }
     }
 }
@@ -278,6 +287,8 @@ fn opus_codec() -> RTCRtpCodec {
 }
 
 const H264_PT: u8 = 102;
+/// H.264's retransmissions (RFC 4588), `apt=102`: Chromium's pairing.
+const H264_RTX_PT: u8 = 103;
 /// How long one wait for a sent track's RTCP lasts (see `watch_keyframe_requests`).
 const POLL_SLICE: Duration = Duration::from_millis(20);
 const OPUS_PT: u8 = 111;
@@ -399,10 +410,22 @@ pub struct Peer {
     epoch: Instant,
 }
 
+/// The video/rtx codec that repairs H.264.
+fn h264_rtx_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_RTX.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: format!("apt={H264_PT}"),
+        rtcp_feedback: Vec::new(),
+    }
+}
+
 fn local_track(
     kind: RtpCodecKind,
     codec: RTCRtpCodec,
     ssrc: u32,
+    rtx_ssrc: Option<u32>,
 ) -> Result<Arc<TrackLocalStaticSample>, TransportError> {
     // The track ID must differ from the remote side's: webrtc 0.21 routes
     // incoming RTCP (PLI, FIR) by track ID and tries remote tracks first, so
@@ -416,6 +439,7 @@ fn local_track(
         vec![RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters {
                 ssrc: Some(ssrc),
+                rtx: rtx_ssrc.map(|ssrc| RTCRtpRtxParameters { ssrc }),
                 ..Default::default()
             },
             codec,
@@ -440,6 +464,17 @@ impl Peer {
                 RtpCodecKind::Video,
             )
             .map_err(webrtc_error)?;
+        if config.retransmission {
+            media
+                .register_codec(
+                    RTCRtpCodecParameters {
+                        rtp_codec: h264_rtx_codec(),
+                        payload_type: H264_RTX_PT,
+                    },
+                    RtpCodecKind::Video,
+                )
+                .map_err(webrtc_error)?;
+        }
         media
             .register_codec(
                 RTCRtpCodecParameters {
@@ -536,8 +571,14 @@ impl Peer {
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
         let video_ssrc = rand_ssrc(1);
         let audio_ssrc = rand_ssrc(2);
-        let video = local_track(RtpCodecKind::Video, h264_codec(), video_ssrc)?;
-        let audio = local_track(RtpCodecKind::Audio, opus_codec(), audio_ssrc)?;
+        let video_rtx_ssrc = config.retransmission.then(|| rand_ssrc(3));
+        let video = local_track(
+            RtpCodecKind::Video,
+            h264_codec(),
+            video_ssrc,
+            video_rtx_ssrc,
+        )?;
+        let audio = local_track(RtpCodecKind::Audio, opus_codec(), audio_ssrc, None)?;
         let video_sender = pc
             .add_track(Arc::clone(&video) as Arc<dyn TrackLocal>)
             .await

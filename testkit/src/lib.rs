@@ -3,9 +3,10 @@
 //! certificate authority made for the test, with a scratch directory for
 //! profiles and the server's database: what every end-to-end test starts from.
 
+pub mod netns;
 pub mod sound;
 
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 
 use nexmile_partner_demo::{DemoConfig, PartnerDemo};
@@ -35,7 +36,19 @@ pub async fn world(clock_rate: f64) -> World {
 
 /// [`world`] with more `[[site.gift]]` entries (TOML) in the demo site's catalogue.
 pub async fn world_with_gifts(clock_rate: f64, gifts: &str) -> World {
-    let parts = parts(clock_rate, gifts).await;
+    world_on(LOOPBACK, clock_rate, gifts).await
+}
+
+/// A world whose server listens, and carries media, on `ip` (a network
+/// namespace's host end) instead of loopback.
+pub async fn world_at(ip: IpAddr, clock_rate: f64) -> World {
+    world_on(ip, clock_rate, "").await
+}
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+async fn world_on(ip: IpAddr, clock_rate: f64, gifts: &str) -> World {
+    let parts = parts(ip, clock_rate, gifts).await;
     let server = nexmile_server::start(Config::parse(&parts.config).expect("config"))
         .await
         .expect("server");
@@ -57,15 +70,15 @@ struct Parts {
     port: u16,
 }
 
-async fn parts(clock_rate: f64, gifts: &str) -> Parts {
+async fn parts(ip: IpAddr, clock_rate: f64, gifts: &str) -> Parts {
     let port = free_port();
     let root = std::env::temp_dir().join(format!("nexmile-e2e-{}", uuid_like()));
-    let tls = DevCertificates::issue(&["127.0.0.1", "localhost"])
+    let tls = DevCertificates::issue(&[&ip.to_string(), "127.0.0.1", "localhost"])
         .expect("a test certificate authority")
         .write(&root.join("tls"))
         .expect("the test's certificates written");
     let demo = PartnerDemo::start(DemoConfig {
-        nexmile_url: format!("https://127.0.0.1:{port}"),
+        nexmile_url: format!("https://{ip}:{port}"),
         nexmile_ca: Some(std::fs::read_to_string(&tls.ca).expect("the test CA")),
         signing_secret: Some("test-signing-secret".into()),
         calling_timeout_sec: 10,
@@ -83,8 +96,9 @@ async fn parts(clock_rate: f64, gifts: &str) -> Parts {
     let text = format!(
         r#"
 [server]
-listen = "127.0.0.1:{port}"
-public_url = "https://127.0.0.1:{port}"
+listen = "{ip}:{port}"
+public_url = "https://{ip}:{port}"
+media_ips = ["{ip}"]
 database = "sqlite://{db}"
 admin_token = "admin-secret"
 clock_rate = {clock_rate}
@@ -200,7 +214,7 @@ impl ServerProcess {
             "{} is missing: `cargo test --workspace` builds it (or `cargo build -p nexmile-server`)",
             binary.display()
         );
-        let parts = parts(clock_rate, "").await;
+        let parts = parts(LOOPBACK, clock_rate, "").await;
         let config = parts.root.join("nexmile.toml");
         std::fs::write(&config, &parts.config).expect("the server's configuration");
         let mut world = Self {

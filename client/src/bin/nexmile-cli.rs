@@ -41,6 +41,11 @@ struct Cli {
     /// and play the other side's sound.
     #[arg(long, global = true)]
     devices: bool,
+    /// Offer a separate retransmission stream (RTX) for video, as browsers
+    /// do: the only way the lives' engine resends. Not yet the default
+    /// (see `PeerConfig::retransmission`); the loss tests compare both.
+    #[arg(long, global = true)]
+    retransmission: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -199,6 +204,7 @@ fn client(cli: &Cli) -> Result<Client, String> {
         cli.bind.clone()
     };
     let mut client = Client::headless(server, profiles, media_bind);
+    client.retransmission = cli.retransmission;
     if cli.devices {
         client.capture = CaptureChoice::Devices(DeviceSettings::default());
     }

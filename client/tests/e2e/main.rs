@@ -9,6 +9,7 @@ mod effects;
 mod hardening;
 mod imageflux;
 mod lives;
+mod loss;
 mod not_installed;
 mod proxy;
 mod security;
@@ -56,7 +57,29 @@ pub(crate) async fn cli_with_env(
     args: &[&str],
     env: &[(String, String)],
 ) -> (Vec<Value>, i32) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nexmile-cli"))
+    let command = Command::new(env!("CARGO_BIN_EXE_nexmile-cli"));
+    run_cli(command, server, profile, args, env).await
+}
+
+/// [`cli_at`] on another "machine": inside the network namespace `ns`.
+pub(crate) async fn cli_in(
+    ns: &nexmile_testkit::netns::Namespace,
+    server: &Server,
+    profile: &str,
+    args: &[&str],
+) -> (Vec<Value>, i32) {
+    let command = ns.command(env!("CARGO_BIN_EXE_nexmile-cli"));
+    run_cli(command, server, profile, args, &[]).await
+}
+
+async fn run_cli(
+    mut command: Command,
+    server: &Server,
+    profile: &str,
+    args: &[&str],
+    env: &[(String, String)],
+) -> (Vec<Value>, i32) {
+    let mut child = command
         .envs(env.iter().map(|(k, v)| (k, v)))
         .arg("--server")
         .arg(&server.url)
