@@ -20,6 +20,7 @@ use crate::billing::{Ledger, LedgerEvent};
 use crate::clock::{UnixMillis, rounded_seconds};
 use crate::codec::PartnerFailure;
 use crate::datetime::{JST, WireDateTime};
+use crate::party::Party;
 use crate::wire::call::{CallOverview, CallParty, CallServiceRequest};
 use crate::wire::codes::{CallOption, CallServiceType, TerminateReason, UaType};
 use crate::wire::site_service::{CallService, ServiceCharge, User};
@@ -30,23 +31,6 @@ pub const START_DEADLINE: Duration = Duration::from_secs(30);
 pub const MEDIA_DEADLINE: Duration = Duration::from_secs(20);
 /// The allowed range of callingTimeout (§4.3.1 ②).
 pub const CALLING_TIMEOUT_RANGE: (u32, u32) = (10, 180);
-
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Party {
-    Caller,
-    Callee,
-}
 
 /// What the partner's prepare reply settled (the parts the call uses).
 #[derive(Debug, Clone, PartialEq)]

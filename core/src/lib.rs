@@ -30,6 +30,7 @@ pub mod device;
 pub mod effects;
 mod lenient;
 pub mod live;
+pub mod party;
 pub mod retry;
 mod schema;
 pub mod secret;

@@ -22,11 +22,11 @@ use crate::clock::{UnixMillis, rounded_seconds};
 use crate::codec::{PartnerFailure, PartnerReply};
 use crate::datetime::{JST, WireDateTime};
 use crate::signal::{
-    GiftItem, ItemKind, LiveAppearance, LiveDetails, LiveEndReason, LiveNotice, LiveRole,
-    LiveSummary, RankedViewer,
+    FrameStyle, GiftItem, ItemKind, LiveAppearance, LiveDetails, LiveEndReason, LiveNotice,
+    LiveRole, LiveSummary, RankedViewer, TimedMessage, WordingStyle,
 };
 use crate::wire::codes::{LiveServiceType, RankingMode, ServiceOptions};
-use crate::wire::customization::{LiveSpecialGift, LiveSpecialMessage};
+use crate::wire::customization::LiveSpecialGift;
 use crate::wire::live::{
     AdminMessage, AdminRemovesBroadcaster, AdminRemovesViewer, BroadcastAbort, BroadcastEnd,
     BroadcastPrepare, CommentPost, Favorite, ItemSend, LiveRef, LiveRequest, LiveServiceRequest,
@@ -613,12 +613,20 @@ impl Live {
             messages: service
                 .special_messages
                 .iter()
-                .filter_map(LiveSpecialMessage::timed)
+                .filter_map(TimedMessage::from_special)
                 .collect(),
             settings: serde_json::to_value(service).unwrap_or_default(),
             appearance: LiveAppearance {
-                frames: service.special_frames.iter().map(|f| f.style()).collect(),
-                wordings: service.special_wordings.iter().map(|w| w.style()).collect(),
+                frames: service
+                    .special_frames
+                    .iter()
+                    .map(FrameStyle::from)
+                    .collect(),
+                wordings: service
+                    .special_wordings
+                    .iter()
+                    .map(WordingStyle::from)
+                    .collect(),
                 comment_image_px: service.comment_image_size(),
                 comment_width_percent: service.comment_scale_width(),
                 comment_height_percent: service.comment_scale_height(),

@@ -11,11 +11,14 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::call::Party;
 use crate::device::DeviceToken;
+use crate::party::Party;
 use crate::secret::{Secret, expose_secret};
 use crate::wire::call::CallOverview;
 use crate::wire::codes::{CallOption, OsType, TerminateReason};
+use crate::wire::customization::{
+    Argb, LiveSpecialFrame, LiveSpecialMessage, SpecialWording, WordingSegment, clamped,
+};
 
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -219,6 +222,53 @@ pub enum WordingPiece {
     },
 }
 
+impl From<&LiveSpecialFrame> for FrameStyle {
+    /// The partner's frame as the screens draw it.
+    fn from(frame: &LiveSpecialFrame) -> Self {
+        Self {
+            design: frame.frame_design_type.into(),
+            fore: frame.fore_color.map(Argb::css),
+            back: frame.back_color.map(Argb::css),
+            border: frame.border_color.map(Argb::css),
+            border_width: clamped(frame.border_width, 0.0, 9.9),
+            border_radius: clamped(frame.border_circular, 0.0, 99.9),
+            font_size: clamped(frame.font_size, 8.0, 24.0),
+            padding_vertical: clamped(frame.padding_vertical, 0.0, 99.0),
+            padding_horizontal: clamped(frame.padding_horizontal, 0.0, 99.0),
+        }
+    }
+}
+
+impl From<&SpecialWording> for WordingStyle {
+    /// The partner's wording as the screens draw it: supported placeholders
+    /// with their placeholderColors, the others removed (§5.4.3 ②).
+    fn from(wording: &SpecialWording) -> Self {
+        let segments = wording
+            .wording_type
+            .segments(&wording.wording)
+            .into_iter()
+            .map(|segment| match segment {
+                WordingSegment::Text(text) => WordingPiece::Text { text },
+                WordingSegment::Placeholder(p) => {
+                    let colour = wording
+                        .placeholder_colors
+                        .iter()
+                        .find(|c| c.placeholder.trim_matches('%') == p.name());
+                    WordingPiece::Placeholder {
+                        name: p.name().to_owned(),
+                        color: colour.and_then(|c| c.fore_color).map(Argb::css),
+                        font_size: clamped(colour.and_then(|c| c.font_size), 8.0, 24.0),
+                    }
+                }
+            })
+            .collect();
+        Self {
+            wording: wording.wording_type.into(),
+            segments,
+        }
+    }
+}
+
 /// A pop-up shown `after_sec` after going on air (the broadcaster) or
 /// starting to watch (a viewer), for `duration_sec` (§5.4.4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -235,6 +285,36 @@ pub struct TimedMessage {
     /// The partner's frame (§5.4.2) as sent, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame: Option<serde_json::Value>,
+}
+
+impl TimedMessage {
+    /// The pop-up to show for the partner's special message, or `None`
+    /// when its timing is out of the spec's ranges (connectAfterSec 5–3600,
+    /// displayDuration 1–30): a message at the wrong moment is worse than
+    /// none. Placement out of range falls back to the documented default
+    /// (centre; 0.7 of the width), as other display settings do.
+    pub fn from_special(message: &LiveSpecialMessage) -> Option<Self> {
+        let in_range = |v: Option<f64>, low: f64, high: f64| v.filter(|v| (low..=high).contains(v));
+        ((5..=3600).contains(&message.connect_after_sec)
+            && (1..=30).contains(&message.display_duration)
+            && !message.message.trim().is_empty())
+        .then(|| Self {
+            after_sec: message.connect_after_sec,
+            duration_sec: message.display_duration,
+            text: message.message.clone(),
+            // In range, so the rounded percentages fit their types.
+            x_percent: (in_range(message.alignment_x, -1.0, 1.0).unwrap_or(0.0) * 100.0).round()
+                as i16,
+            y_percent: (in_range(message.alignment_y, -1.0, 1.0).unwrap_or(0.0) * 100.0).round()
+                as i16,
+            width_percent: (in_range(message.width_rate, 0.1, 0.99).unwrap_or(0.7) * 100.0).round()
+                as u8,
+            frame: message
+                .frame
+                .as_ref()
+                .and_then(|f| serde_json::to_value(f).ok()),
+        })
+    }
 }
 
 /// Why a live, or one viewer's part in it, ended.

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use nexmile_compat::skyway::{ContentType, Participant, Room, room_name};
 use nexmile_core::call::{
-    Call, CallAction, CallEvent, CallRequest, Party, Phase, PreparedCall, RingOutcome,
+    Call, CallAction, CallEvent, CallRequest, Phase, PreparedCall, RingOutcome,
 };
 use nexmile_core::checkpoint::CheckpointSchedule;
 use nexmile_core::codec::{PartnerFailure, PartnerReply, encode_json_body};
+use nexmile_core::party::Party;
 use nexmile_core::signal::{CallDetails, ServerMessage};
 use nexmile_core::wire::call::{CallParty, CallServiceRequest};
 use nexmile_core::wire::codes::{CallOption, CallServiceType, ServiceChargeType, UaType};

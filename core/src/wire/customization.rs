@@ -49,58 +49,10 @@ fn opt_argb<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Argb>, D::Error> {
 
 /// Into the spec's range: out-of-range sizes are clamped (the spec gives no
 /// default to fall back to), so a partner's 30 pt font shows at 24.
-fn clamped(value: Option<f64>, low: f64, high: f64) -> Option<f32> {
+pub(crate) fn clamped(value: Option<f64>, low: f64, high: f64) -> Option<f32> {
     value
         .filter(|v| v.is_finite())
         .map(|v| v.clamp(low, high) as f32)
-}
-
-impl LiveSpecialFrame {
-    /// The frame as the screens draw it.
-    pub fn style(&self) -> crate::signal::FrameStyle {
-        crate::signal::FrameStyle {
-            design: self.frame_design_type.into(),
-            fore: self.fore_color.map(Argb::css),
-            back: self.back_color.map(Argb::css),
-            border: self.border_color.map(Argb::css),
-            border_width: clamped(self.border_width, 0.0, 9.9),
-            border_radius: clamped(self.border_circular, 0.0, 99.9),
-            font_size: clamped(self.font_size, 8.0, 24.0),
-            padding_vertical: clamped(self.padding_vertical, 0.0, 99.0),
-            padding_horizontal: clamped(self.padding_horizontal, 0.0, 99.0),
-        }
-    }
-}
-
-impl SpecialWording {
-    /// The wording as the screens draw it: supported placeholders with
-    /// their placeholderColors, the others removed (§5.4.3 ②).
-    pub fn style(&self) -> crate::signal::WordingStyle {
-        use crate::signal::WordingPiece;
-        let segments = self
-            .wording_type
-            .segments(&self.wording)
-            .into_iter()
-            .map(|segment| match segment {
-                WordingSegment::Text(text) => WordingPiece::Text { text },
-                WordingSegment::Placeholder(p) => {
-                    let colour = self
-                        .placeholder_colors
-                        .iter()
-                        .find(|c| c.placeholder.trim_matches('%') == p.name());
-                    WordingPiece::Placeholder {
-                        name: p.name().to_owned(),
-                        color: colour.and_then(|c| c.fore_color).map(Argb::css),
-                        font_size: clamped(colour.and_then(|c| c.font_size), 8.0, 24.0),
-                    }
-                }
-            })
-            .collect();
-        crate::signal::WordingStyle {
-            wording: self.wording_type.into(),
-            segments,
-        }
-    }
 }
 
 impl fmt::Display for Argb {
@@ -573,36 +525,6 @@ pub struct LiveSpecialMessage {
         skip_serializing_if = "Option::is_none"
     )]
     pub width_rate: Option<f64>,
-}
-
-impl LiveSpecialMessage {
-    /// The pop-up to show, or `None` when its timing is out of the spec's
-    /// ranges (connectAfterSec 5–3600, displayDuration 1–30): a message at
-    /// the wrong moment is worse than none. Placement out of range falls
-    /// back to the documented default (centre; 0.7 of the width), as other
-    /// display settings do.
-    pub fn timed(&self) -> Option<crate::signal::TimedMessage> {
-        let in_range = |v: Option<f64>, low: f64, high: f64| v.filter(|v| (low..=high).contains(v));
-        ((5..=3600).contains(&self.connect_after_sec)
-            && (1..=30).contains(&self.display_duration)
-            && !self.message.trim().is_empty())
-        .then(|| crate::signal::TimedMessage {
-            after_sec: self.connect_after_sec,
-            duration_sec: self.display_duration,
-            text: self.message.clone(),
-            // In range, so the rounded percentages fit their types.
-            x_percent: (in_range(self.alignment_x, -1.0, 1.0).unwrap_or(0.0) * 100.0).round()
-                as i16,
-            y_percent: (in_range(self.alignment_y, -1.0, 1.0).unwrap_or(0.0) * 100.0).round()
-                as i16,
-            width_percent: (in_range(self.width_rate, 0.1, 0.99).unwrap_or(0.7) * 100.0).round()
-                as u8,
-            frame: self
-                .frame
-                .as_ref()
-                .and_then(|f| serde_json::to_value(f).ok()),
-        })
-    }
 }
 
 /// §5.4.5 ① liveSpecialGift: a stamp or gift shown to this user only.
