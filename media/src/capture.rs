@@ -428,11 +428,33 @@ fn find_input(name: Option<&str>) -> Result<cpal::Device, CaptureError> {
     let host = cpal::default_host();
     match name {
         None => host.default_input_device(),
-        Some(wanted) => host.input_devices().ok().and_then(|mut devices| {
-            devices.find(|d| crate::speaker::device_name(d).as_deref() == Some(wanted))
-        }),
+        Some(wanted) => host
+            .input_devices()
+            .ok()
+            .and_then(|mut devices| devices.find(|d| device_name(d).as_deref() == Some(wanted))),
     }
     .ok_or(CaptureError::NoDevice("microphone"))
+}
+
+/// What a sound device calls itself in pickers.
+pub(crate) fn device_name(device: &cpal::Device) -> Option<String> {
+    device.description().ok().map(|d| d.name().to_owned())
+}
+
+/// A cpal failure to open the `kind` device called `name`, as the app says it.
+pub(crate) fn device_error(kind: &'static str, name: &str, e: &cpal::Error) -> CaptureError {
+    match e.kind() {
+        cpal::ErrorKind::DeviceBusy => CaptureError::Busy {
+            kind,
+            name: name.to_owned(),
+        },
+        cpal::ErrorKind::DeviceNotAvailable => CaptureError::NoDevice(kind),
+        _ => CaptureError::CannotOpen {
+            kind,
+            name: name.to_owned(),
+            reason: e.to_string(),
+        },
+    }
 }
 
 /// Builds a stream of `T` samples that hands over mono f32 (channels averaged).
@@ -470,11 +492,11 @@ impl DeviceMicrophone {
     /// The microphone called `name`, or the system's default for `None`.
     pub fn open(name: Option<&str>) -> Result<Self, CaptureError> {
         let device = find_input(name)?;
-        let name = crate::speaker::device_name(&device).unwrap_or_else(|| "default".into());
+        let name = device_name(&device).unwrap_or_else(|| "default".into());
         // No sound card still yields a "default" device; its config tells.
         let supported = device
             .default_input_config()
-            .map_err(|e| crate::speaker::device_error("microphone", &name, &e))?;
+            .map_err(|e| device_error("microphone", &name, &e))?;
         let (tx, samples) = mpsc::sync_channel::<Vec<f32>>(64);
         let direct = cpal::StreamConfig {
             channels: 1,
@@ -491,7 +513,7 @@ impl DeviceMicrophone {
                     cpal::SampleFormat::I32 => input_stream::<i32>(&device, config, tx),
                     _ => input_stream::<f32>(&device, config, tx),
                 }
-                .map_err(|e| crate::speaker::device_error("microphone", &name, &e))?;
+                .map_err(|e| device_error("microphone", &name, &e))?;
                 let resampler = (config.sample_rate != AudioFrame::RATE)
                     .then(|| MonoResampler::new(config.sample_rate, AudioFrame::RATE))
                     .transpose()
@@ -505,7 +527,7 @@ impl DeviceMicrophone {
         };
         stream
             .play()
-            .map_err(|e| crate::speaker::device_error("microphone", &name, &e))?;
+            .map_err(|e| device_error("microphone", &name, &e))?;
         Ok(Self {
             name,
             samples,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample};
 
-use crate::capture::CaptureError;
+use crate::capture::{CaptureError, device_error, device_name};
 use crate::frame::AudioFrame;
 use crate::resample::MonoResampler;
 
@@ -46,10 +46,6 @@ fn pickable(devices: impl Iterator<Item = cpal::Device>) -> Vec<String> {
     names
 }
 
-pub(crate) fn device_name(device: &cpal::Device) -> Option<String> {
-    device.description().ok().map(|d| d.name().to_owned())
-}
-
 /// The output named `name`, or the default output for `None`.
 fn find_output(name: Option<&str>) -> Result<cpal::Device, CaptureError> {
     let host = cpal::default_host();
@@ -62,21 +58,6 @@ fn find_output(name: Option<&str>) -> Result<cpal::Device, CaptureError> {
             .ok()
             .and_then(|mut devices| devices.find(|d| device_name(d).as_deref() == Some(wanted)))
             .ok_or(CaptureError::NoDevice("speaker")),
-    }
-}
-
-pub(crate) fn device_error(kind: &'static str, name: &str, e: &cpal::Error) -> CaptureError {
-    match e.kind() {
-        cpal::ErrorKind::DeviceBusy => CaptureError::Busy {
-            kind,
-            name: name.to_owned(),
-        },
-        cpal::ErrorKind::DeviceNotAvailable => CaptureError::NoDevice(kind),
-        _ => CaptureError::CannotOpen {
-            kind,
-            name: name.to_owned(),
-            reason: e.to_string(),
-        },
     }
 }
 
