@@ -1003,7 +1003,8 @@ async fn sound_devices_are_chosen_tested_and_metered_in_the_window() {
         .wait_text("「PulseAudio Sound Server」でテスト音を鳴らしました")
         .await;
     window.screenshot(&desktop, "sound-1-settings").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The chime lasts about a second; a loaded machine starts it late.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     let chime = recording.stop();
     let loudest = chime.chunks(4800).map(level_dbfs).fold(f64::MIN, f64::max);
     assert!(loudest > -30.0, "the chime was heard: {loudest:.1} dBFS");

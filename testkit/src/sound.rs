@@ -266,9 +266,13 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Stops and returns what was recorded, 48 kHz mono.
+    /// Stops and returns what was recorded, 48 kHz mono. parec is asked to
+    /// stop (SIGTERM), so that it writes out what it holds; a kill lost the
+    /// tail, and with a short recording on a loaded machine, all of it.
     pub fn stop(mut self) -> Vec<i16> {
-        let _ = self.child.kill();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
         self.reader
             .take()
