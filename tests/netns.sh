@@ -11,6 +11,9 @@
 #   tests/netns.sh loss <name> <pct>   drop <pct> % of UDP arriving in it (nftables)
 #   tests/netns.sh down <name>         remove it (and its veth pair)
 #
+# Names are <pid>-<n> of the test process; `up` first removes those whose
+# process is gone (a run killed before it could clean up).
+#
 # Needs root, iproute2 and nftables (scripts/setup.sh installs nftables).
 set -euo pipefail
 
@@ -26,9 +29,21 @@ down() {
   ip link del "$host_if" 2>/dev/null || true
 }
 
+sweep() {
+  local stale
+  for stale in $(ip netns list | awk '{print $1}' | grep -E '^nexmile-[0-9]+-[0-9]+$' || true); do
+    local rest=${stale#nexmile-}
+    if [ ! -d "/proc/${rest%%-*}" ]; then
+      ip netns del "$stale" 2>/dev/null || true
+      ip link del "nx-${rest:0:9}-h" 2>/dev/null || true
+    fi
+  done
+}
+
 case "$cmd" in
   up)
     subnet=${3:?the first three octets of the /24}
+    sweep
     down
     ip netns add "$ns"
     ip link add "$host_if" type veth peer name "$ns_if"

@@ -41,7 +41,10 @@ impl Namespace {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
         let octet = 100 + (pid % 100) as u8;
-        let name = format!("{}-{n}", pid % 100_000);
+        // The process's own pid, so that a later run can tell a leftover
+        // (its process gone) and remove it; one digit of `n` keeps the
+        // interface names within 15 characters.
+        let name = format!("{pid}-{}", n % 10);
         run(&["up", &name, &format!("10.{octet}.{n}")]);
         Self {
             name,
