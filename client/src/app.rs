@@ -62,7 +62,7 @@ impl Client {
             server,
             profiles,
             media_bind,
-            retransmission: false,
+            retransmission: true,
             video_size: (640, 360),
             events: Arc::new(PrintedEvents),
             actions: broadcast::channel(16).0,

@@ -9,6 +9,7 @@ pub mod frame;
 pub mod h264_rtp;
 pub mod jitter;
 pub mod ladder;
+#[cfg(feature = "transport")]
 pub mod loopback;
 pub mod playout;
 pub mod quality;
@@ -20,4 +21,5 @@ pub mod smoothness;
 pub mod sound_out;
 pub mod source;
 pub mod speaker;
+#[cfg(feature = "transport")]
 pub mod transport;

@@ -17,12 +17,12 @@ use nexmile_core::signal::{CallDetails, ServerMessage};
 use nexmile_core::wire::call::{CallParty, CallServiceRequest};
 use nexmile_core::wire::codes::{CallOption, CallServiceType, ServiceChargeType, UaType};
 use nexmile_core::wire::site_service::{CallService, ServiceCharge, SiteService, User};
+use nexmile_sfu::{Feed, LegEvent, LegId, LegSpec, Room as MediaRoom};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::SiteConfig;
 use crate::hub::ConnId;
 use crate::partner::REPLY_TIMEOUT;
-use crate::sfu::{Leg, LegEvent, Side};
 use crate::state::Ctx;
 use crate::store::{CallEnd, PendingReport};
 
@@ -220,6 +220,7 @@ pub async fn make_call(ctx: &Arc<Ctx>, conn: ConnId, request: MakeCall) {
         caller: conn,
         callee: None,
         ringing: Vec::new(),
+        media: None,
         legs: [None, None],
         arrived: [false, false],
         tx,
@@ -246,18 +247,33 @@ struct CallActor {
     caller: ConnId,
     callee: Option<ConnId>,
     ringing: Vec<ConnId>,
-    legs: [Option<Leg>; 2],
+    /// The call's media room, started with the caller's leg.
+    media: Option<MediaRoom>,
+    /// Each side's connection: the caller's, the callee's.
+    legs: [Option<LegId>; 2],
     arrived: [bool; 2],
     tx: mpsc::UnboundedSender<Command>,
-    leg_tx: mpsc::UnboundedSender<LegEvent>,
+    leg_tx: mpsc::UnboundedSender<(LegId, LegEvent)>,
     /// When the call next records its end report as of now (crash-safe billing).
     checkpoints: CheckpointSchedule,
 }
 
-fn side_index(side: Side) -> usize {
-    match side {
-        Side::A => 0,
-        Side::B => 1,
+fn side_index(party: Party) -> usize {
+    match party {
+        Party::Caller => 0,
+        Party::Callee => 1,
+    }
+}
+
+/// Each side publishes its own feed and receives the other's.
+fn leg_spec(party: Party) -> LegSpec {
+    let (own, other) = match party {
+        Party::Caller => (Feed(0), Feed(1)),
+        Party::Callee => (Feed(1), Feed(0)),
+    };
+    LegSpec {
+        publishes: Some(own),
+        receives: Some(other),
     }
 }
 
@@ -283,7 +299,7 @@ impl CallActor {
     async fn run(
         mut self,
         mut inbox: mpsc::UnboundedReceiver<Command>,
-        mut leg_events: mpsc::UnboundedReceiver<LegEvent>,
+        mut leg_events: mpsc::UnboundedReceiver<(LegId, LegEvent)>,
     ) {
         let mut tick = tokio::time::interval(self.ctx.clock.real(Duration::from_secs(1)));
         while self.call.phase() != Phase::Ended {
@@ -327,7 +343,7 @@ impl CallActor {
                 if self.call.phase() != Phase::Prepared {
                     return;
                 }
-                if self.open_leg(conn, Side::A, &offer).await {
+                if self.open_leg(conn, Party::Caller, &offer).await {
                     self.handle(CallEvent::StartRequested).await;
                 } else {
                     self.handle(CallEvent::InternalError).await;
@@ -338,12 +354,9 @@ impl CallActor {
                     return;
                 }
                 self.callee = Some(conn);
-                if !self.open_leg(conn, Side::B, &offer).await {
+                if !self.open_leg(conn, Party::Callee, &offer).await {
                     self.handle(CallEvent::InternalError).await;
                     return;
-                }
-                if let [Some(a), Some(b)] = &self.legs {
-                    Leg::link(a, b);
                 }
                 let view = self.ctx.hub.view(conn);
                 let callee = CallParty {
@@ -389,27 +402,28 @@ impl CallActor {
         }
     }
 
-    async fn on_leg(&mut self, event: LegEvent) {
+    async fn on_leg(&mut self, (leg, event): (LegId, LegEvent)) {
+        let party = if self.legs[0] == Some(leg) {
+            Party::Caller
+        } else if self.legs[1] == Some(leg) {
+            Party::Callee
+        } else {
+            return;
+        };
         match event {
-            LegEvent::MediaArrived(side) => {
-                self.arrived[side_index(side)] = true;
+            LegEvent::MediaArrived => {
+                self.arrived[side_index(party)] = true;
                 if self.arrived == [true, true] {
                     self.handle(CallEvent::MediaFlowing).await;
                 }
             }
-            LegEvent::Lost(side) => {
-                let party = match side {
-                    Side::A => Party::Caller,
-                    Side::B => Party::Callee,
-                };
-                self.handle(CallEvent::HungUp(party)).await;
-            }
-            LegEvent::Connected(_) => {}
+            LegEvent::Lost => self.handle(CallEvent::HungUp(party)).await,
+            LegEvent::Connected => {}
         }
     }
 
     /// The call as a SkyWay room: each side publishes once its media leg
-    /// is open, and receives the other's once both are (the SFU links them).
+    /// is open, and receives the other's once both are.
     fn room(&self) -> Room {
         let video = self
             .call
@@ -451,17 +465,25 @@ impl CallActor {
         })
     }
 
-    async fn open_leg(&mut self, conn: ConnId, side: Side, offer: &str) -> bool {
-        match Leg::open(
-            &self.ctx.config.server.media_ips,
-            offer,
-            side,
-            self.leg_tx.clone(),
-        )
-        .await
+    async fn open_leg(&mut self, conn: ConnId, party: Party, offer: &str) -> bool {
+        if self.media.is_none() {
+            match MediaRoom::start(&self.ctx.config.server.media_ips) {
+                Ok(media) => self.media = Some(media),
+                Err(e) => {
+                    tracing::error!("call {}: media: {e}", self.token);
+                    return false;
+                }
+            }
+        }
+        let Some(media) = &self.media else {
+            return false;
+        };
+        match media
+            .open(offer, leg_spec(party), self.leg_tx.clone())
+            .await
         {
             Ok((leg, answer)) => {
-                self.legs[side_index(side)] = Some(leg);
+                self.legs[side_index(party)] = Some(leg);
                 self.ctx.hub.send(
                     conn,
                     ServerMessage::MediaAnswer {
@@ -790,9 +812,8 @@ impl CallActor {
                     if let Some(callee) = self.callee {
                         self.ctx.hub.send(callee, ended);
                     }
-                    for leg in self.legs.iter().flatten() {
-                        leg.close();
-                    }
+                    // Dropped, the room ends both connections.
+                    self.media = None;
                     self.ctx.hub.release_call(&self.token);
                     self.ctx
                         .calls

@@ -15,19 +15,23 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nexmile_compat::imageflux::{ApiError, Need};
 use nexmile_compat::skyway::{ContentType, Participant, Room, room_name};
+use nexmile_sfu::{Feed, LegEvent, LegSpec, Room as MediaRoom};
 use tokio::sync::mpsc;
 
 use crate::imageflux::{Reply, jst, schedule_on_channel, session};
-use crate::sfu::{Leg, LegEvent, Side};
 use crate::state::Ctx;
 use crate::whip::{answer_sdp, offer_description};
 
 /// How early before its start a schedule may go on air (a rehearsal).
 const EARLY: Duration = Duration::from_secs(10 * 60);
 
+/// The publisher's feed in the channel's media room.
+const PUBLISHED: Feed = Feed(0);
+
 struct OnAir {
     session: String,
-    leg: Leg,
+    /// The publisher's connection; dropped, it ends.
+    media: MediaRoom,
     /// The ImageFlux user publishing.
     publisher: String,
 }
@@ -45,7 +49,7 @@ impl Channels {
             .get(channel)
             .is_some_and(|c| session.is_none_or(|s| c.session == s));
         if matches && let Some(stopped) = on_air.remove(channel) {
-            stopped.leg.close();
+            drop(stopped.media);
             tracing::info!("channel {channel}: off air");
         }
         matches
@@ -127,18 +131,31 @@ pub async fn publish(
     let offer = offer_description(&String::from_utf8_lossy(&offer));
     let (events, mut lost) = mpsc::unbounded_channel();
     let refused = |e: String| ApiError::Malformed(format!("SDPを受け付けられません: {e}"));
-    let (leg, answer) = Leg::open(&ctx.config.server.media_ips, &offer, Side::A, events)
+    let media =
+        MediaRoom::start(&ctx.config.server.media_ips).map_err(|e| refused(e.to_string()))?;
+    let publisher = LegSpec {
+        publishes: Some(PUBLISHED),
+        receives: None,
+    };
+    let (_, answer) = media
+        .open(&offer, publisher, events)
         .await
         .map_err(|e| refused(e.to_string()))?;
     let answer = answer_sdp(&answer).map_err(refused)?;
-    Leg::package(&leg, ctx.hls.open(&channel, &schedule.ladder));
+    // Decoding and encoding the renditions is CPU work: a blocking thread,
+    // until the publisher leaves.
+    let (tap, renditions) = (
+        media.tap(PUBLISHED),
+        ctx.hls.open(&channel, &schedule.ladder),
+    );
+    tokio::task::spawn_blocking(move || crate::hls_packager::run(tap, renditions));
     ctx.social.open_if_missing(&channel);
     let id = uuid::Uuid::new_v4().simple().to_string();
     ctx.channels.on_air.lock().expect("channels lock").insert(
         channel.clone(),
         OnAir {
             session: id.clone(),
-            leg,
+            media,
             publisher: session.name.clone(),
         },
     );
@@ -153,7 +170,7 @@ pub async fn publish(
             tokio::select! {
                 () = &mut ended => break,
                 event = lost.recv() => match event {
-                    None | Some(LegEvent::Lost(_)) => break,
+                    None | Some((_, LegEvent::Lost)) => break,
                     Some(_) => {}
                 },
             }

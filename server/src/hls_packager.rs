@@ -15,11 +15,10 @@ use nexmile_compat::imageflux::HlsRung;
 use nexmile_media::codec::{H264Decoder, H264Encoder};
 use nexmile_media::convert::Scaler;
 use nexmile_media::frame::{MediaTime, VideoFrame};
-use tokio::sync::mpsc;
+use nexmile_sfu::{Tap, Tapped};
 
 use crate::hls::HlsChannel;
 use crate::recording::{Piece, Recording, Tracks, keyframe_size};
-use crate::sfu::LegInput;
 
 /// A passthrough rendition's keyframe is asked for this long before its
 /// segment is due (it arrives about then), and again after
@@ -150,14 +149,12 @@ impl Output {
 }
 
 /// Packages the tapped source into every rendition until it closes.
-pub(crate) fn run(
-    mut inbox: mpsc::Receiver<LegInput>,
-    asks: &mpsc::Sender<LegInput>,
-    renditions: Vec<Rendition>,
-) {
-    let ask = || {
-        let _ = asks.try_send(LegInput::RequestKeyframe);
-    };
+pub(crate) fn run(tap: Tap, renditions: Vec<Rendition>) {
+    let Tap {
+        media: mut inbox,
+        keyframes,
+    } = tap;
+    let ask = || keyframes.ask();
     let mut outputs: Vec<Output> = renditions
         .into_iter()
         .map(|rendition| Output {
@@ -182,16 +179,14 @@ pub(crate) fn run(
     while let Some(input) = inbox.blocking_recv() {
         let now = started.elapsed();
         let (data, step) = match input {
-            LegInput::Close => break,
-            LegInput::RequestKeyframe => continue,
-            LegInput::Audio { data } => {
+            Tapped::Audio { data } => {
                 for output in &mut outputs {
                     let pieces = output.recording.on_audio(&data, now);
                     output.publish(pieces, now);
                 }
                 continue;
             }
-            LegInput::Video { data, duration } => (data, duration),
+            Tapped::Video { data, duration } => (data, duration),
         };
         source_time += step;
         if matches!(outputs[0].route, Route::Undecided) {

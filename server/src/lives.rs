@@ -1,8 +1,8 @@
 //! The live service (chapter 5): one task per live owns core's [`Live`]
 //! state machine, feeds it what happens (the apps' messages, partner
 //! replies, media, the clock) and carries out its actions. Its media (the
-//! broadcaster's connection and one per admitted viewer) is a
-//! [`LiveMedia`] engine, which forwards the broadcaster's RTP to every viewer.
+//! broadcaster's connection and one per admitted viewer) is a media
+//! [`MediaRoom`], which forwards the broadcaster's RTP to every viewer.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,14 +22,13 @@ use nexmile_core::wire::live::{
     BroadcastAbort, BroadcastEnd, LiveRequest, LiveServiceRequest, Liver,
 };
 use nexmile_core::wire::payment::{PAYMENT_TIMEOUT, PaymentReply, PaymentRequest};
+use nexmile_sfu::{Feed, LegEvent, LegId, LegSpec, Room as MediaRoom, SfuError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::SiteConfig;
 use crate::hub::{ConnId, ConnKind, ConnView};
-use crate::live_media::{LegId, LiveMedia, Role};
 use crate::partner::REPLY_TIMEOUT;
 use crate::recording::Tracks;
-use crate::sfu::LegEvent;
 use crate::socialstream::Comment;
 use crate::state::Ctx;
 use crate::store::PendingReport;
@@ -321,6 +320,17 @@ struct ViewerConn {
     leg: Option<LegId>,
 }
 
+/// The live's one feed in its media room.
+const BROADCAST: Feed = Feed(0);
+const BROADCASTER: LegSpec = LegSpec {
+    publishes: Some(BROADCAST),
+    receives: None,
+};
+const VIEWER: LegSpec = LegSpec {
+    publishes: None,
+    receives: Some(BROADCAST),
+};
+
 struct LiveActor {
     ctx: Arc<Ctx>,
     token: String,
@@ -328,7 +338,7 @@ struct LiveActor {
     live: Live,
     broadcaster: ConnId,
     /// The live's media engine, started with the first connection.
-    media: Option<LiveMedia>,
+    media: Option<MediaRoom>,
     /// The broadcaster's media.
     source: Option<LegId>,
     viewers: HashMap<ConnId, ViewerConn>,
@@ -390,37 +400,37 @@ impl LiveActor {
     }
 
     /// Media events of one leg, as commands of this live.
-    fn leg_events(&self, conn: ConnId) -> mpsc::UnboundedSender<LegEvent> {
+    fn leg_events(&self, conn: ConnId) -> mpsc::UnboundedSender<(LegId, LegEvent)> {
         let (events, mut received) = mpsc::unbounded_channel();
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            while let Some(event) = received.recv().await {
+            while let Some((_, event)) = received.recv().await {
                 match event {
-                    LegEvent::Lost(_) => {
+                    LegEvent::Lost => {
                         let _ = tx.send(LiveCommand::MediaLost { conn });
                         return;
                     }
-                    LegEvent::Connected(_) => {
+                    LegEvent::Connected => {
                         let _ = tx.send(LiveCommand::MediaConnected { conn });
                     }
-                    LegEvent::MediaArrived(_) => {}
+                    LegEvent::MediaArrived => {}
                 }
             }
         });
         events
     }
 
-    async fn open_leg(&mut self, conn: ConnId, offer: &str, role: Role) -> Option<LegId> {
+    async fn open_leg(&mut self, conn: ConnId, offer: &str, spec: LegSpec) -> Option<LegId> {
         let events = self.leg_events(conn);
         if self.media.is_none() {
-            match LiveMedia::start(&self.ctx.config.server.media_ips) {
+            match MediaRoom::start(&self.ctx.config.server.media_ips) {
                 Ok(media) => self.media = Some(media),
                 Err(e) => tracing::error!("live {}: media: {e}", self.token),
             }
         }
         let opened = match &self.media {
-            Some(media) => media.open(offer, role, events).await,
-            None => Err(nexmile_media::transport::TransportError::Closed),
+            Some(media) => media.open(offer, spec, events).await,
+            None => Err(SfuError::Closed),
         };
         match opened {
             Ok((leg, answer)) => {
@@ -453,7 +463,7 @@ impl LiveActor {
                 if self.live.phase() != LivePhase::Ready || self.source.is_some() {
                     return;
                 }
-                match self.open_leg(conn, &offer, Role::Broadcaster).await {
+                match self.open_leg(conn, &offer, BROADCASTER).await {
                     Some(leg) => self.source = Some(leg),
                     None => self.handle(LiveEvent::BroadcasterLost).await,
                 }
@@ -522,7 +532,7 @@ impl LiveActor {
                     return;
                 }
                 let leg = match self.source {
-                    Some(_) => self.open_leg(conn, &offer, Role::Viewer).await,
+                    Some(_) => self.open_leg(conn, &offer, VIEWER).await,
                     None => None,
                 };
                 let Some(leg) = leg else {
@@ -1058,7 +1068,7 @@ impl LiveActor {
                     } else {
                         Tracks::AudioVideo
                     };
-                    media.record(path, tracks);
+                    tokio::spawn(crate::recorder::record(media.tap(BROADCAST), path, tracks));
                 }
                 LiveAction::Ended(reason) => {
                     tracing::info!("live {} ended: {reason:?}", self.token);

@@ -35,7 +35,7 @@ pub struct Ctx {
     /// Effect files by site code.
     pub effects: HashMap<String, SiteEffects>,
     /// The video tests running, one per connection.
-    pub video_tests: std::sync::Mutex<HashMap<crate::hub::ConnId, crate::sfu::Leg>>,
+    pub video_tests: std::sync::Mutex<HashMap<crate::hub::ConnId, nexmile_sfu::Room>>,
     /// WHIP/WHEP sessions by resource id: their hub connection and live.
     pub media_sessions: std::sync::Mutex<HashMap<String, (crate::hub::ConnId, String)>>,
 }

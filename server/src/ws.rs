@@ -18,7 +18,6 @@ use crate::calls::{self, Command, MakeCall};
 use crate::hub::{ConnCaps, ConnId, ConnKind};
 use crate::limits::{Costly, client_ip};
 use crate::lives::{self, LiveCommand};
-use crate::sfu::{Leg, Side};
 use crate::state::Ctx;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -355,18 +354,31 @@ fn dispatch_live(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
 
 const VIDEO_TEST: &str = "video-test";
 
-/// videoSetting's loopback test: one leg whose media comes straight back.
+/// The video test's one leg: its own media comes straight back.
+const ECHO: nexmile_sfu::LegSpec = nexmile_sfu::LegSpec {
+    publishes: Some(nexmile_sfu::Feed(0)),
+    receives: Some(nexmile_sfu::Feed(0)),
+};
+
+/// videoSetting's loopback test: one leg whose media comes straight back,
+/// through the same engine and server path as a call's.
 async fn start_video_test(ctx: &Arc<Ctx>, conn: ConnId, offer: &str) {
     end_video_test(ctx, conn);
     // The leg reports nothing the test needs: its end is the connection's.
     let (events, _) = tokio::sync::mpsc::unbounded_channel();
-    match Leg::open(&ctx.config.server.media_ips, offer, Side::A, events).await {
-        Ok((leg, answer)) => {
-            leg.echo();
+    let opened = match nexmile_sfu::Room::start(&ctx.config.server.media_ips) {
+        Ok(media) => media
+            .open(offer, ECHO, events)
+            .await
+            .map(|(_, answer)| (media, answer)),
+        Err(e) => Err(e),
+    };
+    match opened {
+        Ok((media, answer)) => {
             ctx.video_tests
                 .lock()
                 .expect("video tests lock")
-                .insert(conn, leg);
+                .insert(conn, media);
             ctx.hub.send(
                 conn,
                 ServerMessage::MediaAnswer {
@@ -385,12 +397,11 @@ async fn start_video_test(ctx: &Arc<Ctx>, conn: ConnId, offer: &str) {
 }
 
 fn end_video_test(ctx: &Ctx, conn: ConnId) {
-    if let Some(leg) = ctx
-        .video_tests
-        .lock()
-        .expect("video tests lock")
-        .remove(&conn)
-    {
-        leg.close();
-    }
+    // Dropped, the test's media room ends its connection.
+    drop(
+        ctx.video_tests
+            .lock()
+            .expect("video tests lock")
+            .remove(&conn),
+    );
 }

@@ -41,11 +41,10 @@ struct Cli {
     /// and play the other side's sound.
     #[arg(long, global = true)]
     devices: bool,
-    /// Offer a separate retransmission stream (RTX) for video, as browsers
-    /// do: the only way the lives' engine resends. Not yet the default
-    /// (see `PeerConfig::retransmission`); the loss tests compare both.
+    /// Offer no retransmission stream (RTX) for video: nothing lost is then
+    /// resent. Only to measure what RTX saves (the loss tests compare both).
     #[arg(long, global = true)]
-    retransmission: bool,
+    no_retransmission: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -204,7 +203,7 @@ fn client(cli: &Cli) -> Result<Client, String> {
         cli.bind.clone()
     };
     let mut client = Client::headless(server, profiles, media_bind);
-    client.retransmission = cli.retransmission;
+    client.retransmission = !cli.no_retransmission;
     if cli.devices {
         client.capture = CaptureChoice::Devices(DeviceSettings::default());
     }

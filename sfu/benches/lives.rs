@@ -1,7 +1,7 @@
-//! `cargo bench -p nexmile-server --bench lives`: one 720p broadcaster to N
+//! `cargo bench -p nexmile-sfu --bench lives`: one 720p broadcaster to N
 //! viewers through the server's SFU on loopback.
 //!
-//! The live's media engine (`nexmile_server::live_media::LiveMedia`, exactly
+//! The media engine (`nexmile_sfu::Room`, exactly
 //! what a live uses: str0m, forwarding RTP as it came) runs on a runtime of
 //! one worker thread, so their CPU is one core's share, read per
 //! thread from /proc. The broadcaster (a real WebRTC peer sending openh264
@@ -31,13 +31,20 @@ use nexmile_media::reassembly::{AssemblerAction, FrameAssembler};
 use nexmile_media::source::pattern::TestPattern;
 use nexmile_media::source::tone::{ToneShape, ToneSource};
 use nexmile_media::transport::{MediaKind, Peer, PeerConfig, PeerEvent};
-use nexmile_server::live_media::{LiveMedia, Role};
-use nexmile_server::sfu::LegEvent;
+use nexmile_sfu::{Feed, LegEvent, LegId, LegSpec, Room};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const FPS: u32 = 30;
+const BROADCASTER: LegSpec = LegSpec {
+    publishes: Some(Feed(0)),
+    receives: None,
+};
+const VIEWER: LegSpec = LegSpec {
+    publishes: None,
+    receives: Some(Feed(0)),
+};
 const VIDEO_BPS: u32 = 2_000_000;
 /// The stream repeats this many pictures, the first an IDR: a keyframe every 2 s.
 const LOOP_FRAMES: u32 = 2 * FPS;
@@ -212,7 +219,7 @@ async fn watch(mut peer: Peer, seen: Arc<Mutex<Seen>>, measuring: Arc<AtomicBool
 }
 
 /// A loopback peer, answered by the live's media engine.
-async fn connect(media: &LiveMedia, role: Role) -> Peer {
+async fn connect(media: &Room, spec: LegSpec) -> Peer {
     let mut peer = Peer::new(PeerConfig {
         bind: vec![LOOPBACK],
         ..PeerConfig::default()
@@ -220,21 +227,21 @@ async fn connect(media: &LiveMedia, role: Role) -> Peer {
     .await
     .unwrap();
     let offer = peer.create_offer().await.unwrap();
-    let (events, _) = mpsc::unbounded_channel::<LegEvent>();
-    let (_, answer) = media.open(&offer, role, events).await.unwrap();
+    let (events, _) = mpsc::unbounded_channel::<(LegId, LegEvent)>();
+    let (_, answer) = media.open(&offer, spec, events).await.unwrap();
     peer.accept_answer(&answer).await.unwrap();
     peer
 }
 
 /// The broadcaster: its peer sends the stream once the engine answered it.
 async fn broadcast(
-    media: Arc<LiveMedia>,
+    media: Arc<Room>,
     pictures: Vec<Vec<u8>>,
     sound: Vec<Vec<u8>>,
     sent: Arc<AtomicU32>,
     ready: std::sync::mpsc::Sender<()>,
 ) {
-    let peer = connect(&media, Role::Broadcaster).await;
+    let peer = connect(&media, BROADCASTER).await;
     ready.send(()).unwrap();
     let peer = Arc::new(peer);
     let audio_peer = Arc::clone(&peer);
@@ -258,8 +265,8 @@ async fn broadcast(
     }
 }
 
-async fn add_viewer(media: &LiveMedia, measuring: &Arc<AtomicBool>) -> Viewer {
-    let peer = connect(media, Role::Viewer).await;
+async fn add_viewer(media: &Room, measuring: &Arc<AtomicBool>) -> Viewer {
+    let peer = connect(media, VIEWER).await;
     let seen = Arc::new(Mutex::new(Seen::default()));
     tokio::spawn(watch(peer, Arc::clone(&seen), Arc::clone(measuring)));
     Viewer { seen }
@@ -364,7 +371,7 @@ fn main() {
     let sent = Arc::new(AtomicU32::new(0));
     let media = {
         let _sfu = sfu.enter();
-        Arc::new(LiveMedia::start(&[LOOPBACK]).unwrap())
+        Arc::new(Room::start(&[LOOPBACK]).unwrap())
     };
     let (ready_tx, ready) = std::sync::mpsc::channel();
     broadcaster.spawn(broadcast(
