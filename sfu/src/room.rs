@@ -219,7 +219,10 @@ async fn run(
             }
             _ = tokio::time::sleep_until(deadline.into()) => engine.handle_timeout(Instant::now()),
         }
-        engine.flush(Instant::now());
+        udp::send_all(&sockets, engine.transmits(), &mut scratch);
+        engine.flush(Instant::now(), &mut |out| {
+            udp::send_all(&sockets, out, &mut scratch);
+        });
         udp::send_all(&sockets, engine.transmits(), &mut scratch);
         owners.deliver(&mut engine);
     }
