@@ -27,7 +27,7 @@ set -euo pipefail
 #   ffmpeg                 ffprobe, an independent reader the server's live recordings are checked with
 #   chromium               a real browser for the web version's tests (Playwright drives /usr/bin/chromium)
 #   nginx                  the reverse proxy of docs/deploy/nginx.conf, which a test runs as documented
-#   nftables               tests/netns.sh: packet loss inside a test's network namespace
+#   nftables iproute2      tests/netns.sh: namespaces (ip), packet loss (nft), a rate cap (tc)
 #   pulseaudio pulseaudio-utils libasound2-plugins  real sound devices in tests: a private sound
 #                          server with null sinks, reached through ALSA's pulse plugin as cpal opens it
 PACKAGES=(
@@ -36,7 +36,7 @@ PACKAGES=(
   libasound2-dev libv4l-dev libclang-dev cmake nasm libvpx-dev
   libyuv-dev libwebrtc-audio-processing-dev apngdis ffmpeg chromium nginx
   xvfb xauth imagemagick curl fonts-noto-cjk
-  pulseaudio pulseaudio-utils libasound2-plugins nftables
+  pulseaudio pulseaudio-utils libasound2-plugins nftables iproute2
 )
 
 # The window's screens (ui/) are built with Vite and tested with Vitest:

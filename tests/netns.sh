@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Network namespaces for the end-to-end tests: each is a "remote" machine
 # joined to this one by a veth pair, so a test can put an app behind loss,
-# (later) a bandwidth cap, NAT and a firewall, with real kernel packet
+# a bandwidth cap, (later) NAT and a firewall, with real kernel packet
 # handling. Only addresses the script creates are used. Idempotent and
 # self-cleaning: `up` first removes what a failed run left under that name.
 #
@@ -9,6 +9,8 @@
 #                                      a.b.c.1/24 on veth nx-<name>-h, the
 #                                      namespace a.b.c.2/24, routed via .1
 #   tests/netns.sh loss <name> <pct>   drop <pct> % of UDP arriving in it (nftables)
+#   tests/netns.sh rate <name> <kbit>  cap what arrives in it at <kbit> kbit/s
+#                                      (tbf on this host's end: a full queue drops)
 #   tests/netns.sh down <name>         remove it (and its veth pair)
 #
 # Names are <pid>-<n> of the test process; `up` first removes those whose
@@ -67,6 +69,10 @@ table inet nexmile_loss {
   }
 }
 NFT
+    ;;
+  rate)
+    kbit=${3:?a rate in kbit/s}
+    tc qdisc replace dev "$host_if" root tbf rate "${kbit}kbit" burst 4kb latency 100ms
     ;;
   down)
     down

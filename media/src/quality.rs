@@ -72,6 +72,9 @@ pub struct StatsSnapshot {
     pub round_trip_time: Option<Duration>,
     pub jitter: Option<Duration>,
     pub route: Option<Route>,
+    /// What the encoders may send: the path's estimate, capped by what the
+    /// receivers behind the server take (bits per second).
+    pub send_budget_bps: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -107,6 +110,8 @@ pub struct QualityReport {
     pub send_fps: f64,
     pub receive_fps: f64,
     pub route: Option<Route>,
+    /// What the encoders may send now (estimate and receivers' cap).
+    pub budget_kbps: Option<f64>,
     pub verdict: Verdict,
 }
 
@@ -162,6 +167,7 @@ impl QualityReport {
             send_fps: d(before.frames_encoded, now.frames_encoded) as f64 / seconds,
             receive_fps: d(before.frames_decoded, now.frames_decoded) as f64 / seconds,
             route: now.route,
+            budget_kbps: now.send_budget_bps.map(|bps| bps as f64 / 1000.0),
             verdict,
         }
     }
@@ -196,6 +202,7 @@ mod tests {
                 protocol: TransportProtocol::Udp,
                 family: IpFamily::V4,
             }),
+            send_budget_bps: Some(1_200_000),
         }
     }
 

@@ -6,8 +6,9 @@
 //! What the crate brings: ICE, DTLS-SRTP, SCTP, packetisation, RTCP reports,
 //! NACK generation and retransmission (its default interceptors). What it
 //! lacks and this crate adds: the jitter buffer, frame reassembly, keyframe
-//! throttling and the quality verdict. PLI/FIR reach the application only
-//! through an interceptor that marks them ([`KeyframeRequestTap`]).
+//! throttling and the quality verdict. PLI/FIR and the server's REMB reach
+//! the application only through an interceptor that marks them
+//! ([`VideoFeedbackTap`]).
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -35,6 +36,7 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::{RTCIceCandidateType, RTCIceProtocol};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RTCRtpRtxParameters, RtpCodecKind,
@@ -150,16 +152,16 @@ pub enum PeerEvent {
     Data(Vec<u8>),
 }
 
-/// Marks inbound PLI/FIR for delivery to the application and lets the rest
-/// stop at the end of the chain, where the NACK responder and the report
+/// Marks inbound PLI/FIR and REMB for delivery to the application and lets
+/// the rest stop at the end of the chain, where the NACK responder and the report
 /// interceptors have already used them.
 #[derive(Default)]
-struct KeyframeRequestTap {
+struct VideoFeedbackTap {
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
 }
 
-impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
+impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for VideoFeedbackTap {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
     type Eout = ();
@@ -172,7 +174,9 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTa
                 .iter()
                 .filter(|p| {
                     let any = p.as_any();
-                    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+                    any.is::<PictureLossIndication>()
+                        || any.is::<FullIntraRequest>()
+                        || any.is::<ReceiverEstimatedMaximumBitrate>()
                 })
                 .cloned()
                 .collect();
@@ -200,7 +204,7 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTa
     }
 }
 
-impl Interceptor for KeyframeRequestTap {
+impl Interceptor for VideoFeedbackTap {
     fn bind_local_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
@@ -269,6 +273,8 @@ fn h264_codec() -> RTCRtpCodec {
             feedback("nack", "pli"),
             feedback("ccm", "fir"),
             feedback("transport-cc", ""),
+            // What the other side of a call takes, from the server (REMB).
+            feedback("goog-remb", ""),
         ],
     }
 }
@@ -390,6 +396,9 @@ pub struct Peer {
     video_sender: Arc<dyn RtpSender>,
     /// GCC's current estimate of the path's capacity, bits per second.
     estimate: Arc<AtomicU64>,
+    /// What the receivers behind the server take (its REMB), bits per
+    /// second: in a call, the other side's path, which GCC does not see.
+    receivers_take: Arc<AtomicU64>,
     /// The crate's frame counters stay 0; the engine counts frames itself.
     frames_sent: AtomicU64,
     frames_decoded: AtomicU64,
@@ -500,7 +509,7 @@ impl Peer {
         .map_err(webrtc_error)?;
         let registry = register_default_interceptors(registry, &mut media)
             .map_err(webrtc_error)?
-            .with(Slot::from(14_000), KeyframeRequestTap::default());
+            .with(Slot::from(14_000), VideoFeedbackTap::default());
         // 20 ms between ICE checks instead of 200 ms (connection in ~25 ms on a
         // LAN), with 25 tries so a slow path still gets 500 ms. mDNS off: it
         // binds port 5353 and fails where there is no multicast.
@@ -592,6 +601,7 @@ impl Peer {
             audio,
             video_sender,
             estimate,
+            receivers_take: Arc::new(AtomicU64::new(u64::MAX)),
             frames_sent: AtomicU64::new(0),
             frames_decoded: AtomicU64::new(0),
             video_ssrc,
@@ -602,13 +612,15 @@ impl Peer {
             gathered,
             epoch,
         };
-        peer.watch_keyframe_requests();
+        peer.watch_video_feedback();
         Ok(peer)
     }
 
-    fn watch_keyframe_requests(&self) {
+    /// Keyframe requests and receiver estimates for the sent video.
+    fn watch_video_feedback(&self) {
         let video = Arc::clone(&self.video);
         let tx = self.handler.tx.clone();
+        let receivers_take = Arc::clone(&self.receivers_take);
         self.handler.runtime.spawn(Box::pin(async move {
             // `poll` answers `None` until the connection binds the track, and
             // holds the lock `bind` needs while it waits. So: ask in short
@@ -617,8 +629,20 @@ impl Peer {
             // would block the binding or never hear a PLI.
             while !tx.is_closed() {
                 match tokio::time::timeout(POLL_SLICE, video.poll()).await {
-                    Ok(Some(TrackLocalEvent::OnRtcpPacket(_))) => {
-                        if tx.send(PeerEvent::KeyframeRequested).is_err() {
+                    Ok(Some(TrackLocalEvent::OnRtcpPacket(packets))) => {
+                        let mut keyframe = false;
+                        for packet in &packets {
+                            let any = packet.as_any();
+                            if let Some(remb) =
+                                any.downcast_ref::<ReceiverEstimatedMaximumBitrate>()
+                            {
+                                // f32 to u64 saturates; a REMB is never negative.
+                                receivers_take.store(remb.bitrate as u64, Ordering::Relaxed);
+                            } else {
+                                keyframe = true;
+                            }
+                        }
+                        if keyframe && tx.send(PeerEvent::KeyframeRequested).is_err() {
                             break;
                         }
                     }
@@ -756,9 +780,11 @@ impl Peer {
             .map_err(webrtc_error)
     }
 
-    /// What the path can carry now (GCC): the encoders' budget.
+    /// What the path can carry now (GCC), and the receivers behind the
+    /// server (REMB): the encoders' budget.
     pub fn bandwidth_estimate_bps(&self) -> u64 {
-        self.estimate.load(Ordering::Relaxed)
+        let receivers_take = self.receivers_take.load(Ordering::Relaxed);
+        self.estimate.load(Ordering::Relaxed).min(receivers_take)
     }
 
     /// The receiving pipeline decoded a picture of this connection.
@@ -792,6 +818,7 @@ impl Peer {
             at_us: self.now_us(),
             frames_encoded: self.frames_sent.load(Ordering::Relaxed),
             frames_decoded: self.frames_decoded.load(Ordering::Relaxed),
+            send_budget_bps: Some(self.bandwidth_estimate_bps()),
             ..StatsSnapshot::default()
         };
         let mut jitter: Option<f64> = None;

@@ -274,6 +274,7 @@ fn leg_spec(party: Party) -> LegSpec {
     LegSpec {
         publishes: Some(own),
         receives: Some(other),
+        paces_publisher: true,
     }
 }
 

@@ -136,6 +136,7 @@ pub async fn publish(
     let publisher = LegSpec {
         publishes: Some(PUBLISHED),
         receives: None,
+        paces_publisher: false,
     };
     let (_, answer) = media
         .open(&offer, publisher, events)

@@ -325,10 +325,12 @@ const BROADCAST: Feed = Feed(0);
 const BROADCASTER: LegSpec = LegSpec {
     publishes: Some(BROADCAST),
     receives: None,
+    paces_publisher: false,
 };
 const VIEWER: LegSpec = LegSpec {
     publishes: None,
     receives: Some(BROADCAST),
+    paces_publisher: false,
 };
 
 struct LiveActor {

@@ -358,6 +358,7 @@ const VIDEO_TEST: &str = "video-test";
 const ECHO: nexmile_sfu::LegSpec = nexmile_sfu::LegSpec {
     publishes: Some(nexmile_sfu::Feed(0)),
     receives: Some(nexmile_sfu::Feed(0)),
+    paces_publisher: true,
 };
 
 /// videoSetting's loopback test: one leg whose media comes straight back,

@@ -40,10 +40,12 @@ const FPS: u32 = 30;
 const BROADCASTER: LegSpec = LegSpec {
     publishes: Some(Feed(0)),
     receives: None,
+    paces_publisher: false,
 };
 const VIEWER: LegSpec = LegSpec {
     publishes: None,
     receives: Some(Feed(0)),
+    paces_publisher: false,
 };
 const VIDEO_BPS: u32 = 2_000_000;
 /// The stream repeats this many pictures, the first an IDR: a keyframe every 2 s.

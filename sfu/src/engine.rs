@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use nexmile_media::h264_rtp::H264Depacketizer;
 use nexmile_media::reassembly::{AssemblerAction, Depacketizer, FrameAssembler, RtpPacket};
+use str0m::bwe::Bitrate;
 use str0m::change::SdpOffer;
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid, Pt};
@@ -25,6 +26,7 @@ use str0m::rtp::{Extension, ExtensionValues, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::SfuError;
+use crate::feedback::LossRate;
 use crate::keyframe_pacer::KeyframePacer;
 use crate::numbering::Outgoing;
 
@@ -42,6 +44,9 @@ const HOLD: Duration = Duration::from_millis(12);
 const TAP_POLL: Duration = Duration::from_millis(10);
 
 const VIDEO_CLOCK: u32 = 90_000;
+
+/// How often a pacing receiver's reports are read and its publisher told.
+const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a receiver's connection keeps to resend: 3 s of a 4 Mbps picture
 /// stream (about 350 packets a second).
@@ -65,6 +70,9 @@ pub struct LegSpec {
     pub publishes: Option<Feed>,
     /// The feed it is sent, from that feed's next keyframe.
     pub receives: Option<Feed>,
+    /// Whether what its receiver loses lowers what that feed's publisher
+    /// is asked to send (REMB): a call's sides, not a live's viewers.
+    pub paces_publisher: bool,
 }
 
 /// What happened to a leg.
@@ -105,6 +113,9 @@ struct Leg {
     waiting_for_keyframe: bool,
     media_seen: bool,
     timeout: Instant,
+    /// For a receiver that paces its publisher: the rate its losses allow.
+    rate: Option<LossRate>,
+    target_bps: Option<f64>,
 }
 
 impl Leg {
@@ -169,6 +180,8 @@ struct FeedState {
     received: Vec<str0m::rtp::RtpPacket>,
     /// Pictures for taps, reassembled only while one listens.
     tap: Option<TapAssembly>,
+    /// When its receivers' rates were last read for its publisher.
+    paced_at: Option<Instant>,
 }
 
 struct TapAssembly {
@@ -184,6 +197,7 @@ impl FeedState {
             receiver_waiting: false,
             received: Vec::new(),
             tap: None,
+            paced_at: None,
         }
     }
 
@@ -254,6 +268,11 @@ fn drain(
                 | Event::Closed => wanted.push(Wanted::Lost),
                 Event::MediaAdded(added) => leg.mids.push((added.kind, added.mid)),
                 Event::KeyframeRequest(_) => wanted.push(Wanted::Keyframe),
+                Event::MediaEgressStats(stats) if Some(stats.mid) == leg.mid(MediaKind::Video) => {
+                    if let (Some(rate), Some(loss)) = (&mut leg.rate, stats.loss) {
+                        leg.target_bps = Some(rate.on_report(stats.bytes, loss, now));
+                    }
+                }
                 Event::RtpPacket(packet) => {
                     if let Some(received) = received.as_deref_mut() {
                         if !leg.media_seen {
@@ -401,7 +420,9 @@ impl Engine {
             .set_ice_lite(true)
             .clear_codecs()
             .enable_opus(true, false)
-            .set_stats_interval(None);
+            // Its receiver's reports, once a second, for a leg that paces
+            // its publisher.
+            .set_stats_interval(spec.paces_publisher.then_some(REPORT_INTERVAL));
         // One H.264: constrained baseline, packetization mode 1, what every
         // app decodes, so a browser publishing picks it too and any
         // receiver's connection takes the publisher's packets as they are.
@@ -438,6 +459,8 @@ impl Engine {
             waiting_for_keyframe: true,
             media_seen: false,
             timeout: now,
+            rate: spec.paces_publisher.then(LossRate::new),
+            target_bps: None,
         };
         let mut none = Vec::new();
         drain(
@@ -657,6 +680,41 @@ impl Engine {
             if state.keyframes.due(now, waiting) {
                 self.request_keyframe(feed, now);
             }
+            self.pace_publisher(feed, now);
+        }
+    }
+
+    /// Tells a feed's publisher, once a report interval, what its slowest
+    /// pacing receiver takes (REMB on its video). Looked at once an
+    /// interval, not per flush: a live's feed has a thousand receivers.
+    fn pace_publisher(&mut self, feed: Feed, now: Instant) {
+        let Some(state) = self.feeds.get_mut(&feed) else {
+            return;
+        };
+        if state.paced_at.is_some_and(|at| now < at + REPORT_INTERVAL) {
+            return;
+        }
+        state.paced_at = Some(now);
+        let publisher = state.publisher;
+        let target = self
+            .legs
+            .values()
+            .filter(|leg| leg.spec.receives == Some(feed))
+            .filter_map(|leg| leg.target_bps)
+            .reduce(f64::min);
+        let (Some(target), Some(id)) = (target, publisher) else {
+            return;
+        };
+        let Some(leg) = self.legs.get_mut(&id) else {
+            return;
+        };
+        let Some(mid) = leg.mid(MediaKind::Video) else {
+            return;
+        };
+        if let Some(stream) = leg.rtc.direct_api().stream_rx_by_mid(mid, None) {
+            // Within u64 by LossRate's bounds.
+            stream.request_remb(Bitrate::bps(target as u64));
+            self.settle(id, now);
         }
     }
 
@@ -884,6 +942,7 @@ impl Engine {
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
+    use str0m::bwe::BweKind;
     use str0m::change::SdpAnswer;
     use str0m::media::Direction;
 
@@ -902,6 +961,8 @@ mod tests {
         /// The pictures' packets received: (sequence number, first payload byte).
         received: Vec<(u64, u8)>,
         keyframe_requests: usize,
+        /// What the engine asked it to send at most (REMB), bits per second.
+        remb: Vec<u64>,
         timeout: Instant,
         next_number: u64,
     }
@@ -933,6 +994,7 @@ mod tests {
                 video,
                 received: Vec::new(),
                 keyframe_requests: 0,
+                remb: Vec::new(),
                 timeout: now,
                 next_number: 1,
             };
@@ -978,6 +1040,12 @@ mod tests {
         events: Vec<(LegId, LegEvent)>,
         /// Clients whose datagrams are lost (a dropped network).
         cut: Vec<usize>,
+        /// A client whose path carries so many datagrams a second at most:
+        /// the rest is lost, as a full queue drops them.
+        capped: Option<(usize, f64)>,
+        /// Datagrams that path may still carry now (a token bucket).
+        allowance: f64,
+        allowance_at: Instant,
     }
 
     impl Net {
@@ -989,6 +1057,9 @@ mod tests {
                 clients: Vec::new(),
                 events: Vec::new(),
                 cut: Vec::new(),
+                capped: None,
+                allowance: 0.0,
+                allowance_at: now,
             }
         }
 
@@ -1029,6 +1100,10 @@ mod tests {
                             Output::Event(Event::KeyframeRequest(_)) => {
                                 client.keyframe_requests += 1;
                             }
+                            Output::Event(Event::EgressBitrateEstimate(BweKind::Remb {
+                                estimate,
+                                ..
+                            })) => client.remb.push(estimate.as_u64()),
                             Output::Event(_) => {}
                         }
                     }
@@ -1045,6 +1120,18 @@ mod tests {
                     };
                     if self.cut.contains(&index) {
                         continue;
+                    }
+                    if let Some((capped, per_second)) = self.capped
+                        && capped == index
+                    {
+                        let elapsed = self.now.duration_since(self.allowance_at);
+                        self.allowance =
+                            (self.allowance + elapsed.as_secs_f64() * per_second).min(5.0);
+                        self.allowance_at = self.now;
+                        if self.allowance < 1.0 {
+                            continue;
+                        }
+                        self.allowance -= 1.0;
                     }
                     let receive =
                         Receive::new(Protocol::Udp, t.source, t.destination, &t.contents).unwrap();
@@ -1116,10 +1203,12 @@ mod tests {
         let caller = net.join(LegSpec {
             publishes: Some(Feed(0)),
             receives: Some(Feed(1)),
+            paces_publisher: true,
         });
         let callee = net.join(LegSpec {
             publishes: Some(Feed(1)),
             receives: Some(Feed(0)),
+            paces_publisher: true,
         });
         // The first requests go out as DTLS completes and may come before
         // the client can read them: the pacer repeats them a second later.
@@ -1144,12 +1233,46 @@ mod tests {
         assert_eq!(net.clients[1].pictures(), [IDR, P]);
     }
 
+    /// A call whose callee's path carries `per_second` datagrams at most
+    /// (none: a clean path) for 6 s of pictures: what the caller is asked
+    /// to send at most.
+    fn caller_asked_for(per_second: Option<f64>) -> Vec<u64> {
+        let mut net = Net::new();
+        for (own, other) in [(0, 1), (1, 0)] {
+            net.join(LegSpec {
+                publishes: Some(Feed(own)),
+                receives: Some(Feed(other)),
+                paces_publisher: true,
+            });
+        }
+        net.run(Duration::from_millis(2500));
+        net.capped = per_second.map(|rate| (1, rate));
+        net.allowance_at = net.now;
+        for number in 0..180 {
+            net.send_picture(0, number % 60 == 0);
+        }
+        net.clients[0].remb.clone()
+    }
+
+    #[test]
+    fn a_callee_on_a_path_too_slow_slows_its_caller_and_a_clean_one_does_not() {
+        let clean = caller_asked_for(None);
+        // Pictures alone are 30 datagrams a second; resends go on top.
+        let lossy = caller_asked_for(Some(20.0));
+        let most = crate::feedback::MAX_BPS as u64;
+        assert!(clean.iter().all(|bps| *bps == most), "{clean:?}");
+        // What got through of these small pictures is far under the floor.
+        let least = crate::feedback::MIN_BPS as u64;
+        assert_eq!(lossy.last(), Some(&least), "{lossy:?}");
+    }
+
     #[test]
     fn a_video_tests_pictures_come_back_to_their_sender() {
         let mut net = Net::new();
         let echo = net.join(LegSpec {
             publishes: Some(Feed(0)),
             receives: Some(Feed(0)),
+            paces_publisher: true,
         });
         net.run(Duration::from_secs(1));
         assert!(net.saw(echo, LegEvent::Connected));
@@ -1164,6 +1287,7 @@ mod tests {
         let publisher = net.join(LegSpec {
             publishes: Some(Feed(0)),
             receives: None,
+            paces_publisher: false,
         });
         net.run(Duration::from_secs(1));
         net.engine.tap(Feed(0));
@@ -1191,6 +1315,7 @@ mod tests {
         let viewer = net.join(LegSpec {
             publishes: None,
             receives: Some(Feed(0)),
+            paces_publisher: false,
         });
         net.run(Duration::from_secs(1));
         assert!(net.saw(viewer, LegEvent::Connected));

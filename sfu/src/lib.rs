@@ -13,6 +13,7 @@
 //! pictures from a [`Tap`].
 
 pub mod engine;
+mod feedback;
 mod keyframe_pacer;
 mod numbering;
 mod room;

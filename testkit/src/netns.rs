@@ -58,6 +58,12 @@ impl Namespace {
         run(&["loss", &self.name, &percent.to_string()]);
     }
 
+    /// Caps what arrives in the namespace at `kbit` kbit/s: beyond it a
+    /// queue of 100 ms fills and drops, as a slow access link does.
+    pub fn cap_arriving(&self, kbit: u32) {
+        run(&["rate", &self.name, &kbit.to_string()]);
+    }
+
     /// `program` run inside the namespace.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> tokio::process::Command {
         let mut command = tokio::process::Command::new("ip");

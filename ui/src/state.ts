@@ -42,6 +42,9 @@ export interface Quality {
   sendFps: number;
   receiveFps: number;
   route: { local: string; remote: string; protocol: string; family: string } | null;
+  /// What the encoders may send now (the path's estimate, capped by what
+  /// the other side of a call takes).
+  budgetKbps: number | null;
   verdict: "good" | "fair" | "poor" | string;
 }
 

@@ -129,3 +129,46 @@ async fn a_call_behind_loss_is_repaired_with_and_without_rtx() {
     assert!(figures[1].0 > 0, "{figures:?}");
     world.server.stop().await;
 }
+
+/// Calls whose callee's path carries 100 kbit/s (a queue that fills and
+/// drops, as a slow access link does), beside a clean one: the server tells
+/// the caller what gets through (REMB from the callee's losses), and the
+/// caller's sending budget falls to it. The caller's own estimate covers
+/// only its way to the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callee_on_a_slow_path_lowers_what_its_caller_sends() {
+    let ns = Namespace::up();
+    let world = world_at(ns.host, 1.0).await;
+    register(&world).await;
+    let server = server(&world);
+    let host = ns.host.to_string();
+    let link = format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=1");
+    let mut budgets = Vec::new();
+    for capped in [false, true] {
+        if capped {
+            ns.cap_arriving(100);
+        }
+        let callee = ["listen", "--site", "newsite1", "--calls", "1"];
+        let callee = [&callee[..], &["--answer-after", "200"]].concat();
+        let ((airi, airi_status), (hanako, hanako_status)) =
+            tokio::join!(cli_in(&ns, &server, "airi", &callee), async {
+                tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+                let caller = ["--bind", &host, "open", &link, "--hangup-after", "10000"];
+                cli_at(&server, "hanako", &caller).await
+            });
+        assert_eq!(airi_status, 0, "{airi:#?}");
+        assert_eq!(hanako_status, 0, "{hanako:#?}");
+        let budget = hanako
+            .iter()
+            .filter(|e| e["event"] == "quality")
+            .filter_map(|e| e["budgetKbps"].as_f64())
+            .next_back()
+            .expect("the caller reported its budget");
+        let path = if capped { "100 kbit/s" } else { "clean" };
+        println!("caller's budget at the end, callee's path {path}: {budget:.0} kbit/s");
+        budgets.push(budget);
+    }
+    assert!(budgets[0] > 500.0, "{budgets:?}");
+    assert!(budgets[1] <= 200.0, "{budgets:?}");
+    world.server.stop().await;
+}
