@@ -22,7 +22,7 @@ use str0m::change::SdpOffer;
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive, Transmit};
-use str0m::rtp::{Extension, ExtensionValues, RtpWrite, SeqNo};
+use str0m::rtp::{Extension, ExtensionValues, RtpWrite, SeqNo, StreamRx};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::SfuError;
@@ -695,27 +695,38 @@ impl Engine {
             return;
         }
         state.paced_at = Some(now);
-        let publisher = state.publisher;
         let target = self
             .legs
             .values()
             .filter(|leg| leg.spec.receives == Some(feed))
             .filter_map(|leg| leg.target_bps)
             .reduce(f64::min);
-        let (Some(target), Some(id)) = (target, publisher) else {
-            return;
+        if let Some(target) = target {
+            // Within u64 by LossRate's bounds.
+            let remb = Bitrate::bps(target as u64);
+            self.ask_publisher(feed, now, |video| video.request_remb(remb));
+        }
+    }
+
+    /// Puts a request on the video a feed's publisher sends (a PLI, a
+    /// REMB) and drains its connection; false without such video yet.
+    fn ask_publisher(&mut self, feed: Feed, now: Instant, ask: impl FnOnce(&mut StreamRx)) -> bool {
+        let Some(id) = self.feeds.get(&feed).and_then(|s| s.publisher) else {
+            return false;
         };
         let Some(leg) = self.legs.get_mut(&id) else {
-            return;
+            return false;
         };
         let Some(mid) = leg.mid(MediaKind::Video) else {
-            return;
+            return false;
         };
-        if let Some(stream) = leg.rtc.direct_api().stream_rx_by_mid(mid, None) {
-            // Within u64 by LossRate's bounds.
-            stream.request_remb(Bitrate::bps(target as u64));
-            self.settle(id, now);
-        }
+        let mut api = leg.rtc.direct_api();
+        let Some(video) = api.stream_rx_by_mid(mid, None) else {
+            return false;
+        };
+        ask(video);
+        self.settle(id, now);
+        true
     }
 
     /// Datagrams to send: the I/O layer sends and clears them.
@@ -746,21 +757,11 @@ impl Engine {
     /// Sends a feed's publisher a PLI; the pacer decided it is due. Without
     /// the publisher's video yet the request stays due for when it comes.
     fn request_keyframe(&mut self, feed: Feed, now: Instant) {
-        let Some(id) = self.feeds.get(&feed).and_then(|s| s.publisher) else {
-            return;
-        };
-        let Some(leg) = self.legs.get_mut(&id) else {
-            return;
-        };
-        let Some(mid) = leg.mid(MediaKind::Video) else {
-            return;
-        };
-        if let Some(stream) = leg.rtc.direct_api().stream_rx_by_mid(mid, None) {
-            stream.request_keyframe(KeyframeRequestKind::Pli);
-            if let Some(state) = self.feeds.get_mut(&feed) {
-                state.keyframes.sent(now);
-            }
-            self.settle(id, now);
+        let pli = |video: &mut StreamRx| video.request_keyframe(KeyframeRequestKind::Pli);
+        if self.ask_publisher(feed, now, pli)
+            && let Some(state) = self.feeds.get_mut(&feed)
+        {
+            state.keyframes.sent(now);
         }
     }
 
