@@ -86,6 +86,28 @@ async fn live_viewers_behind_loss_keep_watching_with_and_without_rtx() {
     world.server.stop().await;
 }
 
+/// A 10 s video call from hanako on this host to airi in the namespace
+/// (`callee_options` before airi's command); both events, both ended well.
+async fn call_into(
+    ns: &Namespace,
+    server: &Server,
+    callee_options: &[&str],
+) -> (Vec<Value>, Vec<Value>) {
+    let host = ns.host.to_string();
+    let link = format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=1");
+    let listen = ["listen", "--site", "newsite1", "--calls", "1"];
+    let callee = [callee_options, &listen[..], &["--answer-after", "200"]].concat();
+    let ((airi, airi_status), (hanako, hanako_status)) =
+        tokio::join!(cli_in(ns, server, "airi", &callee), async {
+            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+            let caller = ["--bind", &host, "open", &link, "--hangup-after", "10000"];
+            cli_at(server, "hanako", &caller).await
+        });
+    assert_eq!(airi_status, 0, "{airi:#?}");
+    assert_eq!(hanako_status, 0, "{hanako:#?}");
+    (airi, hanako)
+}
+
 /// A call whose callee is behind 5 % loss, once offering RTX and once not:
 /// with it hardly a picture is lost; without it the engine resends
 /// nothing, and the figures say what that costs.
@@ -96,23 +118,14 @@ async fn a_call_behind_loss_is_repaired_with_and_without_rtx() {
     register(&world).await;
     ns.lose_arriving_udp(5);
     let server = server(&world);
-    let host = ns.host.to_string();
-    let link = format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=1");
     let mut figures = Vec::new();
     for retransmission in [true, false] {
-        let mut callee = vec!["listen", "--site", "newsite1", "--calls", "1"];
-        callee.extend(["--answer-after", "200"]);
-        if !retransmission {
-            callee.insert(0, "--no-retransmission");
-        }
-        let ((airi, airi_status), (hanako, hanako_status)) =
-            tokio::join!(cli_in(&ns, &server, "airi", &callee), async {
-                tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-                let caller = ["--bind", &host, "open", &link, "--hangup-after", "10000"];
-                cli_at(&server, "hanako", &caller).await
-            });
-        assert_eq!(airi_status, 0, "{airi:#?}");
-        assert_eq!(hanako_status, 0, "{hanako:#?}");
+        let options: &[&str] = if retransmission {
+            &[]
+        } else {
+            &["--no-retransmission"]
+        };
+        let (airi, _) = call_into(&ns, &server, options).await;
         let media = &find(&airi, "call.ended").expect("the call ended")["media"];
         let who = if retransmission {
             "callee with RTX"
@@ -141,23 +154,12 @@ async fn a_callee_on_a_slow_path_lowers_what_its_caller_sends() {
     let world = world_at(ns.host, 1.0).await;
     register(&world).await;
     let server = server(&world);
-    let host = ns.host.to_string();
-    let link = format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=1");
     let mut budgets = Vec::new();
     for capped in [false, true] {
         if capped {
             ns.cap_arriving(100);
         }
-        let callee = ["listen", "--site", "newsite1", "--calls", "1"];
-        let callee = [&callee[..], &["--answer-after", "200"]].concat();
-        let ((airi, airi_status), (hanako, hanako_status)) =
-            tokio::join!(cli_in(&ns, &server, "airi", &callee), async {
-                tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-                let caller = ["--bind", &host, "open", &link, "--hangup-after", "10000"];
-                cli_at(&server, "hanako", &caller).await
-            });
-        assert_eq!(airi_status, 0, "{airi:#?}");
-        assert_eq!(hanako_status, 0, "{hanako:#?}");
+        let (_, hanako) = call_into(&ns, &server, &[]).await;
         let budget = hanako
             .iter()
             .filter(|e| e["event"] == "quality")
