@@ -455,12 +455,20 @@ impl Window {
         panic!("{script} never gave a string; the window shows:\n{page}");
     }
 
+    /// Clicks what `css` finds; when the screen redraws between finding
+    /// and clicking (a stale element), finds it again.
     async fn click(&self, css: &str) {
-        let element = self.wait_css(css).await;
-        self.driver
-            .click(&element)
-            .await
-            .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+        for _ in 0..20 {
+            let element = self.wait_css(css).await;
+            match self.driver.click(&element).await {
+                Ok(()) => return,
+                Err(e) if e.contains("stale element") => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot click {css}: {e}"),
+            }
+        }
+        panic!("cannot click {css}: the screen kept redrawing it");
     }
 
     /// Waits until a video canvas has drawn a picture.
