@@ -24,18 +24,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nexmile_sfu::{Feed, LegEvent, LegId, LegSpec, Room};
-use str0m::change::SdpAnswer;
+use nexmile_sfu::{Feed, LegSpec, Room};
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::media::{Direction, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo};
-use str0m::{Candidate, Event, Input, Output, Rtc};
+use str0m::{Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
 mod support;
-use support::{clock_us, runtime, threads_cpu};
+use support::{Client, H264_PT, clock_us, runtime, threads_cpu};
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const FPS: u32 = 30;
@@ -49,8 +47,7 @@ const WARM_UP: Duration = Duration::from_secs(4);
 const WINDOW: Duration = Duration::from_secs(6);
 const MAX_LOSS: f64 = 0.01;
 const MAX_P99: Duration = Duration::from_millis(200);
-/// The payload types the engine's answer keeps (the offer's own).
-const H264: u8 = 102;
+/// Opus's payload type in str0m's and the apps' offers.
 const OPUS: u8 = 111;
 
 /// One packet of a picture: an H.264 FU-A fragment of an IDR or P slice
@@ -102,28 +99,9 @@ struct Party {
 
 impl Party {
     async fn join(room: &Room, spec: LegSpec) -> Self {
-        let socket = UdpSocket::bind(SocketAddr::new(LOOPBACK, 0)).await.unwrap();
-        let local = socket.local_addr().unwrap();
+        let (Client { rtc, socket, local }, audio, video) =
+            Client::join(room, spec, Direction::SendRecv).await;
         let now = Instant::now();
-        let mut config = Rtc::builder()
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_opus(true, false)
-            .set_stats_interval(None);
-        config
-            .codec_config()
-            .add_h264(Pt::from(H264), Some(Pt::from(103)), true, 0x42e01f);
-        let mut rtc = config.build(now);
-        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
-        let mut sdp = rtc.sdp_api();
-        let audio = sdp.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-        let video = sdp.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
-        let (offer, pending) = sdp.apply().unwrap();
-        let (events, _) = mpsc::unbounded_channel::<(LegId, LegEvent)>();
-        let offer = serde_json::to_string(&offer).unwrap();
-        let (_, answer) = room.open(&offer, spec, events).await.unwrap();
-        let answer: SdpAnswer = serde_json::from_str(&answer).unwrap();
-        rtc.sdp_api().accept_answer(pending, answer).unwrap();
         Self {
             rtc,
             socket,
@@ -155,7 +133,7 @@ impl Party {
         for index in 0..PACKETS_PER_PICTURE {
             stream.write_rtp(
                 RtpWrite::new(
-                    Pt::from(H264),
+                    Pt::from(H264_PT),
                     SeqNo::from(self.video_number),
                     time,
                     now,

@@ -35,15 +35,14 @@ use nexmile_media::source::pattern::TestPattern;
 use nexmile_media::source::tone::{ToneShape, ToneSource};
 use nexmile_media::transport::{MediaKind, Peer, PeerConfig, PeerEvent};
 use nexmile_sfu::{Feed, LegEvent, LegId, LegSpec, Room};
-use str0m::change::SdpAnswer;
-use str0m::media::{Direction, Pt};
+use str0m::media::Direction;
 use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Input, Output, Rtc};
+use str0m::{Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 mod support;
-use support::{clock_us, runtime, threads_cpu};
+use support::{Client, H264_PT, H264_RTX_PT, clock_us, runtime, threads_cpu};
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const FPS: u32 = 30;
@@ -64,8 +63,6 @@ const STEPS: [usize; 12] = [25, 50, 100, 200, 300, 400, 500, 600, 800, 1000, 120
 /// Viewers that decode (real WebRTC peers), checking the pictures; the
 /// rest count headers.
 const SAMPLE: usize = 5;
-const H264_PT: u8 = 102;
-const H264_RTX_PT: u8 = 103;
 const WARM_UP: Duration = Duration::from_secs(4);
 const WINDOW: Duration = Duration::from_secs(6);
 const MAX_LOSS: f64 = 0.01;
@@ -269,39 +266,8 @@ async fn add_viewer(media: &Room, measuring: &Arc<AtomicBool>) -> Viewer {
 /// each picture's arrival against its RTP time, beyond the quickest
 /// picture's: what queues add on the way.
 async fn add_header_viewer(media: &Room, measuring: &Arc<AtomicBool>) -> Viewer {
-    let socket = UdpSocket::bind(SocketAddr::new(LOOPBACK, 0)).await.unwrap();
-    let local = socket.local_addr().unwrap();
-    let mut config = Rtc::builder()
-        .set_rtp_mode(true)
-        .clear_codecs()
-        .enable_opus(true, false)
-        .set_stats_interval(None);
-    config
-        .codec_config()
-        .add_h264(Pt::from(H264_PT), Some(Pt::from(103)), true, 0x42e01f);
-    let mut rtc = config.build(Instant::now());
-    rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
-    let mut sdp = rtc.sdp_api();
-    sdp.add_media(
-        str0m::media::MediaKind::Audio,
-        Direction::RecvOnly,
-        None,
-        None,
-        None,
-    );
-    sdp.add_media(
-        str0m::media::MediaKind::Video,
-        Direction::RecvOnly,
-        None,
-        None,
-        None,
-    );
-    let (offer, pending) = sdp.apply().unwrap();
-    let (events, _) = mpsc::unbounded_channel::<(LegId, LegEvent)>();
-    let offer = serde_json::to_string(&offer).unwrap();
-    let (_, answer) = media.open(&offer, VIEWER, events).await.unwrap();
-    let answer: SdpAnswer = serde_json::from_str(&answer).unwrap();
-    rtc.sdp_api().accept_answer(pending, answer).unwrap();
+    let (Client { rtc, socket, local }, _, _) =
+        Client::join(media, VIEWER, Direction::RecvOnly).await;
     let seen = Arc::new(Mutex::new(Seen::default()));
     tokio::spawn(count_headers(
         rtc,
