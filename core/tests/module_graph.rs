@@ -156,27 +156,7 @@ const KNOWN: &[(&str, &[&[&str]])] = &[
         "client/src",
         &[&["app", "capture_feed", "live_session", "media_session"]],
     ),
-    (
-        "server/src",
-        &[&[
-            "admin",
-            "calls",
-            "channels",
-            "effects",
-            "hls",
-            "hls_packager",
-            "hub",
-            "imageflux",
-            "lives",
-            "outbox",
-            "sessions",
-            "socialstream",
-            "state",
-            "store",
-            "whip",
-            "ws",
-        ]],
-    ),
+    ("server/src", &[&["hls", "hls_packager"]]),
 ];
 
 #[test]

@@ -15,25 +15,25 @@ use nexmile_core::wire::auth::{AuthReply, AuthRequest};
 
 use crate::limits::{Costly, client_ip};
 use crate::partner::REPLY_TIMEOUT;
-use crate::sessions::{new_secret, secret_hash};
-use crate::state::Ctx;
+use crate::secrets::{new_secret, secret_hash};
+use crate::services::Services;
 use crate::store::Device;
 
 pub async fn activate(
-    State(ctx): State<Arc<Ctx>>,
+    State(services): State<Arc<Services>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Json(request): Json<ActivateRequest>,
 ) -> Json<ActivateReply> {
-    let ip = client_ip(peer.ip(), &headers, &ctx.config.server.trusted_proxies);
+    let ip = client_ip(peer.ip(), &headers, &services.config.server.trusted_proxies);
     let device = request.device.device_token.to_string();
-    if let Err(message) = ctx.limits.check(Costly::Activation, ip, &device) {
+    if let Err(message) = services.limits.check(Costly::Activation, ip, &device) {
         return Json(ActivateReply::Refused { message });
     }
     let outcome = if request.site == "nexmile" {
-        activate_builtin(&ctx, &request).await
+        activate_builtin(&services, &request).await
     } else {
-        activate_at_partner(&ctx, &request).await
+        activate_at_partner(&services, &request).await
     };
     Json(match outcome {
         Ok(Activated {
@@ -67,11 +67,11 @@ fn server_error(e: impl std::fmt::Display) -> String {
 }
 
 /// 11 digits starting 050, like an IP phone number, unique at the site.
-async fn new_phone_number(ctx: &Ctx) -> Result<String, String> {
+async fn new_phone_number(services: &Services) -> Result<String, String> {
     for _ in 0..20 {
         let n = uuid::Uuid::new_v4().as_u128() % 100_000_000;
         let number = format!("050{n:08}");
-        if ctx
+        if services
             .store
             .device_by_phone("nexmile", &number)
             .await
@@ -88,12 +88,15 @@ async fn new_phone_number(ctx: &Ctx) -> Result<String, String> {
 /// the installation at its first registration. A later registration of the
 /// same device token must show it: the device token is sent to every
 /// partner, so on its own it proves nothing (security review H1).
-async fn activate_builtin(ctx: &Ctx, request: &ActivateRequest) -> Result<Activated, String> {
-    if !ctx.config.server.builtin_site {
+async fn activate_builtin(
+    services: &Services,
+    request: &ActivateRequest,
+) -> Result<Activated, String> {
+    if !services.config.server.builtin_site {
         return Err("このサーバでは Nexmile 番号の登録を受け付けていません。".into());
     }
     let token = request.device.device_token.to_string();
-    let existing = ctx
+    let existing = services
         .store
         .device("nexmile", &token)
         .await
@@ -120,11 +123,11 @@ async fn activate_builtin(ctx: &Ctx, request: &ActivateRequest) -> Result<Activa
             let issued = device.secret_hash.is_none().then(new_secret);
             let phone = match device.phone_number {
                 Some(phone) => phone,
-                None => new_phone_number(ctx).await?,
+                None => new_phone_number(services).await?,
             };
             (phone, issued)
         }
-        None => (new_phone_number(ctx).await?, Some(new_secret())),
+        None => (new_phone_number(services).await?, Some(new_secret())),
     };
     let kept_hash = match &issued {
         Some(secret) => Some(secret_hash(secret)),
@@ -144,8 +147,9 @@ async fn activate_builtin(ctx: &Ctx, request: &ActivateRequest) -> Result<Activa
         phone_number: Some(phone),
         secret_hash: kept_hash,
     };
-    ctx.store
-        .save_device(&device, ctx.clock.now().0)
+    services
+        .store
+        .save_device(&device, services.clock.now().0)
         .await
         .map_err(server_error)?;
     Ok(Activated {
@@ -155,8 +159,11 @@ async fn activate_builtin(ctx: &Ctx, request: &ActivateRequest) -> Result<Activa
     })
 }
 
-async fn activate_at_partner(ctx: &Ctx, request: &ActivateRequest) -> Result<Activated, String> {
-    let Some(site) = ctx.config.site(&request.site) else {
+async fn activate_at_partner(
+    services: &Services,
+    request: &ActivateRequest,
+) -> Result<Activated, String> {
+    let Some(site) = services.config.site(&request.site) else {
         return Err(format!(
             "サイトコード「{}」は登録されていません。",
             request.site
@@ -174,7 +181,7 @@ async fn activate_at_partner(ctx: &Ctx, request: &ActivateRequest) -> Result<Act
         user_id: request.user_id.clone(),
         user_pw: request.user_pw.clone(),
     };
-    let reply = ctx
+    let reply = services
         .partner
         .get(site, &site.auth_url, &auth.to_query(), REPLY_TIMEOUT)
         .await
@@ -201,13 +208,20 @@ async fn activate_at_partner(ctx: &Ctx, request: &ActivateRequest) -> Result<Act
         phone_number: None,
         secret_hash: None,
     };
-    ctx.store
-        .save_device(&device, ctx.clock.now().0)
+    services
+        .store
+        .save_device(&device, services.clock.now().0)
         .await
         .map_err(server_error)?;
     if let Some(unique_id) = &request.unique_id {
-        ctx.store
-            .save_unique_id(&site.code, unique_id, &device.user_id, ctx.clock.now().0)
+        services
+            .store
+            .save_unique_id(
+                &site.code,
+                unique_id,
+                &device.user_id,
+                services.clock.now().0,
+            )
             .await
             .map_err(server_error)?;
     }

@@ -5,15 +5,18 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use nexmile_core::live::LiveEvent;
-use nexmile_core::signature::secrets_equal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::calls::Command;
-use crate::lives::LiveCommand;
-use crate::state::Ctx;
+use crate::calls::{Calls, Command};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::hls::HlsChannels;
+use crate::lives::{LiveCommand, Lives};
+use crate::services::Services;
+use crate::store::Store;
 
 #[derive(Deserialize)]
 pub struct Limit {
@@ -25,36 +28,14 @@ fn fifty() -> i64 {
     50
 }
 
-type Reply = Result<Json<Value>, (StatusCode, Json<Value>)>;
+type Reply = Result<Json<Value>, ApiError>;
 
-pub(crate) fn authorize(ctx: &Ctx, headers: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match (&ctx.config.server.admin_token, given) {
-        (Some(token), Some(given)) if secrets_equal(token, given) => Ok(()),
-        _ => Err((
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "管理者トークンが必要です。"})),
-        )),
-    }
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(e)
 }
 
-fn internal(e: impl std::fmt::Display) -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Json(json!({"error": e.to_string()})),
-    )
-}
-
-pub async fn outbox(
-    State(ctx): State<Arc<Ctx>>,
-    headers: HeaderMap,
-    Query(q): Query<Limit>,
-) -> Reply {
-    authorize(&ctx, &headers)?;
-    let entries = ctx.store.outbox(q.limit).await.map_err(internal)?;
+pub async fn outbox(State(store): State<Store>, Query(q): Query<Limit>) -> Reply {
+    let entries = store.outbox(q.limit).await.map_err(internal)?;
     Ok(Json(json!(
         entries
             .into_iter()
@@ -64,14 +45,13 @@ pub async fn outbox(
 }
 
 pub async fn calls(
-    State(ctx): State<Arc<Ctx>>,
-    headers: HeaderMap,
+    State(store): State<Store>,
+    State(calls): State<Arc<Calls>>,
     Query(q): Query<Limit>,
 ) -> Reply {
-    authorize(&ctx, &headers)?;
-    let recent = ctx.store.recent_calls(q.limit).await.map_err(internal)?;
+    let recent = store.recent_calls(q.limit).await.map_err(internal)?;
     Ok(Json(
-        json!({"running": ctx.calls.running_tokens(), "recent": recent}),
+        json!({"running": calls.running_tokens(), "recent": recent}),
     ))
 }
 
@@ -82,29 +62,23 @@ pub struct AdminWords {
     comment: Option<String>,
 }
 
-fn not_running() -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::NOT_FOUND,
-        Json(json!({"error": "そのライブは配信中ではありません。"})),
-    )
+fn not_running() -> ApiError {
+    ApiError::not_found("そのライブは配信中ではありません。")
 }
 
-pub async fn lives(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Reply {
-    authorize(&ctx, &headers)?;
-    Ok(Json(json!({"running": ctx.lives.running_tokens()})))
+pub async fn lives(State(lives): State<Arc<Lives>>) -> Reply {
+    Ok(Json(json!({"running": lives.running_tokens()})))
 }
 
 /// §5.3.7: the broadcaster is removed (96) and the live ends (13).
 pub async fn remove_broadcaster(
-    State(ctx): State<Arc<Ctx>>,
-    headers: HeaderMap,
+    State(lives): State<Arc<Lives>>,
     Path(live_token): Path<String>,
     words: Option<Json<AdminWords>>,
 ) -> Reply {
-    authorize(&ctx, &headers)?;
     let comment = words.and_then(|Json(w)| w.comment);
     let event = LiveEvent::AdminRemovesBroadcaster { comment };
-    if ctx.lives.send(&live_token, LiveCommand::Event(event)) {
+    if lives.send(&live_token, LiveCommand::Event(event)) {
         Ok(Json(json!({"ended": live_token})))
     } else {
         Err(not_running())
@@ -113,15 +87,12 @@ pub async fn remove_broadcaster(
 
 /// §5.3.18: one viewer is removed (94, then 33).
 pub async fn remove_viewer(
-    State(ctx): State<Arc<Ctx>>,
-    headers: HeaderMap,
+    State(lives): State<Arc<Lives>>,
     Path((live_token, user_id)): Path<(String, String)>,
     words: Option<Json<AdminWords>>,
 ) -> Reply {
-    authorize(&ctx, &headers)?;
     let comment = words.and_then(|Json(w)| w.comment);
-    let removed = ctx
-        .lives
+    let removed = lives
         .ask(&live_token, |done| LiveCommand::AdminRemovesViewer {
             user_id: user_id.clone(),
             comment,
@@ -131,51 +102,40 @@ pub async fn remove_viewer(
     if removed {
         Ok(Json(json!({"removed": user_id})))
     } else {
-        Err((
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "その視聴者はこのライブを視聴していません。"})),
+        Err(ApiError::not_found(
+            "その視聴者はこのライブを視聴していません。",
         ))
     }
 }
 
 /// §5.3.8: a message to the broadcaster (97), shown on its screen.
 pub async fn message_broadcaster(
-    State(ctx): State<Arc<Ctx>>,
-    headers: HeaderMap,
+    State(lives): State<Arc<Lives>>,
     Path(live_token): Path<String>,
     words: Option<Json<AdminWords>>,
 ) -> Reply {
-    authorize(&ctx, &headers)?;
     let text = words
         .and_then(|Json(w)| w.comment)
         .filter(|t| !t.trim().is_empty());
     let Some(text) = text else {
-        return Err((
+        return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            Json(json!({"error": "comment にメッセージを書いてください。"})),
+            "comment にメッセージを書いてください。",
         ));
     };
     let event = LiveEvent::AdminMessage { text };
-    if ctx.lives.send(&live_token, LiveCommand::Event(event)) {
+    if lives.send(&live_token, LiveCommand::Event(event)) {
         Ok(Json(json!({"sent": live_token})))
     } else {
         Err(not_running())
     }
 }
 
-pub async fn disconnect(
-    State(ctx): State<Arc<Ctx>>,
-    headers: HeaderMap,
-    Path(call_token): Path<String>,
-) -> Reply {
-    authorize(&ctx, &headers)?;
-    if ctx.calls.send(&call_token, Command::Administrator) {
+pub async fn disconnect(State(calls): State<Arc<Calls>>, Path(call_token): Path<String>) -> Reply {
+    if calls.send(&call_token, Command::Administrator) {
         Ok(Json(json!({"disconnected": call_token})))
     } else {
-        Err((
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "その通話は実行中ではありません。"})),
-        ))
+        Err(ApiError::not_found("その通話は実行中ではありません。"))
     }
 }
 
@@ -183,17 +143,15 @@ pub async fn disconnect(
 /// session tokens stop working and their open connections close; the app
 /// must register again through the site.
 pub async fn revoke_sessions(
-    State(ctx): State<Arc<Ctx>>,
-    headers: HeaderMap,
+    State(services): State<Arc<Services>>,
     Path((site, user_id)): Path<(String, String)>,
 ) -> Reply {
-    authorize(&ctx, &headers)?;
-    let revoked = ctx
+    let revoked = services
         .store
         .revoke_sessions(&site, &user_id)
         .await
         .map_err(internal)?;
-    let closed = ctx.hub.close_user(&site, &user_id);
+    let closed = services.hub.close_user(&site, &user_id);
     tracing::info!(
         "administrator revoked {site}/{user_id}: {revoked} devices, {closed} connections"
     );
@@ -201,9 +159,8 @@ pub async fn revoke_sessions(
 }
 
 /// The recorded lives (serverSideRecording), newest first.
-pub async fn recordings(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Reply {
-    authorize(&ctx, &headers)?;
-    let root = ctx.config.server.recordings.clone();
+pub async fn recordings(State(config): State<Arc<Config>>) -> Reply {
+    let root = config.server.recordings.clone();
     let mut found = tokio::task::spawn_blocking(move || list_recordings(&root))
         .await
         .map_err(internal)?
@@ -246,16 +203,12 @@ fn list_recordings(root: &std::path::Path) -> std::io::Result<Vec<Value>> {
 
 /// One recording's MP4, with range requests (players seek in it).
 pub async fn recording(
-    State(ctx): State<Arc<Ctx>>,
-    headers: HeaderMap,
+    State(config): State<Arc<Config>>,
     Path((site, file)): Path<(String, String)>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     use tower::ServiceExt;
-    if let Err(refusal) = authorize(&ctx, &headers) {
-        return refusal.into_response();
-    }
     // Names as the recorder writes them: nothing that climbs out of the folder.
     let plain = |name: &str| {
         !name.is_empty()
@@ -265,13 +218,9 @@ pub async fn recording(
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     };
     if !plain(&site) || !plain(&file) || !file.ends_with(".mp4") {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "その録画はありません。"})),
-        )
-            .into_response();
+        return ApiError::not_found("その録画はありません。").into_response();
     }
-    let path = ctx.config.server.recordings.join(site).join(file);
+    let path = config.server.recordings.join(site).join(file);
     match tower_http::services::ServeFile::new(path)
         .oneshot(request)
         .await
@@ -283,17 +232,9 @@ pub async fn recording(
 
 /// A scheduled channel's HLS packaging figures (segments, their length, the
 /// delay from a segment's first picture to its publication).
-pub async fn hls(
-    State(ctx): State<Arc<Ctx>>,
-    headers: HeaderMap,
-    Path(channel): Path<String>,
-) -> Reply {
-    authorize(&ctx, &headers)?;
-    match ctx.hls.figures(&channel) {
+pub async fn hls(State(hls): State<Arc<HlsChannels>>, Path(channel): Path<String>) -> Reply {
+    match hls.figures(&channel) {
         Some(figures) => Ok(Json(json!(figures))),
-        None => Err((
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "そのチャンネルのHLSはありません。"})),
-        )),
+        None => Err(ApiError::not_found("そのチャンネルのHLSはありません。")),
     }
 }

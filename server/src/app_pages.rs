@@ -18,12 +18,13 @@ use nexmile_core::wire::auth::NotInstalledReport;
 use nexmile_core::wire::codes::OsType;
 use serde_json::{Value, json};
 
+use crate::config::Config;
 use crate::partner::REPLY_TIMEOUT;
-use crate::state::Ctx;
+use crate::services::Services;
 
 /// `GET /sbxapp/{function}/?…`: the link the app did not take.
 pub async fn landing(
-    State(ctx): State<Arc<Ctx>>,
+    State(services): State<Arc<Services>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Path(function): Path<String>,
     RawQuery(query): RawQuery,
@@ -36,7 +37,7 @@ pub async fn landing(
         Ok(link) => link,
         Err(e) => return (StatusCode::BAD_REQUEST, bad_link(&e)).into_response(),
     };
-    let Some(site) = ctx.config.site(link.site.as_str()) else {
+    let Some(site) = services.config.site(link.site.as_str()) else {
         let e = format!("site={}", link.site.as_str());
         return (StatusCode::NOT_FOUND, unknown_site(&e)).into_response();
     };
@@ -50,11 +51,13 @@ pub async fn landing(
         .unwrap_or_default()
         .to_owned();
     let os = OsType::from_user_agent(&ua);
-    let ip = crate::limits::client_ip(peer.ip(), &headers, &ctx.config.server.trusted_proxies);
+    let ip = crate::limits::client_ip(peer.ip(), &headers, &services.config.server.trusted_proxies);
     if let (Some(url), Some(unique_id)) = (site.not_installed_url.clone(), link.unique_id.clone())
-        && ctx.limits.report_not_installed(ip, &site.code, &unique_id)
+        && services
+            .limits
+            .report_not_installed(ip, &site.code, &unique_id)
     {
-        let user_id = ctx
+        let user_id = services
             .store
             .user_of_unique_id(&site.code, &unique_id)
             .await
@@ -71,11 +74,11 @@ pub async fn landing(
             ua,
             os_type: os,
         };
-        let (ctx, site) = (Arc::clone(&ctx), site.clone());
+        let (services, site) = (Arc::clone(&services), site.clone());
         // The page does not wait for the partner: a slow partner must not
         // keep the user from the install links.
         tokio::spawn(async move {
-            let sent = ctx
+            let sent = services
                 .partner
                 .get(&site, &url, &report.to_query(), REPLY_TIMEOUT)
                 .await;
@@ -89,7 +92,13 @@ pub async fn landing(
             }
         });
     }
-    install_page(&ctx, &link, os, site.name.as_deref().unwrap_or(&site.code)).into_response()
+    install_page(
+        &services.config,
+        &link,
+        os,
+        site.name.as_deref().unwrap_or(&site.code),
+    )
+    .into_response()
 }
 
 fn page(title: &str, body: Markup) -> Html<String> {
@@ -144,8 +153,8 @@ fn unknown_site(what: &str) -> Html<String> {
 
 /// Where the user gets the app, for the platform the browser runs on, and
 /// a way into an installed desktop app whose browser did not hand it the link.
-fn install_page(ctx: &Ctx, link: &AppLink, os: OsType, site_name: &str) -> Html<String> {
-    let apps = &ctx.config.apps;
+fn install_page(config: &Config, link: &AppLink, os: OsType, site_name: &str) -> Html<String> {
+    let apps = &config.apps;
     let (store, store_en) = match os {
         OsType::Android => (apps.android_store_url.as_deref(), "Get it on Google Play"),
         OsType::Ios => (apps.ios_store_url.as_deref(), "Download on the App Store"),
@@ -177,8 +186,8 @@ fn install_page(ctx: &Ctx, link: &AppLink, os: OsType, site_name: &str) -> Html<
 
 /// `/.well-known/assetlinks.json` (Android App Links): the app's package and
 /// signing certificates may handle this host's links.
-pub async fn asset_links(State(ctx): State<Arc<Ctx>>) -> Response {
-    let apps = &ctx.config.apps;
+pub async fn asset_links(State(config): State<Arc<Config>>) -> Response {
+    let apps = &config.apps;
     let Some(package) = &apps.android_package else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -195,12 +204,12 @@ pub async fn asset_links(State(ctx): State<Arc<Ctx>>) -> Response {
 
 /// `/.well-known/apple-app-site-association` (iOS universal links): the apps
 /// that open the app-link paths of this host.
-pub async fn apple_app_site_association(State(ctx): State<Arc<Ctx>>) -> Response {
-    let ids = &ctx.config.apps.ios_app_ids;
+pub async fn apple_app_site_association(State(config): State<Arc<Config>>) -> Response {
+    let ids = &config.apps.ios_app_ids;
     if ids.is_empty() {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let paths = format!("{}/*", ctx.config.apps.link_path());
+    let paths = format!("{}/*", config.apps.link_path());
     let association: Value = json!({
         "applinks": {
             "details": [{

@@ -2,8 +2,7 @@
 //! state machine, feeds it what happens (app messages, partner replies,
 //! media, the clock) and carries out its actions.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nexmile_compat::skyway::{ContentType, Participant, Room, room_name};
@@ -20,10 +19,11 @@ use nexmile_core::wire::site_service::{CallService, ServiceCharge, SiteService, 
 use nexmile_sfu::{Feed, LegEvent, LegId, LegSpec, Room as MediaRoom};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::actors::{Registration, Registry};
 use crate::config::SiteConfig;
 use crate::hub::ConnId;
 use crate::partner::REPLY_TIMEOUT;
-use crate::state::Ctx;
+use crate::services::Services;
 use crate::store::{CallEnd, PendingReport};
 
 /// What reaches a call's task.
@@ -60,44 +60,34 @@ pub enum Command {
     Event(CallEvent),
 }
 
-/// How long a partner's request waits for a call's or live's task.
-pub(crate) const ACTOR_WAIT: Duration = Duration::from_secs(1);
-
-/// The calls now running, by callToken.
-#[derive(Default)]
+/// The calls now running, by callToken, and what their tasks share.
 pub struct Calls {
-    running: Mutex<HashMap<String, (String, mpsc::UnboundedSender<Command>)>>,
+    registry: Registry<Command>,
+    services: Arc<Services>,
 }
 
 impl Calls {
+    pub fn new(services: Arc<Services>) -> Self {
+        Self {
+            registry: Registry::default(),
+            services,
+        }
+    }
+
     pub fn send(&self, call_token: &str, command: Command) -> bool {
-        let running = self.running.lock().expect("calls lock");
-        running
-            .get(call_token)
-            .is_some_and(|(_, tx)| tx.send(command).is_ok())
+        self.registry.send(call_token, command)
     }
 
     /// Offers a balance change to every call of `site`; true if one billed that user.
     pub async fn adjust(&self, site: &str, user_id: &str, points: i64) -> bool {
-        let senders: Vec<_> = {
-            let running = self.running.lock().expect("calls lock");
-            running
-                .values()
-                .filter(|(s, _)| s == site)
-                .map(|(_, tx)| tx.clone())
-                .collect()
-        };
-        for tx in senders {
-            let (applied, answer) = oneshot::channel();
-            let command = Command::Adjust {
+        for token in self.registry.tokens_of_site(site) {
+            let command = |applied| Command::Adjust {
                 user_id: user_id.to_owned(),
                 points,
                 applied,
             };
             // A call busy for longer than a second is not this user's.
-            if tx.send(command).is_ok()
-                && matches!(tokio::time::timeout(ACTOR_WAIT, answer).await, Ok(Ok(true)))
-            {
+            if self.registry.ask(&token, command).await == Some(true) {
                 return true;
             }
         }
@@ -108,26 +98,21 @@ impl Calls {
     /// −9 before) and waits until each has stored its end report, up to
     /// `limit`: for a server that is stopping.
     pub async fn stop_all(&self, limit: Duration) {
-        for token in self.running_tokens() {
+        for token in self.registry.tokens() {
             self.send(&token, Command::Administrator);
         }
-        let deadline = tokio::time::Instant::now() + limit;
-        while !self.running.lock().expect("calls lock").is_empty()
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.registry.wait_until_empty(limit).await;
     }
 
     /// Every running call as a room; one that does not answer within a
     /// second is left out rather than holding the caller.
     pub async fn rooms(&self) -> Vec<Room> {
         let mut rooms = Vec::new();
-        for token in self.running_tokens() {
-            let (reply, answer) = oneshot::channel();
-            if self.send(&token, Command::Describe { reply })
-                && let Ok(Ok(room)) =
-                    tokio::time::timeout(std::time::Duration::from_secs(1), answer).await
+        for token in self.registry.tokens() {
+            if let Some(room) = self
+                .registry
+                .ask(&token, |reply| Command::Describe { reply })
+                .await
             {
                 rooms.push(room);
             }
@@ -136,12 +121,7 @@ impl Calls {
     }
 
     pub fn running_tokens(&self) -> Vec<String> {
-        self.running
-            .lock()
-            .expect("calls lock")
-            .keys()
-            .cloned()
-            .collect()
+        self.registry.tokens()
     }
 }
 
@@ -153,94 +133,98 @@ pub struct MakeCall {
     pub callee_sub_id: Option<String>,
 }
 
-/// Starts a call for the app on `conn`.
-pub async fn make_call(ctx: &Arc<Ctx>, conn: ConnId, request: MakeCall) {
-    let Some(caller) = ctx.hub.view(conn) else {
-        return;
-    };
-    let call_token = uuid::Uuid::new_v4().to_string();
-    if !ctx.hub.set_call(conn, Some(&call_token)) {
-        ctx.hub.send(
-            conn,
-            ServerMessage::Error {
-                message: "通話中のため発信できません。".into(),
+impl Calls {
+    /// Starts a call for the app on `conn`.
+    pub async fn make_call(&self, conn: ConnId, request: MakeCall) {
+        let services = &self.services;
+        let Some(caller) = services.hub.view(conn) else {
+            return;
+        };
+        let call_token = uuid::Uuid::new_v4().to_string();
+        if !services.hub.set_call(conn, Some(&call_token)) {
+            services.hub.send(
+                conn,
+                ServerMessage::Error {
+                    message: "通話中のため発信できません。".into(),
+                },
+            );
+            return;
+        }
+        let site = services.config.site(&caller.device.site).cloned();
+        let now = services.clock.now();
+        let call_request = CallRequest {
+            site_token: site.as_ref().map_or_else(String::new, |s| s.token.clone()),
+            call_token: call_token.clone(),
+            caller: CallParty {
+                user_id: caller.device.user_id.clone(),
+                user_sub_id: request.caller_sub_id,
+                ua_type: Some(UaType::App),
+                app_ver: Some(caller.info.app_version.clone()),
+                device_name: Some(caller.info.device_name.clone()),
+                os_ver: Some(caller.info.os_version.clone()),
             },
-        );
-        return;
+            callee: CallParty {
+                user_id: request.callee_id.clone(),
+                user_sub_id: request.callee_sub_id,
+                ua_type: None,
+                app_ver: None,
+                device_name: None,
+                os_ver: None,
+            },
+            video: request.video,
+        };
+        let (call, actions) = Call::new(call_request, now);
+        let (tx, inbox) = mpsc::unbounded_channel();
+        let registration = self
+            .registry
+            .register(&call_token, &caller.device.site, tx.clone());
+        if let Err(e) = services
+            .store
+            .call_started(
+                &call_token,
+                &caller.device.site,
+                &caller.device.user_id,
+                &request.callee_id,
+                now.0,
+            )
+            .await
+        {
+            tracing::error!("call {call_token}: {e}");
+        }
+        let (leg_tx, leg_events) = mpsc::unbounded_channel();
+        let mut actor = CallActor {
+            services: Arc::clone(services),
+            _registration: registration,
+            call,
+            site,
+            token: call_token,
+            caller: conn,
+            callee: None,
+            ringing: Vec::new(),
+            media: None,
+            legs: [None, None],
+            arrived: [false, false],
+            tx,
+            leg_tx,
+            checkpoints: CheckpointSchedule::default(),
+        };
+        if actor.site.is_none() {
+            // The built-in site has no partner: the server prepares the call itself.
+            let local = actor.prepare_locally(&request.callee_id).await;
+            actor
+                .tx
+                .send(Command::Event(CallEvent::PrepareReplied(local)))
+                .ok();
+        }
+        actor.execute(actions).await;
+        tokio::spawn(actor.run(inbox, leg_events));
     }
-    let site = ctx.config.site(&caller.device.site).cloned();
-    let now = ctx.clock.now();
-    let call_request = CallRequest {
-        site_token: site.as_ref().map_or_else(String::new, |s| s.token.clone()),
-        call_token: call_token.clone(),
-        caller: CallParty {
-            user_id: caller.device.user_id.clone(),
-            user_sub_id: request.caller_sub_id,
-            ua_type: Some(UaType::App),
-            app_ver: Some(caller.info.app_version.clone()),
-            device_name: Some(caller.info.device_name.clone()),
-            os_ver: Some(caller.info.os_version.clone()),
-        },
-        callee: CallParty {
-            user_id: request.callee_id.clone(),
-            user_sub_id: request.callee_sub_id,
-            ua_type: None,
-            app_ver: None,
-            device_name: None,
-            os_ver: None,
-        },
-        video: request.video,
-    };
-    let (call, actions) = Call::new(call_request, now);
-    let (tx, inbox) = mpsc::unbounded_channel();
-    ctx.calls
-        .running
-        .lock()
-        .expect("calls lock")
-        .insert(call_token.clone(), (caller.device.site.clone(), tx.clone()));
-    if let Err(e) = ctx
-        .store
-        .call_started(
-            &call_token,
-            &caller.device.site,
-            &caller.device.user_id,
-            &request.callee_id,
-            now.0,
-        )
-        .await
-    {
-        tracing::error!("call {call_token}: {e}");
-    }
-    let (leg_tx, leg_events) = mpsc::unbounded_channel();
-    let mut actor = CallActor {
-        ctx: Arc::clone(ctx),
-        call,
-        site,
-        token: call_token,
-        caller: conn,
-        callee: None,
-        ringing: Vec::new(),
-        media: None,
-        legs: [None, None],
-        arrived: [false, false],
-        tx,
-        leg_tx,
-        checkpoints: CheckpointSchedule::default(),
-    };
-    if actor.site.is_none() {
-        // The built-in site has no partner: the server prepares the call itself.
-        let local = actor.prepare_locally(&request.callee_id).await;
-        actor
-            .tx
-            .send(Command::Event(CallEvent::PrepareReplied(local)))
-            .ok();
-    }
-    actor.execute(actions).await;
-    tokio::spawn(actor.run(inbox, leg_events));
 }
 
 struct CallActor {
-    ctx: Arc<Ctx>,
+    services: Arc<Services>,
+    /// Keeps the call in [`Calls`] while this task runs.
+    _registration: Registration<Command>,
     call: Call,
     site: Option<SiteConfig>,
     token: String,
@@ -302,7 +286,7 @@ impl CallActor {
         mut inbox: mpsc::UnboundedReceiver<Command>,
         mut leg_events: mpsc::UnboundedReceiver<(LegId, LegEvent)>,
     ) {
-        let mut tick = tokio::time::interval(self.ctx.clock.real(Duration::from_secs(1)));
+        let mut tick = tokio::time::interval(self.services.clock.real(Duration::from_secs(1)));
         while self.call.phase() != Phase::Ended {
             tokio::select! {
                 Some(command) = inbox.recv() => self.on_command(command).await,
@@ -324,7 +308,7 @@ impl CallActor {
     }
 
     async fn handle(&mut self, event: CallEvent) {
-        let actions = self.call.handle(event, self.ctx.clock.now());
+        let actions = self.call.handle(event, self.services.clock.now());
         self.execute(actions).await;
     }
 
@@ -359,7 +343,7 @@ impl CallActor {
                     self.handle(CallEvent::InternalError).await;
                     return;
                 }
-                let view = self.ctx.hub.view(conn);
+                let view = self.services.hub.view(conn);
                 let callee = CallParty {
                     user_id: String::new(),
                     user_sub_id: None,
@@ -446,7 +430,7 @@ impl CallActor {
             receives_from: if linked { vec![1 - index] } else { vec![] },
         };
         let mut participants = vec![side(0, self.call.request().caller.user_id.clone())];
-        if let Some(callee) = self.callee.and_then(|conn| self.ctx.hub.view(conn)) {
+        if let Some(callee) = self.callee.and_then(|conn| self.services.hub.view(conn)) {
             participants.push(side(1, callee.device.user_id));
         }
         let site = self.site.as_ref().map_or("", |s| s.code.as_str());
@@ -468,7 +452,7 @@ impl CallActor {
 
     async fn open_leg(&mut self, conn: ConnId, party: Party, offer: &str) -> bool {
         if self.media.is_none() {
-            match MediaRoom::start(&self.ctx.config.server.media_ips) {
+            match MediaRoom::start(&self.services.config.server.media_ips) {
                 Ok(media) => self.media = Some(media),
                 Err(e) => {
                     tracing::error!("call {}: media: {e}", self.token);
@@ -485,7 +469,7 @@ impl CallActor {
         {
             Ok((leg, answer)) => {
                 self.legs[side_index(party)] = Some(leg);
-                self.ctx.hub.send(
+                self.services.hub.send(
                     conn,
                     ServerMessage::MediaAnswer {
                         call_token: self.token.clone(),
@@ -508,16 +492,16 @@ impl CallActor {
         let Some(prepared) = self.call.prepared() else {
             return;
         };
-        let now = self.ctx.clock.now();
+        let now = self.services.clock.now();
         let message = ServerMessage::Billing {
             call_token: self.token.clone(),
             payer: prepared.payer(),
             time_left_sec: self.call.time_left(now).map(|d| d.as_secs()),
             used_points: self.call.used_points(now),
         };
-        self.ctx.hub.send(self.caller, message.clone());
+        self.services.hub.send(self.caller, message.clone());
         if let Some(callee) = self.callee {
-            self.ctx.hub.send(callee, message);
+            self.services.hub.send(callee, message);
         }
     }
 
@@ -528,7 +512,7 @@ impl CallActor {
             message: Some(message.to_owned()),
         };
         let callee = match self
-            .ctx
+            .services
             .store
             .device_by_phone("nexmile", phone.trim())
             .await
@@ -540,7 +524,7 @@ impl CallActor {
                 return Err(refused("サーバでエラーが発生しました。"));
             }
         };
-        let caller = self.ctx.hub.view(self.caller);
+        let caller = self.services.hub.view(self.caller);
         let allowed = CallOption::FACE_FILTER | CallOption::MOSAIC | CallOption::WALLPAPER;
         Ok(Box::new(PreparedCall {
             user: User {
@@ -609,7 +593,7 @@ impl CallActor {
     /// Records the 6 the partner gets if the server dies now, when one is due
     /// (every 4 s and after each billing-unit boundary).
     async fn checkpoint(&mut self) {
-        let now = self.ctx.clock.now();
+        let now = self.services.clock.now();
         if self.call.phase() == Phase::Ended || !self.checkpoints.due(now) {
             return;
         }
@@ -630,7 +614,7 @@ impl CallActor {
             body: encode_json_body(&report),
         };
         match self
-            .ctx
+            .services
             .store
             .checkpoint(&self.token, &[pending], now.0)
             .await
@@ -667,10 +651,10 @@ impl CallActor {
             if let Err(e) = request.check() {
                 tracing::error!("call {}: {e}", self.token);
             }
-            let entry = self
-                .ctx
-                .outbox
-                .entry(&site.code, url, encode_json_body(request.as_ref()));
+            let entry =
+                self.services
+                    .outbox
+                    .entry(&site.code, url, encode_json_body(request.as_ref()));
             entries.push((format!("call/{}", self.token), entry));
         }
         let overview = overview
@@ -680,15 +664,15 @@ impl CallActor {
             call_token: &self.token,
             reason: i32::from(reason as i8),
             overview: overview.as_deref(),
-            at: self.ctx.clock.now().0,
+            at: self.services.clock.now().0,
         };
         match self
-            .ctx
+            .services
             .store
             .settle(&self.token, &entries, true, Some(&end))
             .await
         {
-            Ok(()) if !entries.is_empty() => self.ctx.outbox.wake(),
+            Ok(()) if !entries.is_empty() => self.services.outbox.wake(),
             Ok(()) => {}
             // Its last checkpoint stays, and is reported at the next start.
             Err(e) => tracing::error!("call {}: end not stored: {e}", self.token),
@@ -716,7 +700,7 @@ impl CallActor {
         }
         let body = encode_json_body(&request);
         let kind = request.call_service_type;
-        let client = self.ctx.partner.clone();
+        let client = self.services.partner.clone();
         let tx = self.tx.clone();
         tokio::spawn(async move {
             let request_id = uuid::Uuid::new_v4().to_string();
@@ -755,7 +739,7 @@ impl CallActor {
                 CallAction::Partner { retried: true, .. } => {}
                 CallAction::Prepared => {
                     if let Some(details) = self.details(Party::Caller) {
-                        self.ctx
+                        self.services
                             .hub
                             .send(self.caller, ServerMessage::CallPrepared(details));
                     }
@@ -769,8 +753,8 @@ impl CallActor {
                 CallAction::StopRinging => {
                     for conn in std::mem::take(&mut self.ringing) {
                         if Some(conn) != self.callee {
-                            self.ctx.hub.set_call(conn, None);
-                            self.ctx.hub.send(
+                            self.services.hub.set_call(conn, None);
+                            self.services.hub.send(
                                 conn,
                                 ServerMessage::IncomingCancelled {
                                     call_token: self.token.clone(),
@@ -783,14 +767,14 @@ impl CallActor {
                     let message = ServerMessage::Connected {
                         call_token: self.token.clone(),
                     };
-                    self.ctx.hub.send(self.caller, message.clone());
+                    self.services.hub.send(self.caller, message.clone());
                     if let Some(callee) = self.callee {
-                        self.ctx.hub.send(callee, message);
+                        self.services.hub.send(callee, message);
                     }
                 }
                 CallAction::AutoCharge { url } => {
                     if let Some(site) = self.site.clone() {
-                        let client = self.ctx.partner.clone();
+                        let client = self.services.partner.clone();
                         tokio::spawn(async move {
                             if let Err(e) = client.get(&site, &url, "", REPLY_TIMEOUT).await {
                                 tracing::warn!("auto-charge {url}: {e}");
@@ -809,19 +793,13 @@ impl CallActor {
                         message,
                         overview: overview.clone(),
                     };
-                    self.ctx.hub.send(self.caller, ended.clone());
+                    self.services.hub.send(self.caller, ended.clone());
                     if let Some(callee) = self.callee {
-                        self.ctx.hub.send(callee, ended);
+                        self.services.hub.send(callee, ended);
                     }
                     // Dropped, the room ends both connections.
                     self.media = None;
-                    self.ctx.hub.release_call(&self.token);
-                    self.ctx
-                        .calls
-                        .running
-                        .lock()
-                        .expect("calls lock")
-                        .remove(&self.token);
+                    self.services.hub.release_call(&self.token);
                 }
             }
         }
@@ -839,7 +817,7 @@ impl CallActor {
             .map_or("nexmile", |s| s.code.as_str())
             .to_owned();
         let conns: Vec<_> = self
-            .ctx
+            .services
             .hub
             .user_conns(&site, &prepared.service.callee_user_id)
             .into_iter()
@@ -849,9 +827,9 @@ impl CallActor {
             return RingOutcome::Unreachable;
         }
         for conn in &conns {
-            if self.ctx.hub.set_call(conn.id, Some(&self.token)) {
+            if self.services.hub.set_call(conn.id, Some(&self.token)) {
                 self.ringing.push(conn.id);
-                self.ctx
+                self.services
                     .hub
                     .send(conn.id, ServerMessage::Incoming(details.clone()));
             }
@@ -859,7 +837,7 @@ impl CallActor {
         if self.ringing.is_empty() {
             return RingOutcome::Busy;
         }
-        self.ctx.hub.send(
+        self.services.hub.send(
             self.caller,
             ServerMessage::Ringing {
                 call_token: self.token.clone(),

@@ -18,8 +18,8 @@ use nexmile_compat::skyway::{ContentType, Participant, Room, room_name};
 use nexmile_sfu::{Feed, LegEvent, LegSpec, Room as MediaRoom};
 use tokio::sync::mpsc;
 
-use crate::imageflux::{Reply, jst, schedule_on_channel, session};
-use crate::state::Ctx;
+use crate::hls::HlsChannels;
+use crate::imageflux::{ImageFlux, Reply, jst, schedule_on_channel, session};
 use crate::whip::{answer_sdp, offer_description};
 
 /// How early before its start a schedule may go on air (a rehearsal).
@@ -37,12 +37,21 @@ struct OnAir {
 }
 
 /// The channels on air, by channel id.
-#[derive(Default)]
 pub struct Channels {
+    imageflux: Arc<ImageFlux>,
+    hls: Arc<HlsChannels>,
     on_air: Mutex<HashMap<String, OnAir>>,
 }
 
 impl Channels {
+    pub fn new(imageflux: Arc<ImageFlux>, hls: Arc<HlsChannels>) -> Self {
+        Self {
+            imageflux,
+            hls,
+            on_air: Mutex::default(),
+        }
+    }
+
     fn stop(&self, channel: &str, session: Option<&str>) -> bool {
         let mut on_air = self.on_air.lock().expect("channels lock");
         let matches = on_air
@@ -87,7 +96,7 @@ impl Channels {
 
 /// `POST /whip/channel/{channel_id}`
 pub async fn publish(
-    State(ctx): State<Arc<Ctx>>,
+    State(channels): State<Arc<Channels>>,
     Path(channel): Path<String>,
     headers: HeaderMap,
     offer: Bytes,
@@ -103,13 +112,13 @@ pub async fn publish(
         )
             .into_response());
     }
-    let session = session(&ctx, &headers).await?;
+    let session = session(&channels.imageflux, &headers).await?;
     session.caller.may(Need::Delivery)?;
-    let schedule = schedule_on_channel(&ctx.store, &channel)
+    let schedule = schedule_on_channel(&channels.imageflux.services.store, &channel)
         .await?
         .filter(|s| s.system_id == session.system_id)
         .ok_or(ApiError::NotFound("そのチャンネルはありません。"))?;
-    let now = ctx.clock.now().0;
+    let now = channels.imageflux.services.clock.now().0;
     let opens = schedule.start_at - EARLY.as_millis() as i64;
     if now < opens || now >= schedule.end_at {
         return Err(ApiError::Conflict(format!(
@@ -119,8 +128,7 @@ pub async fn publish(
         ))
         .into());
     }
-    if ctx
-        .channels
+    if channels
         .on_air
         .lock()
         .expect("channels lock")
@@ -131,8 +139,8 @@ pub async fn publish(
     let offer = offer_description(&String::from_utf8_lossy(&offer));
     let (events, mut lost) = mpsc::unbounded_channel();
     let refused = |e: String| ApiError::Malformed(format!("SDPを受け付けられません: {e}"));
-    let media =
-        MediaRoom::start(&ctx.config.server.media_ips).map_err(|e| refused(e.to_string()))?;
+    let media = MediaRoom::start(&channels.imageflux.services.config.server.media_ips)
+        .map_err(|e| refused(e.to_string()))?;
     let publisher = LegSpec {
         publishes: Some(PUBLISHED),
         receives: None,
@@ -147,12 +155,12 @@ pub async fn publish(
     // until the publisher leaves.
     let (tap, renditions) = (
         media.tap(PUBLISHED),
-        ctx.hls.open(&channel, &schedule.ladder),
+        channels.hls.open(&channel, &schedule.ladder),
     );
     tokio::task::spawn_blocking(move || crate::hls_packager::run(tap, renditions));
-    ctx.social.open_if_missing(&channel);
+    channels.imageflux.social.open_if_missing(&channel);
     let id = uuid::Uuid::new_v4().simple().to_string();
-    ctx.channels.on_air.lock().expect("channels lock").insert(
+    channels.on_air.lock().expect("channels lock").insert(
         channel.clone(),
         OnAir {
             session: id.clone(),
@@ -163,9 +171,9 @@ pub async fn publish(
     tracing::info!("channel {channel}: on air ({})", schedule.name);
     // Off air when the media is lost or the schedule ends.
     let until_end = Duration::from_millis(u64::try_from(schedule.end_at - now).unwrap_or(0));
-    let (watcher, session_id) = (Arc::clone(&ctx), id.clone());
+    let (watcher, session_id) = (Arc::clone(&channels), id.clone());
     tokio::spawn(async move {
-        let ended = tokio::time::sleep(watcher.clock.real(until_end));
+        let ended = tokio::time::sleep(watcher.imageflux.services.clock.real(until_end));
         tokio::pin!(ended);
         loop {
             tokio::select! {
@@ -176,7 +184,7 @@ pub async fn publish(
                 },
             }
         }
-        watcher.channels.stop(&channel, Some(&session_id));
+        watcher.stop(&channel, Some(&session_id));
     });
     let mut reply = (StatusCode::CREATED, answer).into_response();
     let headers = reply.headers_mut();
@@ -191,9 +199,9 @@ pub async fn publish(
 }
 
 /// `DELETE /whip/channel-session/{id}`: the broadcast ends.
-pub async fn stop(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
-    match ctx.channels.channel_of(&id) {
-        Some(channel) if ctx.channels.stop(&channel, Some(&id)) => StatusCode::OK.into_response(),
+pub async fn stop(State(channels): State<Arc<Channels>>, Path(id): Path<String>) -> Response {
+    match channels.channel_of(&id) {
+        Some(channel) if channels.stop(&channel, Some(&id)) => StatusCode::OK.into_response(),
         _ => (StatusCode::NOT_FOUND, "No such WHIP session.").into_response(),
     }
 }

@@ -5,7 +5,7 @@
 //! (`face-filters/…`) go only to users whose auth reply allowed them
 //! (§3.2 ③ enableDownloadEffect); wallpapers and gifts to everyone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,11 +18,30 @@ use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
-use crate::state::Ctx;
+use crate::config::Config;
+use crate::services::Services;
 use crate::store::Device;
 
+/// Every site's effect files, by site code.
+pub struct EffectFiles {
+    by_site: HashMap<String, SiteEffects>,
+}
+
+impl EffectFiles {
+    /// Loads the files of each site that has an `effects_dir`.
+    pub fn load(config: &Config) -> Result<Self, EffectsError> {
+        let mut by_site = HashMap::new();
+        for site in &config.site {
+            if let Some(dir) = &site.effects_dir {
+                by_site.insert(site.code.clone(), SiteEffects::load(&site.code, dir)?);
+            }
+        }
+        Ok(Self { by_site })
+    }
+}
+
 /// One site's effect files, hashed once at start.
-pub struct SiteEffects {
+struct SiteEffects {
     root: PathBuf,
     files: BTreeMap<String, EffectFile>,
 }
@@ -50,7 +69,7 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 impl SiteEffects {
     /// Reads and hashes every file under `root` (its README.md excepted).
-    pub fn load(site: &str, root: &Path) -> Result<Self, EffectsError> {
+    fn load(site: &str, root: &Path) -> Result<Self, EffectsError> {
         let error = |path: &Path| {
             let path = path.to_owned();
             let site = site.to_owned();
@@ -107,7 +126,7 @@ impl SiteEffects {
     }
 }
 
-async fn device_of(ctx: &Ctx, headers: &HeaderMap) -> Result<Device, Response> {
+async fn device_of(services: &Services, headers: &HeaderMap) -> Result<Device, Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -120,7 +139,7 @@ async fn device_of(ctx: &Ctx, headers: &HeaderMap) -> Result<Device, Response> {
             .into_response()
     };
     match token {
-        Some(token) => match crate::sessions::device_of_token(ctx, token).await {
+        Some(token) => match crate::sessions::device_of_token(services, token).await {
             Ok(Some((device, _))) => Ok(device),
             Ok(None) => Err(unauthorised()),
             Err(e) => {
@@ -133,12 +152,16 @@ async fn device_of(ctx: &Ctx, headers: &HeaderMap) -> Result<Device, Response> {
 }
 
 /// `GET /api/effects/manifest` (Bearer session token).
-pub async fn manifest(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
-    let device = match device_of(&ctx, &headers).await {
+pub async fn manifest(
+    State(services): State<Arc<Services>>,
+    State(effects): State<Arc<EffectFiles>>,
+    headers: HeaderMap,
+) -> Response {
+    let device = match device_of(&services, &headers).await {
         Ok(device) => device,
         Err(response) => return response,
     };
-    let manifest = match ctx.effects.get(&device.site) {
+    let manifest = match effects.by_site.get(&device.site) {
         Some(effects) => effects.manifest(&device.site, device.enable_download_effect),
         None => EffectManifest::new(&device.site, Vec::new()),
     };
@@ -147,17 +170,18 @@ pub async fn manifest(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Respon
 
 /// `GET /api/effects/files/{*path}` (Bearer session token; `Range` honoured).
 pub async fn file(
-    State(ctx): State<Arc<Ctx>>,
+    State(services): State<Arc<Services>>,
+    State(effects): State<Arc<EffectFiles>>,
     UrlPath(path): UrlPath<String>,
     request: Request,
 ) -> Response {
-    let device = match device_of(&ctx, request.headers()).await {
+    let device = match device_of(&services, request.headers()).await {
         Ok(device) => device,
         Err(response) => return response,
     };
     // Only catalogued names are served: no path from the URL reaches the disk.
-    let Some((effects, entry)) = ctx
-        .effects
+    let Some((effects, entry)) = effects
+        .by_site
         .get(&device.site)
         .and_then(|effects| effects.files.get(&path).map(|entry| (effects, entry)))
     else {

@@ -21,7 +21,6 @@ use nexmile_compat::imageflux::HlsRung;
 use nexmile_fmp4::Fragment;
 
 use crate::hls_packager::Rendition;
-use crate::state::Ctx;
 
 /// How long a channel's last segments stay served after it went off air.
 const KEPT_AFTER_END: std::time::Duration = std::time::Duration::from_secs(10 * 60);
@@ -341,12 +340,11 @@ const PLAYLIST: &str = "application/vnd.apple.mpegurl";
 
 /// `GET /hls/{channel}/index.m3u8`: the multivariant playlist.
 pub async fn index(
-    State(ctx): State<Arc<Ctx>>,
+    State(hls): State<Arc<HlsChannels>>,
     Path((channel, file)): Path<(String, String)>,
 ) -> Response {
     match file.as_str() {
-        "index.m3u8" => ctx
-            .hls
+        "index.m3u8" => hls
             .multivariant(&channel)
             .map(|text| served(text, PLAYLIST, 1)),
         _ => None,
@@ -356,10 +354,10 @@ pub async fn index(
 
 /// `GET /hls/{channel}/{rendition}/{file}`: a rendition's playlist and segments.
 pub async fn file(
-    State(ctx): State<Arc<Ctx>>,
+    State(hls): State<Arc<HlsChannels>>,
     Path((channel, rendition, file)): Path<(String, usize, String)>,
 ) -> Response {
-    let read = |f: &dyn Fn(&HlsChannel) -> Option<Response>| ctx.hls.read(&channel, rendition, f);
+    let read = |f: &dyn Fn(&HlsChannel) -> Option<Response>| hls.read(&channel, rendition, f);
     match file.as_str() {
         "stream.m3u8" => read(&|c| c.media().map(|text| served(text, PLAYLIST, 1))),
         "init.mp4" => read(&|c| c.init().map(|bytes| served(bytes, "video/mp4", 3600))),

@@ -26,8 +26,9 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::config::ImageFluxSystem;
+use crate::services::Services;
 use crate::socialstream::Comment;
-use crate::state::Ctx;
+use crate::socialstream::SocialStreams;
 use crate::store::{Store, StoreError};
 
 pub struct Reply(ApiError);
@@ -107,6 +108,14 @@ async fn password_matches(password: &str, stored: Option<String>) -> bool {
     .unwrap_or(false)
 }
 
+/// What the ImageFlux surface works with.
+pub struct ImageFlux {
+    pub services: Arc<Services>,
+    /// Chat of scheduled channels, as social stream feeds.
+    pub social: Arc<SocialStreams>,
+    pub access_codes: AccessCodes,
+}
+
 /// Access codes are kept as HMAC-SHA256 under a server key (M16): a copy of
 /// the database without the key cannot be searched for short codes. The
 /// key is `[imageflux] access_code_key`, or one made at first start and
@@ -124,7 +133,7 @@ impl AccessCodes {
             Some(key) => key.clone(),
             None => {
                 store
-                    .server_key("imageflux-access-codes", &crate::sessions::new_secret())
+                    .server_key("imageflux-access-codes", &crate::secrets::new_secret())
                     .await?
             }
         };
@@ -246,7 +255,7 @@ pub struct Session {
     token_hash: String,
 }
 
-pub async fn session(ctx: &Ctx, headers: &HeaderMap) -> Result<Session, Reply> {
+pub async fn session(imageflux: &ImageFlux, headers: &HeaderMap) -> Result<Session, Reply> {
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -264,11 +273,11 @@ pub async fn session(ctx: &Ctx, headers: &HeaderMap) -> Result<Session, Reply> {
          WHERE t.token_hash = $1",
     )
     .bind(&token_hash)
-    .fetch_optional(&ctx.store.pool)
+    .fetch_optional(&imageflux.services.store.pool)
     .await?
     .ok_or(ApiError::Unauthenticated("トークンが正しくありません。"))?;
     let expires_at: i64 = row.try_get("expires_at")?;
-    if expires_at <= ctx.clock.now().0 {
+    if expires_at <= imageflux.services.clock.now().0 {
         return Err(ApiError::Unauthenticated(
             "トークンの有効期限が切れています。ログインし直してください。",
         )
@@ -294,20 +303,20 @@ pub async fn session(ctx: &Ctx, headers: &HeaderMap) -> Result<Session, Reply> {
 
 /// A call's caller, allowed `need`, and its fields.
 async fn request(
-    ctx: &Ctx,
+    imageflux: &ImageFlux,
     headers: &HeaderMap,
     need: Need,
     query: Option<String>,
     body: &Bytes,
 ) -> Result<(Session, Fields), Reply> {
-    let session = session(ctx, headers).await?;
+    let session = session(imageflux, headers).await?;
     session.caller.may(need)?;
     Ok((session, Fields::read(query.as_deref(), body)?))
 }
 
 /// The user an email names in the system an access code (hashed) names.
 async fn login_row(
-    ctx: &Ctx,
+    imageflux: &ImageFlux,
     code_hash: &str,
     email: &str,
 ) -> Result<Option<sqlx::any::AnyRow>, StoreError> {
@@ -318,14 +327,14 @@ async fn login_row(
     )
     .bind(code_hash)
     .bind(email)
-    .fetch_optional(&ctx.store.pool)
+    .fetch_optional(&imageflux.services.store.pool)
     .await?)
 }
 
 /// `POST /api/login`: throttled per address and per account; a wrong
 /// email, code or password all cost one argon2 verification.
 pub async fn login(
-    State(ctx): State<Arc<Ctx>>,
+    State(imageflux): State<Arc<ImageFlux>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -336,20 +345,25 @@ pub async fn login(
     let password = fields.required_text("password")?;
     let access_code = fields.required_text("access_code")?;
     let email = email.trim();
-    let ip = crate::limits::client_ip(peer.ip(), &headers, &ctx.config.server.trusted_proxies);
+    let ip = crate::limits::client_ip(
+        peer.ip(),
+        &headers,
+        &imageflux.services.config.server.trusted_proxies,
+    );
     let account = email.to_lowercase();
-    if ctx
+    if imageflux
+        .services
         .limits
         .check(crate::limits::Costly::Login, ip, &account)
         .is_err()
     {
         return Err(ApiError::TooManyAttempts.into());
     }
-    let keyed = ctx.access_codes.hash(&access_code);
-    let (row, legacy) = match login_row(&ctx, &keyed, email).await? {
+    let keyed = imageflux.access_codes.hash(&access_code);
+    let (row, legacy) = match login_row(&imageflux, &keyed, email).await? {
         Some(row) => (Some(row), false),
         None => {
-            let old = login_row(&ctx, &AccessCodes::legacy_hash(&access_code), email).await?;
+            let old = login_row(&imageflux, &AccessCodes::legacy_hash(&access_code), email).await?;
             let legacy = old.is_some();
             (old, legacy)
         }
@@ -366,7 +380,7 @@ pub async fn login(
         sqlx::query("UPDATE if_systems SET access_code_hash = $1 WHERE system_id = $2")
             .bind(&keyed)
             .bind(row.try_get::<String, _>("system_id")?)
-            .execute(&ctx.store.pool)
+            .execute(&imageflux.services.store.pool)
             .await?;
     }
     let user_id: i64 = row.try_get("user_id")?;
@@ -375,18 +389,19 @@ pub async fn login(
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    let now = ctx.clock.now().0;
-    let ttl = i64::try_from(ctx.config.imageflux.token_ttl_seconds).unwrap_or(i64::MAX / 2000);
+    let now = imageflux.services.clock.now().0;
+    let ttl = i64::try_from(imageflux.services.config.imageflux.token_ttl_seconds)
+        .unwrap_or(i64::MAX / 2000);
     let expires_at = now + ttl * 1000;
     sqlx::query("DELETE FROM if_tokens WHERE expires_at <= $1")
         .bind(now)
-        .execute(&ctx.store.pool)
+        .execute(&imageflux.services.store.pool)
         .await?;
     sqlx::query("INSERT INTO if_tokens (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
         .bind(sha256(&token))
         .bind(user_id)
         .bind(expires_at)
-        .execute(&ctx.store.pool)
+        .execute(&imageflux.services.store.pool)
         .await?;
     Ok(Json(
         json!({ "token": token, "expires_at": jst(expires_at).nexmile() }),
@@ -421,14 +436,18 @@ const SCHEDULE_COLUMNS: &str =
     "schedule_id, system_id, name, start_at, end_at, params, channel_id, created_at, created_by";
 
 /// The schedule `schedule_id` of the caller's system.
-async fn schedule(ctx: &Ctx, session: &Session, fields: &Fields) -> Result<Schedule, Reply> {
+async fn schedule(
+    imageflux: &ImageFlux,
+    session: &Session,
+    fields: &Fields,
+) -> Result<Schedule, Reply> {
     let id = fields.required_text("schedule_id")?;
     let row = sqlx::query(&format!(
         "SELECT {SCHEDULE_COLUMNS} FROM if_schedules WHERE schedule_id = $1 AND system_id = $2"
     ))
     .bind(id.trim())
     .bind(&session.system_id)
-    .fetch_optional(&ctx.store.pool)
+    .fetch_optional(&imageflux.services.store.pool)
     .await?
     .ok_or(ApiError::NotFound("そのスケジュールはありません。"))?;
     Ok(schedule_of(&row)?)
@@ -449,14 +468,14 @@ pub async fn schedule_on_channel(
 }
 
 /// `GET /api/schedule`
-pub async fn list_schedules(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Answer {
-    let session = session(&ctx, &headers).await?;
+pub async fn list_schedules(State(imageflux): State<Arc<ImageFlux>>, headers: HeaderMap) -> Answer {
+    let session = session(&imageflux, &headers).await?;
     session.caller.may(Need::SeeSchedules)?;
     let rows = sqlx::query(&format!(
         "SELECT {SCHEDULE_COLUMNS} FROM if_schedules WHERE system_id = $1 ORDER BY start_at DESC"
     ))
     .bind(&session.system_id)
-    .fetch_all(&ctx.store.pool)
+    .fetch_all(&imageflux.services.store.pool)
     .await?;
     let mut listed = Vec::new();
     for row in rows {
@@ -477,7 +496,7 @@ pub async fn list_schedules(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> 
 
 /// Refuses a range overlapping another schedule of the system.
 async fn refuse_overlap(
-    ctx: &Ctx,
+    imageflux: &ImageFlux,
     system_id: &str,
     (start, end): (i64, i64),
     except: Option<&str>,
@@ -485,7 +504,7 @@ async fn refuse_overlap(
     let rows =
         sqlx::query("SELECT schedule_id, start_at, end_at FROM if_schedules WHERE system_id = $1")
             .bind(system_id)
-            .fetch_all(&ctx.store.pool)
+            .fetch_all(&imageflux.services.store.pool)
             .await?;
     let mut others = Vec::new();
     for row in rows {
@@ -504,12 +523,12 @@ async fn refuse_overlap(
 
 /// `POST /api/schedule`
 pub async fn create_schedule(
-    State(ctx): State<Arc<Ctx>>,
+    State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let (session, fields) = request(&ctx, &headers, Need::Schedule, query, &body).await?;
+    let (session, fields) = request(&imageflux, &headers, Need::Schedule, query, &body).await?;
     let start = rules::required("start_datetime", fields.datetime("start_datetime")?)?;
     let end = rules::required("end_datetime", fields.datetime("end_datetime")?)?;
     let range = rules::time_range(start, end)?;
@@ -518,7 +537,7 @@ pub async fn create_schedule(
         None | Some(Value::Null) => rules::default_ladder(),
         Some(value) => rules::ladder(value)?,
     };
-    refuse_overlap(&ctx, &session.system_id, range, None).await?;
+    refuse_overlap(&imageflux, &session.system_id, range, None).await?;
     let schedule_id = uuid::Uuid::new_v4().to_string();
     sqlx::query(&format!(
         "INSERT INTO if_schedules ({SCHEDULE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -530,22 +549,22 @@ pub async fn create_schedule(
     .bind(range.1)
     .bind(serde_json::to_string(&ladder).unwrap_or_default())
     .bind(uuid::Uuid::new_v4().simple().to_string())
-    .bind(ctx.clock.now().0)
+    .bind(imageflux.services.clock.now().0)
     .bind(&session.name)
-    .execute(&ctx.store.pool)
+    .execute(&imageflux.services.store.pool)
     .await?;
     Ok(Json(json!({ "schedule_id": schedule_id })))
 }
 
 /// `PATCH /api/schedule`: the fields given change; the result is checked as a whole.
 pub async fn update_schedule(
-    State(ctx): State<Arc<Ctx>>,
+    State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let (session, fields) = request(&ctx, &headers, Need::Schedule, query, &body).await?;
-    let current = schedule(&ctx, &session, &fields).await?;
+    let (session, fields) = request(&imageflux, &headers, Need::Schedule, query, &body).await?;
+    let current = schedule(&imageflux, &session, &fields).await?;
     let start = fields
         .datetime("start_datetime")?
         .unwrap_or(current.start_at);
@@ -559,7 +578,13 @@ pub async fn update_schedule(
         None | Some(Value::Null) => current.ladder,
         Some(value) => rules::ladder(value)?,
     };
-    refuse_overlap(&ctx, &session.system_id, range, Some(&current.schedule_id)).await?;
+    refuse_overlap(
+        &imageflux,
+        &session.system_id,
+        range,
+        Some(&current.schedule_id),
+    )
+    .await?;
     sqlx::query(
         "UPDATE if_schedules SET name = $1, start_at = $2, end_at = $3, params = $4 WHERE schedule_id = $5",
     )
@@ -568,21 +593,21 @@ pub async fn update_schedule(
     .bind(range.1)
     .bind(serde_json::to_string(&ladder).unwrap_or_default())
     .bind(&current.schedule_id)
-    .execute(&ctx.store.pool)
+    .execute(&imageflux.services.store.pool)
     .await?;
     Ok(Json(json!({ "ok": true })))
 }
 
 /// `DELETE /api/schedule`: only before its start time.
 pub async fn delete_schedule(
-    State(ctx): State<Arc<Ctx>>,
+    State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let (session, fields) = request(&ctx, &headers, Need::Schedule, query, &body).await?;
-    let current = schedule(&ctx, &session, &fields).await?;
-    if current.start_at <= ctx.clock.now().0 {
+    let (session, fields) = request(&imageflux, &headers, Need::Schedule, query, &body).await?;
+    let current = schedule(&imageflux, &session, &fields).await?;
+    if current.start_at <= imageflux.services.clock.now().0 {
         return Err(ApiError::Conflict(
             "配信開始時間を過ぎたスケジュールは削除できません。".into(),
         )
@@ -590,21 +615,26 @@ pub async fn delete_schedule(
     }
     sqlx::query("DELETE FROM if_schedules WHERE schedule_id = $1")
         .bind(&current.schedule_id)
-        .execute(&ctx.store.pool)
+        .execute(&imageflux.services.store.pool)
         .await?;
     Ok(Json(json!({ "ok": true })))
 }
 
 /// `GET /api/delivery`: the channel and its WHIP ingest URL.
 pub async fn delivery(
-    State(ctx): State<Arc<Ctx>>,
+    State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let (session, fields) = request(&ctx, &headers, Need::Delivery, query, &body).await?;
-    let s = schedule(&ctx, &session, &fields).await?;
-    let base = ctx.config.server.public_url.trim_end_matches('/');
+    let (session, fields) = request(&imageflux, &headers, Need::Delivery, query, &body).await?;
+    let s = schedule(&imageflux, &session, &fields).await?;
+    let base = imageflux
+        .services
+        .config
+        .server
+        .public_url
+        .trim_end_matches('/');
     Ok(Json(json!({
         "channel_id": s.channel_id,
         "sora_url": format!("{base}/whip/channel/{}", s.channel_id),
@@ -613,22 +643,27 @@ pub async fn delivery(
 
 /// `GET /api/view`: the channel's HLS playlist.
 pub async fn view(
-    State(ctx): State<Arc<Ctx>>,
+    State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let (session, fields) = request(&ctx, &headers, Need::View, query, &body).await?;
-    let s = schedule(&ctx, &session, &fields).await?;
-    let base = ctx.config.server.public_url.trim_end_matches('/');
+    let (session, fields) = request(&imageflux, &headers, Need::View, query, &body).await?;
+    let s = schedule(&imageflux, &session, &fields).await?;
+    let base = imageflux
+        .services
+        .config
+        .server
+        .public_url
+        .trim_end_matches('/');
     Ok(Json(json!({
         "playlist_url": format!("{base}/hls/{}/index.m3u8", s.channel_id),
     })))
 }
 
 /// `GET /api/user`
-pub async fn list_users(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Answer {
-    let session = session(&ctx, &headers).await?;
+pub async fn list_users(State(imageflux): State<Arc<ImageFlux>>, headers: HeaderMap) -> Answer {
+    let session = session(&imageflux, &headers).await?;
     session.caller.may(Need::User)?;
     let rows = sqlx::query(
         "SELECT user_id, name, email, is_master, perm_delivery, perm_view, perm_schedule,
@@ -636,7 +671,7 @@ pub async fn list_users(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Answ
          FROM if_users WHERE system_id = $1 ORDER BY user_id",
     )
     .bind(&session.system_id)
-    .fetch_all(&ctx.store.pool)
+    .fetch_all(&imageflux.services.store.pool)
     .await?;
     let mut users = Vec::new();
     for row in rows {
@@ -660,7 +695,7 @@ pub async fn list_users(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Answ
 }
 
 async fn email_taken(
-    ctx: &Ctx,
+    imageflux: &ImageFlux,
     system_id: &str,
     email: &str,
     except: Option<i64>,
@@ -669,19 +704,19 @@ async fn email_taken(
         sqlx::query_scalar("SELECT user_id FROM if_users WHERE system_id = $1 AND email = $2")
             .bind(system_id)
             .bind(email)
-            .fetch_optional(&ctx.store.pool)
+            .fetch_optional(&imageflux.services.store.pool)
             .await?;
     Ok(owner.is_some_and(|id| Some(id) != except))
 }
 
 /// `POST /api/user`
 pub async fn create_user(
-    State(ctx): State<Arc<Ctx>>,
+    State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let (session, fields) = request(&ctx, &headers, Need::User, query, &body).await?;
+    let (session, fields) = request(&imageflux, &headers, Need::User, query, &body).await?;
     let name = rules::name("name", &fields.required_text("name")?)?;
     let email = rules::email(&fields.required_text("email")?)?;
     let password = fields.required_text("password")?;
@@ -692,12 +727,12 @@ pub async fn create_user(
         schedule: fields.flag("schedule")?.unwrap_or(false),
         user: fields.flag("user")?.unwrap_or(false),
     };
-    if email_taken(&ctx, &session.system_id, &email, None).await? {
+    if email_taken(&imageflux, &session.system_id, &email, None).await? {
         return Err(ApiError::Conflict(format!("{email} はすでに登録されています。")).into());
     }
-    let now = ctx.clock.now().0;
+    let now = imageflux.services.clock.now().0;
     let user_id = insert_user(
-        &ctx.store,
+        &imageflux.services.store,
         &session.system_id,
         &name,
         &email,
@@ -711,12 +746,16 @@ pub async fn create_user(
 }
 
 /// The user `user_id` of the caller's system, and whether it is a master.
-async fn user_in_system(ctx: &Ctx, session: &Session, user_id: i64) -> Result<bool, Reply> {
+async fn user_in_system(
+    imageflux: &ImageFlux,
+    session: &Session,
+    user_id: i64,
+) -> Result<bool, Reply> {
     let is_master: Option<i32> =
         sqlx::query_scalar("SELECT is_master FROM if_users WHERE user_id = $1 AND system_id = $2")
             .bind(user_id)
             .bind(&session.system_id)
-            .fetch_optional(&ctx.store.pool)
+            .fetch_optional(&imageflux.services.store.pool)
             .await?;
     let is_master = is_master.ok_or(ApiError::NotFound("そのユーザーはいません。"))?;
     Ok(is_master != 0)
@@ -724,17 +763,17 @@ async fn user_in_system(ctx: &Ctx, session: &Session, user_id: i64) -> Result<bo
 
 /// `PATCH /api/user`
 pub async fn update_user(
-    State(ctx): State<Arc<Ctx>>,
+    State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let (session, fields) = request(&ctx, &headers, Need::User, query, &body).await?;
+    let (session, fields) = request(&imageflux, &headers, Need::User, query, &body).await?;
     let user_id = fields.user_id()?;
-    if user_in_system(&ctx, &session, user_id).await? {
+    if user_in_system(&imageflux, &session, user_id).await? {
         session.caller.may(Need::Master)?;
     }
-    let pool = &ctx.store.pool;
+    let pool = &imageflux.services.store.pool;
     if let Some(name) = fields.text("name")? {
         let name = rules::name("name", &name)?;
         sqlx::query("UPDATE if_users SET name = $1 WHERE user_id = $2")
@@ -745,7 +784,7 @@ pub async fn update_user(
     }
     if let Some(email) = fields.text("email")? {
         let email = rules::email(&email)?;
-        if email_taken(&ctx, &session.system_id, &email, Some(user_id)).await? {
+        if email_taken(&imageflux, &session.system_id, &email, Some(user_id)).await? {
             return Err(ApiError::Conflict(format!("{email} はすでに登録されています。")).into());
         }
         sqlx::query("UPDATE if_users SET email = $1 WHERE user_id = $2")
@@ -783,14 +822,14 @@ pub async fn update_user(
 
 /// `DELETE /api/user`: never the master, never oneself; its tokens go too.
 pub async fn delete_user(
-    State(ctx): State<Arc<Ctx>>,
+    State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let (session, fields) = request(&ctx, &headers, Need::User, query, &body).await?;
+    let (session, fields) = request(&imageflux, &headers, Need::User, query, &body).await?;
     let user_id = fields.user_id()?;
-    if user_in_system(&ctx, &session, user_id).await? {
+    if user_in_system(&imageflux, &session, user_id).await? {
         return Err(ApiError::Conflict("マスターユーザーは削除できません。".into()).into());
     }
     if user_id == session.caller.user_id {
@@ -799,7 +838,7 @@ pub async fn delete_user(
     for table in ["if_tokens", "if_users"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
             .bind(user_id)
-            .execute(&ctx.store.pool)
+            .execute(&imageflux.services.store.pool)
             .await?;
     }
     Ok(Json(json!({ "ok": true })))
@@ -807,41 +846,42 @@ pub async fn delete_user(
 
 /// `PATCH /api/password`: the caller's own; its other tokens end.
 pub async fn change_password(
-    State(ctx): State<Arc<Ctx>>,
+    State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let session = session(&ctx, &headers).await?;
+    let session = session(&imageflux, &headers).await?;
     let fields = Fields::read(query.as_deref(), &body)?;
     let password = fields.required_text("password")?;
     let hash = hash_password(rules::password(&password)?).await?;
     sqlx::query("UPDATE if_users SET password_hash = $1 WHERE user_id = $2")
         .bind(hash)
         .bind(session.caller.user_id)
-        .execute(&ctx.store.pool)
+        .execute(&imageflux.services.store.pool)
         .await?;
     sqlx::query("DELETE FROM if_tokens WHERE user_id = $1 AND token_hash <> $2")
         .bind(session.caller.user_id)
         .bind(&session.token_hash)
-        .execute(&ctx.store.pool)
+        .execute(&imageflux.services.store.pool)
         .await?;
     Ok(Json(json!({ "ok": true })))
 }
 
 /// `PATCH /api/access-code`: the system's, by its master.
 pub async fn change_access_code(
-    State(ctx): State<Arc<Ctx>>,
+    State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let (session, fields) = request(&ctx, &headers, Need::Master, query, &body).await?;
+    let (session, fields) = request(&imageflux, &headers, Need::Master, query, &body).await?;
     let code = fields.required_text("access_code")?;
     let code = rules::access_code(&code)?;
     // One try a few seconds per account, as logins: a master cannot sweep
     // other systems' codes through the uniqueness check.
-    if ctx
+    if imageflux
+        .services
         .limits
         .check(
             crate::limits::Costly::Login,
@@ -852,13 +892,13 @@ pub async fn change_access_code(
     {
         return Err(ApiError::TooManyAttempts.into());
     }
-    let hash = ctx.access_codes.hash(code);
+    let hash = imageflux.access_codes.hash(code);
     let owner: Option<String> = sqlx::query_scalar(
         "SELECT system_id FROM if_systems WHERE access_code_hash = $1 OR access_code_hash = $2",
     )
     .bind(&hash)
     .bind(AccessCodes::legacy_hash(code))
-    .fetch_optional(&ctx.store.pool)
+    .fetch_optional(&imageflux.services.store.pool)
     .await?;
     if owner.is_some_and(|id| id != session.system_id) {
         return Err(ApiError::Conflict(
@@ -869,25 +909,25 @@ pub async fn change_access_code(
     sqlx::query("UPDATE if_systems SET access_code_hash = $1 WHERE system_id = $2")
         .bind(hash)
         .bind(&session.system_id)
-        .execute(&ctx.store.pool)
+        .execute(&imageflux.services.store.pool)
         .await?;
     Ok(Json(json!({ "ok": true })))
 }
 
 /// `GET /api/chat`: the schedule's chat, oldest first.
 pub async fn chat(
-    State(ctx): State<Arc<Ctx>>,
+    State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let (session, fields) = request(&ctx, &headers, Need::Chat, query, &body).await?;
-    let s = schedule(&ctx, &session, &fields).await?;
+    let (session, fields) = request(&imageflux, &headers, Need::Chat, query, &body).await?;
+    let s = schedule(&imageflux, &session, &fields).await?;
     let rows = sqlx::query(
         "SELECT seq, user_name, body, at FROM if_chat WHERE schedule_id = $1 ORDER BY seq",
     )
     .bind(&s.schedule_id)
-    .fetch_all(&ctx.store.pool)
+    .fetch_all(&imageflux.services.store.pool)
     .await?;
     let mut chats = Vec::new();
     for row in rows {
@@ -903,19 +943,19 @@ pub async fn chat(
 
 /// `POST /api/chat`: stored, and on the channel's social stream.
 pub async fn send_chat(
-    State(ctx): State<Arc<Ctx>>,
+    State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let (session, fields) = request(&ctx, &headers, Need::Chat, query, &body).await?;
-    let s = schedule(&ctx, &session, &fields).await?;
+    let (session, fields) = request(&imageflux, &headers, Need::Chat, query, &body).await?;
+    let s = schedule(&imageflux, &session, &fields).await?;
     let text = rules::chat_body(&fields.required_text("body")?)?;
-    let now = ctx.clock.now().0;
+    let now = imageflux.services.clock.now().0;
     let next: i64 =
         sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM if_chat WHERE schedule_id = $1")
             .bind(&s.schedule_id)
-            .fetch_one(&ctx.store.pool)
+            .fetch_one(&imageflux.services.store.pool)
             .await?;
     sqlx::query(
         "INSERT INTO if_chat (schedule_id, seq, user_name, body, at) VALUES ($1, $2, $3, $4, $5)",
@@ -925,15 +965,15 @@ pub async fn send_chat(
     .bind(&session.name)
     .bind(&text)
     .bind(now)
-    .execute(&ctx.store.pool)
+    .execute(&imageflux.services.store.pool)
     .await?;
-    ctx.social.open_if_missing(&s.channel_id);
+    imageflux.social.open_if_missing(&s.channel_id);
     let comment = Comment {
         name: &session.name,
         text: &text,
         from_broadcaster: session.caller.permissions.delivery || session.caller.is_master,
         image: None,
     };
-    ctx.social.comment(&s.channel_id, now, &comment);
+    imageflux.social.comment(&s.channel_id, now, &comment);
     Ok(Json(json!({ "ok": true })))
 }

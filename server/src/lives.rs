@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nexmile_compat::skyway::{ContentType, Participant, Room, room_name};
@@ -25,12 +25,13 @@ use nexmile_core::wire::payment::{PAYMENT_TIMEOUT, PaymentReply, PaymentRequest}
 use nexmile_sfu::{Feed, LegEvent, LegId, LegSpec, Room as MediaRoom, SfuError};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::actors::{Registration, Registry};
 use crate::config::SiteConfig;
 use crate::hub::{ConnId, ConnKind, ConnView};
 use crate::partner::REPLY_TIMEOUT;
 use crate::recording::Tracks;
-use crate::socialstream::Comment;
-use crate::state::Ctx;
+use crate::services::Services;
+use crate::socialstream::{Comment, SocialStreams};
 use crate::store::PendingReport;
 
 /// What reaches a live's task.
@@ -126,34 +127,35 @@ pub enum LiveCommand {
     Event(LiveEvent),
 }
 
-/// The lives now running, by liveToken.
-#[derive(Default)]
+/// The lives now running, by liveToken, and what their tasks share.
 pub struct Lives {
-    /// The site code and the task of each live.
-    running: Mutex<HashMap<String, (String, mpsc::UnboundedSender<LiveCommand>)>>,
+    registry: Registry<LiveCommand>,
+    services: Arc<Services>,
+    /// The lives' comments as social stream feeds.
+    social: Arc<SocialStreams>,
 }
 
 impl Lives {
+    pub fn new(services: Arc<Services>, social: Arc<SocialStreams>) -> Self {
+        Self {
+            registry: Registry::default(),
+            services,
+            social,
+        }
+    }
+
     /// Ends every running live and viewing (13 or 29, and 33 each) and
     /// waits until each has stored its end reports, up to `limit`: for a
     /// server that is stopping.
     pub async fn stop_all(&self, limit: Duration) {
-        for token in self.running_tokens() {
+        for token in self.registry.tokens() {
             self.send(&token, LiveCommand::Event(LiveEvent::ServerStopping));
         }
-        let deadline = tokio::time::Instant::now() + limit;
-        while !self.running.lock().expect("lives lock").is_empty()
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.registry.wait_until_empty(limit).await;
     }
 
     pub fn send(&self, live_token: &str, command: LiveCommand) -> bool {
-        let running = self.running.lock().expect("lives lock");
-        running
-            .get(live_token)
-            .is_some_and(|(_, tx)| tx.send(command).is_ok())
+        self.registry.send(live_token, command)
     }
 
     /// Asks the live a question answered on a oneshot; false if it is not running.
@@ -162,25 +164,12 @@ impl Lives {
         live_token: &str,
         command: impl FnOnce(oneshot::Sender<bool>) -> LiveCommand,
     ) -> bool {
-        let (tx, answer) = oneshot::channel();
-        self.send(live_token, command(tx))
-            && matches!(
-                tokio::time::timeout(crate::calls::ACTOR_WAIT, answer).await,
-                Ok(Ok(true))
-            )
+        self.registry.ask(live_token, command).await == Some(true)
     }
 
     /// Offers a balance change to every live of `site`; true if one has that user watching.
     pub async fn adjust(&self, site: &str, user_id: &str, points: i64) -> bool {
-        let tokens: Vec<String> = {
-            let running = self.running.lock().expect("lives lock");
-            running
-                .iter()
-                .filter(|(_, (s, _))| s == site)
-                .map(|(token, _)| token.clone())
-                .collect()
-        };
-        for token in tokens {
+        for token in self.registry.tokens_of_site(site) {
             let applied = self
                 .ask(&token, |applied| LiveCommand::Adjust {
                     user_id: user_id.to_owned(),
@@ -199,11 +188,9 @@ impl Lives {
     /// second (ending, or stuck) is left out rather than holding the caller.
     pub async fn rooms(&self) -> Vec<Room> {
         let mut rooms = Vec::new();
-        for token in self.running_tokens() {
-            let (reply, answer) = oneshot::channel();
-            if self.send(&token, LiveCommand::Describe { reply })
-                && let Ok(Ok(room)) = tokio::time::timeout(Duration::from_secs(1), answer).await
-            {
+        for token in self.registry.tokens() {
+            let describe = |reply| LiveCommand::Describe { reply };
+            if let Some(room) = self.registry.ask(&token, describe).await {
                 rooms.push(room);
             }
         }
@@ -211,17 +198,12 @@ impl Lives {
     }
 
     pub fn running_tokens(&self) -> Vec<String> {
-        self.running
-            .lock()
-            .expect("lives lock")
-            .keys()
-            .cloned()
-            .collect()
+        self.registry.tokens()
     }
 }
 
-fn refuse(ctx: &Ctx, conn: ConnId, live_token: &str, message: &str) {
-    ctx.hub.send(
+fn refuse(services: &Services, conn: ConnId, live_token: &str, message: &str) {
+    services.hub.send(
         conn,
         ServerMessage::Live {
             live_token: live_token.to_owned(),
@@ -242,72 +224,73 @@ fn device_facts(view: &ConnView) -> DeviceFacts {
     }
 }
 
-/// The broadcastLive link from a connected app: a new live, 11 sent.
-pub fn prepare_broadcast(ctx: &Arc<Ctx>, conn: ConnId, link_id: String) {
-    let Some(broadcaster) = ctx.hub.view(conn) else {
-        return;
-    };
-    let live_token = uuid::Uuid::new_v4().to_string();
-    let site = ctx
-        .config
-        .site
-        .iter()
-        .find(|s| s.code == broadcaster.device.site)
-        .filter(|s| s.live_service_url.is_some())
-        .cloned();
-    let Some(site) = site else {
-        // §2.3.5: lives need the partner's liveService.
-        return refuse(
-            ctx,
-            conn,
-            &live_token,
-            "このサイトではライブ配信を利用できません。",
-        );
-    };
-    if !ctx.hub.set_call(conn, Some(&live_token)) {
-        return refuse(
-            ctx,
-            conn,
-            &live_token,
-            "通話中またはライブ中のため配信できません。",
-        );
+impl Lives {
+    /// The broadcastLive link from a connected app: a new live, 11 sent.
+    pub fn prepare_broadcast(&self, conn: ConnId, link_id: String) {
+        let services = &self.services;
+        let Some(broadcaster) = services.hub.view(conn) else {
+            return;
+        };
+        let live_token = uuid::Uuid::new_v4().to_string();
+        let site = services
+            .config
+            .site
+            .iter()
+            .find(|s| s.code == broadcaster.device.site)
+            .filter(|s| s.live_service_url.is_some())
+            .cloned();
+        let Some(site) = site else {
+            // §2.3.5: lives need the partner's liveService.
+            return refuse(
+                services,
+                conn,
+                &live_token,
+                "このサイトではライブ配信を利用できません。",
+            );
+        };
+        if !services.hub.set_call(conn, Some(&live_token)) {
+            return refuse(
+                services,
+                conn,
+                &live_token,
+                "通話中またはライブ中のため配信できません。",
+            );
+        }
+        let setup = LiveSetup {
+            site_token: site.token.clone(),
+            live_token: live_token.clone(),
+            link_id,
+            liver: Liver {
+                liver_user_id: broadcaster.device.user_id.clone(),
+                liver_user_sub_id: None,
+            },
+            device: device_facts(&broadcaster),
+        };
+        if site.social_stream {
+            self.social.open(&live_token);
+        }
+        let (live, actions) = Live::new(setup, services.clock.now());
+        let (tx, inbox) = mpsc::unbounded_channel();
+        let registration = self.registry.register(&live_token, &site.code, tx.clone());
+        let actor = LiveActor {
+            services: Arc::clone(services),
+            social: Arc::clone(&self.social),
+            _registration: registration,
+            token: live_token,
+            site,
+            live,
+            broadcaster: conn,
+            media: None,
+            source: None,
+            viewers: HashMap::new(),
+            by_viewer: HashMap::new(),
+            next_viewer: 0,
+            payments: HashMap::new(),
+            tx,
+            checkpoints: CheckpointSchedule::default(),
+        };
+        tokio::spawn(actor.run(inbox, actions));
     }
-    let setup = LiveSetup {
-        site_token: site.token.clone(),
-        live_token: live_token.clone(),
-        link_id,
-        liver: Liver {
-            liver_user_id: broadcaster.device.user_id.clone(),
-            liver_user_sub_id: None,
-        },
-        device: device_facts(&broadcaster),
-    };
-    if site.social_stream {
-        ctx.social.open(&live_token);
-    }
-    let (live, actions) = Live::new(setup, ctx.clock.now());
-    let (tx, inbox) = mpsc::unbounded_channel();
-    ctx.lives
-        .running
-        .lock()
-        .expect("lives lock")
-        .insert(live_token.clone(), (site.code.clone(), tx.clone()));
-    let actor = LiveActor {
-        ctx: Arc::clone(ctx),
-        token: live_token,
-        site,
-        live,
-        broadcaster: conn,
-        media: None,
-        source: None,
-        viewers: HashMap::new(),
-        by_viewer: HashMap::new(),
-        next_viewer: 0,
-        payments: HashMap::new(),
-        tx,
-        checkpoints: CheckpointSchedule::default(),
-    };
-    tokio::spawn(actor.run(inbox, actions));
 }
 
 /// One viewer's connection and media.
@@ -334,7 +317,10 @@ const VIEWER: LegSpec = LegSpec {
 };
 
 struct LiveActor {
-    ctx: Arc<Ctx>,
+    services: Arc<Services>,
+    social: Arc<SocialStreams>,
+    /// Keeps the live in [`Lives`] while this task runs.
+    _registration: Registration<LiveCommand>,
     token: String,
     site: SiteConfig,
     live: Live,
@@ -377,7 +363,7 @@ impl LiveActor {
         first: Vec<LiveAction>,
     ) {
         self.execute(first).await;
-        let mut tick = tokio::time::interval(self.ctx.clock.real(Duration::from_secs(1)));
+        let mut tick = tokio::time::interval(self.services.clock.real(Duration::from_secs(1)));
         while self.live.phase() != LivePhase::Ended {
             tokio::select! {
                 Some(command) = inbox.recv() => self.on_command(command).await,
@@ -388,16 +374,10 @@ impl LiveActor {
                 }
             }
         }
-        self.ctx
-            .lives
-            .running
-            .lock()
-            .expect("lives lock")
-            .remove(&self.token);
     }
 
     async fn handle(&mut self, event: LiveEvent) {
-        let actions = self.live.handle(event, self.ctx.clock.now());
+        let actions = self.live.handle(event, self.services.clock.now());
         self.execute(actions).await;
     }
 
@@ -425,7 +405,7 @@ impl LiveActor {
     async fn open_leg(&mut self, conn: ConnId, offer: &str, spec: LegSpec) -> Option<LegId> {
         let events = self.leg_events(conn);
         if self.media.is_none() {
-            match MediaRoom::start(&self.ctx.config.server.media_ips) {
+            match MediaRoom::start(&self.services.config.server.media_ips) {
                 Ok(media) => self.media = Some(media),
                 Err(e) => tracing::error!("live {}: media: {e}", self.token),
             }
@@ -436,7 +416,7 @@ impl LiveActor {
         };
         match opened {
             Ok((leg, answer)) => {
-                self.ctx.hub.send(
+                self.services.hub.send(
                     conn,
                     ServerMessage::MediaAnswer {
                         call_token: self.token.clone(),
@@ -448,7 +428,7 @@ impl LiveActor {
             Err(e) => {
                 tracing::error!("live {}: media for {conn}: {e}", self.token);
                 // The app or page says why before the live ends for it.
-                self.ctx.hub.send(
+                self.services.hub.send(
                     conn,
                     ServerMessage::Error {
                         message: format!("映像・音声を接続できませんでした: {e}"),
@@ -483,7 +463,7 @@ impl LiveActor {
                 }
             }
             LiveCommand::View { conn, link_id } => {
-                let Some(view) = self.ctx.hub.view(conn) else {
+                let Some(view) = self.services.hub.view(conn) else {
                     return;
                 };
                 if self.viewers.contains_key(&conn) || conn == self.broadcaster {
@@ -491,15 +471,15 @@ impl LiveActor {
                 }
                 if view.device.site != self.site.code {
                     return refuse(
-                        &self.ctx,
+                        &self.services,
                         conn,
                         &self.token,
                         "このライブは別のサイトのものです。",
                     );
                 }
-                if !self.ctx.hub.set_call(conn, Some(&self.token)) {
+                if !self.services.hub.set_call(conn, Some(&self.token)) {
                     return refuse(
-                        &self.ctx,
+                        &self.services,
                         conn,
                         &self.token,
                         "通話中またはライブ中のため視聴できません。",
@@ -590,7 +570,7 @@ impl LiveActor {
                 };
                 match item {
                     Some(item) => self.handle(LiveEvent::Item { viewer: id, item }).await,
-                    None => self.ctx.hub.send(
+                    None => self.services.hub.send(
                         conn,
                         ServerMessage::Live {
                             live_token: self.token.clone(),
@@ -616,7 +596,7 @@ impl LiveActor {
             // to say so, and its connection coming up is the nearest sign.
             LiveCommand::MediaConnected { conn } => {
                 let http = self
-                    .ctx
+                    .services
                     .hub
                     .view(conn)
                     .is_some_and(|v| v.kind == ConnKind::Http);
@@ -735,11 +715,11 @@ impl LiveActor {
         }
         .to_query();
         self.payments.insert(viewer, payment_id);
-        let (client, site, tx, ctx) = (
-            self.ctx.partner.clone(),
+        let (client, site, tx, services) = (
+            self.services.partner.clone(),
             self.site.clone(),
             self.tx.clone(),
-            Arc::clone(&self.ctx),
+            Arc::clone(&self.services),
         );
         let token = self.token.clone();
         tokio::spawn(async move {
@@ -757,7 +737,7 @@ impl LiveActor {
                     };
                     let _ = tx.send(LiveCommand::Event(event));
                 }
-                Err(failure) => ctx.hub.send(
+                Err(failure) => services.hub.send(
                     conn,
                     ServerMessage::Live {
                         live_token: token,
@@ -771,7 +751,7 @@ impl LiveActor {
     }
 
     fn send_palette(&self, conn: ConnId, items: Vec<nexmile_core::signal::GiftItem>) {
-        self.ctx.hub.send(
+        self.services.hub.send(
             conn,
             ServerMessage::GiftCatalogue {
                 live_token: self.token.clone(),
@@ -806,7 +786,7 @@ impl LiveActor {
         nexmile_core::live::palette(
             &self.site.gifts,
             &self.live.special_gifts(viewer),
-            self.ctx.clock.now(),
+            self.services.clock.now(),
         )
     }
 
@@ -814,7 +794,7 @@ impl LiveActor {
     /// reached the server; each viewer with a media leg receives it.
     fn room(&self) -> Room {
         let user = |conn: ConnId| {
-            self.ctx
+            self.services
                 .hub
                 .view(conn)
                 .map(|v| v.device.user_id)
@@ -856,7 +836,7 @@ impl LiveActor {
     /// The viewer who is `user_id` on one of its devices.
     fn viewer_named(&self, user_id: &str) -> Option<ViewerId> {
         self.viewers.iter().find_map(|(conn, viewer)| {
-            self.ctx
+            self.services
                 .hub
                 .view(*conn)
                 .filter(|view| view.device.user_id == user_id)
@@ -865,7 +845,7 @@ impl LiveActor {
     }
 
     fn tell(&self, conn: ConnId, notice: LiveNotice) {
-        self.ctx.hub.send(
+        self.services.hub.send(
             conn,
             ServerMessage::Live {
                 live_token: self.token.clone(),
@@ -878,7 +858,7 @@ impl LiveActor {
     /// live's 13 or 29, each viewing's 33), when due: every 4 s and after
     /// each paid viewer's billing-unit boundary.
     async fn checkpoint(&mut self) {
-        let now = self.ctx.clock.now();
+        let now = self.services.clock.now();
         if self.live.phase() == LivePhase::Ended || !self.checkpoints.due(now) {
             return;
         }
@@ -898,7 +878,7 @@ impl LiveActor {
             })
             .collect();
         match self
-            .ctx
+            .services
             .store
             .checkpoint(&self.token, &pending, now.0)
             .await
@@ -927,9 +907,11 @@ impl LiveActor {
                     ..
                 } => Some((
                     report_key(request),
-                    self.ctx
-                        .outbox
-                        .entry(&self.site.code, url, encode_json_body(request.as_ref())),
+                    self.services.outbox.entry(
+                        &self.site.code,
+                        url,
+                        encode_json_body(request.as_ref()),
+                    ),
                 )),
                 _ => None,
             })
@@ -939,7 +921,7 @@ impl LiveActor {
             return false;
         }
         match self
-            .ctx
+            .services
             .store
             .settle(&self.token, &entries, live_ended, None)
             .await
@@ -963,7 +945,7 @@ impl LiveActor {
         let url = self.site.live_service_url.clone()?;
         let body = encode_json_body(&request);
         let site = self.site.clone();
-        let client = self.ctx.partner.clone();
+        let client = self.services.partner.clone();
         let tx = self.tx.clone();
         let kind = request.request.live_service_type();
         Some(tokio::spawn(async move {
@@ -992,7 +974,7 @@ impl LiveActor {
                 media.close(leg);
             }
         }
-        self.ctx.hub.set_call(conn, None);
+        self.services.hub.set_call(conn, None);
     }
 
     async fn execute(&mut self, actions: Vec<LiveAction>) {
@@ -1028,8 +1010,8 @@ impl LiveActor {
                             from_broadcaster: *from_broadcaster,
                             image: image.as_deref(),
                         };
-                        let now = self.ctx.clock.now().0;
-                        self.ctx.social.comment(&self.token, now, &comment);
+                        let now = self.services.clock.now().0;
+                        self.social.comment(&self.token, now, &comment);
                     }
                     self.tell(self.broadcaster, notice.clone());
                     for (conn, viewer) in &self.viewers {
@@ -1059,10 +1041,10 @@ impl LiveActor {
                         continue;
                     };
                     let path = recording_path(
-                        &self.ctx.config.server.recordings,
+                        &self.services.config.server.recordings,
                         &self.site.code,
                         &self.live.setup().link_id,
-                        self.ctx.clock.now(),
+                        self.services.clock.now(),
                     );
                     tracing::info!("live {}: recording to {}", self.token, path.display());
                     let tracks = if audio_only {
@@ -1081,15 +1063,15 @@ impl LiveActor {
                     if let (Some(source), Some(media)) = (self.source.take(), &self.media) {
                         media.close(source);
                     }
-                    self.ctx.hub.set_call(self.broadcaster, None);
-                    self.ctx.social.close(&self.token, self.ctx.clock.now().0);
+                    self.services.hub.set_call(self.broadcaster, None);
+                    self.social.close(&self.token, self.services.clock.now().0);
                 }
             }
         }
         // The partner hears the queued reports after the requests of the
         // same moment were answered: 96 before the 13 it leads to.
         if queued {
-            let outbox = self.ctx.outbox.clone();
+            let outbox = self.services.outbox.clone();
             tokio::spawn(async move {
                 for request in sent {
                     let _ = request.await;

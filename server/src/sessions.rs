@@ -6,29 +6,13 @@
 //! connects twice at once, or stops before saving the new token, is not
 //! signed out. An administrator can revoke a user's tokens at once.
 
-use std::sync::Arc;
-
 use crate::config::ServerSection;
-use crate::state::Ctx;
-use crate::store::{Device, StoreError};
+use crate::secrets::{new_secret, secret_hash};
+use crate::services::Services;
+use crate::store::{Device, Shown, StoreError};
 
 /// How long a replaced token still works.
 const GRACE_MS: i64 = 7 * 24 * 60 * 60 * 1000;
-
-/// 256 random bits as hex: a session token or a device secret.
-pub fn new_secret() -> String {
-    let mut bytes = [0u8; 32];
-    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    hex::encode(bytes)
-}
-
-/// What the store keeps of a secret: its SHA-256, never the secret. The
-/// secrets are 256 random bits, so a fast hash is enough (no guessing).
-pub fn secret_hash(secret: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
 
 /// The configured lifetimes, in the server clock's milliseconds.
 #[derive(Debug, Clone, Copy)]
@@ -48,23 +32,15 @@ impl SessionPolicy {
     }
 }
 
-/// Which of a device's tokens was shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shown {
-    /// The current one, issued at this time (server clock, ms).
-    Current { issued_at: i64 },
-    /// The one the last rotation replaced, within its grace.
-    Replaced,
-}
-
 /// The device a session token belongs to, if it is valid now.
 pub async fn device_of_token(
-    ctx: &Ctx,
+    services: &Services,
     token: &str,
 ) -> Result<Option<(Device, Shown)>, StoreError> {
-    let policy = SessionPolicy::of(&ctx.config.server);
-    let now = ctx.clock.now().0;
-    ctx.store
+    let policy = SessionPolicy::of(&services.config.server);
+    let now = services.clock.now().0;
+    services
+        .store
         .device_by_session(&secret_hash(token), now.saturating_sub(policy.ttl_ms), now)
         .await
 }
@@ -72,20 +48,20 @@ pub async fn device_of_token(
 /// At a hello: a new token when the shown one is current and old enough
 /// (`None` otherwise, or when another connection rotated it first).
 pub async fn rotate_if_due(
-    ctx: &Arc<Ctx>,
+    services: &Services,
     device: &Device,
     shown: Shown,
 ) -> Result<Option<String>, StoreError> {
     let Shown::Current { issued_at } = shown else {
         return Ok(None);
     };
-    let policy = SessionPolicy::of(&ctx.config.server);
-    let now = ctx.clock.now().0;
+    let policy = SessionPolicy::of(&services.config.server);
+    let now = services.clock.now().0;
     if now.saturating_sub(issued_at) < policy.rotate_after_ms {
         return Ok(None);
     }
     let token = new_secret();
-    let rotated = ctx
+    let rotated = services
         .store
         .rotate_session(
             device,

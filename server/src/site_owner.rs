@@ -10,19 +10,39 @@ use nexmile_core::signal::ServerMessage;
 use nexmile_core::signature::secrets_equal;
 use nexmile_core::wire::site_owner::{PushMessage, SiteKeyQuery, UpdateUserBalance};
 
-use crate::config::SiteConfig;
-use crate::state::Ctx;
+use crate::calls::Calls;
+use crate::config::{Config, SiteConfig};
+use crate::lives::Lives;
+use crate::services::Services;
+
+/// UpdateUserBalance reaches the calls and lives running, one request at a
+/// time (idempotency by sid).
+pub struct BalanceUpdates {
+    calls: Arc<Calls>,
+    lives: Arc<Lives>,
+    one_at_a_time: tokio::sync::Mutex<()>,
+}
+
+impl BalanceUpdates {
+    pub fn new(calls: Arc<Calls>, lives: Arc<Lives>) -> Self {
+        Self {
+            calls,
+            lives,
+            one_at_a_time: tokio::sync::Mutex::default(),
+        }
+    }
+}
 
 const BAD_KEY: &str = "siteKey が正しくありません。";
 const UNREADABLE: &str = "リクエストを読み取れませんでした。";
 
 /// The site whose api_key the query's siteKey is. Every site is compared, so
 /// the time taken does not reveal which keys exist.
-fn site_of<'a>(ctx: &'a Ctx, query: Option<&str>) -> Option<&'a SiteConfig> {
+fn site_of<'a>(config: &'a Config, query: Option<&str>) -> Option<&'a SiteConfig> {
     let key = decode_query::<SiteKeyQuery>(query.unwrap_or(""))
         .ok()?
         .site_key;
-    ctx.config.site.iter().fold(None, |found, site| {
+    config.site.iter().fold(None, |found, site| {
         if secrets_equal(&site.api_key, &key) {
             Some(site)
         } else {
@@ -37,52 +57,56 @@ fn refused(message: &str) -> String {
 
 /// The calling site and its request, or the refusal to answer with.
 fn authenticated<'a, T: serde::de::DeserializeOwned>(
-    ctx: &'a Ctx,
+    config: &'a Config,
     query: Option<&str>,
     body: &[u8],
 ) -> Result<(&'a SiteConfig, T), String> {
-    let site = site_of(ctx, query).ok_or_else(|| refused(BAD_KEY))?;
+    let site = site_of(config, query).ok_or_else(|| refused(BAD_KEY))?;
     let request =
         decode_partner_call(query.unwrap_or(""), body).map_err(|_| refused(UNREADABLE))?;
     Ok((site, request))
 }
 
 pub async fn push_message(
-    State(ctx): State<Arc<Ctx>>,
+    State(services): State<Arc<Services>>,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> String {
-    let (site, push): (_, PushMessage) = match authenticated(&ctx, query.as_deref(), &body) {
-        Ok(call) => call,
-        Err(refusal) => return refusal,
-    };
+    let (site, push): (_, PushMessage) =
+        match authenticated(&services.config, query.as_deref(), &body) {
+            Ok(call) => call,
+            Err(refusal) => return refusal,
+        };
     let message = ServerMessage::Push {
         title: push.title,
         body: push.body,
         image_url: push.image_url,
         click_action: push.click_action,
     };
-    let reached = ctx.hub.send_to_users(&site.code, &push.user_ids, &message);
+    let reached = services
+        .hub
+        .send_to_users(&site.code, &push.user_ids, &message);
     tracing::info!("push from {}: {reached} connection(s) reached", site.code);
     "result=0".into()
 }
 
 pub async fn update_user_balance(
-    State(ctx): State<Arc<Ctx>>,
+    State(services): State<Arc<Services>>,
+    State(balance): State<Arc<BalanceUpdates>>,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> String {
-    let (site, update): (_, UpdateUserBalance) = match authenticated(&ctx, query.as_deref(), &body)
-    {
-        Ok(call) => call,
-        Err(refusal) => return refusal,
-    };
+    let (site, update): (_, UpdateUserBalance) =
+        match authenticated(&services.config, query.as_deref(), &body) {
+            Ok(call) => call,
+            Err(refusal) => return refusal,
+        };
     if !secrets_equal(&update.site_token, &site.token) {
         return refused("siteToken が siteKey のサイトと一致しません。");
     }
     // One at a time, so that a retry racing its original finds its answer.
-    let _one_at_a_time = ctx.balance_updates.lock().await;
-    match ctx.store.balance_update(&site.code, &update.sid).await {
+    let _one_at_a_time = balance.one_at_a_time.lock().await;
+    match services.store.balance_update(&site.code, &update.sid).await {
         Ok(Some(answer)) => {
             tracing::info!(
                 "UpdateUserBalance {} sid={} repeated: the first answer, nothing changed",
@@ -104,8 +128,8 @@ pub async fn update_user_balance(
         update.adjustment()
     );
     let (user, points) = (&update.user_id, update.adjustment());
-    let answer = if ctx.calls.adjust(&site.code, user, points).await
-        || ctx.lives.adjust(&site.code, user, points).await
+    let answer = if balance.calls.adjust(&site.code, user, points).await
+        || balance.lives.adjust(&site.code, user, points).await
     {
         "result=0".to_owned()
     } else {
@@ -115,9 +139,9 @@ pub async fn update_user_balance(
     // Only a change made is kept: a refusal (nobody in a service) changes
     // nothing, and the same sid may be tried again once the service runs.
     if answer == "result=0"
-        && let Err(e) = ctx
+        && let Err(e) = services
             .store
-            .save_balance_update(&site.code, &update.sid, &answer, ctx.clock.now().0)
+            .save_balance_update(&site.code, &update.sid, &answer, services.clock.now().0)
             .await
     {
         tracing::error!("UpdateUserBalance sid={}: not recorded: {e}", update.sid);
@@ -127,8 +151,8 @@ pub async fn update_user_balance(
 
 /// §7.3 ギフト一覧ダンプ: `result=0&json=<the site's gifts>`. No gift is
 /// configured until lives bring their catalogue, so the list is empty.
-pub async fn dump_gift(State(ctx): State<Arc<Ctx>>, RawQuery(query): RawQuery) -> String {
-    if site_of(&ctx, query.as_deref()).is_none() {
+pub async fn dump_gift(State(config): State<Arc<Config>>, RawQuery(query): RawQuery) -> String {
+    if site_of(&config, query.as_deref()).is_none() {
         return refused(BAD_KEY);
     }
     nexmile_core::codec::encode_accepted_reply(Some(("json", &Vec::<serde_json::Value>::new())))

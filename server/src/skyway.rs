@@ -21,30 +21,46 @@ use nexmile_core::signature::secrets_equal;
 use serde_json::Value;
 use sqlx::Row;
 
-use crate::state::Ctx;
+use crate::calls::Calls;
+use crate::channels::Channels;
+use crate::lives::Lives;
+use crate::services::Services;
 use crate::store::{Store, StoreError};
 
-pub async fn json_rpc(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: Bytes) -> Response {
+/// What the SkyWay surface reads: the stored channels, and the running
+/// calls, lives and scheduled channels as rooms.
+pub struct SkyWay {
+    pub services: Arc<Services>,
+    pub calls: Arc<Calls>,
+    pub lives: Arc<Lives>,
+    pub channels: Arc<Channels>,
+}
+
+pub async fn json_rpc(
+    State(skyway): State<Arc<SkyWay>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let body = Body::parse(&body);
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let tokens = &ctx.config.skyway.admin_tokens;
+    let tokens = &skyway.services.config.skyway.admin_tokens;
     if !given.is_some_and(|given| tokens.iter().any(|t| secrets_equal(t, given))) {
         let refusal = response(body.first_id(), Err(unauthorized()));
         return (StatusCode::UNAUTHORIZED, Json(refusal)).into_response();
     }
     let answers = match body {
         Body::Refused(error) => return Json(response(Id::Null, Err(error))).into_response(),
-        Body::Single(call) => match answer(&ctx, call).await {
+        Body::Single(call) => match answer(&skyway, call).await {
             Some(one) => return Json(one).into_response(),
             None => Vec::new(),
         },
         Body::Batch(calls) => {
             let mut answers = Vec::new();
             for call in calls {
-                answers.extend(answer(&ctx, call).await);
+                answers.extend(answer(&skyway, call).await);
             }
             answers
         }
@@ -58,48 +74,50 @@ pub async fn json_rpc(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: Byt
 }
 
 /// Carries out one call; `None` for a notification.
-async fn answer(ctx: &Ctx, call: Call) -> Option<Value> {
+async fn answer(skyway: &SkyWay, call: Call) -> Option<Value> {
     let (id, method) = match call {
         Call::Request { id, method } => (Some(id), method),
         Call::Notification { method } => (None, method),
         Call::Invalid { id } => return Some(response(id, Err(invalid_request()))),
     };
     let outcome = match method {
-        Ok(method) => run(ctx, method).await,
+        Ok(method) => run(skyway, method).await,
         Err(error) => Err(error),
     };
     id.map(|id| response(id, outcome))
 }
 
-async fn run(ctx: &Ctx, method: Method) -> Result<Answer, ErrorObjectOwned> {
+async fn run(skyway: &SkyWay, method: Method) -> Result<Answer, ErrorObjectOwned> {
     let stored = |e: StoreError| internal_error(&e.to_string());
-    if let Some(limit) = ctx.config.skyway.monthly_limit {
-        let month = WireDateTime::from_unix_millis(ctx.clock.now(), JST).nexmile();
-        let used = count_call(&ctx.store, &month[..7]).await.map_err(stored)?;
+    if let Some(limit) = skyway.services.config.skyway.monthly_limit {
+        let month = WireDateTime::from_unix_millis(skyway.services.clock.now(), JST).nexmile();
+        let used = count_call(&skyway.services.store, &month[..7])
+            .await
+            .map_err(stored)?;
         if used > limit {
             return Err(usage_limit_exceeded());
         }
     }
     match method {
-        Method::Find(key) => match find(ctx, &key).await.map_err(stored)? {
+        Method::Find(key) => match find(skyway, &key).await.map_err(stored)? {
             Some(channel) => Ok(Answer::Found { channel }),
             None => Err(not_found(&key)),
         },
         Method::Create { name, metadata } => {
-            let created = create(ctx, name, metadata).await?;
+            let created = create(skyway, name, metadata).await?;
             Ok(Answer::Created { channel: created })
         }
         Method::FindOrCreate { name, metadata } => {
             let key = ChannelKey::Name(name.clone());
-            if let Some(channel) = find(ctx, &key).await.map_err(stored)? {
+            if let Some(channel) = find(skyway, &key).await.map_err(stored)? {
                 return Ok(Answer::Found { channel });
             }
             // Two callers racing for one name: the loser finds the winner's.
-            match create(ctx, Some(name), metadata).await {
+            match create(skyway, Some(name), metadata).await {
                 Ok(summary) => Ok(Answer::Found {
                     channel: empty(summary),
                 }),
-                Err(e) if e.code() == 409 => match find(ctx, &key).await.map_err(stored)? {
+                Err(e) if e.code() == 409 => match find(skyway, &key).await.map_err(stored)? {
                     Some(channel) => Ok(Answer::Found { channel }),
                     None => Err(e),
                 },
@@ -119,14 +137,14 @@ fn empty(summary: ChannelSummary) -> Channel {
 }
 
 /// The running calls and lives first, then the stored channels.
-async fn find(ctx: &Ctx, key: &ChannelKey) -> Result<Option<Channel>, StoreError> {
+async fn find(skyway: &SkyWay, key: &ChannelKey) -> Result<Option<Channel>, StoreError> {
     let matches = |room: &Room| match key {
         ChannelKey::Id(id) => room.id.eq_ignore_ascii_case(id),
         ChannelKey::Name(name) => &room.name == name,
     };
-    let mut rooms = ctx.calls.rooms().await;
-    rooms.extend(ctx.lives.rooms().await);
-    rooms.extend(ctx.channels.rooms());
+    let mut rooms = skyway.calls.rooms().await;
+    rooms.extend(skyway.lives.rooms().await);
+    rooms.extend(skyway.channels.rooms());
     if let Some(room) = rooms.iter().find(|room| matches(room)) {
         return Ok(Some(room.channel()));
     }
@@ -138,7 +156,7 @@ async fn find(ctx: &Ctx, key: &ChannelKey) -> Result<Option<Channel>, StoreError
         "SELECT id, name, metadata FROM skyway_channels WHERE {column} = $1"
     ))
     .bind(value)
-    .fetch_optional(&ctx.store.pool)
+    .fetch_optional(&skyway.services.store.pool)
     .await?;
     let Some(row) = row else {
         return Ok(None);
@@ -152,13 +170,13 @@ async fn find(ctx: &Ctx, key: &ChannelKey) -> Result<Option<Channel>, StoreError
 }
 
 async fn create(
-    ctx: &Ctx,
+    skyway: &SkyWay,
     name: Option<String>,
     metadata: Option<String>,
 ) -> Result<ChannelSummary, ErrorObjectOwned> {
     if let Some(name) = &name {
         let taken = is_room_name(name)
-            || find(ctx, &ChannelKey::Name(name.clone()))
+            || find(skyway, &ChannelKey::Name(name.clone()))
                 .await
                 .map_err(|e| internal_error(&e.to_string()))?
                 .is_some();
@@ -173,8 +191,8 @@ async fn create(
     .bind(&id)
     .bind(&name)
     .bind(&metadata)
-    .bind(ctx.clock.now().0)
-    .execute(&ctx.store.pool)
+    .bind(skyway.services.clock.now().0)
+    .execute(&skyway.services.store.pool)
     .await;
     match inserted {
         Ok(_) => Ok(ChannelSummary { id, name, metadata }),

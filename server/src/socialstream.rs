@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nexmile_compat::socialstream::{
     Answer, Chat, Feed, Network, PROVIDER, Slice, Uid, refresh_interval,
@@ -23,7 +23,8 @@ use nexmile_core::datetime::{UTC, WireDateTime};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::state::Ctx;
+use crate::clock::Clock;
+use crate::config::SocialStreamSection;
 
 /// How long a feed stays readable after its live ended (ms): readers
 /// behind by a few slices still get the last comments.
@@ -35,8 +36,9 @@ struct Channel {
 }
 
 /// Every live's feed, by channel id.
-#[derive(Default)]
 pub struct SocialStreams {
+    clock: Clock,
+    section: SocialStreamSection,
     channels: Mutex<HashMap<String, Channel>>,
     /// Readers whose request is held now: the load that slows everyone.
     waiting: AtomicU32,
@@ -51,6 +53,15 @@ pub struct Comment<'a> {
 }
 
 impl SocialStreams {
+    pub fn new(clock: Clock, section: SocialStreamSection) -> Self {
+        Self {
+            clock,
+            section,
+            channels: Mutex::default(),
+            waiting: AtomicU32::new(0),
+        }
+    }
+
     pub fn open(&self, channel: &str) {
         self.channels.lock().expect("social lock").insert(
             channel.to_owned(),
@@ -117,11 +128,11 @@ fn person(name: &str) -> Network {
     }
 }
 
-impl Ctx {
+impl SocialStreams {
     /// The interval answered now: one more step per `readers_per_step` held.
     fn refresh_interval(&self) -> u32 {
-        let section = &self.config.socialstream;
-        let waiting = self.social.waiting.load(Ordering::Relaxed);
+        let section = &self.section;
+        let waiting = self.waiting.load(Ordering::Relaxed);
         refresh_interval(section.refresh_interval, waiting, section.readers_per_step)
     }
 }
@@ -173,10 +184,13 @@ fn no_channel() -> Response {
 }
 
 /// `GET /socialstream/get.json/{channel}/default`
-pub async fn first(State(ctx): State<Arc<Ctx>>, Path(channel): Path<String>) -> Response {
-    let now = ctx.clock.now().0;
-    let interval = ctx.refresh_interval();
-    match ctx.social.with(&channel, |feed| feed.first(now, interval)) {
+pub async fn first(
+    State(social): State<Arc<SocialStreams>>,
+    Path(channel): Path<String>,
+) -> Response {
+    let now = social.clock.now().0;
+    let interval = social.refresh_interval();
+    match social.with(&channel, |feed| feed.first(now, interval)) {
         Some(answer) => feed_json(&answer),
         None => no_channel(),
     }
@@ -184,7 +198,7 @@ pub async fn first(State(ctx): State<Arc<Ctx>>, Path(channel): Path<String>) -> 
 
 /// `GET /socialstream/get.json/{channel}/timeslice/{range}/{refresh_interval}`
 pub async fn timeslice(
-    State(ctx): State<Arc<Ctx>>,
+    State(social): State<Arc<SocialStreams>>,
     Path((channel, range, length)): Path<(String, String, String)>,
 ) -> Response {
     let (Ok(from), Ok(length)) = (range.parse::<u64>(), length.parse::<u32>()) else {
@@ -200,25 +214,23 @@ pub async fn timeslice(
         );
     }
     loop {
-        let now = ctx.clock.now().0;
-        let interval = ctx.refresh_interval();
-        let Some(slice) = ctx
-            .social
-            .with(&channel, |feed| feed.slice(from, length, now, interval))
+        let now = social.clock.now().0;
+        let interval = social.refresh_interval();
+        let Some(slice) = social.with(&channel, |feed| feed.slice(from, length, now, interval))
         else {
             return no_channel();
         };
         match slice {
             Slice::Answer(answer) => return feed_json(&answer),
             Slice::WaitUntil(at) => {
-                let Some(_held) = HeldReader::take(&ctx.social.waiting) else {
+                let Some(_held) = HeldReader::take(&social.waiting) else {
                     return refused(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "Too many readers are waiting: ask again after refreshInterval.",
                     );
                 };
                 let wait = Duration::from_millis(u64::try_from(at - now).unwrap_or(0));
-                tokio::time::sleep(ctx.clock.real(wait)).await;
+                tokio::time::sleep(social.clock.real(wait)).await;
             }
         }
     }
@@ -238,27 +250,23 @@ pub struct NewHost {
 
 /// `POST /admin/socialstream/{channel}/messages/{uid}/ignore`: ignMsg.
 pub async fn ignore_message(
-    State(ctx): State<Arc<Ctx>>,
-    headers: HeaderMap,
+    State(social): State<Arc<SocialStreams>>,
     Path((channel, uid)): Path<(String, u64)>,
 ) -> Response {
-    moderate(&ctx, &headers, &channel, |feed, now| {
-        feed.ignore_message(now, uid)
-    })
+    moderate(&social, &channel, |feed, now| feed.ignore_message(now, uid))
 }
 
 /// `POST /admin/socialstream/{channel}/users/ignore`: ignUser.
 pub async fn ignore_user(
-    State(ctx): State<Arc<Ctx>>,
-    headers: HeaderMap,
+    State(social): State<Arc<SocialStreams>>,
     Path(channel): Path<String>,
     who: Result<Json<Who>, JsonRejection>,
 ) -> Response {
-    let who = match authorized_body(&ctx, &headers, who) {
+    let who = match json_body(who) {
         Ok(who) => who,
         Err(refusal) => return *refusal,
     };
-    moderate(&ctx, &headers, &channel, |feed, now| {
+    moderate(&social, &channel, |feed, now| {
         feed.ignore_user(now, person(&who.display_name));
         true
     })
@@ -266,16 +274,15 @@ pub async fn ignore_user(
 
 /// `POST /admin/socialstream/{channel}/users/unignore`: unIgnUser.
 pub async fn unignore_user(
-    State(ctx): State<Arc<Ctx>>,
-    headers: HeaderMap,
+    State(social): State<Arc<SocialStreams>>,
     Path(channel): Path<String>,
     who: Result<Json<Who>, JsonRejection>,
 ) -> Response {
-    let who = match authorized_body(&ctx, &headers, who) {
+    let who = match json_body(who) {
         Ok(who) => who,
         Err(refusal) => return *refusal,
     };
-    moderate(&ctx, &headers, &channel, |feed, now| {
+    moderate(&social, &channel, |feed, now| {
         feed.unignore_user(now, person(&who.display_name));
         true
     })
@@ -283,12 +290,11 @@ pub async fn unignore_user(
 
 /// `POST /admin/socialstream/{channel}/host`: the channel moved; readers follow.
 pub async fn move_host(
-    State(ctx): State<Arc<Ctx>>,
-    headers: HeaderMap,
+    State(social): State<Arc<SocialStreams>>,
     Path(channel): Path<String>,
     to: Result<Json<NewHost>, JsonRejection>,
 ) -> Response {
-    let to = match authorized_body(&ctx, &headers, to) {
+    let to = match json_body(to) {
         Ok(to) => to,
         Err(refusal) => return *refusal,
     };
@@ -298,35 +304,27 @@ pub async fn move_host(
             "host is the new server's http(s) URL, like http://socialstream2.example.jp",
         );
     }
-    moderate(&ctx, &headers, &channel, |feed, now| {
+    moderate(&social, &channel, |feed, now| {
         feed.move_to(now, to.host.clone());
         true
     })
 }
 
-/// A moderation request's body, read only once the administrator is known:
-/// a stranger learns nothing of what the body should look like.
-fn authorized_body<T>(
-    ctx: &Ctx,
-    headers: &HeaderMap,
-    body: Result<Json<T>, JsonRejection>,
-) -> Result<T, Box<Response>> {
-    crate::admin::authorize(ctx, headers).map_err(|refusal| Box::new(refusal.into_response()))?;
+/// A moderation request's body, or the feed's own refusal. Read only once
+/// the administrator is known (the admin routes' layer runs first): a
+/// stranger learns nothing of what the body should look like.
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Box<Response>> {
     body.map(|Json(body)| body)
         .map_err(|rejection| Box::new(refused(rejection.status(), &rejection.body_text())))
 }
 
 fn moderate(
-    ctx: &Ctx,
-    headers: &HeaderMap,
+    social: &SocialStreams,
     channel: &str,
     act: impl FnOnce(&mut Feed, i64) -> bool,
 ) -> Response {
-    if let Err(refusal) = crate::admin::authorize(ctx, headers) {
-        return refusal.into_response();
-    }
-    let now = ctx.clock.now().0;
-    match ctx.social.with(channel, |feed| act(feed, now)) {
+    let now = social.clock.now().0;
+    match social.with(channel, |feed| act(feed, now)) {
         Some(true) => Json(json!({ "success": true })).into_response(),
         Some(false) => refused(StatusCode::NOT_FOUND, "No such message in this channel."),
         None => no_channel(),

@@ -196,6 +196,15 @@ pub struct Store {
     pub(crate) pool: AnyPool,
 }
 
+/// Which of a device's tokens was shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// The current one, issued at this time (server clock, ms).
+    Current { issued_at: i64 },
+    /// The one the last rotation replaced, within its grace.
+    Replaced,
+}
+
 /// One activated device of a site's user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
@@ -330,7 +339,7 @@ impl Store {
                     sqlx::query(
                         "UPDATE devices SET session_token = $1, session_issued_at = $2 WHERE site = $3 AND device_token = $4",
                     )
-                    .bind(crate::sessions::secret_hash(&clear))
+                    .bind(crate::secrets::secret_hash(&clear))
                     .bind(row.try_get::<i64, _>("activated_at")?)
                     .bind(row.try_get::<String, _>("site")?)
                     .bind(row.try_get::<String, _>("device_token")?)
@@ -442,8 +451,7 @@ impl Store {
         hash: &str,
         issued_after: i64,
         now: i64,
-    ) -> Result<Option<(Device, crate::sessions::Shown)>, StoreError> {
-        use crate::sessions::Shown;
+    ) -> Result<Option<(Device, Shown)>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {DEVICE_COLUMNS}, session_issued_at FROM devices
              WHERE (session_token = $1 AND session_issued_at > $2)
@@ -1019,14 +1027,14 @@ mod tests {
         .await
         .unwrap();
         store.migrate(MIGRATIONS.len()).await.unwrap();
-        let hash = crate::sessions::secret_hash("clear-token");
+        let hash = crate::secrets::secret_hash("clear-token");
         let (device, shown) = store
             .device_by_session(&hash, 0, 1_000)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(device.user_id, "hanako");
-        assert_eq!(shown, crate::sessions::Shown::Current { issued_at: 500 });
+        assert_eq!(shown, Shown::Current { issued_at: 500 });
         assert_eq!(
             store
                 .device_by_session("clear-token", 0, 1_000)

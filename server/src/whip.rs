@@ -13,8 +13,9 @@
 //! bearer's user (31, then 32 once the media connection is up, since a WHEP
 //! player cannot report a decoded picture); DELETE on its session is 33.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -25,10 +26,24 @@ use nexmile_core::signal::{ClientMessage, DeviceInfo, LiveNotice, ServerMessage}
 use nexmile_core::wire::codes::OsType;
 use tokio::sync::mpsc;
 
-use crate::hub::{ConnCaps, ConnKind};
+use crate::dispatch::Dispatcher;
+use crate::hub::{ConnCaps, ConnId, ConnKind};
 use crate::limits::client_ip;
-use crate::state::Ctx;
-use crate::ws::{disconnect, dispatch};
+
+/// The WHIP and WHEP sessions, by resource id: their hub connection and live.
+pub struct WhipSessions {
+    dispatcher: Arc<Dispatcher>,
+    by_id: Mutex<HashMap<String, (ConnId, String)>>,
+}
+
+impl WhipSessions {
+    pub fn new(dispatcher: Arc<Dispatcher>) -> Self {
+        Self {
+            dispatcher,
+            by_id: Mutex::default(),
+        }
+    }
+}
 
 /// How long the partner's 11 and the media answer may take.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -92,26 +107,28 @@ enum Role {
 }
 
 pub async fn publish(
-    State(ctx): State<Arc<Ctx>>,
+    State(whip): State<Arc<WhipSessions>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(link_id): Path<String>,
     headers: HeaderMap,
     offer: Bytes,
 ) -> Response {
-    let ip = client_ip(peer.ip(), &headers, &ctx.config.server.trusted_proxies);
-    open_session(ctx, ip, headers, offer, Role::Publish { link_id }).await
+    let trusted = &whip.dispatcher.services.config.server.trusted_proxies;
+    let ip = client_ip(peer.ip(), &headers, trusted);
+    open_session(whip, ip, headers, offer, Role::Publish { link_id }).await
 }
 
 pub async fn watch(
-    State(ctx): State<Arc<Ctx>>,
+    State(whip): State<Arc<WhipSessions>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path((live_token, link_id)): Path<(String, String)>,
     headers: HeaderMap,
     offer: Bytes,
 ) -> Response {
-    let ip = client_ip(peer.ip(), &headers, &ctx.config.server.trusted_proxies);
+    let trusted = &whip.dispatcher.services.config.server.trusted_proxies;
+    let ip = client_ip(peer.ip(), &headers, trusted);
     open_session(
-        ctx,
+        whip,
         ip,
         headers,
         offer,
@@ -124,7 +141,7 @@ pub async fn watch(
 }
 
 async fn open_session(
-    ctx: Arc<Ctx>,
+    whip: Arc<WhipSessions>,
     ip: IpAddr,
     headers: HeaderMap,
     offer: Bytes,
@@ -145,7 +162,8 @@ async fn open_session(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let device = match crate::sessions::device_of_token(&ctx, token).await {
+    let services = &whip.dispatcher.services;
+    let device = match crate::sessions::device_of_token(services, token).await {
         Ok(Some((device, _))) => device,
         Ok(None) => {
             return problem(
@@ -179,10 +197,13 @@ async fn open_session(
     };
     let (tx, mut messages) = crate::hub::outgoing();
     let caps = ConnCaps {
-        per_ip: ctx.limits.section.connections_per_ip,
-        per_device: ctx.limits.section.connections_per_device,
+        per_ip: services.limits.section.connections_per_ip,
+        per_device: services.limits.section.connections_per_device,
     };
-    let conn = match ctx.hub.register(ConnKind::Http, device, info, ip, tx, caps) {
+    let conn = match services
+        .hub
+        .register(ConnKind::Http, device, info, ip, tx, caps)
+    {
         Ok(conn) => conn,
         Err(message) => return problem(StatusCode::TOO_MANY_REQUESTS, &message),
     };
@@ -198,7 +219,7 @@ async fn open_session(
                 link_id,
             },
         };
-        dispatch(&ctx, conn, first).await;
+        whip.dispatcher.dispatch(conn, first).await;
         let live_token = next(&mut messages, |m| match m {
             ServerMessage::Live {
                 live_token,
@@ -220,7 +241,7 @@ async fn open_session(
                 offer,
             }
         };
-        dispatch(&ctx, conn, media).await;
+        whip.dispatcher.dispatch(conn, media).await;
         let answer = next(&mut messages, |m| match m {
             ServerMessage::MediaAnswer { answer, .. } => Some(answer),
             _ => None,
@@ -231,27 +252,27 @@ async fn open_session(
     let (live_token, answer) = match setup.await {
         Ok(done) => done,
         Err(message) => {
-            disconnect(&ctx, conn);
+            whip.dispatcher.disconnect(conn);
             return problem(StatusCode::FORBIDDEN, &message);
         }
     };
     if publishing {
         // On air at once: the client is sending already.
-        dispatch(
-            &ctx,
-            conn,
-            ClientMessage::StartBroadcast {
-                live_token: live_token.clone(),
-            },
-        )
-        .await;
+        whip.dispatcher
+            .dispatch(
+                conn,
+                ClientMessage::StartBroadcast {
+                    live_token: live_token.clone(),
+                },
+            )
+            .await;
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
-    ctx.media_sessions
+    whip.by_id
         .lock()
         .expect("sessions lock")
         .insert(id.clone(), (conn, live_token.clone()));
-    let (ctx_end, id_end) = (Arc::clone(&ctx), id.clone());
+    let (whip_end, id_end) = (Arc::clone(&whip), id.clone());
     tokio::spawn(async move {
         // The live goes on until it ends for this broadcaster (DELETE, the
         // media lost, an administrator); then the connection goes too.
@@ -265,12 +286,12 @@ async fn open_session(
                 break;
             }
         }
-        ctx_end
-            .media_sessions
+        whip_end
+            .by_id
             .lock()
             .expect("sessions lock")
             .remove(&id_end);
-        disconnect(&ctx_end, conn);
+        whip_end.dispatcher.disconnect(conn);
     });
     let location = if publishing {
         format!("/whip/session/{id}")
@@ -295,7 +316,7 @@ async fn open_session(
 /// `DELETE /whip/session/{id}`: the broadcaster ends the live (13);
 /// `DELETE /whep/session/{id}`: the viewer leaves it (33).
 pub async fn stop(
-    State(ctx): State<Arc<Ctx>>,
+    State(whip): State<Arc<WhipSessions>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
@@ -306,7 +327,8 @@ pub async fn stop(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let shown = match crate::sessions::device_of_token(&ctx, token).await {
+    let services = &whip.dispatcher.services;
+    let shown = match crate::sessions::device_of_token(services, token).await {
         Ok(Some((device, _))) => device,
         Ok(None) => {
             return problem(
@@ -316,23 +338,20 @@ pub async fn stop(
         }
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
-    let found = ctx
-        .media_sessions
-        .lock()
-        .expect("sessions lock")
-        .get(&id)
-        .cloned();
+    let found = whip.by_id.lock().expect("sessions lock").get(&id).cloned();
     let Some((conn, live_token)) = found else {
         return problem(StatusCode::NOT_FOUND, "no such WHIP session");
     };
-    let owner = ctx.hub.view(conn).map(|view| view.device);
+    let owner = services.hub.view(conn).map(|view| view.device);
     if !owner.is_some_and(|o| o.site == shown.site && o.device_token == shown.device_token) {
         return problem(
             StatusCode::FORBIDDEN,
             "this session belongs to another device",
         );
     }
-    dispatch(&ctx, conn, ClientMessage::LeaveLive { live_token }).await;
+    whip.dispatcher
+        .dispatch(conn, ClientMessage::LeaveLive { live_token })
+        .await;
     StatusCode::OK.into_response()
 }
 

@@ -14,11 +14,10 @@ use governor::{Quota, RateLimiter};
 use nexmile_core::signal::{ClientMessage, PROTOCOL_VERSION, ServerMessage};
 use tokio::time::Instant;
 
-use crate::calls::{self, Command, MakeCall};
-use crate::hub::{ConnCaps, ConnId, ConnKind};
+use crate::dispatch::Dispatcher;
+use crate::hub::{ConnCaps, ConnKind};
 use crate::limits::{Costly, client_ip};
-use crate::lives::{self, LiveCommand};
-use crate::state::Ctx;
+use crate::services::Services;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest message or frame read, before and after `hello`: an SDP
@@ -35,12 +34,13 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const FLOOD_LIMIT: u32 = 200;
 
 pub async fn upgrade(
-    State(ctx): State<Arc<Ctx>>,
+    State(dispatcher): State<Arc<Dispatcher>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let ip = client_ip(peer.ip(), &headers, &ctx.config.server.trusted_proxies);
+    let trusted = &dispatcher.services.config.server.trusted_proxies;
+    let ip = client_ip(peer.ip(), &headers, trusted);
     // tungstenite zero-fills its whole read buffer on each read attempt, and
     // the session polls for input after every message it sends: the default
     // 128 KiB made that 13 % of the CPU of a comment going to 1,000 viewers.
@@ -48,7 +48,7 @@ pub async fn upgrade(
     ws.read_buffer_size(8 * 1024)
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| session(ctx, socket, ip))
+        .on_upgrade(move |socket| session(dispatcher, socket, ip))
 }
 
 async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
@@ -70,7 +70,8 @@ async fn refuse(mut socket: WebSocket, message: &str) {
     let _ = socket.send(Message::Close(None)).await;
 }
 
-async fn session(ctx: Arc<Ctx>, mut socket: WebSocket, ip: IpAddr) {
+async fn session(dispatcher: Arc<Dispatcher>, mut socket: WebSocket, ip: IpAddr) {
+    let services = &dispatcher.services;
     let first = tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await;
     let Ok(Some(Ok(Message::Text(text)))) = first else {
         return refuse(socket, "最初に hello を送ってください。").await;
@@ -90,7 +91,7 @@ async fn session(ctx: Arc<Ctx>, mut socket: WebSocket, ip: IpAddr) {
         )
         .await;
     }
-    let (device, shown) = match crate::sessions::device_of_token(&ctx, &session_token).await {
+    let (device, shown) = match crate::sessions::device_of_token(services, &session_token).await {
         Ok(Some(found)) => found,
         Ok(None) => {
             return refuse(
@@ -104,11 +105,11 @@ async fn session(ctx: Arc<Ctx>, mut socket: WebSocket, ip: IpAddr) {
             return refuse(socket, "サーバでエラーが発生しました。").await;
         }
     };
-    if device.site == "nexmile" && !ctx.config.server.builtin_site {
+    if device.site == "nexmile" && !services.config.server.builtin_site {
         return refuse(socket, "このサーバでは Nexmile 番号は使えません。").await;
     }
     // A failed rotation keeps the shown token, which stays valid.
-    let rotated = crate::sessions::rotate_if_due(&ctx, &device, shown)
+    let rotated = crate::sessions::rotate_if_due(services, &device, shown)
         .await
         .unwrap_or_else(|e| {
             tracing::error!("session rotation: {e}");
@@ -123,12 +124,15 @@ async fn session(ctx: Arc<Ctx>, mut socket: WebSocket, ip: IpAddr) {
         session_token: rotated,
     };
     let device_token = device.device_token.clone();
-    let limits = &ctx.limits.section;
+    let limits = &services.limits.section;
     let caps = ConnCaps {
         per_ip: limits.connections_per_ip,
         per_device: limits.connections_per_device,
     };
-    let conn = match ctx.hub.register(ConnKind::App, device, info, ip, tx, caps) {
+    let conn = match services
+        .hub
+        .register(ConnKind::App, device, info, ip, tx, caps)
+    {
         Ok(conn) => conn,
         Err(message) => return refuse(socket, &message).await,
     };
@@ -157,13 +161,13 @@ async fn session(ctx: Arc<Ctx>, mut socket: WebSocket, ip: IpAddr) {
                             refused_in_a_row = 0;
                             match serde_json::from_str::<ClientMessage>(&text) {
                                 Ok(message) => {
-                                    if let Err(words) = costly_allowed(&ctx, &message, ip, &device_token) {
-                                        ctx.hub.send(conn, ServerMessage::Error { message: words });
+                                    if let Err(words) = costly_allowed(services, &message, ip, &device_token) {
+                                        services.hub.send(conn, ServerMessage::Error { message: words });
                                         continue;
                                     }
-                                    dispatch(&ctx, conn, message).await;
+                                    dispatcher.dispatch(conn, message).await;
                                 }
-                                Err(e) => ctx.hub.send(conn, ServerMessage::Error {
+                                Err(e) => services.hub.send(conn, ServerMessage::Error {
                                     message: format!("メッセージを読み取れませんでした: {e}"),
                                 }),
                             }
@@ -198,13 +202,13 @@ async fn session(ctx: Arc<Ctx>, mut socket: WebSocket, ip: IpAddr) {
             }
         }
     }
-    disconnect(&ctx, conn);
+    dispatcher.disconnect(conn);
 }
 
 /// A call or a video test costs the server media and the partner a
 /// request: limited per address and per device.
 fn costly_allowed(
-    ctx: &Ctx,
+    services: &Services,
     message: &ClientMessage,
     ip: IpAddr,
     device_token: &str,
@@ -214,195 +218,5 @@ fn costly_allowed(
         ClientMessage::StartVideoTest { .. } => Costly::VideoTest,
         _ => return Ok(()),
     };
-    ctx.limits.check(what, ip, device_token)
-}
-
-/// A connection is gone: its video test ends, and its call or live hears so.
-pub(crate) fn disconnect(ctx: &Ctx, conn: ConnId) {
-    end_video_test(ctx, conn);
-    if let Some(token) = ctx.hub.unregister(conn)
-        && !ctx.calls.send(&token, Command::ConnLost { conn })
-    {
-        ctx.lives.send(&token, LiveCommand::ConnLost { conn });
-    }
-}
-
-pub(crate) async fn dispatch(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
-    let (call_token, command) = match message {
-        ClientMessage::Hello { .. } => return,
-        ClientMessage::MakeCall {
-            callee_id,
-            video,
-            caller_sub_id,
-            callee_sub_id,
-        } => {
-            let request = MakeCall {
-                callee_id,
-                video,
-                caller_sub_id,
-                callee_sub_id,
-            };
-            return calls::make_call(ctx, conn, request).await;
-        }
-        ClientMessage::StartVideoTest { offer } => {
-            return start_video_test(ctx, conn, &offer).await;
-        }
-        ClientMessage::EndVideoTest => return end_video_test(ctx, conn),
-        ClientMessage::StartCall { call_token, offer } => {
-            (call_token, Command::Start { conn, offer })
-        }
-        ClientMessage::Answer { call_token, offer } => {
-            (call_token, Command::Answer { conn, offer })
-        }
-        ClientMessage::Decline { call_token } => (call_token, Command::Decline { conn }),
-        ClientMessage::Hangup { call_token } => (call_token, Command::Hangup { conn }),
-        ClientMessage::PrepareBroadcast { link_id } => {
-            return lives::prepare_broadcast(ctx, conn, link_id);
-        }
-        live => return dispatch_live(ctx, conn, live),
-    };
-    if !ctx.calls.send(&call_token, command) {
-        ctx.hub.send(
-            conn,
-            ServerMessage::CallEnded {
-                call_token: Some(call_token),
-                reason: nexmile_core::wire::codes::TerminateReason::InternalError,
-                message: Some("この通話はすでに終了しています。".into()),
-                overview: None,
-            },
-        );
-    }
-}
-
-/// A message about a running live, to that live's task.
-fn dispatch_live(ctx: &Arc<Ctx>, conn: ConnId, message: ClientMessage) {
-    let (live_token, command) = match message {
-        ClientMessage::BroadcastMedia { live_token, offer } => {
-            (live_token, LiveCommand::Media { conn, offer })
-        }
-        ClientMessage::StartBroadcast { live_token } => (live_token, LiveCommand::Start { conn }),
-        ClientMessage::ViewLive {
-            live_token,
-            link_id,
-        } => (live_token, LiveCommand::View { conn, link_id }),
-        ClientMessage::ReceiveLive { live_token, offer } => {
-            (live_token, LiveCommand::Receive { conn, offer })
-        }
-        ClientMessage::LiveMediaReceived { live_token } => {
-            (live_token, LiveCommand::MediaReceived { conn })
-        }
-        ClientMessage::LiveComment { live_token, text } => {
-            (live_token, LiveCommand::Comment { conn, text })
-        }
-        ClientMessage::LiveItem {
-            live_token,
-            category,
-            item_no,
-        } => (
-            live_token,
-            LiveCommand::Item {
-                conn,
-                category,
-                item_no,
-            },
-        ),
-        ClientMessage::LeaveLive { live_token } => (live_token, LiveCommand::Leave { conn }),
-        ClientMessage::RemoveViewer {
-            live_token,
-            user_id,
-        } => (live_token, LiveCommand::RemoveViewer { conn, user_id }),
-        ClientMessage::PaidSwitch {
-            live_token,
-            unit_price,
-        } => (live_token, LiveCommand::PaidSwitch { conn, unit_price }),
-        ClientMessage::Favorite {
-            live_token,
-            favorite,
-        } => (live_token, LiveCommand::Favorite { conn, favorite }),
-        ClientMessage::Payment {
-            live_token,
-            amount,
-            payment_id,
-        } => {
-            // Clients before payment IDs: each message is its own payment.
-            let payment_id = payment_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            (
-                live_token,
-                LiveCommand::Payment {
-                    conn,
-                    amount,
-                    payment_id,
-                },
-            )
-        }
-        _ => return,
-    };
-    if !ctx.lives.send(&live_token, command) {
-        ctx.hub.send(
-            conn,
-            ServerMessage::Live {
-                live_token,
-                notice: nexmile_core::signal::LiveNotice::Ended {
-                    reason: nexmile_core::signal::LiveEndReason::NotOnAir,
-                    message: Some("このライブは終了しているか、まだ始まっていません。".into()),
-                    summary: None,
-                },
-            },
-        );
-    }
-}
-
-const VIDEO_TEST: &str = "video-test";
-
-/// The video test's one leg: its own media comes straight back.
-const ECHO: nexmile_sfu::LegSpec = nexmile_sfu::LegSpec {
-    publishes: Some(nexmile_sfu::Feed(0)),
-    receives: Some(nexmile_sfu::Feed(0)),
-    paces_publisher: true,
-};
-
-/// videoSetting's loopback test: one leg whose media comes straight back,
-/// through the same engine and server path as a call's.
-async fn start_video_test(ctx: &Arc<Ctx>, conn: ConnId, offer: &str) {
-    end_video_test(ctx, conn);
-    // The leg reports nothing the test needs: its end is the connection's.
-    let (events, _) = tokio::sync::mpsc::unbounded_channel();
-    let opened = match nexmile_sfu::Room::start(&ctx.config.server.media_ips) {
-        Ok(media) => media
-            .open(offer, ECHO, events)
-            .await
-            .map(|(_, answer)| (media, answer)),
-        Err(e) => Err(e),
-    };
-    match opened {
-        Ok((media, answer)) => {
-            ctx.video_tests
-                .lock()
-                .expect("video tests lock")
-                .insert(conn, media);
-            ctx.hub.send(
-                conn,
-                ServerMessage::MediaAnswer {
-                    call_token: VIDEO_TEST.into(),
-                    answer,
-                },
-            );
-        }
-        Err(e) => ctx.hub.send(
-            conn,
-            ServerMessage::Error {
-                message: format!("ビデオテストを開始できませんでした: {e}"),
-            },
-        ),
-    }
-}
-
-fn end_video_test(ctx: &Ctx, conn: ConnId) {
-    // Dropped, the test's media room ends its connection.
-    drop(
-        ctx.video_tests
-            .lock()
-            .expect("video tests lock")
-            .remove(&conn),
-    );
+    services.limits.check(what, ip, device_token)
 }

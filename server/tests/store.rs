@@ -4,7 +4,8 @@
 use nexmile_server::store::{Attempt, CallEnd, Device, OutboxEntry, PendingReport, Store};
 
 async fn exercise(store: &Store, tag: &str) {
-    use nexmile_server::sessions::{Shown, secret_hash};
+    use nexmile_server::secrets::secret_hash;
+    use nexmile_server::store::Shown;
     let device = Device {
         site: format!("site-{tag}"),
         device_token: "106f7a7d-e11c-ef05-2e8c-54b459aa202e".into(),
@@ -286,7 +287,7 @@ async fn sqlite_file_keeps_everything_across_reopening() {
     let reopened = Store::open(&url).await.unwrap();
     assert!(
         reopened
-            .device_by_session(&nexmile_server::sessions::secret_hash("session2-a"), 0, 3)
+            .device_by_session(&nexmile_server::secrets::secret_hash("session2-a"), 0, 3)
             .await
             .unwrap()
             .is_some()
