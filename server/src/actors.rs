@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// How long a request waits for a call's or live's task.
-pub const ACTOR_WAIT: Duration = Duration::from_secs(1);
+pub(crate) const ACTOR_WAIT: Duration = Duration::from_secs(1);
 
 struct Entry<C> {
     site: String,
@@ -18,7 +18,7 @@ struct Entry<C> {
 
 type Running<C> = Arc<Mutex<HashMap<String, Entry<C>>>>;
 
-pub struct Registry<C> {
+pub(crate) struct Registry<C> {
     running: Running<C>,
 }
 
@@ -32,7 +32,7 @@ impl<C> Default for Registry<C> {
 
 /// A task's place in its registry, held by the task: dropped, the task
 /// leaves it, however it ends.
-pub struct Registration<C> {
+pub(crate) struct Registration<C> {
     token: String,
     running: Running<C>,
 }
@@ -51,7 +51,7 @@ impl<C> Registry<C> {
     }
 
     /// Enters the task of `token`, of `site`, reached through `tx`.
-    pub fn register(
+    pub(crate) fn register(
         &self,
         token: &str,
         site: &str,
@@ -69,7 +69,7 @@ impl<C> Registry<C> {
     }
 
     /// False when no task runs under `token` (or it is ending).
-    pub fn send(&self, token: &str, command: C) -> bool {
+    pub(crate) fn send(&self, token: &str, command: C) -> bool {
         self.running()
             .get(token)
             .is_some_and(|entry| entry.tx.send(command).is_ok())
@@ -77,7 +77,7 @@ impl<C> Registry<C> {
 
     /// A question answered on a oneshot, within [`ACTOR_WAIT`]: `None` when
     /// the task is not running or busy for longer.
-    pub async fn ask<T>(
+    pub(crate) async fn ask<T>(
         &self,
         token: &str,
         command: impl FnOnce(oneshot::Sender<T>) -> C,
@@ -89,11 +89,11 @@ impl<C> Registry<C> {
         tokio::time::timeout(ACTOR_WAIT, answer).await.ok()?.ok()
     }
 
-    pub fn tokens(&self) -> Vec<String> {
+    pub(crate) fn tokens(&self) -> Vec<String> {
         self.running().keys().cloned().collect()
     }
 
-    pub fn tokens_of_site(&self, site: &str) -> Vec<String> {
+    pub(crate) fn tokens_of_site(&self, site: &str) -> Vec<String> {
         self.running()
             .iter()
             .filter(|(_, entry)| entry.site == site)
@@ -102,7 +102,7 @@ impl<C> Registry<C> {
     }
 
     /// Waits until every task has left, up to `limit`.
-    pub async fn wait_until_empty(&self, limit: Duration) {
+    pub(crate) async fn wait_until_empty(&self, limit: Duration) {
         let deadline = tokio::time::Instant::now() + limit;
         while !self.running().is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -9,23 +9,26 @@ use axum::routing::{get, patch, post};
 use nexmile_core::wire::site_owner::paths;
 
 use crate::calls::Calls;
-use crate::channels::Channels;
+use crate::compat::imageflux::ImageFlux;
+use crate::compat::imageflux::ingest::Channels;
+use crate::compat::imageflux::{self, ingest as channels};
+use crate::compat::skyway::SkyWay;
+use crate::compat::{skyway, socialstream};
 use crate::config::Config;
-use crate::dispatch::Dispatcher;
-use crate::effects::EffectFiles;
+use crate::hls;
 use crate::hls::HlsChannels;
-use crate::imageflux::ImageFlux;
 use crate::lives::Lives;
 use crate::services::Services;
-use crate::site_owner::BalanceUpdates;
-use crate::skyway::SkyWay;
-use crate::socialstream::SocialStreams;
+use crate::signalling::dispatch::Dispatcher;
+use crate::signalling::{activate, ws};
+use crate::social_feeds::SocialStreams;
 use crate::store::Store;
 use crate::video_test::VideoTests;
-use crate::whip::WhipSessions;
-use crate::{
-    activate, admin, admin_auth, app_pages, channels, effects, hls, imageflux, openapi, site_owner,
-    skyway, socialstream, whip, ws,
+use crate::web::effect_files::EffectFiles;
+use crate::web::site_owner::BalanceUpdates;
+use crate::web::whip::WhipSessions;
+use crate::web::{
+    admin, admin_auth, app_pages, effect_files as effects, openapi, site_owner, whip,
 };
 
 #[derive(Clone)]
@@ -48,7 +51,7 @@ impl AppState {
     /// Wires the areas over the shared services.
     pub fn new(
         services: Arc<Services>,
-        access_codes: crate::imageflux::AccessCodes,
+        access_codes: crate::compat::imageflux::AccessCodes,
         effects: EffectFiles,
     ) -> Self {
         let config = &services.config;
@@ -135,7 +138,7 @@ impl FromRef<AppState> for Store {
 /// Every route, with the hardening layers: the public ones, and the
 /// administrator's too unless `[server] admin_listen` gives them their own
 /// address (see [`admin_router`]).
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let config = &state.services.config;
     let routes = public_routes(config);
     let routes = if config.server.admin_listen.is_none() {
@@ -148,7 +151,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// `/admin/*` alone, for the administrator's own listener.
-pub fn admin_router(state: AppState) -> Router {
+pub(crate) fn admin_router(state: AppState) -> Router {
     protected(bounded_in_time(admin_routes(&state).with_state(state)))
 }
 

@@ -10,14 +10,14 @@ use tokio::sync::mpsc;
 
 use crate::store::Device;
 
-pub type ConnId = u64;
+pub(crate) type ConnId = u64;
 
 /// Messages waiting for one connection. A reader this far behind is not
 /// reading: it is closed rather than buffered without end.
-pub const OUTGOING_QUEUE: usize = 1024;
+pub(crate) const OUTGOING_QUEUE: usize = 1024;
 
 /// A connection's outgoing queue.
-pub fn outgoing() -> (mpsc::Sender<ServerMessage>, mpsc::Receiver<ServerMessage>) {
+pub(crate) fn outgoing() -> (mpsc::Sender<ServerMessage>, mpsc::Receiver<ServerMessage>) {
     mpsc::channel(OUTGOING_QUEUE)
 }
 

@@ -175,7 +175,7 @@ impl Limits {
 /// The client's address: the peer's, or, when the peer is one of the
 /// `trusted_proxies` (a reverse proxy in front of the server), the last
 /// address that proxy appended to `X-Forwarded-For`.
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> IpAddr {
+pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> IpAddr {
     if !trusted_proxies.contains(&peer) {
         return peer;
     }

@@ -8,8 +8,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::limits::Limits;
-use crate::outbox::Outbox;
 use crate::partner::PartnerClient;
+use crate::partner::outbox::Outbox;
 use crate::store::Store;
 
 pub struct Services {

@@ -6,7 +6,7 @@ use nexmile_server::config::Config;
 
 #[tokio::test]
 async fn every_documented_route_exists_and_the_published_document_is_current() {
-    let document = nexmile_server::openapi::document();
+    let document = nexmile_server::web::openapi::document();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
     let generated = serde_json::to_string_pretty(&document).unwrap() + "\n";
     // `NEXMILE_WRITE_SCHEMA=1 cargo test -p nexmile-server --test openapi` rewrites it.

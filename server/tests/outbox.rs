@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use nexmile_server::clock::Clock;
 use nexmile_server::config::Config;
-use nexmile_server::outbox::Outbox;
 use nexmile_server::partner::PartnerClient;
+use nexmile_server::partner::outbox::Outbox;
 use nexmile_server::store::{OutboxEntry, Store};
 
 /// A partner that takes connections and never answers.

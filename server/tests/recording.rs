@@ -8,7 +8,7 @@ use nexmile_media::codec::{H264Encoder, OpusEncoder};
 use nexmile_media::frame::{AudioFrame, MediaTime};
 use nexmile_media::source::pattern::TestPattern;
 use nexmile_media::source::tone::{ToneShape, ToneSource};
-use nexmile_server::recording::{
+use nexmile_server::media::recording::{
     Piece, RECORDING_FRAGMENT_SECS, Recording, RecordingError, Tracks,
 };
 use nexmile_testkit::{ffprobe as probe, probed_number as number, probed_stream as stream};

@@ -97,7 +97,7 @@ pub enum Tapped {
 
 /// What the core hands its tap owner.
 #[derive(Debug)]
-pub enum TapOutput {
+pub(crate) enum TapOutput {
     Media(Feed, Tapped),
     /// The feed's publisher left: its taps are finished.
     Ended(Feed),
@@ -212,7 +212,7 @@ impl FeedState {
 }
 
 /// The str0m connections of one room and what flows between them.
-pub struct Engine {
+pub(crate) struct Engine {
     /// The media addresses (ICE host candidates), one socket each.
     locals: Vec<SocketAddr>,
     legs: HashMap<LegId, Leg>,
@@ -388,7 +388,7 @@ fn picture_duration(last: &mut Option<u32>, timestamp: u32) -> Duration {
 
 impl Engine {
     /// A room on these media addresses (each a socket the I/O layer reads).
-    pub fn new(locals: Vec<SocketAddr>, now: Instant) -> Self {
+    pub(crate) fn new(locals: Vec<SocketAddr>, now: Instant) -> Self {
         Self {
             locals,
             legs: HashMap::new(),
@@ -406,7 +406,7 @@ impl Engine {
 
     /// Answers a client's offer (the JSON of an RTCSessionDescription, as
     /// apps and browsers send it) with the JSON of the answer.
-    pub fn open(
+    pub(crate) fn open(
         &mut self,
         offer: &str,
         spec: LegSpec,
@@ -501,13 +501,13 @@ impl Engine {
     }
 
     /// Ends a leg (its client hung up, or its owner is done with it).
-    pub fn close(&mut self, id: LegId, now: Instant) {
+    pub(crate) fn close(&mut self, id: LegId, now: Instant) {
         self.remove(id, now);
     }
 
     /// Starts reassembling a feed's pictures for [`Self::poll_tapped`]
     /// (recording, HLS), from its next keyframe.
-    pub fn tap(&mut self, feed: Feed) {
+    pub(crate) fn tap(&mut self, feed: Feed) {
         let state = self.feed(feed);
         if state.tap.is_none() {
             state.tap = Some(TapAssembly {
@@ -519,14 +519,14 @@ impl Engine {
     }
 
     /// Stops reassembling a feed's pictures: nobody reads them any more.
-    pub fn untap(&mut self, feed: Feed) {
+    pub(crate) fn untap(&mut self, feed: Feed) {
         if let Some(state) = self.feeds.get_mut(&feed) {
             state.tap = None;
         }
     }
 
     /// A tap lost a picture: its feed's publisher is asked for a keyframe.
-    pub fn want_keyframe(&mut self, feed: Feed) {
+    pub(crate) fn want_keyframe(&mut self, feed: Feed) {
         self.feed(feed).keyframes.want();
     }
 
@@ -558,7 +558,7 @@ impl Engine {
     /// One datagram from `source` to the media address `local`. What a
     /// publisher sent waits for [`Self::flush`], so a burst is forwarded in
     /// one pass.
-    pub fn receive(
+    pub(crate) fn receive(
         &mut self,
         now: Instant,
         local: SocketAddr,
@@ -601,7 +601,7 @@ impl Engine {
     }
 
     /// When [`Self::handle_timeout`] is next due.
-    pub fn poll_timeout(&self, now: Instant) -> Instant {
+    pub(crate) fn poll_timeout(&self, now: Instant) -> Instant {
         let mut deadline = self
             .legs
             .values()
@@ -625,7 +625,7 @@ impl Engine {
 
     /// The connections' timers (retransmissions, reports, ICE), the
     /// reassemblers' and the held pictures'.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
         let due: Vec<LegId> = self
             .legs
             .iter_mut()
@@ -654,7 +654,7 @@ impl Engine {
     /// keyframe requests on. `send` takes each receiver's datagrams as soon
     /// as they are written (and must clear them), while they are still in
     /// the cache: a picture to 300 viewers is 2 MB of datagrams.
-    pub fn flush(&mut self, now: Instant, send: &mut dyn FnMut(&mut Vec<Transmit>)) {
+    pub(crate) fn flush(&mut self, now: Instant, send: &mut dyn FnMut(&mut Vec<Transmit>)) {
         let feeds: Vec<Feed> = self.feeds.keys().copied().collect();
         for feed in &feeds {
             let state = &self.feeds[feed];
@@ -730,20 +730,20 @@ impl Engine {
     }
 
     /// Datagrams to send: the I/O layer sends and clears them.
-    pub fn transmits(&mut self) -> &mut Vec<Transmit> {
+    pub(crate) fn transmits(&mut self) -> &mut Vec<Transmit> {
         &mut self.transmits
     }
 
-    pub fn poll_event(&mut self) -> Option<(LegId, LegEvent)> {
+    pub(crate) fn poll_event(&mut self) -> Option<(LegId, LegEvent)> {
         self.events.pop_front()
     }
 
-    pub fn poll_tapped(&mut self) -> Option<TapOutput> {
+    pub(crate) fn poll_tapped(&mut self) -> Option<TapOutput> {
         self.tapped.pop_front()
     }
 
     /// Ends every connection (the room is closing).
-    pub fn disconnect_all(&mut self, now: Instant) {
+    pub(crate) fn disconnect_all(&mut self, now: Instant) {
         let ids: Vec<LegId> = self.legs.keys().copied().collect();
         for id in ids {
             self.remove(id, now);

@@ -31,7 +31,7 @@ pub(crate) struct LossRate {
 }
 
 impl LossRate {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             target: MAX_BPS,
             last: None,
@@ -40,7 +40,7 @@ impl LossRate {
 
     /// A report: `bytes` sent to the receiver so far, the share of them it
     /// lost since its last report. Returns the new target (bits per second).
-    pub fn on_report(&mut self, bytes: u64, loss: f32, now: Instant) -> f64 {
+    pub(crate) fn on_report(&mut self, bytes: u64, loss: f32, now: Instant) -> f64 {
         let sent_bps = match self.last {
             Some((before, at)) if now > at => {
                 let span = now.duration_since(at).max(Duration::from_millis(100));

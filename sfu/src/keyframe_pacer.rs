@@ -28,13 +28,13 @@ pub(crate) struct KeyframePacer {
 
 impl KeyframePacer {
     /// A receiver asks for a keyframe (it joined, or lost a picture).
-    pub fn want(&mut self) {
+    pub(crate) fn want(&mut self) {
         self.wanted = true;
     }
 
     /// Whether a request should go to the sender now. `waiting`: a receiver
     /// is still waiting for a keyframe. Call [`Self::sent`] once it went.
-    pub fn due(&mut self, now: Instant, waiting: bool) -> bool {
+    pub(crate) fn due(&mut self, now: Instant, waiting: bool) -> bool {
         let since = self.last_sent.map(|at| now.saturating_duration_since(at));
         if waiting && since.is_none_or(|s| s >= KEYFRAME_RETRY) {
             self.wanted = true;
@@ -43,14 +43,14 @@ impl KeyframePacer {
     }
 
     /// The request went out at `now`.
-    pub fn sent(&mut self, now: Instant) {
+    pub(crate) fn sent(&mut self, now: Instant) {
         self.last_sent = Some(now);
         self.wanted = false;
     }
 
     /// When [`Self::due`] next turns true without a new request, if it will:
     /// the end of the gap for a held request, the retry for a waiting receiver.
-    pub fn next_due(&self, waiting: bool) -> Option<Instant> {
+    pub(crate) fn next_due(&self, waiting: bool) -> Option<Instant> {
         let last = self.last_sent?;
         if self.wanted {
             Some(last + KEYFRAME_REQUEST_GAP)

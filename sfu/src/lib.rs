@@ -2,7 +2,7 @@
 //! call's two sides, a video test's one, a live's broadcaster and viewers,
 //! a WHIP publisher, an ImageFlux ingest channel) is a leg of a [`Room`]:
 //! one task over one UDP socket per media address, driving a sans-I/O
-//! [`engine::Engine`] of str0m connections.
+//! engine (`engine.rs`) of str0m connections.
 //!
 //! A leg may publish a [`Feed`] and receive one. What a feed's publisher
 //! sends is forwarded as it came, the same payload to every receiver under
@@ -12,7 +12,10 @@
 //! publisher and its viewers. Recording and HLS packaging read whole
 //! pictures from a [`Tap`].
 
-pub mod engine;
+// Only the room, its legs and taps are the crate's surface.
+#![deny(unreachable_pub)]
+
+mod engine;
 mod feedback;
 mod keyframe_pacer;
 mod numbering;

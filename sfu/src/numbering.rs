@@ -17,7 +17,7 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    pub fn new(mid: Mid, pt: Pt) -> Self {
+    pub(crate) fn new(mid: Mid, pt: Pt) -> Self {
         Self {
             mid,
             pt,
@@ -28,7 +28,7 @@ impl Outgoing {
 
     /// The outgoing number of one of the source's packets; none for a
     /// retransmission from before this receiver started.
-    pub fn number(&mut self, ssrc: Ssrc, sequence: u64) -> Option<u64> {
+    pub(crate) fn number(&mut self, ssrc: Ssrc, sequence: u64) -> Option<u64> {
         let sequence = i64::try_from(sequence).ok()?;
         let shift = match self.source {
             Some((current, shift)) if current == ssrc => shift,

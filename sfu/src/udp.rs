@@ -20,7 +20,7 @@ pub(crate) struct Socket {
 }
 
 impl Socket {
-    pub fn bind(ip: IpAddr) -> std::io::Result<Self> {
+    pub(crate) fn bind(ip: IpAddr) -> std::io::Result<Self> {
         let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))?;
         socket.set_nonblocking(true)?;
         let state = UdpSocketState::new((&socket).into())?;
@@ -98,7 +98,7 @@ pub(crate) struct Inbound {
 impl Inbound {
     const BUFFERS: usize = 4;
 
-    pub fn new(sockets: &[Socket]) -> Self {
+    pub(crate) fn new(sockets: &[Socket]) -> Self {
         let segments = sockets
             .iter()
             .map(|s| s.state.gro_segments())

@@ -106,7 +106,7 @@ async fn every_protected_route_refuses_missing_wrong_foreign_and_expired_credent
         }
         tried
     };
-    let document = nexmile_server::openapi::document();
+    let document = nexmile_server::web::openapi::document();
     let http = world.http();
     let mut tried = 0;
     let parameter = regex::Regex::new(r"\{[^}]+\}").unwrap();

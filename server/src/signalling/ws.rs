@@ -14,15 +14,15 @@ use governor::{Quota, RateLimiter};
 use nexmile_core::signal::{ClientMessage, PROTOCOL_VERSION, ServerMessage};
 use tokio::time::Instant;
 
-use crate::dispatch::Dispatcher;
 use crate::hub::{ConnCaps, ConnKind};
 use crate::limits::{Costly, client_ip};
 use crate::services::Services;
+use crate::signalling::dispatch::Dispatcher;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest message or frame read, before and after `hello`: an SDP
 /// offer with every codec is under 16 KiB, a comment under 1 KiB.
-pub const MAX_MESSAGE: usize = 64 * 1024;
+pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
 /// A ping this often; a peer heard nothing from for [`SILENCE_LIMIT`] is
 /// gone (a half-open TCP connection never says so). Checked at each ping,
 /// so a silent peer is dropped at the third, 45 s after it fell silent.
@@ -33,7 +33,7 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages over the rate are refused; this many refused in a row end the connection.
 const FLOOD_LIMIT: u32 = 200;
 
-pub async fn upgrade(
+pub(crate) async fn upgrade(
     State(dispatcher): State<Arc<Dispatcher>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -91,25 +91,26 @@ async fn session(dispatcher: Arc<Dispatcher>, mut socket: WebSocket, ip: IpAddr)
         )
         .await;
     }
-    let (device, shown) = match crate::sessions::device_of_token(services, &session_token).await {
-        Ok(Some(found)) => found,
-        Ok(None) => {
-            return refuse(
-                socket,
-                "登録が無効です。サイトのアプリリンクから登録し直してください。",
-            )
-            .await;
-        }
-        Err(e) => {
-            tracing::error!("{e}");
-            return refuse(socket, "サーバでエラーが発生しました。").await;
-        }
-    };
+    let (device, shown) =
+        match crate::signalling::sessions::device_of_token(services, &session_token).await {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                return refuse(
+                    socket,
+                    "登録が無効です。サイトのアプリリンクから登録し直してください。",
+                )
+                .await;
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                return refuse(socket, "サーバでエラーが発生しました。").await;
+            }
+        };
     if device.site == "nexmile" && !services.config.server.builtin_site {
         return refuse(socket, "このサーバでは Nexmile 番号は使えません。").await;
     }
     // A failed rotation keeps the shown token, which stays valid.
-    let rotated = crate::sessions::rotate_if_due(services, &device, shown)
+    let rotated = crate::signalling::sessions::rotate_if_due(services, &device, shown)
         .await
         .unwrap_or_else(|e| {
             tracing::error!("session rotation: {e}");

@@ -23,7 +23,7 @@ use crate::partner::REPLY_TIMEOUT;
 use crate::services::Services;
 
 /// `GET /sbxapp/{function}/?…`: the link the app did not take.
-pub async fn landing(
+pub(crate) async fn landing(
     State(services): State<Arc<Services>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Path(function): Path<String>,
@@ -186,7 +186,7 @@ fn install_page(config: &Config, link: &AppLink, os: OsType, site_name: &str) ->
 
 /// `/.well-known/assetlinks.json` (Android App Links): the app's package and
 /// signing certificates may handle this host's links.
-pub async fn asset_links(State(config): State<Arc<Config>>) -> Response {
+pub(crate) async fn asset_links(State(config): State<Arc<Config>>) -> Response {
     let apps = &config.apps;
     let Some(package) = &apps.android_package else {
         return StatusCode::NOT_FOUND.into_response();
@@ -204,7 +204,7 @@ pub async fn asset_links(State(config): State<Arc<Config>>) -> Response {
 
 /// `/.well-known/apple-app-site-association` (iOS universal links): the apps
 /// that open the app-link paths of this host.
-pub async fn apple_app_site_association(State(config): State<Arc<Config>>) -> Response {
+pub(crate) async fn apple_app_site_association(State(config): State<Arc<Config>>) -> Response {
     let ids = &config.apps.ios_app_ids;
     if ids.is_empty() {
         return StatusCode::NOT_FOUND.into_response();

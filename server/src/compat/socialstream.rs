@@ -5,9 +5,7 @@
 //! the number of readers held at once sets the refreshInterval answered.
 //! Moderators act through `/admin/socialstream/…`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -16,126 +14,11 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use nexmile_compat::socialstream::{
-    Answer, Chat, Feed, Network, PROVIDER, Slice, Uid, refresh_interval,
-};
-use nexmile_core::datetime::{UTC, WireDateTime};
+use nexmile_compat::socialstream::{Answer, Feed, Slice};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::clock::Clock;
-use crate::config::SocialStreamSection;
-
-/// How long a feed stays readable after its live ended (ms): readers
-/// behind by a few slices still get the last comments.
-const KEPT_AFTER_END_MS: i64 = 10 * 60 * 1000;
-
-struct Channel {
-    feed: Feed,
-    ended_at: Option<i64>,
-}
-
-/// Every live's feed, by channel id.
-pub struct SocialStreams {
-    clock: Clock,
-    section: SocialStreamSection,
-    channels: Mutex<HashMap<String, Channel>>,
-    /// Readers whose request is held now: the load that slows everyone.
-    waiting: AtomicU32,
-}
-
-/// What a live tells its feed.
-pub struct Comment<'a> {
-    pub name: &'a str,
-    pub text: &'a str,
-    pub from_broadcaster: bool,
-    pub image: Option<&'a str>,
-}
-
-impl SocialStreams {
-    pub fn new(clock: Clock, section: SocialStreamSection) -> Self {
-        Self {
-            clock,
-            section,
-            channels: Mutex::default(),
-            waiting: AtomicU32::new(0),
-        }
-    }
-
-    pub fn open(&self, channel: &str) {
-        self.channels.lock().expect("social lock").insert(
-            channel.to_owned(),
-            Channel {
-                feed: Feed::default(),
-                ended_at: None,
-            },
-        );
-    }
-
-    /// A scheduled channel's feed opens with its first chat message.
-    pub fn open_if_missing(&self, channel: &str) {
-        self.channels
-            .lock()
-            .expect("social lock")
-            .entry(channel.to_owned())
-            .or_insert_with(|| Channel {
-                feed: Feed::default(),
-                ended_at: None,
-            });
-    }
-
-    pub fn close(&self, channel: &str, now_ms: i64) {
-        let mut channels = self.channels.lock().expect("social lock");
-        if let Some(open) = channels.get_mut(channel) {
-            open.ended_at = Some(now_ms);
-        }
-        channels.retain(|_, c| c.ended_at.is_none_or(|at| now_ms - at < KEPT_AFTER_END_MS));
-    }
-
-    pub fn comment(&self, channel: &str, now_ms: i64, comment: &Comment<'_>) {
-        let created_at =
-            WireDateTime::from_unix_millis(nexmile_core::clock::UnixMillis(now_ms), UTC)
-                .imageflux_listing()
-                + "Z";
-        let chat = Chat {
-            uid: Uid::Number(0),
-            text: comment.text.to_owned(),
-            created_at,
-            is_owner: u8::from(comment.from_broadcaster),
-            profile_picture_url: comment.image.map(str::to_owned),
-            profile_network: PROVIDER.into(),
-            profile_user_name: comment.name.to_owned(),
-            network: vec![person(comment.name)],
-        };
-        self.with(channel, |feed| {
-            feed.chat(now_ms, chat);
-        });
-    }
-
-    fn with<T>(&self, channel: &str, act: impl FnOnce(&mut Feed) -> T) -> Option<T> {
-        self.channels
-            .lock()
-            .expect("social lock")
-            .get_mut(channel)
-            .map(|c| act(&mut c.feed))
-    }
-}
-
-fn person(name: &str) -> Network {
-    Network {
-        provider: PROVIDER.into(),
-        display_name: name.to_owned(),
-    }
-}
-
-impl SocialStreams {
-    /// The interval answered now: one more step per `readers_per_step` held.
-    fn refresh_interval(&self) -> u32 {
-        let section = &self.section;
-        let waiting = self.waiting.load(Ordering::Relaxed);
-        refresh_interval(section.refresh_interval, waiting, section.readers_per_step)
-    }
-}
+use crate::social_feeds::{SocialStreams, person};
 
 fn feed_json(answer: &Answer) -> Response {
     let mut reply = Json(answer).into_response();
@@ -184,7 +67,7 @@ fn no_channel() -> Response {
 }
 
 /// `GET /socialstream/get.json/{channel}/default`
-pub async fn first(
+pub(crate) async fn first(
     State(social): State<Arc<SocialStreams>>,
     Path(channel): Path<String>,
 ) -> Response {
@@ -197,7 +80,7 @@ pub async fn first(
 }
 
 /// `GET /socialstream/get.json/{channel}/timeslice/{range}/{refresh_interval}`
-pub async fn timeslice(
+pub(crate) async fn timeslice(
     State(social): State<Arc<SocialStreams>>,
     Path((channel, range, length)): Path<(String, String, String)>,
 ) -> Response {
@@ -239,17 +122,17 @@ pub async fn timeslice(
 /// A moderator's word on a user: the display name the feed shows.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Who {
+pub(crate) struct Who {
     display_name: String,
 }
 
 #[derive(Deserialize)]
-pub struct NewHost {
+pub(crate) struct NewHost {
     host: String,
 }
 
 /// `POST /admin/socialstream/{channel}/messages/{uid}/ignore`: ignMsg.
-pub async fn ignore_message(
+pub(crate) async fn ignore_message(
     State(social): State<Arc<SocialStreams>>,
     Path((channel, uid)): Path<(String, u64)>,
 ) -> Response {
@@ -257,7 +140,7 @@ pub async fn ignore_message(
 }
 
 /// `POST /admin/socialstream/{channel}/users/ignore`: ignUser.
-pub async fn ignore_user(
+pub(crate) async fn ignore_user(
     State(social): State<Arc<SocialStreams>>,
     Path(channel): Path<String>,
     who: Result<Json<Who>, JsonRejection>,
@@ -273,7 +156,7 @@ pub async fn ignore_user(
 }
 
 /// `POST /admin/socialstream/{channel}/users/unignore`: unIgnUser.
-pub async fn unignore_user(
+pub(crate) async fn unignore_user(
     State(social): State<Arc<SocialStreams>>,
     Path(channel): Path<String>,
     who: Result<Json<Who>, JsonRejection>,
@@ -289,7 +172,7 @@ pub async fn unignore_user(
 }
 
 /// `POST /admin/socialstream/{channel}/host`: the channel moved; readers follow.
-pub async fn move_host(
+pub(crate) async fn move_host(
     State(social): State<Arc<SocialStreams>>,
     Path(channel): Path<String>,
     to: Result<Json<NewHost>, JsonRejection>,

@@ -18,9 +18,9 @@ use nexmile_compat::skyway::{ContentType, Participant, Room, room_name};
 use nexmile_sfu::{Feed, LegEvent, LegSpec, Room as MediaRoom};
 use tokio::sync::mpsc;
 
+use crate::compat::imageflux::{ImageFlux, Reply, jst, schedule_on_channel, session};
 use crate::hls::HlsChannels;
-use crate::imageflux::{ImageFlux, Reply, jst, schedule_on_channel, session};
-use crate::whip::{answer_sdp, offer_description};
+use crate::media::{answer_sdp, offer_description};
 
 /// How early before its start a schedule may go on air (a rehearsal).
 const EARLY: Duration = Duration::from_secs(10 * 60);
@@ -95,7 +95,7 @@ impl Channels {
 }
 
 /// `POST /whip/channel/{channel_id}`
-pub async fn publish(
+pub(crate) async fn publish(
     State(channels): State<Arc<Channels>>,
     Path(channel): Path<String>,
     headers: HeaderMap,
@@ -157,7 +157,7 @@ pub async fn publish(
         media.tap(PUBLISHED),
         channels.hls.open(&channel, &schedule.ladder),
     );
-    tokio::task::spawn_blocking(move || crate::hls_packager::run(tap, renditions));
+    tokio::task::spawn_blocking(move || crate::hls::packager::run(tap, renditions));
     channels.imageflux.social.open_if_missing(&channel);
     let id = uuid::Uuid::new_v4().simple().to_string();
     channels.on_air.lock().expect("channels lock").insert(
@@ -199,7 +199,10 @@ pub async fn publish(
 }
 
 /// `DELETE /whip/channel-session/{id}`: the broadcast ends.
-pub async fn stop(State(channels): State<Arc<Channels>>, Path(id): Path<String>) -> Response {
+pub(crate) async fn stop(
+    State(channels): State<Arc<Channels>>,
+    Path(id): Path<String>,
+) -> Response {
     match channels.channel_of(&id) {
         Some(channel) if channels.stop(&channel, Some(&id)) => StatusCode::OK.into_response(),
         _ => (StatusCode::NOT_FOUND, "No such WHIP session.").into_response(),

@@ -16,13 +16,13 @@ const GRACE_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 
 /// The configured lifetimes, in the server clock's milliseconds.
 #[derive(Debug, Clone, Copy)]
-pub struct SessionPolicy {
+pub(crate) struct SessionPolicy {
     pub ttl_ms: i64,
     pub rotate_after_ms: i64,
 }
 
 impl SessionPolicy {
-    pub fn of(server: &ServerSection) -> Self {
+    pub(crate) fn of(server: &ServerSection) -> Self {
         Self {
             ttl_ms: i64::from(server.session_ttl_days).saturating_mul(24 * 60 * 60 * 1000),
             rotate_after_ms: i64::try_from(server.session_rotate_after_sec)
@@ -33,7 +33,7 @@ impl SessionPolicy {
 }
 
 /// The device a session token belongs to, if it is valid now.
-pub async fn device_of_token(
+pub(crate) async fn device_of_token(
     services: &Services,
     token: &str,
 ) -> Result<Option<(Device, Shown)>, StoreError> {
@@ -47,7 +47,7 @@ pub async fn device_of_token(
 
 /// At a hello: a new token when the shown one is current and old enough
 /// (`None` otherwise, or when another connection rotated it first).
-pub async fn rotate_if_due(
+pub(crate) async fn rotate_if_due(
     services: &Services,
     device: &Device,
     shown: Shown,

@@ -28,10 +28,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::actors::{Registration, Registry};
 use crate::config::SiteConfig;
 use crate::hub::{ConnId, ConnKind, ConnView};
+use crate::media::recording::Tracks;
 use crate::partner::REPLY_TIMEOUT;
-use crate::recording::Tracks;
 use crate::services::Services;
-use crate::socialstream::{Comment, SocialStreams};
+use crate::social_feeds::{Comment, SocialStreams};
 use crate::store::PendingReport;
 
 /// What reaches a live's task.
@@ -1052,7 +1052,11 @@ impl LiveActor {
                     } else {
                         Tracks::AudioVideo
                     };
-                    tokio::spawn(crate::recorder::record(media.tap(BROADCAST), path, tracks));
+                    tokio::spawn(crate::media::recorder::record(
+                        media.tap(BROADCAST),
+                        path,
+                        tracks,
+                    ));
                 }
                 LiveAction::Ended(reason) => {
                     tracing::info!("live {} ended: {reason:?}", self.token);

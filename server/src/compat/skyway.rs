@@ -22,7 +22,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 use crate::calls::Calls;
-use crate::channels::Channels;
+use crate::compat::imageflux::ingest::Channels;
 use crate::lives::Lives;
 use crate::services::Services;
 use crate::store::{Store, StoreError};
@@ -36,7 +36,7 @@ pub struct SkyWay {
     pub channels: Arc<Channels>,
 }
 
-pub async fn json_rpc(
+pub(crate) async fn json_rpc(
     State(skyway): State<Arc<SkyWay>>,
     headers: HeaderMap,
     body: Bytes,

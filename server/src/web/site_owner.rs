@@ -67,7 +67,7 @@ fn authenticated<'a, T: serde::de::DeserializeOwned>(
     Ok((site, request))
 }
 
-pub async fn push_message(
+pub(crate) async fn push_message(
     State(services): State<Arc<Services>>,
     RawQuery(query): RawQuery,
     body: Bytes,
@@ -90,7 +90,7 @@ pub async fn push_message(
     "result=0".into()
 }
 
-pub async fn update_user_balance(
+pub(crate) async fn update_user_balance(
     State(services): State<Arc<Services>>,
     State(balance): State<Arc<BalanceUpdates>>,
     RawQuery(query): RawQuery,
@@ -151,7 +151,10 @@ pub async fn update_user_balance(
 
 /// §7.3 ギフト一覧ダンプ: `result=0&json=<the site's gifts>`. No gift is
 /// configured until lives bring their catalogue, so the list is empty.
-pub async fn dump_gift(State(config): State<Arc<Config>>, RawQuery(query): RawQuery) -> String {
+pub(crate) async fn dump_gift(
+    State(config): State<Arc<Config>>,
+    RawQuery(query): RawQuery,
+) -> String {
     if site_of(&config, query.as_deref()).is_none() {
         return refused(BAD_KEY);
     }

@@ -2,6 +2,8 @@
 //! `nexmile_core::signature`), every failure a [`PartnerFailure`] the user is
 //! told about in words.
 
+pub mod outbox;
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nexmile_core::codec::PartnerFailure;

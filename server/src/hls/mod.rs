@@ -9,6 +9,8 @@
 //! (the multivariant playlist `/api/view` names), then per rendition
 //! `/hls/{channel}/{n}/stream.m3u8`, `init.mp4`, `<sequence>.m4s`.
 
+pub(crate) mod packager;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -20,7 +22,7 @@ use m3u8_rs::{Map, MasterPlaylist, MediaPlaylist, MediaSegment, Resolution, Star
 use nexmile_compat::imageflux::HlsRung;
 use nexmile_fmp4::Fragment;
 
-use crate::hls_packager::Rendition;
+use crate::hls::packager::Rendition;
 
 /// How long a channel's last segments stay served after it went off air.
 const KEPT_AFTER_END: std::time::Duration = std::time::Duration::from_secs(10 * 60);
@@ -339,7 +341,7 @@ fn not_yet() -> Response {
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
 
 /// `GET /hls/{channel}/index.m3u8`: the multivariant playlist.
-pub async fn index(
+pub(crate) async fn index(
     State(hls): State<Arc<HlsChannels>>,
     Path((channel, file)): Path<(String, String)>,
 ) -> Response {
@@ -353,7 +355,7 @@ pub async fn index(
 }
 
 /// `GET /hls/{channel}/{rendition}/{file}`: a rendition's playlist and segments.
-pub async fn file(
+pub(crate) async fn file(
     State(hls): State<Arc<HlsChannels>>,
     Path((channel, rendition, file)): Path<(String, usize, String)>,
 ) -> Response {

@@ -26,9 +26,10 @@ use nexmile_core::signal::{ClientMessage, DeviceInfo, LiveNotice, ServerMessage}
 use nexmile_core::wire::codes::OsType;
 use tokio::sync::mpsc;
 
-use crate::dispatch::Dispatcher;
 use crate::hub::{ConnCaps, ConnId, ConnKind};
 use crate::limits::client_ip;
+use crate::media::{answer_sdp, offer_description};
+use crate::signalling::dispatch::Dispatcher;
 
 /// The WHIP and WHEP sessions, by resource id: their hub connection and live.
 pub struct WhipSessions {
@@ -87,17 +88,6 @@ async fn next<T>(
         .unwrap_or_else(|_| Err("no answer in time".into()))
 }
 
-/// A WHIP/WHEP body (bare SDP) as the transport's offer (a JSON description).
-pub(crate) fn offer_description(sdp: &str) -> String {
-    serde_json::json!({ "type": "offer", "sdp": sdp }).to_string()
-}
-
-/// The transport's answer (a JSON description) as a WHIP/WHEP body (bare SDP).
-pub(crate) fn answer_sdp(description: &str) -> Result<String, String> {
-    let answer: serde_json::Value = serde_json::from_str(description).map_err(|e| e.to_string())?;
-    Ok(answer["sdp"].as_str().unwrap_or_default().to_owned())
-}
-
 /// What an HTTP media session does in a live.
 enum Role {
     /// WHIP: broadcast a new live under this linkId.
@@ -106,7 +96,7 @@ enum Role {
     Watch { live_token: String, link_id: String },
 }
 
-pub async fn publish(
+pub(crate) async fn publish(
     State(whip): State<Arc<WhipSessions>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(link_id): Path<String>,
@@ -118,7 +108,7 @@ pub async fn publish(
     open_session(whip, ip, headers, offer, Role::Publish { link_id }).await
 }
 
-pub async fn watch(
+pub(crate) async fn watch(
     State(whip): State<Arc<WhipSessions>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path((live_token, link_id)): Path<(String, String)>,
@@ -163,7 +153,7 @@ async fn open_session(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     let services = &whip.dispatcher.services;
-    let device = match crate::sessions::device_of_token(services, token).await {
+    let device = match crate::signalling::sessions::device_of_token(services, token).await {
         Ok(Some((device, _))) => device,
         Ok(None) => {
             return problem(
@@ -315,7 +305,7 @@ async fn open_session(
 
 /// `DELETE /whip/session/{id}`: the broadcaster ends the live (13);
 /// `DELETE /whep/session/{id}`: the viewer leaves it (33).
-pub async fn stop(
+pub(crate) async fn stop(
     State(whip): State<Arc<WhipSessions>>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -328,7 +318,7 @@ pub async fn stop(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     let services = &whip.dispatcher.services;
-    let shown = match crate::sessions::device_of_token(services, token).await {
+    let shown = match crate::signalling::sessions::device_of_token(services, token).await {
         Ok(Some((device, _))) => device,
         Ok(None) => {
             return problem(
@@ -356,6 +346,6 @@ pub async fn stop(
 }
 
 /// `PATCH /whip/session/{id}`: trickle ICE and ICE restarts are not taken.
-pub async fn patch() -> StatusCode {
+pub(crate) async fn patch() -> StatusCode {
     StatusCode::METHOD_NOT_ALLOWED
 }

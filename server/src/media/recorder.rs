@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use nexmile_sfu::{Tap, Tapped};
 use tokio::io::AsyncWriteExt;
 
-use crate::recording::{RECORDING_FRAGMENT_SECS, Recording, Tracks};
+use crate::media::recording::{RECORDING_FRAGMENT_SECS, Recording, Tracks};
 
 /// Writes a tapped feed to `path` from its next keyframe until the feed ends.
 pub(crate) async fn record(tap: Tap, path: PathBuf, tracks: Tracks) {

@@ -19,7 +19,7 @@ use crate::secrets::{new_secret, secret_hash};
 use crate::services::Services;
 use crate::store::Device;
 
-pub async fn activate(
+pub(crate) async fn activate(
     State(services): State<Arc<Services>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,

@@ -18,7 +18,7 @@ use nexmile_media::frame::{MediaTime, VideoFrame};
 use nexmile_sfu::{Tap, Tapped};
 
 use crate::hls::HlsChannel;
-use crate::recording::{Piece, Recording, Tracks, keyframe_size};
+use crate::media::recording::{Piece, Recording, Tracks, keyframe_size};
 
 /// A passthrough rendition's keyframe is asked for this long before its
 /// segment is due (it arrives about then), and again after
@@ -124,7 +124,7 @@ struct Output {
 impl Output {
     fn publish(
         &mut self,
-        pieces: Result<Vec<Piece>, crate::recording::RecordingError>,
+        pieces: Result<Vec<Piece>, crate::media::recording::RecordingError>,
         now: Duration,
     ) {
         let pieces = match pieces {

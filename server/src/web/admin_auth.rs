@@ -12,7 +12,7 @@ use nexmile_core::signature::secrets_equal;
 use crate::config::Config;
 use crate::error::ApiError;
 
-pub async fn require_admin(
+pub(crate) async fn require_admin(
     State(config): State<Arc<Config>>,
     request: Request,
     next: Next,

@@ -7,6 +7,8 @@
 //! HLS output (`playlist_url`) and its chat, which is also that channel's
 //! social stream.
 
+pub(crate) mod ingest;
+
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
@@ -27,11 +29,11 @@ use sqlx::Row;
 
 use crate::config::ImageFluxSystem;
 use crate::services::Services;
-use crate::socialstream::Comment;
-use crate::socialstream::SocialStreams;
+use crate::social_feeds::Comment;
+use crate::social_feeds::SocialStreams;
 use crate::store::{Store, StoreError};
 
-pub struct Reply(ApiError);
+pub(crate) struct Reply(ApiError);
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
@@ -161,7 +163,7 @@ pub(crate) fn jst(at: i64) -> WireDateTime {
 }
 
 /// Makes the configured systems that do not exist yet, with their master user.
-pub async fn seed(
+pub(crate) async fn seed(
     store: &Store,
     codes: &AccessCodes,
     systems: &[ImageFluxSystem],
@@ -248,14 +250,14 @@ async fn insert_user(
 }
 
 /// The caller of a request: its token's user, in its system.
-pub struct Session {
+pub(crate) struct Session {
     pub caller: Caller,
     pub system_id: String,
     pub name: String,
     token_hash: String,
 }
 
-pub async fn session(imageflux: &ImageFlux, headers: &HeaderMap) -> Result<Session, Reply> {
+pub(crate) async fn session(imageflux: &ImageFlux, headers: &HeaderMap) -> Result<Session, Reply> {
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -333,7 +335,7 @@ async fn login_row(
 
 /// `POST /api/login`: throttled per address and per account; a wrong
 /// email, code or password all cost one argon2 verification.
-pub async fn login(
+pub(crate) async fn login(
     State(imageflux): State<Arc<ImageFlux>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
@@ -409,7 +411,7 @@ pub async fn login(
 }
 
 /// One stored schedule.
-pub struct Schedule {
+pub(crate) struct Schedule {
     pub schedule_id: String,
     pub system_id: String,
     pub name: String,
@@ -454,7 +456,7 @@ async fn schedule(
 }
 
 /// The schedule on `channel_id`, whatever the system (WHIP, HLS, social stream).
-pub async fn schedule_on_channel(
+pub(crate) async fn schedule_on_channel(
     store: &Store,
     channel_id: &str,
 ) -> Result<Option<Schedule>, StoreError> {
@@ -468,7 +470,10 @@ pub async fn schedule_on_channel(
 }
 
 /// `GET /api/schedule`
-pub async fn list_schedules(State(imageflux): State<Arc<ImageFlux>>, headers: HeaderMap) -> Answer {
+pub(crate) async fn list_schedules(
+    State(imageflux): State<Arc<ImageFlux>>,
+    headers: HeaderMap,
+) -> Answer {
     let session = session(&imageflux, &headers).await?;
     session.caller.may(Need::SeeSchedules)?;
     let rows = sqlx::query(&format!(
@@ -522,7 +527,7 @@ async fn refuse_overlap(
 }
 
 /// `POST /api/schedule`
-pub async fn create_schedule(
+pub(crate) async fn create_schedule(
     State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -557,7 +562,7 @@ pub async fn create_schedule(
 }
 
 /// `PATCH /api/schedule`: the fields given change; the result is checked as a whole.
-pub async fn update_schedule(
+pub(crate) async fn update_schedule(
     State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -599,7 +604,7 @@ pub async fn update_schedule(
 }
 
 /// `DELETE /api/schedule`: only before its start time.
-pub async fn delete_schedule(
+pub(crate) async fn delete_schedule(
     State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -621,7 +626,7 @@ pub async fn delete_schedule(
 }
 
 /// `GET /api/delivery`: the channel and its WHIP ingest URL.
-pub async fn delivery(
+pub(crate) async fn delivery(
     State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -642,7 +647,7 @@ pub async fn delivery(
 }
 
 /// `GET /api/view`: the channel's HLS playlist.
-pub async fn view(
+pub(crate) async fn view(
     State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -662,7 +667,10 @@ pub async fn view(
 }
 
 /// `GET /api/user`
-pub async fn list_users(State(imageflux): State<Arc<ImageFlux>>, headers: HeaderMap) -> Answer {
+pub(crate) async fn list_users(
+    State(imageflux): State<Arc<ImageFlux>>,
+    headers: HeaderMap,
+) -> Answer {
     let session = session(&imageflux, &headers).await?;
     session.caller.may(Need::User)?;
     let rows = sqlx::query(
@@ -710,7 +718,7 @@ async fn email_taken(
 }
 
 /// `POST /api/user`
-pub async fn create_user(
+pub(crate) async fn create_user(
     State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -762,7 +770,7 @@ async fn user_in_system(
 }
 
 /// `PATCH /api/user`
-pub async fn update_user(
+pub(crate) async fn update_user(
     State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -821,7 +829,7 @@ pub async fn update_user(
 }
 
 /// `DELETE /api/user`: never the master, never oneself; its tokens go too.
-pub async fn delete_user(
+pub(crate) async fn delete_user(
     State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -845,7 +853,7 @@ pub async fn delete_user(
 }
 
 /// `PATCH /api/password`: the caller's own; its other tokens end.
-pub async fn change_password(
+pub(crate) async fn change_password(
     State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -869,7 +877,7 @@ pub async fn change_password(
 }
 
 /// `PATCH /api/access-code`: the system's, by its master.
-pub async fn change_access_code(
+pub(crate) async fn change_access_code(
     State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -915,7 +923,7 @@ pub async fn change_access_code(
 }
 
 /// `GET /api/chat`: the schedule's chat, oldest first.
-pub async fn chat(
+pub(crate) async fn chat(
     State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -942,7 +950,7 @@ pub async fn chat(
 }
 
 /// `POST /api/chat`: stored, and on the channel's social stream.
-pub async fn send_chat(
+pub(crate) async fn send_chat(
     State(imageflux): State<Arc<ImageFlux>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,

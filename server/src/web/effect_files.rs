@@ -114,7 +114,7 @@ impl SiteEffects {
     }
 
     /// The manifest a device may see.
-    pub fn manifest(&self, site: &str, face_filters: bool) -> EffectManifest {
+    pub(crate) fn manifest(&self, site: &str, face_filters: bool) -> EffectManifest {
         EffectManifest::new(
             site,
             self.files
@@ -139,7 +139,7 @@ async fn device_of(services: &Services, headers: &HeaderMap) -> Result<Device, R
             .into_response()
     };
     match token {
-        Some(token) => match crate::sessions::device_of_token(services, token).await {
+        Some(token) => match crate::signalling::sessions::device_of_token(services, token).await {
             Ok(Some((device, _))) => Ok(device),
             Ok(None) => Err(unauthorised()),
             Err(e) => {
@@ -152,7 +152,7 @@ async fn device_of(services: &Services, headers: &HeaderMap) -> Result<Device, R
 }
 
 /// `GET /api/effects/manifest` (Bearer session token).
-pub async fn manifest(
+pub(crate) async fn manifest(
     State(services): State<Arc<Services>>,
     State(effects): State<Arc<EffectFiles>>,
     headers: HeaderMap,
@@ -169,7 +169,7 @@ pub async fn manifest(
 }
 
 /// `GET /api/effects/files/{*path}` (Bearer session token; `Range` honoured).
-pub async fn file(
+pub(crate) async fn file(
     State(services): State<Arc<Services>>,
     State(effects): State<Arc<EffectFiles>>,
     UrlPath(path): UrlPath<String>,

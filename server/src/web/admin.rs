@@ -19,7 +19,7 @@ use crate::services::Services;
 use crate::store::Store;
 
 #[derive(Deserialize)]
-pub struct Limit {
+pub(crate) struct Limit {
     #[serde(default = "fifty")]
     limit: i64,
 }
@@ -34,7 +34,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e)
 }
 
-pub async fn outbox(State(store): State<Store>, Query(q): Query<Limit>) -> Reply {
+pub(crate) async fn outbox(State(store): State<Store>, Query(q): Query<Limit>) -> Reply {
     let entries = store.outbox(q.limit).await.map_err(internal)?;
     Ok(Json(json!(
         entries
@@ -44,7 +44,7 @@ pub async fn outbox(State(store): State<Store>, Query(q): Query<Limit>) -> Reply
     )))
 }
 
-pub async fn calls(
+pub(crate) async fn calls(
     State(store): State<Store>,
     State(calls): State<Arc<Calls>>,
     Query(q): Query<Limit>,
@@ -57,7 +57,7 @@ pub async fn calls(
 
 /// What an administrator says when removing someone from a live, or to its broadcaster.
 #[derive(Deserialize, Default)]
-pub struct AdminWords {
+pub(crate) struct AdminWords {
     #[serde(default)]
     comment: Option<String>,
 }
@@ -66,12 +66,12 @@ fn not_running() -> ApiError {
     ApiError::not_found("そのライブは配信中ではありません。")
 }
 
-pub async fn lives(State(lives): State<Arc<Lives>>) -> Reply {
+pub(crate) async fn lives(State(lives): State<Arc<Lives>>) -> Reply {
     Ok(Json(json!({"running": lives.running_tokens()})))
 }
 
 /// §5.3.7: the broadcaster is removed (96) and the live ends (13).
-pub async fn remove_broadcaster(
+pub(crate) async fn remove_broadcaster(
     State(lives): State<Arc<Lives>>,
     Path(live_token): Path<String>,
     words: Option<Json<AdminWords>>,
@@ -86,7 +86,7 @@ pub async fn remove_broadcaster(
 }
 
 /// §5.3.18: one viewer is removed (94, then 33).
-pub async fn remove_viewer(
+pub(crate) async fn remove_viewer(
     State(lives): State<Arc<Lives>>,
     Path((live_token, user_id)): Path<(String, String)>,
     words: Option<Json<AdminWords>>,
@@ -109,7 +109,7 @@ pub async fn remove_viewer(
 }
 
 /// §5.3.8: a message to the broadcaster (97), shown on its screen.
-pub async fn message_broadcaster(
+pub(crate) async fn message_broadcaster(
     State(lives): State<Arc<Lives>>,
     Path(live_token): Path<String>,
     words: Option<Json<AdminWords>>,
@@ -131,7 +131,10 @@ pub async fn message_broadcaster(
     }
 }
 
-pub async fn disconnect(State(calls): State<Arc<Calls>>, Path(call_token): Path<String>) -> Reply {
+pub(crate) async fn disconnect(
+    State(calls): State<Arc<Calls>>,
+    Path(call_token): Path<String>,
+) -> Reply {
     if calls.send(&call_token, Command::Administrator) {
         Ok(Json(json!({"disconnected": call_token})))
     } else {
@@ -142,7 +145,7 @@ pub async fn disconnect(State(calls): State<Arc<Calls>>, Path(call_token): Path<
 /// Signs a site's user out of every device (security review M13): their
 /// session tokens stop working and their open connections close; the app
 /// must register again through the site.
-pub async fn revoke_sessions(
+pub(crate) async fn revoke_sessions(
     State(services): State<Arc<Services>>,
     Path((site, user_id)): Path<(String, String)>,
 ) -> Reply {
@@ -159,7 +162,7 @@ pub async fn revoke_sessions(
 }
 
 /// The recorded lives (serverSideRecording), newest first.
-pub async fn recordings(State(config): State<Arc<Config>>) -> Reply {
+pub(crate) async fn recordings(State(config): State<Arc<Config>>) -> Reply {
     let root = config.server.recordings.clone();
     let mut found = tokio::task::spawn_blocking(move || list_recordings(&root))
         .await
@@ -202,7 +205,7 @@ fn list_recordings(root: &std::path::Path) -> std::io::Result<Vec<Value>> {
 }
 
 /// One recording's MP4, with range requests (players seek in it).
-pub async fn recording(
+pub(crate) async fn recording(
     State(config): State<Arc<Config>>,
     Path((site, file)): Path<(String, String)>,
     request: axum::extract::Request,
@@ -232,7 +235,7 @@ pub async fn recording(
 
 /// A scheduled channel's HLS packaging figures (segments, their length, the
 /// delay from a segment's first picture to its publication).
-pub async fn hls(State(hls): State<Arc<HlsChannels>>, Path(channel): Path<String>) -> Reply {
+pub(crate) async fn hls(State(hls): State<Arc<HlsChannels>>, Path(channel): Path<String>) -> Reply {
     match hls.figures(&channel) {
         Some(figures) => Ok(Json(json!(figures))),
         None => Err(ApiError::not_found("そのチャンネルのHLSはありません。")),
