@@ -19,13 +19,13 @@ use nexmile_compat::skyway::{
 use nexmile_core::datetime::{JST, WireDateTime};
 use nexmile_core::signature::secrets_equal;
 use serde_json::Value;
-use sqlx::Row;
 
 use crate::calls::Calls;
 use crate::compat::imageflux::ingest::Channels;
 use crate::lives::Lives;
 use crate::services::Services;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
+use crate::store::skyway::ChannelColumn;
 
 /// What the SkyWay surface reads: the stored channels, and the running
 /// calls, lives and scheduled channels as rooms.
@@ -91,7 +91,10 @@ async fn run(skyway: &SkyWay, method: Method) -> Result<Answer, ErrorObjectOwned
     let stored = |e: StoreError| internal_error(&e.to_string());
     if let Some(limit) = skyway.services.config.skyway.monthly_limit {
         let month = WireDateTime::from_unix_millis(skyway.services.clock.now(), JST).nexmile();
-        let used = count_call(&skyway.services.store, &month[..7])
+        let used = skyway
+            .services
+            .store
+            .count_skyway_call(&month[..7])
             .await
             .map_err(stored)?;
         if used > limit {
@@ -148,25 +151,18 @@ async fn find(skyway: &SkyWay, key: &ChannelKey) -> Result<Option<Channel>, Stor
     if let Some(room) = rooms.iter().find(|room| matches(room)) {
         return Ok(Some(room.channel()));
     }
-    let (column, value) = match key {
-        ChannelKey::Id(id) => ("id", id.to_ascii_lowercase()),
-        ChannelKey::Name(name) => ("name", name.clone()),
+    let found = match key {
+        ChannelKey::Id(id) => {
+            let id = id.to_ascii_lowercase();
+            let store = &skyway.services.store;
+            store.skyway_channel(ChannelColumn::Id, &id).await?
+        }
+        ChannelKey::Name(name) => {
+            let store = &skyway.services.store;
+            store.skyway_channel(ChannelColumn::Name, name).await?
+        }
     };
-    let row = sqlx::query(&format!(
-        "SELECT id, name, metadata FROM skyway_channels WHERE {column} = $1"
-    ))
-    .bind(value)
-    .fetch_optional(&skyway.services.store.pool)
-    .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let summary = ChannelSummary {
-        id: row.try_get("id").map_err(StoreError::from)?,
-        name: row.try_get("name").map_err(StoreError::from)?,
-        metadata: row.try_get("metadata").map_err(StoreError::from)?,
-    };
-    Ok(Some(empty(summary)))
+    Ok(found.map(empty))
 }
 
 async fn create(
@@ -184,37 +180,20 @@ async fn create(
             return Err(already_exists(name));
         }
     }
-    let id = uuid::Uuid::new_v4().to_string();
-    let inserted = sqlx::query(
-        "INSERT INTO skyway_channels (id, name, metadata, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&id)
-    .bind(&name)
-    .bind(&metadata)
-    .bind(skyway.services.clock.now().0)
-    .execute(&skyway.services.store.pool)
-    .await;
-    match inserted {
-        Ok(_) => Ok(ChannelSummary { id, name, metadata }),
-        Err(e)
-            if e.as_database_error()
-                .is_some_and(|d| d.is_unique_violation()) =>
-        {
-            Err(already_exists(name.as_deref().unwrap_or_default()))
-        }
+    let channel = ChannelSummary {
+        id: uuid::Uuid::new_v4().to_string(),
+        name,
+        metadata,
+    };
+    let now = skyway.services.clock.now().0;
+    match skyway
+        .services
+        .store
+        .add_skyway_channel(&channel, now)
+        .await
+    {
+        Ok(true) => Ok(channel),
+        Ok(false) => Err(already_exists(channel.name.as_deref().unwrap_or_default())),
         Err(e) => Err(internal_error(&e.to_string())),
     }
-}
-
-/// Counts one method call in `month` (`yyyy/MM`, JST); returns the month's total.
-async fn count_call(store: &Store, month: &str) -> Result<u64, StoreError> {
-    let calls: i64 = sqlx::query_scalar(
-        "INSERT INTO skyway_usage (month, calls) VALUES ($1, 1)
-         ON CONFLICT (month) DO UPDATE SET calls = skyway_usage.calls + 1
-         RETURNING calls",
-    )
-    .bind(month)
-    .fetch_one(&store.pool)
-    .await?;
-    Ok(u64::try_from(calls).unwrap_or(0))
 }

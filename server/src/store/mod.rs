@@ -1,165 +1,29 @@
 //! Storage: one set of queries over sqlx's Any driver, so SQLite (default,
-//! one file) and PostgreSQL run the same code. Schema changes are numbered
-//! steps applied once at start.
+//! one file) and PostgreSQL run the same code. The schema's steps are
+//! files in `server/migrations`, applied once each at start.
+
+pub(crate) mod imageflux;
+pub(crate) mod skyway;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::{Migrate, Migrator};
 use sqlx::{AnyPool, Row};
 
 #[derive(Debug, thiserror::Error)]
 #[error("database: {0}")]
 pub struct StoreError(#[from] sqlx::Error);
 
-/// Numbered schema steps; `schema_version` records how many ran.
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE devices (
-        site TEXT NOT NULL,
-        device_token TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        name TEXT NOT NULL,
-        session_token TEXT NOT NULL UNIQUE,
-        enable_download_effect INTEGER NOT NULL,
-        phone_number TEXT,
-        activated_at BIGINT NOT NULL,
-        PRIMARY KEY (site, device_token)
-    )",
-    "CREATE TABLE calls (
-        call_token TEXT PRIMARY KEY,
-        site TEXT NOT NULL,
-        caller_id TEXT NOT NULL,
-        callee_id TEXT NOT NULL,
-        reason INTEGER,
-        overview TEXT,
-        created_at BIGINT NOT NULL,
-        ended_at BIGINT
-    )",
-    "CREATE TABLE outbox (
-        request_id TEXT PRIMARY KEY,
-        site TEXT NOT NULL,
-        url TEXT NOT NULL,
-        body TEXT NOT NULL,
-        first_try BIGINT NOT NULL,
-        failures INTEGER NOT NULL,
-        next_try BIGINT NOT NULL,
-        state TEXT NOT NULL
-    )",
-    "CREATE TABLE outbox_attempts (
-        request_id TEXT NOT NULL,
-        at BIGINT NOT NULL,
-        status INTEGER NOT NULL,
-        latency_ms BIGINT NOT NULL,
-        error TEXT
-    )",
-    "CREATE INDEX outbox_due ON outbox (state, next_try)",
-    // §6.2: a uniqueId the server has seen, and whose it was.
-    "CREATE TABLE unique_ids (
-        site TEXT NOT NULL,
-        unique_id TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        seen_at BIGINT NOT NULL,
-        PRIMARY KEY (site, unique_id)
-    )",
-    // SkyWay Channel API: channels made by createChannel, and calls per month.
-    "CREATE TABLE skyway_channels (
-        id TEXT PRIMARY KEY,
-        name TEXT UNIQUE,
-        metadata TEXT,
-        created_at BIGINT NOT NULL
-    )",
-    "CREATE TABLE skyway_usage (
-        month TEXT PRIMARY KEY,
-        calls BIGINT NOT NULL
-    )",
-    // ImageFlux Live Streaming API: systems (tenants), their users, login
-    // tokens (hashed), schedules and each schedule's chat.
-    "CREATE TABLE if_systems (
-        system_id TEXT PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        access_code_hash TEXT NOT NULL UNIQUE
-    )",
-    "CREATE TABLE if_users (
-        user_id BIGINT PRIMARY KEY,
-        system_id TEXT NOT NULL,
-        name TEXT NOT NULL,
-        email TEXT NOT NULL,
-        password_hash TEXT NOT NULL,
-        is_master INTEGER NOT NULL,
-        perm_delivery INTEGER NOT NULL,
-        perm_view INTEGER NOT NULL,
-        perm_schedule INTEGER NOT NULL,
-        perm_user INTEGER NOT NULL,
-        created_at BIGINT NOT NULL,
-        UNIQUE (system_id, email)
-    )",
-    "CREATE TABLE if_tokens (
-        token_hash TEXT PRIMARY KEY,
-        user_id BIGINT NOT NULL,
-        expires_at BIGINT NOT NULL
-    )",
-    "CREATE TABLE if_schedules (
-        schedule_id TEXT PRIMARY KEY,
-        system_id TEXT NOT NULL,
-        name TEXT NOT NULL,
-        start_at BIGINT NOT NULL,
-        end_at BIGINT NOT NULL,
-        params TEXT NOT NULL,
-        channel_id TEXT NOT NULL UNIQUE,
-        created_at BIGINT NOT NULL,
-        created_by TEXT NOT NULL
-    )",
-    "CREATE TABLE if_chat (
-        schedule_id TEXT NOT NULL,
-        seq BIGINT NOT NULL,
-        user_name TEXT NOT NULL,
-        body TEXT NOT NULL,
-        at BIGINT NOT NULL,
-        PRIMARY KEY (schedule_id, seq)
-    )",
-    // Crash-safe billing: the end report (6, 13, 29, 33) each running call,
-    // live and viewing would send if the server stopped now, replaced at
-    // every checkpoint; moved into the outbox when the service ends, or at
-    // the next start when the server died.
-    "CREATE TABLE running_reports (
-        report_key TEXT PRIMARY KEY,
-        owner TEXT NOT NULL,
-        site TEXT NOT NULL,
-        url TEXT NOT NULL,
-        body TEXT NOT NULL,
-        reason INTEGER,
-        recorded_at BIGINT NOT NULL
-    )",
-    "CREATE INDEX running_reports_owner ON running_reports (owner)",
-    // The built-in site: the SHA-256 of the secret bound to a device.
-    "ALTER TABLE devices ADD COLUMN secret_hash TEXT",
-    // §7.2 UpdateUserBalance, idempotent by sid: the first answer is kept.
-    "CREATE TABLE balance_updates (
-        site TEXT NOT NULL,
-        sid TEXT NOT NULL,
-        answer TEXT NOT NULL,
-        at BIGINT NOT NULL,
-        PRIMARY KEY (site, sid)
-    )",
-    // Session tokens (M13): `session_token` holds the SHA-256 of the current
-    // token from here on; the one a rotation replaced works until
-    // `previous_valid_until`.
-    "ALTER TABLE devices ADD COLUMN session_issued_at BIGINT",
-    "ALTER TABLE devices ADD COLUMN previous_session TEXT",
-    "ALTER TABLE devices ADD COLUMN previous_valid_until BIGINT",
-    "CREATE INDEX devices_previous_session ON devices (previous_session)",
-    HASH_SESSION_TOKENS,
-    // The outbox: a worker's claim on an entry it is delivering (M3).
-    "ALTER TABLE outbox ADD COLUMN locked_until BIGINT",
-    "ALTER TABLE outbox ADD COLUMN locked_by TEXT",
-    // Keys the server makes for itself at first need (e.g. the access codes' HMAC key).
-    "CREATE TABLE server_keys (
-        name TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    )",
-];
+/// The schema: one file per step in `server/migrations`, run once each by
+/// sqlx's migrator (recorded in `_sqlx_migrations`; under a lock, so
+/// servers starting together on one PostgreSQL do not race).
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// A step done in Rust rather than SQL (SQL has no portable SHA-256): the
-/// tokens stored in clear by earlier versions are replaced by their hashes,
-/// so devices stay signed in across the upgrade.
-const HASH_SESSION_TOKENS: &str = "-- hash the session tokens kept in clear";
+/// Before the migrator, steps were counted in `schema_version`, and step 22
+/// replaced the session tokens kept in clear by their hashes (SQL has no
+/// portable SHA-256). A database from then is adopted: the steps it ran
+/// are recorded as applied, and, if it had not reached step 22, its tokens
+/// are hashed once the migrator has run.
+const HASHED_SESSIONS_STEP: i64 = 22;
 
 /// A report that a running service would send if the server stopped now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,7 +57,7 @@ pub struct Recovered {
 
 #[derive(Clone)]
 pub struct Store {
-    pub(crate) pool: AnyPool,
+    pool: AnyPool,
 }
 
 /// Which of a device's tokens was shown.
@@ -269,6 +133,29 @@ fn entry_of(row: &sqlx::any::AnyRow) -> Result<OutboxEntry, sqlx::Error> {
     })
 }
 
+/// Replaces each device's session token kept in clear by its hash; the
+/// device counts as signed in since its activation.
+async fn hash_clear_session_tokens(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+) -> Result<(), StoreError> {
+    let rows = sqlx::query("SELECT site, device_token, session_token, activated_at FROM devices")
+        .fetch_all(&mut **tx)
+        .await?;
+    for row in rows {
+        let clear: String = row.try_get("session_token")?;
+        sqlx::query(
+            "UPDATE devices SET session_token = $1, session_issued_at = $2 WHERE site = $3 AND device_token = $4",
+        )
+        .bind(crate::secrets::secret_hash(&clear))
+        .bind(row.try_get::<i64, _>("activated_at")?)
+        .bind(row.try_get::<String, _>("site")?)
+        .bind(row.try_get::<String, _>("device_token")?)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 const DEVICE_COLUMNS: &str = "site, device_token, user_id, name, session_token, enable_download_effect, phone_number, secret_hash";
 const OUTBOX_COLUMNS: &str = "request_id, site, url, body, first_try, failures, next_try, state";
 
@@ -313,49 +200,60 @@ impl Store {
             .connect(&url)
             .await?;
         let store = Self { pool };
-        store.migrate(MIGRATIONS.len()).await?;
+        store.migrate().await?;
         Ok(store)
     }
 
-    /// Runs the schema steps not yet run, up to the first `until`.
-    async fn migrate(&self, until: usize) -> Result<(), StoreError> {
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            .execute(&self.pool)
-            .await?;
-        let done: Option<i32> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
-            .fetch_one(&self.pool)
-            .await?;
-        let done = usize::try_from(done.unwrap_or(0)).unwrap_or(0);
-        for (index, step) in MIGRATIONS.iter().enumerate().take(until).skip(done) {
+    /// Brings the schema up to date.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let counted = self.adopt_counted_steps().await?;
+        MIGRATOR.run(&self.pool).await.map_err(sqlx::Error::from)?;
+        if let Some(done) = counted {
+            // One transaction: a start that dies here adopts and hashes again.
             let mut tx = self.pool.begin().await?;
-            if *step == HASH_SESSION_TOKENS {
-                let rows = sqlx::query(
-                    "SELECT site, device_token, session_token, activated_at FROM devices",
-                )
-                .fetch_all(&mut *tx)
-                .await?;
-                for row in rows {
-                    let clear: String = row.try_get("session_token")?;
-                    sqlx::query(
-                        "UPDATE devices SET session_token = $1, session_issued_at = $2 WHERE site = $3 AND device_token = $4",
-                    )
-                    .bind(crate::secrets::secret_hash(&clear))
-                    .bind(row.try_get::<i64, _>("activated_at")?)
-                    .bind(row.try_get::<String, _>("site")?)
-                    .bind(row.try_get::<String, _>("device_token")?)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            } else {
-                sqlx::query(step).execute(&mut *tx).await?;
+            if done < HASHED_SESSIONS_STEP {
+                hash_clear_session_tokens(&mut tx).await?;
             }
-            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
-                .bind(i32::try_from(index + 1).unwrap_or(i32::MAX))
+            sqlx::query("DROP TABLE schema_version")
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
         }
         Ok(())
+    }
+
+    /// How many steps a database from before the migrator ran (`None` for
+    /// any other), recorded as applied migrations of the same numbers.
+    async fn adopt_counted_steps(&self) -> Result<Option<i64>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let probe = if conn.backend_name() == "PostgreSQL" {
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        } else {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        };
+        let tables: i64 = sqlx::query_scalar(probe).fetch_one(&mut *conn).await?;
+        if tables == 0 {
+            return Ok(None);
+        }
+        let done: Option<i32> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+            .fetch_one(&mut *conn)
+            .await?;
+        let done = i64::from(done.unwrap_or(0));
+        conn.ensure_migrations_table()
+            .await
+            .map_err(sqlx::Error::from)?;
+        for step in MIGRATOR.iter().filter(|m| m.version <= done) {
+            sqlx::query(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+                 VALUES ($1, $2, TRUE, $3, 0) ON CONFLICT (version) DO NOTHING",
+            )
+            .bind(step.version)
+            .bind(step.description.as_ref())
+            .bind(step.checksum.to_vec())
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(Some(done))
     }
 
     /// The server key called `name`: `fresh` if none was kept yet (then
@@ -1003,30 +901,70 @@ pub struct CallRecord {
 mod tests {
     use super::*;
 
-    /// A database of the version before hashing, with a token in clear:
-    /// after the upgrade the same token still signs the device in.
-    #[tokio::test]
-    async fn tokens_kept_in_clear_are_hashed_by_the_upgrade() {
+    async fn memory() -> Store {
         install_default_drivers();
         let pool = AnyPoolOptions::new()
             .max_connections(1)
             .connect("sqlite::memory:")
             .await
             .unwrap();
-        let store = Store { pool };
-        let before = MIGRATIONS
-            .iter()
-            .position(|step| step.contains("session_issued_at"))
+        Store { pool }
+    }
+
+    /// A database as the counted steps left it after `done` of them.
+    async fn counted_database(done: i64) -> Store {
+        let store = memory().await;
+        for step in MIGRATOR.iter().filter(|m| m.version <= done) {
+            sqlx::raw_sql(&step.sql).execute(&store.pool).await.unwrap();
+        }
+        sqlx::query("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            .execute(&store.pool)
+            .await
             .unwrap();
-        store.migrate(before).await.unwrap();
+        for version in 1..=done {
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+                .bind(i32::try_from(version).unwrap())
+                .execute(&store.pool)
+                .await
+                .unwrap();
+        }
+        store
+    }
+
+    async fn add_device(store: &Store, session_token: &str) {
         sqlx::query(
             "INSERT INTO devices (site, device_token, user_id, name, session_token, enable_download_effect, activated_at)
-             VALUES ('s', 'd', 'hanako', 'Hanako', 'clear-token', 1, 500)",
+             VALUES ('s', 'd', 'hanako', 'Hanako', $1, 1, 500)",
         )
+        .bind(session_token)
         .execute(&store.pool)
         .await
         .unwrap();
-        store.migrate(MIGRATIONS.len()).await.unwrap();
+    }
+
+    async fn assert_every_step_applied(store: &Store) {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        let every: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        assert_eq!(applied, every);
+    }
+
+    async fn signs_in(store: &Store, hash: &str) -> bool {
+        let found = store.device_by_session(hash, 0, 1_000).await.unwrap();
+        found.is_some()
+    }
+
+    /// A database from before hashing, with a token in clear: after the
+    /// upgrade the same token still signs the device in, and the counted
+    /// steps are the migrator's.
+    #[tokio::test]
+    async fn tokens_kept_in_clear_are_hashed_by_the_upgrade() {
+        let store = counted_database(HASHED_SESSIONS_STEP - 5).await;
+        add_device(&store, "clear-token").await;
+        store.migrate().await.unwrap();
         let hash = crate::secrets::secret_hash("clear-token");
         let (device, shown) = store
             .device_by_session(&hash, 0, 1_000)
@@ -1042,5 +980,31 @@ mod tests {
                 .unwrap(),
             None
         );
+        assert_every_step_applied(&store).await;
+        // A second start changes nothing: the token is not hashed twice.
+        store.migrate().await.unwrap();
+        assert!(signs_in(&store, &hash).await);
+    }
+
+    /// A database past the hashing step keeps its hashes as they are, and
+    /// gets the steps it lacked.
+    #[tokio::test]
+    async fn a_database_past_hashing_is_adopted_as_it_is() {
+        let store = counted_database(HASHED_SESSIONS_STEP + 1).await;
+        let hash = crate::secrets::secret_hash("token");
+        add_device(&store, &hash).await;
+        sqlx::query("UPDATE devices SET session_issued_at = 500")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        assert!(signs_in(&store, &hash).await);
+        assert_every_step_applied(&store).await;
+        let counted: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_version'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(counted, 0, "the old count is gone");
     }
 }

@@ -18,7 +18,7 @@ use nexmile_compat::skyway::{ContentType, Participant, Room, room_name};
 use nexmile_sfu::{Feed, LegEvent, LegSpec, Room as MediaRoom};
 use tokio::sync::mpsc;
 
-use crate::compat::imageflux::{ImageFlux, Reply, jst, schedule_on_channel, session};
+use crate::compat::imageflux::{ImageFlux, Reply, jst, session};
 use crate::hls::HlsChannels;
 use crate::media::{answer_sdp, offer_description};
 
@@ -114,7 +114,12 @@ pub(crate) async fn publish(
     }
     let session = session(&channels.imageflux, &headers).await?;
     session.caller.may(Need::Delivery)?;
-    let schedule = schedule_on_channel(&channels.imageflux.services.store, &channel)
+    let schedule = channels
+        .imageflux
+        .services
+        .store
+        .imageflux()
+        .schedule_on_channel(&channel)
         .await?
         .filter(|s| s.system_id == session.system_id)
         .ok_or(ApiError::NotFound("そのチャンネルはありません。"))?;

@@ -18,19 +18,17 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use nexmile_compat::imageflux::{
-    self as rules, ApiError, Caller, Fields, HlsRung, Need, Permissions,
-};
+use nexmile_compat::imageflux::{self as rules, ApiError, Caller, Fields, Need, Permissions};
 use nexmile_core::clock::UnixMillis;
 use nexmile_core::datetime::{JST, WireDateTime};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use crate::config::ImageFluxSystem;
 use crate::services::Services;
 use crate::social_feeds::Comment;
 use crate::social_feeds::SocialStreams;
+use crate::store::imageflux::{NewUser, Schedule, UserChanges};
 use crate::store::{Store, StoreError};
 
 pub(crate) struct Reply(ApiError);
@@ -45,12 +43,6 @@ impl IntoResponse for Reply {
 impl From<ApiError> for Reply {
     fn from(e: ApiError) -> Self {
         Self(e)
-    }
-}
-
-impl From<sqlx::Error> for Reply {
-    fn from(e: sqlx::Error) -> Self {
-        Self(ApiError::Internal(format!("database: {e}")))
     }
 }
 
@@ -169,13 +161,9 @@ pub(crate) async fn seed(
     systems: &[ImageFluxSystem],
     now: i64,
 ) -> Result<(), StoreError> {
+    let tables = store.imageflux();
     for system in systems {
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT system_id FROM if_systems WHERE name = $1")
-                .bind(&system.name)
-                .fetch_optional(&store.pool)
-                .await?;
-        if exists.is_some() {
+        if tables.system_named(&system.name).await?.is_some() {
             continue;
         }
         let system_id = uuid::Uuid::new_v4().to_string();
@@ -186,67 +174,26 @@ pub(crate) async fn seed(
                 continue;
             }
         };
-        sqlx::query(
-            "INSERT INTO if_systems (system_id, name, access_code_hash) VALUES ($1, $2, $3)",
-        )
-        .bind(&system_id)
-        .bind(&system.name)
-        .bind(codes.hash(&system.access_code))
-        .execute(&store.pool)
-        .await?;
-        insert_user(
-            store,
-            &system_id,
-            &system.master_name,
-            &system.master_email,
-            &password,
-            true,
-            Permissions {
+        tables
+            .add_system(&system_id, &system.name, &codes.hash(&system.access_code))
+            .await?;
+        let master = NewUser {
+            system_id: &system_id,
+            name: &system.master_name,
+            email: &system.master_email,
+            password_hash: &password,
+            is_master: true,
+            permissions: Permissions {
                 delivery: true,
                 view: true,
                 schedule: true,
                 user: true,
             },
-            now,
-        )
-        .await?;
+            created_at: now,
+        };
+        tables.add_user(&master).await?;
     }
     Ok(())
-}
-
-#[expect(clippy::too_many_arguments, reason = "one row's columns")]
-async fn insert_user(
-    store: &Store,
-    system_id: &str,
-    name: &str,
-    email: &str,
-    password_hash: &str,
-    is_master: bool,
-    p: Permissions,
-    now: i64,
-) -> Result<i64, StoreError> {
-    let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(user_id), 0) + 1 FROM if_users")
-        .fetch_one(&store.pool)
-        .await?;
-    sqlx::query(
-        "INSERT INTO if_users (user_id, system_id, name, email, password_hash, is_master,
-            perm_delivery, perm_view, perm_schedule, perm_user, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(next)
-    .bind(system_id)
-    .bind(name)
-    .bind(email)
-    .bind(password_hash)
-    .bind(i32::from(is_master))
-    .bind(i32::from(p.delivery))
-    .bind(i32::from(p.view))
-    .bind(i32::from(p.schedule))
-    .bind(i32::from(p.user))
-    .bind(now)
-    .execute(&store.pool)
-    .await?;
-    Ok(next)
 }
 
 /// The caller of a request: its token's user, in its system.
@@ -268,37 +215,23 @@ pub(crate) async fn session(imageflux: &ImageFlux, headers: &HeaderMap) -> Resul
             "Authorization: Bearer <token> がありません。/api/login で得たトークンを付けてください。",
         ))?;
     let token_hash = sha256(token);
-    let row = sqlx::query(
-        "SELECT t.expires_at, u.user_id, u.system_id, u.name, u.is_master,
-                u.perm_delivery, u.perm_view, u.perm_schedule, u.perm_user
-         FROM if_tokens t JOIN if_users u ON u.user_id = t.user_id
-         WHERE t.token_hash = $1",
-    )
-    .bind(&token_hash)
-    .fetch_optional(&imageflux.services.store.pool)
-    .await?
-    .ok_or(ApiError::Unauthenticated("トークンが正しくありません。"))?;
-    let expires_at: i64 = row.try_get("expires_at")?;
-    if expires_at <= imageflux.services.clock.now().0 {
+    let user = imageflux
+        .services
+        .store
+        .imageflux()
+        .token_user(&token_hash)
+        .await?
+        .ok_or(ApiError::Unauthenticated("トークンが正しくありません。"))?;
+    if user.expires_at <= imageflux.services.clock.now().0 {
         return Err(ApiError::Unauthenticated(
             "トークンの有効期限が切れています。ログインし直してください。",
         )
         .into());
     }
-    let flag = |column: &str| row.try_get::<i32, _>(column).map(|v| v != 0);
     Ok(Session {
-        caller: Caller {
-            user_id: row.try_get("user_id")?,
-            is_master: flag("is_master")?,
-            permissions: Permissions {
-                delivery: flag("perm_delivery")?,
-                view: flag("perm_view")?,
-                schedule: flag("perm_schedule")?,
-                user: flag("perm_user")?,
-            },
-        },
-        system_id: row.try_get("system_id")?,
-        name: row.try_get("name")?,
+        caller: user.caller,
+        system_id: user.system_id,
+        name: user.name,
         token_hash,
     })
 }
@@ -314,23 +247,6 @@ async fn request(
     let session = session(imageflux, headers).await?;
     session.caller.may(need)?;
     Ok((session, Fields::read(query.as_deref(), body)?))
-}
-
-/// The user an email names in the system an access code (hashed) names.
-async fn login_row(
-    imageflux: &ImageFlux,
-    code_hash: &str,
-    email: &str,
-) -> Result<Option<sqlx::any::AnyRow>, StoreError> {
-    Ok(sqlx::query(
-        "SELECT u.user_id, u.system_id, u.password_hash FROM if_users u
-         JOIN if_systems s ON s.system_id = u.system_id
-         WHERE s.access_code_hash = $1 AND u.email = $2",
-    )
-    .bind(code_hash)
-    .bind(email)
-    .fetch_optional(&imageflux.services.store.pool)
-    .await?)
 }
 
 /// `POST /api/login`: throttled per address and per account; a wrong
@@ -362,30 +278,24 @@ pub(crate) async fn login(
         return Err(ApiError::TooManyAttempts.into());
     }
     let keyed = imageflux.access_codes.hash(&access_code);
-    let (row, legacy) = match login_row(&imageflux, &keyed, email).await? {
-        Some(row) => (Some(row), false),
+    let tables = imageflux.services.store.imageflux();
+    let (user, legacy) = match tables.login_user(&keyed, email).await? {
+        Some(user) => (Some(user), false),
         None => {
-            let old = login_row(&imageflux, &AccessCodes::legacy_hash(&access_code), email).await?;
+            let legacy_hash = AccessCodes::legacy_hash(&access_code);
+            let old = tables.login_user(&legacy_hash, email).await?;
             let legacy = old.is_some();
             (old, legacy)
         }
     };
-    let stored = row
-        .as_ref()
-        .map(|row| row.try_get::<String, _>("password_hash"))
-        .transpose()?;
+    let stored = user.as_ref().map(|user| user.password_hash.clone());
     let matched = password_matches(&password, stored).await;
-    let Some(row) = row.filter(|_| matched) else {
+    let Some(user) = user.filter(|_| matched) else {
         return Err(ApiError::LoginFailed.into());
     };
     if legacy {
-        sqlx::query("UPDATE if_systems SET access_code_hash = $1 WHERE system_id = $2")
-            .bind(&keyed)
-            .bind(row.try_get::<String, _>("system_id")?)
-            .execute(&imageflux.services.store.pool)
-            .await?;
+        tables.set_access_code(&user.system_id, &keyed).await?;
     }
-    let user_id: i64 = row.try_get("user_id")?;
     let token = format!(
         "{}{}",
         uuid::Uuid::new_v4().simple(),
@@ -395,47 +305,13 @@ pub(crate) async fn login(
     let ttl = i64::try_from(imageflux.services.config.imageflux.token_ttl_seconds)
         .unwrap_or(i64::MAX / 2000);
     let expires_at = now + ttl * 1000;
-    sqlx::query("DELETE FROM if_tokens WHERE expires_at <= $1")
-        .bind(now)
-        .execute(&imageflux.services.store.pool)
-        .await?;
-    sqlx::query("INSERT INTO if_tokens (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
-        .bind(sha256(&token))
-        .bind(user_id)
-        .bind(expires_at)
-        .execute(&imageflux.services.store.pool)
+    tables
+        .add_token(&sha256(&token), user.user_id, expires_at, now)
         .await?;
     Ok(Json(
         json!({ "token": token, "expires_at": jst(expires_at).nexmile() }),
     ))
 }
-
-/// One stored schedule.
-pub(crate) struct Schedule {
-    pub schedule_id: String,
-    pub system_id: String,
-    pub name: String,
-    pub start_at: i64,
-    pub end_at: i64,
-    pub ladder: Vec<HlsRung>,
-    pub channel_id: String,
-}
-
-fn schedule_of(row: &sqlx::any::AnyRow) -> Result<Schedule, sqlx::Error> {
-    let params: String = row.try_get("params")?;
-    Ok(Schedule {
-        schedule_id: row.try_get("schedule_id")?,
-        system_id: row.try_get("system_id")?,
-        name: row.try_get("name")?,
-        start_at: row.try_get("start_at")?,
-        end_at: row.try_get("end_at")?,
-        ladder: serde_json::from_str(&params).unwrap_or_else(|_| rules::default_ladder()),
-        channel_id: row.try_get("channel_id")?,
-    })
-}
-
-const SCHEDULE_COLUMNS: &str =
-    "schedule_id, system_id, name, start_at, end_at, params, channel_id, created_at, created_by";
 
 /// The schedule `schedule_id` of the caller's system.
 async fn schedule(
@@ -444,29 +320,13 @@ async fn schedule(
     fields: &Fields,
 ) -> Result<Schedule, Reply> {
     let id = fields.required_text("schedule_id")?;
-    let row = sqlx::query(&format!(
-        "SELECT {SCHEDULE_COLUMNS} FROM if_schedules WHERE schedule_id = $1 AND system_id = $2"
-    ))
-    .bind(id.trim())
-    .bind(&session.system_id)
-    .fetch_optional(&imageflux.services.store.pool)
-    .await?
-    .ok_or(ApiError::NotFound("そのスケジュールはありません。"))?;
-    Ok(schedule_of(&row)?)
-}
-
-/// The schedule on `channel_id`, whatever the system (WHIP, HLS, social stream).
-pub(crate) async fn schedule_on_channel(
-    store: &Store,
-    channel_id: &str,
-) -> Result<Option<Schedule>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {SCHEDULE_COLUMNS} FROM if_schedules WHERE channel_id = $1"
-    ))
-    .bind(channel_id)
-    .fetch_optional(&store.pool)
-    .await?;
-    Ok(row.as_ref().map(schedule_of).transpose()?)
+    let found = imageflux
+        .services
+        .store
+        .imageflux()
+        .schedule(id.trim(), &session.system_id)
+        .await?;
+    Ok(found.ok_or(ApiError::NotFound("そのスケジュールはありません。"))?)
 }
 
 /// `GET /api/schedule`
@@ -476,26 +336,25 @@ pub(crate) async fn list_schedules(
 ) -> Answer {
     let session = session(&imageflux, &headers).await?;
     session.caller.may(Need::SeeSchedules)?;
-    let rows = sqlx::query(&format!(
-        "SELECT {SCHEDULE_COLUMNS} FROM if_schedules WHERE system_id = $1 ORDER BY start_at DESC"
-    ))
-    .bind(&session.system_id)
-    .fetch_all(&imageflux.services.store.pool)
-    .await?;
-    let mut listed = Vec::new();
-    for row in rows {
-        let created_at: i64 = row.try_get("created_at")?;
-        let created_by: String = row.try_get("created_by")?;
-        let s = schedule_of(&row)?;
-        listed.push(json!({
-            "schedule_id": s.schedule_id,
-            "name": s.name,
-            "start_datetime": jst(s.start_at).imageflux_listing(),
-            "end_datetime": jst(s.end_at).imageflux_listing(),
-            "created_datetime": jst(created_at).imageflux_listing(),
-            "created_user_name": created_by,
-        }));
-    }
+    let schedules = imageflux
+        .services
+        .store
+        .imageflux()
+        .schedules(&session.system_id)
+        .await?;
+    let listed = schedules
+        .iter()
+        .map(|s| {
+            json!({
+                "schedule_id": s.schedule_id,
+                "name": s.name,
+                "start_datetime": jst(s.start_at).imageflux_listing(),
+                "end_datetime": jst(s.end_at).imageflux_listing(),
+                "created_datetime": jst(s.created_at).imageflux_listing(),
+                "created_user_name": s.created_by,
+            })
+        })
+        .collect();
     Ok(Json(Value::Array(listed)))
 }
 
@@ -506,18 +365,17 @@ async fn refuse_overlap(
     (start, end): (i64, i64),
     except: Option<&str>,
 ) -> Result<(), Reply> {
-    let rows =
-        sqlx::query("SELECT schedule_id, start_at, end_at FROM if_schedules WHERE system_id = $1")
-            .bind(system_id)
-            .fetch_all(&imageflux.services.store.pool)
-            .await?;
-    let mut others = Vec::new();
-    for row in rows {
-        let id: String = row.try_get("schedule_id")?;
-        if Some(id.as_str()) != except {
-            others.push((row.try_get("start_at")?, row.try_get("end_at")?));
-        }
-    }
+    let schedules = imageflux
+        .services
+        .store
+        .imageflux()
+        .schedules(system_id)
+        .await?;
+    let others: Vec<(i64, i64)> = schedules
+        .iter()
+        .filter(|s| Some(s.schedule_id.as_str()) != except)
+        .map(|s| (s.start_at, s.end_at))
+        .collect();
     if rules::overlaps(start, end, &others) {
         return Err(
             ApiError::Conflict("ほかのスケジュールと時間帯が重なっています。".into()).into(),
@@ -543,21 +401,24 @@ pub(crate) async fn create_schedule(
         Some(value) => rules::ladder(value)?,
     };
     refuse_overlap(&imageflux, &session.system_id, range, None).await?;
-    let schedule_id = uuid::Uuid::new_v4().to_string();
-    sqlx::query(&format!(
-        "INSERT INTO if_schedules ({SCHEDULE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-    ))
-    .bind(&schedule_id)
-    .bind(&session.system_id)
-    .bind(&name)
-    .bind(range.0)
-    .bind(range.1)
-    .bind(serde_json::to_string(&ladder).unwrap_or_default())
-    .bind(uuid::Uuid::new_v4().simple().to_string())
-    .bind(imageflux.services.clock.now().0)
-    .bind(&session.name)
-    .execute(&imageflux.services.store.pool)
-    .await?;
+    let schedule = Schedule {
+        schedule_id: uuid::Uuid::new_v4().to_string(),
+        system_id: session.system_id.clone(),
+        name,
+        start_at: range.0,
+        end_at: range.1,
+        ladder,
+        channel_id: uuid::Uuid::new_v4().simple().to_string(),
+        created_at: imageflux.services.clock.now().0,
+        created_by: session.name.clone(),
+    };
+    imageflux
+        .services
+        .store
+        .imageflux()
+        .add_schedule(&schedule)
+        .await?;
+    let schedule_id = schedule.schedule_id;
     Ok(Json(json!({ "schedule_id": schedule_id })))
 }
 
@@ -590,16 +451,19 @@ pub(crate) async fn update_schedule(
         Some(&current.schedule_id),
     )
     .await?;
-    sqlx::query(
-        "UPDATE if_schedules SET name = $1, start_at = $2, end_at = $3, params = $4 WHERE schedule_id = $5",
-    )
-    .bind(&name)
-    .bind(range.0)
-    .bind(range.1)
-    .bind(serde_json::to_string(&ladder).unwrap_or_default())
-    .bind(&current.schedule_id)
-    .execute(&imageflux.services.store.pool)
-    .await?;
+    let updated = Schedule {
+        name,
+        start_at: range.0,
+        end_at: range.1,
+        ladder,
+        ..current
+    };
+    imageflux
+        .services
+        .store
+        .imageflux()
+        .update_schedule(&updated)
+        .await?;
     Ok(Json(json!({ "ok": true })))
 }
 
@@ -618,9 +482,11 @@ pub(crate) async fn delete_schedule(
         )
         .into());
     }
-    sqlx::query("DELETE FROM if_schedules WHERE schedule_id = $1")
-        .bind(&current.schedule_id)
-        .execute(&imageflux.services.store.pool)
+    imageflux
+        .services
+        .store
+        .imageflux()
+        .delete_schedule(&current.schedule_id)
         .await?;
     Ok(Json(json!({ "ok": true })))
 }
@@ -673,32 +539,25 @@ pub(crate) async fn list_users(
 ) -> Answer {
     let session = session(&imageflux, &headers).await?;
     session.caller.may(Need::User)?;
-    let rows = sqlx::query(
-        "SELECT user_id, name, email, is_master, perm_delivery, perm_view, perm_schedule,
-                perm_user, created_at
-         FROM if_users WHERE system_id = $1 ORDER BY user_id",
-    )
-    .bind(&session.system_id)
-    .fetch_all(&imageflux.services.store.pool)
-    .await?;
-    let mut users = Vec::new();
-    for row in rows {
-        let flag = |column: &str| row.try_get::<i32, _>(column).map(|v| v != 0);
-        let permissions = Permissions {
-            delivery: flag("perm_delivery")?,
-            view: flag("perm_view")?,
-            schedule: flag("perm_schedule")?,
-            user: flag("perm_user")?,
-        };
-        users.push(json!({
-            "user_id": row.try_get::<i64, _>("user_id")?,
-            "name": row.try_get::<String, _>("name")?,
-            "email": row.try_get::<String, _>("email")?,
-            "is_master": flag("is_master")?,
-            "created_datetime": jst(row.try_get("created_at")?).imageflux_plain(),
-            "permissions": permissions,
-        }));
-    }
+    let users = imageflux
+        .services
+        .store
+        .imageflux()
+        .users(&session.system_id)
+        .await?;
+    let users = users
+        .iter()
+        .map(|u| {
+            json!({
+                "user_id": u.caller.user_id,
+                "name": u.name,
+                "email": u.email,
+                "is_master": u.caller.is_master,
+                "created_datetime": jst(u.created_at).imageflux_plain(),
+                "permissions": u.caller.permissions,
+            })
+        })
+        .collect();
     Ok(Json(Value::Array(users)))
 }
 
@@ -708,12 +567,12 @@ async fn email_taken(
     email: &str,
     except: Option<i64>,
 ) -> Result<bool, Reply> {
-    let owner: Option<i64> =
-        sqlx::query_scalar("SELECT user_id FROM if_users WHERE system_id = $1 AND email = $2")
-            .bind(system_id)
-            .bind(email)
-            .fetch_optional(&imageflux.services.store.pool)
-            .await?;
+    let owner = imageflux
+        .services
+        .store
+        .imageflux()
+        .user_with_email(system_id, email)
+        .await?;
     Ok(owner.is_some_and(|id| Some(id) != except))
 }
 
@@ -739,17 +598,16 @@ pub(crate) async fn create_user(
         return Err(ApiError::Conflict(format!("{email} はすでに登録されています。")).into());
     }
     let now = imageflux.services.clock.now().0;
-    let user_id = insert_user(
-        &imageflux.services.store,
-        &session.system_id,
-        &name,
-        &email,
-        &hash,
-        false,
+    let user = NewUser {
+        system_id: &session.system_id,
+        name: &name,
+        email: &email,
+        password_hash: &hash,
+        is_master: false,
         permissions,
-        now,
-    )
-    .await?;
+        created_at: now,
+    };
+    let user_id = imageflux.services.store.imageflux().add_user(&user).await?;
     Ok(Json(json!({ "ok": true, "user_id": user_id })))
 }
 
@@ -759,14 +617,13 @@ async fn user_in_system(
     session: &Session,
     user_id: i64,
 ) -> Result<bool, Reply> {
-    let is_master: Option<i32> =
-        sqlx::query_scalar("SELECT is_master FROM if_users WHERE user_id = $1 AND system_id = $2")
-            .bind(user_id)
-            .bind(&session.system_id)
-            .fetch_optional(&imageflux.services.store.pool)
-            .await?;
-    let is_master = is_master.ok_or(ApiError::NotFound("そのユーザーはいません。"))?;
-    Ok(is_master != 0)
+    let is_master = imageflux
+        .services
+        .store
+        .imageflux()
+        .user_is_master(user_id, &session.system_id)
+        .await?;
+    Ok(is_master.ok_or(ApiError::NotFound("そのユーザーはいません。"))?)
 }
 
 /// `PATCH /api/user`
@@ -781,50 +638,31 @@ pub(crate) async fn update_user(
     if user_in_system(&imageflux, &session, user_id).await? {
         session.caller.may(Need::Master)?;
     }
-    let pool = &imageflux.services.store.pool;
+    // Every field is checked before anything is written.
+    let mut changes = UserChanges::default();
     if let Some(name) = fields.text("name")? {
-        let name = rules::name("name", &name)?;
-        sqlx::query("UPDATE if_users SET name = $1 WHERE user_id = $2")
-            .bind(name)
-            .bind(user_id)
-            .execute(pool)
-            .await?;
+        changes.name = Some(rules::name("name", &name)?);
     }
     if let Some(email) = fields.text("email")? {
         let email = rules::email(&email)?;
         if email_taken(&imageflux, &session.system_id, &email, Some(user_id)).await? {
             return Err(ApiError::Conflict(format!("{email} はすでに登録されています。")).into());
         }
-        sqlx::query("UPDATE if_users SET email = $1 WHERE user_id = $2")
-            .bind(email)
-            .bind(user_id)
-            .execute(pool)
-            .await?;
+        changes.email = Some(email);
     }
     if let Some(password) = fields.text("password")? {
-        let hash = hash_password(rules::password(&password)?).await?;
-        sqlx::query("UPDATE if_users SET password_hash = $1 WHERE user_id = $2")
-            .bind(hash)
-            .bind(user_id)
-            .execute(pool)
-            .await?;
+        changes.password_hash = Some(hash_password(rules::password(&password)?).await?);
     }
-    for (field, column) in [
-        ("delivery", "perm_delivery"),
-        ("view", "perm_view"),
-        ("schedule", "perm_schedule"),
-        ("user", "perm_user"),
-    ] {
-        if let Some(allowed) = fields.flag(field)? {
-            sqlx::query(&format!(
-                "UPDATE if_users SET {column} = $1 WHERE user_id = $2"
-            ))
-            .bind(i32::from(allowed))
-            .bind(user_id)
-            .execute(pool)
-            .await?;
-        }
-    }
+    changes.delivery = fields.flag("delivery")?;
+    changes.view = fields.flag("view")?;
+    changes.schedule = fields.flag("schedule")?;
+    changes.user = fields.flag("user")?;
+    imageflux
+        .services
+        .store
+        .imageflux()
+        .update_user(user_id, &changes)
+        .await?;
     Ok(Json(json!({ "ok": true })))
 }
 
@@ -843,12 +681,12 @@ pub(crate) async fn delete_user(
     if user_id == session.caller.user_id {
         return Err(ApiError::Conflict("自分自身は削除できません。".into()).into());
     }
-    for table in ["if_tokens", "if_users"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
-            .bind(user_id)
-            .execute(&imageflux.services.store.pool)
-            .await?;
-    }
+    imageflux
+        .services
+        .store
+        .imageflux()
+        .delete_user(user_id)
+        .await?;
     Ok(Json(json!({ "ok": true })))
 }
 
@@ -863,15 +701,11 @@ pub(crate) async fn change_password(
     let fields = Fields::read(query.as_deref(), &body)?;
     let password = fields.required_text("password")?;
     let hash = hash_password(rules::password(&password)?).await?;
-    sqlx::query("UPDATE if_users SET password_hash = $1 WHERE user_id = $2")
-        .bind(hash)
-        .bind(session.caller.user_id)
-        .execute(&imageflux.services.store.pool)
-        .await?;
-    sqlx::query("DELETE FROM if_tokens WHERE user_id = $1 AND token_hash <> $2")
-        .bind(session.caller.user_id)
-        .bind(&session.token_hash)
-        .execute(&imageflux.services.store.pool)
+    imageflux
+        .services
+        .store
+        .imageflux()
+        .set_password(session.caller.user_id, &hash, &session.token_hash)
         .await?;
     Ok(Json(json!({ "ok": true })))
 }
@@ -901,24 +735,17 @@ pub(crate) async fn change_access_code(
         return Err(ApiError::TooManyAttempts.into());
     }
     let hash = imageflux.access_codes.hash(code);
-    let owner: Option<String> = sqlx::query_scalar(
-        "SELECT system_id FROM if_systems WHERE access_code_hash = $1 OR access_code_hash = $2",
-    )
-    .bind(&hash)
-    .bind(AccessCodes::legacy_hash(code))
-    .fetch_optional(&imageflux.services.store.pool)
-    .await?;
+    let tables = imageflux.services.store.imageflux();
+    let owner = tables
+        .access_code_owner(&hash, &AccessCodes::legacy_hash(code))
+        .await?;
     if owner.is_some_and(|id| id != session.system_id) {
         return Err(ApiError::Conflict(
             "そのアクセスコードは使えません。別の値にしてください。".into(),
         )
         .into());
     }
-    sqlx::query("UPDATE if_systems SET access_code_hash = $1 WHERE system_id = $2")
-        .bind(hash)
-        .bind(&session.system_id)
-        .execute(&imageflux.services.store.pool)
-        .await?;
+    tables.set_access_code(&session.system_id, &hash).await?;
     Ok(Json(json!({ "ok": true })))
 }
 
@@ -931,21 +758,23 @@ pub(crate) async fn chat(
 ) -> Answer {
     let (session, fields) = request(&imageflux, &headers, Need::Chat, query, &body).await?;
     let s = schedule(&imageflux, &session, &fields).await?;
-    let rows = sqlx::query(
-        "SELECT seq, user_name, body, at FROM if_chat WHERE schedule_id = $1 ORDER BY seq",
-    )
-    .bind(&s.schedule_id)
-    .fetch_all(&imageflux.services.store.pool)
-    .await?;
-    let mut chats = Vec::new();
-    for row in rows {
-        chats.push(json!({
-            "chat_id": row.try_get::<i64, _>("seq")?,
-            "user_name": row.try_get::<String, _>("user_name")?,
-            "body": row.try_get::<String, _>("body")?,
-            "created_datetime": jst(row.try_get("at")?).imageflux_plain(),
-        }));
-    }
+    let lines = imageflux
+        .services
+        .store
+        .imageflux()
+        .chat(&s.schedule_id)
+        .await?;
+    let chats: Vec<Value> = lines
+        .iter()
+        .map(|line| {
+            json!({
+                "chat_id": line.seq,
+                "user_name": line.user_name,
+                "body": line.body,
+                "created_datetime": jst(line.at).imageflux_plain(),
+            })
+        })
+        .collect();
     Ok(Json(json!({ "ok": true, "chats": chats })))
 }
 
@@ -960,21 +789,12 @@ pub(crate) async fn send_chat(
     let s = schedule(&imageflux, &session, &fields).await?;
     let text = rules::chat_body(&fields.required_text("body")?)?;
     let now = imageflux.services.clock.now().0;
-    let next: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM if_chat WHERE schedule_id = $1")
-            .bind(&s.schedule_id)
-            .fetch_one(&imageflux.services.store.pool)
-            .await?;
-    sqlx::query(
-        "INSERT INTO if_chat (schedule_id, seq, user_name, body, at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&s.schedule_id)
-    .bind(next)
-    .bind(&session.name)
-    .bind(&text)
-    .bind(now)
-    .execute(&imageflux.services.store.pool)
-    .await?;
+    imageflux
+        .services
+        .store
+        .imageflux()
+        .add_chat(&s.schedule_id, &session.name, &text, now)
+        .await?;
     imageflux.social.open_if_missing(&s.channel_id);
     let comment = Comment {
         name: &session.name,

@@ -1,0 +1,1 @@
+CREATE INDEX running_reports_owner ON running_reports (owner);

@@ -1,0 +1,1 @@
+ALTER TABLE devices ADD COLUMN previous_valid_until BIGINT;

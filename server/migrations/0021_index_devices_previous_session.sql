@@ -1,0 +1,1 @@
+CREATE INDEX devices_previous_session ON devices (previous_session);
