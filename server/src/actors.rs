@@ -3,6 +3,7 @@
 //! behave the same.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,13 +17,14 @@ struct Entry<C> {
     tx: mpsc::UnboundedSender<C>,
 }
 
-type Running<C> = Arc<Mutex<HashMap<String, Entry<C>>>>;
+type Running<K, C> = Arc<Mutex<HashMap<K, Entry<C>>>>;
 
-pub(crate) struct Registry<C> {
-    running: Running<C>,
+/// The tasks running, by their token `K`, each reached with commands `C`.
+pub(crate) struct Registry<K, C> {
+    running: Running<K, C>,
 }
 
-impl<C> Default for Registry<C> {
+impl<K, C> Default for Registry<K, C> {
     fn default() -> Self {
         Self {
             running: Arc::default(),
@@ -32,12 +34,12 @@ impl<C> Default for Registry<C> {
 
 /// A task's place in its registry, held by the task: dropped, the task
 /// leaves it, however it ends.
-pub(crate) struct Registration<C> {
-    token: String,
-    running: Running<C>,
+pub(crate) struct Registration<K: Eq + Hash, C> {
+    token: K,
+    running: Running<K, C>,
 }
 
-impl<C> Drop for Registration<C> {
+impl<K: Eq + Hash, C> Drop for Registration<K, C> {
     fn drop(&mut self) {
         if let Ok(mut running) = self.running.lock() {
             running.remove(&self.token);
@@ -45,31 +47,31 @@ impl<C> Drop for Registration<C> {
     }
 }
 
-impl<C> Registry<C> {
-    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry<C>>> {
+impl<K: Clone + Eq + Hash, C> Registry<K, C> {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<K, Entry<C>>> {
         self.running.lock().expect("registry lock")
     }
 
     /// Enters the task of `token`, of `site`, reached through `tx`.
     pub(crate) fn register(
         &self,
-        token: &str,
+        token: &K,
         site: &str,
         tx: mpsc::UnboundedSender<C>,
-    ) -> Registration<C> {
+    ) -> Registration<K, C> {
         let entry = Entry {
             site: site.to_owned(),
             tx,
         };
-        self.running().insert(token.to_owned(), entry);
+        self.running().insert(token.clone(), entry);
         Registration {
-            token: token.to_owned(),
+            token: token.clone(),
             running: Arc::clone(&self.running),
         }
     }
 
     /// False when no task runs under `token` (or it is ending).
-    pub(crate) fn send(&self, token: &str, command: C) -> bool {
+    pub(crate) fn send(&self, token: &K, command: C) -> bool {
         self.running()
             .get(token)
             .is_some_and(|entry| entry.tx.send(command).is_ok())
@@ -79,7 +81,7 @@ impl<C> Registry<C> {
     /// the task is not running or busy for longer.
     pub(crate) async fn ask<T>(
         &self,
-        token: &str,
+        token: &K,
         command: impl FnOnce(oneshot::Sender<T>) -> C,
     ) -> Option<T> {
         let (tx, answer) = oneshot::channel();
@@ -89,11 +91,11 @@ impl<C> Registry<C> {
         tokio::time::timeout(ACTOR_WAIT, answer).await.ok()?.ok()
     }
 
-    pub(crate) fn tokens(&self) -> Vec<String> {
+    pub(crate) fn tokens(&self) -> Vec<K> {
         self.running().keys().cloned().collect()
     }
 
-    pub(crate) fn tokens_of_site(&self, site: &str) -> Vec<String> {
+    pub(crate) fn tokens_of_site(&self, site: &str) -> Vec<K> {
         self.running()
             .iter()
             .filter(|(_, entry)| entry.site == site)
@@ -116,19 +118,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_task_leaves_when_its_registration_drops() {
-        let registry = Registry::<oneshot::Sender<u8>>::default();
+        let registry = Registry::<String, oneshot::Sender<u8>>::default();
+        let t1 = "t1".to_owned();
         let (tx, mut inbox) = mpsc::unbounded_channel();
-        let registration = registry.register("t1", "site", tx);
+        let registration = registry.register(&t1, "site", tx);
         tokio::spawn(async move {
             while let Some(reply) = inbox.recv().await {
                 let _ = reply.send(7);
             }
         });
-        assert_eq!(registry.ask("t1", |reply| reply).await, Some(7));
+        assert_eq!(registry.ask(&t1, |reply| reply).await, Some(7));
         assert_eq!(registry.tokens_of_site("site"), ["t1"]);
         assert!(registry.tokens_of_site("other").is_empty());
         drop(registration);
         assert!(registry.tokens().is_empty());
-        assert_eq!(registry.ask("t1", |reply| reply).await, None);
+        assert_eq!(registry.ask(&t1, |reply| reply).await, None);
     }
 }

@@ -9,6 +9,7 @@ use nexmile_core::signal::{DeviceInfo, ServerMessage};
 use tokio::sync::mpsc;
 
 use crate::store::Device;
+use crate::tokens::Engagement;
 
 pub(crate) type ConnId = u64;
 
@@ -45,8 +46,8 @@ struct Conn {
     ip: IpAddr,
     /// `None` once the queue overflowed: the session then ends.
     tx: Option<mpsc::Sender<ServerMessage>>,
-    /// The call this device is in or ringing for.
-    call: Option<String>,
+    /// The call or live this connection is taken by.
+    engaged: Option<Engagement>,
 }
 
 #[derive(Default)]
@@ -62,7 +63,6 @@ pub struct ConnView {
     pub kind: ConnKind,
     pub device: Device,
     pub info: DeviceInfo,
-    pub call: Option<String>,
 }
 
 impl Conn {
@@ -120,7 +120,7 @@ impl Hub {
             info,
             ip,
             tx: Some(tx),
-            call: None,
+            engaged: None,
         };
         conns.insert(id, conn);
         Ok(id)
@@ -142,13 +142,13 @@ impl Hub {
         closed
     }
 
-    /// Forgets a connection; returns the call it was in.
-    pub fn unregister(&self, id: ConnId) -> Option<String> {
+    /// Forgets a connection; returns the call or live it was in.
+    pub(crate) fn unregister(&self, id: ConnId) -> Option<Engagement> {
         self.conns
             .lock()
             .expect("hub lock")
             .remove(&id)
-            .and_then(|c| c.call)
+            .and_then(|c| c.engaged)
     }
 
     pub fn send(&self, id: ConnId, message: ServerMessage) {
@@ -176,27 +176,34 @@ impl Hub {
             .collect()
     }
 
-    /// Marks a connection as taken by `call` (or free with `None`). Taking
-    /// fails when it is already in another call.
-    pub fn set_call(&self, id: ConnId, call: Option<&str>) -> bool {
+    /// Marks a connection as taken by a call or live. It fails when the
+    /// connection is already taken by another.
+    pub(crate) fn engage(&self, id: ConnId, by: Engagement) -> bool {
         let mut conns = self.conns.lock().expect("hub lock");
         let Some(conn) = conns.get_mut(&id) else {
             return false;
         };
-        match (call, &conn.call) {
-            (Some(new), Some(current)) if new != current => false,
+        match &conn.engaged {
+            Some(current) if *current != by => false,
             _ => {
-                conn.call = call.map(str::to_owned);
+                conn.engaged = Some(by);
                 true
             }
         }
     }
 
-    /// Frees every connection still marked with `call`.
-    pub fn release_call(&self, call: &str) {
+    /// Frees a connection, whatever took it.
+    pub(crate) fn free(&self, id: ConnId) {
+        if let Some(conn) = self.conns.lock().expect("hub lock").get_mut(&id) {
+            conn.engaged = None;
+        }
+    }
+
+    /// Frees every connection still taken by `by`.
+    pub(crate) fn release(&self, by: &Engagement) {
         for conn in self.conns.lock().expect("hub lock").values_mut() {
-            if conn.call.as_deref() == Some(call) {
-                conn.call = None;
+            if conn.engaged.as_ref() == Some(by) {
+                conn.engaged = None;
             }
         }
     }
@@ -218,6 +225,5 @@ fn view(id: ConnId, c: &Conn) -> ConnView {
         kind: c.kind,
         device: c.device.clone(),
         info: c.info.clone(),
-        call: c.call.clone(),
     }
 }

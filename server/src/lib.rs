@@ -25,6 +25,7 @@ mod signalling;
 mod social_feeds;
 pub mod store;
 pub mod tls;
+mod tokens;
 mod video_test;
 pub mod web;
 

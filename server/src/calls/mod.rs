@@ -25,9 +25,10 @@ use crate::hub::ConnId;
 use crate::partner::REPLY_TIMEOUT;
 use crate::services::Services;
 use crate::store::{CallEnd, PendingReport};
+use crate::tokens::{CallToken, Engagement};
 
 /// What reaches a call's task.
-pub enum Command {
+pub(crate) enum Command {
     Start {
         conn: ConnId,
         offer: String,
@@ -62,7 +63,7 @@ pub enum Command {
 
 /// The calls now running, by callToken, and what their tasks share.
 pub struct Calls {
-    registry: Registry<Command>,
+    registry: Registry<CallToken, Command>,
     services: Arc<Services>,
 }
 
@@ -74,7 +75,7 @@ impl Calls {
         }
     }
 
-    pub fn send(&self, call_token: &str, command: Command) -> bool {
+    pub(crate) fn send(&self, call_token: &CallToken, command: Command) -> bool {
         self.registry.send(call_token, command)
     }
 
@@ -120,7 +121,7 @@ impl Calls {
         rooms
     }
 
-    pub fn running_tokens(&self) -> Vec<String> {
+    pub(crate) fn running_tokens(&self) -> Vec<CallToken> {
         self.registry.tokens()
     }
 }
@@ -140,8 +141,11 @@ impl Calls {
         let Some(caller) = services.hub.view(conn) else {
             return;
         };
-        let call_token = uuid::Uuid::new_v4().to_string();
-        if !services.hub.set_call(conn, Some(&call_token)) {
+        let call_token = CallToken::new();
+        if !services
+            .hub
+            .engage(conn, Engagement::Call(call_token.clone()))
+        {
             services.hub.send(
                 conn,
                 ServerMessage::Error {
@@ -154,7 +158,7 @@ impl Calls {
         let now = services.clock.now();
         let call_request = CallRequest {
             site_token: site.as_ref().map_or_else(String::new, |s| s.token.clone()),
-            call_token: call_token.clone(),
+            call_token: call_token.to_string(),
             caller: CallParty {
                 user_id: caller.device.user_id.clone(),
                 user_sub_id: request.caller_sub_id,
@@ -181,7 +185,7 @@ impl Calls {
         if let Err(e) = services
             .store
             .call_started(
-                &call_token,
+                call_token.as_str(),
                 &caller.device.site,
                 &caller.device.user_id,
                 &request.callee_id,
@@ -224,10 +228,10 @@ impl Calls {
 struct CallActor {
     services: Arc<Services>,
     /// Keeps the call in [`Calls`] while this task runs.
-    _registration: Registration<Command>,
+    _registration: Registration<CallToken, Command>,
     call: Call,
     site: Option<SiteConfig>,
-    token: String,
+    token: CallToken,
     caller: ConnId,
     callee: Option<ConnId>,
     ringing: Vec<ConnId>,
@@ -435,8 +439,8 @@ impl CallActor {
         }
         let site = self.site.as_ref().map_or("", |s| s.code.as_str());
         Room {
-            id: self.token.clone(),
-            name: room_name(site, "call", &self.token),
+            id: self.token.to_string(),
+            name: room_name(site, "call", self.token.as_str()),
             participants,
         }
     }
@@ -472,7 +476,7 @@ impl CallActor {
                 self.services.hub.send(
                     conn,
                     ServerMessage::MediaAnswer {
-                        call_token: self.token.clone(),
+                        call_token: self.token.to_string(),
                         answer,
                     },
                 );
@@ -494,7 +498,7 @@ impl CallActor {
         };
         let now = self.services.clock.now();
         let message = ServerMessage::Billing {
-            call_token: self.token.clone(),
+            call_token: self.token.to_string(),
             payer: prepared.payer(),
             time_left_sec: self.call.time_left(now).map(|d| d.as_secs()),
             used_points: self.call.used_points(now),
@@ -543,7 +547,7 @@ impl CallActor {
                 auto_charge_trigger_url: None,
             },
             service: CallService {
-                call_token: self.token.clone(),
+                call_token: self.token.to_string(),
                 caller_option: allowed,
                 callee_user_id: callee.user_id,
                 callee_user_nm: callee.name,
@@ -580,7 +584,7 @@ impl CallActor {
             }
         };
         Some(CallDetails {
-            call_token: self.token.clone(),
+            call_token: self.token.to_string(),
             peer_name,
             peer_image_url,
             video: service.video_call,
@@ -616,7 +620,7 @@ impl CallActor {
         match self
             .services
             .store
-            .checkpoint(&self.token, &[pending], now.0)
+            .checkpoint(self.token.as_str(), &[pending], now.0)
             .await
         {
             Ok(()) => self
@@ -661,7 +665,7 @@ impl CallActor {
             .as_ref()
             .and_then(|o| serde_json::to_string(o).ok());
         let end = CallEnd {
-            call_token: &self.token,
+            call_token: self.token.as_str(),
             reason: i32::from(reason as i8),
             overview: overview.as_deref(),
             at: self.services.clock.now().0,
@@ -669,7 +673,7 @@ impl CallActor {
         match self
             .services
             .store
-            .settle(&self.token, &entries, true, Some(&end))
+            .settle(self.token.as_str(), &entries, true, Some(&end))
             .await
         {
             Ok(()) if !entries.is_empty() => self.services.outbox.wake(),
@@ -753,11 +757,11 @@ impl CallActor {
                 CallAction::StopRinging => {
                     for conn in std::mem::take(&mut self.ringing) {
                         if Some(conn) != self.callee {
-                            self.services.hub.set_call(conn, None);
+                            self.services.hub.free(conn);
                             self.services.hub.send(
                                 conn,
                                 ServerMessage::IncomingCancelled {
-                                    call_token: self.token.clone(),
+                                    call_token: self.token.to_string(),
                                 },
                             );
                         }
@@ -765,7 +769,7 @@ impl CallActor {
                 }
                 CallAction::Connected => {
                     let message = ServerMessage::Connected {
-                        call_token: self.token.clone(),
+                        call_token: self.token.to_string(),
                     };
                     self.services.hub.send(self.caller, message.clone());
                     if let Some(callee) = self.callee {
@@ -788,7 +792,7 @@ impl CallActor {
                     overview,
                 } => {
                     let ended = ServerMessage::CallEnded {
-                        call_token: Some(self.token.clone()),
+                        call_token: Some(self.token.to_string()),
                         reason,
                         message,
                         overview: overview.clone(),
@@ -799,7 +803,9 @@ impl CallActor {
                     }
                     // Dropped, the room ends both connections.
                     self.media = None;
-                    self.services.hub.release_call(&self.token);
+                    self.services
+                        .hub
+                        .release(&Engagement::Call(self.token.clone()));
                 }
             }
         }
@@ -827,7 +833,11 @@ impl CallActor {
             return RingOutcome::Unreachable;
         }
         for conn in &conns {
-            if self.services.hub.set_call(conn.id, Some(&self.token)) {
+            if self
+                .services
+                .hub
+                .engage(conn.id, Engagement::Call(self.token.clone()))
+            {
                 self.ringing.push(conn.id);
                 self.services
                     .hub
@@ -840,7 +850,7 @@ impl CallActor {
         self.services.hub.send(
             self.caller,
             ServerMessage::Ringing {
-                call_token: self.token.clone(),
+                call_token: self.token.to_string(),
             },
         );
         RingOutcome::Ringing

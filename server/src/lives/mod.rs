@@ -33,9 +33,10 @@ use crate::partner::REPLY_TIMEOUT;
 use crate::services::Services;
 use crate::social_feeds::{Comment, SocialStreams};
 use crate::store::PendingReport;
+use crate::tokens::{Engagement, LiveToken};
 
 /// What reaches a live's task.
-pub enum LiveCommand {
+pub(crate) enum LiveCommand {
     /// The prepared broadcaster's media offer.
     Media {
         conn: ConnId,
@@ -129,7 +130,7 @@ pub enum LiveCommand {
 
 /// The lives now running, by liveToken, and what their tasks share.
 pub struct Lives {
-    registry: Registry<LiveCommand>,
+    registry: Registry<LiveToken, LiveCommand>,
     services: Arc<Services>,
     /// The lives' comments as social stream feeds.
     social: Arc<SocialStreams>,
@@ -154,14 +155,14 @@ impl Lives {
         self.registry.wait_until_empty(limit).await;
     }
 
-    pub fn send(&self, live_token: &str, command: LiveCommand) -> bool {
+    pub(crate) fn send(&self, live_token: &LiveToken, command: LiveCommand) -> bool {
         self.registry.send(live_token, command)
     }
 
     /// Asks the live a question answered on a oneshot; false if it is not running.
-    pub async fn ask(
+    pub(crate) async fn ask(
         &self,
-        live_token: &str,
+        live_token: &LiveToken,
         command: impl FnOnce(oneshot::Sender<bool>) -> LiveCommand,
     ) -> bool {
         self.registry.ask(live_token, command).await == Some(true)
@@ -197,7 +198,7 @@ impl Lives {
         rooms
     }
 
-    pub fn running_tokens(&self) -> Vec<String> {
+    pub(crate) fn running_tokens(&self) -> Vec<LiveToken> {
         self.registry.tokens()
     }
 }
@@ -231,7 +232,7 @@ impl Lives {
         let Some(broadcaster) = services.hub.view(conn) else {
             return;
         };
-        let live_token = uuid::Uuid::new_v4().to_string();
+        let live_token = LiveToken::new();
         let site = services
             .config
             .site
@@ -244,21 +245,24 @@ impl Lives {
             return refuse(
                 services,
                 conn,
-                &live_token,
+                live_token.as_str(),
                 "このサイトではライブ配信を利用できません。",
             );
         };
-        if !services.hub.set_call(conn, Some(&live_token)) {
+        if !services
+            .hub
+            .engage(conn, Engagement::Live(live_token.clone()))
+        {
             return refuse(
                 services,
                 conn,
-                &live_token,
+                live_token.as_str(),
                 "通話中またはライブ中のため配信できません。",
             );
         }
         let setup = LiveSetup {
             site_token: site.token.clone(),
-            live_token: live_token.clone(),
+            live_token: live_token.to_string(),
             link_id,
             liver: Liver {
                 liver_user_id: broadcaster.device.user_id.clone(),
@@ -267,7 +271,7 @@ impl Lives {
             device: device_facts(&broadcaster),
         };
         if site.social_stream {
-            self.social.open(&live_token);
+            self.social.open(live_token.as_str());
         }
         let (live, actions) = Live::new(setup, services.clock.now());
         let (tx, inbox) = mpsc::unbounded_channel();
@@ -320,8 +324,8 @@ struct LiveActor {
     services: Arc<Services>,
     social: Arc<SocialStreams>,
     /// Keeps the live in [`Lives`] while this task runs.
-    _registration: Registration<LiveCommand>,
-    token: String,
+    _registration: Registration<LiveToken, LiveCommand>,
+    token: LiveToken,
     site: SiteConfig,
     live: Live,
     broadcaster: ConnId,
@@ -419,7 +423,7 @@ impl LiveActor {
                 self.services.hub.send(
                     conn,
                     ServerMessage::MediaAnswer {
-                        call_token: self.token.clone(),
+                        call_token: self.token.to_string(),
                         answer,
                     },
                 );
@@ -473,15 +477,19 @@ impl LiveActor {
                     return refuse(
                         &self.services,
                         conn,
-                        &self.token,
+                        self.token.as_str(),
                         "このライブは別のサイトのものです。",
                     );
                 }
-                if !self.services.hub.set_call(conn, Some(&self.token)) {
+                if !self
+                    .services
+                    .hub
+                    .engage(conn, Engagement::Live(self.token.clone()))
+                {
                     return refuse(
                         &self.services,
                         conn,
-                        &self.token,
+                        self.token.as_str(),
                         "通話中またはライブ中のため視聴できません。",
                     );
                 }
@@ -573,7 +581,7 @@ impl LiveActor {
                     None => self.services.hub.send(
                         conn,
                         ServerMessage::Live {
-                            live_token: self.token.clone(),
+                            live_token: self.token.to_string(),
                             notice: LiveNotice::Refused {
                                 message: "このギフトはありません。".into(),
                             },
@@ -707,7 +715,7 @@ impl LiveActor {
         };
         let query = PaymentRequest {
             site_key: self.site.api_key.clone(),
-            live_token: self.token.clone(),
+            live_token: self.token.to_string(),
             link_id,
             user_id,
             payment: amount,
@@ -721,7 +729,7 @@ impl LiveActor {
             self.tx.clone(),
             Arc::clone(&self.services),
         );
-        let token = self.token.clone();
+        let token = self.token.to_string();
         tokio::spawn(async move {
             let paid = client
                 .get(&site, &url, &query, PAYMENT_TIMEOUT)
@@ -754,7 +762,7 @@ impl LiveActor {
         self.services.hub.send(
             conn,
             ServerMessage::GiftCatalogue {
-                live_token: self.token.clone(),
+                live_token: self.token.to_string(),
                 items,
             },
         );
@@ -827,7 +835,7 @@ impl LiveActor {
             },
         }));
         Room {
-            id: self.token.clone(),
+            id: self.token.to_string(),
             name: room_name(&self.site.code, "live", &self.live.setup().link_id),
             participants,
         }
@@ -848,7 +856,7 @@ impl LiveActor {
         self.services.hub.send(
             conn,
             ServerMessage::Live {
-                live_token: self.token.clone(),
+                live_token: self.token.to_string(),
                 notice,
             },
         );
@@ -880,7 +888,7 @@ impl LiveActor {
         match self
             .services
             .store
-            .checkpoint(&self.token, &pending, now.0)
+            .checkpoint(self.token.as_str(), &pending, now.0)
             .await
         {
             Ok(()) => self
@@ -923,7 +931,7 @@ impl LiveActor {
         match self
             .services
             .store
-            .settle(&self.token, &entries, live_ended, None)
+            .settle(self.token.as_str(), &entries, live_ended, None)
             .await
         {
             Ok(()) => !entries.is_empty(),
@@ -974,7 +982,7 @@ impl LiveActor {
                 media.close(leg);
             }
         }
-        self.services.hub.set_call(conn, None);
+        self.services.hub.free(conn);
     }
 
     async fn execute(&mut self, actions: Vec<LiveAction>) {
@@ -1011,7 +1019,7 @@ impl LiveActor {
                             image: image.as_deref(),
                         };
                         let now = self.services.clock.now().0;
-                        self.social.comment(&self.token, now, &comment);
+                        self.social.comment(self.token.as_str(), now, &comment);
                     }
                     self.tell(self.broadcaster, notice.clone());
                     for (conn, viewer) in &self.viewers {
@@ -1067,8 +1075,9 @@ impl LiveActor {
                     if let (Some(source), Some(media)) = (self.source.take(), &self.media) {
                         media.close(source);
                     }
-                    self.services.hub.set_call(self.broadcaster, None);
-                    self.social.close(&self.token, self.services.clock.now().0);
+                    self.services.hub.free(self.broadcaster);
+                    self.social
+                        .close(self.token.as_str(), self.services.clock.now().0);
                 }
             }
         }

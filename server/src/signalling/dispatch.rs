@@ -10,6 +10,7 @@ use crate::calls::{Calls, Command, MakeCall};
 use crate::hub::ConnId;
 use crate::lives::{LiveCommand, Lives};
 use crate::services::Services;
+use crate::tokens::{CallToken, Engagement, LiveToken};
 use crate::video_test::VideoTests;
 
 pub struct Dispatcher {
@@ -23,10 +24,14 @@ impl Dispatcher {
     /// A connection is gone: its video test ends, and its call or live hears so.
     pub fn disconnect(&self, conn: ConnId) {
         self.video_tests.end(conn);
-        if let Some(token) = self.services.hub.unregister(conn)
-            && !self.calls.send(&token, Command::ConnLost { conn })
-        {
-            self.lives.send(&token, LiveCommand::ConnLost { conn });
+        match self.services.hub.unregister(conn) {
+            Some(Engagement::Call(token)) => {
+                self.calls.send(&token, Command::ConnLost { conn });
+            }
+            Some(Engagement::Live(token)) => {
+                self.lives.send(&token, LiveCommand::ConnLost { conn });
+            }
+            None => {}
         }
     }
 
@@ -64,7 +69,10 @@ impl Dispatcher {
             }
             live => return self.dispatch_live(conn, live),
         };
-        if !self.calls.send(&call_token, command) {
+        if !self
+            .calls
+            .send(&CallToken::from(call_token.clone()), command)
+        {
             self.services.hub.send(
                 conn,
                 ServerMessage::CallEnded {
@@ -142,7 +150,10 @@ impl Dispatcher {
             }
             _ => return,
         };
-        if !self.lives.send(&live_token, command) {
+        if !self
+            .lives
+            .send(&LiveToken::from(live_token.clone()), command)
+        {
             self.services.hub.send(
                 conn,
                 ServerMessage::Live {

@@ -17,6 +17,7 @@ use crate::hls::HlsChannels;
 use crate::lives::{LiveCommand, Lives};
 use crate::services::Services;
 use crate::store::Store;
+use crate::tokens::{CallToken, LiveToken};
 
 #[derive(Deserialize)]
 pub(crate) struct Limit {
@@ -73,7 +74,7 @@ pub(crate) async fn lives(State(lives): State<Arc<Lives>>) -> Reply {
 /// §5.3.7: the broadcaster is removed (96) and the live ends (13).
 pub(crate) async fn remove_broadcaster(
     State(lives): State<Arc<Lives>>,
-    Path(live_token): Path<String>,
+    Path(live_token): Path<LiveToken>,
     words: Option<Json<AdminWords>>,
 ) -> Reply {
     let comment = words.and_then(|Json(w)| w.comment);
@@ -88,7 +89,7 @@ pub(crate) async fn remove_broadcaster(
 /// §5.3.18: one viewer is removed (94, then 33).
 pub(crate) async fn remove_viewer(
     State(lives): State<Arc<Lives>>,
-    Path((live_token, user_id)): Path<(String, String)>,
+    Path((live_token, user_id)): Path<(LiveToken, String)>,
     words: Option<Json<AdminWords>>,
 ) -> Reply {
     let comment = words.and_then(|Json(w)| w.comment);
@@ -111,7 +112,7 @@ pub(crate) async fn remove_viewer(
 /// §5.3.8: a message to the broadcaster (97), shown on its screen.
 pub(crate) async fn message_broadcaster(
     State(lives): State<Arc<Lives>>,
-    Path(live_token): Path<String>,
+    Path(live_token): Path<LiveToken>,
     words: Option<Json<AdminWords>>,
 ) -> Reply {
     let text = words
@@ -133,7 +134,7 @@ pub(crate) async fn message_broadcaster(
 
 pub(crate) async fn disconnect(
     State(calls): State<Arc<Calls>>,
-    Path(call_token): Path<String>,
+    Path(call_token): Path<CallToken>,
 ) -> Reply {
     if calls.send(&call_token, Command::Administrator) {
         Ok(Json(json!({"disconnected": call_token})))
