@@ -260,7 +260,20 @@ fn setup(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The exit status when no window can open.
+const NO_WINDOW_EXIT: i32 = 2;
+
 fn main() {
+    // Without a display (an SSH session, a service) the toolkit cannot
+    // start; tauri would panic with a backtrace.
+    #[cfg(target_os = "linux")]
+    if let Err(e) = gtk::init() {
+        eprintln!(
+            "Nexmile の画面を開けません。デスクトップのセッションから起動してください。\n\
+             Nexmile cannot open its window; start it from a desktop session. ({e})"
+        );
+        std::process::exit(NO_WINDOW_EXIT);
+    }
     tauri::Builder::default()
         // A link opened while the app runs starts a second process: it hands
         // the link to this one (the deep-link feature forwards it to
