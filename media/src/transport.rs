@@ -94,7 +94,7 @@ pub struct PeerConfig {
     /// Offer retransmission on its own stream (RTX, RFC 4588) for video, as
     /// browsers do: the server's engine (str0m) resends only so. Off only
     /// to measure what it saves: behind 5 % loss a callee lost none of 275
-    /// pictures with it and 153 of 276 without (client/tests/e2e/loss.rs).
+    /// pictures with it and 153 of 276 without (tests/e2e/loss.rs).
     pub retransmission: bool,
 }
 

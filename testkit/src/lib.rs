@@ -23,6 +23,25 @@ pub struct World {
     pub tls: DevCertificateFiles,
 }
 
+/// A binary of the workspace (`nexmile-cli`, `nexmile-server`, `nexmile`),
+/// beside the running test's own: `cargo test` builds the binaries of every
+/// package that has an integration test, in the same target directory.
+pub fn binary(name: &str) -> PathBuf {
+    let test = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let profile_dir = test
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("a test binary under target/<profile>/deps");
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run the tests with `cargo test --workspace` (or `make test`), which builds it",
+        path.display()
+    );
+    path
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())

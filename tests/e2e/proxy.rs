@@ -12,7 +12,7 @@ use crate::{LINK, Server, World, cli_at, find, world};
 
 /// The example with the test's ports, certificate and folders.
 fn nginx_conf(root: &Path, world: &World, http: u16, https: u16, upstream: u16) -> String {
-    let example = include_str!("../../../docs/deploy/nginx.conf");
+    let example = include_str!("../../docs/deploy/nginx.conf");
     let value = |marker: &str| -> String {
         match marker {
             "pid" => format!("pid {};", root.join("nginx.pid").display()),

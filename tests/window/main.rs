@@ -18,7 +18,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 const LINK: &str = "https://sbx.stream-works.biz/sbxapp";
-const APP: &str = env!("CARGO_BIN_EXE_nexmile");
+/// The desktop app's binary.
+fn app() -> PathBuf {
+    nexmile_testkit::binary("nexmile")
+}
 
 /// An X server of its own (so tests never share a display) and a session bus
 /// (the single-instance hand-over runs over D-Bus).
@@ -390,7 +393,7 @@ impl Window {
             .expect("an HTTP client");
         let created: Value = http
             .post(format!("http://127.0.0.1:{port}/session"))
-            .json(&json!({ "capabilities": { "alwaysMatch": { "tauri:options": { "application": APP } } } }))
+            .json(&json!({ "capabilities": { "alwaysMatch": { "tauri:options": { "application": app() } } } }))
             .send()
             .await
             .expect("tauri-driver answers")
@@ -498,7 +501,7 @@ impl Window {
     /// effect in the window, which fails if the hand-over did not happen.
     async fn open_link(&self, desktop: &Desktop, world: &World, profiles: &Path, link: &str) {
         use std::os::unix::process::ExitStatusExt;
-        let status = desktop.command(APP, world, profiles).arg(link).status();
+        let status = desktop.command(app(), world, profiles).arg(link).status();
         let status = tokio::time::timeout(Duration::from_secs(20), status)
             .await
             .expect("the second instance hands the link over and exits")
@@ -739,7 +742,7 @@ async fn a_link_clicked_while_the_app_is_closed_opens_it_and_is_carried_out() {
     let _keychain = desktop.keychain(&world.root.join("keyring")).await;
     let profiles = world.root.join("cold-start-profiles");
     let mut app = desktop
-        .command(APP, &world, &profiles)
+        .command(app(), &world, &profiles)
         .env_remove("NEXMILE_SECRETS")
         .arg("nexmile://activateExUser/?site=newsite1&user=taro&pass=taro-pw")
         .stderr(Stdio::piped())

@@ -2,7 +2,7 @@
 //! (security review M12): body limits, security headers on pages, and the
 //! administrator's API on an address of its own.
 
-use crate::world;
+use nexmile_testkit::world;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pages_carry_security_headers_and_bodies_are_bounded() {

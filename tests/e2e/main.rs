@@ -6,7 +6,6 @@ mod authorization;
 mod calls;
 mod crash;
 mod effects;
-mod hardening;
 mod imageflux;
 mod lives;
 mod loss;
@@ -57,7 +56,7 @@ pub(crate) async fn cli_with_env(
     args: &[&str],
     env: &[(String, String)],
 ) -> (Vec<Value>, i32) {
-    let command = Command::new(env!("CARGO_BIN_EXE_nexmile-cli"));
+    let command = Command::new(nexmile_testkit::binary("nexmile-cli"));
     run_cli(command, server, profile, args, env).await
 }
 
@@ -68,7 +67,7 @@ pub(crate) async fn cli_in(
     profile: &str,
     args: &[&str],
 ) -> (Vec<Value>, i32) {
-    let command = ns.command(env!("CARGO_BIN_EXE_nexmile-cli"));
+    let command = ns.command(nexmile_testkit::binary("nexmile-cli"));
     run_cli(command, server, profile, args, &[]).await
 }
 

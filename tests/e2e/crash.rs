@@ -7,7 +7,7 @@
 //! The server is a process of its own here (`nexmile-server`), the apps are
 //! `nexmile-cli` processes, the partner is the demo site in this process.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nexmile_core::codec::decode_json_body;
@@ -24,7 +24,7 @@ use crate::{LINK, Server, cli_at};
 const RATE: f64 = 2.0;
 
 fn server_binary() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_nexmile-cli")).with_file_name("nexmile-server")
+    nexmile_testkit::binary("nexmile-server")
 }
 
 /// One request the partner received, decoded: its type code and JSON.
