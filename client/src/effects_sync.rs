@@ -117,9 +117,15 @@ impl<'a> EffectSync<'a> {
         if status.is_success() {
             Ok(response)
         } else {
+            // The server's own surfaces answer `{"error": "…"}`.
+            let body = response.text().await.unwrap_or_default();
+            let message = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or(body);
             Err(SyncError::Refused {
                 status: status.as_u16(),
-                message: response.text().await.unwrap_or_default(),
+                message,
             })
         }
     }

@@ -19,6 +19,7 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use crate::config::Config;
+use crate::error::ApiError;
 use crate::services::Services;
 use crate::store::Device;
 
@@ -126,28 +127,22 @@ impl SiteEffects {
     }
 }
 
-async fn device_of(services: &Services, headers: &HeaderMap) -> Result<Device, Response> {
+async fn device_of(services: &Services, headers: &HeaderMap) -> Result<Device, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let unauthorised = || {
-        (
+        ApiError::new(
             StatusCode::UNAUTHORIZED,
             "登録が無効です。サイトのアプリリンクから登録し直してください。",
         )
-            .into_response()
     };
-    match token {
-        Some(token) => match crate::signalling::sessions::device_of_token(services, token).await {
-            Ok(Some((device, _))) => Ok(device),
-            Ok(None) => Err(unauthorised()),
-            Err(e) => {
-                tracing::error!("{e}");
-                Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
-            }
-        },
-        None => Err(unauthorised()),
+    let token = token.ok_or_else(unauthorised)?;
+    match crate::signalling::sessions::device_of_token(services, token).await {
+        Ok(Some((device, _))) => Ok(device),
+        Ok(None) => Err(unauthorised()),
+        Err(e) => Err(ApiError::internal(e)),
     }
 }
 
@@ -159,7 +154,7 @@ pub(crate) async fn manifest(
 ) -> Response {
     let device = match device_of(&services, &headers).await {
         Ok(device) => device,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let manifest = match effects.by_site.get(&device.site) {
         Some(effects) => effects.manifest(&device.site, device.enable_download_effect),
@@ -177,7 +172,7 @@ pub(crate) async fn file(
 ) -> Response {
     let device = match device_of(&services, request.headers()).await {
         Ok(device) => device,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     // Only catalogued names are served: no path from the URL reaches the disk.
     let Some((effects, entry)) = effects
@@ -185,18 +180,18 @@ pub(crate) async fn file(
         .get(&device.site)
         .and_then(|effects| effects.files.get(&path).map(|entry| (effects, entry)))
     else {
-        return (StatusCode::NOT_FOUND, "その効果ファイルはありません。").into_response();
+        return ApiError::not_found("その効果ファイルはありません。").into_response();
     };
     if entry.kind == EffectKind::FaceFilter && !device.enable_download_effect {
-        return (
+        return ApiError::new(
             StatusCode::FORBIDDEN,
             "フェースフィルターのダウンロードは許可されていません。",
         )
-            .into_response();
+        .into_response();
     }
     let on_disk = effects.root.join(&entry.path);
     match ServeFile::new(on_disk).oneshot(request).await {
         Ok(response) => response.into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
     }
 }
