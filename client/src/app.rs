@@ -28,10 +28,18 @@ use crate::server_url::ServerUrl;
 use crate::signalling::{Signalling, activate};
 use nexmile_media::sound_out::SoundOutput;
 
-/// Exit statuses of `open` and `listen`.
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_REFUSED: u8 = 3;
-pub const EXIT_FAILED: u8 = 1;
+/// How an app link, a listen, a live or a feed reading ended. The CLI maps
+/// it to its exit status; the window to what it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// It ran to its end.
+    Done,
+    /// The server or the partner said no (a `refused` event told why).
+    Refused,
+    /// It could not run to its end: unreachable, broken, cut off.
+    Failed,
+}
 
 pub struct Client {
     pub server: ServerUrl,
@@ -168,9 +176,9 @@ impl Client {
         self.events.emit(event, fields);
     }
 
-    pub(crate) fn refused(&self, message: &str) -> u8 {
+    pub(crate) fn refused(&self, message: &str) -> Outcome {
         self.emit("refused", json!({ "message": message }));
-        EXIT_REFUSED
+        Outcome::Refused
     }
 
     fn device(&self) -> Result<DeviceInfo, String> {
@@ -185,7 +193,7 @@ impl Client {
     }
 
     /// Carries out one app link to its end.
-    pub async fn open(&self, link: &AppLink, plan: CallPlan) -> u8 {
+    pub async fn open(&self, link: &AppLink, plan: CallPlan) -> Outcome {
         match &link.action {
             AppLinkAction::ActivateExUser {
                 credentials,
@@ -241,7 +249,7 @@ impl Client {
         unique_id: Option<String>,
         credentials: Option<&nexmile_core::applink::Credentials>,
         named_user: Option<&str>,
-    ) -> u8 {
+    ) -> Outcome {
         let device = match self.device() {
             Ok(device) => device,
             Err(e) => return self.refused(&e),
@@ -294,12 +302,12 @@ impl Client {
                            "enableDownloadEffect": profile.enable_download_effect,
                            "phoneNumber": profile.phone_number}),
                 );
-                EXIT_OK
+                Outcome::Done
             }
             Ok(ActivateReply::Refused { message }) => self.refused(&message),
             Err(e) => {
                 self.emit("error", json!({ "message": e.to_string() }));
-                EXIT_FAILED
+                Outcome::Failed
             }
         }
     }
@@ -310,7 +318,7 @@ impl Client {
             return Ok(profile);
         }
         if *site == SiteCode::nexmile()
-            && self.activate(site, None, None, None).await == EXIT_OK
+            && self.activate(site, None, None, None).await == Outcome::Done
             && let Some(profile) = self.profiles.load(site).map_err(|e| e.to_string())?
         {
             return Ok(profile);
@@ -498,7 +506,7 @@ impl Client {
 
     /// videoSetting's loopback test: own media through the server's relay and
     /// back, with the chosen effects (saved for later calls) on the way out.
-    async fn video_test(&self, site: &SiteCode, plan: CallPlan) -> u8 {
+    async fn video_test(&self, site: &SiteCode, plan: CallPlan) -> Outcome {
         let mut signalling = match self.connect(site).await {
             Ok(s) => s,
             Err(message) => return self.refused(&message),
@@ -562,11 +570,15 @@ impl Client {
         let _ = signalling.send(&ClientMessage::EndVideoTest).await;
         let returned = summary.frames_decoded > 0;
         self.emit("video_test.result", json!({ "media": summary }));
-        if returned { EXIT_OK } else { EXIT_FAILED }
+        if returned {
+            Outcome::Done
+        } else {
+            Outcome::Failed
+        }
     }
 
     /// videoSetting with download=1: every effect file of the site into its profile.
-    async fn sync_effects(&self, site: &SiteCode) -> u8 {
+    async fn sync_effects(&self, site: &SiteCode) -> Outcome {
         let profile = match self.profile(site).await {
             Ok(profile) => profile,
             Err(message) => return self.refused(&message),
@@ -594,7 +606,7 @@ impl Client {
                     "effects.synced",
                     serde_json::to_value(&report).unwrap_or_default(),
                 );
-                if ok { EXIT_OK } else { EXIT_FAILED }
+                if ok { Outcome::Done } else { Outcome::Failed }
             }
             Err(e) => self.refused(&e.to_string()),
         }
@@ -607,7 +619,7 @@ impl Client {
         request: ClientMessage,
         plan: CallPlan,
         return_url: Option<String>,
-    ) -> u8 {
+    ) -> Outcome {
         let mut signalling = match self.connect(site).await {
             Ok(s) => s,
             Err(message) => return self.refused(&message),
@@ -626,7 +638,7 @@ impl Client {
     /// Stays online as the site's user and answers (or declines) incoming
     /// calls; returns after `calls` calls if given (0: just come online once,
     /// which registers the built-in site and shows its phone number).
-    pub async fn listen(&self, site: &SiteCode, plan: CallPlan, calls: Option<u32>) -> u8 {
+    pub async fn listen(&self, site: &SiteCode, plan: CallPlan, calls: Option<u32>) -> Outcome {
         let mut signalling = match self.connect(site).await {
             Ok(s) => s,
             Err(message) => return self.refused(&message),
@@ -635,12 +647,12 @@ impl Client {
         while calls.is_none_or(|limit| done < limit) {
             let mut call = CallRun::new(self, site, plan.clone(), Role::Callee);
             let status = call.drive(&mut signalling).await;
-            if status == EXIT_FAILED {
+            if status == Outcome::Failed {
                 return status;
             }
             done += 1;
         }
-        EXIT_OK
+        Outcome::Done
     }
 }
 
@@ -729,12 +741,16 @@ impl<'a> CallRun<'a> {
     }
 
     /// What the user did: `Some(status)` when it ends this call's run.
-    async fn on_action(&mut self, signalling: &mut Signalling, action: UserAction) -> Option<u8> {
+    async fn on_action(
+        &mut self,
+        signalling: &mut Signalling,
+        action: UserAction,
+    ) -> Option<Outcome> {
         match action {
             UserAction::Answer if self.ringing_here() => {
                 let token = self.token.clone()?;
                 if !self.offer(signalling, token, true).await {
-                    return Some(EXIT_FAILED);
+                    return Some(Outcome::Failed);
                 }
             }
             UserAction::Decline if self.ringing_here() => {
@@ -774,7 +790,7 @@ impl<'a> CallRun<'a> {
             && self.media.is_none()
     }
 
-    async fn drive(&mut self, signalling: &mut Signalling) -> u8 {
+    async fn drive(&mut self, signalling: &mut Signalling) -> Outcome {
         let role = self.role;
         let mut hangup_at: Option<tokio::time::Instant> = None;
         let mut answer_at: Option<tokio::time::Instant> = None;
@@ -812,11 +828,11 @@ impl<'a> CallRun<'a> {
                 Ok(None) => {
                     self.client
                         .emit("error", json!({"message": "サーバとの接続が切れました。"}));
-                    return EXIT_FAILED;
+                    return Outcome::Failed;
                 }
                 Err(e) => {
                     self.client.emit("error", json!({"message": e.to_string()}));
-                    return EXIT_FAILED;
+                    return Outcome::Failed;
                 }
             };
             match message {
@@ -830,7 +846,7 @@ impl<'a> CallRun<'a> {
                     self.peer = Some((details.peer_name.clone(), details.video));
                     self.chain = self.client.chain_for(self.site, details.options).await;
                     if !self.offer(signalling, details.call_token, false).await {
-                        return EXIT_FAILED;
+                        return Outcome::Failed;
                     }
                 }
                 ServerMessage::Incoming(details)
@@ -857,13 +873,13 @@ impl<'a> CallRun<'a> {
                     if self.token.as_deref() == Some(&call_token) =>
                 {
                     self.client.emit("call.cancelled", json!({ "callToken": call_token }));
-                    return EXIT_OK;
+                    return Outcome::Done;
                 }
                 ServerMessage::MediaAnswer { answer, .. } => {
                     if let Some(peer) = self.pending_peer.take() {
                         if let Err(e) = peer.accept_answer(&answer).await {
                             self.client.emit("error", json!({ "message": e.to_string() }));
-                            return EXIT_FAILED;
+                            return Outcome::Failed;
                         }
                         self.media = Some(MediaSession::start(
                             peer,
@@ -945,7 +961,7 @@ impl<'a> CallRun<'a> {
                         json!({"callToken": call_token, "reason": reason, "message": message,
                                "overview": overview, "media": media}),
                     );
-                    return EXIT_OK;
+                    return Outcome::Done;
                 }
                 ServerMessage::Error { message } => {
                     if role == Role::Caller {

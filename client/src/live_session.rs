@@ -17,7 +17,7 @@ use nexmile_media::transport::MediaKind;
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::app::{Client, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, PREVIEW_OPTIONS, UserAction};
+use crate::app::{Client, Outcome, PREVIEW_OPTIONS, UserAction};
 use crate::capture_feed::CaptureChoice;
 use crate::media_session::{MediaSession, MediaSummary};
 use crate::signalling::Signalling;
@@ -97,7 +97,7 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 
 impl Client {
     /// broadcastLive: prepare, start (by the plan or the user), broadcast until the end.
-    pub async fn broadcast(&self, site: &SiteCode, link_id: &str, plan: LivePlan) -> u8 {
+    pub async fn broadcast(&self, site: &SiteCode, link_id: &str, plan: LivePlan) -> Outcome {
         self.live(
             site,
             Part::Broadcaster {
@@ -115,7 +115,7 @@ impl Client {
         live_token: &str,
         link_id: &str,
         plan: LivePlan,
-    ) -> u8 {
+    ) -> Outcome {
         self.live(
             site,
             Part::Viewer {
@@ -127,7 +127,7 @@ impl Client {
         .await
     }
 
-    async fn live(&self, site: &SiteCode, part: Part, plan: LivePlan) -> u8 {
+    async fn live(&self, site: &SiteCode, part: Part, plan: LivePlan) -> Outcome {
         let mut signalling = match self.connect(site).await {
             Ok(s) => s,
             Err(message) => return self.refused(&message),
@@ -221,7 +221,7 @@ impl LiveRun<'_> {
                 Ok(Some(ServerMessage::MediaAnswer { answer, .. })) => break answer,
                 Ok(Some(other)) => {
                     if let Some(status) = self.on_message(other) {
-                        return status == EXIT_OK;
+                        return status == Outcome::Done;
                     }
                 }
                 Ok(None) | Err(_) => return false,
@@ -257,7 +257,7 @@ impl LiveRun<'_> {
     }
 
     /// One server message; `Some(status)` when the live is over for this device.
-    fn on_message(&mut self, message: ServerMessage) -> Option<u8> {
+    fn on_message(&mut self, message: ServerMessage) -> Option<Outcome> {
         match message {
             ServerMessage::Live { live_token, notice } => {
                 if self.token.is_none() {
@@ -281,7 +281,7 @@ impl LiveRun<'_> {
                     }
                     LiveNotice::Ended { .. } => {
                         self.emit("live.ended", fields);
-                        return Some(EXIT_OK);
+                        return Some(Outcome::Done);
                     }
                     LiveNotice::Comment { .. } => self.emit("live.comment", fields),
                     LiveNotice::Joined { .. } => self.emit("live.joined", fields),
@@ -305,13 +305,13 @@ impl LiveRun<'_> {
             }
             ServerMessage::Error { message } => {
                 self.emit("refused", json!({ "message": message }));
-                Some(EXIT_REFUSED)
+                Some(Outcome::Refused)
             }
             _ => None,
         }
     }
 
-    async fn drive(&mut self, signalling: &mut Signalling) -> u8 {
+    async fn drive(&mut self, signalling: &mut Signalling) -> Outcome {
         let mut actions = self.client.actions.subscribe();
         let mut step_tick = tokio::time::interval(Duration::from_secs(1));
         // Steps wait for the live: no burst of the ticks missed until then.
@@ -343,13 +343,13 @@ impl LiveRun<'_> {
                                 start_at = self.plan.start_after.map(|d| tokio::time::Instant::now() + d);
                             }
                             if !self.connect_media(signalling).await {
-                                break EXIT_FAILED;
+                                break Outcome::Failed;
                             }
                         }
                     }
                     Ok(None) | Err(_) => {
                         self.emit("refused", json!({ "message": "サーバとの接続が切れました。" }));
-                        break EXIT_FAILED;
+                        break Outcome::Failed;
                     }
                 },
                 () = sleep_until(start_at), if !self.started => {

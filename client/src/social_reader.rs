@@ -8,7 +8,7 @@ use nexmile_compat::socialstream::{Answer, Change, Chat, Follower};
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::app::{EXIT_FAILED, emit};
+use crate::app::{Outcome, emit};
 
 /// An unusable answer (network, status, not the feed's JSON) is retried
 /// this many times in a row before the reader gives up.
@@ -20,13 +20,13 @@ fn shown(chat: &Chat) -> serde_json::Value {
 }
 
 /// Reads until `stay_for` has passed (or for ever); the exit status.
-pub async fn follow(url: &str, stay_for: Option<Duration>, http: reqwest::Client) -> u8 {
+pub async fn follow(url: &str, stay_for: Option<Duration>, http: reqwest::Client) -> Outcome {
     let Some(mut follower) = Follower::from_url(url) else {
         emit(
             "error",
             json!({ "message": format!("{url} is not a social stream URL (…/socialstream/get.json/<CHANNEL_ID>/default)") }),
         );
-        return EXIT_FAILED;
+        return Outcome::Failed;
     };
     let started = Instant::now();
     let local_ms = || i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
@@ -70,7 +70,7 @@ pub async fn follow(url: &str, stay_for: Option<Duration>, http: reqwest::Client
                     json!({ "url": query, "message": e, "attempt": failures }),
                 );
                 if failures >= ATTEMPTS {
-                    return EXIT_FAILED;
+                    return Outcome::Failed;
                 }
                 tokio::time::sleep(Duration::from_secs(u64::from(failures))).await;
                 continue;
@@ -94,5 +94,5 @@ pub async fn follow(url: &str, stay_for: Option<Duration>, http: reqwest::Client
         "socialstream.window",
         json!({ "host": follower.host(), "messages": window }),
     );
-    0
+    Outcome::Done
 }

@@ -277,16 +277,16 @@ impl Engine {
                     "returnUrl": link.return_url.as_ref().map(ToString::to_string) }),
         );
         let task = self.runtime.spawn(async move {
-            let status = engine.client.open(&link, CallPlan::default()).await;
+            let outcome = engine.client.open(&link, CallPlan::default()).await;
             let registered = matches!(link.action, AppLinkAction::ActivateExUser { .. });
-            if registered && status == nexmile_client::app::EXIT_OK {
+            if registered && outcome == nexmile_client::app::Outcome::Done {
                 // A new site's profile becomes the one shown and listened on.
                 let _ = engine.client.profiles.set_active(&link.site);
                 engine.listen();
             }
             engine.client.events.emit(
                 "link.done",
-                json!({ "function": link.action.function().spec_name(), "status": status }),
+                json!({ "function": link.action.function().spec_name(), "outcome": outcome }),
             );
         });
         *self.running.lock().expect("running lock") = Some(task);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use nexmile_client::app::{CallPlan, Client};
+use nexmile_client::app::{CallPlan, Client, Outcome};
 use nexmile_client::profiles::Profiles;
 use nexmile_client::server_url::ServerUrl;
 use nexmile_core::applink::AppLinkParser;
@@ -541,7 +541,7 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
             "{LINK}/activateExUser/?site=newsite1&uniqueId={unique}"
         ))
         .expect("link");
-    assert_eq!(airi.open(&link, CallPlan::default()).await, 0);
+    assert_eq!(airi.open(&link, CallPlan::default()).await, Outcome::Done);
     let site = link.site.clone();
     let callee = tokio::spawn(async move {
         let plan = CallPlan {
@@ -691,7 +691,7 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
     window.wait_text("通話が終了しました").await;
     window.wait_text("サイトへ戻る").await;
     window.screenshot(&desktop, "6-ended").await;
-    assert_eq!(callee.await.expect("callee ran"), 0);
+    assert_eq!(callee.await.expect("callee ran"), Outcome::Done);
 
     // Home lists the call.
     window.click("[data-action='home']").await;
@@ -728,7 +728,7 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
         "{shown}"
     );
     window.wait_text("発信者が通話を終了しました").await;
-    assert_eq!(caller.await.expect("caller ran"), 0);
+    assert_eq!(caller.await.expect("caller ran"), Outcome::Done);
     window.driver.close().await;
 }
 
@@ -804,7 +804,10 @@ async fn a_live_broadcast_from_the_window_reaches_a_viewer() {
             "{LINK}/activateExUser/?site=newsite1&uniqueId={unique}"
         ))
         .expect("link");
-    assert_eq!(airi.open(&activate, CallPlan::default()).await, 0);
+    assert_eq!(
+        airi.open(&activate, CallPlan::default()).await,
+        Outcome::Done
+    );
 
     let window = Window::open_as_hanako(&desktop, &world, &profiles).await;
 
@@ -860,7 +863,7 @@ async fn a_live_broadcast_from_the_window_reaches_a_viewer() {
     )
     .await;
     window.screenshot(&desktop, "11-live-on-air").await;
-    assert_eq!(viewer.await.expect("viewer ran"), 0);
+    assert_eq!(viewer.await.expect("viewer ran"), Outcome::Done);
     window.wait_text("視聴者 0 人").await;
 
     window.click("[data-action='hangup']").await;
@@ -885,7 +888,10 @@ async fn a_viewer_watches_a_live_in_the_window_and_sends_a_gift() {
             "{LINK}/activateExUser/?site=newsite1&uniqueId={unique}"
         ))
         .expect("link");
-    assert_eq!(airi.open(&activate, CallPlan::default()).await, 0);
+    assert_eq!(
+        airi.open(&activate, CallPlan::default()).await,
+        Outcome::Done
+    );
     let broadcast = parser
         .parse(&format!(
             "{LINK}/broadcastLive/?site=newsite1&linkId=room-airi"

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use nexmile_client::app::{CallPlan, Client, EXIT_FAILED, EffectChoice, emit};
+use nexmile_client::app::{CallPlan, Client, EffectChoice, Outcome, emit};
 use nexmile_client::capture_feed::CaptureChoice;
 use nexmile_client::live_session::LivePlan;
 use nexmile_client::profiles::DeviceSettings;
@@ -210,24 +210,34 @@ fn client(cli: &Cli) -> Result<Client, String> {
     Ok(client)
 }
 
-/// Builds the client from the global options and runs `session` with it to its exit status.
+/// Builds the client from the global options and runs `session` with it to its outcome.
 fn run_client<F, Fut>(cli: &Cli, session: F) -> ExitCode
 where
     F: FnOnce(Client) -> Fut,
-    Fut: std::future::Future<Output = u8>,
+    Fut: std::future::Future<Output = Outcome>,
 {
     let client = match client(cli) {
         Ok(client) => client,
         Err(e) => {
             emit("error", serde_json::json!({ "message": e }));
-            return ExitCode::from(EXIT_FAILED);
+            return exit_code(Outcome::Failed);
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    ExitCode::from(runtime.block_on(session(client)))
+    exit_code(runtime.block_on(session(client)))
+}
+
+/// The exit status of each outcome: 0 done, 3 refused, 1 failed (64 is a
+/// command line that cannot be read, 2 a link that cannot be).
+fn exit_code(outcome: Outcome) -> ExitCode {
+    ExitCode::from(match outcome {
+        Outcome::Done => 0,
+        Outcome::Refused => 3,
+        Outcome::Failed => 1,
+    })
 }
 
 fn main() -> ExitCode {
@@ -283,7 +293,8 @@ fn main() -> ExitCode {
                     Ok(effects) => effects,
                     Err(e) => {
                         emit("error", serde_json::json!({ "message": e }));
-                        return 2;
+                        // An effect the site does not have: the app refuses it.
+                        return Outcome::Refused;
                     }
                 };
                 let plan = CallPlan {
@@ -336,7 +347,7 @@ fn main() -> ExitCode {
                 Ok(server) => server,
                 Err(e) => {
                     emit("error", serde_json::json!({ "message": e.to_string() }));
-                    return ExitCode::from(EXIT_FAILED);
+                    return exit_code(Outcome::Failed);
                 }
             };
             if let Some(ca) = &cli.ca_file {
@@ -344,12 +355,12 @@ fn main() -> ExitCode {
                     Ok(trust) => trust,
                     Err(e) => {
                         emit("error", serde_json::json!({ "message": e.to_string() }));
-                        return ExitCode::from(EXIT_FAILED);
+                        return exit_code(Outcome::Failed);
                     }
                 };
             }
             let http = trust.http_client();
-            ExitCode::from(runtime.block_on(social_reader::follow(url, stay_for, http)))
+            exit_code(runtime.block_on(social_reader::follow(url, stay_for, http)))
         }
         Command::Demo => match demo::run(&mut io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,
