@@ -9,14 +9,12 @@ use axum::routing::{get, patch, post};
 use nexmile_core::wire::site_owner::paths;
 
 use crate::calls::Calls;
-use crate::compat::imageflux::ImageFlux;
-use crate::compat::imageflux::ingest::Channels;
-use crate::compat::imageflux::{self, ingest as channels};
-use crate::compat::skyway::SkyWay;
-use crate::compat::{skyway, socialstream};
+use crate::compat::imageflux::ingest::{self as channels, Channels};
+use crate::compat::imageflux::{self, AccessCodes, ImageFlux};
+use crate::compat::skyway::{self, SkyWay};
+use crate::compat::socialstream;
 use crate::config::Config;
-use crate::hls;
-use crate::hls::HlsChannels;
+use crate::hls::{self, HlsChannels};
 use crate::lives::Lives;
 use crate::services::Services;
 use crate::signalling::dispatch::Dispatcher;
@@ -49,11 +47,7 @@ pub struct AppState {
 
 impl AppState {
     /// Wires the areas over the shared services.
-    pub fn new(
-        services: Arc<Services>,
-        access_codes: crate::compat::imageflux::AccessCodes,
-        effects: EffectFiles,
-    ) -> Self {
+    pub fn new(services: Arc<Services>, access_codes: AccessCodes, effects: EffectFiles) -> Self {
         let config = &services.config;
         let social = Arc::new(SocialStreams::new(
             services.clock,
