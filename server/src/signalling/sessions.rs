@@ -45,6 +45,24 @@ pub(crate) async fn device_of_token(
         .await
 }
 
+/// The device whose session token a request carries as
+/// `Authorization: Bearer …`, if that token is valid now.
+pub(crate) async fn device_of_bearer(
+    services: &Services,
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<Device>, StoreError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    Ok(device_of_token(services, token)
+        .await?
+        .map(|(device, _)| device))
+}
+
 /// At a hello: a new token when the shown one is current and old enough
 /// (`None` otherwise, or when another connection rotated it first).
 pub(crate) async fn rotate_if_due(

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path as UrlPath, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use nexmile_core::effects::{EffectFile, EffectKind, EffectManifest};
 use sha2::{Digest, Sha256};
@@ -128,20 +128,12 @@ impl SiteEffects {
 }
 
 async fn device_of(services: &Services, headers: &HeaderMap) -> Result<Device, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let unauthorised = || {
-        ApiError::new(
+    match crate::signalling::sessions::device_of_bearer(services, headers).await {
+        Ok(Some(device)) => Ok(device),
+        Ok(None) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "登録が無効です。サイトのアプリリンクから登録し直してください。",
-        )
-    };
-    let token = token.ok_or_else(unauthorised)?;
-    match crate::signalling::sessions::device_of_token(services, token).await {
-        Ok(Some((device, _))) => Ok(device),
-        Ok(None) => Err(unauthorised()),
+        )),
         Err(e) => Err(ApiError::internal(e)),
     }
 }

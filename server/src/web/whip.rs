@@ -30,6 +30,7 @@ use crate::hub::{ConnCaps, ConnId, ConnKind};
 use crate::limits::client_ip;
 use crate::media::{answer_sdp, offer_description};
 use crate::signalling::dispatch::Dispatcher;
+use crate::signalling::sessions::device_of_bearer;
 
 /// The WHIP and WHEP sessions, by resource id: their hub connection and live.
 pub struct WhipSessions {
@@ -147,14 +148,9 @@ async fn open_session(
             "the body must be application/sdp",
         );
     }
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
     let services = &whip.dispatcher.services;
-    let device = match crate::signalling::sessions::device_of_token(services, token).await {
-        Ok(Some((device, _))) => device,
+    let device = match device_of_bearer(services, &headers).await {
+        Ok(Some(device)) => device,
         Ok(None) => {
             return problem(
                 StatusCode::UNAUTHORIZED,
@@ -312,14 +308,9 @@ pub(crate) async fn stop(
 ) -> Response {
     // RFC 9725: the DELETE carries the bearer token of the POST that made
     // the session; knowing its address is not enough (security review L2).
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
     let services = &whip.dispatcher.services;
-    let shown = match crate::signalling::sessions::device_of_token(services, token).await {
-        Ok(Some((device, _))) => device,
+    let shown = match device_of_bearer(services, &headers).await {
+        Ok(Some(device)) => device,
         Ok(None) => {
             return problem(
                 StatusCode::UNAUTHORIZED,
