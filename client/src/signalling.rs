@@ -4,6 +4,7 @@ use futures_util::{SinkExt, StreamExt};
 use nexmile_core::signal::{
     ActivateReply, ActivateRequest, ClientMessage, DeviceInfo, PROTOCOL_VERSION, ServerMessage,
 };
+use tokio::time::{Duration, Instant, timeout, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::server_url::ServerUrl;
@@ -19,7 +20,18 @@ pub enum SignallingError {
     Refused(String),
     #[error("the server sent something unreadable: {0}")]
     Protocol(String),
+    #[error(
+        "サーバから{0}秒何も届かず、接続が切れたとみなしました (nothing heard from the server for {0} s)"
+    )]
+    Silent(u64),
 }
+
+/// The server pings every 15 s (`server/src/signalling/ws.rs`): a
+/// connection it has not been heard on for three pings is gone, though TCP
+/// may never say so (a path that died, a server that gave up on a stalled
+/// link and whose FIN was lost). A write that cannot finish by then is the
+/// same.
+const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 
 /// `POST {server}/api/activate`.
 pub async fn activate(
@@ -47,6 +59,9 @@ pub async fn activate(
 
 pub struct Signalling {
     socket: Socket,
+    /// When the server was last heard: any frame, its pings included.
+    heard: Instant,
+    silence_limit: Duration,
 }
 
 impl Signalling {
@@ -68,7 +83,11 @@ impl Signalling {
             tokio_tungstenite::connect_async_tls_with_config(&url, None, true, Some(connector))
                 .await
                 .map_err(|e| unreachable(e.to_string()))?;
-        let mut signalling = Self { socket };
+        let mut signalling = Self {
+            socket,
+            heard: Instant::now(),
+            silence_limit: SILENCE_LIMIT,
+        };
         signalling
             .send(&ClientMessage::Hello {
                 protocol: PROTOCOL_VERSION,
@@ -87,15 +106,28 @@ impl Signalling {
 
     pub async fn send(&mut self, message: &ClientMessage) -> Result<(), SignallingError> {
         let text = serde_json::to_string(message).expect("client messages serialize");
-        self.socket
-            .send(Message::Text(text.into()))
-            .await
-            .map_err(|e| SignallingError::Refused(e.to_string()))
+        match timeout(
+            self.silence_limit,
+            self.socket.send(Message::Text(text.into())),
+        )
+        .await
+        {
+            Ok(sent) => sent.map_err(|e| SignallingError::Refused(e.to_string())),
+            Err(_) => Err(SignallingError::Silent(self.silence_limit.as_secs())),
+        }
     }
 
     /// The next message; `None` when the server closed the connection.
     pub async fn recv(&mut self) -> Result<Option<ServerMessage>, SignallingError> {
-        while let Some(frame) = self.socket.next().await {
+        loop {
+            let Ok(frame) = timeout_at(self.heard + self.silence_limit, self.socket.next()).await
+            else {
+                return Err(SignallingError::Silent(self.silence_limit.as_secs()));
+            };
+            let Some(frame) = frame else {
+                return Ok(None);
+            };
+            self.heard = Instant::now();
             match frame {
                 Ok(Message::Text(text)) => {
                     return serde_json::from_str(&text)
@@ -107,6 +139,72 @@ impl Signalling {
                 Err(e) => return Err(SignallingError::Refused(e.to_string())),
             }
         }
-        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nexmile_core::device::DeviceToken;
+    use nexmile_core::wire::codes::OsType;
+
+    use super::*;
+
+    /// A server that welcomes, pings `pings` times `every` apart, then says
+    /// nothing more and keeps the connection open: a path that died.
+    async fn falling_silent_server(pings: u32, every: Duration) -> ServerUrl {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut socket = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let _hello = socket.next().await;
+            let welcome = ServerMessage::Welcome {
+                protocol: PROTOCOL_VERSION,
+                user_id: "hanako".into(),
+                name: "山田花子".into(),
+                phone_number: None,
+                session_token: None,
+            };
+            let welcome = serde_json::to_string(&welcome).unwrap();
+            socket.send(Message::Text(welcome.into())).await.unwrap();
+            for _ in 0..pings {
+                tokio::time::sleep(every).await;
+                socket.send(Message::Ping(Vec::new().into())).await.unwrap();
+            }
+            std::future::pending::<()>().await;
+            drop(socket);
+        });
+        ServerUrl::parse(&url).unwrap()
+    }
+
+    fn device() -> DeviceInfo {
+        DeviceInfo {
+            device_token: DeviceToken::from_random_bytes([7; 16]),
+            app_version: "1.0.0".into(),
+            os_type: OsType::Browser,
+            device_name: "test".into(),
+            os_version: "Debian 12".into(),
+        }
+    }
+
+    /// The server's pings keep the connection past the limit; once they
+    /// stop, the app says it is lost. Scaled down from 15 s pings and a
+    /// 45 s limit to 200 ms and 1 s.
+    #[tokio::test]
+    async fn a_server_silent_past_the_limit_is_a_lost_connection() {
+        let server = falling_silent_server(10, Duration::from_millis(200)).await;
+        let (mut signalling, _) = Signalling::connect(&server, "token", device())
+            .await
+            .unwrap();
+        signalling.silence_limit = Duration::from_secs(1);
+        let began = Instant::now();
+        let outcome = signalling.recv().await;
+        assert!(
+            matches!(outcome, Err(SignallingError::Silent(1))),
+            "{outcome:?}"
+        );
+        // Ten pings, 2 s, kept it; lost a second after the last.
+        let after = began.elapsed();
+        assert!(after >= Duration::from_millis(2500), "lost after {after:?}");
     }
 }

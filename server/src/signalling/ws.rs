@@ -29,7 +29,10 @@ pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
 const PING_EVERY: Duration = Duration::from_secs(15);
 const SILENCE_LIMIT: Duration = Duration::from_secs(40);
 /// A write that does not finish by then means a peer that stopped reading.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Not sooner: on a slow access link that media fills, TCP backs off for
+/// seconds at a time, and 10 s dropped a callee who was still in the call
+/// (its client then waited on a connection the server had closed).
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Messages over the rate are refused; this many refused in a row end the connection.
 const FLOOD_LIMIT: u32 = 200;
 
