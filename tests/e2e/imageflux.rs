@@ -588,14 +588,13 @@ fn ffprobe_url(url: &str, ca: &std::path::Path, count_frames: bool) -> Value {
 
 async fn node(world: &World, args: &[&str]) -> Value {
     let ui = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui");
-    let output = tokio::process::Command::new("node")
+    let mut command = tokio::process::Command::new("node");
+    command
         .current_dir(ui)
         .env("NEXMILE_SERVER_CERT", &world.tls.cert)
         .args(args)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .await
-        .expect("node runs");
+        .stderr(std::process::Stdio::inherit());
+    let output = crate::run_to_end(command, "node").await;
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     serde_json::from_str(text.lines().last().unwrap_or_default())
         .unwrap_or_else(|_| panic!("not JSON: {text}"))

@@ -19,12 +19,28 @@ mod web;
 mod whip;
 
 use std::process::Stdio;
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 pub(crate) use nexmile_testkit::{World, world};
+
+/// Longer than any program a test runs takes on a loaded machine (the
+/// longest, a 16 s live, ends within a minute): one still running then has
+/// hung, and its test fails saying so instead of holding the whole suite.
+const PROGRAM_DEADLINE: Duration = Duration::from_secs(240);
+
+/// `command` run to its end, as `Command::output` does, killed and failing
+/// the test if it outlives [`PROGRAM_DEADLINE`].
+pub(crate) async fn run_to_end(mut command: Command, what: &str) -> std::process::Output {
+    let output = command.kill_on_drop(true).output();
+    match tokio::time::timeout(PROGRAM_DEADLINE, output).await {
+        Ok(output) => output.unwrap_or_else(|e| panic!("{what} does not run: {e}")),
+        Err(_) => panic!("{what} still running after {PROGRAM_DEADLINE:?}: killed"),
+    }
+}
 
 /// Runs nexmile-cli with a profile directory; returns its events and exit status.
 pub(crate) async fn cli(world: &World, profile: &str, args: &[&str]) -> (Vec<Value>, i32) {
@@ -94,12 +110,21 @@ async fn run_cli(
         .expect("nexmile-cli runs");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut events = Vec::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        eprintln!("{profile}: {line}");
-        events.push(serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}")));
+    let to_end = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("{profile}: {line}");
+            events.push(serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}")));
+        }
+        child.wait().await.unwrap().code().unwrap_or(-1)
+    };
+    match tokio::time::timeout(PROGRAM_DEADLINE, to_end).await {
+        Ok(status) => (events, status),
+        // Dropped, the child is killed.
+        Err(_) => panic!(
+            "nexmile-cli {profile} {args:?} still running after {PROGRAM_DEADLINE:?}: \
+             killed; it printed {events:#?}"
+        ),
     }
-    let status = child.wait().await.unwrap().code().unwrap_or(-1);
-    (events, status)
 }
 
 /// `profile` online at `site` for one call, with `extra` listen options.

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use serde_json::Value;
 
 use crate::lives::live_on_air;
-use crate::{World, cli, find, listen, register, world};
+use crate::{World, cli, find, listen, register, run_to_end, world};
 
 /// Opens `path` on the server in Chromium for up to `seconds`, screenshots
 /// it into `target/e2e-screens/web/<name>.png`, then clicks `clicks` in order.
@@ -17,7 +17,8 @@ async fn browser(world: &World, path: &str, name: &str, seconds: u32, clicks: &[
     let ui = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui");
     let screens = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-screens/web");
     std::fs::create_dir_all(&screens).expect("screenshot folder");
-    let out = tokio::process::Command::new("node")
+    let mut command = tokio::process::Command::new("node");
+    command
         .current_dir(&ui)
         .env("NEXMILE_SERVER_CERT", &world.tls.cert)
         .arg("browser/open.mjs")
@@ -25,10 +26,12 @@ async fn browser(world: &World, path: &str, name: &str, seconds: u32, clicks: &[
         .arg(screens.join(format!("{name}.png")))
         .arg(seconds.to_string())
         .args(clicks.iter().flat_map(|c| ["--click", c]))
-        .stderr(Stdio::inherit())
-        .output()
-        .await
-        .expect("node runs the Playwright driver (scripts/setup.sh installs it)");
+        .stderr(Stdio::inherit());
+    let out = run_to_end(
+        command,
+        "node, the Playwright driver (scripts/setup.sh installs it)",
+    )
+    .await;
     let text = String::from_utf8_lossy(&out.stdout);
     eprintln!("browser: {text}");
     serde_json::from_str(text.lines().last().unwrap_or_default()).expect("the driver's JSON")

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use serde_json::Value;
 
 use crate::lives::{live_on_air, settled_codes_of};
-use crate::{LINK, cli, find, register, session_token, world};
+use crate::{LINK, cli, find, register, run_to_end, session_token, world};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whip_publisher_broadcasts_a_live_that_the_app_watches() {
@@ -19,7 +19,8 @@ async fn a_whip_publisher_broadcasts_a_live_that_the_app_watches() {
     register(&world).await;
     let token = session_token(&world, "airi", "newsite1");
     let ui = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui");
-    let publisher = tokio::process::Command::new("node")
+    let mut publisher = tokio::process::Command::new("node");
+    publisher
         .current_dir(&ui)
         .env("NEXMILE_SERVER_CERT", &world.tls.cert)
         .args([
@@ -30,8 +31,8 @@ async fn a_whip_publisher_broadcasts_a_live_that_the_app_watches() {
             "room-whip",
             "10",
         ])
-        .stderr(Stdio::inherit())
-        .output();
+        .stderr(Stdio::inherit());
+    let publisher = run_to_end(publisher, "node, the WHIP publisher");
     let viewer = async {
         let (live_token, link_id) = live_on_air(&world).await;
         assert_eq!(link_id, "room-whip");
@@ -40,7 +41,7 @@ async fn a_whip_publisher_broadcasts_a_live_that_the_app_watches() {
         cli(&world, "hanako", &["open", &view, "--live-for", "4000"]).await
     };
     let (published, (hanako, status)) = tokio::join!(publisher, viewer);
-    let published = String::from_utf8_lossy(&published.expect("node runs").stdout).into_owned();
+    let published = String::from_utf8_lossy(&published.stdout).into_owned();
     eprintln!("whip: {published}");
     let report: Value = serde_json::from_str(published.lines().last().unwrap_or_default())
         .expect("the publisher's JSON");
@@ -92,17 +93,17 @@ async fn a_whep_player_watches_a_live_that_the_app_broadcasts() {
             &target,
             "5",
         ];
-        tokio::process::Command::new("node")
+        let mut player = tokio::process::Command::new("node");
+        player
             .current_dir(&ui)
             .env("NEXMILE_SERVER_CERT", &world.tls.cert)
             .args(args)
-            .stderr(Stdio::inherit())
-            .output()
-            .await
+            .stderr(Stdio::inherit());
+        run_to_end(player, "node, the WHEP player").await
     };
     let ((liver, liver_status), played) = tokio::join!(broadcaster, player);
     assert_eq!(liver_status, 0, "{liver:#?}");
-    let played = String::from_utf8_lossy(&played.expect("node runs").stdout).into_owned();
+    let played = String::from_utf8_lossy(&played.stdout).into_owned();
     eprintln!("whep: {played}");
     let report: Value =
         serde_json::from_str(played.lines().last().unwrap_or_default()).expect("the player's JSON");
