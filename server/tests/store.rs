@@ -1,5 +1,7 @@
-//! The store on its engines: SQLite always, PostgreSQL too when `DATABASE_URL`
-//! names one (the same queries run on both through sqlx's Any driver).
+//! The store on its engines, SQLite and PostgreSQL: the same queries run on
+//! both through sqlx's Any driver. PostgreSQL is a cluster the test starts
+//! (Debian's, which scripts/setup.sh installs), or the one `DATABASE_URL`
+//! names.
 
 use nexmile_server::store::{Attempt, CallEnd, Device, OutboxEntry, PendingReport, Store};
 
@@ -295,11 +297,118 @@ async fn sqlite_file_keeps_everything_across_reopening() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A PostgreSQL cluster of the test's own: initdb in a scratch folder, a
+/// free port on loopback, its socket in that folder; stopped and removed
+/// when dropped (also after a failed assertion).
+struct Cluster {
+    dir: std::path::PathBuf,
+    bin: std::path::PathBuf,
+    port: u16,
+}
+
+impl Cluster {
+    fn start() -> Self {
+        // Debian keeps each major version's programs apart; take the newest.
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|version| version.path().join("bin"))
+            .filter(|bin| bin.join("initdb").exists())
+            .max()
+            .expect("PostgreSQL is not installed: scripts/setup.sh installs it");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = std::env::temp_dir().join(format!("nexmile-pg-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cluster = Self { dir, bin, port };
+        // initdb refuses to run as root: there the cluster is the `postgres`
+        // user's, whom Debian's package creates.
+        if cluster.as_root() {
+            cluster.run(
+                std::process::Command::new("chown")
+                    .arg("postgres")
+                    .arg(&cluster.dir),
+            );
+        }
+        let data = cluster.dir.join("data");
+        let mut initdb = cluster.owned("initdb");
+        initdb
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(&data);
+        cluster.run(&mut initdb);
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1",
+            cluster.dir.display()
+        );
+        let mut start = cluster.owned("pg_ctl");
+        start
+            .arg("-D")
+            .arg(&data)
+            .args(["-o", &options, "-l"])
+            .arg(cluster.dir.join("log"))
+            .args(["-w", "start"]);
+        cluster.run(&mut start);
+        cluster
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn as_root(&self) -> bool {
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+    }
+
+    /// One of the cluster's programs, run as the cluster's owner.
+    fn owned(&self, program: &str) -> std::process::Command {
+        let program = self.bin.join(program);
+        if self.as_root() {
+            let mut command = std::process::Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            std::process::Command::new(program)
+        }
+    }
+
+    fn run(&self, command: &mut std::process::Command) {
+        let out = command.output().expect("PostgreSQL's programs run");
+        assert!(
+            out.status.success(),
+            "{command:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self
+            .owned("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[tokio::test]
-async fn postgresql_when_configured() {
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        eprintln!("DATABASE_URL is not set: the PostgreSQL run is left out");
-        return;
+async fn postgresql() {
+    let own;
+    let url = match std::env::var("DATABASE_URL") {
+        Ok(url) => url,
+        Err(_) => {
+            own = Cluster::start();
+            own.url()
+        }
     };
     let tag = format!("{}", std::process::id());
     exercise(&Store::open(&url).await.unwrap(), &tag).await;
