@@ -1,9 +1,8 @@
-//! What `nexmile-cli open` and `listen` do: app links carried out against a
-//! server, each step printed as one JSON object per line.
+//! The engine: app links carried out against a server, each step told as an
+//! [`EngineEvent`], the user's actions taken as [`UserAction`]s.
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use nexmile_core::applink::{AppLink, AppLinkAction, SiteCode, VideoSettingMode};
 use nexmile_core::effects::is_contained_path;
@@ -12,7 +11,6 @@ use nexmile_core::signal::{
 };
 use nexmile_core::wire::codes::{OsType, TerminateReason};
 use nexmile_media::transport::{Peer, PeerConfig};
-use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use nexmile_core::wire::codes::CallOption;
@@ -21,7 +19,7 @@ use nexmile_effects::mosaic::{MosaicArea, MosaicSettings};
 
 use crate::capture_feed::CaptureChoice;
 use crate::effects_sync::EffectSync;
-use crate::live_session::LivePlan;
+use crate::events::EngineEvent;
 use crate::media_session::{Display, MediaSession, MediaSwitches, SessionIo};
 use crate::profiles::{CallRecord, Profile, Profiles};
 use crate::server_url::ServerUrl;
@@ -30,7 +28,7 @@ use nexmile_media::sound_out::SoundOutput;
 
 /// How an app link, a listen, a live or a feed reading ended. The CLI maps
 /// it to its exit status; the window to what it shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// It ran to its end.
@@ -82,27 +80,26 @@ impl Client {
     }
 }
 
-/// Receives each step of what the client does, as an event name and fields.
+/// Receives each step of what the client does.
 pub trait EventSink: Send + Sync {
-    fn emit(&self, event: &str, fields: Value);
+    fn emit(&self, event: EngineEvent);
 }
 
 /// The headless client's events: one JSON object per line on stdout.
 pub struct PrintedEvents;
 
 impl EventSink for PrintedEvents {
-    fn emit(&self, event: &str, fields: Value) {
-        emit(event, fields);
+    fn emit(&self, event: EngineEvent) {
+        print_event(&event);
     }
 }
 
 /// Prints one event line.
-pub fn emit(event: &str, fields: Value) {
-    let mut line = json!({ "event": event });
-    if let (Some(line), Value::Object(fields)) = (line.as_object_mut(), fields) {
-        line.extend(fields);
+pub fn print_event(event: &impl serde::Serialize) {
+    match serde_json::to_string(event) {
+        Ok(line) => println!("{line}"),
+        Err(e) => eprintln!("nexmile-cli: an event could not be written: {e}"),
     }
-    println!("{line}");
 }
 
 /// A user's action on the running call or video test.
@@ -134,24 +131,6 @@ pub enum UserAction {
     Pay(u32),
 }
 
-/// How one call on this device should go.
-#[derive(Debug, Clone, Default)]
-pub struct CallPlan {
-    /// An incoming call is answered this long after it rings; `None`: when
-    /// the user answers ([`UserAction::Answer`]).
-    pub answer_after: Option<Duration>,
-    pub decline: bool,
-    pub hangup_after: Option<Duration>,
-    /// The caller gives up this long after the ringing started (before an answer).
-    pub cancel_after: Option<Duration>,
-    /// videoSetting: new effect choices to save in the profile (`None`: keep).
-    pub effects: Option<EffectSettings>,
-    /// videoSetting: how long the loopback test runs; `None`: until the user ends it.
-    pub test_duration: Option<Duration>,
-    /// broadcastLive / viewLive: when to start, what to say, when to leave.
-    pub live: LivePlan,
-}
-
 /// The effects a user chooses, as the command line says them.
 #[derive(Debug, Clone, Default)]
 pub struct EffectChoice {
@@ -172,12 +151,14 @@ pub(crate) const PREVIEW_OPTIONS: CallOption = CallOption::FACE_FILTER
     .union(CallOption::WALLPAPER);
 
 impl Client {
-    fn emit(&self, event: &str, fields: Value) {
-        self.events.emit(event, fields);
+    fn emit(&self, event: EngineEvent) {
+        self.events.emit(event);
     }
 
     pub(crate) fn refused(&self, message: &str) -> Outcome {
-        self.emit("refused", json!({ "message": message }));
+        self.emit(EngineEvent::Refused {
+            message: message.to_owned(),
+        });
         Outcome::Refused
     }
 
@@ -192,8 +173,9 @@ impl Client {
         })
     }
 
-    /// Carries out one app link to its end.
-    pub async fn open(&self, link: &AppLink, plan: CallPlan) -> Outcome {
+    /// Carries out one app link to its end. `effects`: for videoSetting,
+    /// new effect choices to save in the profile (`None`: keep).
+    pub async fn open(&self, link: &AppLink, effects: Option<EffectSettings>) -> Outcome {
         match &link.action {
             AppLinkAction::ActivateExUser {
                 credentials,
@@ -222,7 +204,6 @@ impl Client {
                 self.call(
                     &link.site,
                     request,
-                    plan,
                     link.return_url.as_ref().map(ToString::to_string),
                 )
                 .await
@@ -232,14 +213,12 @@ impl Client {
             } => self.sync_effects(&link.site).await,
             AppLinkAction::VideoSetting {
                 mode: VideoSettingMode::LoopbackTest,
-            } => self.video_test(&link.site, plan).await,
-            AppLinkAction::BroadcastLive { link_id } => {
-                self.broadcast(&link.site, link_id, plan.live).await
-            }
+            } => self.video_test(&link.site, effects).await,
+            AppLinkAction::BroadcastLive { link_id } => self.broadcast(&link.site, link_id).await,
             AppLinkAction::ViewLive {
                 live_token,
                 link_id,
-            } => self.view(&link.site, live_token, link_id, plan.live).await,
+            } => self.view(&link.site, live_token, link_id).await,
         }
     }
 
@@ -296,17 +275,20 @@ impl Client {
                 if let Err(e) = self.profiles.save(&code, &profile) {
                     return self.refused(&e.to_string());
                 }
-                self.emit(
-                    "activated",
-                    json!({"site": profile.site, "userId": profile.user_id, "name": profile.name,
-                           "enableDownloadEffect": profile.enable_download_effect,
-                           "phoneNumber": profile.phone_number}),
-                );
+                self.emit(EngineEvent::Activated {
+                    site: profile.site,
+                    user_id: profile.user_id,
+                    name: profile.name,
+                    enable_download_effect: profile.enable_download_effect,
+                    phone_number: profile.phone_number,
+                });
                 Outcome::Done
             }
             Ok(ActivateReply::Refused { message }) => self.refused(&message),
             Err(e) => {
-                self.emit("error", json!({ "message": e.to_string() }));
+                self.emit(EngineEvent::Error {
+                    message: e.to_string(),
+                });
                 Outcome::Failed
             }
         }
@@ -349,13 +331,17 @@ impl Client {
                     ..profile
                 };
                 if let Err(e) = self.profiles.save(site, &renewed) {
-                    self.emit("session.not_saved", json!({ "message": e.to_string() }));
+                    self.emit(EngineEvent::SessionNotSaved {
+                        message: e.to_string(),
+                    });
                 }
             }
-            self.emit(
-                "online",
-                json!({"site": site.as_str(), "userId": user_id, "name": name, "phoneNumber": phone_number}),
-            );
+            self.emit(EngineEvent::Online {
+                site: site.as_str().to_owned(),
+                user_id,
+                name,
+                phone_number,
+            });
         }
         Ok(signalling)
     }
@@ -483,7 +469,11 @@ impl Client {
         let settings = match self.profiles.effect_settings(site) {
             Ok(settings) => settings,
             Err(e) => {
-                self.emit("effects", json!({ "error": e.to_string() }));
+                self.emit(EngineEvent::Effects {
+                    settings: None,
+                    refused: Vec::new(),
+                    error: Some(e.to_string()),
+                });
                 return None;
             }
         };
@@ -497,21 +487,22 @@ impl Client {
                 .await
                 .ok()?;
         let refused: Vec<String> = refusals.iter().map(Refusal::message_ja).collect();
-        self.emit(
-            "effects",
-            json!({ "settings": settings, "refused": refused }),
-        );
+        self.emit(EngineEvent::Effects {
+            settings: Some(settings),
+            refused,
+            error: None,
+        });
         Some(chain)
     }
 
     /// videoSetting's loopback test: own media through the server's relay and
     /// back, with the chosen effects (saved for later calls) on the way out.
-    async fn video_test(&self, site: &SiteCode, plan: CallPlan) -> Outcome {
+    async fn video_test(&self, site: &SiteCode, effects: Option<EffectSettings>) -> Outcome {
         let mut signalling = match self.connect(site).await {
             Ok(s) => s,
             Err(message) => return self.refused(&message),
         };
-        if let Some(settings) = &plan.effects
+        if let Some(settings) = &effects
             && let Err(e) = self.profiles.save_effect_settings(site, settings)
         {
             return self.refused(&e.to_string());
@@ -546,13 +537,10 @@ impl Client {
             chain,
             self.session_io(reports_tx, site),
         );
-        let until = plan.test_duration.map(|d| tokio::time::Instant::now() + d);
+        self.emit(EngineEvent::VideoTestStarted);
         loop {
             tokio::select! {
-                () = sleep_until(until) => break,
-                Some(report) = reports.recv() => {
-                    self.emit("quality", serde_json::to_value(report).unwrap_or_default());
-                }
+                Some(report) = reports.recv() => self.emit(EngineEvent::Quality(report)),
                 action = actions.recv() => match action {
                     Ok(UserAction::Hangup) | Err(broadcast::error::RecvError::Closed) => break,
                     Ok(UserAction::EffectsChanged) => {
@@ -569,7 +557,7 @@ impl Client {
         let summary = media.finish().await;
         let _ = signalling.send(&ClientMessage::EndVideoTest).await;
         let returned = summary.frames_decoded > 0;
-        self.emit("video_test.result", json!({ "media": summary }));
+        self.emit(EngineEvent::VideoTestResult { media: summary });
         if returned {
             Outcome::Done
         } else {
@@ -592,20 +580,18 @@ impl Client {
                 let tenth = (p.received * 10).checked_div(p.total).unwrap_or(10);
                 if tenth > shown || p.received == p.total {
                     shown = tenth;
-                    self.emit(
-                        "effects.progress",
-                        serde_json::to_value(&p).unwrap_or_default(),
-                    );
+                    self.emit(EngineEvent::EffectsProgress {
+                        file: p.file.to_owned(),
+                        received: p.received,
+                        total: p.total,
+                    });
                 }
             })
             .await;
         match report {
             Ok(report) => {
                 let ok = report.failed.is_empty();
-                self.emit(
-                    "effects.synced",
-                    serde_json::to_value(&report).unwrap_or_default(),
-                );
+                self.emit(EngineEvent::EffectsSynced(report));
                 if ok { Outcome::Done } else { Outcome::Failed }
             }
             Err(e) => self.refused(&e.to_string()),
@@ -617,7 +603,6 @@ impl Client {
         &self,
         site: &SiteCode,
         request: ClientMessage,
-        plan: CallPlan,
         return_url: Option<String>,
     ) -> Outcome {
         let mut signalling = match self.connect(site).await {
@@ -627,25 +612,25 @@ impl Client {
         if let Err(e) = signalling.send(&request).await {
             return self.refused(&e.to_string());
         }
-        let mut call = CallRun::new(self, site, plan, Role::Caller);
+        let mut call = CallRun::new(self, site, Role::Caller);
         let status = call.drive(&mut signalling).await;
         if let Some(url) = return_url {
-            self.emit("return_url", json!({ "url": url }));
+            self.emit(EngineEvent::ReturnUrl { url });
         }
         status
     }
 
-    /// Stays online as the site's user and answers (or declines) incoming
-    /// calls; returns after `calls` calls if given (0: just come online once,
+    /// Stays online as the site's user; incoming calls ring until the user
+    /// answers or declines them ([`UserAction`]). Returns after `calls` calls if given (0: just come online once,
     /// which registers the built-in site and shows its phone number).
-    pub async fn listen(&self, site: &SiteCode, plan: CallPlan, calls: Option<u32>) -> Outcome {
+    pub async fn listen(&self, site: &SiteCode, calls: Option<u32>) -> Outcome {
         let mut signalling = match self.connect(site).await {
             Ok(s) => s,
             Err(message) => return self.refused(&message),
         };
         let mut done = 0;
         while calls.is_none_or(|limit| done < limit) {
-            let mut call = CallRun::new(self, site, plan.clone(), Role::Callee);
+            let mut call = CallRun::new(self, site, Role::Callee);
             let status = call.drive(&mut signalling).await;
             if status == Outcome::Failed {
                 return status;
@@ -653,14 +638,6 @@ impl Client {
             done += 1;
         }
         Outcome::Done
-    }
-}
-
-/// Sleeps until `at`, or forever when there is no `at`.
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -674,7 +651,6 @@ enum Role {
 struct CallRun<'a> {
     client: &'a Client,
     site: &'a SiteCode,
-    plan: CallPlan,
     role: Role,
     /// The profile's effects under this call's options, built when it is offered.
     chain: Option<EffectChain>,
@@ -690,12 +666,11 @@ struct CallRun<'a> {
 }
 
 impl<'a> CallRun<'a> {
-    fn new(client: &'a Client, site: &'a SiteCode, plan: CallPlan, role: Role) -> Self {
+    fn new(client: &'a Client, site: &'a SiteCode, role: Role) -> Self {
         let (reports_tx, reports) = mpsc::unbounded_channel();
         Self {
             client,
             site,
-            plan,
             role,
             chain: None,
             options: CallOption::empty(),
@@ -726,7 +701,7 @@ impl<'a> CallRun<'a> {
                 signalling.send(&message).await.is_ok()
             }
             Err(e) => {
-                self.client.emit("error", json!({ "message": e }));
+                self.client.emit(EngineEvent::Error { message: e });
                 false
             }
         }
@@ -792,8 +767,6 @@ impl<'a> CallRun<'a> {
 
     async fn drive(&mut self, signalling: &mut Signalling) -> Outcome {
         let role = self.role;
-        let mut hangup_at: Option<tokio::time::Instant> = None;
-        let mut answer_at: Option<tokio::time::Instant> = None;
         let mut actions = self.client.actions.subscribe();
         loop {
             let message = tokio::select! {
@@ -807,40 +780,28 @@ impl<'a> CallRun<'a> {
                     continue;
                 }
                 Some(report) = self.reports.recv() => {
-                    self.client.emit("quality", serde_json::to_value(report).unwrap_or_default());
-                    continue;
-                }
-                () = sleep_until(hangup_at) => {
-                    hangup_at = None;
-                    self.hang_up(signalling).await;
-                    continue;
-                }
-                () = sleep_until(answer_at) => {
-                    answer_at = None;
-                    if let Some(status) = self.on_action(signalling, UserAction::Answer).await {
-                        return status;
-                    }
+                    self.client.emit(EngineEvent::Quality(report));
                     continue;
                 }
             };
             let message = match message {
                 Ok(Some(message)) => message,
                 Ok(None) => {
-                    self.client
-                        .emit("error", json!({"message": "サーバとの接続が切れました。"}));
+                    self.client.emit(EngineEvent::Error {
+                        message: "サーバとの接続が切れました。".into(),
+                    });
                     return Outcome::Failed;
                 }
                 Err(e) => {
-                    self.client.emit("error", json!({"message": e.to_string()}));
+                    self.client.emit(EngineEvent::Error {
+                        message: e.to_string(),
+                    });
                     return Outcome::Failed;
                 }
             };
             match message {
                 ServerMessage::CallPrepared(details) if role == Role::Caller => {
-                    self.client.emit(
-                        "call.prepared",
-                        serde_json::to_value(&details).unwrap_or_default(),
-                    );
+                    self.client.emit(EngineEvent::CallPrepared(details.clone()));
                     self.token = Some(details.call_token.clone());
                     self.options = details.options;
                     self.peer = Some((details.peer_name.clone(), details.video));
@@ -852,33 +813,24 @@ impl<'a> CallRun<'a> {
                 ServerMessage::Incoming(details)
                     if role == Role::Callee && self.token.is_none() =>
                 {
-                    self.client.emit(
-                        "call.incoming",
-                        serde_json::to_value(&details).unwrap_or_default(),
-                    );
+                    self.client.emit(EngineEvent::CallIncoming(details.clone()));
                     self.token = Some(details.call_token.clone());
                     self.options = details.options;
                     self.peer = Some((details.peer_name.clone(), details.video));
                     self.chain = self.client.chain_for(self.site, details.options).await;
-                    if self.plan.decline {
-                        self.on_action(signalling, UserAction::Decline).await;
-                    } else {
-                        answer_at = self
-                            .plan
-                            .answer_after
-                            .map(|after| tokio::time::Instant::now() + after);
-                    }
                 }
                 ServerMessage::IncomingCancelled { call_token }
                     if self.token.as_deref() == Some(&call_token) =>
                 {
-                    self.client.emit("call.cancelled", json!({ "callToken": call_token }));
+                    self.client.emit(EngineEvent::CallCancelled { call_token });
                     return Outcome::Done;
                 }
                 ServerMessage::MediaAnswer { answer, .. } => {
                     if let Some(peer) = self.pending_peer.take() {
                         if let Err(e) = peer.accept_answer(&answer).await {
-                            self.client.emit("error", json!({ "message": e.to_string() }));
+                            self.client.emit(EngineEvent::Error {
+                                message: e.to_string(),
+                            });
                             return Outcome::Failed;
                         }
                         self.media = Some(MediaSession::start(
@@ -890,36 +842,32 @@ impl<'a> CallRun<'a> {
                     }
                 }
                 ServerMessage::Ringing { call_token } => {
-                    self.client.emit("call.ringing", json!({ "callToken": call_token }));
-                    if let Some(after) = self.plan.cancel_after {
-                        hangup_at = Some(tokio::time::Instant::now() + after);
-                    }
+                    self.client.emit(EngineEvent::CallRinging { call_token });
                 }
                 ServerMessage::Connected { call_token } => {
-                    self.client.emit("call.connected", json!({ "callToken": call_token }));
-                    hangup_at = self
-                        .plan
-                        .hangup_after
-                        .map(|d| tokio::time::Instant::now() + d);
+                    self.client.emit(EngineEvent::CallConnected { call_token });
                 }
                 ServerMessage::Billing {
                     payer,
                     time_left_sec,
                     used_points,
                     ..
-                } => self.client.emit(
-                    "billing",
-                    json!({"payer": payer, "timeLeftSec": time_left_sec, "usedPoints": used_points}),
-                ),
+                } => self.client.emit(EngineEvent::Billing {
+                    payer,
+                    time_left_sec,
+                    used_points,
+                }),
                 ServerMessage::Push {
                     title,
                     body,
                     image_url,
                     click_action,
-                } => self.client.emit(
-                    "push",
-                    json!({"title": title, "body": body, "imageUrl": image_url, "clickAction": click_action}),
-                ),
+                } => self.client.emit(EngineEvent::Push {
+                    title,
+                    body,
+                    image_url,
+                    click_action,
+                }),
                 ServerMessage::CallEnded {
                     call_token,
                     reason,
@@ -953,21 +901,25 @@ impl<'a> CallRun<'a> {
                             reason: i32::from(reason as i8),
                         };
                         if let Err(e) = self.client.profiles.record_call(self.site, &record) {
-                            self.client.emit("error", json!({ "message": e.to_string() }));
+                            self.client.emit(EngineEvent::Error {
+                                message: e.to_string(),
+                            });
                         }
                     }
-                    self.client.emit(
-                        "call.ended",
-                        json!({"callToken": call_token, "reason": reason, "message": message,
-                               "overview": overview, "media": media}),
-                    );
+                    self.client.emit(EngineEvent::CallEnded {
+                        call_token,
+                        reason,
+                        message,
+                        overview,
+                        media,
+                    });
                     return Outcome::Done;
                 }
                 ServerMessage::Error { message } => {
                     if role == Role::Caller {
                         return self.client.refused(&message);
                     }
-                    self.client.emit("error", json!({ "message": message }));
+                    self.client.emit(EngineEvent::Error { message });
                 }
                 _ => {}
             }

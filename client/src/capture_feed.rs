@@ -43,7 +43,7 @@ pub enum CaptureChoice {
 }
 
 /// One source in use, as the window shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceInUse {
     /// Empty when no device is in use.
@@ -56,7 +56,7 @@ pub struct SourceInUse {
 }
 
 /// What the session's capture is using now; sent at the start and on every change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SourcesInUse {
     pub camera: SourceInUse,
     pub microphone: SourceInUse,

@@ -37,7 +37,7 @@ pub struct Progress<'a> {
     pub total: u64,
 }
 
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct SyncReport {
     pub version: String,
     pub downloaded: Vec<String>,

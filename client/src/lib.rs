@@ -6,6 +6,7 @@ pub mod app;
 pub mod capture_feed;
 pub mod demo;
 pub mod effects_sync;
+pub mod events;
 pub mod link_report;
 pub mod live_session;
 pub mod media_session;

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use nexmile_core::applink::SiteCode;
 use nexmile_core::signal::{ClientMessage, GiftItem, LiveNotice, LiveRole, ServerMessage};
@@ -14,35 +13,13 @@ use nexmile_effects::animation::Animation;
 use nexmile_effects::gift::{GiftOverlay, Placement};
 use nexmile_media::frame::MediaTime;
 use nexmile_media::transport::MediaKind;
-use serde_json::json;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::app::{Client, Outcome, PREVIEW_OPTIONS, UserAction};
 use crate::capture_feed::CaptureChoice;
+use crate::events::EngineEvent;
 use crate::media_session::{MediaSession, MediaSummary};
 use crate::signalling::Signalling;
-
-/// How one live on this device should go (the command line's flags; a
-/// window leaves all to the user).
-#[derive(Debug, Clone, Default)]
-pub struct LivePlan {
-    /// The broadcaster starts this long after the live is prepared; `None`:
-    /// when the user presses start ([`UserAction::StartLive`]).
-    pub start_after: Option<Duration>,
-    /// Ends (broadcaster) or leaves (viewer) this long after going on air
-    /// or starting to watch; `None`: when the user does, or the live ends.
-    pub stay_for: Option<Duration>,
-    /// Comments to write, one a second from going on air (or watching).
-    pub comments: Vec<String>,
-    /// Stamps and gifts to send (category, number), one a second after the comments.
-    pub items: Vec<(String, String)>,
-    /// A viewer buys points with these amounts (quickPayments), after the items.
-    pub pay: Vec<u32>,
-    /// The broadcaster removes these viewers (user IDs), one a second, after the items.
-    pub remove: Vec<String>,
-    /// The broadcaster makes the live paid at this price, last.
-    pub paid_switch: Option<u32>,
-}
 
 /// Where a gift plays in the broadcaster's picture: centred, low, a third wide.
 const GIFT_PLACEMENT: Placement = Placement {
@@ -57,19 +34,9 @@ enum Part {
     Viewer { live_token: String, link_id: String },
 }
 
-/// One scripted step of the plan.
-enum Step {
-    Comment(String),
-    Item(String, String),
-    PaidSwitch(u32),
-    Remove(String),
-    Pay(u32),
-}
-
 struct LiveRun<'a> {
     client: &'a Client,
     site: SiteCode,
-    plan: LivePlan,
     role: LiveRole,
     token: Option<String>,
     media: Option<MediaSession>,
@@ -82,52 +49,35 @@ struct LiveRun<'a> {
     decoded_gifts: Arc<Mutex<HashMap<String, Arc<Animation>>>>,
     reports: mpsc::UnboundedReceiver<nexmile_media::quality::QualityReport>,
     reports_tx: mpsc::UnboundedSender<nexmile_media::quality::QualityReport>,
-    /// When the live (or the watching) began: the plan's steps and end count from it.
-    live_since: Option<tokio::time::Instant>,
-    steps: Vec<Step>,
     started: bool,
 }
 
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 impl Client {
-    /// broadcastLive: prepare, start (by the plan or the user), broadcast until the end.
-    pub async fn broadcast(&self, site: &SiteCode, link_id: &str, plan: LivePlan) -> Outcome {
+    /// broadcastLive: prepare, start when the user does
+    /// ([`UserAction::StartLive`]), broadcast until the end.
+    pub async fn broadcast(&self, site: &SiteCode, link_id: &str) -> Outcome {
         self.live(
             site,
             Part::Broadcaster {
                 link_id: link_id.to_owned(),
             },
-            plan,
         )
         .await
     }
 
     /// viewLive: watch the live of `live_token` until it ends or the viewer leaves.
-    pub async fn view(
-        &self,
-        site: &SiteCode,
-        live_token: &str,
-        link_id: &str,
-        plan: LivePlan,
-    ) -> Outcome {
+    pub async fn view(&self, site: &SiteCode, live_token: &str, link_id: &str) -> Outcome {
         self.live(
             site,
             Part::Viewer {
                 live_token: live_token.to_owned(),
                 link_id: link_id.to_owned(),
             },
-            plan,
         )
         .await
     }
 
-    async fn live(&self, site: &SiteCode, part: Part, plan: LivePlan) -> Outcome {
+    async fn live(&self, site: &SiteCode, part: Part) -> Outcome {
         let mut signalling = match self.connect(site).await {
             Ok(s) => s,
             Err(message) => return self.refused(&message),
@@ -154,16 +104,9 @@ impl Client {
             return self.refused(&e.to_string());
         }
         let (reports_tx, reports) = mpsc::unbounded_channel();
-        let mut steps: Vec<Step> = plan.comments.iter().cloned().map(Step::Comment).collect();
-        steps.extend(plan.items.iter().cloned().map(|(c, n)| Step::Item(c, n)));
-        steps.extend(plan.pay.iter().copied().map(Step::Pay));
-        steps.extend(plan.remove.iter().cloned().map(Step::Remove));
-        steps.extend(plan.paid_switch.map(Step::PaidSwitch));
-        steps.reverse();
         let mut run = LiveRun {
             client: self,
             site: site.clone(),
-            plan,
             role,
             token,
             media: None,
@@ -173,8 +116,6 @@ impl Client {
             decoded_gifts: Arc::default(),
             reports,
             reports_tx,
-            live_since: None,
-            steps,
             started: false,
         };
         run.drive(&mut signalling).await
@@ -182,13 +123,17 @@ impl Client {
 }
 
 impl LiveRun<'_> {
-    fn emit(&self, event: &str, fields: serde_json::Value) {
-        self.client.events.emit(event, fields);
+    fn emit(&self, event: EngineEvent) {
+        self.client.events.emit(event);
+    }
+
+    fn error(&self, message: String) {
+        self.emit(EngineEvent::Error { message });
     }
 
     async fn send(&self, signalling: &mut Signalling, message: ClientMessage) {
         if let Err(e) = signalling.send(&message).await {
-            self.emit("error", json!({ "message": e.to_string() }));
+            self.error(e.to_string());
         }
     }
 
@@ -201,7 +146,7 @@ impl LiveRun<'_> {
         let (peer, offer) = match self.client.new_peer().await {
             Ok(pair) => pair,
             Err(e) => {
-                self.emit("error", json!({ "message": e }));
+                self.error(e);
                 return false;
             }
         };
@@ -228,7 +173,7 @@ impl LiveRun<'_> {
             }
         };
         if let Err(e) = peer.accept_answer(&answer).await {
-            self.emit("error", json!({ "message": e.to_string() }));
+            self.error(e.to_string());
             return false;
         }
         let mut io = self.client.session_io(self.reports_tx.clone(), &self.site);
@@ -266,45 +211,32 @@ impl LiveRun<'_> {
                 if self.token.as_deref() != Some(&live_token) {
                     return None;
                 }
-                let fields = serde_json::to_value(&notice).unwrap_or_default();
-                match notice {
+                let mut outcome = None;
+                let mut gift = None;
+                match &notice {
                     LiveNotice::Prepared(details) => {
                         self.audio_only = details.audio_only;
                         self.apng_on_video = details.settings["apngOnVideoProcessor"]
                             .as_bool()
                             .unwrap_or(false);
-                        self.emit("live.prepared", fields);
                     }
-                    LiveNotice::OnAir => {
-                        self.live_since = Some(tokio::time::Instant::now());
-                        self.emit("live.on_air", json!({ "liveToken": live_token }));
-                    }
-                    LiveNotice::Ended { .. } => {
-                        self.emit("live.ended", fields);
-                        return Some(Outcome::Done);
-                    }
-                    LiveNotice::Comment { .. } => self.emit("live.comment", fields),
-                    LiveNotice::Joined { .. } => self.emit("live.joined", fields),
-                    LiveNotice::Item { item, .. } => {
-                        self.emit("live.item", fields);
-                        self.composite(&item);
-                    }
-                    LiveNotice::Viewers { .. } => self.emit("live.viewers", fields),
-                    LiveNotice::Billing { .. } => self.emit("live.billing", fields),
-                    LiveNotice::Refused { .. } => self.emit("live.refused", fields),
-                    LiveNotice::PaidSwitched { .. } => self.emit("live.paid", fields),
-                    LiveNotice::AdminMessage { .. } => self.emit("live.admin_message", fields),
-                    LiveNotice::ViewerUpdated { .. } => self.emit("live.viewer_updated", fields),
-                    LiveNotice::PaymentDone { .. } => self.emit("live.payment", fields),
+                    LiveNotice::Ended { .. } => outcome = Some(Outcome::Done),
+                    LiveNotice::Item { item, .. } => gift = Some(item.clone()),
+                    _ => {}
                 }
-                None
+                self.emit(EngineEvent::live(live_token, notice));
+                // After the item's own event: the drawing is told after it.
+                if let Some(item) = gift {
+                    self.composite(&item);
+                }
+                outcome
             }
             ServerMessage::GiftCatalogue { items, .. } => {
-                self.emit("live.gifts", json!({ "items": items }));
+                self.emit(EngineEvent::LiveGifts { items });
                 None
             }
             ServerMessage::Error { message } => {
-                self.emit("refused", json!({ "message": message }));
+                self.emit(EngineEvent::Refused { message });
                 Some(Outcome::Refused)
             }
             _ => None,
@@ -313,15 +245,7 @@ impl LiveRun<'_> {
 
     async fn drive(&mut self, signalling: &mut Signalling) -> Outcome {
         let mut actions = self.client.actions.subscribe();
-        let mut step_tick = tokio::time::interval(Duration::from_secs(1));
-        // Steps wait for the live: no burst of the ticks missed until then.
-        step_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut start_at: Option<tokio::time::Instant> = None;
         let status = loop {
-            let leave_at = self
-                .live_since
-                .zip(self.plan.stay_for)
-                .map(|(since, stay)| since + stay);
             let first_media = async {
                 match self.first_media.as_mut() {
                     Some(first) => first.await.is_ok(),
@@ -338,51 +262,23 @@ impl LiveRun<'_> {
                         // The media connects at once: the broadcaster sees its
                         // preview (with effects) before it starts; an admitted
                         // viewer starts watching.
-                        if prepared {
-                            if self.role == LiveRole::Broadcaster {
-                                start_at = self.plan.start_after.map(|d| tokio::time::Instant::now() + d);
-                            }
-                            if !self.connect_media(signalling).await {
-                                break Outcome::Failed;
-                            }
+                        if prepared && !self.connect_media(signalling).await {
+                            break Outcome::Failed;
                         }
                     }
                     Ok(None) | Err(_) => {
-                        self.emit("refused", json!({ "message": "サーバとの接続が切れました。" }));
+                        self.emit(EngineEvent::Refused { message: "サーバとの接続が切れました。".into() });
                         break Outcome::Failed;
                     }
                 },
-                () = sleep_until(start_at), if !self.started => {
-                    start_at = None;
-                    self.start(signalling).await;
-                }
                 received = first_media => {
                     self.first_media = None;
                     if received && let Some(live_token) = self.token.clone() {
-                        self.emit("live.media_received", json!({ "liveToken": live_token }));
+                        self.emit(EngineEvent::LiveMediaReceived { live_token: live_token.clone() });
                         self.send(signalling, ClientMessage::LiveMediaReceived { live_token }).await;
                     }
                 }
-                () = sleep_until(leave_at) => {
-                    self.plan.stay_for = None;
-                    self.leave(signalling).await;
-                }
-                _ = step_tick.tick(), if self.live_since.is_some() && !self.steps.is_empty() => {
-                    let (Some(step), Some(live_token)) = (self.steps.pop(), self.token.clone()) else {
-                        continue;
-                    };
-                    let message = match step {
-                        Step::Comment(text) => ClientMessage::LiveComment { live_token, text },
-                        Step::Item(category, item_no) => ClientMessage::LiveItem { live_token, category, item_no },
-                        Step::PaidSwitch(unit_price) => ClientMessage::PaidSwitch { live_token, unit_price },
-                        Step::Remove(user_id) => ClientMessage::RemoveViewer { live_token, user_id },
-                        Step::Pay(amount) => ClientMessage::Payment { live_token, amount, payment_id: Some(new_payment_id()) },
-                    };
-                    self.send(signalling, message).await;
-                }
-                Some(report) = self.reports.recv() => {
-                    self.emit("quality", serde_json::to_value(report).unwrap_or_default());
-                }
+                Some(report) = self.reports.recv() => self.emit(EngineEvent::Quality(report)),
                 action = actions.recv() => match action {
                     Ok(UserAction::Hangup) => self.leave(signalling).await,
                     Ok(UserAction::StartLive) if !self.started && self.role == LiveRole::Broadcaster => {
@@ -428,7 +324,10 @@ impl LiveRun<'_> {
             Some(media) => media.finish().await,
             None => MediaSummary::default(),
         };
-        self.emit("live.media", json!({ "role": self.role, "media": summary }));
+        self.emit(EngineEvent::LiveMedia {
+            role: self.role,
+            media: summary,
+        });
         status
     }
 
@@ -446,10 +345,10 @@ impl LiveRun<'_> {
         };
         // The gift's file name comes from the server: it must stay in the effects.
         if !nexmile_core::effects::is_contained_path(&file) {
-            self.client.events.emit(
-                "live.gift_on_video",
-                json!({ "file": file, "error": "not a file of the site's effects" }),
-            );
+            self.emit(EngineEvent::LiveGiftOnVideo {
+                file,
+                error: Some("not a file of the site's effects".into()),
+            });
             return;
         }
         let path = self.client.profiles.effects_dir(&self.site).join(&file);
@@ -479,12 +378,12 @@ impl LiveRun<'_> {
                         .insert(file.clone(), Arc::clone(&animation));
                     let overlay = GiftOverlay::new(animation, GIFT_PLACEMENT, MediaTime::now());
                     let _ = gifts.send(overlay);
-                    events.emit("live.gift_on_video", json!({ "file": file }));
+                    events.emit(EngineEvent::LiveGiftOnVideo { file, error: None });
                 }
-                Err(message) => events.emit(
-                    "live.gift_on_video",
-                    json!({ "file": file, "error": message }),
-                ),
+                Err(message) => events.emit(EngineEvent::LiveGiftOnVideo {
+                    file,
+                    error: Some(message),
+                }),
             }
         });
     }

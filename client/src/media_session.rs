@@ -17,18 +17,18 @@ use nexmile_media::frame::{MediaTime, VideoFrame};
 use nexmile_media::quality::{QualityReport, StatsSnapshot};
 use nexmile_media::receiver::{Received, VideoReceiver};
 use nexmile_media::smoothness::SmoothnessMeter;
-use nexmile_media::sound_out::{SoundOut, SoundOutput};
+use nexmile_media::sound_out::{SoundOut, SoundOutput, SpeakerInUse};
 use nexmile_media::source::pattern::read_stamp;
 use nexmile_media::transport::{MediaKind, Peer, PeerEvent};
 use serde::Serialize;
-use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::app::EventSink;
-use crate::capture_feed::{CaptureChoice, CaptureFeed};
+use crate::capture_feed::{CaptureChoice, CaptureFeed, SourcesInUse};
+use crate::events::EngineEvent;
 
 /// What a call's media did, reported at its end.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct MediaSummary {
     pub frames_sent: u64,
     pub frames_decoded: u64,
@@ -213,11 +213,12 @@ async fn run(
         mut sources,
         level: microphone_level,
     } = CaptureFeed::open(capture, request, switches.clone(), send_video, processor).await;
-    let tell_sources = |sources: &watch::Receiver<_>, speaker: &watch::Receiver<_>| {
-        let sources: serde_json::Value = json!(*sources.borrow());
-        let mut fields = sources;
-        fields["speaker"] = json!(*speaker.borrow());
-        events.emit("devices", fields);
+    let tell_sources = |sources: &watch::Receiver<SourcesInUse>,
+                        speaker: &watch::Receiver<SpeakerInUse>| {
+        events.emit(EngineEvent::Devices {
+            sources: sources.borrow().clone(),
+            speaker: speaker.borrow().clone(),
+        });
     };
     tell_sources(&sources, &speaker);
     let mut scaler = Scaler::default();
@@ -309,7 +310,7 @@ async fn run(
             _ = meter_tick.tick(), if display.is_some() => {
                 // The window's microphone meter; muted reads as silence.
                 let dbfs = if switches.borrow().microphone { *microphone_level.borrow() } else { -120.0 };
-                events.emit("microphoneLevel", json!({ "dbfs": (dbfs * 10.0).round() / 10.0 }));
+                events.emit(EngineEvent::MicrophoneLevel { dbfs: (dbfs * 10.0).round() / 10.0 });
             }
             _ = housekeeping.tick() => {
                 received = video.poll(peer.now_us());

@@ -4,28 +4,78 @@
 
 use std::time::Duration;
 
-use nexmile_compat::socialstream::{Answer, Change, Chat, Follower};
-use serde_json::json;
+use nexmile_compat::socialstream::{Answer, Change, Chat, Follower, Uid};
+use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::app::{Outcome, emit};
+use crate::app::{Outcome, print_event};
 
 /// An unusable answer (network, status, not the feed's JSON) is retried
 /// this many times in a row before the reader gives up.
 const ATTEMPTS: u32 = 5;
 
-fn shown(chat: &Chat) -> serde_json::Value {
-    json!({ "uid": chat.uid, "user": chat.profile_user_name, "text": chat.text,
-            "owner": chat.is_owner == 1, "created_at": chat.created_at })
+/// What the reader prints, one JSON object per line.
+#[derive(Serialize)]
+#[serde(tag = "event")]
+enum FeedEvent<'a> {
+    #[serde(rename = "error")]
+    Error { message: String },
+    /// An answer that could not be used; it is asked again.
+    #[serde(rename = "socialstream.error")]
+    Unanswered {
+        url: &'a str,
+        message: String,
+        attempt: u32,
+    },
+    #[serde(rename = "socialstream.answer")]
+    Answered {
+        url: &'a str,
+        range: [u64; 2],
+        refresh_interval: u32,
+        entries: usize,
+    },
+    #[serde(rename = "socialstream.message")]
+    Shown(Shown<'a>),
+    #[serde(rename = "socialstream.removed")]
+    Removed(Shown<'a>),
+    #[serde(rename = "socialstream.host")]
+    Host { host: &'a str },
+    /// The chat window when the reader stops.
+    #[serde(rename = "socialstream.window")]
+    Window {
+        host: &'a str,
+        messages: Vec<Shown<'a>>,
+    },
+}
+
+/// One chat message as a viewer sees it.
+#[derive(Serialize)]
+struct Shown<'a> {
+    uid: &'a Uid,
+    user: &'a str,
+    text: &'a str,
+    owner: bool,
+    created_at: &'a str,
+}
+
+fn shown(chat: &Chat) -> Shown<'_> {
+    Shown {
+        uid: &chat.uid,
+        user: &chat.profile_user_name,
+        text: &chat.text,
+        owner: chat.is_owner == 1,
+        created_at: &chat.created_at,
+    }
 }
 
 /// Reads until `stay_for` has passed (or for ever); the exit status.
 pub async fn follow(url: &str, stay_for: Option<Duration>, http: reqwest::Client) -> Outcome {
     let Some(mut follower) = Follower::from_url(url) else {
-        emit(
-            "error",
-            json!({ "message": format!("{url} is not a social stream URL (…/socialstream/get.json/<CHANNEL_ID>/default)") }),
-        );
+        print_event(&FeedEvent::Error {
+            message: format!(
+                "{url} is not a social stream URL (…/socialstream/get.json/<CHANNEL_ID>/default)"
+            ),
+        });
         return Outcome::Failed;
     };
     let started = Instant::now();
@@ -65,10 +115,11 @@ pub async fn follow(url: &str, stay_for: Option<Duration>, http: reqwest::Client
             Ok(answer) => answer,
             Err(e) => {
                 failures += 1;
-                emit(
-                    "socialstream.error",
-                    json!({ "url": query, "message": e, "attempt": failures }),
-                );
+                print_event(&FeedEvent::Unanswered {
+                    url: &query,
+                    message: e,
+                    attempt: failures,
+                });
                 if failures >= ATTEMPTS {
                     return Outcome::Failed;
                 }
@@ -77,22 +128,23 @@ pub async fn follow(url: &str, stay_for: Option<Duration>, http: reqwest::Client
             }
         };
         failures = 0;
-        emit(
-            "socialstream.answer",
-            json!({ "url": query, "range": answer.range, "refresh_interval": answer.refresh_interval, "entries": answer.payload.len() }),
-        );
+        print_event(&FeedEvent::Answered {
+            url: &query,
+            range: answer.range,
+            refresh_interval: answer.refresh_interval,
+            entries: answer.payload.len(),
+        });
         for change in follower.answered(&answer) {
-            match change {
-                Change::Shown(chat) => emit("socialstream.message", shown(&chat)),
-                Change::Removed(chat) => emit("socialstream.removed", shown(&chat)),
-                Change::Moved(host) => emit("socialstream.host", json!({ "host": host })),
-            }
+            print_event(&match &change {
+                Change::Shown(chat) => FeedEvent::Shown(shown(chat)),
+                Change::Removed(chat) => FeedEvent::Removed(shown(chat)),
+                Change::Moved(host) => FeedEvent::Host { host },
+            });
         }
     }
-    let window: Vec<_> = follower.window().iter().map(shown).collect();
-    emit(
-        "socialstream.window",
-        json!({ "host": follower.host(), "messages": window }),
-    );
+    print_event(&FeedEvent::Window {
+        host: follower.host(),
+        messages: follower.window().iter().map(shown).collect(),
+    });
     Outcome::Done
 }

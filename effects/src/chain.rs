@@ -25,7 +25,7 @@ use crate::wallpaper::{Background, Wallpaper};
 use crate::working::working_picture;
 
 /// What replaces the background, as saved in a profile.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum WallpaperSetting {
     Blur,
@@ -40,7 +40,7 @@ pub enum WallpaperSetting {
 
 /// The user's effect choices, saved per profile and applied to every call
 /// and live until changed.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EffectSettings {
     pub wallpaper: Option<WallpaperSetting>,

@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 /// Candidate types of the selected pair (RFC 8445).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CandidateType {
     Host,
@@ -29,14 +29,14 @@ pub enum CandidateType {
     Relay,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TransportProtocol {
     Udp,
     Tcp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub enum IpFamily {
     #[serde(rename = "IPv4")]
     V4,
@@ -45,7 +45,7 @@ pub enum IpFamily {
 }
 
 /// The route media takes: the selected ICE candidate pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Route {
     pub local: CandidateType,
@@ -77,7 +77,7 @@ pub struct StatsSnapshot {
     pub send_budget_bps: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Good,
@@ -96,7 +96,7 @@ impl fmt::Display for Verdict {
 }
 
 /// One second of a connection, in the units people read.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QualityReport {
     pub rtt_ms: Option<f64>,

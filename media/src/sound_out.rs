@@ -32,7 +32,7 @@ pub enum SoundOutput {
 }
 
 /// The speaker in use, as the window shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SpeakerInUse {
     pub name: String,

@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nexmile_client::app::{CallPlan, Client, EffectChoice, UserAction};
+use nexmile_client::app::{Client, EffectChoice, UserAction};
+use nexmile_client::events::EngineEvent;
 use nexmile_client::media_session::MediaSwitches;
 use nexmile_client::profiles::{CallRecord, Profile};
 use nexmile_core::applink::{AppLink, AppLinkAction, AppLinkParser, SiteCode, VideoSettingMode};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::keychain::SecretsKind;
@@ -173,12 +173,10 @@ impl Engine {
         let task = self.runtime.spawn(async move {
             let mut pause = Duration::from_secs(1);
             loop {
-                let plan = CallPlan::default();
-                engine.client.listen(&site, plan, None).await;
-                engine
-                    .client
-                    .events
-                    .emit("offline", json!({ "retryInSec": pause.as_secs() }));
+                engine.client.listen(&site, None).await;
+                engine.client.events.emit(EngineEvent::Offline {
+                    retry_in_sec: pause.as_secs(),
+                });
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(30));
             }
@@ -199,18 +197,19 @@ impl Engine {
         let parsed = match self.parser.parse(link) {
             Ok(parsed) => parsed,
             Err(e) => {
-                self.client.events.emit(
-                    "link.invalid",
-                    json!({ "link": link, "code": e.code(), "parameter": e.parameter(), "message": e.to_string() }),
-                );
+                self.client.events.emit(EngineEvent::LinkInvalid {
+                    link: link.to_owned(),
+                    code: e.code().to_owned(),
+                    parameter: e.parameter().map(str::to_owned),
+                    message: e.to_string(),
+                });
                 return;
             }
         };
         if self.busy() {
-            self.client.events.emit(
-                "link.busy",
-                json!({ "function": parsed.action.function().spec_name() }),
-            );
+            self.client.events.emit(EngineEvent::LinkBusy {
+                function: parsed.action.function().spec_name().to_owned(),
+            });
             return;
         }
         if self.needs_consent(&parsed) {
@@ -220,11 +219,12 @@ impl Engine {
                 } => (Some(callee_id.clone()), *video),
                 _ => (None, false),
             };
-            self.client.events.emit(
-                "link.confirm",
-                json!({ "function": parsed.action.function().spec_name(), "site": parsed.site.as_str(),
-                        "callee": callee, "video": video }),
-            );
+            self.client.events.emit(EngineEvent::LinkConfirm {
+                function: parsed.action.function().spec_name().to_owned(),
+                site: parsed.site.as_str().to_owned(),
+                callee,
+                video,
+            });
             *self.awaiting_consent.lock().expect("consent lock") = Some(parsed);
             return;
         }
@@ -254,15 +254,14 @@ impl Engine {
             return;
         };
         if !accepted {
-            self.client.events.emit(
-                "link.declined",
-                json!({ "function": link.action.function().spec_name(), "site": link.site.as_str() }),
-            );
+            self.client.events.emit(EngineEvent::LinkDeclined {
+                function: link.action.function().spec_name().to_owned(),
+                site: link.site.as_str().to_owned(),
+            });
         } else if self.busy() {
-            self.client.events.emit(
-                "link.busy",
-                json!({ "function": link.action.function().spec_name() }),
-            );
+            self.client.events.emit(EngineEvent::LinkBusy {
+                function: link.action.function().spec_name().to_owned(),
+            });
         } else {
             self.run(link);
         }
@@ -270,24 +269,29 @@ impl Engine {
 
     fn run(self: &Arc<Self>, link: AppLink) {
         let engine = Arc::clone(self);
-        self.client.events.emit(
-            "link.opened",
-            json!({ "function": link.action.function().spec_name(), "site": link.site.as_str(),
-                    "download": matches!(link.action, AppLinkAction::VideoSetting { mode: VideoSettingMode::DownloadEffects }),
-                    "returnUrl": link.return_url.as_ref().map(ToString::to_string) }),
-        );
+        self.client.events.emit(EngineEvent::LinkOpened {
+            function: link.action.function().spec_name().to_owned(),
+            site: link.site.as_str().to_owned(),
+            download: matches!(
+                link.action,
+                AppLinkAction::VideoSetting {
+                    mode: VideoSettingMode::DownloadEffects
+                }
+            ),
+            return_url: link.return_url.as_ref().map(ToString::to_string),
+        });
         let task = self.runtime.spawn(async move {
-            let outcome = engine.client.open(&link, CallPlan::default()).await;
+            let outcome = engine.client.open(&link, None).await;
             let registered = matches!(link.action, AppLinkAction::ActivateExUser { .. });
             if registered && outcome == nexmile_client::app::Outcome::Done {
                 // A new site's profile becomes the one shown and listened on.
                 let _ = engine.client.profiles.set_active(&link.site);
                 engine.listen();
             }
-            engine.client.events.emit(
-                "link.done",
-                json!({ "function": link.action.function().spec_name(), "outcome": outcome }),
-            );
+            engine.client.events.emit(EngineEvent::LinkDone {
+                function: link.action.function().spec_name().to_owned(),
+                outcome,
+            });
         });
         *self.running.lock().expect("running lock") = Some(task);
     }

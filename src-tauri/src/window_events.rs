@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nexmile_client::app::EventSink;
-use serde_json::{Value, json};
+use nexmile_client::events::{EngineEvent, NotificationKind};
+use serde_json::json;
 use tauri::{AppHandle, Emitter, Manager};
 
 use crate::engine::Engine;
@@ -97,17 +98,10 @@ fn on_click(app: &AppHandle, clicked: &Clicked) {
         let _ = window.set_focus();
     }
     let kind = match clicked {
-        Clicked::IncomingCall => "call",
-        Clicked::Push { .. } => "push",
+        Clicked::IncomingCall => NotificationKind::Call,
+        Clicked::Push { .. } => NotificationKind::Push,
     };
-    let _ = app.emit(
-        ENGINE_EVENT,
-        json!({ "event": "notification.opened", "kind": kind }),
-    );
-    eprintln!(
-        "{}",
-        json!({ "event": "notification.opened", "kind": kind })
-    );
+    send_to_window(app, &EngineEvent::NotificationOpened { kind });
     if let Clicked::Push {
         click_action: Some(target),
     } = clicked
@@ -133,32 +127,45 @@ pub fn open_target(app: &AppHandle, target: &str) {
 }
 
 impl EventSink for WindowEvents {
-    fn emit(&self, event: &str, fields: Value) {
-        match event {
-            "online" => self.online.store(true, Ordering::Relaxed),
-            "offline" => self.online.store(false, Ordering::Relaxed),
-            "call.incoming" => {
-                let caller = fields["peer_name"].as_str().unwrap_or_default();
+    fn emit(&self, event: EngineEvent) {
+        match &event {
+            EngineEvent::Online { .. } => self.online.store(true, Ordering::Relaxed),
+            EngineEvent::Offline { .. } => self.online.store(false, Ordering::Relaxed),
+            EngineEvent::CallIncoming(details) => {
                 // The server names the caller as site name + prefix + name.
-                self.notify("着信 / Incoming call", caller, Clicked::IncomingCall);
+                self.notify(
+                    "着信 / Incoming call",
+                    &details.peer_name,
+                    Clicked::IncomingCall,
+                );
                 self.raise();
             }
-            "push" => {
-                let title = fields["title"].as_str().unwrap_or("Nexmile");
-                let body = fields["body"].as_str().unwrap_or_default();
-                let click_action = fields["clickAction"].as_str().map(str::to_owned);
-                self.notify(title, body, Clicked::Push { click_action });
+            EngineEvent::Push {
+                title,
+                body,
+                click_action,
+                ..
+            } => {
+                let clicked = Clicked::Push {
+                    click_action: click_action.clone(),
+                };
+                self.notify(title, body, clicked);
             }
             _ => {}
         }
-        let mut payload = json!({ "event": event });
-        if let (Some(payload), Value::Object(fields)) = (payload.as_object_mut(), fields) {
-            payload.extend(fields);
-        }
-        // The app's log: every step but the once-a-second quality figures.
-        if event != "quality" {
-            eprintln!("{payload}");
-        }
-        let _ = self.app.emit(ENGINE_EVENT, payload);
+        send_to_window(&self.app, &event);
     }
+}
+
+/// Sends one event to the page, and to the app's log: every step but the
+/// once-a-second figures.
+fn send_to_window(app: &AppHandle, event: &EngineEvent) {
+    if !matches!(
+        event,
+        EngineEvent::Quality(_) | EngineEvent::MicrophoneLevel { .. }
+    ) && let Ok(line) = serde_json::to_string(event)
+    {
+        eprintln!("{line}");
+    }
+    let _ = app.emit(ENGINE_EVENT, event);
 }

@@ -7,10 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use nexmile_client::app::{CallPlan, Client, Outcome};
-use nexmile_client::profiles::Profiles;
-use nexmile_client::server_url::ServerUrl;
-use nexmile_core::applink::AppLinkParser;
 use nexmile_testkit::sound::{SoundServer, level_dbfs, tone_share};
 use nexmile_testkit::{World, free_port, world};
 use serde_json::{Value, json};
@@ -514,16 +510,47 @@ impl Window {
     }
 }
 
-/// airi's headless app, with her profile in the world's scratch folder.
-fn airi_app(world: &World) -> Client {
-    let server = ServerUrl::parse(&world.server.url())
-        .and_then(|url| url.trusting(&world.tls.ca))
-        .expect("the test server's address");
-    Client::headless(
-        server,
-        Profiles::open(world.root.join("airi")).expect("profiles"),
-        vec![std::net::IpAddr::from([127, 0, 0, 1])],
-    )
+/// airi's headless app, `nexmile-cli` with her profile in the world's
+/// scratch folder: `args` run to their end (at most 4 minutes); the exit
+/// status. Her events go to the test's output.
+fn airi(world: &World, args: &[&str]) -> impl std::future::Future<Output = i32> + use<> {
+    let mut command = Command::new(nexmile_testkit::binary("nexmile-cli"));
+    command
+        .arg("--server")
+        .arg(world.server.url())
+        .arg("--profiles")
+        .arg(world.root.join("airi"))
+        .arg("--ca-file")
+        .arg(&world.tls.ca)
+        .args(args)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    let what = format!("airi's nexmile-cli {args:?}");
+    async move {
+        let mut child = command.spawn().expect("nexmile-cli runs");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let to_end = async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("airi: {line}");
+            }
+            child
+                .wait()
+                .await
+                .expect("nexmile-cli ends")
+                .code()
+                .unwrap_or(-1)
+        };
+        tokio::time::timeout(Duration::from_secs(240), to_end)
+            .await
+            .unwrap_or_else(|_| panic!("{what} still running after 240 s: killed"))
+    }
+}
+
+/// airi registers at the demo site by its one-time link.
+async fn register_airi(world: &World) {
+    let unique = world.demo.issue_unique_id("airi").await;
+    let link = format!("{LINK}/activateExUser/?site=newsite1&uniqueId={unique}");
+    assert_eq!(airi(world, &["open", &link]).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -534,22 +561,19 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
     let profiles = world.root.join("desktop-profiles");
 
     // airi waits for calls in a headless app of her own.
-    let airi = airi_app(&world);
-    let unique = world.demo.issue_unique_id("airi").await;
-    let link = AppLinkParser::default()
-        .parse(&format!(
-            "{LINK}/activateExUser/?site=newsite1&uniqueId={unique}"
-        ))
-        .expect("link");
-    assert_eq!(airi.open(&link, CallPlan::default()).await, Outcome::Done);
-    let site = link.site.clone();
-    let callee = tokio::spawn(async move {
-        let plan = CallPlan {
-            answer_after: Some(Duration::from_millis(1500)),
-            ..CallPlan::default()
-        };
-        airi.listen(&site, plan, Some(1)).await
-    });
+    register_airi(&world).await;
+    let callee = tokio::spawn(airi(
+        &world,
+        &[
+            "listen",
+            "--site",
+            "newsite1",
+            "--calls",
+            "1",
+            "--answer-after",
+            "1500",
+        ],
+    ));
 
     // First launch: the built-in site's profile, with its phone number.
     let window = Window::open(&desktop, &world, &profiles).await;
@@ -691,7 +715,7 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
     window.wait_text("通話が終了しました").await;
     window.wait_text("サイトへ戻る").await;
     window.screenshot(&desktop, "6-ended").await;
-    assert_eq!(callee.await.expect("callee ran"), Outcome::Done);
+    assert_eq!(callee.await.expect("callee ran"), 0);
 
     // Home lists the call.
     window.click("[data-action='home']").await;
@@ -700,19 +724,11 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
     window.screenshot(&desktop, "7-home-after-call").await;
 
     // airi calls back: the window rings, hanako answers, airi hangs up.
-    let airi = airi_app(&world);
-    let call_back = AppLinkParser::default()
-        .parse(&format!(
-            "{LINK}/makecall/?site=newsite1&calleeId=hanako&video=1"
-        ))
-        .expect("link");
-    let caller = tokio::spawn(async move {
-        let plan = CallPlan {
-            hangup_after: Some(Duration::from_secs(4)),
-            ..CallPlan::default()
-        };
-        airi.open(&call_back, plan).await
-    });
+    let call_back = format!("{LINK}/makecall/?site=newsite1&calleeId=hanako&video=1");
+    let caller = tokio::spawn(airi(
+        &world,
+        &["open", &call_back, "--hangup-after", "4000"],
+    ));
     window.wait_css("[data-action='answer']").await;
     window.wait_text("デモサイト・星野あいり").await;
     window.screenshot(&desktop, "8-incoming").await;
@@ -728,7 +744,7 @@ async fn a_person_registers_tests_video_and_makes_a_call_in_the_window() {
         "{shown}"
     );
     window.wait_text("発信者が通話を終了しました").await;
-    assert_eq!(caller.await.expect("caller ran"), Outcome::Done);
+    assert_eq!(caller.await.expect("caller ran"), 0);
     window.driver.close().await;
 }
 
@@ -797,17 +813,7 @@ async fn a_live_broadcast_from_the_window_reaches_a_viewer() {
     let world = world(1.0).await;
     let desktop = desktop().await;
     let profiles = world.root.join("live-profiles");
-    let airi = airi_app(&world);
-    let unique = world.demo.issue_unique_id("airi").await;
-    let activate = AppLinkParser::default()
-        .parse(&format!(
-            "{LINK}/activateExUser/?site=newsite1&uniqueId={unique}"
-        ))
-        .expect("link");
-    assert_eq!(
-        airi.open(&activate, CallPlan::default()).await,
-        Outcome::Done
-    );
+    register_airi(&world).await;
 
     let window = Window::open_as_hanako(&desktop, &world, &profiles).await;
 
@@ -834,23 +840,20 @@ async fn a_live_broadcast_from_the_window_reaches_a_viewer() {
     assert_eq!(liver, "hanako");
 
     // airi watches, says hello and sends a stamp.
-    let view = AppLinkParser::default()
-        .parse(&format!(
-            "{LINK}/viewLive/?site=newsite1&liveToken={token}&linkId={link_id}"
-        ))
-        .expect("link");
-    let viewer = tokio::spawn(async move {
-        let plan = CallPlan {
-            live: nexmile_client::live_session::LivePlan {
-                stay_for: Some(Duration::from_secs(8)),
-                comments: vec!["こんばんは！".into()],
-                items: vec![("1".into(), "1".into())],
-                ..Default::default()
-            },
-            ..CallPlan::default()
-        };
-        airi.open(&view, plan).await
-    });
+    let view = format!("{LINK}/viewLive/?site=newsite1&liveToken={token}&linkId={link_id}");
+    let viewer = tokio::spawn(airi(
+        &world,
+        &[
+            "open",
+            &view,
+            "--live-for",
+            "8000",
+            "--comment",
+            "こんばんは！",
+            "--gift",
+            "1:1",
+        ],
+    ));
     window.wait_text("視聴者 1 人").await;
     window.wait_text("こんばんは！").await;
     window.wait_text("星野あいり さんから 拍手").await;
@@ -863,7 +866,7 @@ async fn a_live_broadcast_from_the_window_reaches_a_viewer() {
     )
     .await;
     window.screenshot(&desktop, "11-live-on-air").await;
-    assert_eq!(viewer.await.expect("viewer ran"), Outcome::Done);
+    assert_eq!(viewer.await.expect("viewer ran"), 0);
     window.wait_text("視聴者 0 人").await;
 
     window.click("[data-action='hangup']").await;
@@ -880,35 +883,19 @@ async fn a_viewer_watches_a_live_in_the_window_and_sends_a_gift() {
     let world = world(1.0).await;
     let desktop = desktop().await;
     let profiles = world.root.join("viewer-profiles");
-    let airi = airi_app(&world);
-    let unique = world.demo.issue_unique_id("airi").await;
-    let parser = AppLinkParser::default();
-    let activate = parser
-        .parse(&format!(
-            "{LINK}/activateExUser/?site=newsite1&uniqueId={unique}"
-        ))
-        .expect("link");
-    assert_eq!(
-        airi.open(&activate, CallPlan::default()).await,
-        Outcome::Done
-    );
-    let broadcast = parser
-        .parse(&format!(
-            "{LINK}/broadcastLive/?site=newsite1&linkId=room-airi"
-        ))
-        .expect("link");
-    let broadcaster = tokio::spawn(async move {
-        let plan = CallPlan {
-            live: nexmile_client::live_session::LivePlan {
-                start_after: Some(Duration::ZERO),
-                stay_for: Some(Duration::from_secs(40)),
-                comments: vec!["みなさん、こんばんは！".into()],
-                ..Default::default()
-            },
-            ..CallPlan::default()
-        };
-        airi.open(&broadcast, plan).await
-    });
+    register_airi(&world).await;
+    let broadcast = format!("{LINK}/broadcastLive/?site=newsite1&linkId=room-airi");
+    let broadcaster = tokio::spawn(airi(
+        &world,
+        &[
+            "open",
+            &broadcast,
+            "--live-for",
+            "40000",
+            "--comment",
+            "みなさん、こんばんは！",
+        ],
+    ));
 
     let window = Window::open_as_hanako(&desktop, &world, &profiles).await;
     let mut on_air = Vec::new();

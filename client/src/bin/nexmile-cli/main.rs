@@ -1,20 +1,28 @@
-//! nexmile-cli: the headless Nexmile client.
+//! nexmile-cli: the headless Nexmile client. It prints the engine's events
+//! as JSON lines and, where a person would press buttons, acts by the
+//! script its options give ([`script`]).
+
+mod script;
 
 use std::io;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use nexmile_client::app::{CallPlan, Client, EffectChoice, Outcome, emit};
+use nexmile_client::app::{Client, EffectChoice, EventSink, Outcome, UserAction, print_event};
 use nexmile_client::capture_feed::CaptureChoice;
-use nexmile_client::live_session::LivePlan;
+use nexmile_client::events::EngineEvent;
 use nexmile_client::profiles::DeviceSettings;
 use nexmile_client::profiles::Profiles;
 use nexmile_client::server_url::ServerUrl;
 use nexmile_client::{demo, link_report, social_reader};
 use nexmile_core::applink::{AppLinkParser, SiteCode};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::script::{Script, ScriptPlan};
 
 #[derive(Parser)]
 #[command(name = "nexmile-cli", version, about = "Headless Nexmile client")]
@@ -80,25 +88,29 @@ struct LiveArgs {
 }
 
 impl LiveArgs {
-    fn plan(&self) -> Result<LivePlan, String> {
+    /// The live's part of the script: the broadcaster starts at once.
+    fn script(&self, plan: &mut ScriptPlan) -> Result<(), String> {
         let items = self
             .gift
             .iter()
             .map(|g| {
                 g.split_once(':')
-                    .map(|(c, n)| (c.to_owned(), n.to_owned()))
+                    .map(|(category, item_no)| UserAction::SendItem {
+                        category: category.to_owned(),
+                        item_no: item_no.to_owned(),
+                    })
                     .ok_or_else(|| format!("--gift {g}: write CATEGORY:NUMBER, e.g. 2:1"))
             })
-            .collect::<Result<_, _>>()?;
-        Ok(LivePlan {
-            start_after: Some(Duration::ZERO),
-            stay_for: self.live_for.map(Duration::from_millis),
-            comments: self.comment.clone(),
-            items,
-            paid_switch: self.paid_switch,
-            pay: self.pay.clone(),
-            remove: self.remove.clone(),
-        })
+            .collect::<Result<Vec<_>, _>>()?;
+        plan.start_after = Some(Duration::ZERO);
+        plan.live_for = self.live_for.map(Duration::from_millis);
+        let steps = &mut plan.live_steps;
+        steps.extend(self.comment.iter().cloned().map(UserAction::Comment));
+        steps.extend(items);
+        steps.extend(self.pay.iter().copied().map(UserAction::Pay));
+        steps.extend(self.remove.iter().cloned().map(UserAction::RemoveViewer));
+        steps.extend(self.paid_switch.map(UserAction::PaidSwitch));
+        Ok(())
     }
 }
 
@@ -210,16 +222,59 @@ fn client(cli: &Cli) -> Result<Client, String> {
     Ok(client)
 }
 
-/// Builds the client from the global options and runs `session` with it to its outcome.
-fn run_client<F, Fut>(cli: &Cli, session: F) -> ExitCode
+fn print_error(message: String) {
+    print_event(&EngineEvent::Error { message });
+}
+
+/// The engine's events, printed and handed to the script.
+struct ScriptedEvents(mpsc::UnboundedSender<EngineEvent>);
+
+impl EventSink for ScriptedEvents {
+    fn emit(&self, event: EngineEvent) {
+        print_event(&event);
+        let _ = self.0.send(event);
+    }
+}
+
+/// Acts as the script says, for as long as the engine has events to tell.
+async fn act(
+    mut script: Script,
+    mut events: mpsc::UnboundedReceiver<EngineEvent>,
+    actions: broadcast::Sender<UserAction>,
+) {
+    loop {
+        let deadline = script.deadline();
+        let due = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => script.on_event(&event, tokio::time::Instant::now()),
+                None => return,
+            },
+            () = due => {}
+        }
+        for action in script.due(tokio::time::Instant::now()) {
+            // Nobody listens between two calls: such an action has nothing to act on.
+            let _ = actions.send(action);
+        }
+    }
+}
+
+/// Builds the client from the global options and runs `session` with it to
+/// its outcome, acting by `plan` where a person would.
+fn run_client<F, Fut>(cli: &Cli, plan: ScriptPlan, session: F) -> ExitCode
 where
     F: FnOnce(Client) -> Fut,
     Fut: std::future::Future<Output = Outcome>,
 {
-    let client = match client(cli) {
+    let mut client = match client(cli) {
         Ok(client) => client,
         Err(e) => {
-            emit("error", serde_json::json!({ "message": e }));
+            print_error(e);
             return exit_code(Outcome::Failed);
         }
     };
@@ -227,6 +282,9 @@ where
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    let (events_tx, events) = mpsc::unbounded_channel();
+    client.events = Arc::new(ScriptedEvents(events_tx));
+    runtime.spawn(act(Script::new(plan), events, client.actions.clone()));
     exit_code(runtime.block_on(session(client)))
 }
 
@@ -263,20 +321,24 @@ fn main() -> ExitCode {
             duration,
             live,
         } => {
-            let live = match live.plan() {
-                Ok(plan) => plan,
-                Err(e) => {
-                    eprintln!("nexmile-cli: {e}");
-                    return ExitCode::from(64);
-                }
+            let mut script = ScriptPlan {
+                hangup_after: plan.hangup_after.map(Duration::from_millis),
+                cancel_after: cancel_after.map(Duration::from_millis),
+                test_for: Some(Duration::from_millis(*duration)),
+                ..ScriptPlan::default()
             };
+            if let Err(e) = live.script(&mut script) {
+                eprintln!("nexmile-cli: {e}");
+                return ExitCode::from(64);
+            }
             let link = match parser.parse(link) {
                 Ok(link) => link,
                 Err(e) => {
-                    emit(
-                        "invalid_link",
-                        serde_json::json!({"code": e.code(), "parameter": e.parameter(), "message": e.to_string()}),
-                    );
+                    print_event(&EngineEvent::InvalidLink {
+                        code: e.code().to_owned(),
+                        parameter: e.parameter().map(str::to_owned),
+                        message: e.to_string(),
+                    });
                     return ExitCode::from(2);
                 }
             };
@@ -286,26 +348,16 @@ fn main() -> ExitCode {
                 face_filter: effects.face_filter.clone(),
                 none: effects.no_effects,
             };
-            let hangup_after = plan.hangup_after.map(Duration::from_millis);
-            let (cancel_after, test_duration) = (*cancel_after, Duration::from_millis(*duration));
-            run_client(&cli, |client| async move {
+            run_client(&cli, script, |client| async move {
                 let effects = match client.effect_settings(&link.site, &choice) {
                     Ok(effects) => effects,
                     Err(e) => {
-                        emit("error", serde_json::json!({ "message": e }));
+                        print_error(e);
                         // An effect the site does not have: the app refuses it.
                         return Outcome::Refused;
                     }
                 };
-                let plan = CallPlan {
-                    hangup_after,
-                    cancel_after: cancel_after.map(Duration::from_millis),
-                    effects,
-                    test_duration: Some(test_duration),
-                    live,
-                    ..CallPlan::default()
-                };
-                client.open(&link, plan).await
+                client.open(&link, effects).await
             })
         }
         Command::Listen {
@@ -318,22 +370,19 @@ fn main() -> ExitCode {
             let site = match SiteCode::new(site) {
                 Ok(site) => site,
                 Err(e) => {
-                    emit(
-                        "error",
-                        serde_json::json!({ "message": format!("--site: {e}") }),
-                    );
+                    print_error(format!("--site: {e}"));
                     return ExitCode::from(2);
                 }
             };
-            let plan = CallPlan {
+            let script = ScriptPlan {
                 answer_after: Some(Duration::from_millis(*answer_after)),
                 decline: *decline,
                 hangup_after: plan.hangup_after.map(Duration::from_millis),
-                ..CallPlan::default()
+                ..ScriptPlan::default()
             };
             let calls = *calls;
-            run_client(&cli, |client| async move {
-                client.listen(&site, plan, calls).await
+            run_client(&cli, script, |client| async move {
+                client.listen(&site, calls).await
             })
         }
         Command::Socialstream { url, stay_for } => {
@@ -346,7 +395,7 @@ fn main() -> ExitCode {
             let mut trust = match ServerUrl::parse(url) {
                 Ok(server) => server,
                 Err(e) => {
-                    emit("error", serde_json::json!({ "message": e.to_string() }));
+                    print_error(e.to_string());
                     return exit_code(Outcome::Failed);
                 }
             };
@@ -354,7 +403,7 @@ fn main() -> ExitCode {
                 trust = match trust.trusting(ca) {
                     Ok(trust) => trust,
                     Err(e) => {
-                        emit("error", serde_json::json!({ "message": e.to_string() }));
+                        print_error(e.to_string());
                         return exit_code(Outcome::Failed);
                     }
                 };
