@@ -1,6 +1,8 @@
 // The screens' words, Japanese first. Every key exists in both languages
 // (a test checks it); {name} placeholders are filled by t().
 
+import type { SourceInUse, SpeakerInUse } from "./generated/types";
+
 export type Language = "ja" | "en";
 
 const ja = {
@@ -447,22 +449,12 @@ export function duration(language: Language, totalSec: number): string {
     : t(language, "call.seconds", { s });
 }
 
-/// A camera or microphone the engine captures from, or the speaker it
+/// The camera and microphone the engine captures from, and the speaker it
 /// plays on (the `devices` event).
-export interface SourceInUse {
-  /// Empty when no device is in use.
-  name: string;
-  synthetic?: boolean;
-  /// Why the chosen device is not the one in use, or why none is (the
-  /// system's words), and its code for the words of the screen's language.
-  reason: string | null;
-  problem?: string | null;
-}
-
 export interface Devices {
   camera: SourceInUse;
   microphone: SourceInUse;
-  speaker?: SourceInUse;
+  speaker?: SpeakerInUse;
 }
 
 /// What the screen says about the devices: one line each, the device's
@@ -471,7 +463,7 @@ export interface Devices {
 export function devicesText(language: Language, devices: Devices, onlyProblems = false): string[] {
   type Kind = "camera" | "microphone" | "speaker";
   const missing: Record<Kind, MessageKey> = { camera: "devices.noCamera", microphone: "devices.noMicrophone", speaker: "devices.noSpeaker" };
-  const line = (kind: Kind, source: SourceInUse | undefined): string | undefined => {
+  const line = (kind: Kind, source: SourceInUse | SpeakerInUse | undefined): string | undefined => {
     if (!source) return undefined;
     if (source.reason) {
       const key = `devices.problem.${source.problem}` as MessageKey;

@@ -1,17 +1,21 @@
 // A live on the screen — broadcasting or watching — as a pure function of
 // the engine's `live.*` events, so it is tested without a window.
 
-export type LiveRole = "broadcaster" | "viewer";
+import type {
+  EngineEvent,
+  FrameStyle,
+  GiftItem,
+  LiveAppearance,
+  LiveNotice,
+  LiveRole,
+  RankedViewer,
+  TimedMessage,
+  WordingPiece,
+} from "./generated/types";
 
-export interface GiftItem {
-  kind: "stamp" | "gift";
-  category: string;
-  item_no: string;
-  name: string;
-  point: number;
-  liver_point: number;
-  file?: string | null;
-}
+export type { FrameStyle, GiftItem, LiveRole, RankedViewer, TimedMessage, WordingPiece };
+/// §5.4.2/§5.4.3 as the engine range-checked them.
+export type Appearance = LiveAppearance;
 
 export interface LiveComment {
   /// A comment, a gift or stamp, a viewer's arrival (login guidance), or the live becoming paid.
@@ -31,32 +35,6 @@ export interface LiveComment {
   unitSec?: number;
 }
 
-/// §5.4.2 frame, range-checked by the engine; colours are CSS.
-export interface FrameStyle {
-  design: number;
-  fore?: string;
-  back?: string;
-  border?: string;
-  border_width?: number;
-  border_radius?: number;
-  font_size?: number;
-  padding_vertical?: number;
-  padding_horizontal?: number;
-}
-
-export type WordingPiece =
-  | { kind: "text"; text: string }
-  | { kind: "placeholder"; name: string; color?: string; font_size?: number };
-
-export interface Appearance {
-  frames: FrameStyle[];
-  wordings: { wording: number; segments: WordingPiece[] }[];
-  comment_image_px: number;
-  comment_width_percent: number;
-  comment_height_percent: number;
-  profile_images: boolean;
-}
-
 export const DEFAULT_APPEARANCE: Appearance = {
   frames: [],
   wordings: [],
@@ -65,22 +43,6 @@ export const DEFAULT_APPEARANCE: Appearance = {
   comment_height_percent: 30,
   profile_images: false,
 };
-
-export interface RankedViewer {
-  user_id: string;
-  name: string;
-  points: number;
-}
-
-/// A §5.4.4 pop-up, already range-checked by the engine.
-export interface TimedMessage {
-  after_sec: number;
-  duration_sec: number;
-  text: string;
-  x_percent: number;
-  y_percent: number;
-  width_percent: number;
-}
 
 export interface LiveView {
   role: LiveRole;
@@ -138,33 +100,65 @@ export const COMMENT_LIMIT = 100;
 /// How long a gift plays over the picture (ms).
 export const GIFT_PLAY_MS = 4000;
 
-type Event = { event: string } & Record<string, unknown>;
+/// The engine's event for one of the live's notices, as the engine names
+/// them (`EngineEvent::live` on the Rust side); the web version reads the
+/// server's notices through it.
+export function liveEvent(liveToken: string, notice: LiveNotice): EngineEvent {
+  switch (notice.kind) {
+    case "prepared":
+      return { ...notice, event: "live.prepared" };
+    case "on_air":
+      return { event: "live.on_air", liveToken };
+    case "ended":
+      return { ...notice, event: "live.ended" };
+    case "comment":
+      return { ...notice, event: "live.comment" };
+    case "joined":
+      return { ...notice, event: "live.joined" };
+    case "item":
+      return { ...notice, event: "live.item" };
+    case "viewers":
+      return { ...notice, event: "live.viewers" };
+    case "billing":
+      return { ...notice, event: "live.billing" };
+    case "refused":
+      return { ...notice, event: "live.refused" };
+    case "paid_switched":
+      return { ...notice, event: "live.paid" };
+    case "admin_message":
+      return { ...notice, event: "live.admin_message" };
+    case "viewer_updated":
+      return { ...notice, event: "live.viewer_updated" };
+    case "payment_done":
+      return { ...notice, event: "live.payment" };
+  }
+}
 
 /// The live screen after `e`, or `undefined` when `e` is not about it.
-export function reduceLive(live: LiveView | undefined, e: Event, now: number): LiveView | undefined {
-  if (e.event === "live.prepared") {
-    const settings = (e.settings ?? {}) as Record<string, unknown>;
+export function reduceLive(live: LiveView | undefined, e: EngineEvent, now: number): LiveView | undefined {
+  if (e.event === "live.prepared" && e.kind === "prepared") {
+    const settings = e.settings;
     return {
-      role: e.role as LiveRole,
-      token: String(e.live_token ?? ""),
-      title: String(e.title ?? ""),
-      liverName: String(e.liver_name ?? ""),
-      audioOnly: Boolean(e.audio_only),
-      paid: Boolean(e.paid),
+      role: e.role,
+      token: e.live_token,
+      title: e.title ?? "",
+      liverName: e.liver_name,
+      audioOnly: e.audio_only,
+      paid: e.paid,
       phase: "ready",
       viewers: 0,
       ranking: [],
       comments: [],
       gifts: live?.gifts ?? [],
-      nextCommentMs: Number(e.next_comment_ms ?? 0),
-      nextGiftMs: Number(e.next_gift_ms ?? 0),
+      nextCommentMs: e.next_comment_ms,
+      nextGiftMs: e.next_gift_ms,
       commentGuide: (settings.commentGuide as string | undefined) ?? undefined,
       favorite: Boolean(settings.favorite),
       recordingAllowed: (Number(settings.serviceOptions ?? 0) & 2) !== 0,
       apngOnVideo: Boolean(settings.apngOnVideoProcessor),
       recorded: Boolean(settings.serverSideRecording),
-      appearance: (e.appearance as Appearance | undefined) ?? DEFAULT_APPEARANCE,
-      messages: (e.messages as TimedMessage[] | undefined) ?? [],
+      appearance: e.appearance,
+      messages: e.messages,
       specialUrls: ((settings.specialUrls as LiveView["specialUrls"] | undefined) ?? []).filter((u) =>
         /^https?:\/\//.test(u.imageUrl),
       ),
@@ -180,26 +174,28 @@ export function reduceLive(live: LiveView | undefined, e: Event, now: number): L
     case "live.on_air":
       return { ...live, phase: "onAir", onAirSince: live.onAirSince ?? now };
     case "live.gifts":
-      return { ...live, gifts: (e.items as GiftItem[]) ?? [] };
+      return { ...live, gifts: e.items };
     case "live.comment": {
+      if (e.kind !== "comment") return live;
       const comment: LiveComment = {
         kind: "comment",
-        image: (e.image as string | undefined) ?? undefined,
-        userId: String(e.user_id ?? ""),
-        name: String(e.name ?? ""),
-        text: String(e.text ?? ""),
-        fromBroadcaster: Boolean(e.from_broadcaster),
-        point: Number(e.point ?? 0),
+        image: e.image ?? undefined,
+        userId: e.user_id,
+        name: e.name,
+        text: e.text,
+        fromBroadcaster: e.from_broadcaster,
+        point: e.point,
       };
       return { ...live, comments: [...live.comments, comment].slice(-COMMENT_LIMIT) };
     }
     case "live.item": {
-      const item = e.item as GiftItem;
+      if (e.kind !== "item") return live;
+      const item = e.item;
       const entry: LiveComment = {
         kind: "item",
-        image: (e.image as string | undefined) ?? undefined,
-        userId: String(e.user_id ?? ""),
-        name: String(e.name ?? ""),
+        image: e.image ?? undefined,
+        userId: e.user_id,
+        name: e.name,
         text: item.name,
         fromBroadcaster: false,
         point: item.point,
@@ -212,22 +208,24 @@ export function reduceLive(live: LiveView | undefined, e: Event, now: number): L
       };
     }
     case "live.viewers":
-      return { ...live, viewers: Number(e.count ?? 0), ranking: (e.ranking as RankedViewer[]) ?? [] };
+      return e.kind === "viewers" ? { ...live, viewers: e.count, ranking: e.ranking } : live;
     case "live.billing":
-      return { ...live, timeLeftSec: (e.time_left_sec as number | undefined) ?? null, usedPoints: Number(e.used_points ?? 0) };
+      return e.kind === "billing" ? { ...live, timeLeftSec: e.time_left_sec ?? null, usedPoints: e.used_points } : live;
     case "live.joined": {
+      if (e.kind !== "joined") return live;
       const line: LiveComment = {
         kind: "joined",
-        userId: String(e.user_id ?? ""),
-        name: String(e.name ?? ""),
+        userId: e.user_id,
+        name: e.name,
         text: "",
         fromBroadcaster: false,
         point: 0,
-        image: (e.image as string | undefined) ?? undefined,
+        image: e.image ?? undefined,
       };
       return { ...live, comments: [...live.comments, line].slice(-COMMENT_LIMIT) };
     }
     case "live.paid": {
+      if (e.kind !== "paid_switched") return live;
       const line: LiveComment = {
         kind: "paid",
         userId: "",
@@ -235,22 +233,22 @@ export function reduceLive(live: LiveView | undefined, e: Event, now: number): L
         text: "",
         fromBroadcaster: true,
         point: 0,
-        unitPrice: Number(e.unit_price ?? 0),
-        unitSec: Number(e.unit_sec ?? 0),
+        unitPrice: e.unit_price,
+        unitSec: e.unit_sec,
       };
       return { ...live, paid: true, comments: [...live.comments, line].slice(-COMMENT_LIMIT) };
     }
     case "live.refused":
-      return { ...live, notice: { kind: "refused", text: String(e.message ?? "") } };
+      return e.kind === "refused" ? { ...live, notice: { kind: "refused", text: e.message } } : live;
     case "live.admin_message":
-      return { ...live, notice: { kind: "admin", text: String(e.text ?? "") } };
+      return e.kind === "admin_message" ? { ...live, notice: { kind: "admin", text: e.text } } : live;
     case "live.payment":
-      return { ...live, notice: { kind: "payment", points: Number(e.points ?? 0) } };
-    case "live.viewer_updated":
-      return {
-        ...live,
-        ranking: live.ranking.map((v) => (v.user_id === e.user_id ? { ...v, name: String(e.name ?? v.name) } : v)),
-      };
+      return e.kind === "payment_done" ? { ...live, notice: { kind: "payment", points: e.points } } : live;
+    case "live.viewer_updated": {
+      if (e.kind !== "viewer_updated") return live;
+      const { user_id, name } = e;
+      return { ...live, ranking: live.ranking.map((v) => (v.user_id === user_id ? { ...v, name } : v)) };
+    }
     default:
       return live;
   }
@@ -259,16 +257,15 @@ export function reduceLive(live: LiveView | undefined, e: Event, now: number): L
 /// The end of the live for this side, from its `live.ended` event.
 /// A viewer's figures come from the server (33's); the broadcaster's time
 /// on air is counted here, from going on air to `now`.
-export function liveEnded(live: LiveView | undefined, e: Event, now: number): LiveEnded {
-  const summary = e.summary as { live_sec?: number; point?: number } | null | undefined;
+export function liveEnded(live: LiveView | undefined, e: Extract<LiveNotice, { kind: "ended" }>, now: number): LiveEnded {
   const role = live?.role ?? "viewer";
   const onAir = role === "broadcaster" && live?.onAirSince !== undefined ? Math.floor((now - live.onAirSince) / 1000) : undefined;
   return {
     role,
-    reason: String(e.reason ?? ""),
-    message: (e.message as string | null | undefined) ?? null,
-    liveSec: summary?.live_sec ?? onAir,
-    point: summary?.point,
+    reason: e.reason,
+    message: e.message ?? null,
+    liveSec: e.summary?.live_sec ?? onAir,
+    point: e.summary?.point,
   };
 }
 
@@ -350,7 +347,7 @@ export function linePieces(
   return pieces.map((p) =>
     p.kind === "text"
       ? { text: p.text }
-      : { text: values[p.name] ?? "", placeholder: p.name, color: p.color, fontSize: p.font_size },
+      : { text: values[p.name] ?? "", placeholder: p.name, color: p.color ?? undefined, fontSize: p.font_size ?? undefined },
   );
 }
 

@@ -1,8 +1,11 @@
 // What the window shows, as a pure function of the engine's events: every
 // screen change happens in reduce(), so it is tested without a window.
 
-import type { Devices, SourceInUse } from "./i18n";
+import type { CallDetails, EngineEvent, QualityReport } from "./generated/types";
+import type { Devices } from "./i18n";
 import { type LiveEnded, type LiveView, liveEnded, reduceLive } from "./live";
+
+export type { EngineEvent };
 
 export interface ProfileView {
   site: string;
@@ -32,21 +35,8 @@ export interface Overview {
   secrets: "keychain" | "encryptedFile";
 }
 
-export interface Quality {
-  rttMs: number | null;
-  lossInbound: number;
-  lossOutbound: number;
-  jitterMs: number | null;
-  sendKbps: number;
-  receiveKbps: number;
-  sendFps: number;
-  receiveFps: number;
-  route: { local: string; remote: string; protocol: string; family: string } | null;
-  /// What the encoders may send now (the path's estimate, capped by what
-  /// the other side of a call takes).
-  budgetKbps: number | null;
-  verdict: "good" | "fair" | "poor" | string;
-}
+/// One second of a connection's quality, as the engine measured it.
+export type Quality = QualityReport;
 
 /// The call option bit that allows recording (§4.3.1 callOption 8).
 export const RECORDING_ALLOWED = 8;
@@ -124,24 +114,12 @@ export const initialState: AppState = {
 /// How many seconds of quality the plot keeps.
 export const QUALITY_WINDOW = 60;
 
-export type EngineEvent = { event: string } & Record<string, unknown>;
-
-interface CallDetails {
-  call_token: string;
-  peer_name: string;
-  peer_image_url?: string;
-  video: boolean;
-  options: number;
-  ring_timeout_sec: number;
-  return_url?: string;
-}
-
 function callView(details: CallDetails, outgoing: boolean): CallView {
   return {
     outgoing,
     token: details.call_token,
     peerName: details.peer_name,
-    peerImageUrl: details.peer_image_url,
+    peerImageUrl: details.peer_image_url ?? undefined,
     video: details.video,
     options: details.options,
     ringTimeoutSec: details.ring_timeout_sec,
@@ -161,27 +139,27 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
     case "online":
       return { ...state, online: true, offlineRetrySec: undefined };
     case "offline":
-      return { ...state, online: false, offlineRetrySec: Number(e.retryInSec ?? 0) };
+      return { ...state, online: false, offlineRetrySec: e.retryInSec };
     case "link.invalid":
       return {
         ...state,
-        screen: { kind: "linkError", message: String(e.message ?? ""), parameter: e.parameter as string | null },
+        screen: { kind: "linkError", message: e.message, parameter: e.parameter },
       };
     case "link.confirm":
       return {
         ...state,
         screen: {
           kind: "confirmLink",
-          function: String(e.function ?? ""),
-          site: String(e.site ?? ""),
-          callee: (e.callee as string | null | undefined) ?? null,
-          video: Boolean(e.video),
+          function: e.function,
+          site: e.site,
+          callee: e.callee ?? null,
+          video: e.video,
         },
       };
     case "link.declined":
       return screen.kind === "confirmLink" ? { ...state, screen: { kind: "home" } } : state;
     case "link.opened": {
-      const returnUrl = (e.returnUrl as string | null) ?? null;
+      const returnUrl = e.returnUrl ?? null;
       const base = { ...state, returnUrl, quality: [], refused: [], devices: undefined, micLevelDbfs: undefined };
       switch (e.function) {
         case "activateExUser":
@@ -200,21 +178,20 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
       }
     }
     case "effects": {
-      const refused = (e.refused as string[] | undefined) ?? [];
+      const refused = e.refused;
       if (screen.kind === "videoTest") return { ...state, refused, screen: { ...screen, refused } };
       return { ...state, refused };
     }
     case "effects.progress": {
       if (screen.kind !== "working") return state;
-      const total = Number(e.total ?? 0);
-      const progress = total > 0 ? Number(e.received ?? 0) / total : 1;
+      const progress = e.total > 0 ? e.received / e.total : 1;
       return { ...state, screen: { ...screen, progress } };
     }
     case "effects.synced": {
       if (screen.kind !== "working") return state;
-      const failed = (e.failed as unknown[] | undefined)?.length ?? 0;
-      const fetched = (e.downloaded as unknown[] | undefined)?.length ?? 0;
-      const unchanged = Number(e.kept ?? 0);
+      const failed = e.failed.length;
+      const fetched = e.downloaded.length;
+      const unchanged = e.kept;
       return {
         ...state,
         screen: {
@@ -227,22 +204,22 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
     case "devices":
       return {
         ...state,
-        devices: { camera: e.camera as SourceInUse, microphone: e.microphone as SourceInUse, speaker: e.speaker as SourceInUse | undefined },
+        devices: { camera: e.camera, microphone: e.microphone, speaker: e.speaker },
       };
     case "microphoneLevel":
-      return { ...state, micLevelDbfs: e.dbfs as number };
+      return { ...state, micLevelDbfs: e.dbfs };
     case "quality": {
-      const quality = [...state.quality, e as unknown as Quality].slice(-QUALITY_WINDOW);
+      const quality = [...state.quality, e].slice(-QUALITY_WINDOW);
       return { ...state, quality };
     }
     case "call.prepared":
-      return { ...state, screen: { kind: "outgoing", call: callView(e as unknown as CallDetails, true) } };
+      return { ...state, screen: { kind: "outgoing", call: callView(e, true) } };
     case "call.incoming":
       return {
         ...state,
         quality: [],
-        screen: { kind: "incoming", call: { ...callView(e as unknown as CallDetails, false), ringingSince: now } },
-        returnUrl: (e as unknown as CallDetails).return_url ?? state.returnUrl,
+        screen: { kind: "incoming", call: { ...callView(e, false), ringingSince: now } },
+        returnUrl: e.return_url ?? state.returnUrl,
       };
     case "call.ringing": {
       if (screen.kind !== "outgoing") return state;
@@ -255,7 +232,7 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
     }
     case "billing": {
       if (screen.kind !== "inCall") return state;
-      const timeLeftSec = (e.timeLeftSec as number | null | undefined) ?? null;
+      const timeLeftSec = e.timeLeftSec ?? null;
       return { ...state, screen: { ...screen, call: { ...screen.call, timeLeftSec } } };
     }
     case "call.cancelled": {
@@ -267,26 +244,25 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
     }
     case "call.ended": {
       const call = currentCall(screen);
-      const overview = e.overview as { talking_sec?: number; talkingSec?: number } | null;
-      const talkSec = overview?.talking_sec ?? overview?.talkingSec ?? 0;
+      const talkSec = e.overview?.talkingSec ?? 0;
       return {
         ...state,
         screen: {
           kind: "ended",
-          reason: Number(e.reason),
+          reason: e.reason,
           talkSec,
           peerName: call?.peerName ?? "",
           outgoing: call?.outgoing ?? false,
-          message: (e.message as string | null) ?? null,
+          message: e.message ?? null,
         },
       };
     }
     case "refused":
       // A refusal before a call or registration began (the partner's words).
-      return { ...state, screen: { kind: "refused", message: String(e.message ?? "") } };
+      return { ...state, screen: { kind: "refused", message: e.message } };
     case "error":
       if (screen.kind === "working" || screen.kind === "outgoing") {
-        return { ...state, screen: { kind: "refused", message: String(e.message ?? "") } };
+        return { ...state, screen: { kind: "refused", message: e.message } };
       }
       return state;
     case "activated":
@@ -298,14 +274,15 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
       if (screen.kind === "working") return { ...state, screen: { kind: "home" } };
       return state;
     case "live.ended": {
+      if (e.kind !== "ended") return state;
       const live = screen.kind === "live" ? screen.live : undefined;
       return { ...state, screen: { kind: "liveEnded", ended: liveEnded(live, e, now) } };
     }
     case "push": {
       const push: PushView = {
-        title: String(e.title ?? ""),
-        body: String(e.body ?? ""),
-        clickAction: (e.clickAction as string | null | undefined) ?? null,
+        title: e.title,
+        body: e.body,
+        clickAction: e.clickAction ?? null,
         at: Date.now(),
       };
       return { ...state, pushes: [push, ...state.pushes].slice(0, PUSH_LIMIT) };

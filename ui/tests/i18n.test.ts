@@ -23,7 +23,7 @@ describe("words", () => {
   it("names the devices in use and says why one is missing or replaced", () => {
     const devices = {
       camera: { name: "", synthetic: false, reason: "no camera is connected", problem: "no_device" },
-      microphone: { name: "USB Audio", synthetic: false, reason: null },
+      microphone: { name: "USB Audio", synthetic: false, reason: null, problem: null },
       speaker: { name: "default", reason: "the speaker stopped delivering", problem: "stopped" },
     };
     expect(devicesText("ja", devices)).toEqual([
@@ -39,7 +39,7 @@ describe("words", () => {
     const odd = { ...devices, camera: { ...devices.camera, problem: "new_kind" } };
     expect(devicesText("en", odd, true)[0]).toBe("No camera can be used: no picture is sent (no camera is connected)");
     // A camera switched off before the call is not named (not opened yet); no speaker event, no line.
-    expect(devicesText("en", { camera: { name: "", synthetic: false, reason: null }, microphone: devices.microphone })).toEqual([
+    expect(devicesText("en", { camera: { name: "", synthetic: false, reason: null, problem: null }, microphone: devices.microphone })).toEqual([
       "Microphone: USB Audio",
     ]);
   });

@@ -5,7 +5,15 @@
 // engine and are absent here; the screens say so.
 
 import { duration, type Language, type MessageKey, messages, t } from "../i18n";
-import { frameCss, lineKind, linePieces, type LiveView, placeholderValues, reduceLive } from "../live";
+import type {
+  ActivateReply,
+  ActivateRequest,
+  ClientMessage,
+  DeviceInfo,
+  LiveNotice,
+  ServerMessage,
+} from "../generated/types";
+import { frameCss, lineKind, linePieces, type LiveView, liveEvent, placeholderValues, reduceLive } from "../live";
 import { RECORDING_ALLOWED } from "../state";
 import "./web.css";
 
@@ -16,7 +24,8 @@ const [, , fn = ""] = location.pathname.split("/");
 const params = new URLSearchParams(location.search);
 const site = params.get("site") ?? "nexmile";
 
-type Message = { type: string } & Record<string, unknown>;
+/// A server message of one of the `types`.
+type Reply<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;
 
 function escape(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -47,7 +56,7 @@ function deviceToken(): string {
   return token;
 }
 
-const device = () => ({
+const device = (): DeviceInfo => ({
   device_token: deviceToken(),
   app_version: "1.0.0",
   os_type: 3,
@@ -56,23 +65,24 @@ const device = () => ({
 });
 
 async function activate(): Promise<string> {
-  const reply = await fetch("/api/activate", {
+  const request: ActivateRequest = { site, device: device(), unique_id: params.get("uniqueId") ?? undefined };
+  const reply = (await fetch("/api/activate", {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ site, device: device(), unique_id: params.get("uniqueId") ?? undefined }),
-  }).then((r) => r.json());
-  if (reply.result !== "activated") throw new Error(reply.message ?? "activation refused");
-  return reply.session_token as string;
+    body: JSON.stringify(request),
+  }).then((r) => r.json())) as ActivateReply;
+  if (reply.result !== "activated") throw new Error(reply.message);
+  return reply.session_token;
 }
 
 /// The signalling socket: messages in order, awaited by predicate.
 class Signalling {
-  private waiting: { match: (m: Message) => boolean; resolve: (m: Message) => void }[] = [];
-  onMessage: (m: Message) => void = () => {};
+  private waiting: { types: ServerMessage["type"][]; resolve: (m: ServerMessage) => void }[] = [];
+  onMessage: (m: ServerMessage) => void = () => {};
   private constructor(private ws: WebSocket) {
     ws.onmessage = (e) => {
-      const message = JSON.parse(String(e.data)) as Message;
-      const waiter = this.waiting.findIndex((w) => w.match(message));
+      const message = JSON.parse(String(e.data)) as ServerMessage;
+      const waiter = this.waiting.findIndex((w) => w.types.includes(message.type));
       if (waiter >= 0) this.waiting.splice(waiter, 1)[0].resolve(message);
       this.onMessage(message);
     };
@@ -85,16 +95,19 @@ class Signalling {
     });
     const signalling = new Signalling(ws);
     signalling.send({ type: "hello", protocol: 1, session_token: session, device: device() });
-    const welcome = await signalling.next((m) => m.type === "welcome" || m.type === "error");
-    if (welcome.type === "error") throw new Error(String(welcome.message));
-    me = String(welcome.user_id ?? "");
+    const welcome = await signalling.next("welcome", "error");
+    if (welcome.type === "error") throw new Error(welcome.message);
+    me = welcome.user_id;
     return signalling;
   }
-  send(message: Message): void {
+  send(message: ClientMessage): void {
     this.ws.send(JSON.stringify(message));
   }
-  next(match: (m: Message) => boolean): Promise<Message> {
-    return new Promise((resolve) => this.waiting.push({ match, resolve }));
+  /// The next message of one of `types`.
+  next<T extends ServerMessage["type"]>(...types: T[]): Promise<Reply<T>> {
+    return new Promise((resolve) =>
+      this.waiting.push({ types, resolve: (m) => resolve(m as Reply<T>) }),
+    );
   }
 }
 
@@ -229,8 +242,8 @@ async function videoTest(signalling: Signalling): Promise<void> {
   local.getTracks().forEach((track) => pc.addTrack(track, local));
   showRemote(pc);
   signalling.send({ type: "start_video_test", offer: await offer(pc) });
-  const answer = await signalling.next((m) => m.type === "media_answer");
-  await pc.setRemoteDescription(JSON.parse(String(answer.answer)));
+  const answer = await signalling.next("media_answer");
+  await pc.setRemoteDescription(JSON.parse(answer.answer));
   qualityLoop(() => app.querySelector("[data-quality]"));
   app.querySelector("[data-end]")?.addEventListener("click", () => {
     signalling.send({ type: "end_video_test" });
@@ -243,22 +256,23 @@ async function videoTest(signalling: Signalling): Promise<void> {
 async function makeCall(signalling: Signalling): Promise<void> {
   const video = params.get("video") === "1";
   signalling.send({ type: "make_call", callee_id: params.get("calleeId") ?? "", video });
-  const prepared = await signalling.next((m) => m.type === "call_prepared" || m.type === "call_ended" || m.type === "error");
-  if (prepared.type !== "call_prepared") return fail(String(prepared.message ?? prepared.reason ?? ""));
-  const token = String(prepared.call_token);
-  const name = String(prepared.peer_name ?? "");
+  const prepared = await signalling.next("call_prepared", "call_ended", "error");
+  if (prepared.type === "error") return fail(prepared.message);
+  if (prepared.type === "call_ended") return fail(prepared.message ?? String(prepared.reason));
+  const token = prepared.call_token;
+  const name = prepared.peer_name;
   const local = await navigator.mediaDevices.getUserMedia({ video, audio: true });
   show(`<h1 data-status>${escape(tr("web.calling", { name }))}</h1>
     <div class="call"><video data-remote autoplay playsinline></video><video data-local autoplay muted playsinline></video></div>
     <p class="quality" data-quality></p><button class="danger" data-end>${tr("incall.hangup")}</button>`);
   (app.querySelector("[data-local]") as HTMLVideoElement).srcObject = local;
-  if ((Number(prepared.options ?? 0) & RECORDING_ALLOWED) === 0) watermark(app.querySelector("[data-remote]"));
+  if ((prepared.options & RECORDING_ALLOWED) === 0) watermark(app.querySelector("[data-remote]"));
   const pc = (current = traced(new RTCPeerConnection()));
   local.getTracks().forEach((track) => pc.addTrack(track, local));
   showRemote(pc);
   signalling.send({ type: "start_call", call_token: token, offer: await offer(pc) });
-  const answer = await signalling.next((m) => m.type === "media_answer");
-  await pc.setRemoteDescription(JSON.parse(String(answer.answer)));
+  const answer = await signalling.next("media_answer");
+  await pc.setRemoteDescription(JSON.parse(answer.answer));
   qualityLoop(() => app.querySelector("[data-quality]"));
   signalling.onMessage = (m) => {
     const status = app.querySelector("[data-status]");
@@ -278,10 +292,10 @@ function ended(pc: RTCPeerConnection, local?: MediaStream, why = ""): void {
 }
 
 /// Why a live ended for this viewer, in the app's words.
-function liveReason(notice: Message): string {
-  if (notice.message) return String(notice.message);
-  const key = `liveReason.${String(notice.reason)}`;
-  return key in messages[language] ? tr(key) : String(notice.reason ?? "");
+function liveReason(ended: Extract<LiveNotice, { kind: "ended" }>): string {
+  if (ended.message) return ended.message;
+  const key = `liveReason.${ended.reason}`;
+  return key in messages[language] ? tr(key) : ended.reason;
 }
 
 /// What both sides' live screens show: the comments and the viewer count.
@@ -324,15 +338,15 @@ async function broadcastLive(signalling: Signalling): Promise<void> {
     if (start) start.hidden = live.phase === "onAir";
   };
   signalling.onMessage = async (m) => {
-    if (m.type === "media_answer") await pc.setRemoteDescription(JSON.parse(String(m.answer)));
-    if (m.type === "error") console.error(String(m.message));
+    if (m.type === "media_answer") await pc.setRemoteDescription(JSON.parse(m.answer));
+    if (m.type === "error") console.error(m.message);
     if (m.type !== "live") return;
-    const notice = m.notice as Message & { kind: string };
+    const notice = m.notice;
     if (notice.kind === "ended") return ended(pc, local, liveReason(notice));
     const first = !live;
-    live = reduceLive(live, { ...notice, event: LIVE_EVENTS[notice.kind] ?? notice.kind }, Date.now());
+    live = reduceLive(live, liveEvent(m.live_token, notice), Date.now());
     if (first && live) {
-      liveToken = String(m.live_token);
+      liveToken = m.live_token;
       show(`<div class="live"><div class="stage"><video data-local autoplay muted playsinline></video>
         <div class="top"><b>${escape(live.title || live.liverName)}</b> <span class="badge" data-badge></span> <span data-viewers></span></div>
         <div class="comments" data-comments></div></div>
@@ -357,13 +371,6 @@ async function broadcastLive(signalling: Signalling): Promise<void> {
   };
   signalling.send({ type: "prepare_broadcast", link_id: params.get("linkId") ?? "" });
 }
-
-/// The engine's live notices, named as the app's events so the app's reducer reads them.
-const LIVE_EVENTS: Record<string, string> = {
-  prepared: "live.prepared", on_air: "live.on_air", comment: "live.comment", item: "live.item", joined: "live.joined",
-  viewers: "live.viewers", billing: "live.billing", refused: "live.refused", paid_switched: "live.paid",
-  admin_message: "live.admin_message", viewer_updated: "live.viewer_updated", payment_done: "live.payment", ended: "live.ended",
-};
 
 async function viewLive(signalling: Signalling): Promise<void> {
   const liveToken = params.get("liveToken") ?? "";
@@ -403,17 +410,16 @@ async function viewLive(signalling: Signalling): Promise<void> {
   };
   signalling.onMessage = async (m) => {
     if (m.type === "gift_catalogue") live = reduceLive(live, { event: "live.gifts", items: m.items }, Date.now());
-    if (m.type === "media_answer") await pc.setRemoteDescription(JSON.parse(String(m.answer)));
+    if (m.type === "media_answer") await pc.setRemoteDescription(JSON.parse(m.answer));
     if (m.type === "error") {
-      console.error(String(m.message));
-      failure = String(m.message);
+      console.error(m.message);
+      failure = m.message;
     }
     if (m.type !== "live") return;
-    const notice = m.notice as Message & { kind: string };
+    const notice = m.notice;
     if (notice.kind === "ended") return ended(pc, undefined, failure || liveReason(notice));
-    const event = { ...notice, event: LIVE_EVENTS[notice.kind] ?? notice.kind };
     const first = !live;
-    live = reduceLive(live, event, Date.now());
+    live = reduceLive(live, liveEvent(m.live_token, notice), Date.now());
     if (first && live) {
       show(`<div class="live"><div class="stage"><video data-remote autoplay playsinline></video>
         ${live.audioOnly ? `<div class="radio">${escape(live.liverName)} · ${tr("live.radio")}</div>` : ""}
