@@ -538,8 +538,27 @@ impl Client {
             self.session_io(reports_tx, site),
         );
         self.emit(EngineEvent::VideoTestStarted);
+        // Why the test stopped before the user ended it, if it did.
+        let mut cut_off = None;
         loop {
             tokio::select! {
+                // Read, so that the server's pings are answered: a test that
+                // never reads is dropped as silent after 40 s.
+                message = signalling.recv() => match message {
+                    Ok(Some(ServerMessage::Error { message })) => {
+                        cut_off = Some(message);
+                        break;
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        cut_off = Some("サーバとの接続が切れました。".to_owned());
+                        break;
+                    }
+                    Err(e) => {
+                        cut_off = Some(e.to_string());
+                        break;
+                    }
+                },
                 Some(report) = reports.recv() => self.emit(EngineEvent::Quality(report)),
                 action = actions.recv() => match action {
                     Ok(UserAction::Hangup) | Err(broadcast::error::RecvError::Closed) => break,
@@ -555,9 +574,13 @@ impl Client {
             }
         }
         let summary = media.finish().await;
-        let _ = signalling.send(&ClientMessage::EndVideoTest).await;
         let returned = summary.frames_decoded > 0;
         self.emit(EngineEvent::VideoTestResult { media: summary });
+        if let Some(message) = cut_off {
+            self.emit(EngineEvent::Error { message });
+            return Outcome::Failed;
+        }
+        let _ = signalling.send(&ClientMessage::EndVideoTest).await;
         if returned {
             Outcome::Done
         } else {
