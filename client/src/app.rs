@@ -20,24 +20,12 @@ use nexmile_effects::mosaic::{MosaicArea, MosaicSettings};
 use crate::capture_feed::CaptureChoice;
 use crate::effects_sync::EffectSync;
 use crate::events::EngineEvent;
+pub use crate::events::Outcome;
 use crate::media_session::{Display, MediaSession, MediaSwitches, SessionIo};
 use crate::profiles::{CallRecord, Profile, Profiles};
 use crate::server_url::ServerUrl;
 use crate::signalling::{Signalling, activate};
 use nexmile_media::sound_out::SoundOutput;
-
-/// How an app link, a listen, a live or a feed reading ended. The CLI maps
-/// it to its exit status; the window to what it shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// It ran to its end.
-    Done,
-    /// The server or the partner said no (a `refused` event told why).
-    Refused,
-    /// It could not run to its end: unreachable, broken, cut off.
-    Failed,
-}
 
 pub struct Client {
     pub server: ServerUrl,

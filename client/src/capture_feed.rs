@@ -23,9 +23,9 @@ use nexmile_media::capture::{
 };
 use nexmile_media::frame::{AudioFrame, MediaTime, VideoFrame};
 use nexmile_media::source::tone::ToneShape;
-use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
+pub use crate::events::{SourceInUse, SourcesInUse};
 use crate::media_session::MediaSwitches;
 use crate::profiles::DeviceSettings;
 
@@ -40,26 +40,6 @@ pub enum CaptureChoice {
     Devices(DeviceSettings),
     /// Nothing is sent (a live's viewer).
     ReceiveOnly,
-}
-
-/// One source in use, as the window shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SourceInUse {
-    /// Empty when no device is in use.
-    pub name: String,
-    pub synthetic: bool,
-    /// Why the chosen device is not the one in use, or why none is: the
-    /// system's words, and [`CaptureError::code`] for the window's.
-    pub reason: Option<String>,
-    pub problem: Option<&'static str>,
-}
-
-/// What the session's capture is using now; sent at the start and on every change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct SourcesInUse {
-    pub camera: SourceInUse,
-    pub microphone: SourceInUse,
 }
 
 /// The running capture of one session; dropping it stops the threads.

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use nexmile_core::effects::{EffectFile, EffectManifest};
 use sha2::{Digest, Sha256};
 
+pub use crate::events::SyncReport;
 use crate::server_url::ServerUrl;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,21 +36,6 @@ pub struct Progress<'a> {
     pub file: &'a str,
     pub received: u64,
     pub total: u64,
-}
-
-#[derive(Debug, Default, Clone, serde::Serialize, schemars::JsonSchema)]
-pub struct SyncReport {
-    pub version: String,
-    pub downloaded: Vec<String>,
-    pub kept: usize,
-    pub removed: Vec<String>,
-    /// Bytes a resumed download did not have to fetch again.
-    pub resumed_bytes: u64,
-    pub bytes_fetched: u64,
-    /// Files whose first download was bad and that were fetched again.
-    pub refetched: Vec<String>,
-    /// Files that stayed bad or could not be fetched, with why.
-    pub failed: Vec<(String, String)>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SyncError + '_ {

@@ -2,6 +2,7 @@
 //! printed lines): one typed event per step. Each serialises as one JSON
 //! object whose `event` names it; `docs/engine-events.schema.json` publishes
 //! their schema, from which the UI's TypeScript types are generated.
+//! The reports the events carry are declared here too.
 
 use nexmile_core::party::Party;
 use nexmile_core::signal::{CallDetails, GiftItem, LiveNotice, LiveRole};
@@ -12,11 +13,6 @@ use nexmile_media::quality::QualityReport;
 use nexmile_media::sound_out::SpeakerInUse;
 use schemars::JsonSchema;
 use serde::Serialize;
-
-use crate::app::Outcome;
-use crate::capture_feed::SourcesInUse;
-use crate::effects_sync::SyncReport;
-use crate::media_session::MediaSummary;
 
 /// One step of what the engine does.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -253,6 +249,94 @@ impl EngineEvent {
             LiveNotice::PaymentDone { .. } => Self::LivePayment(notice),
         }
     }
+}
+
+// What the events carry. They live here, beside the events, so that this
+// module depends on no other of the engine's (each of those tells events).
+
+/// How an app link, a listen, a live or a feed reading ended. The CLI maps
+/// it to its exit status; the window to what it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// It ran to its end.
+    Done,
+    /// The server or the partner said no (a `refused` event told why).
+    Refused,
+    /// It could not run to its end: unreachable, broken, cut off.
+    Failed,
+}
+
+/// What a call's media did, reported at its end.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+pub struct MediaSummary {
+    pub frames_sent: u64,
+    pub frames_decoded: u64,
+    pub audio_packets_received: u64,
+    pub video_packets_received: u64,
+    /// Capture-to-display delay of the received pictures (their stamps), median.
+    pub latency_ms_median: Option<f64>,
+    pub latency_ms_p95: Option<f64>,
+    /// Time the effect chain took per outgoing picture, median (none: no chain).
+    pub effects_ms_median: Option<f64>,
+    /// Effect passes that failed on a picture (the picture went on unchanged).
+    pub effect_errors: u64,
+    /// Received sound: intervals played from packets, rebuilt from FEC,
+    /// concealed, and the playout buffer's runs dry.
+    pub audio_decoded: u64,
+    pub audio_fec_recovered: u64,
+    pub audio_concealed: u64,
+    pub audio_underruns: u64,
+    /// The jitter buffer's target depth at the end.
+    pub jitter_target_ms: f64,
+    /// Times the speaker found nothing queued or underran (each a click or gap).
+    pub speaker_starved: u64,
+    /// Arrival to the speaker (jitter buffer and device queue), median.
+    pub audio_delay_ms_median: Option<f64>,
+    /// When pictures were shown against their sound, median (+ later).
+    pub av_offset_ms_median: Option<f64>,
+    /// Gaps between decoded pictures over three median gaps, and their
+    /// total length.
+    pub freezes: u64,
+    pub frozen_ms: f64,
+    /// Numbered pictures (the synthetic camera's) that never arrived.
+    pub pictures_missing: u64,
+}
+
+/// One source in use, as the window shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceInUse {
+    /// Empty when no device is in use.
+    pub name: String,
+    pub synthetic: bool,
+    /// Why the chosen device is not the one in use, or why none is: the
+    /// system's words, and [`CaptureError::code`] for the window's.
+    pub reason: Option<String>,
+    pub problem: Option<&'static str>,
+}
+
+/// What the session's capture is using now; sent at the start and on every change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct SourcesInUse {
+    pub camera: SourceInUse,
+    pub microphone: SourceInUse,
+}
+
+/// What a sync of the site's effect files did.
+#[derive(Debug, Default, Clone, Serialize, JsonSchema)]
+pub struct SyncReport {
+    pub version: String,
+    pub downloaded: Vec<String>,
+    pub kept: usize,
+    pub removed: Vec<String>,
+    /// Bytes a resumed download did not have to fetch again.
+    pub resumed_bytes: u64,
+    pub bytes_fetched: u64,
+    /// Files whose first download was bad and that were fetched again.
+    pub refetched: Vec<String>,
+    /// Files that stayed bad or could not be fetched, with why.
+    pub failed: Vec<(String, String)>,
 }
 
 /// The events' JSON Schema, as `docs/engine-events.schema.json` publishes it.

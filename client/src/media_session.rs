@@ -20,48 +20,12 @@ use nexmile_media::smoothness::SmoothnessMeter;
 use nexmile_media::sound_out::{SoundOut, SoundOutput, SpeakerInUse};
 use nexmile_media::source::pattern::read_stamp;
 use nexmile_media::transport::{MediaKind, Peer, PeerEvent};
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::app::EventSink;
 use crate::capture_feed::{CaptureChoice, CaptureFeed, SourcesInUse};
 use crate::events::EngineEvent;
-
-/// What a call's media did, reported at its end.
-#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
-pub struct MediaSummary {
-    pub frames_sent: u64,
-    pub frames_decoded: u64,
-    pub audio_packets_received: u64,
-    pub video_packets_received: u64,
-    /// Capture-to-display delay of the received pictures (their stamps), median.
-    pub latency_ms_median: Option<f64>,
-    pub latency_ms_p95: Option<f64>,
-    /// Time the effect chain took per outgoing picture, median (none: no chain).
-    pub effects_ms_median: Option<f64>,
-    /// Effect passes that failed on a picture (the picture went on unchanged).
-    pub effect_errors: u64,
-    /// Received sound: intervals played from packets, rebuilt from FEC,
-    /// concealed, and the playout buffer's runs dry.
-    pub audio_decoded: u64,
-    pub audio_fec_recovered: u64,
-    pub audio_concealed: u64,
-    pub audio_underruns: u64,
-    /// The jitter buffer's target depth at the end.
-    pub jitter_target_ms: f64,
-    /// Times the speaker found nothing queued or underran (each a click or gap).
-    pub speaker_starved: u64,
-    /// Arrival to the speaker (jitter buffer and device queue), median.
-    pub audio_delay_ms_median: Option<f64>,
-    /// When pictures were shown against their sound, median (+ later).
-    pub av_offset_ms_median: Option<f64>,
-    /// Gaps between decoded pictures over three median gaps, and their
-    /// total length.
-    pub freezes: u64,
-    pub frozen_ms: f64,
-    /// Numbered pictures (the synthetic camera's) that never arrived.
-    pub pictures_missing: u64,
-}
+pub use crate::events::MediaSummary;
 
 /// The newest picture of a stream, for a window to show; `None` when the
 /// stream stopped. A watch keeps only the newest: a slow display skips

@@ -880,6 +880,9 @@ export interface MosaicSettings {
    */
   padding: number;
 }
+/**
+ * What a sync of the site's effect files did.
+ */
 export interface SyncReport {
   bytes_fetched: number;
   downloaded: string[];
