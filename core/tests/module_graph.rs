@@ -11,8 +11,13 @@ use std::path::{Path, PathBuf};
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
+/// The clone under test: cargo sets `CARGO_MANIFEST_DIR` when it runs a
+/// test, which holds even when this binary was built from another clone
+/// sharing the target directory (the compiled-in path would be that one's).
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("..")
 }
 
 /// The text of a top-level module: its file, or every file of its folder.

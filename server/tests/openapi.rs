@@ -7,7 +7,13 @@ use nexmile_server::config::Config;
 #[tokio::test]
 async fn every_documented_route_exists_and_the_published_document_is_current() {
     let document = nexmile_server::web::openapi::document();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+    // The clone under test, as cargo says at run time (see module_graph.rs).
+    let path = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(
+            || env!("CARGO_MANIFEST_DIR").into(),
+            std::path::PathBuf::from,
+        )
+        .join("../docs/openapi.json");
     let generated = serde_json::to_string_pretty(&document).unwrap() + "\n";
     // `NEXMILE_WRITE_SCHEMA=1 cargo test -p nexmile-server --test openapi` rewrites it.
     if std::env::var_os("NEXMILE_WRITE_SCHEMA").is_some() {
