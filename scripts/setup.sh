@@ -31,13 +31,14 @@ set -euo pipefail
 #   pulseaudio pulseaudio-utils libasound2-plugins  real sound devices in tests: a private sound
 #                          server with null sinks, reached through ALSA's pulse plugin as cpal opens it
 #   postgresql             the store's second engine: server/tests/store.rs runs a cluster of its own
+#   coturn                 the TURN server deployments run beside the server; the network tests start one
 PACKAGES=(
   build-essential pkg-config mold webkit2gtk-driver dbus-daemon dunst gnome-keyring libsecret-tools
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev
   libasound2-dev libv4l-dev libclang-dev cmake nasm libvpx-dev
   libyuv-dev libwebrtc-audio-processing-dev apngdis ffmpeg chromium nginx
   xvfb xauth imagemagick curl fonts-noto-cjk
-  pulseaudio pulseaudio-utils libasound2-plugins nftables iproute2 postgresql
+  pulseaudio pulseaudio-utils libasound2-plugins nftables iproute2 postgresql coturn
 )
 
 # The window's screens (ui/) are built with Vite and tested with Vitest:

@@ -334,9 +334,11 @@ impl Client {
         Ok(signalling)
     }
 
-    pub(crate) async fn new_peer(&self) -> Result<(Peer, String), String> {
+    /// A media connection offering what `signalling`'s welcome allows.
+    pub(crate) async fn new_peer(&self, signalling: &Signalling) -> Result<(Peer, String), String> {
         let mut peer = Peer::new(PeerConfig {
             bind: self.media_bind.clone(),
+            ice_servers: signalling.ice_servers.clone(),
             retransmission: self.retransmission,
             ..PeerConfig::default()
         })
@@ -496,7 +498,7 @@ impl Client {
             return self.refused(&e.to_string());
         }
         let chain = self.chain_for(site, PREVIEW_OPTIONS).await;
-        let (peer, offer) = match self.new_peer().await {
+        let (peer, offer) = match self.new_peer(&signalling).await {
             Ok(pair) => pair,
             Err(e) => return self.refused(&e),
         };
@@ -695,7 +697,7 @@ impl<'a> CallRun<'a> {
     }
 
     async fn offer(&mut self, signalling: &mut Signalling, token: String, answer: bool) -> bool {
-        match self.client.new_peer().await {
+        match self.client.new_peer(signalling).await {
             Ok((peer, offer)) => {
                 self.pending_peer = Some(peer);
                 let message = if answer {

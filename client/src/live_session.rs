@@ -143,7 +143,7 @@ impl LiveRun<'_> {
         let Some(token) = self.token.clone() else {
             return false;
         };
-        let (peer, offer) = match self.client.new_peer().await {
+        let (peer, offer) = match self.client.new_peer(signalling).await {
             Ok(pair) => pair,
             Err(e) => {
                 self.error(e);

@@ -2,7 +2,8 @@
 
 use futures_util::{SinkExt, StreamExt};
 use nexmile_core::signal::{
-    ActivateReply, ActivateRequest, ClientMessage, DeviceInfo, PROTOCOL_VERSION, ServerMessage,
+    ActivateReply, ActivateRequest, ClientMessage, DeviceInfo, IceServer, PROTOCOL_VERSION,
+    ServerMessage,
 };
 use tokio::time::{Duration, Instant, timeout, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
@@ -59,6 +60,8 @@ pub async fn activate(
 
 pub struct Signalling {
     socket: Socket,
+    /// The STUN and TURN servers the welcome gave this connection's media.
+    pub ice_servers: Vec<IceServer>,
     /// When the server was last heard: any frame, its pings included.
     heard: Instant,
     silence_limit: Duration,
@@ -85,6 +88,7 @@ impl Signalling {
                 .map_err(|e| unreachable(e.to_string()))?;
         let mut signalling = Self {
             socket,
+            ice_servers: Vec::new(),
             heard: Instant::now(),
             silence_limit: SILENCE_LIMIT,
         };
@@ -96,7 +100,12 @@ impl Signalling {
             })
             .await?;
         match signalling.recv().await? {
-            Some(welcome @ ServerMessage::Welcome { .. }) => Ok((signalling, welcome)),
+            Some(welcome @ ServerMessage::Welcome { .. }) => {
+                if let ServerMessage::Welcome { ice_servers, .. } = &welcome {
+                    signalling.ice_servers.clone_from(ice_servers);
+                }
+                Ok((signalling, welcome))
+            }
             Some(ServerMessage::Error { message }) => Err(SignallingError::Refused(message)),
             other => Err(SignallingError::Protocol(format!(
                 "expected welcome, got {other:?}"
@@ -164,6 +173,7 @@ mod tests {
                 name: "山田花子".into(),
                 phone_number: None,
                 session_token: None,
+                ice_servers: Vec::new(),
             };
             let welcome = serde_json::to_string(&welcome).unwrap();
             socket.send(Message::Text(welcome.into())).await.unwrap();

@@ -540,6 +540,18 @@ pub enum ClientMessage {
     },
 }
 
+/// A STUN or TURN server, as a browser's `RTCIceServer` takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IceServer {
+    /// `stun:`, `turn:` or `turns:` URLs of one server.
+    pub urls: Vec<String>,
+    /// A TURN server's short-lived credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
@@ -553,6 +565,9 @@ pub enum ServerMessage {
         /// old one keeps working for a while); the app saves it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         session_token: Option<String>,
+        /// The STUN and TURN servers this connection's media may use.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     /// The partner accepted 架電準備; the caller may start.
     CallPrepared(CallDetails),

@@ -85,8 +85,9 @@ pub struct PeerConfig {
     /// families. A wildcard bind never yields loopback candidates, so two
     /// peers on one machine bind `127.0.0.1` explicitly.
     pub bind: Vec<IpAddr>,
-    /// `stun:`/`turn:` URLs.
-    pub ice_servers: Vec<String>,
+    /// STUN servers (server-reflexive candidates) and TURN relays (UDP),
+    /// as the server's welcome gives them.
+    pub ice_servers: Vec<nexmile_core::signal::IceServer>,
     /// Where the bandwidth estimate starts, and its bounds (bits per second).
     pub initial_bitrate: u32,
     pub min_bitrate: u32,
@@ -513,10 +514,17 @@ impl Peer {
         // 20 ms between ICE checks instead of 200 ms (connection in ~25 ms on a
         // LAN), with 25 tries so a slow path still gets 500 ms. mDNS off: it
         // binds port 5353 and fails where there is no multicast.
+        // TCP too: a server's passive ICE-TCP candidate is what reaches it
+        // from a network that drops UDP (the client connects out to it).
         let network_types = match config.candidate_mode {
-            CandidateMode::Ipv4Only => vec![NetworkType::Udp4],
-            CandidateMode::Ipv6Only => vec![NetworkType::Udp6],
-            CandidateMode::Both => vec![NetworkType::Udp4, NetworkType::Udp6],
+            CandidateMode::Ipv4Only => vec![NetworkType::Udp4, NetworkType::Tcp4],
+            CandidateMode::Ipv6Only => vec![NetworkType::Udp6, NetworkType::Tcp6],
+            CandidateMode::Both => vec![
+                NetworkType::Udp4,
+                NetworkType::Udp6,
+                NetworkType::Tcp4,
+                NetworkType::Tcp6,
+            ],
         };
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
@@ -526,9 +534,10 @@ impl Peer {
         let ice_servers = config
             .ice_servers
             .iter()
-            .map(|url| rtc::peer_connection::transport::RTCIceServer {
-                urls: vec![url.clone()],
-                ..Default::default()
+            .map(|server| rtc::peer_connection::transport::RTCIceServer {
+                urls: server.urls.clone(),
+                username: server.username.clone().unwrap_or_default(),
+                credential: server.credential.clone().unwrap_or_default(),
             })
             .collect();
         let configuration = RTCConfigurationBuilder::new()
@@ -570,7 +579,10 @@ impl Peer {
             .with_interceptor_registry(registry)
             .with_handler(Arc::clone(&handler) as Arc<dyn PeerConnectionEventHandler>)
             .with_runtime(runtime)
-            .with_udp_addrs(bind)
+            .with_udp_addrs(bind.clone())
+            // An active ICE-TCP candidate on each address: what connects
+            // out to a server's passive one where UDP is blocked.
+            .with_tcp_addrs(bind)
             .build()
             .await
             .map_err(webrtc_error)?;
@@ -724,10 +736,31 @@ impl Peer {
     pub async fn accept_answer(&self, answer: &str) -> Result<(), TransportError> {
         let answer: RTCSessionDescription = serde_json::from_str(answer)
             .map_err(|e| TransportError::BadDescription(e.to_string()))?;
+        let passive_tcp = passive_tcp_candidates(&answer.sdp);
+        let first_mid = answer
+            .sdp
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("a=mid:"))
+            .map(str::to_owned);
         self.pc
             .set_remote_description(answer)
             .await
-            .map_err(webrtc_error)
+            .map_err(webrtc_error)?;
+        // The transport opens TCP connections only to passive candidates
+        // added one by one (as trickled), not to those of a description.
+        for candidate in passive_tcp {
+            let init = webrtc::peer_connection::RTCIceCandidateInit {
+                candidate,
+                sdp_mid: first_mid.clone(),
+                sdp_mline_index: Some(0),
+                ..Default::default()
+            };
+            self.pc
+                .add_ice_candidate(init)
+                .await
+                .map_err(webrtc_error)?;
+        }
+        Ok(())
     }
 
     /// A new offer with fresh ICE credentials, after a network change.
@@ -891,6 +924,29 @@ impl Peer {
     pub async fn close(&self) -> Result<(), TransportError> {
         self.pc.close().await.map_err(webrtc_error)
     }
+}
+
+/// The `candidate:` lines of a description's ICE-TCP passive candidates
+/// (RFC 6544), once each: a bundled description repeats them per m-line.
+fn passive_tcp_candidates(sdp: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for line in sdp.lines() {
+        let Some(candidate) = line.trim().strip_prefix("a=") else {
+            continue;
+        };
+        let fields: Vec<&str> = candidate.split_ascii_whitespace().collect();
+        let is_tcp = fields.get(2).is_some_and(|p| p.eq_ignore_ascii_case("tcp"));
+        let passive = fields
+            .windows(2)
+            .any(|w| w[0] == "tcptype" && w[1] == "passive");
+        if candidate.starts_with("candidate:") && is_tcp && passive {
+            let candidate = candidate.to_owned();
+            if !found.contains(&candidate) {
+                found.push(candidate);
+            }
+        }
+    }
+    found
 }
 
 /// The payload types an offer gives our H.264 and Opus (same name, clock

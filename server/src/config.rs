@@ -27,6 +27,102 @@ pub struct Config {
     /// Rates and connection counts allowed per address and per device.
     #[serde(default)]
     pub limits: crate::limits::LimitsSection,
+    /// Where the media engine listens and what clients are told of it.
+    #[serde(default)]
+    pub media: MediaSection,
+    /// The STUN and TURN servers handed to clients.
+    #[serde(default)]
+    pub ice: IceSection,
+}
+
+/// The media engine's addresses and ports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaSection {
+    /// The addresses media sockets bind, each an address of this machine
+    /// that clients reach (directly, or through `public_ips`).
+    #[serde(default = "default_media_ips")]
+    pub ips: Vec<IpAddr>,
+    /// What clients are told instead, in the order of `ips`: the public
+    /// address a 1:1 NAT maps to each, port for port (a cloud server's
+    /// elastic IP). Empty: `ips` themselves.
+    #[serde(default)]
+    pub public_ips: Vec<IpAddr>,
+    /// One UDP port for all media (one firewall rule); without it each
+    /// call or live binds a free port of its own.
+    #[serde(default)]
+    pub udp_port: Option<u16>,
+    /// ICE over TCP on this port, for clients whose network drops UDP
+    /// (RFC 6544 passive candidates).
+    #[serde(default)]
+    pub tcp_port: Option<u16>,
+}
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        Self {
+            ips: default_media_ips(),
+            public_ips: Vec::new(),
+            udp_port: None,
+            tcp_port: None,
+        }
+    }
+}
+
+impl MediaSection {
+    /// The media engine's network configuration.
+    pub fn network(&self) -> nexmile_sfu::NetworkConfig {
+        let addresses = self
+            .ips
+            .iter()
+            .enumerate()
+            .map(|(i, bind)| nexmile_sfu::MediaAddress {
+                bind: *bind,
+                advertised: self.public_ips.get(i).copied().unwrap_or(*bind),
+            })
+            .collect();
+        nexmile_sfu::NetworkConfig {
+            addresses,
+            udp_port: self.udp_port,
+            tcp_port: self.tcp_port,
+        }
+    }
+}
+
+/// STUN and TURN servers for clients, TURN with coturn's shared-secret
+/// credentials (its `use-auth-secret` and `static-auth-secret`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IceSection {
+    /// `stun:host:port` URLs: clients learn their public address.
+    #[serde(default)]
+    pub stun: Vec<String>,
+    /// `turn:host:port?transport=udp|tcp` and `turns:host:443?transport=tcp`
+    /// URLs: a relay for networks that reach nothing else.
+    #[serde(default)]
+    pub turn: Vec<String>,
+    /// coturn's `static-auth-secret`; each client is given a username
+    /// `<expiry>:<user>` and its HMAC-SHA1 under this secret as password.
+    #[serde(default)]
+    pub turn_secret: Option<String>,
+    /// How long a client's TURN credential is good for.
+    #[serde(default = "twelve_hours")]
+    pub turn_ttl_sec: u64,
+}
+
+impl Default for IceSection {
+    fn default() -> Self {
+        Self {
+            stun: Vec::new(),
+            turn: Vec::new(),
+            turn_secret: None,
+            turn_ttl_sec: twelve_hours(),
+        }
+    }
+}
+
+fn twelve_hours() -> u64 {
+    12 * 60 * 60
 }
 
 /// ImageFlux: token lifetime and the systems (tenants) created at start.
@@ -158,9 +254,6 @@ pub struct ServerSection {
     pub public_url: String,
     /// `sqlite://path` (created if missing), `sqlite::memory:` or `postgres://…`.
     pub database: String,
-    /// The addresses the SFU offers to clients (ICE host candidates).
-    #[serde(default = "default_media_ips")]
-    pub media_ips: Vec<IpAddr>,
     /// `Authorization: Bearer <token>` for `/admin/*`; without it the admin API is off.
     #[serde(default)]
     pub admin_token: Option<String>,
@@ -317,6 +410,10 @@ pub enum ConfigError {
     EmptyAdminToken,
     #[error("clock_rate must be positive")]
     ClockRate,
+    #[error("media.public_ips has {public} addresses for {bound} in media.ips")]
+    PublicIps { public: usize, bound: usize },
+    #[error("ice.turn needs ice.turn_secret (coturn's static-auth-secret)")]
+    TurnSecret,
 }
 
 impl Config {
@@ -372,6 +469,22 @@ impl Config {
         }
         if config.server.clock_rate.is_nan() || config.server.clock_rate <= 0.0 {
             return Err(ConfigError::ClockRate);
+        }
+        let media = &config.media;
+        if !media.public_ips.is_empty() && media.public_ips.len() != media.ips.len() {
+            return Err(ConfigError::PublicIps {
+                public: media.public_ips.len(),
+                bound: media.ips.len(),
+            });
+        }
+        let ice = &config.ice;
+        if !ice.turn.is_empty()
+            && ice
+                .turn_secret
+                .as_deref()
+                .is_none_or(|s| s.trim().is_empty())
+        {
+            return Err(ConfigError::TurnSecret);
         }
         Ok(config)
     }

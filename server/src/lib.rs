@@ -52,6 +52,8 @@ pub enum StartError {
     Effects(#[from] web::effect_files::EffectsError),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Media(#[from] nexmile_sfu::SfuError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -94,6 +96,7 @@ impl RunningServer {
             self.state.lives.stop_all(limit),
             self.state.calls.stop_all(limit)
         );
+        self.state.services.media.stop();
         let _ = self.shutdown.send(true);
         for task in &self.background {
             task.abort();
@@ -194,7 +197,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let (outbox, outbox_workers) =
         Outbox::start(store.clone(), Arc::clone(&config), partner.clone(), clock);
     let effects = web::effect_files::EffectFiles::load(&config)?;
+    let media = nexmile_sfu::MediaNetwork::start(config.media.network()).await?;
     let services = Arc::new(Services {
+        media,
         limits: limits::Limits::new(&config.limits),
         config: Arc::clone(&config),
         store,

@@ -21,4 +21,6 @@ pub struct Services {
     pub clock: Clock,
     /// Rates per address and device (activation, calls, video tests).
     pub limits: Limits,
+    /// Where calls', lives' and tests' media rooms listen.
+    pub media: nexmile_sfu::MediaNetwork,
 }

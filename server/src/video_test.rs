@@ -38,7 +38,7 @@ impl VideoTests {
         let services = &self.services;
         // The leg reports nothing the test needs: its end is the connection's.
         let (events, _) = tokio::sync::mpsc::unbounded_channel();
-        let opened = match nexmile_sfu::Room::start(&services.config.server.media_ips) {
+        let opened = match nexmile_sfu::Room::start(&services.media) {
             Ok(media) => media
                 .open(offer, ECHO, events)
                 .await

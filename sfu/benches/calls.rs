@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nexmile_sfu::{Feed, LegSpec, Room};
+use nexmile_sfu::{Feed, LegSpec, MediaNetwork, NetworkConfig, Room};
 use str0m::format::Codec;
 use str0m::media::{Direction, Mid, Pt};
 use str0m::net::{Protocol, Receive};
@@ -36,6 +36,7 @@ mod support;
 use support::{Client, H264_PT, clock_us, runtime, threads_cpu};
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
 const FPS: u32 = 30;
 /// 7 packets of 1,150 bytes a picture: 1.93 Mbps of pictures at 30 fps.
 const PACKETS_PER_PICTURE: usize = 7;
@@ -245,8 +246,12 @@ struct Call {
 
 async fn start_call(sfu: &tokio::runtime::Handle, measuring: &Arc<AtomicBool>) -> Call {
     let room = {
+        // No shared ports: nothing of the network runs on this runtime.
+        let network = MediaNetwork::start(NetworkConfig::direct(&[LOOPBACK]))
+            .await
+            .unwrap();
         let _inside = sfu.enter();
-        Room::start(&[LOOPBACK]).unwrap()
+        Room::start(&network).unwrap()
     };
     let started = Instant::now();
     let mut sides = Vec::new();

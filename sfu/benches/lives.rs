@@ -34,7 +34,7 @@ use nexmile_media::reassembly::{AssemblerAction, FrameAssembler};
 use nexmile_media::source::pattern::TestPattern;
 use nexmile_media::source::tone::{ToneShape, ToneSource};
 use nexmile_media::transport::{MediaKind, Peer, PeerConfig, PeerEvent};
-use nexmile_sfu::{Feed, LegEvent, LegId, LegSpec, Room};
+use nexmile_sfu::{Feed, LegEvent, LegId, LegSpec, MediaNetwork, NetworkConfig, Room};
 use str0m::media::Direction;
 use str0m::net::{Protocol, Receive};
 use str0m::{Input, Output, Rtc};
@@ -45,6 +45,7 @@ mod support;
 use support::{Client, H264_PT, H264_RTX_PT, clock_us, runtime, threads_cpu};
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
 const FPS: u32 = 30;
 const BROADCASTER: LegSpec = LegSpec {
     publishes: Some(Feed(0)),
@@ -459,8 +460,11 @@ fn main() {
     let broadcaster = runtime("broadcaster");
     let sent = Arc::new(AtomicU32::new(0));
     let media = {
+        let network = sfu
+            .block_on(MediaNetwork::start(NetworkConfig::direct(&[LOOPBACK])))
+            .unwrap();
         let _sfu = sfu.enter();
-        Arc::new(Room::start(&[LOOPBACK]).unwrap())
+        Arc::new(Room::start(&network).unwrap())
     };
     let (ready_tx, ready) = std::sync::mpsc::channel();
     broadcaster.spawn(broadcast(

@@ -21,7 +21,7 @@ use str0m::bwe::Bitrate;
 use str0m::change::SdpOffer;
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid, Pt};
-use str0m::net::{Protocol, Receive, Transmit};
+use str0m::net::{Protocol, Receive, TcpType, Transmit};
 use str0m::rtp::{Extension, ExtensionValues, RtpWrite, SeqNo, StreamRx};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -213,8 +213,9 @@ impl FeedState {
 
 /// The str0m connections of one room and what flows between them.
 pub(crate) struct Engine {
-    /// The media addresses (ICE host candidates), one socket each.
-    locals: Vec<SocketAddr>,
+    /// The media addresses as clients are told them (ICE host candidates):
+    /// UDP sockets, and TCP ports taking ICE over TCP (RFC 6544, passive).
+    locals: Vec<(Protocol, SocketAddr)>,
     legs: HashMap<LegId, Leg>,
     by_remote: HashMap<SocketAddr, LegId>,
     /// Each leg by its local ICE username fragment, which a client's STUN
@@ -387,8 +388,9 @@ fn picture_duration(last: &mut Option<u32>, timestamp: u32) -> Duration {
 }
 
 impl Engine {
-    /// A room on these media addresses (each a socket the I/O layer reads).
-    pub(crate) fn new(locals: Vec<SocketAddr>, now: Instant) -> Self {
+    /// A room on these media addresses (each a socket or listener the I/O
+    /// layer reads).
+    pub(crate) fn new(locals: Vec<(Protocol, SocketAddr)>, now: Instant) -> Self {
         Self {
             locals,
             legs: HashMap::new(),
@@ -441,9 +443,16 @@ impl Engine {
                 .set_extension(13, Extension::VideoOrientation);
         }
         let mut rtc = config.build(now);
-        for local in &self.locals {
-            let candidate = Candidate::host(*local, "udp").map_err(|e| bad(&e))?;
-            rtc.add_local_candidate(candidate);
+        for (protocol, local) in &self.locals {
+            let candidate = match protocol {
+                Protocol::Tcp => Candidate::builder()
+                    .tcp()
+                    .host(*local)
+                    .tcptype(TcpType::Passive)
+                    .build(),
+                _ => Candidate::host(*local, "udp"),
+            };
+            rtc.add_local_candidate(candidate.map_err(|e| bad(&e))?);
         }
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| bad(&e))?;
         let id = LegId(self.next_leg);
@@ -498,6 +507,14 @@ impl Engine {
 
     fn feed(&mut self, feed: Feed) -> &mut FeedState {
         self.feeds.entry(feed).or_insert_with(FeedState::new)
+    }
+
+    /// The ICE username fragment a leg's client names in its checks.
+    pub(crate) fn ufrag(&self, id: LegId) -> Option<&str> {
+        self.by_ufrag
+            .iter()
+            .find(|(_, leg)| **leg == id)
+            .map(|(ufrag, _)| ufrag.as_str())
     }
 
     /// Ends a leg (its client hung up, or its owner is done with it).
@@ -555,17 +572,18 @@ impl Engine {
         }
     }
 
-    /// One datagram from `source` to the media address `local`. What a
-    /// publisher sent waits for [`Self::flush`], so a burst is forwarded in
-    /// one pass.
+    /// One datagram (or RFC 4571 frame over TCP) from `source` to the media
+    /// address `local`. What a publisher sent waits for [`Self::flush`], so a
+    /// burst is forwarded in one pass.
     pub(crate) fn receive(
         &mut self,
         now: Instant,
+        protocol: Protocol,
         local: SocketAddr,
         source: SocketAddr,
         datagram: &[u8],
     ) {
-        let Ok(receive) = Receive::new(Protocol::Udp, source, local, datagram) else {
+        let Ok(receive) = Receive::new(protocol, source, local, datagram) else {
             return;
         };
         let input = Input::Receive(now, receive);
@@ -1054,7 +1072,7 @@ mod tests {
             let now = Instant::now();
             Self {
                 now,
-                engine: Engine::new(vec![SERVER], now),
+                engine: Engine::new(vec![(Protocol::Udp, SERVER)], now),
                 clients: Vec::new(),
                 events: Vec::new(),
                 cut: Vec::new(),
@@ -1087,6 +1105,7 @@ mod tests {
                                 if !self.cut.contains(&index) {
                                     self.engine.receive(
                                         self.now,
+                                        t.proto,
                                         t.destination,
                                         t.source,
                                         &t.contents,

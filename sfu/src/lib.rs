@@ -1,8 +1,9 @@
 //! Nexmile's media engine. Every media connection the server terminates (a
 //! call's two sides, a video test's one, a live's broadcaster and viewers,
 //! a WHIP publisher, an ImageFlux ingest channel) is a leg of a [`Room`]:
-//! one task over one UDP socket per media address, driving a sans-I/O
-//! engine (`engine.rs`) of str0m connections.
+//! one task over one UDP socket per media address (or the ports a
+//! [`MediaNetwork`] shares among rooms), driving a sans-I/O engine
+//! (`engine.rs`) of str0m connections.
 //!
 //! A leg may publish a [`Feed`] and receive one. What a feed's publisher
 //! sends is forwarded as it came, the same payload to every receiver under
@@ -18,12 +19,14 @@
 mod engine;
 mod feedback;
 mod keyframe_pacer;
+mod network;
 mod numbering;
 mod room;
 mod stun;
 mod udp;
 
 pub use engine::{Feed, LegEvent, LegId, LegSpec, Tapped};
+pub use network::{MediaAddress, MediaNetwork, NetworkConfig};
 pub use room::{KeyframeAsk, Room, Tap};
 
 /// Why a leg or a room could not be opened.

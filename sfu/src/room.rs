@@ -2,13 +2,17 @@
 //! owner's requests; leg events and tapped media go out on channels.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
+
+use str0m::net::Protocol;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::SfuError;
 use crate::engine::{Engine, Feed, LegEvent, LegId, LegSpec, TapOutput, Tapped};
+use crate::network::{self, Arrived, MediaNetwork};
 use crate::udp::{self, Inbound, Socket};
 
 /// A tap's queue: deep, since a lost picture spoils a recording or an HLS
@@ -56,26 +60,23 @@ impl KeyframeAsk {
 }
 
 impl Room {
-    /// Binds one UDP socket per address (the ICE host candidates) and starts
-    /// the room's task on the current runtime.
-    pub fn start(bind: &[IpAddr]) -> Result<Self, SfuError> {
-        let mut sockets = Vec::new();
-        for ip in bind {
-            if ip.is_unspecified() {
-                return Err(SfuError::Setup(format!(
-                    "media_ips must name the addresses clients reach, not {ip}"
-                )));
+    /// Binds one UDP socket per media address (unless the network shares
+    /// one port among rooms) and starts the room's task on the current
+    /// runtime.
+    pub fn start(network: &MediaNetwork) -> Result<Self, SfuError> {
+        let mut own = Vec::new();
+        if network.shared_udp().is_empty() {
+            for address in network.addresses() {
+                let bind = SocketAddr::new(address.bind, 0);
+                let socket = Socket::bind(bind, address.advertised).map_err(|e| {
+                    SfuError::Setup(format!("media socket on {}: {e}", address.bind))
+                })?;
+                own.push(Arc::new(socket));
             }
-            let socket = Socket::bind(*ip)
-                .map_err(|e| SfuError::Setup(format!("media socket on {ip}: {e}")))?;
-            sockets.push(socket);
-        }
-        if sockets.is_empty() {
-            return Err(SfuError::Setup("no media address to bind".into()));
         }
         let (commands, inbox) = mpsc::unbounded_channel();
         let (asks, asked) = mpsc::channel(16);
-        tokio::spawn(run(sockets, inbox, asked));
+        tokio::spawn(run(network.clone(), own, inbox, asked));
         Ok(Self { commands, asks })
     }
 
@@ -121,6 +122,11 @@ impl Room {
 struct Owners {
     events: HashMap<LegId, mpsc::UnboundedSender<(LegId, LegEvent)>>,
     taps: HashMap<Feed, Vec<mpsc::Sender<Tapped>>>,
+    network: MediaNetwork,
+    /// Where the shared ports send what a leg of this room is sent.
+    inbox: mpsc::Sender<Arrived>,
+    /// Each leg's ICE username fragment, routed on the shared ports.
+    ufrags: HashMap<LegId, String>,
 }
 
 impl Owners {
@@ -135,17 +141,28 @@ impl Owners {
                 let opened = engine.open(&offer, spec, now);
                 if let Ok((id, _)) = &opened {
                     self.events.insert(*id, events);
+                    if let Some(ufrag) = engine.ufrag(*id) {
+                        self.network.route(ufrag, self.inbox.clone());
+                        self.ufrags.insert(*id, ufrag.to_owned());
+                    }
                 }
                 let _ = reply.send(opened);
             }
             Command::Close(id) => {
                 engine.close(id, now);
                 self.events.remove(&id);
+                self.forget(id);
             }
             Command::Tap(feed, input) => {
                 self.taps.entry(feed).or_default().push(input);
                 engine.tap(feed);
             }
+        }
+    }
+
+    fn forget(&mut self, id: LegId) {
+        if let Some(ufrag) = self.ufrags.remove(&id) {
+            self.network.forget(&ufrag);
         }
     }
 
@@ -157,6 +174,7 @@ impl Owners {
             }
             if event == LegEvent::Lost {
                 self.events.remove(&id);
+                self.forget(id);
             }
         }
         while let Some(output) = engine.poll_tapped() {
@@ -190,18 +208,34 @@ impl Owners {
 }
 
 async fn run(
-    sockets: Vec<Socket>,
+    network: MediaNetwork,
+    own: Vec<Arc<Socket>>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     mut asks: mpsc::Receiver<Feed>,
 ) {
-    let locals = sockets.iter().map(|s| s.local).collect();
+    // The room's UDP addresses: its own sockets, or the shared ones.
+    let sending: Vec<Arc<Socket>> = if own.is_empty() {
+        network.shared_udp().to_vec()
+    } else {
+        own.clone()
+    };
+    let mut locals: Vec<(Protocol, SocketAddr)> = sending
+        .iter()
+        .map(|socket| (Protocol::Udp, socket.advertised))
+        .collect();
+    locals.extend(network.tcp_addresses().iter().map(|a| (Protocol::Tcp, *a)));
     let mut engine = Engine::new(locals, Instant::now());
+    let (inbox, mut arrivals) = network::room_inbox();
     let mut owners = Owners {
         events: HashMap::new(),
         taps: HashMap::new(),
+        network: network.clone(),
+        inbox,
+        ufrags: HashMap::new(),
     };
-    let mut inbound = Inbound::new(&sockets);
+    let mut inbound = Inbound::new(&own);
     let mut scratch = Vec::new();
+    let tcp = |t: &str0m::net::Transmit| network.send_tcp(t.source, t.destination, &t.contents);
     loop {
         let deadline = engine.poll_timeout(Instant::now());
         tokio::select! {
@@ -211,21 +245,32 @@ async fn run(
                 Some(command) => owners.command(&mut engine, command, Instant::now()),
             },
             Some(feed) = asks.recv() => engine.want_keyframe(feed),
-            () = udp::readable(&sockets) => {
+            () = udp::readable(&own) => {
                 let now = Instant::now();
-                udp::receive_waiting(&sockets, &mut inbound, |local, source, datagram| {
-                    engine.receive(now, local, source, datagram);
+                udp::receive_waiting(&own, &mut inbound, |local, source, datagram| {
+                    engine.receive(now, Protocol::Udp, local, source, datagram);
                 });
+            }
+            Some(first) = arrivals.recv() => {
+                let now = Instant::now();
+                let mut arrived = Some(first);
+                while let Some(a) = arrived {
+                    engine.receive(now, a.protocol, a.local, a.source, &a.data);
+                    arrived = arrivals.try_recv().ok();
+                }
             }
             _ = tokio::time::sleep_until(deadline.into()) => engine.handle_timeout(Instant::now()),
         }
-        udp::send_all(&sockets, engine.transmits(), &mut scratch);
+        udp::send_all(&sending, engine.transmits(), &mut scratch, &tcp);
         engine.flush(Instant::now(), &mut |out| {
-            udp::send_all(&sockets, out, &mut scratch);
+            udp::send_all(&sending, out, &mut scratch, &tcp);
         });
-        udp::send_all(&sockets, engine.transmits(), &mut scratch);
+        udp::send_all(&sending, engine.transmits(), &mut scratch, &tcp);
         owners.deliver(&mut engine);
     }
     engine.disconnect_all(Instant::now());
-    udp::send_all(&sockets, engine.transmits(), &mut scratch);
+    udp::send_all(&sending, engine.transmits(), &mut scratch, &tcp);
+    for ufrag in owners.ufrags.values() {
+        network.forget(ufrag);
+    }
 }

@@ -1,11 +1,12 @@
-//! The engine's I/O: one UDP socket per media address, with quinn-udp's
+//! The engine's UDP I/O: a socket per media address, with quinn-udp's
 //! segmentation offload.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::task::Poll;
 
 use quinn_udp::{RecvMeta, UdpSocketState};
-use str0m::net::Transmit;
+use str0m::net::{Protocol, Transmit};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
@@ -15,23 +16,28 @@ use tokio::net::UdpSocket;
 /// `sendto` each.
 pub(crate) struct Socket {
     udp: UdpSocket,
-    pub local: SocketAddr,
+    /// The address clients are told: the bound port on the public address
+    /// when a 1:1 NAT stands between (what arrives is addressed to it, what
+    /// leaves comes from it, as far as the connections know).
+    pub advertised: SocketAddr,
     state: UdpSocketState,
 }
 
 impl Socket {
-    pub(crate) fn bind(ip: IpAddr) -> std::io::Result<Self> {
-        let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))?;
+    /// A socket on `bind` (port 0: any free one) that clients reach at
+    /// `advertised`.
+    pub(crate) fn bind(bind: SocketAddr, advertised: IpAddr) -> std::io::Result<Self> {
+        let socket = std::net::UdpSocket::bind(bind)?;
         socket.set_nonblocking(true)?;
         let state = UdpSocketState::new((&socket).into())?;
         // Room for a picture to every receiver and their reports at once (the
         // kernel caps it at net.core.[rw]mem_max).
         let _ = state.set_send_buffer_size((&socket).into(), SOCKET_BUFFER);
         let _ = state.set_recv_buffer_size((&socket).into(), SOCKET_BUFFER);
-        let local = socket.local_addr()?;
+        let advertised = SocketAddr::new(advertised, socket.local_addr()?.port());
         Ok(Self {
             udp: UdpSocket::from_std(socket)?,
-            local,
+            advertised,
             state,
         })
     }
@@ -98,7 +104,7 @@ pub(crate) struct Inbound {
 impl Inbound {
     const BUFFERS: usize = 4;
 
-    pub(crate) fn new(sockets: &[Socket]) -> Self {
+    pub(crate) fn new(sockets: &[Arc<Socket>]) -> Self {
         let segments = sockets
             .iter()
             .map(|s| s.state.gro_segments())
@@ -111,11 +117,19 @@ impl Inbound {
     }
 }
 
-/// Sends a batch of datagrams, in order per socket (one per media address).
-pub(crate) fn send_all(sockets: &[Socket], queued: &mut Vec<Transmit>, scratch: &mut Vec<u8>) {
-    queued.sort_by_key(|t| t.source);
-    for run in queued.chunk_by(|a, b| a.source == b.source) {
-        if let Some(socket) = sockets.iter().find(|s| s.local == run[0].source) {
+/// Sends a batch of datagrams, in order per socket (one per media address);
+/// what goes over ICE-TCP goes to `tcp`.
+pub(crate) fn send_all(
+    sockets: &[Arc<Socket>],
+    queued: &mut Vec<Transmit>,
+    scratch: &mut Vec<u8>,
+    tcp: &dyn Fn(&Transmit),
+) {
+    queued.sort_by_key(|t| (t.proto == Protocol::Tcp, t.source));
+    for run in queued.chunk_by(|a, b| a.source == b.source && a.proto == b.proto) {
+        if run[0].proto == Protocol::Tcp {
+            run.iter().for_each(tcp);
+        } else if let Some(socket) = sockets.iter().find(|s| s.advertised == run[0].source) {
             socket.send(run, scratch);
         }
     }
@@ -125,7 +139,7 @@ pub(crate) fn send_all(sockets: &[Socket], queued: &mut Vec<Transmit>, scratch: 
 /// The datagrams waiting on the sockets, each passed to `receive` with the
 /// socket's address and its source; a bounded number of reads per socket.
 pub(crate) fn receive_waiting(
-    sockets: &[Socket],
+    sockets: &[Arc<Socket>],
     inbound: &mut Inbound,
     mut receive: impl FnMut(SocketAddr, SocketAddr, &[u8]),
 ) {
@@ -148,7 +162,7 @@ pub(crate) fn receive_waiting(
             for (meta, buffer) in inbound.meta[..count].iter().zip(&inbound.buffers) {
                 // One GRO batch holds several datagrams of `stride` bytes.
                 for datagram in buffer[..meta.len].chunks(meta.stride.max(1)) {
-                    receive(socket.local, meta.addr, datagram);
+                    receive(socket.advertised, meta.addr, datagram);
                 }
             }
         }
@@ -156,7 +170,7 @@ pub(crate) fn receive_waiting(
 }
 
 /// Until one of the sockets has something to read.
-pub(crate) async fn readable(sockets: &[Socket]) {
+pub(crate) async fn readable(sockets: &[Arc<Socket>]) {
     std::future::poll_fn(|cx| {
         if sockets
             .iter()

@@ -67,7 +67,22 @@ pub async fn world_at(ip: IpAddr, clock_rate: f64) -> World {
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 async fn world_on(ip: IpAddr, clock_rate: f64, gifts: &str) -> World {
-    let parts = parts(ip, clock_rate, gifts).await;
+    world_from(parts(ip, clock_rate, gifts).await).await
+}
+
+/// [`world_at`] with the configuration `edit` makes of the usual one (its
+/// `[media]` section ends the server's part, before `[apps]`).
+pub async fn world_edited(
+    ip: IpAddr,
+    clock_rate: f64,
+    edit: impl FnOnce(String) -> String,
+) -> World {
+    let mut parts = parts(ip, clock_rate, "").await;
+    parts.config = edit(parts.config);
+    world_from(parts).await
+}
+
+async fn world_from(parts: Parts) -> World {
     let server = nexmile_server::start(Config::parse(&parts.config).expect("config"))
         .await
         .expect("server");
@@ -117,7 +132,6 @@ async fn parts(ip: IpAddr, clock_rate: f64, gifts: &str) -> Parts {
 [server]
 listen = "{ip}:{port}"
 public_url = "https://{ip}:{port}"
-media_ips = ["{ip}"]
 database = "sqlite://{db}"
 admin_token = "admin-secret"
 clock_rate = {clock_rate}
@@ -126,6 +140,8 @@ web_dir = "{web}"
 [server.tls]
 cert = "{cert}"
 key = "{key}"
+[media]
+ips = ["{ip}"]
 [apps]
 android_package = "jp.nexmile.app"
 android_sha256_cert_fingerprints = ["14:6D:E9:83:C5:73:06:50:D8:EE:B9:95:2F:34:FC:64:16:A0:83:42:E6:1D:BE:A8:8A:04:96:B2:3F:CF:44:E5"]

@@ -9,6 +9,7 @@ mod effects;
 mod imageflux;
 mod lives;
 mod loss;
+mod networks;
 mod not_installed;
 mod proxy;
 mod security;
@@ -159,8 +160,18 @@ pub(crate) fn find<'a>(events: &'a [Value], name: &str) -> Option<&'a Value> {
 pub(crate) const LINK: &str = "https://sbx.stream-works.biz/sbxapp";
 
 pub(crate) async fn register(world: &World) {
-    let (events, status) = cli(
-        world,
+    let server = Server {
+        url: world.server.url(),
+        root: world.root.clone(),
+        ca: world.tls.ca.clone(),
+    };
+    register_at(world, &server).await;
+}
+
+/// [`register`] through `server` (an address other than the one it binds).
+pub(crate) async fn register_at(world: &World, server: &Server) {
+    let (events, status) = cli_at(
+        server,
         "hanako",
         &[
             "open",
@@ -171,8 +182,8 @@ pub(crate) async fn register(world: &World) {
     assert_eq!(status, 0, "{events:?}");
     assert_eq!(find(&events, "activated").unwrap()["userId"], "hanako");
     let unique = world.demo.issue_unique_id("airi").await;
-    let (events, status) = cli(
-        world,
+    let (events, status) = cli_at(
+        server,
         "airi",
         &[
             "open",

@@ -456,7 +456,7 @@ impl CallActor {
 
     async fn open_leg(&mut self, conn: ConnId, party: Party, offer: &str) -> bool {
         if self.media.is_none() {
-            match MediaRoom::start(&self.services.config.server.media_ips) {
+            match MediaRoom::start(&self.services.media) {
                 Ok(media) => self.media = Some(media),
                 Err(e) => {
                     tracing::error!("call {}: media: {e}", self.token);

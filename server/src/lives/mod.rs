@@ -409,7 +409,7 @@ impl LiveActor {
     async fn open_leg(&mut self, conn: ConnId, offer: &str, spec: LegSpec) -> Option<LegId> {
         let events = self.leg_events(conn);
         if self.media.is_none() {
-            match MediaRoom::start(&self.services.config.server.media_ips) {
+            match MediaRoom::start(&self.services.media) {
                 Ok(media) => self.media = Some(media),
                 Err(e) => tracing::error!("live {}: media: {e}", self.token),
             }

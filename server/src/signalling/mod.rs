@@ -3,5 +3,6 @@
 
 pub(crate) mod activate;
 pub(crate) mod dispatch;
+pub(crate) mod ice;
 pub(crate) mod sessions;
 pub(crate) mod ws;

@@ -126,6 +126,13 @@ async fn session(dispatcher: Arc<Dispatcher>, mut socket: WebSocket, ip: IpAddr)
         name: device.name.clone(),
         phone_number: device.phone_number.clone(),
         session_token: rotated,
+        ice_servers: crate::signalling::ice::ice_servers(
+            &services.config.ice,
+            &device.user_id,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        ),
     };
     let device_token = device.device_token.clone();
     let limits = &services.limits.section;

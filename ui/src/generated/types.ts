@@ -152,6 +152,10 @@ export type ClientMessage =
     };
 export type ServerMessage =
   | {
+      /**
+       * The STUN and TURN servers this connection's media may use.
+       */
+      ice_servers?: IceServer[];
       name: string;
       phone_number?: string | null;
       protocol: number;
@@ -635,6 +639,20 @@ export interface DeviceInfo {
   device_token: DeviceToken;
   os_type: OsType;
   os_version: string;
+}
+/**
+ * A STUN or TURN server, as a browser's `RTCIceServer` takes it.
+ */
+export interface IceServer {
+  credential?: string | null;
+  /**
+   * `stun:`, `turn:` or `turns:` URLs of one server.
+   */
+  urls: string[];
+  /**
+   * A TURN server's short-lived credential.
+   */
+  username?: string | null;
 }
 /**
  * What a call screen shows about the other side and what the call allows.

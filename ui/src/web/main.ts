@@ -98,6 +98,11 @@ class Signalling {
     const welcome = await signalling.next("welcome", "error");
     if (welcome.type === "error") throw new Error(welcome.message);
     me = welcome.user_id;
+    iceServers = (welcome.ice_servers ?? []).map(({ urls, username, credential }) => ({
+      urls,
+      username: username ?? undefined,
+      credential: credential ?? undefined,
+    }));
     return signalling;
   }
   send(message: ClientMessage): void {
@@ -149,6 +154,9 @@ async function mediaStats(pc: RTCPeerConnection | undefined) {
 let current: RTCPeerConnection | undefined;
 /// This member's user ID at the site (the Welcome's), for the watermark.
 let me = "";
+/// The STUN and TURN servers the server's welcome gave (TURN with a
+/// short-lived credential).
+let iceServers: RTCIceServer[] = [];
 
 /// A browser cannot keep its window out of screen recordings, so where the
 /// partner did not allow recording the remote picture carries the viewer's
@@ -238,7 +246,7 @@ async function videoTest(signalling: Signalling): Promise<void> {
     <figure><video data-remote autoplay playsinline></video><figcaption>${tr("web.returned")}</figcaption></figure></div>
     <p class="quality" data-quality></p><button data-end>${tr("web.end")}</button>`);
   (app.querySelector("[data-local]") as HTMLVideoElement).srcObject = local;
-  const pc = (current = traced(new RTCPeerConnection()));
+  const pc = (current = traced(new RTCPeerConnection({ iceServers })));
   local.getTracks().forEach((track) => pc.addTrack(track, local));
   showRemote(pc);
   signalling.send({ type: "start_video_test", offer: await offer(pc) });
@@ -267,7 +275,7 @@ async function makeCall(signalling: Signalling): Promise<void> {
     <p class="quality" data-quality></p><button class="danger" data-end>${tr("incall.hangup")}</button>`);
   (app.querySelector("[data-local]") as HTMLVideoElement).srcObject = local;
   if ((prepared.options & RECORDING_ALLOWED) === 0) watermark(app.querySelector("[data-remote]"));
-  const pc = (current = traced(new RTCPeerConnection()));
+  const pc = (current = traced(new RTCPeerConnection({ iceServers })));
   local.getTracks().forEach((track) => pc.addTrack(track, local));
   showRemote(pc);
   signalling.send({ type: "start_call", call_token: token, offer: await offer(pc) });
@@ -327,7 +335,7 @@ async function broadcastLive(signalling: Signalling): Promise<void> {
   const local = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
   let live: LiveView | undefined;
   let liveToken = "";
-  const pc = (current = traced(new RTCPeerConnection()));
+  const pc = (current = traced(new RTCPeerConnection({ iceServers })));
   local.getTracks().forEach((track) => pc.addTransceiver(track, { direction: "sendonly" }));
   const render = () => {
     if (!live) return;
@@ -375,7 +383,7 @@ async function broadcastLive(signalling: Signalling): Promise<void> {
 async function viewLive(signalling: Signalling): Promise<void> {
   const liveToken = params.get("liveToken") ?? "";
   let live: LiveView | undefined;
-  const pc = (current = traced(new RTCPeerConnection()));
+  const pc = (current = traced(new RTCPeerConnection({ iceServers })));
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.addTransceiver("audio", { direction: "recvonly" });
   /// A media failure the server reported, shown when the live ends for this page.

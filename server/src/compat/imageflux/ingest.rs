@@ -144,8 +144,8 @@ pub(crate) async fn publish(
     let offer = offer_description(&String::from_utf8_lossy(&offer));
     let (events, mut lost) = mpsc::unbounded_channel();
     let refused = |e: String| ApiError::Malformed(format!("SDPを受け付けられません: {e}"));
-    let media = MediaRoom::start(&channels.imageflux.services.config.server.media_ips)
-        .map_err(|e| refused(e.to_string()))?;
+    let media =
+        MediaRoom::start(&channels.imageflux.services.media).map_err(|e| refused(e.to_string()))?;
     let publisher = LegSpec {
         publishes: Some(PUBLISHED),
         receives: None,
