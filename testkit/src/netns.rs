@@ -63,24 +63,23 @@ fn allocate() -> (String, u8, u8) {
 impl Namespace {
     /// A fresh namespace on its own /24.
     pub fn up() -> Self {
-        let (name, octet, n) = allocate();
-        run(&["up", &name, &format!("10.{octet}.{n}")]);
-        Self {
-            runs_in: format!("nexmile-{name}"),
-            name,
-            host: IpAddr::V4(Ipv4Addr::new(10, octet, n, 1)),
-            inside: IpAddr::V4(Ipv4Addr::new(10, octet, n, 2)),
-        }
+        Self::made("up", "")
     }
 
     /// A machine behind a home router's NAT: commands run at 192.168.1.2
     /// behind a namespace that masquerades for it; `inside` is the router's
     /// outside address, where its packets come from.
     pub fn behind_nat() -> Self {
+        Self::made("nat", "-c")
+    }
+
+    /// What the script's `command` makes, commands run in the namespace
+    /// of its name and `suffix`.
+    fn made(command: &str, suffix: &str) -> Self {
         let (name, octet, n) = allocate();
-        run(&["nat", &name, &format!("10.{octet}.{n}")]);
+        run(&[command, &name, &format!("10.{octet}.{n}")]);
         Self {
-            runs_in: format!("nexmile-{name}-c"),
+            runs_in: format!("nexmile-{name}{suffix}"),
             name,
             host: IpAddr::V4(Ipv4Addr::new(10, octet, n, 1)),
             inside: IpAddr::V4(Ipv4Addr::new(10, octet, n, 2)),
