@@ -18,6 +18,8 @@
 #   tests/netns.sh drop-udp <name>     a firewall in it that drops all UDP
 #   tests/netns.sh udp-only-to <name> <ip> <port>
 #                                      ... all UDP but to and from <ip>:<port>
+#   tests/netns.sh cut <name>          drop everything in and out of it (a dead link)
+#   tests/netns.sh mend <name>         ... and let it through again
 #   tests/netns.sh public <name> <private-ip> <public-ip>
 #                                      a 1:1 NAT on this host: <public-ip> is
 #                                      mapped to <private-ip> (on a link of its own),
@@ -31,7 +33,7 @@
 # Names of processes still running are left alone by `sweep`.
 set -euo pipefail
 
-cmd=${1:?usage: netns.sh up|nat|loss|rate|drop-udp|udp-only-to|public|down <name> ...}
+cmd=${1:?usage: netns.sh up|nat|loss|rate|drop-udp|udp-only-to|cut|mend|public|down <name> ...}
 name=${2:?a namespace name}
 ns="nexmile-$name"
 # Interface names have 15 characters at most.
@@ -138,6 +140,19 @@ table inet nexmile_firewall {
   }
 }
 NFT
+    ;;
+  cut)
+    ip netns exec "$ns" nft -f - <<NFT
+table inet nexmile_cut
+delete table inet nexmile_cut
+table inet nexmile_cut {
+  chain arriving { type filter hook input priority raw; policy drop; }
+  chain leaving { type filter hook output priority raw; policy drop; }
+}
+NFT
+    ;;
+  mend)
+    ip netns exec "$ns" nft delete table inet nexmile_cut 2>/dev/null || true
     ;;
   public)
     private=${3:?the private address} public=${4:?the public address}

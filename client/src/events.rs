@@ -105,6 +105,13 @@ pub enum EngineEvent {
     /// Both sides talk; billing runs.
     #[serde(rename = "call.connected", rename_all = "camelCase")]
     CallConnected { call_token: String },
+    /// The media path went silent (a cut, a hand-over): the call or live
+    /// goes on, and its screen says it is reconnecting.
+    #[serde(rename = "media.interrupted")]
+    MediaInterrupted,
+    /// The media path is back after an interruption.
+    #[serde(rename = "media.restored")]
+    MediaRestored,
     /// Once a second while billed: the payer's remaining time.
     #[serde(rename = "billing", rename_all = "camelCase")]
     Billing {

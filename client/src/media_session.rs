@@ -212,6 +212,8 @@ async fn run(
     let mut last_stats: Option<StatsSnapshot> = None;
     let started = tokio::time::Instant::now();
     let mut connected = false;
+    // ICE reported the path silent and has not reported it back.
+    let mut interrupted = false;
     let mut video_packets = 0u64;
     loop {
         let mut received = Received::default();
@@ -310,8 +312,18 @@ async fn run(
                 // Samples written before the connection is up are dropped by the
                 // transport: start then, with a keyframe.
                 Some(PeerEvent::Connected) => {
+                    if interrupted {
+                        interrupted = false;
+                        events.emit(EngineEvent::MediaRestored);
+                    }
                     connected = true;
                     encoder.request_keyframe();
+                }
+                // The path may come back by itself; if it does not, ICE
+                // fails (Disconnected) and the session ends.
+                Some(PeerEvent::Interrupted) if connected && !interrupted => {
+                    interrupted = true;
+                    events.emit(EngineEvent::MediaInterrupted);
                 }
                 Some(_) => {}
             },

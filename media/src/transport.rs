@@ -138,8 +138,12 @@ pub enum MediaKind {
 /// What happens on a connection, in arrival order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PeerEvent {
+    /// Connected, or connected again after an interruption.
     Connected,
-    /// ICE/DTLS failed or the peer went away.
+    /// Nothing heard for a while (ICE "disconnected"): the path may come
+    /// back by itself, as after a short cut or a Wi-Fi hand-over.
+    Interrupted,
+    /// ICE/DTLS failed or the peer went away: the connection is over.
     Disconnected,
     Rtp {
         kind: MediaKind,
@@ -340,9 +344,10 @@ impl PeerConnectionEventHandler for Events {
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
         let event = match state {
             RTCPeerConnectionState::Connected => PeerEvent::Connected,
-            RTCPeerConnectionState::Failed
-            | RTCPeerConnectionState::Disconnected
-            | RTCPeerConnectionState::Closed => PeerEvent::Disconnected,
+            RTCPeerConnectionState::Disconnected => PeerEvent::Interrupted,
+            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
+                PeerEvent::Disconnected
+            }
             _ => return,
         };
         let _ = self.tx.send(event);

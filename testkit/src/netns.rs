@@ -86,6 +86,15 @@ impl Namespace {
         }
     }
 
+    /// Its link goes dead: nothing in or out, until [`Self::mend`].
+    pub fn cut(&self) {
+        run(&["cut", &self.name]);
+    }
+
+    pub fn mend(&self) {
+        run(&["mend", &self.name]);
+    }
+
     /// A firewall that drops every UDP packet in and out.
     pub fn drop_udp(&self) {
         run(&["drop-udp", &self.name]);

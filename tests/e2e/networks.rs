@@ -255,3 +255,92 @@ async fn an_app_allowed_only_its_turn_server_calls_through_the_relay() {
     assert_eq!(route["protocol"], "udp", "{route}");
     world.server.stop().await;
 }
+
+/// The link of a caller's machine goes dead for 3 s in the middle of a
+/// call (everything dropped, signalling included) and comes back: the
+/// call goes on, its pictures come back, and the seconds billed are the
+/// seconds talked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_goes_on_after_a_three_second_cut() {
+    let home = Namespace::up();
+    let world = nexmile_testkit::world_at(home.host, 1.0).await;
+    let server = Server {
+        url: world.server.url(),
+        root: world.root.clone(),
+        ca: world.tls.ca.clone(),
+    };
+    register_at(&world, &server).await;
+
+    let host = home.host.to_string();
+    let link = format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=1");
+    let listen = [
+        "--bind", &host, "listen", "--site", "newsite1", "--calls", "1",
+    ];
+    let answering = [&listen[..], &["--answer-after", "200"]].concat();
+    let cut = async {
+        // About 4 s into the call (it connects about 2 s after the start).
+        tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+        home.cut();
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        home.mend();
+    };
+    let ((airi, airi_status), (hanako, hanako_status), ()) = tokio::join!(
+        crate::cli_at(&server, "airi", &answering),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+            cli_in(
+                &home,
+                &server,
+                "hanako",
+                &["open", &link, "--hangup-after", "12000"],
+            )
+            .await
+        },
+        cut
+    );
+    assert_eq!(hanako_status, 0, "{hanako:#?}");
+    assert_eq!(airi_status, 0, "{airi:#?}");
+    let ended = find(&hanako, "call.ended").expect("the call ended");
+    println!(
+        "after a 3 s cut: reason {}, {} s talked, hanako decoded {} pictures ({} freezes, {:.0} ms frozen), airi {}",
+        ended["reason"],
+        ended["overview"]["talkingSec"],
+        ended["media"]["frames_decoded"],
+        ended["media"]["freezes"],
+        ended["media"]["frozen_ms"].as_f64().unwrap_or(0.0),
+        pictures_decoded(&airi)
+    );
+    // Hung up by the caller (1) 12 s after it connected, not cut off; the
+    // seconds billed are the seconds between connection and hang-up.
+    assert_eq!(ended["reason"], 1, "{ended:#}");
+    let overview = &ended["overview"];
+    let talked = overview["talkingSec"].as_u64().unwrap();
+    let clock = |field: &str| -> u64 {
+        let time = overview[field]
+            .as_str()
+            .expect("a time")
+            .rsplit(' ')
+            .next()
+            .unwrap();
+        time.split(':')
+            .map(|part| part.parse::<u64>().unwrap())
+            .fold(0, |seconds, part| seconds * 60 + part)
+    };
+    let between = clock("terminateTime") - clock("connectTime");
+    assert!((11..=13).contains(&talked), "{ended:#}");
+    assert!(talked.abs_diff(between) <= 1, "{ended:#}");
+    // If the app noticed the silence (its screen said 再接続中…), it also
+    // noticed the path come back.
+    let path_events: Vec<&Value> = hanako
+        .iter()
+        .filter(|e| e["event"].as_str().is_some_and(|n| n.starts_with("media.")))
+        .collect();
+    if let Some(last) = path_events.last() {
+        assert_eq!(last["event"], "media.restored", "{path_events:?}");
+    }
+    // Pictures came back after the cut: 9 of the 12 s at 30 a second,
+    // less what a keyframe after the loss takes.
+    assert!(pictures_decoded(&hanako) > 200, "{ended:#}");
+    assert!(pictures_decoded(&airi) > 200, "{airi:#?}");
+    world.server.stop().await;
+}

@@ -63,6 +63,8 @@ export interface LiveView {
   playing?: { item: GiftItem; from: string; until: number };
   timeLeftSec?: number | null;
   usedPoints?: number;
+  /// The media path went silent and has not come back yet.
+  reconnecting?: boolean;
   /// A refusal, an administrator's message or a completed payment, shown until replaced.
   notice?: { kind: "refused" | "admin"; text: string } | { kind: "payment"; points: number };
   /// The amounts the viewer may buy points for (§5.4.6 quickPayments).

@@ -54,6 +54,8 @@ export interface CallView {
   connectedAt?: number;
   timeLeftSec?: number | null;
   payerIsOther?: boolean;
+  /// The media path went silent and has not come back yet.
+  reconnecting?: boolean;
 }
 
 export type Screen =
@@ -229,6 +231,13 @@ export function reduce(state: AppState, e: EngineEvent, now: number): AppState {
       const call = currentCall(screen);
       if (!call) return state;
       return { ...state, screen: { kind: "inCall", call: { ...call, connectedAt: now }, refused: state.refused } };
+    }
+    case "media.interrupted":
+    case "media.restored": {
+      const reconnecting = e.event === "media.interrupted";
+      if (screen.kind === "live") return { ...state, screen: { ...screen, live: { ...screen.live, reconnecting } } };
+      if (screen.kind !== "inCall") return state;
+      return { ...state, screen: { ...screen, call: { ...screen.call, reconnecting } } };
     }
     case "billing": {
       if (screen.kind !== "inCall") return state;

@@ -67,6 +67,12 @@ describe("an outgoing call", () => {
     expect(talking.screen.kind).toBe("inCall");
     const billed = reduce(talking, { event: "billing", payer: "caller", timeLeftSec: 42, usedPoints: 1 }, 6000);
     expect(billed.screen.kind === "inCall" && billed.screen.call.timeLeftSec).toBe(42);
+    // A cut: the screen says 再接続中… until the path is back, and the call goes on.
+    const cut = reduce(billed, { event: "media.interrupted" }, 7000);
+    expect(cut.screen.kind === "inCall" && cut.screen.call.reconnecting).toBe(true);
+    const back = reduce(cut, { event: "media.restored" }, 9000);
+    expect(back.screen.kind === "inCall" && back.screen.call.reconnecting).toBe(false);
+    expect(back.screen.kind === "inCall" && back.screen.call.connectedAt).toBe(5000);
     const ended = reduce(billed, { event: "call.ended", callToken: "c1", reason: 1, message: null, overview: { talkingSec: 20, ...overview }, media: null }, 25_000);
     expect(ended.screen).toEqual({ kind: "ended", reason: 1, talkSec: 20, peerName: details.peer_name, outgoing: true, message: null });
     expect(ended.returnUrl).toBe("https://site.example/back");

@@ -437,6 +437,12 @@ export type EngineEvent =
       event: "call.connected";
     }
   | {
+      event: "media.interrupted";
+    }
+  | {
+      event: "media.restored";
+    }
+  | {
       event: "billing";
       payer: Party;
       timeLeftSec: number | null;

@@ -46,6 +46,7 @@ export function inCallScreen(call: CallView): string {
       <div class="right"><div data-bind="time-left"></div><div data-bind="verdict"></div></div>
     </div>
     <div class="protection">${protectionText(call)}</div>
+    ${call.reconnecting ? `<div class="warn floating" role="status" aria-live="polite">${tr("incall.reconnecting")}</div>` : ""}
     <div class="warn floating devices" data-bind="missing-devices"></div>
     ${ui.state.refused.length ? `<div class="warn floating">${tr("effects.refused", { list: ui.state.refused.join(" / ") })}</div>` : ""}
     <div class="call-meter">${micMeter()}</div>

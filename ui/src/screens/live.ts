@@ -36,6 +36,7 @@ export function liveScreen(live: LiveView): string {
         <div class="right">${badge} <span data-bind="live-viewers"></span><div data-bind="live-elapsed"></div><div data-bind="live-time-left"></div></div>
       </div>
       ${broadcaster && live.phase === "ready" ? `<div class="live-hint">${tr("live.ready")}</div>` : ""}
+      ${live.reconnecting ? `<div class="live-hint" role="status" aria-live="polite">${tr("incall.reconnecting")}</div>` : ""}
       <div class="gift-play" data-fill="gift-play"></div>
       <div class="live-notice" data-fill="live-notice"></div>
       <div class="live-messages" data-fill="live-messages"></div>
