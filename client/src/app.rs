@@ -10,7 +10,7 @@ use nexmile_core::signal::{
     ActivateReply, ActivateRequest, ClientMessage, DeviceInfo, ServerMessage,
 };
 use nexmile_core::wire::codes::{OsType, TerminateReason};
-use nexmile_media::transport::{Peer, PeerConfig};
+use nexmile_media::transport::{CandidateMode, Peer, PeerConfig};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use nexmile_core::wire::codes::CallOption;
@@ -334,11 +334,17 @@ impl Client {
         Ok(signalling)
     }
 
-    /// A media connection offering what `signalling`'s welcome allows.
-    pub(crate) async fn new_peer(&self, signalling: &Signalling) -> Result<(Peer, String), String> {
+    /// A media connection offering what `signalling`'s welcome allows, on
+    /// the IP families the site allows this user (candidateMode).
+    pub(crate) async fn new_peer(
+        &self,
+        signalling: &Signalling,
+        candidate_mode: CandidateMode,
+    ) -> Result<(Peer, String), String> {
         let mut peer = Peer::new(PeerConfig {
             bind: self.media_bind.clone(),
             ice_servers: signalling.ice_servers.clone(),
+            candidate_mode,
             retransmission: self.retransmission,
             ..PeerConfig::default()
         })
@@ -498,7 +504,7 @@ impl Client {
             return self.refused(&e.to_string());
         }
         let chain = self.chain_for(site, PREVIEW_OPTIONS).await;
-        let (peer, offer) = match self.new_peer(&signalling).await {
+        let (peer, offer) = match self.new_peer(&signalling, CandidateMode::Both).await {
             Ok(pair) => pair,
             Err(e) => return self.refused(&e),
         };
@@ -669,6 +675,8 @@ struct CallRun<'a> {
     chain: Option<EffectChain>,
     /// This call's option mask, for effects chosen while it runs.
     options: CallOption,
+    /// The IP families this side's media may use (the site's candidateMode).
+    candidate_mode: CandidateMode,
     /// Who the call is with, for the history.
     peer: Option<(String, bool)>,
     token: Option<String>,
@@ -687,6 +695,7 @@ impl<'a> CallRun<'a> {
             role,
             chain: None,
             options: CallOption::empty(),
+            candidate_mode: CandidateMode::Both,
             peer: None,
             token: None,
             pending_peer: None,
@@ -697,7 +706,7 @@ impl<'a> CallRun<'a> {
     }
 
     async fn offer(&mut self, signalling: &mut Signalling, token: String, answer: bool) -> bool {
-        match self.client.new_peer(signalling).await {
+        match self.client.new_peer(signalling, self.candidate_mode).await {
             Ok((peer, offer)) => {
                 self.pending_peer = Some(peer);
                 let message = if answer {
@@ -817,6 +826,8 @@ impl<'a> CallRun<'a> {
                     self.client.emit(EngineEvent::CallPrepared(details.clone()));
                     self.token = Some(details.call_token.clone());
                     self.options = details.options;
+                    self.candidate_mode =
+                        details.candidate_mode.map(Into::into).unwrap_or_default();
                     self.peer = Some((details.peer_name.clone(), details.video));
                     self.chain = self.client.chain_for(self.site, details.options).await;
                     if !self.offer(signalling, details.call_token, false).await {
@@ -829,6 +840,8 @@ impl<'a> CallRun<'a> {
                     self.client.emit(EngineEvent::CallIncoming(details.clone()));
                     self.token = Some(details.call_token.clone());
                     self.options = details.options;
+                    self.candidate_mode =
+                        details.candidate_mode.map(Into::into).unwrap_or_default();
                     self.peer = Some((details.peer_name.clone(), details.video));
                     self.chain = self.client.chain_for(self.site, details.options).await;
                 }

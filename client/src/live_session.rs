@@ -12,7 +12,7 @@ use nexmile_core::signal::{ClientMessage, GiftItem, LiveNotice, LiveRole, Server
 use nexmile_effects::animation::Animation;
 use nexmile_effects::gift::{GiftOverlay, Placement};
 use nexmile_media::frame::MediaTime;
-use nexmile_media::transport::MediaKind;
+use nexmile_media::transport::{CandidateMode, MediaKind};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::app::{Client, Outcome, PREVIEW_OPTIONS, UserAction};
@@ -143,7 +143,7 @@ impl LiveRun<'_> {
         let Some(token) = self.token.clone() else {
             return false;
         };
-        let (peer, offer) = match self.client.new_peer(signalling).await {
+        let (peer, offer) = match self.client.new_peer(signalling, CandidateMode::Both).await {
             Ok(pair) => pair,
             Err(e) => {
                 self.error(e);

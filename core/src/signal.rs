@@ -99,6 +99,11 @@ pub struct CallDetails {
     /// Where "サイトへ戻る" leads after the call, if anywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_url: Option<String>,
+    /// The IP family this side's media keeps to (§3.3.3 candidateMode: 1
+    /// IPv4, 2 IPv6, 3 both; the callee's is calleeCandidateMode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<u8>")]
+    pub candidate_mode: Option<crate::wire::codes::CandidateMode>,
 }
 
 /// A stamp or a gift: the two differ only in their request code (§5.3.12).

@@ -134,6 +134,18 @@ impl PartnerDemo {
         }
     }
 
+    /// `user_id`'s media keeps to one IP family (§3.3.3 candidateMode), as
+    /// the site tells Nexmile with the member's details from now on.
+    pub async fn set_candidate_mode(
+        &self,
+        user_id: &str,
+        mode: nexmile_core::wire::codes::CandidateMode,
+    ) {
+        if let Err(e) = self.site.store.set_candidate_mode(user_id, mode).await {
+            tracing::error!(error = %e, "cannot store a candidate mode");
+        }
+    }
+
     /// Stops serving (held requests are let go) and closes the database.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);

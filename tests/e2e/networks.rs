@@ -38,6 +38,18 @@ async fn server_behind_nat(public: &PublicAddress, media: &str) -> (World, Serve
     (world, server)
 }
 
+/// The world's server at the address it binds, hanako and airi
+/// registered there.
+async fn registered(world: &World) -> Server {
+    let server = Server {
+        url: world.server.url(),
+        root: world.root.clone(),
+        ca: world.tls.ca.clone(),
+    };
+    register_at(world, &server).await;
+    server
+}
+
 /// A 6 s video call from hanako (in `caller`) to airi (in `callee`); both
 /// apps' events, after checking both ended well.
 async fn call_between(
@@ -221,12 +233,7 @@ async fn an_app_allowed_only_its_turn_server_calls_through_the_relay() {
         )
     })
     .await;
-    let server = Server {
-        url: world.server.url(),
-        root: world.root.clone(),
-        ca: world.tls.ca.clone(),
-    };
-    register_at(&world, &server).await;
+    let server = registered(&world).await;
 
     let host = office.host.to_string();
     let link = format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=1");
@@ -264,12 +271,7 @@ async fn an_app_allowed_only_its_turn_server_calls_through_the_relay() {
 async fn a_call_goes_on_after_a_three_second_cut() {
     let home = Namespace::up();
     let world = nexmile_testkit::world_at(home.host, 1.0).await;
-    let server = Server {
-        url: world.server.url(),
-        root: world.root.clone(),
-        ca: world.tls.ca.clone(),
-    };
-    register_at(&world, &server).await;
+    let server = registered(&world).await;
 
     let host = home.host.to_string();
     let link = format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=1");
@@ -342,5 +344,68 @@ async fn a_call_goes_on_after_a_three_second_cut() {
     // less what a keyframe after the loss takes.
     assert!(pictures_decoded(&hanako) > 200, "{ended:#}");
     assert!(pictures_decoded(&airi) > 200, "{airi:#?}");
+    world.server.stop().await;
+}
+
+/// §3.3.3 candidateMode end to end: the site says which IP family each
+/// member's media keeps to (the caller's in its user details, the callee's
+/// as calleeCandidateMode), the server passes it on with the call, and each
+/// app offers only that family, on a machine and a server that have both.
+/// Two calls with the modes swapped, so neither app's own preference can
+/// pass for the mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_side_of_a_call_keeps_to_the_ip_family_its_site_names() {
+    use nexmile_core::wire::codes::CandidateMode;
+
+    let world = world_edited(std::net::IpAddr::from([127, 0, 0, 1]), 1.0, |config| {
+        config.replacen(
+            "[media]\nips = [\"127.0.0.1\"]",
+            "[media]\nips = [\"127.0.0.1\", \"::1\"]",
+            1,
+        )
+    })
+    .await;
+    let server = registered(&world).await;
+    let both = ["--bind", "127.0.0.1", "--bind", "::1"];
+    let link = format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=1");
+    for (hanako_mode, airi_mode) in [
+        (CandidateMode::Ipv4Only, CandidateMode::Ipv6Only),
+        (CandidateMode::Ipv6Only, CandidateMode::Ipv4Only),
+    ] {
+        world.demo.set_candidate_mode("hanako", hanako_mode).await;
+        world.demo.set_candidate_mode("airi", airi_mode).await;
+        let listen = [
+            "listen",
+            "--site",
+            "newsite1",
+            "--calls",
+            "1",
+            "--answer-after",
+            "200",
+        ];
+        let answering = [&both[..], &listen[..]].concat();
+        let calling = [&both[..], &["open", &link, "--hangup-after", "3000"]].concat();
+        let ((airi, airi_status), (hanako, hanako_status)) =
+            tokio::join!(crate::cli_at(&server, "airi", &answering), async {
+                tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+                crate::cli_at(&server, "hanako", &calling).await
+            });
+        assert_eq!(airi_status, 0, "{airi:#?}");
+        assert_eq!(hanako_status, 0, "{hanako:#?}");
+        let family = |mode| match mode {
+            CandidateMode::Ipv4Only => "IPv4",
+            _ => "IPv6",
+        };
+        println!(
+            "candidateMode {} and {}: hanako's route {}, airi's {}",
+            hanako_mode as u8,
+            airi_mode as u8,
+            route(&hanako),
+            route(&airi)
+        );
+        assert_eq!(route(&hanako)["family"], family(hanako_mode));
+        assert_eq!(route(&airi)["family"], family(airi_mode));
+        assert!(pictures_decoded(&hanako) > 30 && pictures_decoded(&airi) > 30);
+    }
     world.server.stop().await;
 }

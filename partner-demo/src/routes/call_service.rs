@@ -72,6 +72,7 @@ async fn prepare(site: &Site, request: &CallServiceRequest) -> Answer {
             user_id: caller.user_id.clone(),
             name: caller.name.clone(),
             profile_image_url: Some(profile_image(site, &caller)),
+            candidate_mode: site.store.candidate_mode(&caller.user_id).await?,
             ..User::default()
         }),
         service_charge: Some(charge),
@@ -84,7 +85,7 @@ async fn prepare(site: &Site, request: &CallServiceRequest) -> Answer {
             callee_option: callee.call_option,
             callee_return_url: None,
             call_user_sub_id: None,
-            callee_candidate_mode: None,
+            callee_candidate_mode: site.store.candidate_mode(&callee.user_id).await?,
             caller_id_prefix: Some(CALLER_ID_PREFIX.into()),
             video_call: request.video_call,
             calling_timeout: site.config.calling_timeout_sec.clamp(10, 180),

@@ -18,7 +18,7 @@ pub(crate) use lives::LiveRecord;
 pub(crate) use request_log::{LogDirection, NewLogEntry};
 pub(crate) use users::{UNIQUE_ID_LIFETIME, UserAccount};
 
-const SCHEMA: [&str; 8] = [
+const SCHEMA: [&str; 9] = [
     "CREATE TABLE IF NOT EXISTS users (
         user_id TEXT PRIMARY KEY,
         password TEXT NOT NULL,
@@ -30,6 +30,13 @@ const SCHEMA: [&str; 8] = [
         paid_callee INTEGER NOT NULL DEFAULT 0,
         call_unit_sec INTEGER NOT NULL DEFAULT 0,
         call_unit_price INTEGER NOT NULL DEFAULT 0
+    )",
+    // §3.3.3 candidateMode of a member who asked for one IP family (1 or
+    // 2), told with the member's details; a table of its own, so a demo
+    // database made before it gains it.
+    "CREATE TABLE IF NOT EXISTS candidate_modes (
+        user_id TEXT PRIMARY KEY,
+        candidate_mode INTEGER NOT NULL
     )",
     "CREATE TABLE IF NOT EXISTS unique_ids (
         id TEXT PRIMARY KEY,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use nexmile_core::clock::UnixMillis;
-use nexmile_core::wire::codes::CallOption;
+use nexmile_core::wire::codes::{CallOption, CandidateMode};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -133,6 +133,40 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The IP family `user_id` asked their media to use.
+    pub async fn set_candidate_mode(
+        &self,
+        user_id: &str,
+        mode: CandidateMode,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO candidate_modes (user_id, candidate_mode) VALUES (?, ?) \
+             ON CONFLICT (user_id) DO UPDATE SET candidate_mode = excluded.candidate_mode",
+        )
+        .bind(user_id)
+        .bind(mode as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// What [`Self::set_candidate_mode`] stored, if anything.
+    pub async fn candidate_mode(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<CandidateMode>, sqlx::Error> {
+        let stored: Option<i64> =
+            sqlx::query_scalar("SELECT candidate_mode FROM candidate_modes WHERE user_id = ?")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(stored.map(|mode| match mode {
+            1 => CandidateMode::Ipv4Only,
+            2 => CandidateMode::Ipv6Only,
+            _ => CandidateMode::Both,
+        }))
     }
 
     pub async fn is_blocked(

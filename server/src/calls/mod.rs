@@ -567,11 +567,12 @@ impl CallActor {
     fn details(&self, party: Party) -> Option<CallDetails> {
         let prepared = self.call.prepared()?;
         let service = &prepared.service;
-        let (peer_name, peer_image_url, return_url) = match party {
+        let (peer_name, peer_image_url, return_url, candidate_mode) = match party {
             Party::Caller => (
                 service.callee_user_nm.clone(),
                 service.callee_profile_image_url.clone(),
                 None,
+                prepared.user.candidate_mode,
             ),
             Party::Callee => {
                 let site_name = self.site.as_ref().map_or("Nexmile", |s| s.display_name());
@@ -580,6 +581,7 @@ impl CallActor {
                     format!("{site_name}{prefix}{}", prepared.user.name),
                     prepared.user.profile_image_url.clone(),
                     service.callee_return_url.clone(),
+                    service.callee_candidate_mode,
                 )
             }
         };
@@ -591,6 +593,7 @@ impl CallActor {
             options: prepared.options(party),
             ring_timeout_sec: u32::try_from(prepared.ring_timeout().as_secs()).unwrap_or(30),
             return_url,
+            candidate_mode,
         })
     }
 

@@ -666,6 +666,11 @@ export interface IceServer {
 export interface CallDetails {
   call_token: string;
   /**
+   * The IP family this side's media keeps to (§3.3.3 candidateMode: 1
+   * IPv4, 2 IPv6, 3 both; the callee's is calleeCandidateMode).
+   */
+  candidate_mode?: number | null;
+  /**
    * The effects this side may use (callerOption / calleeOption).
    */
   options: number;

@@ -4,6 +4,7 @@
 // proof that the server speaks standard WebRTC. Effects need the native
 // engine and are absent here; the screens say so.
 
+import { keepFamily } from "./candidates";
 import { duration, type Language, type MessageKey, messages, t } from "../i18n";
 import type {
   ActivateReply,
@@ -280,7 +281,9 @@ async function makeCall(signalling: Signalling): Promise<void> {
   showRemote(pc);
   signalling.send({ type: "start_call", call_token: token, offer: await offer(pc) });
   const answer = await signalling.next("media_answer");
-  await pc.setRemoteDescription(JSON.parse(answer.answer));
+  // The site's candidateMode for this caller: only pairs of that family.
+  const description = JSON.parse(answer.answer) as RTCSessionDescriptionInit;
+  await pc.setRemoteDescription({ ...description, sdp: keepFamily(description.sdp ?? "", prepared.candidate_mode) });
   qualityLoop(() => app.querySelector("[data-quality]"));
   signalling.onMessage = (m) => {
     const status = app.querySelector("[data-status]");
