@@ -43,6 +43,8 @@ struct LiveRun<'a> {
     /// Fires when the first picture (radio: sound) was decoded.
     first_media: Option<oneshot::Receiver<()>>,
     audio_only: bool,
+    /// The IP families this member's media may use (the site's candidateMode).
+    candidate_mode: CandidateMode,
     /// §5.4.1: gifts play inside the broadcaster's video, not as an overlay.
     apng_on_video: bool,
     /// Gift animations decoded once per live, by file.
@@ -112,6 +114,7 @@ impl Client {
             media: None,
             first_media: None,
             audio_only: false,
+            candidate_mode: CandidateMode::Both,
             apng_on_video: false,
             decoded_gifts: Arc::default(),
             reports,
@@ -143,7 +146,7 @@ impl LiveRun<'_> {
         let Some(token) = self.token.clone() else {
             return false;
         };
-        let (peer, offer) = match self.client.new_peer(signalling, CandidateMode::Both).await {
+        let (peer, offer) = match self.client.new_peer(signalling, self.candidate_mode).await {
             Ok(pair) => pair,
             Err(e) => {
                 self.error(e);
@@ -216,6 +219,8 @@ impl LiveRun<'_> {
                 match &notice {
                     LiveNotice::Prepared(details) => {
                         self.audio_only = details.audio_only;
+                        self.candidate_mode =
+                            details.candidate_mode.map(Into::into).unwrap_or_default();
                         self.apng_on_video = details.settings["apngOnVideoProcessor"]
                             .as_bool()
                             .unwrap_or(false);

@@ -632,6 +632,7 @@ impl Live {
                 comment_height_percent: service.comment_scale_height(),
                 profile_images: options(service).contains(ServiceOptions::SHOW_PROFILE_IMAGE),
             },
+            candidate_mode: prepared.user.candidate_mode,
         }
     }
 

@@ -162,6 +162,11 @@ pub struct LiveDetails {
     pub settings: serde_json::Value,
     /// §5.4.2/§5.4.3 and the comment area, range-checked for drawing.
     pub appearance: LiveAppearance,
+    /// The IP family this member's media keeps to (§3.3.3 candidateMode of
+    /// the reply's user: 1 IPv4, 2 IPv6, 3 both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<u8>")]
+    pub candidate_mode: Option<crate::wire::codes::CandidateMode>,
 }
 
 /// How this side's live screen draws its comments and guidance.
@@ -797,6 +802,7 @@ mod live_tests {
                 comment_height_percent: 30,
                 profile_images: true,
             },
+            candidate_mode: Some(crate::wire::codes::CandidateMode::Ipv6Only),
         };
         for notice in [
             LiveNotice::Prepared(Box::new(details)),

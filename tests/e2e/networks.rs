@@ -347,6 +347,26 @@ async fn a_call_goes_on_after_a_three_second_cut() {
     world.server.stop().await;
 }
 
+/// A world whose server carries media on 127.0.0.1 and ::1.
+async fn dual_stack_world() -> World {
+    world_edited(std::net::IpAddr::from([127, 0, 0, 1]), 1.0, |config| {
+        config.replacen(
+            "[media]\nips = [\"127.0.0.1\"]",
+            "[media]\nips = [\"127.0.0.1\", \"::1\"]",
+            1,
+        )
+    })
+    .await
+}
+
+/// The address family a candidateMode names.
+fn family(mode: nexmile_core::wire::codes::CandidateMode) -> &'static str {
+    match mode {
+        nexmile_core::wire::codes::CandidateMode::Ipv4Only => "IPv4",
+        _ => "IPv6",
+    }
+}
+
 /// §3.3.3 candidateMode end to end: the site says which IP family each
 /// member's media keeps to (the caller's in its user details, the callee's
 /// as calleeCandidateMode), the server passes it on with the call, and each
@@ -357,14 +377,7 @@ async fn a_call_goes_on_after_a_three_second_cut() {
 async fn each_side_of_a_call_keeps_to_the_ip_family_its_site_names() {
     use nexmile_core::wire::codes::CandidateMode;
 
-    let world = world_edited(std::net::IpAddr::from([127, 0, 0, 1]), 1.0, |config| {
-        config.replacen(
-            "[media]\nips = [\"127.0.0.1\"]",
-            "[media]\nips = [\"127.0.0.1\", \"::1\"]",
-            1,
-        )
-    })
-    .await;
+    let world = dual_stack_world().await;
     let server = registered(&world).await;
     let both = ["--bind", "127.0.0.1", "--bind", "::1"];
     let link = format!("{LINK}/makecall/?site=newsite1&calleeId=airi&video=1");
@@ -392,10 +405,6 @@ async fn each_side_of_a_call_keeps_to_the_ip_family_its_site_names() {
             });
         assert_eq!(airi_status, 0, "{airi:#?}");
         assert_eq!(hanako_status, 0, "{hanako:#?}");
-        let family = |mode| match mode {
-            CandidateMode::Ipv4Only => "IPv4",
-            _ => "IPv6",
-        };
         println!(
             "candidateMode {} and {}: hanako's route {}, airi's {}",
             hanako_mode as u8,
@@ -407,5 +416,48 @@ async fn each_side_of_a_call_keeps_to_the_ip_family_its_site_names() {
         assert_eq!(route(&airi)["family"], family(airi_mode));
         assert!(pictures_decoded(&hanako) > 30 && pictures_decoded(&airi) > 30);
     }
+    world.server.stop().await;
+}
+
+/// candidateMode in a live: the broadcaster's and the viewer's media each
+/// keep to the family their site names (the user of the 11 / 31 reply).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lives_broadcaster_and_viewer_keep_to_their_ip_families() {
+    use nexmile_core::wire::codes::CandidateMode;
+
+    let world = dual_stack_world().await;
+    let server = registered(&world).await;
+    world
+        .demo
+        .set_candidate_mode("airi", CandidateMode::Ipv6Only)
+        .await;
+    world
+        .demo
+        .set_candidate_mode("hanako", CandidateMode::Ipv4Only)
+        .await;
+    let both = ["--bind", "127.0.0.1", "--bind", "::1"];
+    let broadcast = format!("{LINK}/broadcastLive/?site=newsite1&linkId=room-airi");
+    let broadcasting = [&both[..], &["open", &broadcast, "--live-for", "9000"]].concat();
+    let viewer = async {
+        let (token, link_id) = crate::lives::live_on_air(&world).await;
+        let view = format!("{LINK}/viewLive/?site=newsite1&liveToken={token}&linkId={link_id}");
+        let viewing = [&both[..], &["open", &view, "--live-for", "5000"]].concat();
+        crate::cli_at(&server, "hanako", &viewing).await
+    };
+    let ((airi, airi_status), (hanako, hanako_status)) =
+        tokio::join!(crate::cli_at(&server, "airi", &broadcasting), viewer);
+    assert_eq!(airi_status, 0, "{airi:#?}");
+    assert_eq!(hanako_status, 0, "{hanako:#?}");
+    println!(
+        "a live: the broadcaster's route {}, the viewer's {}",
+        route(&airi),
+        route(&hanako)
+    );
+    assert_eq!(route(&airi)["family"], family(CandidateMode::Ipv6Only));
+    assert_eq!(route(&hanako)["family"], family(CandidateMode::Ipv4Only));
+    let decoded = find(&hanako, "live.media").expect("a summary")["media"]["frames_decoded"]
+        .as_u64()
+        .unwrap();
+    assert!(decoded > 30, "{decoded}");
     world.server.stop().await;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { keepFamily } from "../src/web/candidates";
+import { answerIn, keepFamily } from "../src/web/candidates";
 
 const answer = [
   "v=0",
@@ -24,6 +24,12 @@ describe("candidateMode in the web version", () => {
     // An mDNS name's family is unknown: kept. Everything else is untouched.
     expect(v6).toContain("0b5c1a2e.local");
     expect(v6).toContain("a=end-of-candidates\r\n");
+  });
+
+  it("reads the server's answer with the family kept", () => {
+    const restricted = answerIn(JSON.stringify({ type: "answer", sdp: answer }), 1);
+    expect(restricted.type).toBe("answer");
+    expect(restricted.sdp).not.toContain("2001:db8::7");
   });
 
   it("leaves the description as it is for both families or none", () => {

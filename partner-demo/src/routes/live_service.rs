@@ -82,7 +82,7 @@ pub(crate) async fn live_service(
             site.store.live_prepared(&record, at).await?;
             // The broadcaster is not charged: a free serviceCharge.
             let charge = live_charge(&liver, &liver, false);
-            prepared(&site, &liver, charge, &r.live.link_id, title, None)
+            prepared(&site, &liver, charge, &r.live.link_id, title, None).await
         }
         LiveRequest::BroadcastStart(r) => {
             site.store.live_on_air(&r.live.live_token, at).await?;
@@ -111,7 +111,7 @@ pub(crate) async fn live_service(
                 return Ok(Reply::refused(INSUFFICIENT_POINTS));
             }
             let title = format!("{}のライブ", liver.name);
-            prepared(&site, &viewer, charge, &r.live.link_id, title, Some(&liver))
+            prepared(&site, &viewer, charge, &r.live.link_id, title, Some(&liver)).await
         }
         LiveRequest::ViewEnd(r) => {
             if r.point > 0 {
@@ -192,7 +192,7 @@ pub(crate) async fn live_service(
             };
             let charge = live_charge(&liver, &viewer, true);
             let title = format!("{}のライブ", liver.name);
-            prepared(&site, &viewer, charge, &r.live.link_id, title, Some(&liver))
+            prepared(&site, &viewer, charge, &r.live.link_id, title, Some(&liver)).await
         }
         // 32, 15, 35 and the rest: accepted as they come.
         other => {
@@ -218,7 +218,7 @@ fn live_charge(liver: &UserAccount, payer: &UserAccount, viewer: bool) -> Servic
 }
 
 /// The 11 / 31 reply: user, serviceCharge and liveService.
-fn prepared(
+async fn prepared(
     site: &Site,
     user: &UserAccount,
     charge: ServiceCharge,
@@ -236,6 +236,7 @@ fn prepared(
                     .clone()
                     .unwrap_or_else(|| site.avatar_url(&user.user_id)),
             ),
+            candidate_mode: site.store.candidate_mode(&user.user_id).await?,
             ..User::default()
         }),
         service_charge: Some(charge),

@@ -736,6 +736,11 @@ export interface LiveDetails {
    * A radio live: sound only.
    */
   audio_only: boolean;
+  /**
+   * The IP family this member's media keeps to (§3.3.3 candidateMode of
+   * the reply's user: 1 IPv4, 2 IPv6, 3 both).
+   */
+  candidate_mode?: number | null;
   link_id: string;
   live_token: string;
   liver_name: string;

@@ -19,3 +19,9 @@ export function keepFamily(sdp: string, mode: CandidateMode): string {
   });
   return lines.join("\r\n");
 }
+
+/// The server's answer (the JSON of a description), keeping to `mode`.
+export function answerIn(answer: string, mode: CandidateMode): RTCSessionDescriptionInit {
+  const description = JSON.parse(answer) as RTCSessionDescriptionInit;
+  return { ...description, sdp: keepFamily(description.sdp ?? "", mode) };
+}

@@ -4,7 +4,7 @@
 // proof that the server speaks standard WebRTC. Effects need the native
 // engine and are absent here; the screens say so.
 
-import { keepFamily } from "./candidates";
+import { answerIn, type CandidateMode } from "./candidates";
 import { duration, type Language, type MessageKey, messages, t } from "../i18n";
 import type {
   ActivateReply,
@@ -282,8 +282,7 @@ async function makeCall(signalling: Signalling): Promise<void> {
   signalling.send({ type: "start_call", call_token: token, offer: await offer(pc) });
   const answer = await signalling.next("media_answer");
   // The site's candidateMode for this caller: only pairs of that family.
-  const description = JSON.parse(answer.answer) as RTCSessionDescriptionInit;
-  await pc.setRemoteDescription({ ...description, sdp: keepFamily(description.sdp ?? "", prepared.candidate_mode) });
+  await pc.setRemoteDescription(answerIn(answer.answer, prepared.candidate_mode));
   qualityLoop(() => app.querySelector("[data-quality]"));
   signalling.onMessage = (m) => {
     const status = app.querySelector("[data-status]");
@@ -338,6 +337,8 @@ async function broadcastLive(signalling: Signalling): Promise<void> {
   const local = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
   let live: LiveView | undefined;
   let liveToken = "";
+  // The site's candidateMode for this member, from the live's details.
+  let mode: CandidateMode;
   const pc = (current = traced(new RTCPeerConnection({ iceServers })));
   local.getTracks().forEach((track) => pc.addTransceiver(track, { direction: "sendonly" }));
   const render = () => {
@@ -349,7 +350,8 @@ async function broadcastLive(signalling: Signalling): Promise<void> {
     if (start) start.hidden = live.phase === "onAir";
   };
   signalling.onMessage = async (m) => {
-    if (m.type === "media_answer") await pc.setRemoteDescription(JSON.parse(m.answer));
+    if (m.type === "live" && m.notice.kind === "prepared") mode = m.notice.candidate_mode;
+    if (m.type === "media_answer") await pc.setRemoteDescription(answerIn(m.answer, mode));
     if (m.type === "error") console.error(m.message);
     if (m.type !== "live") return;
     const notice = m.notice;
@@ -386,6 +388,8 @@ async function broadcastLive(signalling: Signalling): Promise<void> {
 async function viewLive(signalling: Signalling): Promise<void> {
   const liveToken = params.get("liveToken") ?? "";
   let live: LiveView | undefined;
+  // The site's candidateMode for this member, from the live's details.
+  let mode: CandidateMode;
   const pc = (current = traced(new RTCPeerConnection({ iceServers })));
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.addTransceiver("audio", { direction: "recvonly" });
@@ -421,7 +425,8 @@ async function viewLive(signalling: Signalling): Promise<void> {
   };
   signalling.onMessage = async (m) => {
     if (m.type === "gift_catalogue") live = reduceLive(live, { event: "live.gifts", items: m.items }, Date.now());
-    if (m.type === "media_answer") await pc.setRemoteDescription(JSON.parse(m.answer));
+    if (m.type === "live" && m.notice.kind === "prepared") mode = m.notice.candidate_mode;
+    if (m.type === "media_answer") await pc.setRemoteDescription(answerIn(m.answer, mode));
     if (m.type === "error") {
       console.error(m.message);
       failure = m.message;
