@@ -79,6 +79,11 @@ const TCP_QUEUE: usize = 1024;
 /// A TCP connection must name a leg within this, or it is closed.
 const TCP_FIRST_FRAME: Duration = Duration::from_secs(10);
 
+/// TCP connections from one address that have not named a leg yet, beyond
+/// which more are closed at once: a client needs one per candidate pair,
+/// a flood of silent connections would hold a descriptor each.
+const UNNAMED_PER_ADDRESS: usize = 8;
+
 /// A path on a shared port: (the advertised local address, the remote one).
 type Path = (SocketAddr, SocketAddr);
 
@@ -100,6 +105,8 @@ struct Shared {
     /// The advertised addresses of the TCP listeners.
     tcp: Vec<SocketAddr>,
     routes: Mutex<Routes>,
+    /// TCP connections per remote address that have not named a leg yet.
+    unnamed: Mutex<HashMap<IpAddr, usize>>,
     /// The shared ports' readers, ended by [`MediaNetwork::stop`].
     readers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -157,6 +164,7 @@ impl MediaNetwork {
                 .map(|(_, advertised)| *advertised)
                 .collect(),
             routes: Mutex::default(),
+            unnamed: Mutex::default(),
             readers: Mutex::default(),
         });
         let mut readers = Vec::new();
@@ -291,12 +299,63 @@ async fn accept_tcp(listener: TcpListener, advertised: SocketAddr, shared: Arc<S
     loop {
         match listener.accept().await {
             Ok((stream, remote)) => {
-                tokio::spawn(serve_tcp(stream, advertised, remote, Arc::clone(&shared)));
+                // Dropping the stream closes it.
+                if let Some(unnamed) = Unnamed::count(&shared, remote.ip()) {
+                    tokio::spawn(serve_tcp(
+                        stream,
+                        advertised,
+                        remote,
+                        Arc::clone(&shared),
+                        unnamed,
+                    ));
+                }
             }
             Err(e) => {
                 tracing::debug!("media TCP accept: {e}");
                 // Out of descriptors: let some close before trying again.
                 tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// One TCP connection that has not named a leg yet, counted against its
+/// address until it does or closes.
+struct Unnamed {
+    shared: Arc<Shared>,
+    from: IpAddr,
+}
+
+impl Unnamed {
+    /// Counted, or `None` when its address has too many already.
+    fn count(shared: &Arc<Shared>, from: IpAddr) -> Option<Self> {
+        let mut unnamed = shared
+            .unnamed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let count = unnamed.entry(from).or_default();
+        if *count >= UNNAMED_PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(Self {
+            shared: Arc::clone(shared),
+            from,
+        })
+    }
+}
+
+impl Drop for Unnamed {
+    fn drop(&mut self) {
+        let mut unnamed = self
+            .shared
+            .unnamed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = unnamed.get_mut(&self.from) {
+            *count -= 1;
+            if *count == 0 {
+                unnamed.remove(&self.from);
             }
         }
     }
@@ -312,12 +371,19 @@ async fn read_frame(stream: &mut (impl AsyncReadExt + Unpin)) -> std::io::Result
 
 /// One client's ICE-TCP connection: bound to the room its first frame (a
 /// STUN check) names, then carrying that leg's frames both ways.
-async fn serve_tcp(stream: TcpStream, local: SocketAddr, remote: SocketAddr, shared: Arc<Shared>) {
+async fn serve_tcp(
+    stream: TcpStream,
+    local: SocketAddr,
+    remote: SocketAddr,
+    shared: Arc<Shared>,
+    unnamed: Unnamed,
+) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let Ok(Ok(first)) = tokio::time::timeout(TCP_FIRST_FRAME, read_frame(&mut reader)).await else {
         return;
     };
+    drop(unnamed);
     let Some(ufrag) = username_target(&first).map(str::to_owned) else {
         return;
     };
@@ -367,4 +433,49 @@ async fn serve_tcp(stream: TcpStream, local: SocketAddr, remote: SocketAddr, sha
 /// A room's inbox for what shared ports bring it.
 pub(crate) fn room_inbox() -> (mpsc::Sender<Arrived>, mpsc::Receiver<Arrived>) {
     mpsc::channel(ROOM_QUEUE)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+
+    /// Whether the server closed `stream` (EOF or reset) within a moment.
+    async fn closed(stream: &mut TcpStream) -> bool {
+        let mut byte = [0];
+        match tokio::time::timeout(Duration::from_millis(300), stream.read(&mut byte)).await {
+            Ok(Ok(0) | Err(_)) => true,
+            Ok(Ok(_)) | Err(_) => false,
+        }
+    }
+
+    #[tokio::test]
+    async fn silent_tcp_connections_from_one_address_are_capped() {
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let network = MediaNetwork::start(NetworkConfig {
+            tcp_port: Some(0),
+            ..NetworkConfig::direct(&[loopback])
+        })
+        .await
+        .unwrap();
+        let port = network.tcp_addresses()[0];
+        let mut held = Vec::new();
+        for _ in 0..UNNAMED_PER_ADDRESS {
+            held.push(TcpStream::connect(port).await.unwrap());
+        }
+        // One more from the same address is closed at once; those within
+        // the cap wait for their first frame.
+        let mut extra = TcpStream::connect(port).await.unwrap();
+        assert!(closed(&mut extra).await);
+        assert!(!closed(&mut held[0]).await);
+        // A connection that ends frees its place.
+        drop(held.pop());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut again = TcpStream::connect(port).await.unwrap();
+        assert!(!closed(&mut again).await);
+        network.stop();
+    }
 }
